@@ -1,0 +1,40 @@
+/*
+ * A fixed set of worker threads that run blocking filesystem work so the
+ * reactor never does. A job is a plain struct embedded in its owner: work()
+ * runs on a worker, done() runs later on the reactor thread from
+ * iopool_reap(). Workers never touch libevent, sockets or coroutines.
+ */
+#ifndef IOPOOL_H
+#define IOPOOL_H
+
+struct iojob {
+	void		(*work)(struct iojob *);	/* worker thread */
+	void		(*done)(struct iojob *);	/* reactor thread */
+	struct iojob	 *next;				/* owned by the pool */
+};
+
+struct iopool;
+
+/*
+ * nthreads == 0 makes a pool that runs work() inline in iopool_submit(): it
+ * blocks the caller and exists to measure what the threads buy.
+ */
+struct iopool	*iopool_create(unsigned nthreads, unsigned queue_max);
+/* Finishes queued jobs, joins the workers and frees the pool. */
+void		 iopool_destroy(struct iopool *);
+
+/*
+ * Queues job: returns 0, and done() will be called from iopool_reap(). With
+ * no threads, runs work() at once and returns 1; done() is not called.
+ * Returns -1 with errno EAGAIN when the queue is full.
+ */
+int		 iopool_submit(struct iopool *, struct iojob *job);
+/* Readable when completions wait for iopool_reap(). */
+int		 iopool_fd(const struct iopool *);
+/* Calls done() for every completed job, outside the lock. */
+void		 iopool_reap(struct iopool *);
+/* Jobs queued or running, for status and tests. */
+unsigned	 iopool_pending(struct iopool *);
+unsigned	 iopool_threads(const struct iopool *);
+
+#endif

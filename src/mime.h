@@ -1,0 +1,16 @@
+/*
+ * Media types by file extension: /etc/mime.types when it can be read at
+ * start-up, a built-in table otherwise. Text types carry "; charset=utf-8".
+ */
+#ifndef MIME_H
+#define MIME_H
+
+struct mime_table;
+
+/* path may be NULL or unreadable: the built-in table is used. NULL on ENOMEM. */
+struct mime_table *mime_load(const char *path);
+void		 mime_free(struct mime_table *);
+/* Never NULL: unknown extensions get "application/octet-stream". */
+const char	*mime_lookup(const struct mime_table *, const char *filename);
+
+#endif

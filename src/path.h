@@ -1,0 +1,28 @@
+/*
+ * Turns a request target into a relative path under the document root:
+ * percent-decoding, dot-segment removal (RFC 3986 5.2.4) and refusal of
+ * anything that could name a file outside the root. Pure string work; the
+ * opener still resolves under a root directory fd, which is what stops
+ * symlinks.
+ */
+#ifndef PATH_H
+#define PATH_H
+
+#include <stddef.h>
+
+struct path {
+	char	 rel[4096];	/* "" for the root, else "a/b/c": no leading '/' */
+	int	 trailing_slash;	/* the decoded path ended with '/' */
+	const char *query;	/* '?' and what follows in the target, or NULL */
+	size_t	 query_len;
+};
+
+/*
+ * Fills p from target (origin-form "/a/b?q" or absolute-form
+ * "http://host/a/b?q"). Returns 0, or the negated HTTP status: -400 for a
+ * malformed target, an encoded NUL or '/', a backslash, or '..' above the
+ * root; -414 when the path does not fit.
+ */
+int		 path_parse(struct path *p, const char *target, size_t len);
+
+#endif

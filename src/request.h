@@ -1,0 +1,62 @@
+/*
+ * The HTTP/1.1 request-head parser (RFC 9112). Pure: it reads a buffer and
+ * fills a struct of slices into that buffer, so it can be unit tested and
+ * fuzzed without a socket. Strict by design: anything ambiguous is an error,
+ * because a lenient parser in front of another one is how requests get
+ * smuggled.
+ */
+#ifndef REQUEST_H
+#define REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REQUEST_LINE_MAX	8192	/* longer: 414 */
+#define REQUEST_HEAD_MAX	16384	/* request line and fields: else 431 */
+#define REQUEST_FIELDS_MAX	100	/* more fields: 431 */
+
+enum http_method {
+	HTTP_GET,
+	HTTP_HEAD,
+	HTTP_OPTIONS,
+	HTTP_KNOWN_OTHER,	/* POST, PUT, DELETE, CONNECT, TRACE, PATCH: 405 */
+	HTTP_UNKNOWN		/* any other token: 501 */
+};
+
+struct slice {
+	const char	*ptr;	/* NULL when absent */
+	size_t		 len;
+};
+
+struct request {
+	enum http_method method;
+	struct slice	 method_name;
+	struct slice	 target;	/* as sent: origin-form or absolute-form */
+	int		 version_minor;	/* HTTP/1.x */
+	int		 keep_alive;	/* after version default and Connection */
+	struct slice	 host;
+	struct slice	 if_none_match;
+	struct slice	 if_modified_since;
+	struct slice	 if_range;
+	struct slice	 range;
+	struct slice	 user_agent;
+	struct slice	 referer;
+	int64_t		 content_length;	/* -1 when absent */
+	int		 transfer_encoding;	/* the field was present */
+	int		 expect_continue;
+	unsigned	 field_count;
+	size_t		 head_len;	/* bytes of the request head */
+};
+
+/*
+ * Parses one request head at the start of buf. Returns the head's length
+ * when it is complete, 0 when more bytes are needed, or the negated HTTP
+ * status to answer with before closing: -400, -414, -431, -501, -505.
+ * Does not look at the body; the caller decides what Content-Length and
+ * Transfer-Encoding mean for it.
+ */
+long		 request_parse(struct request *req, const char *buf, size_t len);
+/* Case-insensitive compare of a slice with a NUL-terminated token. */
+int		 slice_eq(struct slice s, const char *token);
+
+#endif
