@@ -10,6 +10,7 @@
 struct iojob {
 	void		(*work)(struct iojob *);	/* worker thread */
 	void		(*done)(struct iojob *);	/* reactor thread */
+	void		 *data;				/* the submitter's */
 	struct iojob	 *next;				/* owned by the pool */
 };
 

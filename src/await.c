@@ -1,0 +1,157 @@
+/*
+ * Await helpers. Every wait keeps its event on the waiting coroutine's own
+ * stack: the coroutine cannot end while it is suspended in here, so the
+ * event outlives every callback that can touch it, and nothing is
+ * allocated per wait. A non-persistent libevent event is already deleted
+ * when its callback runs, so the coroutine may finish (and its stack be
+ * recycled) inside that callback.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "await.h"
+#include "coro.h"
+#include "log.h"
+
+/*
+ * Room for one struct event on a coroutine stack. libevent keeps the
+ * struct's layout private to stay ABI-stable, so the size is checked
+ * against the running library at start-up instead of taken from
+ * event_struct.h.
+ */
+#define EVENT_STORAGE_BYTES	256
+
+struct event_storage {
+	_Alignas(max_align_t) unsigned char bytes[EVENT_STORAGE_BYTES];
+};
+
+static struct event_base	*await_base;
+static struct iopool		*await_pool;
+static struct event		*await_reap_ev;
+
+struct waiter {
+	struct coro	*co;
+	short		 events;
+};
+
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	iopool_reap(arg);
+}
+
+int
+await_init(struct event_base *base, struct iopool *pool)
+{
+	if (event_get_struct_event_size() > EVENT_STORAGE_BYTES) {
+		log_warnx("libevent's struct event is %zu bytes, more than %d",
+		    event_get_struct_event_size(), EVENT_STORAGE_BYTES);
+		return -1;
+	}
+	await_base = base;
+	await_pool = pool;
+	await_reap_ev = event_new(base, iopool_fd(pool), EV_READ | EV_PERSIST,
+	    reap_cb, pool);
+	if (await_reap_ev == NULL || event_add(await_reap_ev, NULL) == -1) {
+		event_free(await_reap_ev);
+		await_reap_ev = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+await_shutdown(void)
+{
+	if (await_reap_ev != NULL)
+		event_free(await_reap_ev);
+	await_reap_ev = NULL;
+	await_base = NULL;
+	await_pool = NULL;
+}
+
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiter	*w = arg;
+
+	w->events = what;
+	coro_resume(w->co);
+}
+
+static void
+ms_to_tv(long ms, struct timeval *tv)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+int
+await_fd(int fd, short what, long timeout_ms)
+{
+	struct waiter	 w = { coro_current(), 0 };
+	struct event_storage storage;
+	struct event	*ev = (struct event *)&storage;
+	struct timeval	 tv;
+
+	if (timeout_ms < 0)
+		timeout_ms = -1;
+	ms_to_tv(timeout_ms, &tv);
+	event_assign(ev, await_base, fd, what, wake_cb, &w);
+	if (event_add(ev, timeout_ms < 0 ? NULL : &tv) == -1)
+		fatalx("event_add failed");
+	coro_yield();
+	if (w.events & EV_TIMEOUT) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+job_done(struct iojob *job)
+{
+	coro_resume(job->data);
+}
+
+int
+await_job(struct iojob *job)
+{
+	int	 rc;
+
+	job->done = job_done;
+	job->data = coro_current();
+	if ((rc = iopool_submit(await_pool, job)) == -1)
+		return -1;
+	if (rc == 0)
+		coro_yield();
+	return 0;
+}
+
+void
+await_sleep(long ms)
+{
+	struct waiter	 w = { coro_current(), 0 };
+	struct event_storage storage;
+	struct event	*ev = (struct event *)&storage;
+	struct timeval	 tv;
+
+	ms_to_tv(ms, &tv);
+	evtimer_assign(ev, await_base, wake_cb, &w);
+	evtimer_add(ev, &tv);
+	coro_yield();
+}
+
+long
+await_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,432 @@
+/*
+ * Connections. A connection's coroutine owns its struct conn: it is
+ * allocated before the coroutine starts and freed by a deferred function
+ * when the coroutine returns, whichever way it returns. Other code only
+ * ever touches a connection through the list below, to wake it for a
+ * drain or an abort; waking means shutting the socket down, which makes
+ * the coroutine's own pending read or write fail, so the coroutine always
+ * unwinds itself.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "accesslog.h"
+#include "await.h"
+#include "config.h"
+#include "conn.h"
+#include "coro.h"
+#include "file.h"
+#include "log.h"
+#include "path.h"
+#include "request.h"
+#include "response.h"
+
+/* One request head, and the start of pipelined ones behind it. */
+#define CONN_INBUF		(REQUEST_HEAD_MAX + 1)
+/* A GET body larger than this is refused instead of read and dropped. */
+#define CONN_DISCARD_MAX	(64 * 1024)
+#define ALLOW_METHODS		"GET, HEAD, OPTIONS"
+
+struct conn {
+	int			 fd;
+	const struct conn_env	*env;
+	struct conn		*prev, *next;
+	int			 idle;		/* waiting for a request's first byte */
+	int			 close_after;	/* no keep-alive after this response */
+	int			 http10_keep_alive;
+	unsigned		 requests;
+	int			 status;	/* of the response being sent */
+	uint64_t		 body_bytes;
+	int			 head_sent;
+	char			 peer[INET6_ADDRSTRLEN];
+	size_t			 in_len;
+	char			 in[CONN_INBUF];
+};
+
+static struct conn	*conns;
+static unsigned		 nconns;
+static int		 draining;
+
+unsigned
+conn_count(void)
+{
+	return nconns;
+}
+
+const struct docroot *
+conn_docroot(const struct conn *c)
+{
+	return c->env->root;
+}
+
+/* Writes all of iov, waiting for the socket to drain as often as needed. */
+static int
+conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
+{
+	struct msghdr	 msg;
+	ssize_t		 n;
+
+	while (iovcnt > 0) {
+		memset(&msg, 0, sizeof msg);
+		msg.msg_iov = iov;
+		msg.msg_iovlen = iovcnt;
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -1;
+			if (await_fd(c->fd, EV_WRITE,
+			    c->env->cfg->send_timeout_ms) == -1) {
+				log_debug("%s: send timeout", c->peer);
+				return -1;
+			}
+			continue;
+		}
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+	}
+	return 0;
+}
+
+int
+conn_send_head(struct conn *c, struct response *r, const void *body,
+    size_t len)
+{
+	struct iovec	 iov[2];
+
+	if (c->close_after)
+		response_add(r, "Connection", "close");
+	else if (c->http10_keep_alive)
+		response_add(r, "Connection", "keep-alive");
+	if (response_end(r) == -1) {
+		log_warnx("%s: response head too large", c->peer);
+		return -1;
+	}
+	c->status = r->status;
+	c->head_sent = 1;
+	iov[0].iov_base = r->head;
+	iov[0].iov_len = r->len;
+	iov[1].iov_base = (void *)body;
+	iov[1].iov_len = body != NULL ? len : 0;
+	if (conn_writev(c, iov, body != NULL && len > 0 ? 2 : 1) == -1)
+		return -1;
+	c->body_bytes += iov[1].iov_len;
+	return 0;
+}
+
+int
+conn_send_body(struct conn *c, const void *buf, size_t len)
+{
+	struct iovec	 iov = { (void *)buf, len };
+
+	if (conn_writev(c, &iov, 1) == -1)
+		return -1;
+	c->body_bytes += len;
+	return 0;
+}
+
+int
+conn_send_error(struct conn *c, const struct request *req, int status)
+{
+	struct response	 r;
+	const char	*body;
+	size_t		 len;
+
+	/* Statuses that mean the stream can no longer be trusted. */
+	if (status == 400 || status == 408 || status == 413 || status == 414 ||
+	    status == 431 || status == 501 || status == 505)
+		c->close_after = 1;
+	body = response_error_body(status, &len);
+	response_begin(&r, status);
+	if (status == 405)
+		response_add(&r, "Allow", ALLOW_METHODS);
+	response_add(&r, "Content-Type", "text/html; charset=utf-8");
+	response_add(&r, "Content-Length", "%zu", len);
+	if (req != NULL && req->method == HTTP_HEAD)
+		body = NULL;
+	return conn_send_head(c, &r, body, len);
+}
+
+/*
+ * Reads until buf holds a whole request head. Returns its length, 0 when
+ * the connection should simply close, or a negated status to answer.
+ */
+static long
+read_head(struct conn *c, struct request *req)
+{
+	const struct config	*cfg = c->env->cfg;
+	long			 deadline = -1, timeout, r;
+	ssize_t			 n;
+
+	for (;;) {
+		if (c->in_len > 0) {
+			if ((r = request_parse(req, c->in, c->in_len)) != 0)
+				return r;
+			if (c->in_len == sizeof c->in)
+				return -431;
+		}
+		/* One deadline for the whole head: trickling bytes buys nothing. */
+		if (c->in_len > 0 && deadline == -1)
+			deadline = await_now_ms() + cfg->header_timeout_ms;
+		n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+		if (n > 0) {
+			c->in_len += n;
+			continue;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return 0;
+		if (c->in_len == 0) {
+			if (draining)
+				return 0;
+			timeout = c->requests > 0 ? cfg->keepalive_timeout_ms :
+			    cfg->header_timeout_ms;
+		} else if ((timeout = deadline - await_now_ms()) <= 0)
+			return -408;
+		c->idle = c->in_len == 0;
+		r = await_fd(c->fd, EV_READ, timeout);
+		c->idle = 0;
+		if (r == -1)
+			return c->in_len > 0 ? -408 : 0;
+	}
+}
+
+static void
+consume(struct conn *c, size_t len)
+{
+	memmove(c->in, c->in + len, c->in_len - len);
+	c->in_len -= len;
+}
+
+/* Drops a request body we do not want, so the next request lines up. */
+static int
+discard_body(struct conn *c, uint64_t len)
+{
+	ssize_t	 n;
+	size_t	 take;
+
+	while (len > 0) {
+		if (c->in_len > 0) {
+			take = c->in_len < len ? c->in_len : (size_t)len;
+			consume(c, take);
+			len -= take;
+			continue;
+		}
+		n = recv(c->fd, c->in, sizeof c->in, 0);
+		if (n > 0)
+			c->in_len = n;
+		else if (n == 0)
+			return -1;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (await_fd(c->fd, EV_READ,
+			    c->env->cfg->header_timeout_ms) == -1)
+				return -1;
+		} else if (errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+log_access(struct conn *c, const struct request *req)
+{
+	if (c->env->access_log == NULL || !c->head_sent)
+		return;
+	accesslog_request(c->env->access_log, c->peer, req, c->status,
+	    c->body_bytes);
+}
+
+static int
+send_options(struct conn *c)
+{
+	struct response	 r;
+
+	response_begin(&r, 204);
+	response_add(&r, "Allow", ALLOW_METHODS);
+	return conn_send_head(c, &r, NULL, 0);
+}
+
+/* Answers one parsed request; returns -1 when the connection must close. */
+static int
+handle(struct conn *c, const struct request *req)
+{
+	struct path	 p;
+	int		 rc;
+
+	if (req->transfer_encoding)
+		return conn_send_error(c, req, 501), -1;
+	/*
+	 * A body is answered first and dropped after. Rather than guess
+	 * whether a client waiting for 100-continue will still send it, or
+	 * read a large one, close instead.
+	 */
+	if (req->content_length > CONN_DISCARD_MAX ||
+	    (req->content_length > 0 && req->expect_continue))
+		c->close_after = 1;
+
+	switch (req->method) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+		break;
+	case HTTP_OPTIONS:
+		return send_options(c);
+	case HTTP_KNOWN_OTHER:
+		return conn_send_error(c, req, 405);
+	case HTTP_UNKNOWN:
+		return conn_send_error(c, req, 501), -1;
+	}
+	if ((rc = path_parse(&p, req->target.ptr, req->target.len)) < 0)
+		return conn_send_error(c, req, -rc);
+	return file_serve(c, req, &p);
+}
+
+static void
+conn_main(void *arg)
+{
+	struct conn	*c = arg;
+	struct request	 req;
+	long		 head_len;
+	int		 rc;
+
+	if (c->fd == -1)
+		return;
+	for (;;) {
+		if ((head_len = read_head(c, &req)) == 0)
+			break;
+		c->status = 0;
+		c->body_bytes = 0;
+		c->head_sent = 0;
+		if (head_len < 0) {
+			c->close_after = 1;
+			conn_send_error(c, NULL, (int)-head_len);
+			log_debug("%s: bad request: %ld", c->peer, -head_len);
+			break;
+		}
+		c->requests++;
+		c->close_after = !req.keep_alive || draining;
+		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;
+		/* The head stays in c->in until the response is logged. */
+		rc = handle(c, &req);
+		log_access(c, &req);
+		consume(c, (size_t)head_len);
+		if (rc == -1 || c->close_after)
+			break;
+		if (req.content_length > 0 &&
+		    discard_body(c, (uint64_t)req.content_length) == -1)
+			break;
+	}
+}
+
+static void
+conn_free(void *arg)
+{
+	struct conn	*c = arg;
+
+	close(c->fd);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	nconns--;
+	if (c->env->closed != NULL)
+		c->env->closed(c->env->closed_arg);
+	free(c);
+}
+
+static void
+peer_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void	*addr;
+
+	if (sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	else
+		addr = &((const struct sockaddr_in *)sa)->sin_addr;
+	if (inet_ntop(sa->sa_family, addr, buf, len) == NULL)
+		snprintf(buf, len, "?");
+}
+
+int
+conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
+    socklen_t peerlen)
+{
+	struct conn	*c;
+	struct coro	*co;
+	int		 one = 1;
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		goto fail;
+	if ((co = coro_create(conn_main, c)) == NULL)
+		goto fail_conn;
+	if (coro_defer(co, conn_free, c) == -1) {
+		/* Run it empty: only a finished coroutine gives its stack back. */
+		c->fd = -1;
+		coro_resume(co);
+		goto fail_conn;
+	}
+	c->fd = fd;
+	c->env = env;
+	peer_text(peer, c->peer, sizeof c->peer);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->next = conns;
+	if (conns != NULL)
+		conns->prev = c;
+	conns = c;
+	nconns++;
+	coro_resume(co);
+	return 0;
+
+fail_conn:
+	free(c);
+fail:
+	log_warn("cannot serve a new connection");
+	close(fd);
+	return -1;
+}
+
+void
+conn_drain(void)
+{
+	struct conn	*c;
+
+	draining = 1;
+	for (c = conns; c != NULL; c = c->next) {
+		c->close_after = 1;
+		if (c->idle)
+			shutdown(c->fd, SHUT_RD);
+	}
+}
+
+void
+conn_abort_all(void)
+{
+	struct conn	*c;
+
+	for (c = conns; c != NULL; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+}

@@ -1,0 +1,57 @@
+/*
+ * Client connections. Each accepted socket gets a coroutine that reads
+ * request heads, dispatches them and writes responses, one after another,
+ * for as long as keep-alive lasts. This module owns the socket, the
+ * timeouts and HTTP framing; what a request means for a file is file.c's.
+ */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct accesslog;
+struct config;
+struct docroot;
+struct request;
+struct response;
+
+/* What the server lends to every connection; it outlives them all. */
+struct conn_env {
+	const struct config	*cfg;
+	struct docroot		*root;
+	struct accesslog	*access_log;
+	/* Called on the reactor each time a connection has gone. */
+	void			(*closed)(void *arg);
+	void			 *closed_arg;
+};
+
+struct conn;
+
+/*
+ * Takes ownership of fd (non-blocking) and starts serving it. Returns -1
+ * and closes fd when no coroutine can be had.
+ */
+int		 conn_start(const struct conn_env *, int fd,
+		    const struct sockaddr *peer, socklen_t peerlen);
+unsigned	 conn_count(void);
+/* Finish in-flight responses, close idle connections, keep-alive no more. */
+void		 conn_drain(void);
+/* Fail every connection's pending socket I/O so its coroutine unwinds. */
+void		 conn_abort_all(void);
+
+/* For the request handlers. */
+const struct docroot *conn_docroot(const struct conn *);
+/*
+ * Ends r with the Connection field and sends it followed by body (may be
+ * NULL). Returns 0, or -1 when the connection is lost.
+ */
+int		 conn_send_head(struct conn *, struct response *r,
+		    const void *body, size_t len);
+int		 conn_send_body(struct conn *, const void *buf, size_t len);
+/* Sends an error response with a small HTML body (none for HEAD). */
+int		 conn_send_error(struct conn *, const struct request *,
+		    int status);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * The I/O thread pool.
+ *
+ * Ownership and locking: the pool owns two singly linked FIFO queues of
+ * jobs, "todo" and "done", both guarded by pool->lock. The reactor thread
+ * appends to todo in iopool_submit(); a worker takes the head of todo, runs
+ * work() with no lock held, appends the job to done and, when done was
+ * empty, writes the eventfd once, so a burst of completions costs one
+ * wake-up. The reactor, in iopool_reap(), swaps the whole done queue out
+ * under the lock, clears the eventfd, and calls done() for each job
+ * outside the lock. A job's memory belongs to its submitter throughout; the
+ * pool only links it. There is no cancellation of a queued or running job:
+ * its submitter must keep the job alive until done() runs, which is how a
+ * request whose client went away still gets a safe completion.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+#ifdef HAVE_SYS_EVENTFD_H
+#include <sys/eventfd.h>
+#endif
+
+#include "iopool.h"
+#include "log.h"
+
+struct jobq {
+	struct iojob	*head;
+	struct iojob	*tail;
+};
+
+struct iopool {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 wake;		/* todo became non-empty, or stop */
+	struct jobq	 todo;
+	struct jobq	 done;
+	unsigned	 queued;	/* in todo or running; bounded */
+	unsigned	 queue_max;
+	int		 stopping;
+	unsigned	 nthreads;
+	pthread_t	*threads;
+	int		 notify_rfd;	/* eventfd, or a pipe's read end */
+	int		 notify_wfd;
+};
+
+static void
+jobq_push(struct jobq *q, struct iojob *job)
+{
+	job->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = job;
+	else
+		q->head = job;
+	q->tail = job;
+}
+
+static void
+notify(struct iopool *pool)
+{
+	uint64_t	 one = 1;
+	ssize_t		 n;
+
+	do
+		n = write(pool->notify_wfd, &one,
+		    pool->notify_rfd == pool->notify_wfd ? sizeof one : 1);
+	while (n == -1 && errno == EINTR);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct iopool	*pool = arg;
+	struct iojob	*job;
+	int		 was_empty;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (pool->todo.head == NULL && !pool->stopping)
+			pthread_cond_wait(&pool->wake, &pool->lock);
+		if ((job = pool->todo.head) == NULL)
+			break;
+		if ((pool->todo.head = job->next) == NULL)
+			pool->todo.tail = NULL;
+		pthread_mutex_unlock(&pool->lock);
+
+		job->work(job);
+
+		pthread_mutex_lock(&pool->lock);
+		pool->queued--;
+		was_empty = pool->done.head == NULL;
+		jobq_push(&pool->done, job);
+		if (was_empty)
+			notify(pool);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+static int
+notify_open(struct iopool *pool)
+{
+#ifdef HAVE_SYS_EVENTFD_H
+	pool->notify_rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pool->notify_rfd != -1) {
+		pool->notify_wfd = pool->notify_rfd;
+		return 0;
+	}
+#endif
+	int	 fds[2];
+
+	if (pipe(fds) == -1)
+		return -1;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+	fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+	pool->notify_rfd = fds[0];
+	pool->notify_wfd = fds[1];
+	return 0;
+}
+
+static void
+notify_close(struct iopool *pool)
+{
+	if (pool->notify_wfd != pool->notify_rfd)
+		close(pool->notify_wfd);
+	close(pool->notify_rfd);
+}
+
+struct iopool *
+iopool_create(unsigned nthreads, unsigned queue_max)
+{
+	struct iopool	*pool;
+	unsigned	 i;
+	int		 rc;
+
+	if ((pool = calloc(1, sizeof *pool)) == NULL)
+		return NULL;
+	pool->queue_max = queue_max;
+	if (pthread_mutex_init(&pool->lock, NULL) != 0)
+		goto fail_pool;
+	if (pthread_cond_init(&pool->wake, NULL) != 0)
+		goto fail_lock;
+	if (notify_open(pool) == -1)
+		goto fail_cond;
+	if (nthreads > 0 &&
+	    (pool->threads = calloc(nthreads, sizeof *pool->threads)) == NULL)
+		goto fail_notify;
+	for (i = 0; i < nthreads; i++) {
+		if ((rc = pthread_create(&pool->threads[i], NULL, worker_main,
+		    pool)) != 0) {
+			errno = rc;
+			goto fail_threads;
+		}
+		pool->nthreads++;
+	}
+	return pool;
+
+fail_threads:
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = 1;
+	pthread_cond_broadcast(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	for (i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	free(pool->threads);
+fail_notify:
+	notify_close(pool);
+fail_cond:
+	pthread_cond_destroy(&pool->wake);
+fail_lock:
+	pthread_mutex_destroy(&pool->lock);
+fail_pool:
+	free(pool);
+	return NULL;
+}
+
+void
+iopool_destroy(struct iopool *pool)
+{
+	unsigned	 i;
+
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = 1;
+	pthread_cond_broadcast(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	for (i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	free(pool->threads);
+	notify_close(pool);
+	pthread_cond_destroy(&pool->wake);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+}
+
+int
+iopool_submit(struct iopool *pool, struct iojob *job)
+{
+	if (pool->nthreads == 0) {
+		job->work(job);
+		return 1;
+	}
+	pthread_mutex_lock(&pool->lock);
+	if (pool->queued >= pool->queue_max) {
+		pthread_mutex_unlock(&pool->lock);
+		errno = EAGAIN;
+		return -1;
+	}
+	pool->queued++;
+	jobq_push(&pool->todo, job);
+	pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	return 0;
+}
+
+int
+iopool_fd(const struct iopool *pool)
+{
+	return pool->notify_rfd;
+}
+
+void
+iopool_reap(struct iopool *pool)
+{
+	struct iojob	*job, *next;
+	char		 drain[64];
+
+	pthread_mutex_lock(&pool->lock);
+	job = pool->done.head;
+	pool->done.head = pool->done.tail = NULL;
+	/* Cleared under the lock: a worker finding done empty writes again. */
+	while (read(pool->notify_rfd, drain, sizeof drain) > 0)
+		continue;
+	pthread_mutex_unlock(&pool->lock);
+
+	for (; job != NULL; job = next) {
+		next = job->next;
+		job->done(job);
+	}
+}
+
+unsigned
+iopool_pending(struct iopool *pool)
+{
+	unsigned	 n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->queued;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+unsigned
+iopool_threads(const struct iopool *pool)
+{
+	return pool->nthreads;
+}

@@ -1,0 +1,150 @@
+/*
+ * Logging to stderr, one line per event. Lines are built in a local buffer
+ * and written with one write(2) so that lines from the I/O threads and the
+ * reactor never interleave mid-line.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX	1024
+
+static enum log_level	 log_threshold = LOG_LEVEL_INFO;
+static int		 log_journal;
+
+static const struct {
+	const char	*name;
+	int		 syslog_priority;
+} log_levels[] = {
+	[LOG_LEVEL_ERROR] = { "error", 3 },
+	[LOG_LEVEL_WARN] = { "warn", 4 },
+	[LOG_LEVEL_INFO] = { "info", 6 },
+	[LOG_LEVEL_DEBUG] = { "debug", 7 },
+};
+
+static void
+log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	char	 line[LOG_LINE_MAX];
+	int	 n, m;
+
+	if (level > log_threshold)
+		return;
+	if (log_journal)
+		n = snprintf(line, sizeof line, "<%d>",
+		    log_levels[level].syslog_priority);
+	else
+		n = snprintf(line, sizeof line, "coserve: %s: ",
+		    log_levels[level].name);
+	m = vsnprintf(line + n, sizeof line - n, fmt, ap);
+	if (m < 0)
+		return;
+	n = (size_t)(n + m) >= sizeof line - 1 ? (int)sizeof line - 2 : n + m;
+	if (errnum != 0) {
+		m = snprintf(line + n, sizeof line - n, ": %s",
+		    strerror(errnum));
+		n = (size_t)(n + m) >= sizeof line - 1 ? (int)sizeof line - 2
+						       : n + m;
+	}
+	line[n++] = '\n';
+	(void)write(STDERR_FILENO, line, n);
+}
+
+static void
+log_libevent(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	case EVENT_LOG_WARN:
+		log_warnx("libevent: %s", msg);
+		break;
+	default:
+		log_error("libevent: %s", msg);
+		break;
+	}
+}
+
+void
+log_init(enum log_level level)
+{
+	log_threshold = level;
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	event_set_log_callback(log_libevent);
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_threshold = level;
+}
+
+int
+log_level_parse(const char *name, enum log_level *out)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof log_levels / sizeof log_levels[0]; i++) {
+		if (strcasecmp(name, log_levels[i].name) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+#define LOG_FN(fn, level, errnum)					\
+	void								\
+	fn(const char *fmt, ...)					\
+	{								\
+		int	 saved = errno;					\
+		va_list	 ap;						\
+									\
+		va_start(ap, fmt);					\
+		log_vwrite(level, errnum, fmt, ap);			\
+		va_end(ap);						\
+		errno = saved;						\
+	}
+
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
+LOG_FN(log_info, LOG_LEVEL_INFO, 0)
+LOG_FN(log_warn, LOG_LEVEL_WARN, saved)
+LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FN(log_error, LOG_LEVEL_ERROR, 0)
+
+void
+fatal(const char *fmt, ...)
+{
+	int	 saved = errno;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, saved, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

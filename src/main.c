@@ -1,0 +1,96 @@
+/*
+ * coserve: command line, configuration and start-up. Everything that runs
+ * after start-up lives in server.c and below.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#define DEFAULT_CONFIG	SYSCONFDIR "/coserve/coserve.conf"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: coserve [-htV] [-c file] [-l address:port]... [-r root]\n"
+	    "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -l addr  listen on address:port, e.g. 127.0.0.1:8080 or "
+	    "[::1]:8080;\n"
+	    "           may be repeated; replaces the file's listen list\n"
+	    "  -r root  serve this directory, replacing the file's root\n"
+	    "  -t       check the configuration and exit\n"
+	    "  -V       print the version and exit\n"
+	    "  -h       print this help and exit\n"
+	    "With -r or -l and no -c, no configuration file is read.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config_overrides	 o = { 0 };
+	struct config		*cfg;
+	struct server		*s;
+	const char		*path = NULL;
+	char			 err[CONFIG_ERROR_MAX];
+	int			 ch, test = 0, rc;
+
+	log_init(LOG_LEVEL_INFO);
+	while ((ch = getopt(argc, argv, "c:hl:r:tV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'l':
+			if (o.listen_count == CONFIG_LISTEN_MAX)
+				fatalx("-l: at most %d addresses",
+				    CONFIG_LISTEN_MAX);
+			o.listen[o.listen_count++] = optarg;
+			break;
+		case 'r':
+			o.root = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	/* Quick use: -r or -l alone means built-in defaults, no file. */
+	if (path == NULL && o.root == NULL && o.listen_count == 0)
+		path = DEFAULT_CONFIG;
+
+	if ((cfg = config_load(path, &o, err, sizeof err)) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	log_set_level(cfg->log_level);
+	if (test) {
+		printf("%s: configuration ok\n", path != NULL ? path :
+		    "(defaults)");
+		config_free(cfg);
+		return 0;
+	}
+	if ((s = server_create(cfg)) == NULL)
+		return 1;
+	rc = server_run(s);
+	server_free(s);
+	return rc;
+}

@@ -1,0 +1,132 @@
+/*
+ * Response heads. The Date field is formatted at most once a second: every
+ * response carries one, and formatting it each time shows up in profiles
+ * of small-file serving.
+ */
+#include "autoconf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "httpdate.h"
+#include "response.h"
+
+static const struct {
+	int		 status;
+	const char	*reason;
+} reasons[] = {
+	{ 100, "Continue" },
+	{ 200, "OK" },
+	{ 204, "No Content" },
+	{ 206, "Partial Content" },
+	{ 301, "Moved Permanently" },
+	{ 304, "Not Modified" },
+	{ 400, "Bad Request" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 408, "Request Timeout" },
+	{ 412, "Precondition Failed" },
+	{ 413, "Content Too Large" },
+	{ 414, "URI Too Long" },
+	{ 416, "Range Not Satisfiable" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" },
+	{ 501, "Not Implemented" },
+	{ 503, "Service Unavailable" },
+	{ 505, "HTTP Version Not Supported" },
+};
+
+const char *
+response_reason(int status)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "Unknown";
+}
+
+static const char *
+date_now(void)
+{
+	static char	 cached[HTTPDATE_LEN + 1];
+	static time_t	 cached_at = -1;
+	time_t		 now = time(NULL);
+
+	if (now != cached_at) {
+		httpdate_format(now, cached);
+		cached_at = now;
+	}
+	return cached;
+}
+
+static void
+append(struct response *r, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (r->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->head + r->len, sizeof r->head - r->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof r->head - r->len)
+		r->overflow = 1;
+	else
+		r->len += n;
+}
+
+void
+response_begin(struct response *r, int status)
+{
+	r->len = 0;
+	r->overflow = 0;
+	r->status = status;
+	append(r, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s/%s\r\n", status,
+	    response_reason(status), date_now(), PACKAGE_NAME, PACKAGE_VERSION);
+}
+
+void
+response_add(struct response *r, const char *name, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	append(r, "%s: ", name);
+	if (r->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->head + r->len, sizeof r->head - r->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof r->head - r->len)
+		r->overflow = 1;
+	else
+		r->len += n;
+	append(r, "\r\n");
+}
+
+int
+response_end(struct response *r)
+{
+	append(r, "\r\n");
+	return r->overflow ? -1 : 0;
+}
+
+const char *
+response_error_body(int status, size_t *len)
+{
+	static char	 body[256];
+	int		 n;
+
+	n = snprintf(body, sizeof body,
+	    "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
+	    "<body><h1>%d %s</h1></body></html>\n",
+	    status, response_reason(status), status, response_reason(status));
+	*len = n < 0 ? 0 : (size_t)n;
+	return body;
+}

@@ -1,0 +1,201 @@
+/* Unit tests for config.c: defaults, every key, and file:line errors. */
+#include "autoconf.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char	 dir[] = "/tmp/check_config.XXXXXX";
+static char	 path[4096];
+
+static void
+setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/coserve.conf", dir);
+}
+
+static void
+teardown(void)
+{
+	unlink(path);
+	rmdir(dir);
+	strcpy(dir, "/tmp/check_config.XXXXXX");
+}
+
+static void
+write_conf(const char *text)
+{
+	FILE	*f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+START_TEST(defaults)
+{
+	char		 err[CONFIG_ERROR_MAX];
+	struct config	*c = config_load(NULL, NULL, err, sizeof err);
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->listen_count, 1);
+	ck_assert_str_eq(c->listen[0].host, "127.0.0.1");
+	ck_assert_str_eq(c->listen[0].port, "8080");
+	ck_assert_str_eq(c->index, "index.html");
+	ck_assert_uint_eq(c->io_threads, 4);
+	ck_assert_ptr_null(c->access_log);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(full_file)
+{
+	char		 err[CONFIG_ERROR_MAX], want[4200];
+	struct config	*c;
+
+	write_conf("listen = [ \"127.0.0.1:0\", \"[::1]:8081\", \"*:81\" ];\n"
+	    "root = \"site\";\n"
+	    "index = \"home.htm\";\n"
+	    "io_threads = 0;\n"
+	    "io_queue_max = 10;\n"
+	    "max_connections = 7;\n"
+	    "header_timeout_ms = 1500;\n"
+	    "keepalive_timeout_ms = 0;\n"
+	    "send_timeout_ms = 2;\n"
+	    "shutdown_grace_ms = 3;\n"
+	    "chunk_bytes = 8192;\n"
+	    "log_level = \"debug\";\n"
+	    "access_log = \"/var/log/x.log\";\n"
+	    "mime_types = \"/nonexistent\";\n");
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->listen_count, 3);
+	ck_assert_str_eq(c->listen[1].host, "::1");
+	ck_assert_str_eq(c->listen[1].port, "8081");
+	ck_assert_str_eq(c->listen[2].host, "");
+	snprintf(want, sizeof want, "%s/site", dir);
+	ck_assert_str_eq(c->root, want);
+	ck_assert_str_eq(c->index, "home.htm");
+	ck_assert_uint_eq(c->io_threads, 0);
+	ck_assert_uint_eq(c->io_queue_max, 10);
+	ck_assert_uint_eq(c->max_connections, 7);
+	ck_assert_uint_eq(c->header_timeout_ms, 1500);
+	ck_assert_uint_eq(c->keepalive_timeout_ms, 0);
+	ck_assert_uint_eq(c->send_timeout_ms, 2);
+	ck_assert_uint_eq(c->shutdown_grace_ms, 3);
+	ck_assert_uint_eq(c->chunk_bytes, 8192);
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
+	ck_assert_str_eq(c->access_log, "/var/log/x.log");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(overrides_win)
+{
+	char			 err[CONFIG_ERROR_MAX];
+	struct config_overrides	 o = { "/srv/www", { "[::1]:0" }, 1 };
+	struct config		*c;
+
+	write_conf("listen = [ \"127.0.0.1:80\", \"127.0.0.2:80\" ];\n"
+	    "root = \"/a\";\n");
+	c = config_load(path, &o, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->root, "/srv/www");
+	ck_assert_uint_eq(c->listen_count, 1);
+	ck_assert_str_eq(c->listen[0].host, "::1");
+	config_free(c);
+}
+END_TEST
+
+/* Each bad file must name its line and say what is wrong. */
+static const struct {
+	const char	*text;
+	const char	*where;		/* ":LINE: " */
+	const char	*what;
+} bad[] = {
+	{ "root = \"/x\";\nio_threads = ;\n", ":2: ", "syntax" },
+	{ "\n\nbogus = 1;\n", ":3: ", "unknown key \"bogus\"" },
+	{ "io_threads = \"four\";\n", ":1: ", "must be an integer" },
+	{ "io_threads = -1;\n", ":1: ", "between 0 and 256" },
+	{ "chunk_bytes = 1;\n", ":1: ", "between 4096" },
+	{ "listen = [];\n", ":1: ", "listen needs" },
+	{ "listen = [ \"nowhere\" ];\n", ":1: ", "bad address \"nowhere\"" },
+	{ "listen = [ \"1.2.3.4:99999\" ];\n", ":1: ", "bad address" },
+	{ "listen = \"1.2.3.4:80\";\n", ":1: ", "must be a list" },
+	{ "log_level = \"loud\";\n", ":1: ", "log_level must be" },
+	{ "index = \"a/b.html\";\n", ":1: ", "without '/'" },
+	{ "root = 5;\n", ":1: ", "must be a string" },
+	{ "root = \"\";\n", ":1: ", "is empty" },
+};
+
+START_TEST(bad_files)
+{
+	char		 err[CONFIG_ERROR_MAX], prefix[4200];
+	struct config	*c;
+
+	write_conf(bad[_i].text);
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_ptr_null(c);
+	snprintf(prefix, sizeof prefix, "%s%s", path, bad[_i].where);
+	ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
+	    "want prefix %s, got %s", prefix, err);
+	ck_assert_msg(strstr(err, bad[_i].what) != NULL, "want %s in %s",
+	    bad[_i].what, err);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	char	 err[CONFIG_ERROR_MAX];
+
+	ck_assert_ptr_null(config_load("/nonexistent/coserve.conf", NULL, err,
+	    sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/coserve.conf:0: "));
+}
+END_TEST
+
+START_TEST(listen_forms)
+{
+	struct config_listen	 l;
+
+	ck_assert_int_eq(config_parse_listen("127.0.0.1:8080", &l), 0);
+	ck_assert_str_eq(l.host, "127.0.0.1");
+	ck_assert_int_eq(config_parse_listen("[::]:80", &l), 0);
+	ck_assert_str_eq(l.host, "::");
+	ck_assert_int_eq(config_parse_listen(":80", &l), 0);
+	ck_assert_str_eq(l.host, "");
+	ck_assert_int_eq(config_parse_listen("::1:80", &l), -1);
+	ck_assert_int_eq(config_parse_listen("[::1]80", &l), -1);
+	ck_assert_int_eq(config_parse_listen("1.2.3.4:", &l), -1);
+	ck_assert_int_eq(config_parse_listen("1.2.3.4:-1", &l), -1);
+	ck_assert_int_eq(config_parse_listen("example.com:80", &l), -1);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("config");
+	TCase	*tc = tcase_create("config");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, full_file);
+	tcase_add_test(tc, overrides_win);
+	tcase_add_loop_test(tc, bad_files, 0, sizeof bad / sizeof bad[0]);
+	tcase_add_test(tc, missing_file);
+	tcase_add_test(tc, listen_forms);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

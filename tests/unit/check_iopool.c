@@ -1,0 +1,185 @@
+/*
+ * Unit tests for iopool.c: jobs run off the calling thread, completions
+ * arrive through the notify fd, the queue bound holds, and a pool without
+ * threads runs inline.
+ */
+#include "autoconf.h"
+
+#include <check.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "iopool.h"
+
+struct test_job {
+	struct iojob	 job;
+	pthread_t	 ran_on;
+	int		 gate;		/* work() spins until set */
+	int		 done_calls;
+	int		 value;
+};
+
+static void
+work(struct iojob *job)
+{
+	struct test_job	*tj = (struct test_job *)job;
+
+	while (!__atomic_load_n(&tj->gate, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	tj->ran_on = pthread_self();
+	tj->value *= 2;
+}
+
+static void
+done(struct iojob *job)
+{
+	((struct test_job *)job)->done_calls++;
+}
+
+static void
+init_job(struct test_job *tj, int value, int gate)
+{
+	tj->job.work = work;
+	tj->job.done = done;
+	tj->value = value;
+	tj->gate = gate;
+	tj->done_calls = 0;
+}
+
+/* Reaps until n jobs completed, failing after 10 s. */
+static void
+reap_until(struct iopool *pool, struct test_job *jobs, int n)
+{
+	struct pollfd	 pfd = { iopool_fd(pool), POLLIN, 0 };
+	int		 i, complete, rounds;
+
+	for (rounds = 0; rounds < 1000; rounds++) {
+		for (complete = 0, i = 0; i < n; i++)
+			complete += jobs[i].done_calls;
+		if (complete == n)
+			return;
+		ck_assert_int_ge(poll(&pfd, 1, 10), 0);
+		iopool_reap(pool);
+	}
+	ck_abort_msg("jobs did not complete");
+}
+
+START_TEST(runs_on_worker)
+{
+	struct iopool	*pool = iopool_create(2, 16);
+	struct test_job	 jobs[8];
+	int		 i;
+
+	ck_assert_ptr_nonnull(pool);
+	ck_assert_uint_eq(iopool_threads(pool), 2);
+	for (i = 0; i < 8; i++) {
+		init_job(&jobs[i], i, 1);
+		ck_assert_int_eq(iopool_submit(pool, &jobs[i].job), 0);
+	}
+	reap_until(pool, jobs, 8);
+	for (i = 0; i < 8; i++) {
+		ck_assert_int_eq(jobs[i].value, i * 2);
+		ck_assert_int_eq(jobs[i].done_calls, 1);
+		ck_assert(!pthread_equal(jobs[i].ran_on, pthread_self()));
+	}
+	ck_assert_uint_eq(iopool_pending(pool), 0);
+	iopool_destroy(pool);
+}
+END_TEST
+
+START_TEST(done_only_from_reap)
+{
+	struct iopool	*pool = iopool_create(1, 4);
+	struct test_job	 job;
+	struct pollfd	 pfd;
+
+	init_job(&job, 21, 1);
+	ck_assert_int_eq(iopool_submit(pool, &job.job), 0);
+	pfd.fd = iopool_fd(pool);
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	/* Completed, but done() waits for the reactor to reap. */
+	ck_assert_int_eq(job.done_calls, 0);
+	iopool_reap(pool);
+	ck_assert_int_eq(job.done_calls, 1);
+	ck_assert_int_eq(job.value, 42);
+	/* The notify fd is cleared once everything is reaped. */
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	iopool_destroy(pool);
+}
+END_TEST
+
+START_TEST(queue_is_bounded)
+{
+	struct iopool	*pool = iopool_create(1, 3);
+	struct test_job	 jobs[4];
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		init_job(&jobs[i], i, 0);
+		ck_assert_int_eq(iopool_submit(pool, &jobs[i].job), 0);
+	}
+	init_job(&jobs[3], 3, 1);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[3].job), -1);
+	ck_assert_uint_eq(iopool_pending(pool), 3);
+	for (i = 0; i < 3; i++)
+		__atomic_store_n(&jobs[i].gate, 1, __ATOMIC_RELEASE);
+	reap_until(pool, jobs, 3);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[3].job), 0);
+	reap_until(pool, &jobs[3], 1);
+	iopool_destroy(pool);
+}
+END_TEST
+
+START_TEST(inline_without_threads)
+{
+	struct iopool	*pool = iopool_create(0, 1);
+	struct test_job	 job;
+
+	init_job(&job, 5, 1);
+	ck_assert_int_eq(iopool_submit(pool, &job.job), 1);
+	ck_assert_int_eq(job.value, 10);
+	ck_assert(pthread_equal(job.ran_on, pthread_self()));
+	ck_assert_int_eq(job.done_calls, 0);
+	iopool_destroy(pool);
+}
+END_TEST
+
+START_TEST(destroy_finishes_queued)
+{
+	struct iopool	*pool = iopool_create(2, 64);
+	struct test_job	 jobs[32];
+	int		 i;
+
+	for (i = 0; i < 32; i++) {
+		init_job(&jobs[i], i, 1);
+		ck_assert_int_eq(iopool_submit(pool, &jobs[i].job), 0);
+	}
+	iopool_destroy(pool);
+	for (i = 0; i < 32; i++)
+		ck_assert_int_eq(jobs[i].value, i * 2);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("iopool");
+	TCase	*tc = tcase_create("iopool");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, runs_on_worker);
+	tcase_add_test(tc, done_only_from_reap);
+	tcase_add_test(tc, queue_is_bounded);
+	tcase_add_test(tc, inline_without_threads);
+	tcase_add_test(tc, destroy_finishes_queued);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
