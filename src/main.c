@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "file.h"
 #include "log.h"
 #include "server.h"
 
@@ -36,6 +37,7 @@ main(int argc, char **argv)
 	struct config_overrides	 o = { 0 };
 	struct config		*cfg;
 	struct server		*s;
+	struct docroot		*root;
 	const char		*path = NULL;
 	char			 err[CONFIG_ERROR_MAX];
 	int			 ch, test = 0, rc;
@@ -83,6 +85,14 @@ main(int argc, char **argv)
 	}
 	log_set_level(cfg->log_level);
 	if (test) {
+		/* The root is part of the configuration: check it opens. */
+		if ((root = docroot_open(cfg, err, sizeof err)) == NULL) {
+			fprintf(stderr, "%s: %s\n", path != NULL ? path :
+			    "(defaults)", err);
+			config_free(cfg);
+			return 1;
+		}
+		docroot_close(root);
 		printf("%s: configuration ok\n", path != NULL ? path :
 		    "(defaults)");
 		config_free(cfg);
