@@ -20,8 +20,9 @@ struct path {
 /*
  * Fills p from target (origin-form "/a/b?q" or absolute-form
  * "http://host/a/b?q"). Returns 0, or the negated HTTP status: -400 for a
- * malformed target, an encoded NUL or '/', a backslash, or '..' above the
- * root; -414 when the path does not fit.
+ * malformed target, a fragment, an encoded '/' or control byte (NUL, CR,
+ * LF...), a backslash, or '..' above the root; -414 when the path, or a
+ * step of its dot-segment removal, does not fit in rel. On error rel is "".
  */
 int		 path_parse(struct path *p, const char *target, size_t len);
 

@@ -50,10 +50,13 @@ struct request {
 
 /*
  * Parses one request head at the start of buf. Returns the head's length
- * when it is complete, 0 when more bytes are needed, or the negated HTTP
- * status to answer with before closing: -400, -414, -431, -501, -505.
+ * (leading empty lines included) when it is complete, 0 when more bytes
+ * are needed, or the negated HTTP status to answer with before closing:
+ * -400, -414, -431, -505. An unknown method is not an error here: the
+ * caller answers HTTP_UNKNOWN with 501 and HTTP_KNOWN_OTHER with 405.
  * Does not look at the body; the caller decides what Content-Length and
- * Transfer-Encoding mean for it.
+ * Transfer-Encoding mean for it, except that both at once is a 400. On an
+ * error or incomplete input, req holds nothing meaningful.
  */
 long		 request_parse(struct request *req, const char *buf, size_t len);
 /* Case-insensitive compare of a slice with a NUL-terminated token. */

@@ -1,0 +1,216 @@
+/*
+ * Request target to relative path. The target is split into segments at
+ * its raw slashes before anything is decoded, and an encoded slash is
+ * refused, so decoding can never create a separator; each decoded segment
+ * then goes through dot-segment removal (RFC 3986 5.2.4) with rel itself as
+ * the stack. A ".." that would climb above the root is an error rather than
+ * being clamped, since no honest client sends one.
+ */
+
+#include "autoconf.h"
+
+#include <string.h>
+
+#include "path.h"
+
+static int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+prefix_nocase(const char *p, size_t len, const char *prefix)
+{
+	size_t i, plen = strlen(prefix);
+	unsigned char c;
+
+	if (len < plen)
+		return 0;
+	for (i = 0; i < plen; i++) {
+		c = (unsigned char)p[i];
+		if (c >= 'A' && c <= 'Z')
+			c = c - 'A' + 'a';
+		if (c != (unsigned char)prefix[i])
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Decodes the raw segment seg[0..len) onto the end of p->rel at *used,
+ * after a '/' when rel is not empty. Returns 0, -400 for a malformed or
+ * forbidden byte, -414 when rel would overflow. On success *seg_start is
+ * where the decoded segment begins, so the caller can recognise dots.
+ */
+static int
+segment_append(struct path *p, size_t *used, const char *seg, size_t len,
+    size_t *seg_start)
+{
+	size_t i, n = *used;
+	int hi, lo;
+	unsigned char c;
+
+	if (n > 0) {
+		if (n + 1 >= sizeof p->rel)
+			return -414;
+		p->rel[n++] = '/';
+	}
+	*seg_start = n;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)seg[i];
+		if (c == '%') {
+			if (len - i < 3 ||
+			    (hi = hex_value((unsigned char)seg[i + 1])) < 0 ||
+			    (lo = hex_value((unsigned char)seg[i + 2])) < 0)
+				return -400;
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+			/*
+			 * An encoded '/' would be a separator the segment split
+			 * never saw; control bytes have no place in a file name
+			 * and would let a Location header be split.
+			 */
+			if (c == '/' || c < 0x20 || c == 0x7f)
+				return -400;
+		}
+		if (c == '\\')
+			return -400;
+		if (n + 1 >= sizeof p->rel)
+			return -414;
+		p->rel[n++] = (char)c;
+	}
+	*used = n;
+	return 0;
+}
+
+/* 1 for ".", 2 for "..", 0 for a name. */
+static int
+dot_segment(const char *seg, size_t len)
+{
+	if (len == 1 && seg[0] == '.')
+		return 1;
+	if (len == 2 && seg[0] == '.' && seg[1] == '.')
+		return 2;
+	return 0;
+}
+
+/* Drops the last segment of rel, and the '/' before it. */
+static void
+segment_pop(struct path *p, size_t *used)
+{
+	size_t n = *used;
+
+	while (n > 0 && p->rel[n - 1] != '/')
+		n--;
+	if (n > 0)
+		n--;
+	*used = n;
+}
+
+int
+path_parse(struct path *p, const char *target, size_t len)
+{
+	size_t i, start, path_end, used = 0, seg_len, seg_start;
+	int rc, last, dots;
+	unsigned char c;
+
+	p->rel[0] = '\0';
+	p->trailing_slash = 0;
+	p->query = NULL;
+	p->query_len = 0;
+
+	/* Request targets are visible ASCII (RFC 3986 2); a fragment is never
+	 * sent. */
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)target[i];
+		if (c <= 0x20 || c >= 0x7f || c == '#')
+			return -400;
+	}
+
+	start = 0;
+	if (len > 0 && target[0] != '/') {
+		if (prefix_nocase(target, len, "http://"))
+			start = 7;
+		else if (prefix_nocase(target, len, "https://"))
+			start = 8;
+		else
+			return -400;
+		i = start;
+		while (i < len && target[i] != '/' && target[i] != '?')
+			i++;
+		if (i == start)
+			return -400; /* empty authority: RFC 9110 4.2.1 */
+		start = i;
+	} else if (len == 0)
+		return -400;
+
+	for (path_end = start; path_end < len && target[path_end] != '?';
+	     path_end++)
+		;
+	if (path_end < len) {
+		p->query = target + path_end;
+		p->query_len = len - path_end;
+	}
+	/* Absolute-form with nothing after the authority means "/". */
+	if (path_end == start) {
+		p->trailing_slash = 1;
+		return 0;
+	}
+
+	/* start is at a '/'; each segment runs to the next one. */
+	i = start + 1;
+	for (;;) {
+		start = i;
+		while (i < path_end && target[i] != '/')
+			i++;
+		seg_len = i - start;
+		last = i == path_end;
+
+		if (seg_len > 0) {
+			rc = segment_append(
+			    p, &used, target + start, seg_len, &seg_start);
+			if (rc != 0)
+				goto fail;
+			dots =
+			    dot_segment(p->rel + seg_start, used - seg_start);
+			if (dots > 0) {
+				/* Take the dots and their separator back off.
+				 */
+				used = seg_start > 0 ? seg_start - 1 : 0;
+				if (dots == 2) {
+					/* Above the root. */
+					if (used == 0) {
+						rc = -400;
+						goto fail;
+					}
+					segment_pop(p, &used);
+				}
+			}
+		} else
+			dots = 0;
+		if (last) {
+			/*
+			 * "/a/", "/a/." and "/a/b/.." all name a directory;
+			 * the caller needs to know to redirect or list it.
+			 */
+			p->trailing_slash = seg_len == 0 || dots > 0;
+			break;
+		}
+		i++;
+	}
+	p->rel[used] = '\0';
+	return 0;
+
+fail:
+	/* Never leave a half-built path where a caller might use it. */
+	p->rel[0] = '\0';
+	p->trailing_slash = 0;
+	return rc;
+}
