@@ -339,6 +339,21 @@ send_redirect(struct conn *c, const struct request *req,
 	    len);
 }
 
+static int
+send_unsatisfiable(struct conn *c, uint64_t size)
+{
+	struct response	 r;
+	const char	*body;
+	size_t		 len;
+
+	body = response_error_body(416, &len);
+	response_begin(&r, 416);
+	response_add(&r, "Content-Range", "bytes */%" PRIu64, size);
+	response_add(&r, "Content-Type", "text/html; charset=utf-8");
+	response_add(&r, "Content-Length", "%zu", len);
+	return conn_send_head(c, &r, body, len);
+}
+
 /* Streams [first, first + length) of the open file, one chunk at a time. */
 static int
 send_body(struct conn *c, struct file_job *fj, struct response *r,
@@ -431,11 +446,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 			length = range.last - range.first + 1;
 			break;
 		case RANGE_UNSATISFIABLE:
-			response_begin(&r, 416);
-			response_add(&r, "Content-Range", "bytes */%" PRIu64,
-			    size);
-			response_add(&r, "Content-Length", "0");
-			rc = conn_send_head(c, &r, NULL, 0);
+			rc = send_unsatisfiable(c, size);
 			goto out;
 		case RANGE_IGNORE:
 			break;

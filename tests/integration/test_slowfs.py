@@ -1,0 +1,231 @@
+"""The design's proof: a slow disk must not stall the reactor.
+
+The daemon runs with tests/support/slowfs.so preloaded, which makes every
+filesystem call on a file whose name holds "SLOW" sleep, and writes one byte
+to a pipe as each sleep starts. While a request for such a file is really in
+flight, 100 requests for ordinary files must all finish quickly with the I/O
+pool (io_threads=4); with io_threads=0 (file I/O inline on the reactor) the
+same procedure must show the stall, which proves the measurement can fail.
+A client that gives up on a slow request must leave the daemon healthy.
+"""
+
+import os
+import select
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+from coserve_test import SLOWFS, HTTPConnection, Server, main, sha256, write_file
+
+DELAY_MS = 2000  # per slowed call in cases A and B
+ABORT_DELAY_MS = 800  # per slowed call in case C
+CHUNK_BYTES = 131072
+SLOW_NAME = "big-SLOW.bin"
+SLOW_DATA = os.urandom(200 * 1024 + 7)  # two chunks: two slowed reads
+FAST = {"fast%d.bin" % i: os.urandom(16 * 1024 + i) for i in range(10)}
+CLIENTS = 10
+REQUESTS_PER_CLIENT = 10
+STALL_S = 1.0  # a fast request slower than this means the reactor stalled
+NOTIFY_TIMEOUT_S = 15.0
+
+
+def percentile(sorted_values, p):
+    k = max(0, min(len(sorted_values) - 1, -(-len(sorted_values) * p // 100) - 1))
+    return sorted_values[int(k)]
+
+
+class NotifyPipe:
+    """The read end of slowfs's "a delay has started" pipe."""
+
+    def __init__(self):
+        self.read_fd, self.write_fd = os.pipe()
+
+    def close_write_end(self):
+        if self.write_fd is not None:
+            os.close(self.write_fd)
+            self.write_fd = None
+
+    def drain(self):
+        while select.select([self.read_fd], [], [], 0)[0]:
+            if not os.read(self.read_fd, 4096):
+                break
+
+    def wait(self, timeout=NOTIFY_TIMEOUT_S):
+        """Blocks until one slowed call starts; fails the test on timeout."""
+        r, _, _ = select.select([self.read_fd], [], [], timeout)
+        if not r:
+            raise AssertionError("no slowfs delay started within %.0f s: is slowfs.so "
+                                 "intercepting the daemon's file calls?" % timeout)
+        if os.read(self.read_fd, 1) != b"s":
+            raise AssertionError("the daemon closed the slowfs notify pipe")
+
+    def close(self):
+        self.close_write_end()
+        os.close(self.read_fd)
+
+
+class SlowFsTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            raise unittest.SkipTest("SLOWFS is not set to the built slowfs.so")
+        cls.tmp = tempfile.mkdtemp(prefix="coserve-slowfs-")
+        cls.root = os.path.join(cls.tmp, "www")
+        if "SLOW" in cls.root:
+            raise unittest.SkipTest("the temp dir name holds the marker: %s" % cls.root)
+        write_file(os.path.join(cls.root, SLOW_NAME), SLOW_DATA)
+        for name, data in FAST.items():
+            write_file(os.path.join(cls.root, name), data)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def start(self, io_threads, delay_ms, pipe):
+        env = {
+            "LD_PRELOAD": SLOWFS,
+            "SLOWFS_MARKER": "SLOW",
+            "SLOWFS_DELAY_MS": str(delay_ms),
+            "SLOWFS_NOTIFY_FD": str(pipe.write_fd),
+        }
+        srv = Server(root=self.root, env=env, pass_fds=[pipe.write_fd],
+                     config={"io_threads": io_threads, "chunk_bytes": CHUNK_BYTES,
+                             "send_timeout_ms": 60000, "keepalive_timeout_ms": 60000})
+        pipe.close_write_end()  # the daemon holds the only write end now
+        return srv
+
+    def slow_fetch(self, srv, result):
+        try:
+            with srv.connect(timeout=120) as c:
+                c.request("GET", "/" + SLOW_NAME, {"Connection": "close"})
+                r = c.read_response()
+                result["status"] = r.status
+                result["sha"] = sha256(r.body)
+        except Exception as e:
+            result["error"] = "%s: %s" % (type(e).__name__, e)
+
+    def fast_requests(self, srv):
+        """CLIENTS threads x REQUESTS_PER_CLIENT fetches, a new connection
+        each; returns (latencies in seconds, failures)."""
+        latencies, failures = [], []
+        lock = threading.Lock()
+        names = sorted(FAST)
+
+        def client(k):
+            for j in range(REQUESTS_PER_CLIENT):
+                name = names[(k + j) % len(names)]
+                t0 = time.monotonic()
+                try:
+                    with HTTPConnection(srv.host, srv.port, timeout=60) as c:
+                        c.request("GET", "/" + name, {"Connection": "close"})
+                        r = c.read_response()
+                    elapsed = time.monotonic() - t0
+                    ok = r.status == 200 and r.body == FAST[name]
+                    with lock:
+                        latencies.append(elapsed)
+                        if not ok:
+                            failures.append("%s: status %d, %d bytes" % (name, r.status,
+                                                                         len(r.body)))
+                except Exception as e:
+                    with lock:
+                        failures.append("%s: %s: %s" % (name, type(e).__name__, e))
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        return latencies, failures
+
+    def measure(self, io_threads):
+        """Fast requests while a slow one is provably in flight."""
+        pipe = NotifyPipe()
+        try:
+            with self.start(io_threads, DELAY_MS, pipe) as srv:
+                pipe.drain()
+                slow = {}
+                slow_thread = threading.Thread(target=self.slow_fetch, args=(srv, slow))
+                slow_thread.start()
+                pipe.wait()
+                latencies, failures = self.fast_requests(srv)
+                slow_thread.join(120)
+                self.assertFalse(slow_thread.is_alive(), "the slow fetch never finished")
+                self.assertNotIn("error", slow, slow.get("error"))
+                self.assertEqual(slow.get("status"), 200)
+                self.assertEqual(slow.get("sha"), sha256(SLOW_DATA), "slow file not byte-exact")
+        finally:
+            pipe.close()
+        self.assertEqual(failures, [])
+        self.assertEqual(len(latencies), CLIENTS * REQUESTS_PER_CLIENT)
+        ms = sorted(x * 1000 for x in latencies)
+        print("\nslowfs: io_threads=%d fast requests n=%d min=%.1fms median=%.1fms p99=%.1fms "
+              "max=%.1fms (slow call delay %d ms)"
+              % (io_threads, len(ms), ms[0], statistics.median(ms), percentile(ms, 99), ms[-1],
+                 DELAY_MS))
+        sys.stdout.flush()
+        return ms
+
+    def test_a_io_pool_keeps_reactor_responsive(self):
+        ms = self.measure(io_threads=4)
+        self.assertLess(ms[-1], STALL_S * 1000,
+                        "a fast request waited behind the slow file: the reactor stalled")
+
+    def test_b_inline_io_stalls_reactor(self):
+        ms = self.measure(io_threads=0)
+        self.assertGreaterEqual(ms[-1], STALL_S * 1000,
+                                "with io_threads=0 the reactor should stall; if it does not, "
+                                "this test cannot tell a blocking daemon from a good one")
+
+    def test_c_client_gone_while_job_in_flight(self):
+        pipe = NotifyPipe()
+        try:
+            with self.start(4, ABORT_DELAY_MS, pipe) as srv:
+                pipe.drain()
+                # Three clients give up once the first slowed open is under way,
+                # with their jobs queued or running.
+                quitters = [srv.connect() for _ in range(3)]
+                for c in quitters:
+                    c.request("GET", "/" + SLOW_NAME)
+                pipe.wait()
+                for i, c in enumerate(quitters):
+                    if i % 2 == 0:
+                        c.reset()  # RST
+                    else:
+                        c.close()  # FIN
+                self.assert_fast_ok(srv)
+                # One gives up mid-body: the file is two chunks, so when the
+                # first bytes arrive the second slowed read is still to come.
+                with srv.connect(timeout=60) as c:
+                    c.request("GET", "/" + SLOW_NAME)
+                    while not c.buf:
+                        self.assertTrue(c.fill(), "closed before any response byte")
+                    c.reset()
+                self.assert_fast_ok(srv)
+                # Longer than any abandoned job can take: the full slow file again.
+                result = {}
+                self.slow_fetch(srv, result)
+                self.assertNotIn("error", result, result.get("error"))
+                self.assertEqual(result.get("sha"), sha256(SLOW_DATA))
+                self.assert_fast_ok(srv)
+                # Leaving the with block sends SIGTERM and requires exit 0 with
+                # no sanitizer report: an abandoned job touching freed memory
+                # would show up there.
+        finally:
+            pipe.close()
+
+    def assert_fast_ok(self, srv):
+        t0 = time.monotonic()
+        with HTTPConnection(srv.host, srv.port, timeout=30) as c:
+            c.request("GET", "/fast0.bin", {"Connection": "close"})
+            r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, FAST["fast0.bin"]))
+        self.assertLess(time.monotonic() - t0, STALL_S * 2)
+
+
+if __name__ == "__main__":
+    main()

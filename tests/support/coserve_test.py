@@ -1,0 +1,679 @@
+"""Shared harness for coserve's integration tests.
+
+Starts the real daemon ($COSERVE) from a generated config on port 0, waits
+for its "listening on" lines (no fixed sleeps), and stops it with SIGTERM,
+failing the test if the daemon's stderr shows a sanitizer report. Also a
+small raw HTTP/1.1 client that reads responses off a socket exactly as they
+arrive, so tests can pipeline, watch for closes and send malformed bytes.
+
+Python standard library only. Each test script calls main(), which maps the
+unittest result onto automake's exit codes (0 pass, 1 fail, 77 skip).
+"""
+
+import atexit
+import hashlib
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+COSERVE = os.environ.get("COSERVE", "")
+SLOWFS = os.environ.get("SLOWFS", "")
+
+READY_TIMEOUT_S = 15.0  # from exec to every "listening on" line
+STOP_TIMEOUT_S = 20.0  # from SIGTERM to exit
+IO_TIMEOUT_S = 30.0  # any single socket operation in a test
+
+SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+LISTENING_RE = re.compile(
+    r"^coserve: info: listening on (?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)\s*$"
+)
+LOG_LINE_RE = re.compile(r"^coserve: (error|warn|info|debug): ")
+
+
+# Leaks that are not coserve's, hidden from LeakSanitizer in the daemons we
+# start. Keep each one narrow and say why.
+LSAN_SUPPRESSIONS = """\
+# libconfig 1.5's grammar has no %destructor: a string token followed by a
+# syntax error (e.g. 'index "x";') is never freed. The daemon exits at once.
+leak:strbuf_append
+"""
+_lsan_file = None
+
+
+def daemon_env(extra=None):
+    """The environment for a daemon: ours, plus extra, plus the LSan
+    suppressions (unless LSAN_OPTIONS already names a suppressions file)."""
+    global _lsan_file
+    env = dict(os.environ)
+    env.update(extra or {})
+    lsan = env.get("LSAN_OPTIONS", "")
+    if "suppressions=" not in lsan:
+        if _lsan_file is None:
+            fd, _lsan_file = tempfile.mkstemp(prefix="coserve-lsan-", suffix=".supp")
+            with os.fdopen(fd, "w") as f:
+                f.write(LSAN_SUPPRESSIONS)
+            atexit.register(os.unlink, _lsan_file)
+        env["LSAN_OPTIONS"] = (lsan + ":" if lsan else "") + \
+            "suppressions=%s:print_suppressions=0" % _lsan_file
+    if "LD_PRELOAD" in (extra or {}):
+        # An ASan daemon refuses to start unless its runtime is first.
+        opts = env.get("ASAN_OPTIONS", "")
+        if "verify_asan_link_order" not in opts:
+            env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
+    return env
+
+
+def skip_unless_daemon():
+    """Exits 77 (automake's skip) when there is no daemon to test."""
+    if not COSERVE or not os.access(COSERVE, os.X_OK):
+        print("COSERVE is not set to an executable daemon; skipping", file=sys.stderr)
+        sys.exit(77)
+
+
+def main():
+    """Runs the calling module's tests; exit 0 pass, 1 fail, 77 all skipped."""
+    skip_unless_daemon()
+    prog = unittest.main(module="__main__", verbosity=2, exit=False)
+    result = prog.result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.skipped and len(result.skipped) >= result.testsRun:
+        sys.exit(77)  # everything skipped (a class-level skip runs no test at all)
+    sys.exit(0)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_file(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def ipv6_loopback_available():
+    """Whether ::1 can be bound here (containers sometimes lack IPv6)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# --- config files --------------------------------------------------------
+
+
+def config_value(value):
+    """Renders a Python value in libconfig syntax."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[ " + ", ".join(config_value(v) for v in value) + " ]"
+    raise TypeError("no libconfig form for %r" % (value,))
+
+
+def config_text(settings):
+    """One "key = value;" line per setting; None values are left out."""
+    return "".join(
+        "%s = %s;\n" % (k, config_value(v)) for k, v in settings.items() if v is not None
+    )
+
+
+# --- the daemon ----------------------------------------------------------
+
+
+class DaemonError(AssertionError):
+    pass
+
+
+_live_servers = set()
+
+
+@atexit.register
+def _kill_leftover_servers():
+    """Whatever happens to the test run, no daemon outlives it."""
+    for srv in list(_live_servers):
+        srv.cleanup()
+
+
+class Server:
+    """The daemon under test, as a context manager.
+
+    root: the document root (a fresh empty temp dir when None).
+    config: dict of settings over the defaults below; None deletes one.
+    args: when given, the command line after the binary instead of
+      ["-c", <generated config>]; expect_listeners then says how many
+      "listening on" lines mean ready.
+    env: extra environment (e.g. LD_PRELOAD); pass_fds: fds to inherit.
+    """
+
+    DEFAULTS = {
+        "listen": ["127.0.0.1:0"],
+        "log_level": "info",
+        "access_log": "off",
+        "shutdown_grace_ms": 10000,
+    }
+
+    def __init__(self, root=None, config=None, args=None, env=None, pass_fds=(),
+                 expect_listeners=None, start=True):
+        self.tmp = tempfile.mkdtemp(prefix="coserve-test-")
+        self.root = root if root is not None else os.path.join(self.tmp, "root")
+        os.makedirs(self.root, exist_ok=True)
+        settings = dict(self.DEFAULTS)
+        settings["root"] = self.root
+        settings.update(config or {})
+        self.settings = settings
+        self.config_path = os.path.join(self.tmp, "coserve.conf")
+        with open(self.config_path, "w") as f:
+            f.write(config_text(settings))
+        if args is None:
+            args = ["-c", self.config_path]
+            if expect_listeners is None:
+                expect_listeners = len(settings.get("listen") or [])
+        self.args = [COSERVE] + list(args)
+        self.expect_listeners = expect_listeners if expect_listeners is not None else 1
+        self.env = daemon_env(env)
+        self.pass_fds = tuple(pass_fds)
+        self.proc = None
+        self.listeners = []  # [(host, port)] in the order logged
+        self.returncode = None
+        self._timed_out = False
+        self._stderr_lines = []
+        self._stdout = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._threads = []
+        if start:
+            try:
+                self.start()
+            except BaseException:
+                self.cleanup()
+                raise
+
+    # lifecycle
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=self.env, pass_fds=self.pass_fds,
+            cwd=self.tmp)
+        _live_servers.add(self)
+        t_err = threading.Thread(target=self._read_stderr, daemon=True)
+        t_out = threading.Thread(target=self._read_stdout, daemon=True)
+        self._threads = [t_err, t_out]
+        for t in self._threads:
+            t.start()
+        if not self._ready.wait(READY_TIMEOUT_S) or len(self.listeners) < self.expect_listeners:
+            code = self.proc.poll()
+            if code is None:
+                self._kill()
+            raise DaemonError("daemon not ready (exit %r; %d of %d listeners); stderr:\n%s"
+                              % (code if code is not None else self.proc.returncode,
+                                 len(self.listeners), self.expect_listeners, self.stderr))
+        return self
+
+    def _read_stderr(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._lock:
+                self._stderr_lines.append(line)
+                m = LISTENING_RE.match(line)
+                if m:
+                    host = m.group("v6") or m.group("v4")
+                    self.listeners.append((host, int(m.group("port"))))
+                    if len(self.listeners) >= self.expect_listeners:
+                        self._ready.set()
+        self._ready.set()  # EOF: the daemon is gone; start() reports it
+
+    def _read_stdout(self):
+        for raw in self.proc.stdout:
+            with self._lock:
+                self._stdout.append(raw.decode("utf-8", "replace"))
+
+    @property
+    def stderr(self):
+        with self._lock:
+            return "\n".join(self._stderr_lines)
+
+    @property
+    def stderr_lines(self):
+        with self._lock:
+            return list(self._stderr_lines)
+
+    @property
+    def stdout(self):
+        with self._lock:
+            return "".join(self._stdout)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def host(self):
+        return self.listeners[0][0]
+
+    @property
+    def port(self):
+        return self.listeners[0][1]
+
+    def url(self, path="/", listener=0):
+        host, port = self.listeners[listener]
+        if ":" in host:
+            host = "[%s]" % host
+        if not path.startswith("/"):
+            path = "/" + path
+        return "http://%s:%d%s" % (host, port, path)
+
+    def connect(self, listener=0, timeout=IO_TIMEOUT_S, **kw):
+        host, port = self.listeners[listener]
+        return HTTPConnection(host, port, timeout=timeout, **kw)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, signum):
+        if self.alive():
+            self.proc.send_signal(signum)
+
+    def wait(self, timeout=STOP_TIMEOUT_S):
+        """Waits for exit; returns the status, or None on timeout."""
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._join_readers()
+        return self.returncode
+
+    def _kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self._join_readers()
+
+    def _join_readers(self):
+        for t in self._threads:
+            t.join(5)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+    def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT_S):
+        """Signals the daemon and returns its exit status (killed: -9 after timeout)."""
+        if self.proc is None:
+            return None
+        if self.returncode is None:
+            self.send_signal(signum)
+            if self.wait(timeout) is None:
+                self._kill()
+                self.returncode = self.proc.returncode
+                self._timed_out = True
+        return self.returncode
+
+    def sanitizer_report(self):
+        """The stderr text if a sanitizer spoke, else None."""
+        text = self.stderr
+        if any(m in text for m in SANITIZER_MARKERS):
+            return text
+        return None
+
+    def check_clean_exit(self, expect=0):
+        """Stops the daemon; raises unless it exited with expect and no sanitizer spoke."""
+        code = self.stop()
+        report = self.sanitizer_report()
+        if report is not None:
+            raise DaemonError("sanitizer report in daemon stderr:\n" + report)
+        if self._timed_out:
+            raise DaemonError("daemon did not exit within %.0f s of SIGTERM; stderr:\n%s"
+                              % (STOP_TIMEOUT_S, self.stderr))
+        if code != expect:
+            raise DaemonError("daemon exited %r, expected %r; stderr:\n%s"
+                              % (code, expect, self.stderr))
+        return code
+
+    def cleanup(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self._kill()
+        _live_servers.discard(self)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.check_clean_exit()
+            else:
+                self.stop()
+                sys.stderr.write("--- daemon stderr (test failed) ---\n%s\n---\n" % self.stderr)
+        finally:
+            self.cleanup()
+        return False
+
+
+class ServerTestCase(unittest.TestCase):
+    """A test class sharing one daemon: subclasses fill cls.root in make_root()."""
+
+    server_config = {}
+    server_env = None
+
+    @classmethod
+    def make_root(cls, root):
+        pass
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rootdir = tempfile.mkdtemp(prefix="coserve-root-")
+        cls.root = os.path.join(cls.rootdir, "www")
+        os.makedirs(cls.root)
+        cls.make_root(cls.root)
+        try:
+            cls.server = Server(root=cls.root, config=dict(cls.server_config),
+                                env=cls.server_env)
+        except Exception:
+            shutil.rmtree(cls.rootdir, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.check_clean_exit()
+        finally:
+            tail = cls.server.stderr_lines[-40:]
+            sys.stderr.write("--- daemon stderr (last %d lines) ---\n%s\n---\n"
+                             % (len(tail), "\n".join(tail)))
+            cls.server.cleanup()
+            shutil.rmtree(cls.rootdir, ignore_errors=True)
+
+    def conn(self, **kw):
+        return self.server.connect(**kw)
+
+    def get(self, target, headers=None, method="GET", **kw):
+        return fetch(self.server.host, self.server.port, target, headers=headers,
+                     method=method, **kw)
+
+
+# --- a raw HTTP/1.1 client ------------------------------------------------
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, header_list, body, head_bytes):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # lower-case name -> value (repeats joined by ", ")
+        self.header_list = header_list  # [(name, value)] as received
+        self.body = body
+        self.head_bytes = head_bytes
+
+    def header(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def closes(self):
+        """Whether the response announces Connection: close."""
+        tokens = [t.strip().lower() for t in self.headers.get("connection", "").split(",")]
+        return "close" in tokens
+
+    def __repr__(self):
+        return "<Response %d %s %r body=%d bytes>" % (
+            self.status, self.reason, self.headers, len(self.body))
+
+
+class ProtocolError(AssertionError):
+    pass
+
+
+class HTTPConnection:
+    """One TCP connection; send raw bytes, read responses in order."""
+
+    def __init__(self, host, port, timeout=IO_TIMEOUT_S, rcvbuf=None):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect((host, port))
+        except BaseException:
+            self.sock.close()
+            raise
+        self.host = host
+        self.port = port
+        self.buf = bytearray()
+        self.eof = False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def reset(self):
+        """Closes with an RST (SO_LINGER 0), as an impatient client does."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.sock.sendall(data)
+
+    def request(self, method, target, headers=None, version="HTTP/1.1", body=b"",
+                host="test"):
+        """Sends one request; Host is added for HTTP/1.1 unless headers has one."""
+        self.send(build_request(method, target, headers, version, body, host))
+
+    def fill(self):
+        """Reads more bytes; False at EOF (a reset counts as EOF)."""
+        if self.eof:
+            return False
+        try:
+            data = self.sock.recv(1 << 18)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def read_exactly(self, n):
+        while len(self.buf) < n:
+            if not self.fill():
+                raise ProtocolError("connection closed with %d of %d bytes read"
+                                    % (len(self.buf), n))
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_head(self):
+        while True:
+            i = self.buf.find(b"\r\n\r\n")
+            if i >= 0:
+                head = bytes(self.buf[:i + 4])
+                del self.buf[:i + 4]
+                return head
+            if len(self.buf) > 65536:
+                raise ProtocolError("response head too long")
+            if not self.fill():
+                if self.buf:
+                    raise ProtocolError("connection closed inside a response head: %r"
+                                        % bytes(self.buf[:200]))
+                raise ProtocolError("connection closed before a response")
+
+    def read_response(self, method="GET", sink=None):
+        """Reads one final response. With sink, body bytes go to sink(bytes)
+        and Response.body is empty (for very large bodies)."""
+        while True:
+            head = self.read_head()
+            resp = parse_head(head)
+            if resp.status < 100 or resp.status >= 200 or resp.status == 101:
+                break
+        bodyless = method == "HEAD" or resp.status in (204, 304)
+        if bodyless:
+            return resp
+        if "transfer-encoding" in resp.headers:
+            raise ProtocolError("unexpected Transfer-Encoding in a response: %r" % resp)
+        length = resp.headers.get("content-length")
+        if length is not None:
+            if not re.fullmatch(r"\d+", length.strip()):
+                raise ProtocolError("bad Content-Length %r" % length)
+            n = int(length)
+            if sink is None:
+                resp.body = self.read_exactly(n)
+            else:
+                left = n
+                while left > 0:
+                    if not self.buf and not self.fill():
+                        raise ProtocolError("closed with %d body bytes missing" % left)
+                    take = bytes(self.buf[:left])
+                    del self.buf[:len(take)]
+                    left -= len(take)
+                    sink(take)
+            return resp
+        # No length: the body runs to the close.
+        while self.fill():
+            pass
+        resp.body = bytes(self.buf)
+        self.buf.clear()
+        return resp
+
+    def closed_by_peer(self, timeout=5.0):
+        """True when the server closes (EOF or RST) within timeout with no
+        further bytes; False on timeout; raises if unexpected bytes arrive."""
+        if self.buf:
+            raise ProtocolError("unexpected bytes after a response: %r" % bytes(self.buf[:200]))
+        if self.eof:
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            r, _, _ = select.select([self.sock], [], [], left)
+            if not r:
+                return False
+            if not self.fill():
+                return True
+            raise ProtocolError("unexpected bytes after a response: %r" % bytes(self.buf[:200]))
+
+    def silent_for(self, seconds):
+        """True when nothing at all (no bytes, no close) arrives for seconds."""
+        if self.buf or self.eof:
+            return False
+        r, _, _ = select.select([self.sock], [], [], seconds)
+        return not r
+
+
+def build_request(method, target, headers=None, version="HTTP/1.1", body=b"", host="test"):
+    lines = ["%s %s %s" % (method, target, version)]
+    hdrs = list((headers or {}).items()) if isinstance(headers, dict) else list(headers or [])
+    if version == "HTTP/1.1" and host is not None and not any(
+            k.lower() == "host" for k, _ in hdrs):
+        hdrs.insert(0, ("Host", host))
+    for k, v in hdrs:
+        lines.append("%s: %s" % (k, v))
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    if isinstance(body, str):
+        body = body.encode("latin-1")
+    return data + body
+
+
+def parse_head(head):
+    text = head.decode("latin-1")
+    lines = text.split("\r\n")
+    m = re.fullmatch(r"(HTTP/\d\.\d) (\d{3}) ?(.*)", lines[0])
+    if not m:
+        raise ProtocolError("bad status line %r" % lines[0])
+    headers, header_list = {}, []
+    for line in lines[1:]:
+        if not line:
+            continue
+        if ":" not in line or line[0] in " \t":
+            raise ProtocolError("bad header line %r" % line)
+        name, value = line.split(":", 1)
+        if name != name.strip() or not name:
+            raise ProtocolError("bad header name %r" % name)
+        value = value.strip(" \t")
+        header_list.append((name, value))
+        key = name.lower()
+        headers[key] = headers[key] + ", " + value if key in headers else value
+    return Response(m.group(1), int(m.group(2)), m.group(3), headers, header_list, b"", head)
+
+
+def fetch(host, port, target, headers=None, method="GET", version="HTTP/1.1",
+          timeout=IO_TIMEOUT_S):
+    """One request on a fresh connection; returns the Response."""
+    hdrs = dict(headers or {})
+    if version == "HTTP/1.1" and not any(k.lower() == "connection" for k in hdrs):
+        hdrs["Connection"] = "close"
+    with HTTPConnection(host, port, timeout=timeout) as c:
+        c.request(method, target, hdrs, version=version)
+        return c.read_response(method)
+
+
+# --- real clients ----------------------------------------------------------
+
+
+def curl(url, out_path, extra=(), timeout=120):
+    """Runs curl; returns (http_code, completed process)."""
+    p = subprocess.run(
+        ["curl", "--silent", "--show-error", "--noproxy", "*", "--max-time", str(timeout),
+         "-o", out_path, "-w", "%{http_code}"] + list(extra) + [url],
+        capture_output=True, text=True, timeout=timeout + 30)
+    code = int(p.stdout.strip() or 0) if p.stdout.strip().isdigit() else 0
+    return code, p
+
+
+def wget(url, out_path, timeout=120):
+    env = dict(os.environ)
+    for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        env.pop(k, None)
+    return subprocess.run(
+        ["wget", "--quiet", "--no-proxy", "--tries=1", "--timeout=%d" % timeout,
+         "-O", out_path, url],
+        capture_output=True, text=True, timeout=timeout + 30, env=env)
+
+
+def have_program(name):
+    return shutil.which(name) is not None

@@ -1,0 +1,475 @@
+/*
+ * slowfs: an LD_PRELOAD library that makes chosen files slow, so the
+ * integration tests can prove that one slow disk never stalls the reactor.
+ * Every filesystem call that names a path containing the marker (env
+ * SLOWFS_MARKER, default "SLOW"), or works on an fd whose /proc/self/fd link
+ * contains it, sleeps SLOWFS_DELAY_MS (default 2000) before the real call.
+ * When SLOWFS_NOTIFY_FD names an fd, one byte "s" is written to it as each
+ * delay starts, so a test can wait until a slow call is really in flight
+ * instead of sleeping.
+ *
+ * Threads: the daemon calls these from its reactor and its I/O workers at
+ * once. The settings are read once under pthread_once and never change; the
+ * real functions are looked up with dlsym(RTLD_NEXT) and published with
+ * atomic stores (a race only looks the same symbol up twice). Nothing about
+ * fds is cached: fd numbers are reused, so each call asks /proc again.
+ * Internal work uses only functions we do not intercept, or the real
+ * pointers, so there is no recursion through our own wrappers.
+ */
+#undef _FILE_OFFSET_BITS
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <sys/types.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* Fortified entry points that glibc's headers may route open() through. */
+int	 __open_2(const char *, int);
+int	 __open64_2(const char *, int);
+int	 __openat_2(int, const char *, int);
+int	 __openat64_2(int, const char *, int);
+
+#define MARKER_MAX 256	/* longest marker honoured */
+
+static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+static char marker[MARKER_MAX] = "SLOW";
+static long delay_ms = 2000;
+static int notify_fd = -1;
+
+/* Reads the environment once; the daemon never changes it later. */
+static void
+settings_load(void)
+{
+	const char *s;
+	char *end;
+	long v;
+
+	if ((s = getenv("SLOWFS_MARKER")) != NULL && *s != '\0' &&
+	    strlen(s) < sizeof(marker))
+		strcpy(marker, s);
+	if ((s = getenv("SLOWFS_DELAY_MS")) != NULL && *s != '\0') {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno == 0 && *end == '\0' && v >= 0)
+			delay_ms = v;
+	}
+	if ((s = getenv("SLOWFS_NOTIFY_FD")) != NULL && *s != '\0') {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno == 0 && *end == '\0' && v >= 0 && v <= INT_MAX)
+			notify_fd = (int)v;
+	}
+}
+
+static void
+settings(void)
+{
+	pthread_once(&settings_once, settings_load);
+}
+
+/*
+ * Looks a real function up once. dlsym failing means the process cannot go
+ * on meaningfully; abort rather than call through NULL.
+ */
+static void *
+real(void **slot, const char *name)
+{
+	void *fn;
+
+	fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (fn == NULL) {
+		fn = dlsym(RTLD_NEXT, name);
+		if (fn == NULL)
+			abort();
+		__atomic_store_n(slot, fn, __ATOMIC_RELEASE);
+	}
+	return fn;
+}
+
+/* The next definition of name after ours, typed like our own. */
+#define REAL(name) ((__typeof__(name) *)real(&slot_##name, #name))
+
+static void *slot_open, *slot_open64, *slot_openat, *slot_openat64;
+static void *slot___open_2, *slot___open64_2, *slot___openat_2,
+    *slot___openat64_2;
+static void *slot_syscall;
+static void *slot_stat, *slot_stat64, *slot_lstat, *slot_lstat64;
+static void *slot_fstatat, *slot_fstatat64, *slot_statx, *slot_fstat,
+    *slot_fstat64;
+static void *slot_read, *slot_pread, *slot_pread64, *slot_preadv,
+    *slot_preadv2;
+static void *slot_sendfile, *slot_sendfile64;
+
+static long
+sys4(long number, long a, long b, long c, long d)
+{
+	return REAL(syscall)(number, a, b, c, d);
+}
+
+static int
+path_marked(const char *path)
+{
+	settings();
+	return path != NULL && strstr(path, marker) != NULL;
+}
+
+/* Whether fd names a file whose path holds the marker; asks the kernel. */
+static int
+fd_marked(int fd)
+{
+	char proc[64], link[PATH_MAX + 1];
+	long n;
+
+	if (fd < 0)
+		return 0;
+	settings();
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = sys4(SYS_readlinkat, AT_FDCWD, (long)proc, (long)link,
+	    (long)(sizeof(link) - 1));
+	if (n <= 0)
+		return 0;
+	link[n] = '\0';
+	if (strncmp(link, "socket:", 7) == 0 || strncmp(link, "pipe:", 5) == 0 ||
+	    strncmp(link, "anon_inode:", 11) == 0)
+		return 0;
+	return strstr(link, marker) != NULL;
+}
+
+/* For *at calls: the path itself, the fd for AT_EMPTY_PATH, or the directory. */
+static int
+at_marked(int dirfd, const char *path)
+{
+	if (path_marked(path))
+		return 1;
+	if (path == NULL || path[0] == '\0')
+		return fd_marked(dirfd);
+	if (path[0] != '/' && dirfd != AT_FDCWD)
+		return fd_marked(dirfd);
+	return 0;
+}
+
+/*
+ * Tells the test a delay has started. The write must never block or kill
+ * the daemon: the fd is made non-blocking, and SIGPIPE from a closed reader
+ * is blocked for this thread and swallowed.
+ */
+static void
+notify(void)
+{
+	sigset_t pipe_set, old_set;
+	struct timespec zero = { 0, 0 };
+	int flags, saved_errno;
+
+	if (notify_fd < 0)
+		return;
+	saved_errno = errno;
+	flags = fcntl(notify_fd, F_GETFL);
+	if (flags == -1)
+		goto out;
+	if ((flags & O_NONBLOCK) == 0)
+		(void)fcntl(notify_fd, F_SETFL, flags | O_NONBLOCK);
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+	if (sys4(SYS_write, notify_fd, (long)"s", 1, 0) == -1 && errno == EPIPE &&
+	    !sigismember(&old_set, SIGPIPE))
+		(void)sigtimedwait(&pipe_set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+out:
+	errno = saved_errno;
+}
+
+static void
+delay(void)
+{
+	struct timespec until;
+	int saved_errno;
+
+	settings();
+	saved_errno = errno;
+	notify();
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += delay_ms / 1000;
+	until.tv_nsec += (delay_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) ==
+	    EINTR)
+		continue;
+	errno = saved_errno;
+}
+
+static mode_t
+open_mode(int flags, va_list ap)
+{
+	if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE)
+		return (mode_t)va_arg(ap, int);
+	return 0;
+}
+
+/* Opening. */
+
+int
+open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	if (path_marked(path))
+		delay();
+	return REAL(open)(path, flags, mode);
+}
+
+int
+open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	if (path_marked(path))
+		delay();
+	return REAL(open64)(path, flags, mode);
+}
+
+int
+openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	if (at_marked(dirfd, path))
+		delay();
+	return REAL(openat)(dirfd, path, flags, mode);
+}
+
+int
+openat64(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	if (at_marked(dirfd, path))
+		delay();
+	return REAL(openat64)(dirfd, path, flags, mode);
+}
+
+int
+__open_2(const char *path, int flags)
+{
+	if (path_marked(path))
+		delay();
+	return REAL(__open_2)(path, flags);
+}
+
+int
+__open64_2(const char *path, int flags)
+{
+	if (path_marked(path))
+		delay();
+	return REAL(__open64_2)(path, flags);
+}
+
+int
+__openat_2(int dirfd, const char *path, int flags)
+{
+	if (at_marked(dirfd, path))
+		delay();
+	return REAL(__openat_2)(dirfd, path, flags);
+}
+
+int
+__openat64_2(int dirfd, const char *path, int flags)
+{
+	if (at_marked(dirfd, path))
+		delay();
+	return REAL(__openat64_2)(dirfd, path, flags);
+}
+
+/*
+ * glibc has no openat2() wrapper yet, so the daemon calls syscall(2). Six
+ * longs are always forwarded: the kernel ignores the ones a call lacks.
+ */
+long
+syscall(long number, ...)
+{
+	va_list ap;
+	long a[6];
+	int i;
+
+	va_start(ap, number);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (number == SYS_openat2 && at_marked((int)a[0], (const char *)a[1]))
+		delay();
+	return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* Status. */
+
+int
+stat(const char *path, struct stat *st)
+{
+	if (path_marked(path))
+		delay();
+	return REAL(stat)(path, st);
+}
+
+int
+stat64(const char *path, struct stat64 *st)
+{
+	if (path_marked(path))
+		delay();
+	return REAL(stat64)(path, st);
+}
+
+int
+lstat(const char *path, struct stat *st)
+{
+	if (path_marked(path))
+		delay();
+	return REAL(lstat)(path, st);
+}
+
+int
+lstat64(const char *path, struct stat64 *st)
+{
+	if (path_marked(path))
+		delay();
+	return REAL(lstat64)(path, st);
+}
+
+int
+fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	if (at_marked(dirfd, path))
+		delay();
+	return REAL(fstatat)(dirfd, path, st, flags);
+}
+
+int
+fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	if (at_marked(dirfd, path))
+		delay();
+	return REAL(fstatat64)(dirfd, path, st, flags);
+}
+
+int
+statx(int dirfd, const char *path, int flags, unsigned int mask,
+    struct statx *stx)
+{
+	if (at_marked(dirfd, path))
+		delay();
+	return REAL(statx)(dirfd, path, flags, mask, stx);
+}
+
+int
+fstat(int fd, struct stat *st)
+{
+	if (fd_marked(fd))
+		delay();
+	return REAL(fstat)(fd, st);
+}
+
+int
+fstat64(int fd, struct stat64 *st)
+{
+	if (fd_marked(fd))
+		delay();
+	return REAL(fstat64)(fd, st);
+}
+
+/* Reading. */
+
+ssize_t
+read(int fd, void *buf, size_t len)
+{
+	if (fd_marked(fd))
+		delay();
+	return REAL(read)(fd, buf, len);
+}
+
+ssize_t
+pread(int fd, void *buf, size_t len, off_t off)
+{
+	if (fd_marked(fd))
+		delay();
+	return REAL(pread)(fd, buf, len, off);
+}
+
+ssize_t
+pread64(int fd, void *buf, size_t len, off64_t off)
+{
+	if (fd_marked(fd))
+		delay();
+	return REAL(pread64)(fd, buf, len, off);
+}
+
+ssize_t
+preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	if (fd_marked(fd))
+		delay();
+	return REAL(preadv)(fd, iov, iovcnt, off);
+}
+
+ssize_t
+preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
+{
+	if (fd_marked(fd))
+		delay();
+	return REAL(preadv2)(fd, iov, iovcnt, off, flags);
+}
+
+/* A daemon that sends files with sendfile(2) reads them there. */
+ssize_t
+sendfile(int out_fd, int in_fd, off_t *off, size_t len)
+{
+	if (fd_marked(in_fd))
+		delay();
+	return REAL(sendfile)(out_fd, in_fd, off, len);
+}
+
+ssize_t
+sendfile64(int out_fd, int in_fd, off64_t *off, size_t len)
+{
+	if (fd_marked(in_fd))
+		delay();
+	return REAL(sendfile64)(out_fd, in_fd, off, len);
+}
