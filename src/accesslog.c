@@ -262,6 +262,10 @@ accesslog_request(struct accesslog *log, const char *peer,
 	else {
 		memcpy(log->pending + log->pending_len, line, n);
 		log->pending_len += n;
+		/* Wake the writer early enough that the buffer never fills. */
+		if (log->pending_len - n < ACCESSLOG_BUFFER_MAX / 4 &&
+		    log->pending_len >= ACCESSLOG_BUFFER_MAX / 4)
+			pthread_cond_signal(&log->wake);
 	}
 	pthread_mutex_unlock(&log->lock);
 }

@@ -103,8 +103,10 @@ await_fd(int fd, short what, long timeout_ms)
 		timeout_ms = -1;
 	ms_to_tv(timeout_ms, &tv);
 	event_assign(ev, await_base, fd, what, wake_cb, &w);
-	if (event_add(ev, timeout_ms < 0 ? NULL : &tv) == -1)
-		fatalx("event_add failed");
+	if (event_add(ev, timeout_ms < 0 ? NULL : &tv) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
 	coro_yield();
 	if (w.events & EV_TIMEOUT) {
 		errno = ETIMEDOUT;
@@ -133,7 +135,7 @@ await_job(struct iojob *job)
 	return 0;
 }
 
-void
+int
 await_sleep(long ms)
 {
 	struct waiter	 w = { coro_current(), 0 };
@@ -143,8 +145,12 @@ await_sleep(long ms)
 
 	ms_to_tv(ms, &tv);
 	evtimer_assign(ev, await_base, wake_cb, &w);
-	evtimer_add(ev, &tv);
+	if (evtimer_add(ev, &tv) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
 	coro_yield();
+	return 0;
 }
 
 long

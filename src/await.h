@@ -17,7 +17,8 @@ void	 await_shutdown(void);
 
 /*
  * Waits until fd is ready for what (EV_READ or EV_WRITE). timeout_ms < 0
- * waits for ever. Returns 0, or -1 with errno ETIMEDOUT.
+ * waits for ever. Returns 0, or -1 with errno ETIMEDOUT, or ENOMEM when
+ * the event cannot be armed.
  */
 int	 await_fd(int fd, short what, long timeout_ms);
 /*
@@ -26,8 +27,8 @@ int	 await_fd(int fd, short what, long timeout_ms);
  * job->done and job->data.
  */
 int	 await_job(struct iojob *job);
-/* Sleeps without blocking the reactor. */
-void	 await_sleep(long ms);
+/* Sleeps without blocking the reactor; 0, or -1 with errno ENOMEM. */
+int	 await_sleep(long ms);
 
 /* Milliseconds on a monotonic clock, for deadlines. */
 long	 await_now_ms(void);

@@ -50,6 +50,7 @@ struct conn {
 	int			 status;	/* of the response being sent */
 	uint64_t		 body_bytes;
 	int			 head_sent;
+	long			 accepted_ms;
 	char			 peer[INET6_ADDRSTRLEN];
 	size_t			 in_len;
 	char			 in[CONN_INBUF];
@@ -119,18 +120,23 @@ conn_send_head(struct conn *c, struct response *r, const void *body,
 	else if (c->http10_keep_alive)
 		response_add(r, "Connection", "keep-alive");
 	if (response_end(r) == -1) {
-		log_warnx("%s: response head too large", c->peer);
-		return -1;
+		log_warnx("%s: response head for %d too large", c->peer,
+		    r->status);
+		if (r->status == 500)
+			return -1;
+		return conn_send_error(c, NULL, 500), -1;
 	}
+	if (body == NULL)
+		len = 0;
 	c->status = r->status;
 	c->head_sent = 1;
 	iov[0].iov_base = r->head;
 	iov[0].iov_len = r->len;
 	iov[1].iov_base = (void *)body;
-	iov[1].iov_len = body != NULL ? len : 0;
-	if (conn_writev(c, iov, body != NULL && len > 0 ? 2 : 1) == -1)
+	iov[1].iov_len = len;
+	if (conn_writev(c, iov, len > 0 ? 2 : 1) == -1)
 		return -1;
-	c->body_bytes += iov[1].iov_len;
+	c->body_bytes += len;
 	return 0;
 }
 
@@ -149,22 +155,21 @@ int
 conn_send_error(struct conn *c, const struct request *req, int status)
 {
 	struct response	 r;
-	const char	*body;
+	char		 body[RESPONSE_ERROR_BODY_MAX];
 	size_t		 len;
 
 	/* Statuses that mean the stream can no longer be trusted. */
 	if (status == 400 || status == 408 || status == 413 || status == 414 ||
-	    status == 431 || status == 501 || status == 505)
+	    status == 431 || status == 500 || status == 501 || status == 505)
 		c->close_after = 1;
-	body = response_error_body(status, &len);
+	len = response_error_body(status, body);
 	response_begin(&r, status);
 	if (status == 405)
 		response_add(&r, "Allow", ALLOW_METHODS);
 	response_add(&r, "Content-Type", "text/html; charset=utf-8");
 	response_add(&r, "Content-Length", "%zu", len);
-	if (req != NULL && req->method == HTTP_HEAD)
-		body = NULL;
-	return conn_send_head(c, &r, body, len);
+	return conn_send_head(c, &r, req != NULL && req->method == HTTP_HEAD ?
+	    NULL : body, len);
 }
 
 /*
@@ -185,8 +190,14 @@ read_head(struct conn *c, struct request *req)
 			if (c->in_len == sizeof c->in)
 				return -431;
 		}
-		/* One deadline for the whole head: trickling bytes buys nothing. */
-		if (c->in_len > 0 && deadline == -1)
+		/*
+		 * One deadline for the whole head, from the connection's start
+		 * or the first byte of a later request: trickling bytes buys
+		 * nothing.
+		 */
+		if (deadline == -1 && c->requests == 0)
+			deadline = c->accepted_ms + cfg->header_timeout_ms;
+		else if (deadline == -1 && c->in_len > 0)
 			deadline = await_now_ms() + cfg->header_timeout_ms;
 		n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
 		if (n > 0) {
@@ -199,13 +210,12 @@ read_head(struct conn *c, struct request *req)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return 0;
-		if (c->in_len == 0) {
-			if (draining)
-				return 0;
-			timeout = c->requests > 0 ? cfg->keepalive_timeout_ms :
-			    cfg->header_timeout_ms;
-		} else if ((timeout = deadline - await_now_ms()) <= 0)
-			return -408;
+		if (c->in_len == 0 && draining)
+			return 0;
+		if (deadline == -1)
+			timeout = cfg->keepalive_timeout_ms;
+		else if ((timeout = deadline - await_now_ms()) <= 0)
+			return c->in_len > 0 ? -408 : 0;
 		c->idle = c->in_len == 0;
 		r = await_fd(c->fd, EV_READ, timeout);
 		c->idle = 0;
@@ -225,6 +235,8 @@ consume(struct conn *c, size_t len)
 static int
 discard_body(struct conn *c, uint64_t len)
 {
+	long	 deadline = await_now_ms() + c->env->cfg->header_timeout_ms;
+	long	 timeout;
 	ssize_t	 n;
 	size_t	 take;
 
@@ -241,8 +253,9 @@ discard_body(struct conn *c, uint64_t len)
 		else if (n == 0)
 			return -1;
 		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (await_fd(c->fd, EV_READ,
-			    c->env->cfg->header_timeout_ms) == -1)
+			/* The body gets the same kind of deadline as a head. */
+			if ((timeout = deadline - await_now_ms()) <= 0 ||
+			    await_fd(c->fd, EV_READ, timeout) == -1)
 				return -1;
 		} else if (errno != EINTR)
 			return -1;
@@ -326,7 +339,8 @@ conn_main(void *arg)
 			break;
 		}
 		c->requests++;
-		c->close_after = !req.keep_alive || draining;
+		c->close_after = !req.keep_alive || draining ||
+		    c->env->cfg->keepalive_timeout_ms == 0;
 		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;
 		/* The head stays in c->in until the response is logged. */
 		rc = handle(c, &req);
@@ -391,6 +405,7 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 	}
 	c->fd = fd;
 	c->env = env;
+	c->accepted_ms = await_now_ms();
 	peer_text(peer, c->peer, sizeof c->peer);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->next = conns;

@@ -58,41 +58,56 @@ struct file_job {
 	int			 error;
 };
 
-static int	 openat2_missing;	/* set once by whichever worker sees ENOSYS */
-
 /*
  * Opens rel beneath the root. openat2(RESOLVE_BENEATH) lets the kernel
  * refuse every escape, symlinks included; where it is missing, the
  * fallback opens normally and checks where the descriptor really points.
  */
+#define OPEN_FLAGS	(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+
+static int
+openat2_beneath(int dirfd, const char *rel)
+{
+#if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
+	struct open_how	 how;
+
+	memset(&how, 0, sizeof how);
+	how.flags = OPEN_FLAGS;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Where fd really points, from /proc; -1 when that cannot be known. */
+static int
+fd_path(int fd, char *buf, size_t size)
+{
+	char	 link[32];
+	ssize_t	 n;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, buf, size - 1)) == -1)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
 static int
 open_beneath(const struct docroot *root, const char *rel)
 {
-	int	 flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-	char	 link[32], real[PATH_MAX];
+	char	 real[PATH_MAX];
 	size_t	 rootlen;
-	ssize_t	 n;
 	int	 fd;
 
-#if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
-	if (!__atomic_load_n(&openat2_missing, __ATOMIC_RELAXED)) {
-		struct open_how	 how;
-
-		memset(&how, 0, sizeof how);
-		how.flags = flags;
-		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-		fd = (int)syscall(SYS_openat2, root->fd, rel, &how, sizeof how);
-		if (fd != -1 || errno != ENOSYS)
-			return fd;
-		__atomic_store_n(&openat2_missing, 1, __ATOMIC_RELAXED);
-	}
-#endif
-	if ((fd = openat(root->fd, rel, flags)) == -1)
+	if (root->use_openat2)
+		return openat2_beneath(root->fd, rel);
+	if ((fd = openat(root->fd, rel, OPEN_FLAGS)) == -1)
 		return -1;
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	if ((n = readlink(link, real, sizeof real - 1)) == -1)
+	if (fd_path(fd, real, sizeof real) == -1)
 		goto escape;
-	real[n] = '\0';
 	rootlen = strlen(root->real);
 	if (strncmp(real, root->real, rootlen) != 0 ||
 	    (real[rootlen] != '\0' && real[rootlen] != '/' &&
@@ -212,6 +227,8 @@ static int
 run_job(struct file_job *fj, void (*work)(struct iojob *))
 {
 	fj->job.work = work;
+	/* A close releases what an earlier job took: never refuse it. */
+	fj->job.past_limit = work == close_work;
 	if (await_job(&fj->job) == -1) {
 		log_warnx("I/O queue full");
 		return -1;
@@ -222,12 +239,8 @@ run_job(struct file_job *fj, void (*work)(struct iojob *))
 static void
 file_close(struct file_job *fj)
 {
-	if (fj->fd == -1)
-		return;
-	if (run_job(fj, close_work) == -1) {
-		/* Better a brief block than a leaked descriptor. */
-		close_work(&fj->job);
-	}
+	if (fj->fd != -1)
+		run_job(fj, close_work);
 }
 
 static void
@@ -311,47 +324,42 @@ base_name(const char *rel)
 	return slash != NULL ? slash + 1 : rel;
 }
 
+/*
+ * The Location is built from the resolved path, never from the client's
+ * bytes: "//host/.." must not become a redirect to another site.
+ */
 static int
 send_redirect(struct conn *c, const struct request *req,
-    const struct path *p)
+    const struct path *p, struct response *r)
 {
-	struct response	 r;
-	const char	*path = req->target.ptr, *end;
-	const char	*body;
-	size_t		 len;
+	char	 location[sizeof p->rel * 3 + 2];
+	char	 body[RESPONSE_ERROR_BODY_MAX];
+	size_t	 len;
 
-	/* Reuse the client's own (still encoded) path, minus any authority. */
-	end = p->query != NULL ? p->query : req->target.ptr + req->target.len;
-	if (*path != '/') {
-		path = memchr(path, ':', end - path);
-		path = path != NULL && end - path > 3 ?
-		    memchr(path + 3, '/', end - path - 3) : NULL;
-		if (path == NULL)
-			path = end;
-	}
-	body = response_error_body(301, &len);
-	response_begin(&r, 301);
-	response_add(&r, "Location", "%.*s/%.*s", (int)(end - path), path,
-	    (int)p->query_len, p->query != NULL ? p->query : "");
-	response_add(&r, "Content-Type", "text/html; charset=utf-8");
-	response_add(&r, "Content-Length", "%zu", len);
-	return conn_send_head(c, &r, req->method == HTTP_HEAD ? NULL : body,
+	if (path_encode(p->rel, location, sizeof location) == -1)
+		return conn_send_error(c, req, 414);
+	len = response_error_body(301, body);
+	response_begin(r, 301);
+	response_add(r, "Location", "%s/%.*s", location, (int)p->query_len,
+	    p->query != NULL ? p->query : "");
+	response_add(r, "Content-Type", "text/html; charset=utf-8");
+	response_add(r, "Content-Length", "%zu", len);
+	return conn_send_head(c, r, req->method == HTTP_HEAD ? NULL : body,
 	    len);
 }
 
 static int
-send_unsatisfiable(struct conn *c, uint64_t size)
+send_unsatisfiable(struct conn *c, uint64_t size, struct response *r)
 {
-	struct response	 r;
-	const char	*body;
-	size_t		 len;
+	char	 body[RESPONSE_ERROR_BODY_MAX];
+	size_t	 len;
 
-	body = response_error_body(416, &len);
-	response_begin(&r, 416);
-	response_add(&r, "Content-Range", "bytes */%" PRIu64, size);
-	response_add(&r, "Content-Type", "text/html; charset=utf-8");
-	response_add(&r, "Content-Length", "%zu", len);
-	return conn_send_head(c, &r, body, len);
+	len = response_error_body(416, body);
+	response_begin(r, 416);
+	response_add(r, "Content-Range", "bytes */%" PRIu64, size);
+	response_add(r, "Content-Type", "text/html; charset=utf-8");
+	response_add(r, "Content-Length", "%zu", len);
+	return conn_send_head(c, r, body, len);
 }
 
 /* Streams [first, first + length) of the open file, one chunk at a time. */
@@ -421,7 +429,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	if (run_job(&fj, open_work) == -1)
 		return conn_send_error(c, req, 503);
 	if (fj.result == OPEN_REDIRECT)
-		return send_redirect(c, req, p);
+		return send_redirect(c, req, p, &r);
 	if (fj.result == OPEN_FAILED)
 		return conn_send_error(c, req, fj.status);
 
@@ -446,7 +454,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 			length = range.last - range.first + 1;
 			break;
 		case RANGE_UNSATISFIABLE:
-			rc = send_unsatisfiable(c, size);
+			rc = send_unsatisfiable(c, size, &r);
 			goto out;
 		case RANGE_IGNORE:
 			break;
@@ -472,6 +480,34 @@ out:
 	return rc;
 }
 
+/*
+ * Chooses how paths are kept beneath the root, once: openat2 where the
+ * kernel (and any seccomp filter) allows it, else /proc/self/fd checks.
+ * With neither, nothing could be served safely.
+ */
+static int
+docroot_probe(struct docroot *root, char *err, size_t errlen)
+{
+	char	 real[PATH_MAX];
+	int	 fd, openat2_errno;
+
+	if ((fd = openat2_beneath(root->fd, ".")) != -1) {
+		close(fd);
+		root->use_openat2 = 1;
+		return 0;
+	}
+	openat2_errno = errno;
+	if (fd_path(root->fd, real, sizeof real) == -1) {
+		snprintf(err, errlen, "root %s: cannot keep paths beneath it: "
+		    "openat2 fails (%s) and /proc/self/fd is unreadable",
+		    root->real, strerror(openat2_errno));
+		return -1;
+	}
+	log_info("openat2 is unavailable: checking opened paths through "
+	    "/proc/self/fd instead");
+	return 0;
+}
+
 struct docroot *
 docroot_open(const struct config *cfg, char *err, size_t errlen)
 {
@@ -492,6 +528,8 @@ docroot_open(const struct config *cfg, char *err, size_t errlen)
 	}
 	if ((root->mime = mime_load(cfg->mime_types)) == NULL)
 		goto fail;
+	if (docroot_probe(root, err, errlen) == -1)
+		goto fail_quiet;
 	return root;
 fail:
 	snprintf(err, errlen, "out of memory");

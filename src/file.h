@@ -16,6 +16,7 @@ struct request;
 /* What a site serves from; built at start-up, read-only afterwards. */
 struct docroot {
 	int			 fd;		/* O_PATH directory */
+	int			 use_openat2;	/* else check /proc/self/fd */
 	char			*real;		/* its canonical path */
 	char			*index;
 	struct mime_table	*mime;

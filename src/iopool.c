@@ -207,7 +207,7 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 		return 1;
 	}
 	pthread_mutex_lock(&pool->lock);
-	if (pool->queued >= pool->queue_max) {
+	if (pool->queued >= pool->queue_max && !job->past_limit) {
 		pthread_mutex_unlock(&pool->lock);
 		errno = EAGAIN;
 		return -1;

@@ -11,6 +11,11 @@ struct iojob {
 	void		(*work)(struct iojob *);	/* worker thread */
 	void		(*done)(struct iojob *);	/* reactor thread */
 	void		 *data;				/* the submitter's */
+	/*
+	 * Queued even past queue_max: for jobs that release what an earlier
+	 * job took (a close), which that earlier job already bounds.
+	 */
+	int		  past_limit;
 	struct iojob	 *next;				/* owned by the pool */
 };
 
@@ -27,7 +32,8 @@ void		 iopool_destroy(struct iopool *);
 /*
  * Queues job: returns 0, and done() will be called from iopool_reap(). With
  * no threads, runs work() at once and returns 1; done() is not called.
- * Returns -1 with errno EAGAIN when the queue is full.
+ * Returns -1 with errno EAGAIN when the queue is full (unless
+ * job->past_limit).
  */
 int		 iopool_submit(struct iopool *, struct iojob *job);
 /* Readable when completions wait for iopool_reap(). */

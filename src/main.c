@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -43,6 +44,8 @@ main(int argc, char **argv)
 	int			 ch, test = 0, rc;
 
 	log_init(LOG_LEVEL_INFO);
+	/* Reads the zone file now, not on the reactor at the first log line. */
+	tzset();
 	while ((ch = getopt(argc, argv, "c:hl:r:tV")) != -1) {
 		switch (ch) {
 		case 'c':

@@ -214,3 +214,32 @@ fail:
 	p->trailing_slash = 0;
 	return rc;
 }
+
+long
+path_encode(const char *rel, char *out, size_t size)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	unsigned char		 c;
+	size_t			 n = 0;
+
+	if (size < 2)
+		return -1;
+	out[n++] = '/';
+	for (; *rel != '\0'; rel++) {
+		c = (unsigned char)*rel;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/", c)) {
+			if (n + 1 >= size)
+				return -1;
+			out[n++] = c;
+		} else {
+			if (n + 3 >= size)
+				return -1;
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		}
+	}
+	out[n] = '\0';
+	return (long)n;
+}

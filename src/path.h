@@ -26,4 +26,12 @@ struct path {
  */
 int		 path_parse(struct path *p, const char *target, size_t len);
 
+/*
+ * Percent-encodes rel for use as an absolute path in a Location field: a
+ * leading '/' is added, and every byte outside RFC 3986 pchar and '/' is
+ * encoded, so the result can neither start with "//" nor carry controls.
+ * Returns the length, or -1 when out (size bytes) is too small.
+ */
+long		 path_encode(const char *rel, char *out, size_t size);
+
 #endif

@@ -117,16 +117,14 @@ response_end(struct response *r)
 	return r->overflow ? -1 : 0;
 }
 
-const char *
-response_error_body(int status, size_t *len)
+size_t
+response_error_body(int status, char buf[RESPONSE_ERROR_BODY_MAX])
 {
-	static char	 body[256];
-	int		 n;
+	int	 n;
 
-	n = snprintf(body, sizeof body,
+	n = snprintf(buf, RESPONSE_ERROR_BODY_MAX,
 	    "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
 	    "<body><h1>%d %s</h1></body></html>\n",
 	    status, response_reason(status), status, response_reason(status));
-	*len = n < 0 ? 0 : (size_t)n;
-	return body;
+	return n < 0 ? 0 : (size_t)n;
 }

@@ -8,7 +8,8 @@
 
 #include <stddef.h>
 
-#define RESPONSE_HEAD_MAX	4096
+/* Fits a Location made of a maximal path, encoded, and query. */
+#define RESPONSE_HEAD_MAX	(24 * 1024)
 
 struct response {
 	char		 head[RESPONSE_HEAD_MAX];
@@ -24,7 +25,10 @@ void		 response_add(struct response *, const char *name,
 /* Ends the head; returns -1 when something did not fit. */
 int		 response_end(struct response *);
 const char	*response_reason(int status);
-/* A short HTML body for an error status, in a static buffer. */
-const char	*response_error_body(int status, size_t *len);
+#define RESPONSE_ERROR_BODY_MAX	256
+
+/* Writes a short HTML body for an error status into buf; returns its length. */
+size_t		 response_error_body(int status,
+		    char buf[RESPONSE_ERROR_BODY_MAX]);
 
 #endif

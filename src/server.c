@@ -122,7 +122,13 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			return;
 		}
-		conn_start(&s->env, cfd, (struct sockaddr *)&ss, sslen);
+		if (conn_start(&s->env, cfd, (struct sockaddr *)&ss, sslen) ==
+		    -1) {
+			/* Out of memory: let some connections finish first. */
+			listeners_enable(s, 0);
+			evtimer_add(s->backoff_ev, &tv);
+			return;
+		}
 	}
 }
 
@@ -158,7 +164,8 @@ listener_open(struct server *s, const struct config_listen *cl)
 	int			 rc, one = 1;
 
 	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
+	/* "*" means every IPv4 address; "[::]" is how to ask for IPv6. */
+	hints.ai_family = cl->host[0] != '\0' ? AF_UNSPEC : AF_INET;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
 	if ((rc = getaddrinfo(cl->host[0] != '\0' ? cl->host : NULL, cl->port,
@@ -351,6 +358,7 @@ server_run(struct server *s)
 		 */
 		log_warnx("exiting with %u connection%s stuck in storage calls",
 		    conn_count(), conn_count() == 1 ? "" : "s");
+		accesslog_close(s->access_log);
 		exit(0);
 	}
 	log_info("stopped");

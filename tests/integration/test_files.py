@@ -10,9 +10,10 @@ import os
 import tempfile
 import threading
 import time
+import unittest
 import urllib.parse
 
-from coserve_test import (ServerTestCase, curl, file_sha256, have_program, main, sha256, wget,
+from coserve_test import (SLOWFS, ServerTestCase, curl, file_sha256, have_program, main, sha256, wget,
                           write_file)
 
 MiB = 1 << 20
@@ -119,6 +120,10 @@ DIRECTORIES = [
     ("/sub", 301, ("/sub/", "")),
     ("/sub?x=1&y=2", 301, ("/sub/", "x=1&y=2")),
     ("/noindex", 301, ("/noindex/", "")),
+    # The Location comes from the resolved path: never another site.
+    ("//evil.example/../sub", 301, ("/sub/", "")),
+    ("/a%20dir", 301, ("/a%20dir/", "")),
+    ("/sub?" + "q" * 6000, 301, ("/sub/", "q" * 6000)),
     ("/noindex/", 403, None),
     ("/noindex/x.txt", 200, INNER),
     ("/missing", 404, None),
@@ -142,6 +147,7 @@ class FilesTest(ServerTestCase):
         write_file(os.path.join(root, "sub", "index.html"), SUB_INDEX)
         write_file(os.path.join(root, "sub", "inner.txt"), INNER)
         write_file(os.path.join(root, "noindex", "x.txt"), INNER)
+        write_file(os.path.join(root, "a dir", "index.html"), SUB_INDEX)
         write_file(os.path.join(root, "file.txt"), INNER)
         write_file(os.path.join(root, "range.bin"), RANGE_DATA)
         for name, _ in CONTENT_TYPES:
@@ -471,6 +477,18 @@ class FilesTest(ServerTestCase):
             t.join(120)
         failures = [(i, r) for i, r in enumerate(results) if r != "ok"]
         self.assertEqual(failures, [], "%d of %d clients failed" % (len(failures), n))
+
+
+@unittest.skipUnless(SLOWFS and os.path.exists(SLOWFS), "SLOWFS is not set to the built slowfs.so")
+class FilesWithoutOpenat2(FilesTest):
+    """Every test above again on the fallback for kernels without openat2:
+    slowfs.so makes the syscall fail with ENOSYS, so paths are confined by
+    checking /proc/self/fd instead."""
+    server_env = {"LD_PRELOAD": SLOWFS, "SLOWFS_NO_OPENAT2": "1"}
+
+    def test_fallback_is_in_use(self):
+        self.assertTrue(any("openat2 is unavailable" in line
+                            for line in self.server.stderr_lines), self.server.stderr_lines)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
 from coserve_test import (COSERVE, LOG_LINE_RE, SANITIZER_MARKERS, HTTPConnection,
-                          ProtocolError, Server, config_text, curl, daemon_env, fetch,
+                          ProtocolError, Server, build_request, config_text, curl,
+                          daemon_env, fetch,
                           ipv6_loopback_available, main, sha256, write_file)
 
 MiB = 1 << 20
@@ -175,6 +177,35 @@ class LifecycleTest(unittest.TestCase):
             lines = f.read().splitlines()
         self.assertEqual(len(lines), 1, lines)
         self.assertRegex(lines[0], COMBINED_LOG_RE)
+
+    def test_access_log_keeps_every_line_and_byte_count(self):
+        # Many requests at once, answered to a slow reader so sends are
+        # partial: every line must be written, each with the full size.
+        log = os.path.join(self.tmp, "access.log")
+        body = os.urandom(60000)
+        write_file(os.path.join(self.root, "sixty.bin"), body)
+        n = 3000
+        with self.serve(access_log=log) as srv:
+            with HTTPConnection(srv.host, srv.port, timeout=30, rcvbuf=8192) as c:
+                # Sent from a thread: the server stops reading while its
+                # responses back up, and so must the sender.
+                sender = threading.Thread(target=c.send, args=(
+                    b"".join(build_request("GET", "/sixty.bin") for _ in range(n)),))
+                sender.start()
+                for _ in range(n):
+                    self.assertEqual(c.read_response().body, body)
+                sender.join()
+        with open(log) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), n)
+        for line in lines:
+            self.assertIn('"GET /sixty.bin HTTP/1.1" 200 60000 ', line)
+
+    def test_keepalive_timeout_zero_means_close(self):
+        with self.serve(keepalive_timeout_ms=0) as srv:
+            r = fetch(srv.host, srv.port, "/index.html")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header("connection"), "close")
 
     # signals
 

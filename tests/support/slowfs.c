@@ -56,6 +56,7 @@ static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 static char marker[MARKER_MAX] = "SLOW";
 static long delay_ms = 2000;
 static int notify_fd = -1;
+static int no_openat2;	/* SLOWFS_NO_OPENAT2: act as a kernel without it */
 
 /* Reads the environment once; the daemon never changes it later. */
 static void
@@ -74,6 +75,7 @@ settings_load(void)
 		if (errno == 0 && *end == '\0' && v >= 0)
 			delay_ms = v;
 	}
+	no_openat2 = getenv("SLOWFS_NO_OPENAT2") != NULL;
 	if ((s = getenv("SLOWFS_NOTIFY_FD")) != NULL && *s != '\0') {
 		errno = 0;
 		v = strtol(s, &end, 10);
@@ -335,8 +337,15 @@ syscall(long number, ...)
 	for (i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	if (number == SYS_openat2 && at_marked((int)a[0], (const char *)a[1]))
-		delay();
+	if (number == SYS_openat2) {
+		settings();
+		if (no_openat2) {
+			errno = ENOSYS;
+			return -1;
+		}
+		if (at_marked((int)a[0], (const char *)a[1]))
+			delay();
+	}
 	return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 

@@ -43,6 +43,7 @@ init_job(struct test_job *tj, int value, int gate)
 {
 	tj->job.work = work;
 	tj->job.done = done;
+	tj->job.past_limit = 0;
 	tj->value = value;
 	tj->gate = gate;
 	tj->done_calls = 0;
@@ -114,7 +115,7 @@ END_TEST
 START_TEST(queue_is_bounded)
 {
 	struct iopool	*pool = iopool_create(1, 3);
-	struct test_job	 jobs[4];
+	struct test_job	 jobs[5];
 	int		 i;
 
 	for (i = 0; i < 3; i++) {
@@ -124,9 +125,15 @@ START_TEST(queue_is_bounded)
 	init_job(&jobs[3], 3, 1);
 	ck_assert_int_eq(iopool_submit(pool, &jobs[3].job), -1);
 	ck_assert_uint_eq(iopool_pending(pool), 3);
+	/* A job that releases something is queued past the bound. */
+	init_job(&jobs[4], 4, 1);
+	jobs[4].job.past_limit = 1;
+	ck_assert_int_eq(iopool_submit(pool, &jobs[4].job), 0);
+	ck_assert_uint_eq(iopool_pending(pool), 4);
 	for (i = 0; i < 3; i++)
 		__atomic_store_n(&jobs[i].gate, 1, __ATOMIC_RELEASE);
 	reap_until(pool, jobs, 3);
+	reap_until(pool, &jobs[4], 1);
 	ck_assert_int_eq(iopool_submit(pool, &jobs[3].job), 0);
 	reap_until(pool, &jobs[3], 1);
 	iopool_destroy(pool);

@@ -255,6 +255,55 @@ START_TEST(test_many_segments)
 }
 END_TEST
 
+static const struct {
+	const char *rel;
+	const char *encoded;
+} encodings[] = {
+	{ "", "/" },
+	{ "docs", "/docs" },
+	{ "a b/c", "/a%20b/c" },
+	{ "caf\xc3\xa9", "/caf%C3%A9" },
+	{ "x?y#z%", "/x%3Fy%23z%25" },
+	{ "a\r\nb", "/a%0D%0Ab" },
+	{ "keep-._~!$&'()*+,;=:@", "/keep-._~!$&'()*+,;=:@" },
+};
+
+START_TEST(test_encode)
+{
+	char out[64];
+
+	ck_assert_int_eq(path_encode(encodings[_i].rel, out, sizeof out),
+	    (long)strlen(encodings[_i].encoded));
+	ck_assert_str_eq(out, encodings[_i].encoded);
+}
+END_TEST
+
+START_TEST(test_encode_bounds)
+{
+	char out[8];
+
+	ck_assert_int_eq(path_encode("abcdef", out, sizeof out), 7);
+	ck_assert_int_eq(path_encode("abcdefg", out, sizeof out), -1);
+	ck_assert_int_eq(path_encode("abc d", out, sizeof out), -1);
+	ck_assert_int_eq(path_encode("", out, 1), -1);
+}
+END_TEST
+
+/* Whatever a request decodes to, its encoding parses back to it. */
+START_TEST(test_encode_round_trip)
+{
+	static const char *targets[] = { "/a%20b/c", "/%e2%82%ac/x",
+		"/a/b/", "/~user/%21" };
+	struct path p, q;
+	char out[sizeof p.rel * 3 + 2];
+
+	ck_assert_int_eq(path_parse(&p, targets[_i], strlen(targets[_i])), 0);
+	ck_assert_int_gt(path_encode(p.rel, out, sizeof out), 0);
+	ck_assert_int_eq(path_parse(&q, out, strlen(out)), 0);
+	ck_assert_str_eq(q.rel, p.rel);
+}
+END_TEST
+
 static Suite *
 path_suite(void)
 {
@@ -264,6 +313,10 @@ path_suite(void)
 	tcase_add_loop_test(tc, test_table, 0, sizeof cases / sizeof cases[0]);
 	tcase_add_test(tc, test_length);
 	tcase_add_test(tc, test_many_segments);
+	tcase_add_loop_test(tc, test_encode, 0,
+	    sizeof encodings / sizeof encodings[0]);
+	tcase_add_test(tc, test_encode_bounds);
+	tcase_add_loop_test(tc, test_encode_round_trip, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;
 }
