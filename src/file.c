@@ -336,16 +336,22 @@ send_redirect(struct conn *c, const struct request *req,
 	char	 body[RESPONSE_ERROR_BODY_MAX];
 	size_t	 len;
 
-	if (path_encode(p->rel, location, sizeof location) == -1)
+	long	 loclen;
+	int	 rc;
+
+	if ((loclen = path_encode(p->rel, location, sizeof location)) == -1)
 		return conn_send_error(c, req, 414);
+	if (response_begin_large(r, 301, RESPONSE_HEAD_MAX + loclen +
+	    p->query_len) == -1)
+		return conn_send_error(c, req, 503);
 	len = response_error_body(301, body);
-	response_begin(r, 301);
 	response_add(r, "Location", "%s/%.*s", location, (int)p->query_len,
 	    p->query != NULL ? p->query : "");
 	response_add(r, "Content-Type", "text/html; charset=utf-8");
 	response_add(r, "Content-Length", "%zu", len);
-	return conn_send_head(c, r, req->method == HTTP_HEAD ? NULL : body,
-	    len);
+	rc = conn_send_head(c, r, req->method == HTTP_HEAD ? NULL : body, len);
+	response_free(r);
+	return rc;
 }
 
 static int

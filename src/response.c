@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,22 +74,51 @@ append(struct response *r, const char *fmt, ...)
 	if (r->overflow)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(r->head + r->len, sizeof r->head - r->len, fmt, ap);
+	n = vsnprintf(r->head + r->len, r->size - r->len, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof r->head - r->len)
+	if (n < 0 || (size_t)n >= r->size - r->len)
 		r->overflow = 1;
 	else
 		r->len += n;
 }
 
-void
-response_begin(struct response *r, int status)
+static void
+begin(struct response *r, int status)
 {
 	r->len = 0;
 	r->overflow = 0;
 	r->status = status;
 	append(r, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s/%s\r\n", status,
 	    response_reason(status), date_now(), PACKAGE_NAME, PACKAGE_VERSION);
+}
+
+void
+response_begin(struct response *r, int status)
+{
+	r->head = r->inline_head;
+	r->size = sizeof r->inline_head;
+	begin(r, status);
+}
+
+int
+response_begin_large(struct response *r, int status, size_t size)
+{
+	if ((r->head = malloc(size)) == NULL) {
+		r->head = r->inline_head;
+		r->size = 0;
+		return -1;
+	}
+	r->size = size;
+	begin(r, status);
+	return 0;
+}
+
+void
+response_free(struct response *r)
+{
+	if (r->head != r->inline_head)
+		free(r->head);
+	r->head = r->inline_head;
 }
 
 void
@@ -101,9 +131,9 @@ response_add(struct response *r, const char *name, const char *fmt, ...)
 	if (r->overflow)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(r->head + r->len, sizeof r->head - r->len, fmt, ap);
+	n = vsnprintf(r->head + r->len, r->size - r->len, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof r->head - r->len)
+	if (n < 0 || (size_t)n >= r->size - r->len)
 		r->overflow = 1;
 	else
 		r->len += n;

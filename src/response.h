@@ -8,18 +8,28 @@
 
 #include <stddef.h>
 
-/* Fits a Location made of a maximal path, encoded, and query. */
-#define RESPONSE_HEAD_MAX	(24 * 1024)
+/*
+ * Enough for every head but a redirect with a very long Location, which
+ * asks for a larger buffer: this one lives on a coroutine stack.
+ */
+#define RESPONSE_HEAD_MAX	4096
 
 struct response {
-	char		 head[RESPONSE_HEAD_MAX];
+	char		*head;		/* inline_head, or heap from begin_large */
+	size_t		 size;
 	size_t		 len;
 	int		 overflow;	/* a field did not fit: send 500 */
 	int		 status;
+	char		 inline_head[RESPONSE_HEAD_MAX];
 };
 
 /* Starts an HTTP/1.1 response with Date and Server. */
 void		 response_begin(struct response *, int status);
+/* The same with a head of size bytes on the heap; -1 on ENOMEM. */
+int		 response_begin_large(struct response *, int status,
+		    size_t size);
+/* Frees what response_begin_large() took; harmless after response_begin(). */
+void		 response_free(struct response *);
 void		 response_add(struct response *, const char *name,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Ends the head; returns -1 when something did not fit. */
