@@ -18,14 +18,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#ifdef HAVE_LINUX_OPENAT2_H
-#include <linux/openat2.h>
-#endif
 
 #include "await.h"
 #include "config.h"
 #include "conn.h"
 #include "file.h"
+#include "resolve.h"
 #include "httpdate.h"
 #include "iopool.h"
 #include "log.h"
@@ -37,170 +35,16 @@
 
 #define ETAG_MAX	48
 
-enum open_result {
-	OPEN_FILE,	/* fd and st describe a regular file */
-	OPEN_REDIRECT,	/* a directory named without its trailing slash */
-	OPEN_FAILED	/* status says which error to send */
-};
-
+/* The read and close jobs of one response. */
 struct file_job {
 	struct iojob		 job;
-	const struct docroot	*root;
-	const struct path	*path;
-	enum open_result	 result;
-	int			 status;
 	int			 fd;
-	struct stat		 st;
 	void			*buf;
 	size_t			 len;
 	off_t			 off;
 	ssize_t			 nread;
 	int			 error;
 };
-
-/*
- * Opens rel beneath the root. openat2(RESOLVE_BENEATH) lets the kernel
- * refuse every escape, symlinks included; where it is missing, the
- * fallback opens normally and checks where the descriptor really points.
- */
-#define OPEN_FLAGS	(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
-
-static int
-openat2_beneath(int dirfd, const char *rel)
-{
-#if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
-	struct open_how	 how;
-
-	memset(&how, 0, sizeof how);
-	how.flags = OPEN_FLAGS;
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-	return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-#else
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
-/* Where fd really points, from /proc; -1 when that cannot be known. */
-static int
-fd_path(int fd, char *buf, size_t size)
-{
-	char	 link[32];
-	ssize_t	 n;
-
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	if ((n = readlink(link, buf, size - 1)) == -1)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
-static int
-open_beneath(const struct docroot *root, const char *rel)
-{
-	char	 real[PATH_MAX];
-	size_t	 rootlen;
-	int	 fd;
-
-	if (root->use_openat2)
-		return openat2_beneath(root->fd, rel);
-	if ((fd = openat(root->fd, rel, OPEN_FLAGS)) == -1)
-		return -1;
-	if (fd_path(fd, real, sizeof real) == -1)
-		goto escape;
-	rootlen = strlen(root->real);
-	if (strncmp(real, root->real, rootlen) != 0 ||
-	    (real[rootlen] != '\0' && real[rootlen] != '/' &&
-	    strcmp(root->real, "/") != 0))
-		goto escape;
-	return fd;
-escape:
-	close(fd);
-	errno = EXDEV;
-	return -1;
-}
-
-static int
-status_of_errno(int error)
-{
-	switch (error) {
-	case ENOENT:
-	case ENOTDIR:
-	case EXDEV:	/* escapes the root: as if it did not exist */
-	case ELOOP:
-		return 404;
-	case EACCES:
-	case EPERM:
-		return 403;
-	case ENAMETOOLONG:
-		return 414;
-	case EMFILE:
-	case ENFILE:
-	case ENOMEM:
-		return 503;
-	default:
-		return 500;
-	}
-}
-
-static void
-open_failed(struct file_job *fj, int status)
-{
-	if (fj->fd != -1)
-		close(fj->fd);
-	fj->fd = -1;
-	fj->result = OPEN_FAILED;
-	fj->status = status;
-}
-
-/* Worker: open, fstat, and for a directory its index. */
-static void
-open_work(struct iojob *job)
-{
-	struct file_job		*fj = (struct file_job *)job;
-	const struct path	*p = fj->path;
-	char			 index_rel[sizeof p->rel + NAME_MAX + 2];
-
-	fj->fd = open_beneath(fj->root, p->rel[0] != '\0' ? p->rel : ".");
-	if (fj->fd == -1 || fstat(fj->fd, &fj->st) == -1) {
-		open_failed(fj, status_of_errno(errno));
-		return;
-	}
-	if (S_ISDIR(fj->st.st_mode)) {
-		close(fj->fd);
-		fj->fd = -1;
-		if (!p->trailing_slash) {
-			fj->result = OPEN_REDIRECT;
-			return;
-		}
-		if ((size_t)snprintf(index_rel, sizeof index_rel, "%s%s%s",
-		    p->rel, p->rel[0] != '\0' ? "/" : "", fj->root->index) >=
-		    sizeof index_rel) {
-			open_failed(fj, 414);
-			return;
-		}
-		fj->fd = open_beneath(fj->root, index_rel);
-		if (fj->fd == -1) {
-			/* A directory without an index is not listed. */
-			open_failed(fj, errno == ENOENT ? 403 :
-			    status_of_errno(errno));
-			return;
-		}
-		if (fstat(fj->fd, &fj->st) == -1) {
-			open_failed(fj, status_of_errno(errno));
-			return;
-		}
-	} else if (p->trailing_slash) {
-		/* "/file/" names a directory that is not there. */
-		open_failed(fj, 404);
-		return;
-	}
-	if (!S_ISREG(fj->st.st_mode)) {
-		open_failed(fj, 403);
-		return;
-	}
-	fj->result = OPEN_FILE;
-}
 
 static void
 read_work(struct iojob *job)
@@ -316,14 +160,6 @@ if_range_holds(const struct request *req, const struct stat *st,
 	    date == st->st_mtime;
 }
 
-static const char *
-base_name(const char *rel)
-{
-	const char	*slash = strrchr(rel, '/');
-
-	return slash != NULL ? slash + 1 : rel;
-}
-
 /*
  * The Location is built from the resolved path, never from the client's
  * bytes: "//host/.." must not become a redirect to another site.
@@ -421,6 +257,7 @@ int
 file_serve(struct conn *c, const struct request *req, const struct path *p)
 {
 	const struct docroot	*root = conn_docroot(c);
+	struct resolution	 res;
 	struct file_job		 fj;
 	struct response		 r;
 	struct byte_range	 range;
@@ -428,22 +265,23 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	uint64_t		 size, first = 0, length;
 	int			 status = 200, rc;
 
-	memset(&fj, 0, sizeof fj);
-	fj.root = root;
-	fj.path = p;
-	fj.fd = -1;
-	if (run_job(&fj, open_work) == -1)
+	resolve_init(&res, root, p);
+	if (await_job(&res.job) == -1) {
+		log_warnx("I/O queue full");
 		return conn_send_error(c, req, 503);
-	if (fj.result == OPEN_REDIRECT)
+	}
+	if (res.result == RESOLVE_REDIRECT)
 		return send_redirect(c, req, p, &r);
-	if (fj.result == OPEN_FAILED)
-		return conn_send_error(c, req, fj.status);
+	if (res.result == RESOLVE_FAILED)
+		return conn_send_error(c, req, res.status);
+	memset(&fj, 0, sizeof fj);
+	fj.fd = res.fd;
 
-	size = (uint64_t)fj.st.st_size;
+	size = (uint64_t)res.st.st_size;
 	length = size;
-	make_etag(&fj.st, etag, sizeof etag);
-	httpdate_format(fj.st.st_mtime, lastmod);
-	if (not_modified(req, &fj.st, etag)) {
+	make_etag(&res.st, etag, sizeof etag);
+	httpdate_format(res.st.st_mtime, lastmod);
+	if (not_modified(req, &res.st, etag)) {
 		response_begin(&r, 304);
 		response_add(&r, "ETag", "%s", etag);
 		response_add(&r, "Last-Modified", "%s", lastmod);
@@ -451,7 +289,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 		goto out;
 	}
 	if (req->method == HTTP_GET && req->range.ptr != NULL &&
-	    if_range_holds(req, &fj.st, etag)) {
+	    if_range_holds(req, &res.st, etag)) {
 		switch (range_parse(req->range.ptr, req->range.len, size,
 		    &range)) {
 		case RANGE_OK:
@@ -469,7 +307,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 
 	response_begin(&r, status);
 	response_add(&r, "Content-Type", "%s", mime_lookup(root->mime,
-	    base_name(p->trailing_slash ? root->index : p->rel)));
+	    res.name));
 	response_add(&r, "Content-Length", "%" PRIu64, length);
 	response_add(&r, "Last-Modified", "%s", lastmod);
 	response_add(&r, "ETag", "%s", etag);
@@ -486,74 +324,3 @@ out:
 	return rc;
 }
 
-/*
- * Chooses how paths are kept beneath the root, once: openat2 where the
- * kernel (and any seccomp filter) allows it, else /proc/self/fd checks.
- * With neither, nothing could be served safely.
- */
-static int
-docroot_probe(struct docroot *root, char *err, size_t errlen)
-{
-	char	 real[PATH_MAX];
-	int	 fd, openat2_errno;
-
-	if ((fd = openat2_beneath(root->fd, ".")) != -1) {
-		close(fd);
-		root->use_openat2 = 1;
-		return 0;
-	}
-	openat2_errno = errno;
-	if (fd_path(root->fd, real, sizeof real) == -1) {
-		snprintf(err, errlen, "root %s: cannot keep paths beneath it: "
-		    "openat2 fails (%s) and /proc/self/fd is unreadable",
-		    root->real, strerror(openat2_errno));
-		return -1;
-	}
-	log_info("openat2 is unavailable: checking opened paths through "
-	    "/proc/self/fd instead");
-	return 0;
-}
-
-struct docroot *
-docroot_open(const struct config *cfg, char *err, size_t errlen)
-{
-	struct docroot	*root;
-
-	if ((root = calloc(1, sizeof *root)) == NULL)
-		goto fail;
-	root->fd = -1;
-	root->chunk_bytes = cfg->chunk_bytes;
-	if ((root->index = strdup(cfg->index)) == NULL)
-		goto fail;
-	/* Start-up, before the reactor runs: blocking here is fine. */
-	if ((root->fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || (root->real = realpath(cfg->root, NULL)) == NULL) {
-		snprintf(err, errlen, "root %s: %s", cfg->root,
-		    strerror(errno));
-		goto fail_quiet;
-	}
-	if ((root->mime = mime_load(cfg->mime_types)) == NULL)
-		goto fail;
-	if (docroot_probe(root, err, errlen) == -1)
-		goto fail_quiet;
-	return root;
-fail:
-	snprintf(err, errlen, "out of memory");
-fail_quiet:
-	docroot_close(root);
-	return NULL;
-}
-
-void
-docroot_close(struct docroot *root)
-{
-	if (root == NULL)
-		return;
-	if (root->fd != -1)
-		close(root->fd);
-	free(root->real);
-	free(root->index);
-	if (root->mime != NULL)
-		mime_free(root->mime);
-	free(root);
-}

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "file.h"
+#include "resolve.h"
 #include "log.h"
 #include "server.h"
 

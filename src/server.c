@@ -26,7 +26,7 @@
 #include "config.h"
 #include "conn.h"
 #include "coro.h"
-#include "file.h"
+#include "resolve.h"
 #include "iopool.h"
 #include "log.h"
 #include "notify.h"

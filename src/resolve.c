@@ -1,0 +1,270 @@
+/*
+ * Path resolution. A path is opened beneath the root's directory fd with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so the kernel refuses
+ * every escape, symlinks included; where openat2 is missing the file is
+ * opened normally and where its descriptor really points is checked. Runs
+ * on I/O pool workers only (docroot_open at start-up excepted).
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifdef HAVE_LINUX_OPENAT2_H
+#include <linux/openat2.h>
+#endif
+
+#include "config.h"
+#include "log.h"
+#include "mime.h"
+#include "path.h"
+#include "resolve.h"
+
+/*
+ * Opens rel beneath the root. openat2(RESOLVE_BENEATH) lets the kernel
+ * refuse every escape, symlinks included; where it is missing, the
+ * fallback opens normally and checks where the descriptor really points.
+ */
+#define OPEN_FLAGS	(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+
+static int
+openat2_beneath(int dirfd, const char *rel)
+{
+#if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
+	struct open_how	 how;
+
+	memset(&how, 0, sizeof how);
+	how.flags = OPEN_FLAGS;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Where fd really points, from /proc; -1 when that cannot be known. */
+static int
+fd_path(int fd, char *buf, size_t size)
+{
+	char	 link[32];
+	ssize_t	 n;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, buf, size - 1)) == -1)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int
+open_beneath(const struct docroot *root, const char *rel)
+{
+	char	 real[PATH_MAX];
+	size_t	 rootlen;
+	int	 fd;
+
+	if (root->use_openat2)
+		return openat2_beneath(root->fd, rel);
+	if ((fd = openat(root->fd, rel, OPEN_FLAGS)) == -1)
+		return -1;
+	if (fd_path(fd, real, sizeof real) == -1)
+		goto escape;
+	rootlen = strlen(root->real);
+	if (strncmp(real, root->real, rootlen) != 0 ||
+	    (real[rootlen] != '\0' && real[rootlen] != '/' &&
+	    strcmp(root->real, "/") != 0))
+		goto escape;
+	return fd;
+escape:
+	close(fd);
+	errno = EXDEV;
+	return -1;
+}
+
+static int
+status_of_errno(int error)
+{
+	switch (error) {
+	case ENOENT:
+	case ENOTDIR:
+	case EXDEV:	/* escapes the root: as if it did not exist */
+	case ELOOP:
+		return 404;
+	case EACCES:
+	case EPERM:
+		return 403;
+	case ENAMETOOLONG:
+		return 414;
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+static void
+resolve_failed(struct resolution *res, int status)
+{
+	if (res->fd != -1)
+		close(res->fd);
+	res->fd = -1;
+	res->result = RESOLVE_FAILED;
+	res->status = status;
+}
+
+static void
+set_name(struct resolution *res, const char *rel)
+{
+	const char	*slash = strrchr(rel, '/'), *base;
+	size_t		 len;
+
+	/* An opened file's name is at most NAME_MAX: no cut in practice. */
+	base = slash != NULL ? slash + 1 : rel;
+	len = strnlen(base, NAME_MAX);
+	memcpy(res->name, base, len);
+	res->name[len] = '\0';
+}
+
+/* Worker: open, fstat, and for a directory its index. */
+static void
+resolve_work(struct iojob *job)
+{
+	struct resolution	*res = (struct resolution *)job;
+	struct resolution	*fj = res;
+	const struct path	*p = res->path;
+	char			 index_rel[sizeof p->rel + NAME_MAX + 2];
+
+	fj->fd = open_beneath(fj->root, p->rel[0] != '\0' ? p->rel : ".");
+	if (fj->fd == -1 || fstat(fj->fd, &fj->st) == -1) {
+		resolve_failed(fj, status_of_errno(errno));
+		return;
+	}
+	if (S_ISDIR(fj->st.st_mode)) {
+		close(fj->fd);
+		fj->fd = -1;
+		if (!p->trailing_slash) {
+			fj->result = RESOLVE_REDIRECT;
+			return;
+		}
+		if ((size_t)snprintf(index_rel, sizeof index_rel, "%s%s%s",
+		    p->rel, p->rel[0] != '\0' ? "/" : "", fj->root->index) >=
+		    sizeof index_rel) {
+			resolve_failed(fj, 414);
+			return;
+		}
+		fj->fd = open_beneath(fj->root, index_rel);
+		if (fj->fd == -1) {
+			/* A directory without an index is not listed. */
+			resolve_failed(fj, errno == ENOENT ? 403 :
+			    status_of_errno(errno));
+			return;
+		}
+		if (fstat(fj->fd, &fj->st) == -1) {
+			resolve_failed(fj, status_of_errno(errno));
+			return;
+		}
+	} else if (p->trailing_slash) {
+		/* "/file/" names a directory that is not there. */
+		resolve_failed(fj, 404);
+		return;
+	}
+	if (!S_ISREG(fj->st.st_mode)) {
+		resolve_failed(fj, 403);
+		return;
+	}
+	set_name(fj, p->trailing_slash ? fj->root->index : p->rel);
+	fj->result = RESOLVE_FILE;
+}
+
+void
+resolve_init(struct resolution *res, const struct docroot *root,
+    const struct path *path)
+{
+	memset(res, 0, sizeof *res);
+	res->job.work = resolve_work;
+	res->root = root;
+	res->path = path;
+	res->fd = -1;
+}
+
+
+/*
+ * Chooses how paths are kept beneath the root, once: openat2 where the
+ * kernel (and any seccomp filter) allows it, else /proc/self/fd checks.
+ * With neither, nothing could be served safely.
+ */
+static int
+docroot_probe(struct docroot *root, char *err, size_t errlen)
+{
+	char	 real[PATH_MAX];
+	int	 fd, openat2_errno;
+
+	if ((fd = openat2_beneath(root->fd, ".")) != -1) {
+		close(fd);
+		root->use_openat2 = 1;
+		return 0;
+	}
+	openat2_errno = errno;
+	if (fd_path(root->fd, real, sizeof real) == -1) {
+		snprintf(err, errlen, "root %s: cannot keep paths beneath it: "
+		    "openat2 fails (%s) and /proc/self/fd is unreadable",
+		    root->real, strerror(openat2_errno));
+		return -1;
+	}
+	log_info("openat2 is unavailable: checking opened paths through "
+	    "/proc/self/fd instead");
+	return 0;
+}
+
+struct docroot *
+docroot_open(const struct config *cfg, char *err, size_t errlen)
+{
+	struct docroot	*root;
+
+	if ((root = calloc(1, sizeof *root)) == NULL)
+		goto fail;
+	root->fd = -1;
+	root->chunk_bytes = cfg->chunk_bytes;
+	if ((root->index = strdup(cfg->index)) == NULL)
+		goto fail;
+	/* Start-up, before the reactor runs: blocking here is fine. */
+	if ((root->fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || (root->real = realpath(cfg->root, NULL)) == NULL) {
+		snprintf(err, errlen, "root %s: %s", cfg->root,
+		    strerror(errno));
+		goto fail_quiet;
+	}
+	if ((root->mime = mime_load(cfg->mime_types)) == NULL)
+		goto fail;
+	if (docroot_probe(root, err, errlen) == -1)
+		goto fail_quiet;
+	return root;
+fail:
+	snprintf(err, errlen, "out of memory");
+fail_quiet:
+	docroot_close(root);
+	return NULL;
+}
+
+void
+docroot_close(struct docroot *root)
+{
+	if (root == NULL)
+		return;
+	if (root->fd != -1)
+		close(root->fd);
+	free(root->real);
+	free(root->index);
+	if (root->mime != NULL)
+		mime_free(root->mime);
+	free(root);
+}

@@ -1,0 +1,54 @@
+/*
+ * Path resolution: from a normalised request path to an open regular file
+ * beneath a document root, as one I/O pool job. Everything a site's
+ * policies say about which names may be served is decided here, on the
+ * worker, where blocking on storage is allowed.
+ */
+#ifndef RESOLVE_H
+#define RESOLVE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "iopool.h"
+
+struct config;
+struct path;
+
+/* What a site serves from; built at start-up, read-only afterwards. */
+struct docroot {
+	int			 fd;		/* O_PATH directory */
+	int			 use_openat2;	/* else check /proc/self/fd */
+	char			*real;		/* its canonical path */
+	char			*index;
+	struct mime_table	*mime;
+	size_t			 chunk_bytes;
+};
+
+struct docroot	*docroot_open(const struct config *, char *err, size_t errlen);
+void		 docroot_close(struct docroot *);
+
+enum resolve_result {
+	RESOLVE_FILE,		/* fd and st describe a regular file */
+	RESOLVE_REDIRECT,	/* a directory named without its trailing slash */
+	RESOLVE_FAILED		/* status says which error to send */
+};
+
+struct resolution {
+	struct iojob		 job;
+	const struct docroot	*root;
+	const struct path	*path;
+	/* Results, set by the worker. */
+	enum resolve_result	 result;
+	int			 status;
+	int			 fd;
+	struct stat		 st;
+	char			 name[NAME_MAX + 1];	/* for the media type */
+};
+
+/* Prepares res to resolve path under root; then await_job(&res->job). */
+void		 resolve_init(struct resolution *res,
+		    const struct docroot *root, const struct path *path);
+
+#endif
