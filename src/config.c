@@ -1,64 +1,114 @@
 /*
  * Configuration loading. Every key is declared once in a table with its
- * type and bounds, so parsing, validation and the error messages for
- * unknown keys and bad values all come from one place.
+ * scope, type and bounds, so parsing, validation and the error messages
+ * for unknown keys and bad values all come from one place. Sites own deep
+ * copies of their strings: a server block starts as a copy of the default
+ * site and config_free() frees each site alike.
  */
 #include "autoconf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <arpa/inet.h>
 #include <libconfig.h>
 
 #include "config.h"
 
-enum key_type { KEY_UINT, KEY_STRING, KEY_LISTEN, KEY_LOG_LEVEL };
+enum scope { SCOPE_GLOBAL, SCOPE_SITE };
+
+enum key_type {
+	KEY_UINT,
+	KEY_BOOL,
+	KEY_PATH,	/* a file path, relative to the config file */
+	KEY_FILE_NAME,	/* a name without '/' */
+	KEY_URL_PATH,	/* "/..." */
+	KEY_TEXT,	/* free text without control characters */
+	KEY_ACCESS_LOG,	/* a path or "off" */
+	KEY_LOG_LEVEL,
+	KEY_LISTEN,
+	KEY_LISTEN_ONE,
+	KEY_ENCODINGS,
+	KEY_DOTFILES,
+	KEY_SYMLINKS,
+	KEY_HEADERS,
+	KEY_ERROR_PAGES,
+	KEY_MIME,
+	KEY_NAMES
+};
 
 struct key {
 	const char	*name;
 	enum key_type	 type;
+	enum scope	 scope;
 	size_t		 offset;
 	long long	 min, max;	/* KEY_UINT bounds */
 };
 
-#define OFF(member)	offsetof(struct config, member)
+#define G(member)	SCOPE_GLOBAL, offsetof(struct config, member)
+#define S(member)	SCOPE_SITE, offsetof(struct site_config, member)
 
 static const struct key keys[] = {
-	{ "listen", KEY_LISTEN, 0, 0, 0 },
-	{ "root", KEY_STRING, OFF(root), 0, 0 },
-	{ "index", KEY_STRING, OFF(index), 0, 0 },
-	{ "io_threads", KEY_UINT, OFF(io_threads), 0, 256 },
-	{ "io_queue_max", KEY_UINT, OFF(io_queue_max), 1, 1 << 20 },
-	{ "max_connections", KEY_UINT, OFF(max_connections), 1, 1 << 20 },
-	{ "header_timeout_ms", KEY_UINT, OFF(header_timeout_ms), 1, 3600000 },
-	{ "keepalive_timeout_ms", KEY_UINT, OFF(keepalive_timeout_ms), 0,
+	{ "listen", KEY_LISTEN, G(listen), 0, 0 },
+	{ "io_threads", KEY_UINT, G(io_threads), 0, 256 },
+	{ "io_queue_max", KEY_UINT, G(io_queue_max), 1, 1 << 20 },
+	{ "max_connections", KEY_UINT, G(max_connections), 1, 1 << 20 },
+	{ "header_timeout_ms", KEY_UINT, G(header_timeout_ms), 1, 3600000 },
+	{ "keepalive_timeout_ms", KEY_UINT, G(keepalive_timeout_ms), 0,
 	    3600000 },
-	{ "send_timeout_ms", KEY_UINT, OFF(send_timeout_ms), 1, 3600000 },
-	{ "shutdown_grace_ms", KEY_UINT, OFF(shutdown_grace_ms), 0, 3600000 },
-	{ "chunk_bytes", KEY_UINT, OFF(chunk_bytes), 4096, 16 << 20 },
-	{ "log_level", KEY_LOG_LEVEL, OFF(log_level), 0, 0 },
-	{ "access_log", KEY_STRING, OFF(access_log), 0, 0 },
-	{ "mime_types", KEY_STRING, OFF(mime_types), 0, 0 },
+	{ "send_timeout_ms", KEY_UINT, G(send_timeout_ms), 1, 3600000 },
+	{ "shutdown_grace_ms", KEY_UINT, G(shutdown_grace_ms), 0, 3600000 },
+	{ "chunk_bytes", KEY_UINT, G(chunk_bytes), 4096, 16 << 20 },
+	{ "log_level", KEY_LOG_LEVEL, G(log_level), 0, 0 },
+	{ "access_log", KEY_ACCESS_LOG, G(access_log), 0, 0 },
+	{ "access_log_format", KEY_TEXT, G(access_log_format), 0, 0 },
+	{ "mime_types", KEY_PATH, G(mime_types), 0, 0 },
+	{ "mime_overrides", KEY_MIME, G(mime), 0, 0 },
+	{ "metrics_listen", KEY_LISTEN_ONE, G(metrics_listen), 0, 0 },
+	{ "metrics_path", KEY_URL_PATH, G(metrics_path), 0, 0 },
+	{ "names", KEY_NAMES, S(names), 0, 0 },
+	{ "root", KEY_PATH, S(root), 0, 0 },
+	{ "index", KEY_FILE_NAME, S(index), 0, 0 },
+	{ "autoindex", KEY_BOOL, S(autoindex), 0, 0 },
+	{ "autoindex_max_entries", KEY_UINT, S(autoindex_max_entries), 1,
+	    10000000 },
+	{ "precompressed", KEY_ENCODINGS, S(precompressed), 0, 0 },
+	{ "dotfiles", KEY_DOTFILES, S(dotfiles), 0, 0 },
+	{ "symlinks", KEY_SYMLINKS, S(symlinks), 0, 0 },
+	{ "headers", KEY_HEADERS, S(rules), 0, 0 },
+	{ "error_pages", KEY_ERROR_PAGES, S(error_pages), 0, 0 },
 };
 
-static void
-set_error(char *err, size_t errlen, const char *file, int line,
-    const char *fmt, ...)
+struct loader {
+	const char	*file;
+	char		*err;
+	size_t		 errlen;
+};
+
+static int
+fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 {
 	va_list	 ap;
 	int	 n;
 
-	n = snprintf(err, errlen, "%s:%d: ", file, line);
-	if (n < 0 || (size_t)n >= errlen)
-		return;
+	n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->file,
+	    s != NULL ? config_setting_source_line(s) : 0);
+	if (n < 0 || (size_t)n >= ld->errlen)
+		return -1;
 	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
+	vsnprintf(ld->err + n, ld->errlen - n, fmt, ap);
 	va_end(ap);
+	return -1;
 }
 
 int
@@ -123,8 +173,437 @@ resolve_path(const char *file, const char *value)
 }
 
 static int
+has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int
+is_token(const char *s, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) &&
+		    strchr("!#$%&'*+-.^_`|~", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/* Reads a string setting; NULL (with the error set) when it is not one. */
+static const char *
+get_string(struct loader *ld, const config_setting_t *s, const char *what)
+{
+	const char	*str = config_setting_get_string(s);
+
+	if (str == NULL)
+		fail(ld, s, "%s must be a string", what);
+	else if (*str == '\0') {
+		fail(ld, s, "%s is empty", what);
+		str = NULL;
+	}
+	return str;
+}
+
+static int
+set_string(struct loader *ld, const config_setting_t *s, char **dst,
+    char *value)
+{
+	if (value == NULL)
+		return fail(ld, s, "out of memory");
+	free(*dst);
+	*dst = value;
+	return 0;
+}
+
+static int
+load_encodings(struct loader *ld, const config_setting_t *s, unsigned *out)
+{
+	static const struct {
+		const char	*name;
+		unsigned	 bit;
+	} names[] = { { "br", ENCODING_BR }, { "zstd", ENCODING_ZSTD },
+		{ "gzip", ENCODING_GZIP } };
+	const char	*str;
+	size_t		 k;
+	int		 i;
+
+	if (config_setting_type(s) == CONFIG_TYPE_BOOL) {
+		*out = config_setting_get_bool(s) ?
+		    ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP : 0;
+		return 0;
+	}
+	if (!config_setting_is_aggregate(s))
+		return fail(ld, s, "precompressed must be true, false or a "
+		    "list of \"br\", \"zstd\", \"gzip\"");
+	*out = 0;
+	for (i = 0; i < config_setting_length(s); i++) {
+		str = config_setting_get_string_elem(s, i);
+		for (k = 0; str != NULL && k < sizeof names / sizeof names[0];
+		    k++)
+			if (strcmp(str, names[k].name) == 0)
+				break;
+		if (str == NULL || k == sizeof names / sizeof names[0])
+			return fail(ld, s, "precompressed: unknown encoding "
+			    "\"%s\" (want br, zstd or gzip)",
+			    str != NULL ? str : "?");
+		*out |= names[k].bit;
+	}
+	return 0;
+}
+
+static int
+load_header_rule(struct loader *ld, const config_setting_t *g,
+    struct header_rule *rule)
+{
+	const config_setting_t	*s, *add;
+	const char		*str, *colon;
+	int			 i;
+
+	rule->expires_s = -1;
+	if (!config_setting_is_group(g))
+		return fail(ld, g, "headers: each rule is a group "
+		    "{ match = ...; ... }");
+	for (i = 0; i < config_setting_length(g); i++) {
+		s = config_setting_get_elem(g, i);
+		if (strcmp(config_setting_name(s), "match") == 0) {
+			if ((str = get_string(ld, s, "match")) == NULL)
+				return -1;
+			if (str[0] != '/' && strncmp(str, "*.", 2) != 0)
+				return fail(ld, s, "match must be a path prefix "
+				    "(\"/assets/\") or an extension (\"*.css\")");
+			if (set_string(ld, s, &rule->match, strdup(str)) == -1)
+				return -1;
+		} else if (strcmp(config_setting_name(s), "cache_control") ==
+		    0) {
+			if ((str = get_string(ld, s, "cache_control")) == NULL)
+				return -1;
+			if (has_control(str))
+				return fail(ld, s, "cache_control has a "
+				    "control character");
+			if (set_string(ld, s, &rule->cache_control,
+			    strdup(str)) == -1)
+				return -1;
+		} else if (strcmp(config_setting_name(s), "expires_s") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_INT ||
+			    config_setting_get_int(s) < 0)
+				return fail(ld, s, "expires_s must be an "
+				    "integer of seconds, 0 or more");
+			rule->expires_s = config_setting_get_int(s);
+		} else if (strcmp(config_setting_name(s), "add") == 0) {
+			add = s;
+			if (!config_setting_is_aggregate(add) ||
+			    config_setting_length(add) > CONFIG_ADD_MAX)
+				return fail(ld, s, "add must be a list of at "
+				    "most %d \"Name: value\" strings",
+				    CONFIG_ADD_MAX);
+			for (; rule->add_count <
+			    (size_t)config_setting_length(add);
+			    rule->add_count++) {
+				str = config_setting_get_string_elem(add,
+				    rule->add_count);
+				colon = str != NULL ? strchr(str, ':') : NULL;
+				if (colon == NULL || !is_token(str,
+				    colon - str) || has_control(colon))
+					return fail(ld, s, "add: \"%s\" is not "
+					    "\"Name: value\"",
+					    str != NULL ? str : "?");
+				if ((rule->add[rule->add_count] =
+				    strdup(str)) == NULL)
+					return fail(ld, s, "out of memory");
+			}
+		} else
+			return fail(ld, s, "headers: unknown key \"%s\" (want "
+			    "match, cache_control, expires_s, add)",
+			    config_setting_name(s));
+	}
+	if (rule->match == NULL)
+		return fail(ld, g, "headers: a rule needs match");
+	return 0;
+}
+
+static int
+load_error_page(struct loader *ld, const config_setting_t *g,
+    struct error_page *page)
+{
+	const char	*path;
+	int		 status;
+
+	if (!config_setting_is_group(g) ||
+	    config_setting_lookup_int(g, "status", &status) != CONFIG_TRUE ||
+	    config_setting_lookup_string(g, "path", &path) != CONFIG_TRUE ||
+	    config_setting_length(g) != 2)
+		return fail(ld, g, "error_pages: each entry is "
+		    "{ status = 404; path = \"/404.html\"; }");
+	if (status < 400 || status > 599)
+		return fail(ld, g, "error_pages: status %d is not 400-599",
+		    status);
+	if (path[0] != '/' || has_control(path))
+		return fail(ld, g, "error_pages: path must start with '/'");
+	page->status = status;
+	if ((page->path = strdup(path)) == NULL)
+		return fail(ld, g, "out of memory");
+	return 0;
+}
+
+static int
+load_names(struct loader *ld, const config_setting_t *s,
+    struct site_config *site)
+{
+	const char	*str;
+	char		*name;
+	size_t		 j;
+	int		 i;
+
+	if (!config_setting_is_aggregate(s) || config_setting_length(s) == 0 ||
+	    config_setting_length(s) > CONFIG_NAMES_MAX)
+		return fail(ld, s, "names must list 1 to %d host names",
+		    CONFIG_NAMES_MAX);
+	for (i = 0; i < config_setting_length(s); i++) {
+		str = config_setting_get_string_elem(s, i);
+		if (str == NULL || *str == '\0' || strlen(str) > 253)
+			return fail(ld, s, "names: bad host name");
+		for (j = str[0] == '*' && str[1] == '.' ? 2 : 0; str[j] != '\0';
+		    j++)
+			if (!isalnum((unsigned char)str[j]) &&
+			    str[j] != '-' && str[j] != '.')
+				return fail(ld, s, "names: bad host name "
+				    "\"%s\"", str);
+		if ((name = strdup(str)) == NULL)
+			return fail(ld, s, "out of memory");
+		for (j = 0; name[j] != '\0'; j++)
+			name[j] = tolower((unsigned char)name[j]);
+		site->names[site->name_count++] = name;
+	}
+	return 0;
+}
+
+static int
+load_mime(struct loader *ld, const config_setting_t *s, struct config *c)
+{
+	const char	*str, *space;
+	size_t		 extlen;
+	int		 i;
+
+	if (!config_setting_is_aggregate(s) ||
+	    config_setting_length(s) > CONFIG_MIME_MAX)
+		return fail(ld, s, "mime_overrides must be a list of at most "
+		    "%d \"ext type/subtype\" strings", CONFIG_MIME_MAX);
+	for (i = 0; i < config_setting_length(s); i++) {
+		str = config_setting_get_string_elem(s, i);
+		space = str != NULL ? strchr(str, ' ') : NULL;
+		extlen = space != NULL ? (size_t)(space - str) : 0;
+		if (extlen == 0 || extlen >= sizeof c->mime[0].ext ||
+		    strchr(space + 1, '/') == NULL || has_control(space))
+			return fail(ld, s, "mime_overrides: \"%s\" is not "
+			    "\"ext type/subtype\"", str != NULL ? str : "?");
+		memcpy(c->mime[c->mime_count].ext, str, extlen);
+		c->mime[c->mime_count].ext[extlen] = '\0';
+		while (*space == ' ')
+			space++;
+		if ((c->mime[c->mime_count].type = strdup(space)) == NULL)
+			return fail(ld, s, "out of memory");
+		c->mime_count++;
+	}
+	return 0;
+}
+
+static int
+load_key(struct loader *ld, const struct key *k, config_setting_t *s,
+    struct config *c, struct site_config *site)
+{
+	char		*base = k->scope == SCOPE_GLOBAL ? (char *)c : (char *)site;
+	void		*dst = base + k->offset;
+	const char	*str;
+	long long	 v;
+	int		 i, n;
+
+	switch (k->type) {
+	case KEY_UINT:
+		if (config_setting_type(s) != CONFIG_TYPE_INT &&
+		    config_setting_type(s) != CONFIG_TYPE_INT64)
+			return fail(ld, s, "%s must be an integer", k->name);
+		v = config_setting_get_int64(s);
+		if (v < k->min || v > k->max)
+			return fail(ld, s, "%s must be between %lld and %lld",
+			    k->name, k->min, k->max);
+		*(unsigned *)dst = (unsigned)v;
+		return 0;
+	case KEY_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return fail(ld, s, "%s must be true or false", k->name);
+		*(int *)dst = config_setting_get_bool(s);
+		return 0;
+	case KEY_PATH:
+		if ((str = get_string(ld, s, k->name)) == NULL)
+			return -1;
+		return set_string(ld, s, dst, resolve_path(ld->file, str));
+	case KEY_FILE_NAME:
+		if ((str = get_string(ld, s, k->name)) == NULL)
+			return -1;
+		if (strchr(str, '/') != NULL || has_control(str))
+			return fail(ld, s, "%s must be a file name without "
+			    "'/'", k->name);
+		return set_string(ld, s, dst, strdup(str));
+	case KEY_URL_PATH:
+		if ((str = get_string(ld, s, k->name)) == NULL)
+			return -1;
+		if (str[0] != '/' || has_control(str) || strchr(str, ' '))
+			return fail(ld, s, "%s must be a path starting with "
+			    "'/'", k->name);
+		return set_string(ld, s, dst, strdup(str));
+	case KEY_TEXT:
+		if ((str = get_string(ld, s, k->name)) == NULL)
+			return -1;
+		if (has_control(str))
+			return fail(ld, s, "%s has a control character",
+			    k->name);
+		return set_string(ld, s, dst, strdup(str));
+	case KEY_ACCESS_LOG:
+		if ((str = get_string(ld, s, k->name)) == NULL)
+			return -1;
+		if (strcmp(str, "off") == 0) {
+			free(*(char **)dst);
+			*(char **)dst = NULL;
+			return 0;
+		}
+		return set_string(ld, s, dst, resolve_path(ld->file, str));
+	case KEY_LOG_LEVEL:
+		if ((str = config_setting_get_string(s)) == NULL ||
+		    log_level_parse(str, dst) == -1)
+			return fail(ld, s, "log_level must be one of error, "
+			    "warn, info, debug");
+		return 0;
+	case KEY_LISTEN:
+		if (!config_setting_is_aggregate(s))
+			return fail(ld, s, "listen must be a list of "
+			    "\"address:port\" strings");
+		n = config_setting_length(s);
+		if (n == 0 || n > CONFIG_LISTEN_MAX)
+			return fail(ld, s, "listen needs 1 to %d addresses",
+			    CONFIG_LISTEN_MAX);
+		for (i = 0; i < n; i++) {
+			str = config_setting_get_string_elem(s, i);
+			if (str == NULL ||
+			    config_parse_listen(str, &c->listen[i]) == -1)
+				return fail(ld, s, "listen: bad address \"%s\" "
+				    "(want \"1.2.3.4:80\", \"[::1]:80\" or "
+				    "\"*:80\")", str == NULL ? "?" : str);
+		}
+		c->listen_count = n;
+		return 0;
+	case KEY_LISTEN_ONE:
+		if ((str = get_string(ld, s, k->name)) == NULL)
+			return -1;
+		if (config_parse_listen(str, dst) == -1)
+			return fail(ld, s, "%s: bad address \"%s\"", k->name,
+			    str);
+		c->metrics_listen_set = 1;
+		return 0;
+	case KEY_ENCODINGS:
+		return load_encodings(ld, s, dst);
+	case KEY_DOTFILES:
+		str = config_setting_get_string(s);
+		if (str != NULL && strcmp(str, "deny") == 0)
+			site->dotfiles = 0;
+		else if (str != NULL && strcmp(str, "allow") == 0)
+			site->dotfiles = 1;
+		else
+			return fail(ld, s, "dotfiles must be \"deny\" or "
+			    "\"allow\"");
+		return 0;
+	case KEY_SYMLINKS:
+		str = config_setting_get_string(s);
+		if (str != NULL && strcmp(str, "inside-root") == 0)
+			site->symlinks = SYMLINKS_INSIDE_ROOT;
+		else if (str != NULL && strcmp(str, "off") == 0)
+			site->symlinks = SYMLINKS_OFF;
+		else
+			return fail(ld, s, "symlinks must be \"inside-root\" "
+			    "or \"off\"");
+		return 0;
+	case KEY_HEADERS:
+		if (!config_setting_is_list(s) ||
+		    config_setting_length(s) > CONFIG_RULES_MAX)
+			return fail(ld, s, "headers must be a list ( {...}, "
+			    "... ) of at most %d rules", CONFIG_RULES_MAX);
+		for (i = 0; i < config_setting_length(s); i++) {
+			if (load_header_rule(ld, config_setting_get_elem(s, i),
+			    &site->rules[site->rule_count++]) == -1)
+				return -1;
+		}
+		return 0;
+	case KEY_ERROR_PAGES:
+		if (!config_setting_is_list(s) ||
+		    config_setting_length(s) > CONFIG_ERROR_PAGES_MAX)
+			return fail(ld, s, "error_pages must be a list ( {...}, "
+			    "... ) of at most %d entries",
+			    CONFIG_ERROR_PAGES_MAX);
+		for (i = 0; i < config_setting_length(s); i++) {
+			if (load_error_page(ld, config_setting_get_elem(s, i),
+			    &site->error_pages[site->error_page_count++]) ==
+			    -1)
+				return -1;
+		}
+		return 0;
+	case KEY_MIME:
+		return load_mime(ld, s, c);
+	case KEY_NAMES:
+		return load_names(ld, s, site);
+	}
+	return -1;
+}
+
+static void
+site_clear(struct site_config *site)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < site->name_count; i++)
+		free(site->names[i]);
+	free(site->root);
+	free(site->index);
+	for (i = 0; i < site->rule_count; i++) {
+		free(site->rules[i].match);
+		free(site->rules[i].cache_control);
+		for (j = 0; j < site->rules[i].add_count; j++)
+			free(site->rules[i].add[j]);
+	}
+	for (i = 0; i < site->error_page_count; i++)
+		free(site->error_pages[i].path);
+	memset(site, 0, sizeof *site);
+}
+
+/*
+ * A server block inherits the default site's scalar settings. Lists
+ * (headers, error pages) are per site: a block that wants the default's
+ * rules repeats them, which keeps one block's meaning readable on its own.
+ */
+static int
+site_inherit(struct site_config *dst, const struct site_config *src)
+{
+	memset(dst, 0, sizeof *dst);
+	dst->autoindex = src->autoindex;
+	dst->autoindex_max_entries = src->autoindex_max_entries;
+	dst->precompressed = src->precompressed;
+	dst->dotfiles = src->dotfiles;
+	dst->symlinks = src->symlinks;
+	if ((dst->root = strdup(src->root)) == NULL ||
+	    (dst->index = strdup(src->index)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
 set_defaults(struct config *c)
 {
+	struct site_config	*site = &c->sites[0];
+
 	c->listen_count = 1;
 	strcpy(c->listen[0].host, "127.0.0.1");
 	strcpy(c->listen[0].port, "8080");
@@ -137,114 +616,62 @@ set_defaults(struct config *c)
 	c->shutdown_grace_ms = 10000;
 	c->chunk_bytes = 65536;
 	c->log_level = LOG_LEVEL_INFO;
-	if ((c->root = strdup(".")) == NULL ||
-	    (c->index = strdup("index.html")) == NULL ||
-	    (c->mime_types = strdup("/etc/mime.types")) == NULL)
+	site->autoindex_max_entries = 100000;
+	site->precompressed = ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP;
+	site->symlinks = SYMLINKS_INSIDE_ROOT;
+	if ((c->mime_types = strdup("/etc/mime.types")) == NULL ||
+	    (site->root = strdup(".")) == NULL ||
+	    (site->index = strdup("index.html")) == NULL)
 		return -1;
 	return 0;
 }
 
-static int
-load_key(struct config *c, const struct key *k, config_setting_t *s,
-    const char *file, char *err, size_t errlen)
+static const struct key *
+find_key(const char *name)
 {
-	int		 line = config_setting_source_line(s);
-	const char	*str;
-	long long	 v;
-	char		**dst;
-	int		 i, n;
+	size_t	 k;
 
-	switch (k->type) {
-	case KEY_UINT:
-		if (config_setting_type(s) != CONFIG_TYPE_INT &&
-		    config_setting_type(s) != CONFIG_TYPE_INT64) {
-			set_error(err, errlen, file, line,
-			    "%s must be an integer", k->name);
+	for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
+		if (strcmp(keys[k].name, name) == 0)
+			return &keys[k];
+	return NULL;
+}
+
+static int
+load_server(struct loader *ld, config_setting_t *g, struct config *c)
+{
+	struct site_config	*site = &c->sites[c->site_count];
+	config_setting_t	*s;
+	const struct key	*k;
+	int			 i;
+
+	if (!config_setting_is_group(g))
+		return fail(ld, g, "servers: each entry is a group "
+		    "{ names = [...]; root = ...; }");
+	if (site_inherit(site, &c->sites[0]) == -1)
+		return fail(ld, g, "out of memory");
+	c->site_count++;
+	for (i = 0; i < config_setting_length(g); i++) {
+		s = config_setting_get_elem(g, i);
+		if ((k = find_key(config_setting_name(s))) == NULL ||
+		    k->scope != SCOPE_SITE)
+			return fail(ld, s, "\"%s\" cannot be set in a server "
+			    "block", config_setting_name(s));
+		if (load_key(ld, k, s, c, site) == -1)
 			return -1;
-		}
-		v = config_setting_get_int64(s);
-		if (v < k->min || v > k->max) {
-			set_error(err, errlen, file, line,
-			    "%s must be between %lld and %lld", k->name,
-			    k->min, k->max);
-			return -1;
-		}
-		*(unsigned *)((char *)c + k->offset) = (unsigned)v;
-		return 0;
-	case KEY_STRING:
-		if ((str = config_setting_get_string(s)) == NULL) {
-			set_error(err, errlen, file, line,
-			    "%s must be a string", k->name);
-			return -1;
-		}
-		if (*str == '\0') {
-			set_error(err, errlen, file, line, "%s is empty",
-			    k->name);
-			return -1;
-		}
-		if (k->offset == OFF(index) && strchr(str, '/') != NULL) {
-			set_error(err, errlen, file, line,
-			    "index must be a file name without '/'");
-			return -1;
-		}
-		dst = (char **)((char *)c + k->offset);
-		free(*dst);
-		*dst = NULL;
-		if (k->offset == OFF(access_log) && strcmp(str, "off") == 0)
-			return 0;
-		if (k->offset == OFF(index))
-			*dst = strdup(str);
-		else
-			*dst = resolve_path(file, str);
-		if (*dst == NULL) {
-			set_error(err, errlen, file, line, "out of memory");
-			return -1;
-		}
-		return 0;
-	case KEY_LOG_LEVEL:
-		if ((str = config_setting_get_string(s)) == NULL ||
-		    log_level_parse(str, &c->log_level) == -1) {
-			set_error(err, errlen, file, line,
-			    "log_level must be one of error, warn, info, debug");
-			return -1;
-		}
-		return 0;
-	case KEY_LISTEN:
-		if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-			set_error(err, errlen, file, line,
-			    "listen must be a list of \"address:port\" strings");
-			return -1;
-		}
-		n = config_setting_length(s);
-		if (n == 0 || n > CONFIG_LISTEN_MAX) {
-			set_error(err, errlen, file, line,
-			    "listen needs 1 to %d addresses", CONFIG_LISTEN_MAX);
-			return -1;
-		}
-		for (i = 0; i < n; i++) {
-			str = config_setting_get_string_elem(s, i);
-			if (str == NULL ||
-			    config_parse_listen(str, &c->listen[i]) == -1) {
-				set_error(err, errlen, file, line,
-				    "listen: bad address \"%s\" (want "
-				    "\"1.2.3.4:80\", \"[::1]:80\" or \"*:80\")",
-				    str == NULL ? "?" : str);
-				return -1;
-			}
-		}
-		c->listen_count = n;
-		return 0;
 	}
-	return -1;
+	if (site->name_count == 0)
+		return fail(ld, g, "a server block needs names");
+	return 0;
 }
 
 static int
 load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
+	struct loader		 ld = { path, err, errlen };
 	config_t		 cf;
-	config_setting_t	*top, *s;
-	const char		*name;
-	size_t			 k;
+	config_setting_t	*top, *s, *servers = NULL;
+	const struct key	*k;
 	int			 i, rc = -1;
 
 	config_init(&cf);
@@ -253,25 +680,38 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s:0: cannot read: %s", path,
 			    strerror(errno));
 		else
-			set_error(err, errlen, path, config_error_line(&cf),
-			    "%s", config_error_text(&cf));
+			snprintf(err, errlen, "%s:%d: %s", path,
+			    config_error_line(&cf), config_error_text(&cf));
 		goto out;
 	}
 	top = config_root_setting(&cf);
 	for (i = 0; i < config_setting_length(top); i++) {
 		s = config_setting_get_elem(top, i);
-		name = config_setting_name(s);
-		for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
-			if (strcmp(keys[k].name, name) == 0)
-				break;
-		if (k == sizeof keys / sizeof keys[0]) {
-			set_error(err, errlen, path,
-			    config_setting_source_line(s), "unknown key \"%s\"",
-			    name);
+		if (strcmp(config_setting_name(s), "servers") == 0) {
+			servers = s;
+			continue;
+		}
+		if ((k = find_key(config_setting_name(s))) == NULL ||
+		    k->type == KEY_NAMES) {
+			fail(&ld, s, "unknown key \"%s\"",
+			    config_setting_name(s));
 			goto out;
 		}
-		if (load_key(c, &keys[k], s, path, err, errlen) == -1)
+		if (load_key(&ld, k, s, c, &c->sites[0]) == -1)
 			goto out;
+	}
+	/* After the top level, wherever it was written: blocks inherit it. */
+	if (servers != NULL) {
+		if (!config_setting_is_list(servers) ||
+		    config_setting_length(servers) >= CONFIG_SITES_MAX) {
+			fail(&ld, servers, "servers must be a list ( {...}, "
+			    "... ) of at most %d blocks", CONFIG_SITES_MAX - 1);
+			goto out;
+		}
+		for (i = 0; i < config_setting_length(servers); i++)
+			if (load_server(&ld, config_setting_get_elem(servers,
+			    i), c) == -1)
+				goto out;
 	}
 	rc = 0;
 out:
@@ -286,16 +726,18 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 	struct config	*c;
 	size_t		 i;
 
-	if ((c = calloc(1, sizeof *c)) == NULL || set_defaults(c) == -1) {
-		snprintf(err, errlen, "%s:0: out of memory",
-		    path ? path : "(defaults)");
+	snprintf(err, errlen, "%s:0: out of memory", path ? path : "(defaults)");
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return NULL;
+	c->site_count = 1;
+	if ((c->sites = calloc(CONFIG_SITES_MAX, sizeof *c->sites)) == NULL ||
+	    set_defaults(c) == -1)
 		goto fail;
-	}
 	if (path != NULL && load_file(c, path, err, errlen) == -1)
 		goto fail;
 	if (o != NULL && o->root != NULL) {
-		free(c->root);
-		if ((c->root = strdup(o->root)) == NULL)
+		free(c->sites[0].root);
+		if ((c->sites[0].root = strdup(o->root)) == NULL)
 			goto fail;
 	}
 	if (o != NULL && o->listen_count > 0) {
@@ -318,11 +760,18 @@ fail:
 void
 config_free(struct config *c)
 {
+	size_t	 i;
+
 	if (c == NULL)
 		return;
-	free(c->root);
-	free(c->index);
+	for (i = 0; c->sites != NULL && i < c->site_count; i++)
+		site_clear(&c->sites[i]);
+	free(c->sites);
+	for (i = 0; i < c->mime_count; i++)
+		free(c->mime[i].type);
 	free(c->access_log);
+	free(c->access_log_format);
 	free(c->mime_types);
+	free(c->metrics_path);
 	free(c);
 }

@@ -2,6 +2,12 @@
  * The daemon's configuration: the only module that talks to libconfig. It
  * turns a file (and command-line overrides) into a validated struct that is
  * never modified afterwards; a reload builds a new one.
+ *
+ * Settings come in two scopes. Global ones (listeners, threads, timeouts,
+ * logs) exist once. Site ones (root, index, policies, headers, error pages)
+ * describe what one virtual host serves: the top level of the file is the
+ * default site, and each entry of `servers` is a site selected by Host that
+ * starts from the default site's values.
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -12,17 +18,68 @@
 
 #define CONFIG_LISTEN_MAX	16
 #define CONFIG_ERROR_MAX	512
+#define CONFIG_SITES_MAX	64
+#define CONFIG_NAMES_MAX	16
+#define CONFIG_RULES_MAX	64
+#define CONFIG_ADD_MAX		16
+#define CONFIG_ERROR_PAGES_MAX	32
+#define CONFIG_MIME_MAX		256
 
 struct config_listen {
-	char		 host[64];	/* numeric address, "" for any */
+	char		 host[64];	/* numeric address, "" for any IPv4 */
 	char		 port[8];
+};
+
+/* Sidecar encodings, in the order of preference when q-values tie. */
+enum {
+	ENCODING_BR = 1 << 0,
+	ENCODING_ZSTD = 1 << 1,
+	ENCODING_GZIP = 1 << 2
+};
+
+enum symlinks_policy {
+	SYMLINKS_INSIDE_ROOT,	/* followed while they stay beneath the root */
+	SYMLINKS_OFF		/* never followed */
+};
+
+/* Response fields for the paths a rule matches. */
+struct header_rule {
+	char		*match;		/* "/prefix" or "*.ext" */
+	char		*cache_control;	/* NULL: none */
+	long		 expires_s;	/* -1: none; else now + this */
+	char		*add[CONFIG_ADD_MAX];	/* "Name: value" */
+	size_t		 add_count;
+};
+
+struct error_page {
+	int		 status;
+	char		*path;		/* served from the same site */
+};
+
+struct site_config {
+	char		*names[CONFIG_NAMES_MAX];	/* lower case; "*.x" */
+	size_t		 name_count;	/* 0 for the default site */
+	char		*root;
+	char		*index;
+	int		 autoindex;
+	unsigned	 autoindex_max_entries;
+	unsigned	 precompressed;	/* ENCODING_* bits */
+	int		 dotfiles;	/* 1: served; 0: 404 but /.well-known/ */
+	enum symlinks_policy symlinks;
+	struct header_rule rules[CONFIG_RULES_MAX];
+	size_t		 rule_count;
+	struct error_page error_pages[CONFIG_ERROR_PAGES_MAX];
+	size_t		 error_page_count;
+};
+
+struct mime_override {
+	char		 ext[16];
+	char		*type;
 };
 
 struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX];
 	size_t		 listen_count;
-	char		*root;
-	char		*index;
 	unsigned	 io_threads;
 	unsigned	 io_queue_max;
 	unsigned	 max_connections;
@@ -33,7 +90,15 @@ struct config {
 	unsigned	 chunk_bytes;
 	enum log_level	 log_level;
 	char		*access_log;	/* NULL: off */
+	char		*access_log_format;	/* NULL: combined */
 	char		*mime_types;
+	struct mime_override mime[CONFIG_MIME_MAX];
+	size_t		 mime_count;
+	struct config_listen metrics_listen;
+	int		 metrics_listen_set;
+	char		*metrics_path;	/* NULL: not on the main listeners */
+	struct site_config *sites;	/* [0] is the default site */
+	size_t		 site_count;
 };
 
 /* What -r and -l put over the file (or over the built-in defaults). */

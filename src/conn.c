@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "await.h"
 #include "config.h"
 #include "conn.h"
+#include "resolve.h"
 #include "coro.h"
 #include "file.h"
 #include "log.h"
@@ -42,6 +44,7 @@
 struct conn {
 	int			 fd;
 	const struct conn_env	*env;
+	const struct docroot	*root;		/* the site of this request */
 	struct conn		*prev, *next;
 	int			 idle;		/* waiting for a request's first byte */
 	int			 close_after;	/* no keep-alive after this response */
@@ -69,7 +72,48 @@ conn_count(void)
 const struct docroot *
 conn_docroot(const struct conn *c)
 {
-	return c->env->root;
+	return c->root;
+}
+
+static int
+host_matches(const char *name, const char *host, size_t len)
+{
+	size_t	 namelen = strlen(name);
+
+	if (name[0] == '*' && name[1] == '.')
+		/* "*.example.com" matches any name below example.com. */
+		return len > namelen - 1 &&
+		    strncasecmp(host + len - (namelen - 1), name + 1,
+		    namelen - 1) == 0;
+	return len == namelen && strncasecmp(host, name, len) == 0;
+}
+
+/* Virtual hosts: the first site with a matching name, else the default. */
+static const struct docroot *
+select_root(const struct conn_env *env, struct slice host)
+{
+	const struct site_config	*site;
+	const char			*end;
+	size_t				 i, j, len = host.len;
+
+	if (host.ptr == NULL)
+		return env->roots[0];
+	/* Drop the port (not inside an IPv6 literal) and a trailing dot. */
+	end = memchr(host.ptr, ']', host.len);
+	for (j = end != NULL ? (size_t)(end - host.ptr) : 0; j < host.len; j++)
+		if (host.ptr[j] == ':') {
+			len = j;
+			break;
+		}
+	if (len > 0 && host.ptr[len - 1] == '.')
+		len--;
+	for (i = 1; i < env->root_count; i++) {
+		site = env->roots[i]->site;
+		for (j = 0; j < site->name_count; j++)
+			if (host_matches(site->names[j], host.ptr, len))
+				return env->roots[i];
+	}
+	return env->roots[0];
 }
 
 /* Writes all of iov, waiting for the socket to drain as often as needed. */
@@ -339,6 +383,7 @@ conn_main(void *arg)
 			break;
 		}
 		c->requests++;
+		c->root = select_root(c->env, req.host);
 		c->close_after = !req.keep_alive || draining ||
 		    c->env->cfg->keepalive_timeout_ms == 0;
 		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;

@@ -20,7 +20,8 @@ struct response;
 /* What the server lends to every connection; it outlives them all. */
 struct conn_env {
 	const struct config	*cfg;
-	struct docroot		*root;
+	struct docroot		**roots;	/* [0] the default site */
+	size_t			 root_count;
 	struct accesslog	*access_log;
 	/* Called on the reactor each time a connection has gone. */
 	void			(*closed)(void *arg);

@@ -42,6 +42,7 @@ main(int argc, char **argv)
 	const char		*path = NULL;
 	char			 err[CONFIG_ERROR_MAX];
 	int			 ch, test = 0, rc;
+	size_t			 i;
 
 	log_init(LOG_LEVEL_INFO);
 	/* Reads the zone file now, not on the reactor at the first log line. */
@@ -88,14 +89,17 @@ main(int argc, char **argv)
 	}
 	log_set_level(cfg->log_level);
 	if (test) {
-		/* The root is part of the configuration: check it opens. */
-		if ((root = docroot_open(cfg, err, sizeof err)) == NULL) {
-			fprintf(stderr, "%s: %s\n", path != NULL ? path :
-			    "(defaults)", err);
-			config_free(cfg);
-			return 1;
+		/* Roots are part of the configuration: check they open. */
+		for (i = 0; i < cfg->site_count; i++) {
+			if ((root = docroot_open(cfg, &cfg->sites[i], NULL, err,
+			    sizeof err)) == NULL) {
+				fprintf(stderr, "%s: %s\n", path != NULL ?
+				    path : "(defaults)", err);
+				config_free(cfg);
+				return 1;
+			}
+			docroot_close(root);
 		}
-		docroot_close(root);
 		printf("%s: configuration ok\n", path != NULL ? path :
 		    "(defaults)");
 		config_free(cfg);

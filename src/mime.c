@@ -128,6 +128,8 @@ needs_charset(const char *type, size_t len)
 	    "application/json", "application/xml", "image/svg+xml"};
 	size_t i;
 
+	if (memchr(type, ';', len) != NULL)
+		return 0; /* parameters given: taken as they are */
 	if (len >= 5 && strncmp(type, "text/", 5) == 0)
 		return 1;
 	for (i = 0; i < sizeof text_like / sizeof text_like[0]; i++) {
@@ -348,11 +350,29 @@ file_load(struct mime_table *mt, const char *path)
 struct mime_table *
 mime_load(const char *path)
 {
+	return mime_load_with(path, NULL, NULL, 0);
+}
+
+struct mime_table *
+mime_load_with(const char *path, const char *const *exts,
+    const char *const *types, size_t n)
+{
 	struct mime_table *mt;
-	size_t i, out;
+	const char *type;
+	size_t i, out, len;
 
 	if ((mt = calloc(1, sizeof *mt)) == NULL)
 		return NULL;
+	/* Loaded first, so they win over the file and the built-ins. */
+	for (i = 0; i < n; i++) {
+		len = strlen(exts[i]);
+		if (len == 0 || len > MIME_EXT_MAX)
+			continue;
+		if ((type = type_intern(mt, types[i], strlen(types[i]))) ==
+			NULL ||
+		    entry_add(mt, exts[i], len, type) == -1)
+			goto fail;
+	}
 	if (path != NULL && file_load(mt, path) == -1)
 		goto fail;
 	for (i = 0; i < BUILTIN_COUNT; i++) {

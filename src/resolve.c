@@ -226,31 +226,31 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 }
 
 struct docroot *
-docroot_open(const struct config *cfg, char *err, size_t errlen)
+docroot_open(const struct config *cfg, const struct site_config *site,
+    const struct mime_table *mime, char *err, size_t errlen)
 {
 	struct docroot	*root;
 
-	if ((root = calloc(1, sizeof *root)) == NULL)
-		goto fail;
+	if ((root = calloc(1, sizeof *root)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	root->fd = -1;
 	root->chunk_bytes = cfg->chunk_bytes;
-	if ((root->index = strdup(cfg->index)) == NULL)
-		goto fail;
+	root->site = site;
+	root->index = site->index;
+	root->mime = mime;
 	/* Start-up, before the reactor runs: blocking here is fine. */
-	if ((root->fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || (root->real = realpath(cfg->root, NULL)) == NULL) {
-		snprintf(err, errlen, "root %s: %s", cfg->root,
+	if ((root->fd = open(site->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || (root->real = realpath(site->root, NULL)) == NULL) {
+		snprintf(err, errlen, "root %s: %s", site->root,
 		    strerror(errno));
-		goto fail_quiet;
-	}
-	if ((root->mime = mime_load(cfg->mime_types)) == NULL)
 		goto fail;
+	}
 	if (docroot_probe(root, err, errlen) == -1)
-		goto fail_quiet;
+		goto fail;
 	return root;
 fail:
-	snprintf(err, errlen, "out of memory");
-fail_quiet:
 	docroot_close(root);
 	return NULL;
 }
@@ -263,8 +263,5 @@ docroot_close(struct docroot *root)
 	if (root->fd != -1)
 		close(root->fd);
 	free(root->real);
-	free(root->index);
-	if (root->mime != NULL)
-		mime_free(root->mime);
 	free(root);
 }

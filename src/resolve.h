@@ -14,6 +14,8 @@
 #include "iopool.h"
 
 struct config;
+struct mime_table;
+struct site_config;
 struct path;
 
 /* What a site serves from; built at start-up, read-only afterwards. */
@@ -21,12 +23,16 @@ struct docroot {
 	int			 fd;		/* O_PATH directory */
 	int			 use_openat2;	/* else check /proc/self/fd */
 	char			*real;		/* its canonical path */
-	char			*index;
-	struct mime_table	*mime;
+	const char		*index;		/* site->index */
+	const struct site_config *site;		/* borrowed from the config */
+	const struct mime_table	*mime;		/* borrowed, shared by sites */
 	size_t			 chunk_bytes;
 };
 
-struct docroot	*docroot_open(const struct config *, char *err, size_t errlen);
+/* Opens site's root at start-up; NULL with err set. */
+struct docroot	*docroot_open(const struct config *,
+		    const struct site_config *site,
+		    const struct mime_table *mime, char *err, size_t errlen);
 void		 docroot_close(struct docroot *);
 
 enum resolve_result {

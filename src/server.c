@@ -29,6 +29,7 @@
 #include "resolve.h"
 #include "iopool.h"
 #include "log.h"
+#include "mime.h"
 #include "notify.h"
 #include "server.h"
 
@@ -54,7 +55,9 @@ struct server {
 	struct config	*cfg;
 	struct event_base *base;
 	struct iopool	*pool;
-	struct docroot	*root;
+	struct mime_table *mime;
+	struct docroot	*roots[CONFIG_SITES_MAX];	/* one per site */
+	size_t		 nroots;
 	struct accesslog *access_log;
 	struct conn_env	 env;
 	struct listener	 listeners[CONFIG_LISTEN_MAX];
@@ -268,12 +271,40 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* The media types and one docroot per site, before the reactor runs. */
+static int
+server_open_sites(struct server *s)
+{
+	const struct config	*cfg = s->cfg;
+	const char		*exts[CONFIG_MIME_MAX], *types[CONFIG_MIME_MAX];
+	char			 err[CONFIG_ERROR_MAX];
+	size_t			 i;
+
+	for (i = 0; i < cfg->mime_count; i++) {
+		exts[i] = cfg->mime[i].ext;
+		types[i] = cfg->mime[i].type;
+	}
+	if ((s->mime = mime_load_with(cfg->mime_types, exts, types,
+	    cfg->mime_count)) == NULL) {
+		log_warn("media types");
+		return -1;
+	}
+	for (i = 0; i < cfg->site_count; i++) {
+		if ((s->roots[i] = docroot_open(cfg, &cfg->sites[i], s->mime,
+		    err, sizeof err)) == NULL) {
+			log_warnx("%s", err);
+			return -1;
+		}
+		s->nroots++;
+	}
+	return 0;
+}
+
 struct server *
 server_create(struct config *cfg)
 {
 	static const int	 signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
 	struct server		*s;
-	char			 err[CONFIG_ERROR_MAX];
 	size_t			 i;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
@@ -287,10 +318,8 @@ server_create(struct config *cfg)
 		log_warnx("cannot create the event base");
 		goto fail;
 	}
-	if ((s->root = docroot_open(cfg, err, sizeof err)) == NULL) {
-		log_warnx("%s", err);
+	if (server_open_sites(s) == -1)
 		goto fail;
-	}
 	if (cfg->access_log != NULL &&
 	    (s->access_log = accesslog_open(cfg->access_log)) == NULL) {
 		log_warn("access log %s", cfg->access_log);
@@ -310,7 +339,8 @@ server_create(struct config *cfg)
 		goto fail;
 	}
 	s->env.cfg = cfg;
-	s->env.root = s->root;
+	s->env.roots = s->roots;
+	s->env.root_count = s->nroots;
 	s->env.access_log = s->access_log;
 	s->env.closed = conn_closed;
 	s->env.closed_arg = s;
@@ -343,8 +373,12 @@ server_run(struct server *s)
 	listeners_enable(s, 1);
 	for (i = 0; i < s->nlisteners; i++)
 		log_info("listening on %s", s->listeners[i].name);
-	log_info("serving %s with %u I/O thread%s", s->root->real,
-	    s->cfg->io_threads, s->cfg->io_threads == 1 ? "" : "s");
+	for (i = 0; i < s->nroots; i++)
+		log_info("serving %s%s%s", s->roots[i]->real,
+		    i == 0 ? " (default site)" : " for ",
+		    i == 0 ? "" : s->cfg->sites[i].names[0]);
+	log_info("%u I/O thread%s", s->cfg->io_threads,
+	    s->cfg->io_threads == 1 ? "" : "s");
 	notify_ready();
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
@@ -383,7 +417,9 @@ server_free(struct server *s)
 	iopool_destroy(s->pool);
 	coro_shutdown();
 	accesslog_close(s->access_log);
-	docroot_close(s->root);
+	for (i = 0; i < s->nroots; i++)
+		docroot_close(s->roots[i]);
+	mime_free(s->mime);
 	if (s->base != NULL)
 		event_base_free(s->base);
 	config_free(s->cfg);

@@ -46,7 +46,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c->listen_count, 1);
 	ck_assert_str_eq(c->listen[0].host, "127.0.0.1");
 	ck_assert_str_eq(c->listen[0].port, "8080");
-	ck_assert_str_eq(c->index, "index.html");
+	ck_assert_str_eq(c->sites[0].index, "index.html");
 	ck_assert_uint_eq(c->io_threads, 4);
 	ck_assert_ptr_null(c->access_log);
 	config_free(c);
@@ -79,8 +79,8 @@ START_TEST(full_file)
 	ck_assert_str_eq(c->listen[1].port, "8081");
 	ck_assert_str_eq(c->listen[2].host, "");
 	snprintf(want, sizeof want, "%s/site", dir);
-	ck_assert_str_eq(c->root, want);
-	ck_assert_str_eq(c->index, "home.htm");
+	ck_assert_str_eq(c->sites[0].root, want);
+	ck_assert_str_eq(c->sites[0].index, "home.htm");
 	ck_assert_uint_eq(c->io_threads, 0);
 	ck_assert_uint_eq(c->io_queue_max, 10);
 	ck_assert_uint_eq(c->max_connections, 7);
@@ -105,7 +105,7 @@ START_TEST(overrides_win)
 	    "root = \"/a\";\n");
 	c = config_load(path, &o, err, sizeof err);
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_str_eq(c->root, "/srv/www");
+	ck_assert_str_eq(c->sites[0].root, "/srv/www");
 	ck_assert_uint_eq(c->listen_count, 1);
 	ck_assert_str_eq(c->listen[0].host, "::1");
 	config_free(c);
@@ -131,6 +131,30 @@ static const struct {
 	{ "index = \"a/b.html\";\n", ":1: ", "without '/'" },
 	{ "root = 5;\n", ":1: ", "must be a string" },
 	{ "root = \"\";\n", ":1: ", "is empty" },
+	{ "names = [ \"a\" ];\n", ":1: ", "unknown key \"names\"" },
+	{ "servers = ( { root = \"/x\"; } );\n", ":1: ", "needs names" },
+	{ "servers = ( { names = [\"a\"]; io_threads = 1; } );\n", ":1: ",
+	    "cannot be set in a server block" },
+	{ "servers = ( { names = [\"a b\"]; } );\n", ":1: ", "bad host name" },
+	{ "headers = ( { cache_control = \"x\"; } );\n", ":1: ",
+	    "needs match" },
+	{ "headers = ( { match = \"css\"; } );\n", ":1: ",
+	    "path prefix" },
+	{ "headers = ( { match = \"/\"; add = [ \"Bad Name: x\" ]; } );\n",
+	    ":1: ", "is not \"Name: value\"" },
+	{ "headers = ( { match = \"/\"; colour = 1; } );\n", ":1: ",
+	    "unknown key \"colour\"" },
+	{ "error_pages = ( { status = 200; path = \"/x\"; } );\n", ":1: ",
+	    "not 400-599" },
+	{ "error_pages = ( { status = 404; path = \"x\"; } );\n", ":1: ",
+	    "must start with" },
+	{ "precompressed = [ \"lzma\" ];\n", ":1: ", "unknown encoding" },
+	{ "dotfiles = \"maybe\";\n", ":1: ", "dotfiles must be" },
+	{ "symlinks = \"always\";\n", ":1: ", "symlinks must be" },
+	{ "autoindex = 1;\n", ":1: ", "true or false" },
+	{ "mime_overrides = [ \"md\" ];\n", ":1: ", "ext type/subtype" },
+	{ "metrics_listen = \"nowhere\";\n", ":1: ", "bad address" },
+	{ "metrics_path = \"metrics\";\n", ":1: ", "starting with '/'" },
 };
 
 START_TEST(bad_files)
@@ -146,6 +170,67 @@ START_TEST(bad_files)
 	    "want prefix %s, got %s", prefix, err);
 	ck_assert_msg(strstr(err, bad[_i].what) != NULL, "want %s in %s",
 	    bad[_i].what, err);
+}
+END_TEST
+
+START_TEST(sites)
+{
+	char		 err[CONFIG_ERROR_MAX], want[4200];
+	struct config	*c;
+
+	write_conf("root = \"/srv/default\";\n"
+	    "autoindex = true;\n"
+	    "dotfiles = \"allow\";\n"
+	    "precompressed = [ \"gzip\" ];\n"
+	    "headers = ( { match = \"/assets/\"; cache_control = \"max-age=60\";\n"
+	    "  expires_s = 60; add = [ \"X-A: 1\", \"X-B: two words\" ]; },\n"
+	    "  { match = \"*.html\"; cache_control = \"no-cache\"; } );\n"
+	    "error_pages = ( { status = 404; path = \"/404.html\"; } );\n"
+	    "servers = (\n"
+	    "  { names = [ \"Example.COM\", \"*.example.com\" ];\n"
+	    "    root = \"ex\"; symlinks = \"off\"; },\n"
+	    "  { names = [ \"other.test\" ]; autoindex = false; }\n"
+	    ");\n"
+	    "mime_overrides = [ \"md text/markdown\", \"7z application/x-7z\" ];\n"
+	    "metrics_listen = \"127.0.0.1:9100\";\n"
+	    "metrics_path = \"/metrics\";\n"
+	    "access_log_format = \"$remote_addr $status\";\n");
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->site_count, 3);
+	ck_assert_int_eq(c->sites[0].autoindex, 1);
+	ck_assert_int_eq(c->sites[0].dotfiles, 1);
+	ck_assert_uint_eq(c->sites[0].precompressed, ENCODING_GZIP);
+	ck_assert_uint_eq(c->sites[0].rule_count, 2);
+	ck_assert_str_eq(c->sites[0].rules[0].match, "/assets/");
+	ck_assert_str_eq(c->sites[0].rules[0].cache_control, "max-age=60");
+	ck_assert_int_eq(c->sites[0].rules[0].expires_s, 60);
+	ck_assert_uint_eq(c->sites[0].rules[0].add_count, 2);
+	ck_assert_str_eq(c->sites[0].rules[0].add[1], "X-B: two words");
+	ck_assert_int_eq(c->sites[0].rules[1].expires_s, -1);
+	ck_assert_uint_eq(c->sites[0].error_page_count, 1);
+	ck_assert_int_eq(c->sites[0].error_pages[0].status, 404);
+	/* Blocks inherit scalars, come after the top level, lower-case names. */
+	ck_assert_uint_eq(c->sites[1].name_count, 2);
+	ck_assert_str_eq(c->sites[1].names[0], "example.com");
+	ck_assert_str_eq(c->sites[1].names[1], "*.example.com");
+	snprintf(want, sizeof want, "%s/ex", dir);
+	ck_assert_str_eq(c->sites[1].root, want);
+	ck_assert_int_eq(c->sites[1].symlinks, SYMLINKS_OFF);
+	ck_assert_int_eq(c->sites[1].autoindex, 1);
+	ck_assert_uint_eq(c->sites[1].precompressed, ENCODING_GZIP);
+	ck_assert_uint_eq(c->sites[1].rule_count, 0);
+	ck_assert_str_eq(c->sites[2].root, "/srv/default");
+	ck_assert_int_eq(c->sites[2].autoindex, 0);
+	ck_assert_int_eq(c->sites[0].symlinks, SYMLINKS_INSIDE_ROOT);
+	ck_assert_uint_eq(c->mime_count, 2);
+	ck_assert_str_eq(c->mime[1].ext, "7z");
+	ck_assert_str_eq(c->mime[1].type, "application/x-7z");
+	ck_assert_int_eq(c->metrics_listen_set, 1);
+	ck_assert_str_eq(c->metrics_listen.port, "9100");
+	ck_assert_str_eq(c->metrics_path, "/metrics");
+	ck_assert_str_eq(c->access_log_format, "$remote_addr $status");
+	config_free(c);
 }
 END_TEST
 
@@ -190,6 +275,7 @@ main(void)
 	tcase_add_test(tc, full_file);
 	tcase_add_test(tc, overrides_win);
 	tcase_add_loop_test(tc, bad_files, 0, sizeof bad / sizeof bad[0]);
+	tcase_add_test(tc, sites);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, listen_forms);
 	suite_add_tcase(s, tc);
