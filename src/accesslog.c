@@ -42,6 +42,7 @@ struct accesslog {
 	int		 stopping;
 	int		 fd;
 	char		*path;
+	struct logformat *format;
 	pthread_t	 writer;
 };
 
@@ -117,14 +118,19 @@ writer_main(void *arg)
 }
 
 struct accesslog *
-accesslog_open(const char *path)
+accesslog_open(const char *path, const char *format)
 {
 	struct accesslog	*log;
+	char			 err[128];
 	int			 rc;
 
 	if ((log = calloc(1, sizeof *log)) == NULL)
 		return NULL;
 	log->fd = -1;
+	if ((log->format = logformat_compile(format, err, sizeof err)) == NULL) {
+		errno = EINVAL;
+		goto fail;
+	}
 	if ((log->path = strdup(path)) == NULL ||
 	    (log->pending = malloc(ACCESSLOG_BUFFER_MAX)) == NULL ||
 	    (log->spare = malloc(ACCESSLOG_BUFFER_MAX)) == NULL)
@@ -144,6 +150,7 @@ accesslog_open(const char *path)
 fail:
 	if (log->fd != -1)
 		close(log->fd);
+	logformat_free(log->format);
 	free(log->spare);
 	free(log->pending);
 	free(log->path);
@@ -164,6 +171,7 @@ accesslog_close(struct accesslog *log)
 	pthread_cond_destroy(&log->wake);
 	pthread_mutex_destroy(&log->lock);
 	close(log->fd);
+	logformat_free(log->format);
 	free(log->spare);
 	free(log->pending);
 	free(log->path);
@@ -220,42 +228,198 @@ line_escaped(struct line *l, struct slice s)
 	}
 }
 
-size_t
-accesslog_format(char *buf, size_t size, const char *peer, time_t when,
-    const struct request *req, int status, uint64_t body_bytes)
-{
-	struct line	 l = { buf, size, 0 };
-	struct tm	 tm;
-	char		 date[64];
+enum field {
+	F_LITERAL,
+	F_REMOTE_ADDR,
+	F_TIME_LOCAL,
+	F_TIME_ISO8601,
+	F_MSEC,
+	F_REQUEST,
+	F_REQUEST_METHOD,
+	F_REQUEST_URI,
+	F_SERVER_PROTOCOL,
+	F_STATUS,
+	F_BODY_BYTES_SENT,
+	F_HTTP_REFERER,
+	F_HTTP_USER_AGENT,
+	F_HOST,
+	F_REQUEST_TIME
+};
 
-	localtime_r(&when, &tm);
-	strftime(date, sizeof date, "%d/%b/%Y:%H:%M:%S %z", &tm);
-	line_printf(&l, "%s - - [%s] \"", peer, date);
-	line_escaped(&l, req->method_name);
-	line_printf(&l, " ");
-	line_escaped(&l, req->target);
-	line_printf(&l, " HTTP/1.%d\" %d %" PRIu64 " \"", req->version_minor,
-	    status, body_bytes);
-	line_escaped(&l, req->referer);
-	line_printf(&l, "\" \"");
-	line_escaped(&l, req->user_agent);
+static const struct {
+	const char	*name;
+	enum field	 field;
+} variables[] = {
+	{ "remote_addr", F_REMOTE_ADDR },
+	{ "time_local", F_TIME_LOCAL },
+	{ "time_iso8601", F_TIME_ISO8601 },
+	{ "msec", F_MSEC },
+	{ "request", F_REQUEST },
+	{ "request_method", F_REQUEST_METHOD },
+	{ "request_uri", F_REQUEST_URI },
+	{ "server_protocol", F_SERVER_PROTOCOL },
+	{ "status", F_STATUS },
+	{ "body_bytes_sent", F_BODY_BYTES_SENT },
+	{ "http_referer", F_HTTP_REFERER },
+	{ "http_user_agent", F_HTTP_USER_AGENT },
+	{ "host", F_HOST },
+	{ "request_time", F_REQUEST_TIME },
+};
+
+#define LOGFORMAT_ITEMS_MAX	64
+
+struct logformat {
+	struct {
+		enum field	 field;
+		const char	*text;	/* F_LITERAL: into fmt */
+		size_t		 len;
+	}		 items[LOGFORMAT_ITEMS_MAX];
+	size_t		 count;
+	char		*fmt;
+};
+
+struct logformat *
+logformat_compile(const char *fmt, char *err, size_t errlen)
+{
+	struct logformat	*lf;
+	const char		*p, *name;
+	size_t			 len, i;
+	int			 braces;
+
+	if (fmt == NULL)
+		fmt = ACCESSLOG_COMBINED;
+	if ((lf = calloc(1, sizeof *lf)) == NULL ||
+	    (lf->fmt = strdup(fmt)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (p = lf->fmt; *p != '\0'; p += len) {
+		if (lf->count == LOGFORMAT_ITEMS_MAX) {
+			snprintf(err, errlen, "more than %d parts",
+			    LOGFORMAT_ITEMS_MAX);
+			goto fail;
+		}
+		if (*p != '$') {
+			len = strcspn(p, "$");
+			lf->items[lf->count].field = F_LITERAL;
+			lf->items[lf->count].text = p;
+			lf->items[lf->count++].len = len;
+			continue;
+		}
+		braces = p[1] == '{';
+		name = p + 1 + braces;
+		len = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		for (i = 0; i < sizeof variables / sizeof variables[0]; i++)
+			if (strlen(variables[i].name) == len &&
+			    strncmp(variables[i].name, name, len) == 0)
+				break;
+		if (i == sizeof variables / sizeof variables[0] ||
+		    (braces && name[len] != '}')) {
+			snprintf(err, errlen, "unknown variable $%.*s",
+			    (int)len, name);
+			goto fail;
+		}
+		lf->items[lf->count++].field = variables[i].field;
+		len += 1 + 2 * braces;
+	}
+	return lf;
+fail:
+	logformat_free(lf);
+	return NULL;
+}
+
+void
+logformat_free(struct logformat *lf)
+{
+	if (lf == NULL)
+		return;
+	free(lf->fmt);
+	free(lf);
+}
+
+size_t
+logformat_render(const struct logformat *lf, const struct accesslog_entry *e,
+    char *buf, size_t size)
+{
+	const struct request	*req = e->req;
+	struct line		 l = { buf, size, 0 };
+	struct tm		 tm;
+	char			 date[64];
+	size_t			 i;
+
+	for (i = 0; i < lf->count; i++) {
+		switch (lf->items[i].field) {
+		case F_LITERAL:
+			line_printf(&l, "%.*s", (int)lf->items[i].len,
+			    lf->items[i].text);
+			break;
+		case F_REMOTE_ADDR:
+			line_printf(&l, "%s", e->peer);
+			break;
+		case F_TIME_LOCAL:
+			localtime_r(&e->when.tv_sec, &tm);
+			strftime(date, sizeof date, "%d/%b/%Y:%H:%M:%S %z", &tm);
+			line_printf(&l, "%s", date);
+			break;
+		case F_TIME_ISO8601:
+			localtime_r(&e->when.tv_sec, &tm);
+			strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", &tm);
+			line_printf(&l, "%s", date);
+			break;
+		case F_MSEC:
+			line_printf(&l, "%lld.%03ld", (long long)e->when.tv_sec,
+			    e->when.tv_nsec / 1000000);
+			break;
+		case F_REQUEST:
+			line_escaped(&l, req->method_name);
+			line_printf(&l, " ");
+			line_escaped(&l, req->target);
+			line_printf(&l, " HTTP/1.%d", req->version_minor);
+			break;
+		case F_REQUEST_METHOD:
+			line_escaped(&l, req->method_name);
+			break;
+		case F_REQUEST_URI:
+			line_escaped(&l, req->target);
+			break;
+		case F_SERVER_PROTOCOL:
+			line_printf(&l, "HTTP/1.%d", req->version_minor);
+			break;
+		case F_STATUS:
+			line_printf(&l, "%d", e->status);
+			break;
+		case F_BODY_BYTES_SENT:
+			line_printf(&l, "%" PRIu64, e->body_bytes);
+			break;
+		case F_HTTP_REFERER:
+			line_escaped(&l, req->referer);
+			break;
+		case F_HTTP_USER_AGENT:
+			line_escaped(&l, req->user_agent);
+			break;
+		case F_HOST:
+			line_escaped(&l, req->host);
+			break;
+		case F_REQUEST_TIME:
+			line_printf(&l, "%ld.%03ld", e->request_ms / 1000,
+			    e->request_ms % 1000);
+			break;
+		}
+	}
 	/* Room for the newline is kept whatever was cut before it. */
-	if (l.len > size - 2)
-		l.len = size - 2;
-	buf[l.len++] = '"';
+	if (l.len > size - 1)
+		l.len = size - 1;
 	buf[l.len++] = '\n';
 	return l.len;
 }
 
 void
-accesslog_request(struct accesslog *log, const char *peer,
-    const struct request *req, int status, uint64_t body_bytes)
+accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
 {
 	char	 line[ACCESSLOG_LINE_MAX];
 	size_t	 n;
 
-	n = accesslog_format(line, sizeof line, peer, time(NULL), req, status,
-	    body_bytes);
+	n = logformat_render(log->format, e, line, sizeof line);
 	pthread_mutex_lock(&log->lock);
 	if (log->pending_len + n > ACCESSLOG_BUFFER_MAX)
 		log->dropped++;

@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <libconfig.h>
 
+#include "accesslog.h"
 #include "config.h"
 
 enum scope { SCOPE_GLOBAL, SCOPE_SITE };
@@ -29,7 +30,7 @@ enum key_type {
 	KEY_PATH,	/* a file path, relative to the config file */
 	KEY_FILE_NAME,	/* a name without '/' */
 	KEY_URL_PATH,	/* "/..." */
-	KEY_TEXT,	/* free text without control characters */
+	KEY_LOG_FORMAT,	/* an access log format */
 	KEY_ACCESS_LOG,	/* a path or "off" */
 	KEY_LOG_LEVEL,
 	KEY_LISTEN,
@@ -67,7 +68,7 @@ static const struct key keys[] = {
 	{ "chunk_bytes", KEY_UINT, G(chunk_bytes), 4096, 16 << 20 },
 	{ "log_level", KEY_LOG_LEVEL, G(log_level), 0, 0 },
 	{ "access_log", KEY_ACCESS_LOG, G(access_log), 0, 0 },
-	{ "access_log_format", KEY_TEXT, G(access_log_format), 0, 0 },
+	{ "access_log_format", KEY_LOG_FORMAT, G(access_log_format), 0, 0 },
 	{ "mime_types", KEY_PATH, G(mime_types), 0, 0 },
 	{ "mime_overrides", KEY_MIME, G(mime), 0, 0 },
 	{ "metrics_listen", KEY_LISTEN_ONE, G(metrics_listen), 0, 0 },
@@ -420,6 +421,8 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 	char		*base = k->scope == SCOPE_GLOBAL ? (char *)c : (char *)site;
 	void		*dst = base + k->offset;
 	const char	*str;
+	struct logformat *lf;
+	char		 msg[128];
 	long long	 v;
 	int		 i, n;
 
@@ -457,12 +460,15 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 			return fail(ld, s, "%s must be a path starting with "
 			    "'/'", k->name);
 		return set_string(ld, s, dst, strdup(str));
-	case KEY_TEXT:
+	case KEY_LOG_FORMAT:
 		if ((str = get_string(ld, s, k->name)) == NULL)
 			return -1;
 		if (has_control(str))
 			return fail(ld, s, "%s has a control character",
 			    k->name);
+		if ((lf = logformat_compile(str, msg, sizeof msg)) == NULL)
+			return fail(ld, s, "%s: %s", k->name, msg);
+		logformat_free(lf);
 		return set_string(ld, s, dst, strdup(str));
 	case KEY_ACCESS_LOG:
 		if ((str = get_string(ld, s, k->name)) == NULL)

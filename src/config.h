@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "encoding.h"
 #include "log.h"
 
 #define CONFIG_LISTEN_MAX	16
@@ -30,12 +31,6 @@ struct config_listen {
 	char		 port[8];
 };
 
-/* Sidecar encodings, in the order of preference when q-values tie. */
-enum {
-	ENCODING_BR = 1 << 0,
-	ENCODING_ZSTD = 1 << 1,
-	ENCODING_GZIP = 1 << 2
-};
 
 enum symlinks_policy {
 	SYMLINKS_INSIDE_ROOT,	/* followed while they stay beneath the root */

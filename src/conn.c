@@ -308,12 +308,19 @@ discard_body(struct conn *c, uint64_t len)
 }
 
 static void
-log_access(struct conn *c, const struct request *req)
+log_access(struct conn *c, const struct request *req, long start_ms)
 {
+	struct accesslog_entry	 e;
+
 	if (c->env->access_log == NULL || !c->head_sent)
 		return;
-	accesslog_request(c->env->access_log, c->peer, req, c->status,
-	    c->body_bytes);
+	e.peer = c->peer;
+	clock_gettime(CLOCK_REALTIME, &e.when);
+	e.req = req;
+	e.status = c->status;
+	e.body_bytes = c->body_bytes;
+	e.request_ms = await_now_ms() - start_ms;
+	accesslog_write(c->env->access_log, &e);
 }
 
 static int
@@ -365,7 +372,7 @@ conn_main(void *arg)
 {
 	struct conn	*c = arg;
 	struct request	 req;
-	long		 head_len;
+	long		 head_len, start_ms;
 	int		 rc;
 
 	if (c->fd == -1)
@@ -388,8 +395,9 @@ conn_main(void *arg)
 		    c->env->cfg->keepalive_timeout_ms == 0;
 		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;
 		/* The head stays in c->in until the response is logged. */
+		start_ms = await_now_ms();
 		rc = handle(c, &req);
-		log_access(c, &req);
+		log_access(c, &req, start_ms);
 		consume(c, (size_t)head_len);
 		if (rc == -1 || c->close_after)
 			break;

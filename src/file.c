@@ -16,24 +16,54 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "await.h"
 #include "config.h"
 #include "conn.h"
+#include "encoding.h"
 #include "file.h"
+#include "headers.h"
 #include "resolve.h"
 #include "httpdate.h"
 #include "iopool.h"
 #include "log.h"
 #include "mime.h"
 #include "path.h"
+#include "precond.h"
 #include "range.h"
 #include "request.h"
 #include "response.h"
 
 #define ETAG_MAX	48
+/*
+ * One part's delimiter and fields in a multipart/byteranges body: ample
+ * for the longest media type mime.c keeps; a longer one would get the
+ * whole file instead of a multipart response.
+ */
+#define PART_HEAD_MAX	512
+#define BOUNDARY_MAX	48
+
+/* What a 200, 206 or 304 says about the open file. */
+struct representation {
+	const struct resolution *res;	/* the file, its site and encoding */
+	const char	*type;		/* Content-Type */
+	uint64_t	 size;
+	char		 etag[ETAG_MAX];
+	char		 last_modified[HTTPDATE_LEN + 1];
+};
+
+/* Which bytes a 200 or 206 sends, and how they are framed. */
+struct body_plan {
+	struct byte_range parts[RANGE_MAX_PARTS];
+	size_t		 count;		/* 0: an empty body */
+	int		 multipart;	/* multipart/byteranges, else raw bytes */
+	char		 boundary[BOUNDARY_MAX];
+	uint64_t	 length;	/* Content-Length */
+};
 
 /* The read and close jobs of one response. */
 struct file_job {
@@ -88,76 +118,17 @@ file_close(struct file_job *fj)
 }
 
 static void
-make_etag(const struct stat *st, char *buf, size_t len)
+make_etag(const struct stat *st, unsigned encoding, char *buf, size_t len)
 {
-	/* Size and mtime only: equal copies on other hosts validate alike. */
-	snprintf(buf, len, "\"%" PRIx64 "-%" PRIx64 "\"",
+	/*
+	 * Size and mtime only: equal copies on other hosts validate alike.
+	 * A sidecar is another representation and gets its own tag.
+	 */
+	snprintf(buf, len, "\"%" PRIx64 "-%" PRIx64 "%s%s\"",
 	    (uint64_t)st->st_mtim.tv_sec * 1000000000u +
-	    (uint64_t)st->st_mtim.tv_nsec, (uint64_t)st->st_size);
-}
-
-/* Weak comparison of our strong etag with an If-None-Match list. */
-static int
-etag_list_matches(struct slice list, const char *etag)
-{
-	const char	*p = list.ptr, *end = list.ptr + list.len, *tag;
-	size_t		 etaglen = strlen(etag);
-
-	while (p < end) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-			p++;
-		if (p == end)
-			break;
-		if (*p == '*')
-			return 1;
-		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
-			p += 2;
-		tag = p;
-		if (p < end && *p == '"') {
-			p++;
-			while (p < end && *p != '"')
-				p++;
-			if (p < end)
-				p++;
-		}
-		if ((size_t)(p - tag) == etaglen &&
-		    memcmp(tag, etag, etaglen) == 0)
-			return 1;
-		while (p < end && *p != ',')
-			p++;
-	}
-	return 0;
-}
-
-static int
-not_modified(const struct request *req, const struct stat *st,
-    const char *etag)
-{
-	time_t	 since;
-
-	if (req->if_none_match.ptr != NULL)
-		return etag_list_matches(req->if_none_match, etag);
-	if (req->if_modified_since.ptr != NULL &&
-	    httpdate_parse(req->if_modified_since.ptr,
-	    req->if_modified_since.len, &since) == 0)
-		return st->st_mtime <= since;
-	return 0;
-}
-
-/* If-Range: the range applies only to the representation it names. */
-static int
-if_range_holds(const struct request *req, const struct stat *st,
-    const char *etag)
-{
-	struct slice	 v = req->if_range;
-	time_t		 date;
-
-	if (v.ptr == NULL)
-		return 1;
-	if (v.len > 0 && v.ptr[0] == '"')
-		return v.len == strlen(etag) && memcmp(v.ptr, etag, v.len) == 0;
-	return httpdate_parse(v.ptr, v.len, &date) == 0 &&
-	    date == st->st_mtime;
+	    (uint64_t)st->st_mtim.tv_nsec, (uint64_t)st->st_size,
+	    encoding != 0 ? "-" : "", encoding != 0 ? encoding_name(encoding) :
+	    "");
 }
 
 /*
@@ -204,24 +175,164 @@ send_unsatisfiable(struct conn *c, uint64_t size, struct response *r)
 	return conn_send_head(c, r, body, len);
 }
 
-/* Streams [first, first + length) of the open file, one chunk at a time. */
+/*
+ * Starts the head of a 200, 206 or 304 about the file. What a 304 must
+ * repeat of the 200 it stands for (RFC 9110 15.4.5: ETag, Date, and
+ * Cache-Control, Expires and Vary once there are any) is added here and
+ * nowhere else, so the two cannot drift apart; the content fields that
+ * only a 200 or 206 carries are the caller's.
+ */
+static void
+head_begin(struct response *r, int status, const struct representation *rep)
+{
+	const struct site_config	*site = rep->res->root->site;
+
+	response_begin(r, status);
+	response_add(r, "ETag", "%s", rep->etag);
+	response_add(r, "Last-Modified", "%s", rep->last_modified);
+	/* Whether a sidecar exists or not, the answer depends on the field. */
+	if (site->precompressed != 0)
+		response_add(r, "Vary", "Accept-Encoding");
+	headers_apply(site, rep->res->path->rel, rep->res->name, r, time(NULL));
+}
+
+/*
+ * A boundary for one multipart response (RFC 9110 14.6). It cannot be
+ * checked against the parts' bytes, which are not read yet, so it is
+ * made unguessable instead: 128 random bits, so that nobody who can put
+ * bytes into a file can forge a part delimiter into its ranges.
+ */
+static void
+make_boundary(char buf[BOUNDARY_MAX], const char *etag)
+{
+	static uint64_t	 counter;
+	uint64_t	 bits[2];
+	struct timespec	 ts;
+	const char	*p;
+
+	if (getrandom(bits, sizeof bits, GRND_NONBLOCK) != sizeof bits) {
+		/* Not seeded yet, or no getrandom: unique, if guessable. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		bits[0] = (uint64_t)ts.tv_sec * 1000000000u +
+		    (uint64_t)ts.tv_nsec;
+		bits[1] = ++counter ^ ((uint64_t)getpid() << 32);
+		for (p = etag; *p != '\0'; p++)
+			bits[1] = bits[1] * 1099511628211u ^ (unsigned char)*p;
+	}
+	snprintf(buf, BOUNDARY_MAX, "coserve-%016" PRIx64 "%016" PRIx64,
+	    bits[0], bits[1]);
+}
+
+/*
+ * Writes the delimiter and fields that open part i of a multipart body;
+ * every part after the first also ends the one before it. Returns the
+ * length, or -1 when it does not fit in size bytes.
+ */
+static long
+part_head(char *buf, size_t size, const struct body_plan *plan,
+    const struct representation *rep, size_t i)
+{
+	int	 n;
+
+	n = snprintf(buf, size, "%s--%s\r\nContent-Type: %s\r\n"
+	    "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n\r\n",
+	    i > 0 ? "\r\n" : "", plan->boundary, rep->type,
+	    plan->parts[i].first, plan->parts[i].last, rep->size);
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	return n;
+}
+
+/* The close delimiter; always fits in PART_HEAD_MAX. */
+static size_t
+part_tail(char *buf, size_t size, const struct body_plan *plan)
+{
+	return (size_t)snprintf(buf, size, "\r\n--%s--\r\n", plan->boundary);
+}
+
+/*
+ * Frames plan's ranges as multipart/byteranges and computes the exact
+ * Content-Length up front, so GET and HEAD announce the same one. -1 when
+ * a part head would not fit: the caller sends the whole file instead.
+ */
+static int
+plan_multipart(struct body_plan *plan, const struct representation *rep)
+{
+	char	 tmp[PART_HEAD_MAX];
+	long	 n;
+	size_t	 i;
+
+	make_boundary(plan->boundary, rep->etag);
+	plan->length = 0;
+	for (i = 0; i < plan->count; i++) {
+		if ((n = part_head(tmp, sizeof tmp, plan, rep, i)) == -1)
+			return -1;
+		plan->length += (uint64_t)n + plan->parts[i].last -
+		    plan->parts[i].first + 1;
+	}
+	plan->length += part_tail(tmp, sizeof tmp, plan);
+	plan->multipart = 1;
+	return 0;
+}
+
+/*
+ * Sends the buffered bytes; the first call sends the head with them, so a
+ * small response is one write.
+ */
+static int
+send_buffered(struct conn *c, struct response **head, const char *buf,
+    size_t len)
+{
+	struct response	*r = *head;
+
+	if (r != NULL) {
+		*head = NULL;
+		return conn_send_head(c, r, buf, len);
+	}
+	return conn_send_body(c, buf, len);
+}
+
+/*
+ * Streams the plan's bytes. One buffer of at most chunk_bytes (plus room
+ * for one part head) is filled by a pread job and emptied into the socket
+ * in turn, so memory stays bounded however large the file or the ranges;
+ * part delimiters go into the same buffer as the bytes around them.
+ */
 static int
 send_body(struct conn *c, struct file_job *fj, struct response *r,
-    uint64_t first, uint64_t length)
+    const struct body_plan *plan, const struct representation *rep)
 {
 	const struct docroot	*root = conn_docroot(c);
-	size_t			 chunk;
-	int			 head_pending = 1;
+	struct response		*head = r;
+	char			*buf;
+	size_t			 cap, size, fill = 0, i;
+	uint64_t		 off, left;
 
-	chunk = length < root->chunk_bytes ? (size_t)length : root->chunk_bytes;
-	if ((fj->buf = malloc(chunk > 0 ? chunk : 1)) == NULL) {
-		log_warnx("no memory for a %zu byte chunk", chunk);
+	cap = plan->length < root->chunk_bytes ? (size_t)plan->length :
+	    root->chunk_bytes;
+	if (cap == 0)
+		cap = 1;
+	size = cap + (plan->multipart ? PART_HEAD_MAX : 0);
+	if ((buf = malloc(size)) == NULL) {
+		log_warnx("no memory for a %zu byte chunk", size);
 		return conn_send_error(c, NULL, 503);
 	}
-	fj->off = (off_t)first;
-	do {
-		fj->len = length < chunk ? (size_t)length : chunk;
-		if (fj->len > 0) {
+	/* Invariant: fill <= cap wherever a part head or the tail goes in. */
+	for (i = 0; i < plan->count; i++) {
+		if (plan->multipart)
+			fill += (size_t)part_head(buf + fill, size - fill, plan,
+			    rep, i);
+		off = plan->parts[i].first;
+		left = plan->parts[i].last - off + 1;
+		while (left > 0) {
+			if (fill >= cap) {
+				if (send_buffered(c, &head, buf, fill) == -1)
+					goto fail;
+				fill = 0;
+			}
+			fj->buf = buf + fill;
+			fj->len = left < cap - fill ? (size_t)left : cap - fill;
+			fj->off = (off_t)off;
 			if (run_job(fj, read_work) == -1)
 				goto fail;
 			if (fj->nread <= 0) {
@@ -231,26 +342,80 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 				    strerror(fj->error));
 				goto fail;
 			}
-		} else
-			fj->nread = 0;
-		if (head_pending) {
-			head_pending = 0;
-			if (conn_send_head(c, r, fj->buf, fj->nread) == -1)
-				goto fail;
-		} else if (conn_send_body(c, fj->buf, fj->nread) == -1)
-			goto fail;
-		fj->off += fj->nread;
-		length -= fj->nread;
-	} while (length > 0);
-	free(fj->buf);
+			fill += (size_t)fj->nread;
+			off += (uint64_t)fj->nread;
+			left -= (uint64_t)fj->nread;
+		}
+	}
+	if (plan->multipart)
+		fill += part_tail(buf + fill, size - fill, plan);
+	if ((fill > 0 || head != NULL) &&
+	    send_buffered(c, &head, buf, fill) == -1)
+		goto fail;
 	fj->buf = NULL;
+	free(buf);
 	return 0;
 fail:
-	free(fj->buf);
 	fj->buf = NULL;
-	if (head_pending)
+	free(buf);
+	if (head != NULL)
 		return conn_send_error(c, NULL, 503), -1;
 	return -1;
+}
+
+/*
+ * Sends status with the site's page for it, if it has one that can be
+ * opened, else the built-in page. The page is served like a file, but
+ * whole, with the error's status and without validators: it describes the
+ * error, not a representation of the target.
+ */
+static int
+send_error_page(struct conn *c, const struct request *req, int status)
+{
+	const struct docroot		*root = conn_docroot(c);
+	const struct site_config	*site = root->site;
+	struct resolution		 res;
+	struct representation		 rep;
+	struct body_plan		 plan;
+	struct file_job			 fj;
+	struct response			 r;
+	struct path			 page;
+	size_t				 i;
+	int				 rc;
+
+	for (i = 0; i < site->error_page_count; i++)
+		if (site->error_pages[i].status == status)
+			break;
+	if (i == site->error_page_count ||
+	    path_parse(&page, site->error_pages[i].path,
+	    strlen(site->error_pages[i].path)) != 0)
+		return conn_send_error(c, req, status);
+	resolve_init(&res, root, &page, NULL, 0);
+	if (await_job(&res.job) == -1)
+		return conn_send_error(c, req, status);
+	memset(&fj, 0, sizeof fj);
+	fj.fd = res.fd;
+	if (res.result != RESOLVE_FILE) {
+		file_close(&fj);
+		return conn_send_error(c, req, status);
+	}
+	memset(&rep, 0, sizeof rep);
+	rep.res = &res;
+	rep.size = (uint64_t)res.st.st_size;
+	memset(&plan, 0, sizeof plan);
+	plan.count = rep.size > 0;
+	plan.parts[0].last = rep.size - 1;
+	plan.length = rep.size;
+	response_begin(&r, status);
+	response_add(&r, "Content-Type", "%s", mime_lookup(root->mime,
+	    res.name));
+	response_add(&r, "Content-Length", "%" PRIu64, plan.length);
+	if (req->method == HTTP_HEAD)
+		rc = conn_send_head(c, &r, NULL, 0);
+	else
+		rc = send_body(c, &fj, &r, &plan, &rep);
+	file_close(&fj);
+	return rc;
 }
 
 int
@@ -260,12 +425,13 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	struct resolution	 res;
 	struct file_job		 fj;
 	struct response		 r;
-	struct byte_range	 range;
-	char			 etag[ETAG_MAX], lastmod[HTTPDATE_LEN + 1];
-	uint64_t		 size, first = 0, length;
-	int			 status = 200, rc;
+	struct representation	 rep;
+	struct precond_validators v;
+	struct body_plan	 plan;
+	int			 status = 200, range_applies, rc;
 
-	resolve_init(&res, root, p);
+	resolve_init(&res, root, p, req->accept_encoding.ptr,
+	    req->accept_encoding.len);
 	if (await_job(&res.job) == -1) {
 		log_warnx("I/O queue full");
 		return conn_send_error(c, req, 503);
@@ -273,52 +439,76 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	if (res.result == RESOLVE_REDIRECT)
 		return send_redirect(c, req, p, &r);
 	if (res.result == RESOLVE_FAILED)
-		return conn_send_error(c, req, res.status);
+		return send_error_page(c, req, res.status);
 	memset(&fj, 0, sizeof fj);
 	fj.fd = res.fd;
 
-	size = (uint64_t)res.st.st_size;
-	length = size;
-	make_etag(&res.st, etag, sizeof etag);
-	httpdate_format(res.st.st_mtime, lastmod);
-	if (not_modified(req, &res.st, etag)) {
-		response_begin(&r, 304);
-		response_add(&r, "ETag", "%s", etag);
-		response_add(&r, "Last-Modified", "%s", lastmod);
+	/* fstat'ed just now: a changed file gets new validators at once. */
+	rep.res = &res;
+	rep.type = mime_lookup(root->mime, res.name);
+	rep.size = (uint64_t)res.st.st_size;
+	make_etag(&res.st, res.encoding, rep.etag, sizeof rep.etag);
+	httpdate_format(res.st.st_mtime, rep.last_modified);
+	v.etag = rep.etag;
+	v.last_modified = res.st.st_mtime;
+	v.now = time(NULL);
+	switch (precond_evaluate(req, &v, &range_applies)) {
+	case PRECOND_FAILED:
+		rc = conn_send_error(c, req, 412);
+		goto out;
+	case PRECOND_NOT_MODIFIED:
+		head_begin(&r, 304, &rep);
 		rc = conn_send_head(c, &r, NULL, 0);
 		goto out;
+	case PRECOND_PROCEED:
+		break;
 	}
-	if (req->method == HTTP_GET && req->range.ptr != NULL &&
-	    if_range_holds(req, &res.st, etag)) {
-		switch (range_parse(req->range.ptr, req->range.len, size,
-		    &range)) {
+
+	memset(&plan, 0, sizeof plan);
+	if (range_applies) {
+		switch (range_parse_list(req->range.ptr, req->range.len,
+		    rep.size, plan.parts, RANGE_MAX_PARTS, &plan.count)) {
 		case RANGE_OK:
 			status = 206;
-			first = range.first;
-			length = range.last - range.first + 1;
 			break;
 		case RANGE_UNSATISFIABLE:
-			rc = send_unsatisfiable(c, size, &r);
+			rc = send_unsatisfiable(c, rep.size, &r);
 			goto out;
 		case RANGE_IGNORE:
 			break;
 		}
 	}
+	if (status == 206 && plan.count > 1 &&
+	    plan_multipart(&plan, &rep) == -1)
+		status = 200;
+	if (status == 200) {
+		plan.count = rep.size > 0;
+		plan.parts[0].first = 0;
+		plan.parts[0].last = rep.size - 1;
+	}
+	if (!plan.multipart)
+		plan.length = plan.count > 0 ?
+		    plan.parts[0].last - plan.parts[0].first + 1 : 0;
 
-	response_begin(&r, status);
-	response_add(&r, "Content-Type", "%s", mime_lookup(root->mime,
-	    res.name));
-	response_add(&r, "Content-Length", "%" PRIu64, length);
-	response_add(&r, "Last-Modified", "%s", lastmod);
-	response_add(&r, "ETag", "%s", etag);
+	head_begin(&r, status, &rep);
+	if (plan.multipart)
+		response_add(&r, "Content-Type",
+		    "multipart/byteranges; boundary=%s", plan.boundary);
+	else
+		response_add(&r, "Content-Type", "%s", rep.type);
+	if (res.encoding != 0)
+		response_add(&r, "Content-Encoding", "%s",
+		    encoding_name(res.encoding));
+	response_add(&r, "Content-Length", "%" PRIu64, plan.length);
 	response_add(&r, "Accept-Ranges", "bytes");
-	if (status == 206)
+	if (status == 206 && !plan.multipart)
 		response_add(&r, "Content-Range", "bytes %" PRIu64 "-%" PRIu64
-		    "/%" PRIu64, first, first + length - 1, size);
+		    "/%" PRIu64, plan.parts[0].first, plan.parts[0].last,
+		    rep.size);
 	if (req->method == HTTP_HEAD)
 		rc = conn_send_head(c, &r, NULL, 0);
 	else
-		rc = send_body(c, &fj, &r, first, length);
+		rc = send_body(c, &fj, &r, &plan, &rep);
 out:
 	file_close(&fj);
 	return rc;

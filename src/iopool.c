@@ -12,6 +12,13 @@
  * pool only links it. There is no cancellation of a queued or running job:
  * its submitter must keep the job alive until done() runs, which is how a
  * request whose client went away still gets a safe completion.
+ *
+ * Statistics (pool->stats) take no lock: only the reactor thread, in
+ * iopool_submit() and iopool_reap(), writes or reads them. Submit stamps
+ * job->submit_ns from the monotonic clock before the job is queued; a
+ * worker never touches the stamp, and reap observes the latency once the
+ * job is back on the reactor. Jobs that iopool_destroy() finishes are
+ * never reaped and so are not observed.
  */
 #include "autoconf.h"
 
@@ -20,6 +27,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_EVENTFD_H
 #include <sys/eventfd.h>
@@ -45,7 +53,25 @@ struct iopool {
 	pthread_t	*threads;
 	int		 notify_rfd;	/* eventfd, or a pipe's read end */
 	int		 notify_wfd;
+	struct iopool_stats stats;	/* reactor thread only, no lock */
 };
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* A clock step backwards cannot happen (monotonic), but never wrap. */
+static void
+observe(struct iopool *pool, const struct iojob *job, uint64_t end_ns)
+{
+	metrics_histogram_observe(&pool->stats.latency,
+	    end_ns > job->submit_ns ? end_ns - job->submit_ns : 0);
+}
 
 static void
 jobq_push(struct jobq *q, struct iojob *job)
@@ -202,16 +228,21 @@ iopool_destroy(struct iopool *pool)
 int
 iopool_submit(struct iopool *pool, struct iojob *job)
 {
+	job->submit_ns = now_ns();
 	if (pool->nthreads == 0) {
+		pool->stats.jobs++;
 		job->work(job);
+		observe(pool, job, now_ns());
 		return 1;
 	}
 	pthread_mutex_lock(&pool->lock);
 	if (pool->queued >= pool->queue_max && !job->past_limit) {
 		pthread_mutex_unlock(&pool->lock);
+		pool->stats.queue_full++;
 		errno = EAGAIN;
 		return -1;
 	}
+	pool->stats.jobs++;
 	pool->queued++;
 	jobq_push(&pool->todo, job);
 	pthread_cond_signal(&pool->wake);
@@ -230,6 +261,7 @@ iopool_reap(struct iopool *pool)
 {
 	struct iojob	*job, *next;
 	char		 drain[64];
+	uint64_t	 reaped_ns;
 
 	pthread_mutex_lock(&pool->lock);
 	job = pool->done.head;
@@ -239,8 +271,11 @@ iopool_reap(struct iopool *pool)
 		continue;
 	pthread_mutex_unlock(&pool->lock);
 
+	/* One clock read per batch: all of it reached the reactor together. */
+	reaped_ns = job != NULL ? now_ns() : 0;
 	for (; job != NULL; job = next) {
 		next = job->next;
+		observe(pool, job, reaped_ns);
 		job->done(job);
 	}
 }
@@ -260,4 +295,10 @@ unsigned
 iopool_threads(const struct iopool *pool)
 {
 	return pool->nthreads;
+}
+
+const struct iopool_stats *
+iopool_stats(const struct iopool *pool)
+{
+	return &pool->stats;
 }

@@ -7,6 +7,10 @@
 #ifndef IOPOOL_H
 #define IOPOOL_H
 
+#include <stdint.h>
+
+#include "metrics.h"
+
 struct iojob {
 	void		(*work)(struct iojob *);	/* worker thread */
 	void		(*done)(struct iojob *);	/* reactor thread */
@@ -17,6 +21,19 @@ struct iojob {
 	 */
 	int		  past_limit;
 	struct iojob	 *next;				/* owned by the pool */
+	uint64_t	  submit_ns;			/* owned by the pool */
+};
+
+/* Kept and read on the reactor thread only, like submit and reap. */
+struct iopool_stats {
+	uint64_t		 jobs;		/* accepted by iopool_submit */
+	uint64_t		 queue_full;	/* refused with EAGAIN */
+	/*
+	 * Submit to the moment iopool_reap() takes the completion, just
+	 * before done(): queueing, work and the wake-up, which is what the
+	 * waiting coroutine sees. Inline: submit to the end of work().
+	 */
+	struct metrics_histogram latency;
 };
 
 struct iopool;
@@ -43,5 +60,6 @@ void		 iopool_reap(struct iopool *);
 /* Jobs queued or running, for status and tests. */
 unsigned	 iopool_pending(struct iopool *);
 unsigned	 iopool_threads(const struct iopool *);
+const struct iopool_stats *iopool_stats(const struct iopool *);
 
 #endif

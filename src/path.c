@@ -243,3 +243,20 @@ path_encode(const char *rel, char *out, size_t size)
 	out[n] = '\0';
 	return (long)n;
 }
+
+int
+path_is_hidden(const char *rel)
+{
+	const char	*seg = rel;
+
+	if (strncmp(rel, ".well-known", 11) == 0 &&
+	    (rel[11] == '/' || rel[11] == '\0'))
+		seg = rel[11] == '/' ? rel + 12 : rel + 11;
+	for (; *seg != '\0'; seg++) {
+		if (*seg == '.')
+			return 1;
+		if ((seg = strchr(seg, '/')) == NULL)
+			break;
+	}
+	return 0;
+}

@@ -33,5 +33,10 @@ int		 path_parse(struct path *p, const char *target, size_t len);
  * Returns the length, or -1 when out (size bytes) is too small.
  */
 long		 path_encode(const char *rel, char *out, size_t size);
+/*
+ * Whether rel has a segment starting with '.' ("hidden" by convention),
+ * not counting a first segment ".well-known" (RFC 8615), which is public.
+ */
+int		 path_is_hidden(const char *rel);
 
 #endif

@@ -1,10 +1,15 @@
 /*
- * Range field parsing (RFC 9110 14.1-14.2). Only a single byte range is
- * served; a request for several gets the whole representation, which RFC
- * 9110 14.2 allows ("a server MAY ignore the Range header field"), and
- * keeps multipart/byteranges out of the server. The order of the decisions
- * matters: syntax first (anything malformed is ignored), then the range's
- * own validity, then whether it fits the representation.
+ * Range field parsing (RFC 9110 14.1-14.2). A request may name several
+ * ranges; they come back sorted, with overlapping or adjacent ones merged
+ * (RFC 9110 14.2 allows it), for the caller to send as one part or as
+ * multipart/byteranges. What a client can make a server do with a Range
+ * is bounded here: more than a handful of range-specs, or ranges that
+ * overlap so much that they add up to more than the whole file, and the
+ * field is ignored, which RFC 9110 14.2 allows ("a server MAY ignore the
+ * Range header field") and names as the answer to exactly these abuses.
+ * The order of the decisions matters: syntax first (anything malformed is
+ * ignored), then each range's own validity, then whether it fits the
+ * representation.
  */
 
 #include "autoconf.h"
@@ -82,15 +87,44 @@ spec_parse(const char *p, size_t len, uint64_t size, struct byte_range *out)
 	return RANGE_OK;
 }
 
-enum range_result
-range_parse(
-    const char *value, size_t len, uint64_t size, struct byte_range *out)
+/* Sorts by first byte and merges ranges that overlap or touch. */
+static size_t
+ranges_coalesce(struct byte_range *r, size_t n)
 {
-	size_t i, start, end, spec_start = 0, spec_len = 0;
-	unsigned specs = 0;
+	struct byte_range	 tmp;
+	size_t			 i, j, out;
 
-	if (value == NULL)
+	/* Insertion sort: n is at most RANGE_MAX_PARTS. */
+	for (i = 1; i < n; i++) {
+		tmp = r[i];
+		for (j = i; j > 0 && r[j - 1].first > tmp.first; j--)
+			r[j] = r[j - 1];
+		r[j] = tmp;
+	}
+	out = 0;
+	for (i = 1; i < n; i++) {
+		/* last < size <= UINT64_MAX, so last + 1 cannot wrap. */
+		if (r[i].first <= r[out].last + 1) {
+			if (r[i].last > r[out].last)
+				r[out].last = r[i].last;
+		} else
+			r[++out] = r[i];
+	}
+	return n > 0 ? out + 1 : 0;
+}
+
+enum range_result
+range_parse_list(const char *value, size_t len, uint64_t size,
+    struct byte_range *out, size_t max, size_t *count)
+{
+	struct byte_range	 parts[RANGE_MAX_PARTS], r;
+	size_t			 i, start, end, specs = 0, n = 0;
+	uint64_t		 total = 0;
+
+	if (value == NULL || max == 0)
 		return RANGE_IGNORE;
+	if (max > RANGE_MAX_PARTS)
+		max = RANGE_MAX_PARTS;
 	while (len > 0 && is_ows(value[len - 1]))
 		len--;
 	for (i = 0; i < len && is_ows(value[i]); i++)
@@ -114,15 +148,42 @@ range_parse(
 			start++;
 		while (end > start && is_ows(value[end - 1]))
 			end--;
-		if (end > start) {
-			if (++specs > 1)
+		i++; /* past the comma, or past the end to stop */
+		if (end == start)
+			continue;
+		if (++specs > max)
+			return RANGE_IGNORE;
+		switch (spec_parse(value + start, end - start, size, &r)) {
+		case RANGE_IGNORE:
+			return RANGE_IGNORE;
+		case RANGE_UNSATISFIABLE:
+			/* RFC 9110 14.1.1: satisfiable if any one spec is. */
+			break;
+		case RANGE_OK:
+			/* total <= size throughout, so this cannot wrap. */
+			if (r.last - r.first + 1 > size - total)
 				return RANGE_IGNORE;
-			spec_start = start;
-			spec_len = end - start;
+			total += r.last - r.first + 1;
+			parts[n++] = r;
+			break;
 		}
-		i++;
 	}
 	if (specs == 0)
 		return RANGE_IGNORE;
-	return spec_parse(value + spec_start, spec_len, size, out);
+	if (n == 0)
+		return RANGE_UNSATISFIABLE;
+	n = ranges_coalesce(parts, n);
+	for (i = 0; i < n; i++)
+		out[i] = parts[i];
+	*count = n;
+	return RANGE_OK;
+}
+
+enum range_result
+range_parse(
+    const char *value, size_t len, uint64_t size, struct byte_range *out)
+{
+	size_t	 count;
+
+	return range_parse_list(value, len, size, out, 1, &count);
 }

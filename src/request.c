@@ -31,10 +31,13 @@ enum field_id {
 	FIELD_CONTENT_LENGTH,
 	FIELD_TRANSFER_ENCODING,
 	FIELD_EXPECT,
+	FIELD_IF_MATCH,
+	FIELD_IF_UNMODIFIED_SINCE,
 	FIELD_IF_NONE_MATCH,
 	FIELD_IF_MODIFIED_SINCE,
 	FIELD_IF_RANGE,
 	FIELD_RANGE,
+	FIELD_ACCEPT_ENCODING,
 	FIELD_USER_AGENT,
 	FIELD_REFERER
 };
@@ -48,10 +51,13 @@ static const struct {
     {"Content-Length", FIELD_CONTENT_LENGTH},
     {"Transfer-Encoding", FIELD_TRANSFER_ENCODING},
     {"Expect", FIELD_EXPECT},
+    {"If-Match", FIELD_IF_MATCH},
+    {"If-Unmodified-Since", FIELD_IF_UNMODIFIED_SINCE},
     {"If-None-Match", FIELD_IF_NONE_MATCH},
     {"If-Modified-Since", FIELD_IF_MODIFIED_SINCE},
     {"If-Range", FIELD_IF_RANGE},
     {"Range", FIELD_RANGE},
+    {"Accept-Encoding", FIELD_ACCEPT_ENCODING},
     {"User-Agent", FIELD_USER_AGENT},
     {"Referer", FIELD_REFERER},
 };
@@ -359,7 +365,8 @@ connection_parse(struct parse_state *st, const char *p, size_t len)
 /*
  * Fields whose meaning changes the response may appear once; for the rest
  * (logging, a list where using the first line only costs a 304) the first
- * line is kept.
+ * line is kept. If-Match is a list too, but reading only its first line
+ * could turn a match into a 412, so it is in the first group.
  */
 static int
 slice_set(struct slice *s, const char *p, size_t len, int unique)
@@ -428,6 +435,10 @@ field_line_parse(
 		if (value_len == 12 && mem_eq_nocase(value, "100-continue", 12))
 			req->expect_continue = 1;
 		return 0;
+	case FIELD_IF_MATCH:
+		return slice_set(&req->if_match, value, value_len, 1);
+	case FIELD_IF_UNMODIFIED_SINCE:
+		return slice_set(&req->if_unmodified_since, value, value_len, 1);
 	case FIELD_IF_NONE_MATCH:
 		return slice_set(&req->if_none_match, value, value_len, 0);
 	case FIELD_IF_MODIFIED_SINCE:
@@ -436,6 +447,17 @@ field_line_parse(
 		return slice_set(&req->if_range, value, value_len, 1);
 	case FIELD_RANGE:
 		return slice_set(&req->range, value, value_len, 1);
+	case FIELD_ACCEPT_ENCODING:
+		/*
+		 * A later line could refuse what the first allows ("gzip;q=0"),
+		 * so several lines are read as the empty value: identity only,
+		 * which is always safe to send.
+		 */
+		if (req->accept_encoding.ptr != NULL) {
+			req->accept_encoding.len = 0;
+			return 0;
+		}
+		return slice_set(&req->accept_encoding, value, value_len, 0);
 	case FIELD_USER_AGENT:
 		return slice_set(&req->user_agent, value, value_len, 0);
 	case FIELD_REFERER:

@@ -35,10 +35,14 @@ struct request {
 	int		 version_minor;	/* HTTP/1.x */
 	int		 keep_alive;	/* after version default and Connection */
 	struct slice	 host;
+	struct slice	 if_match;
+	struct slice	 if_unmodified_since;
 	struct slice	 if_none_match;
 	struct slice	 if_modified_since;
 	struct slice	 if_range;
 	struct slice	 range;
+	/* Repeated lines leave an empty value: identity only (RFC 9110 12.5.3). */
+	struct slice	 accept_encoding;
 	struct slice	 user_agent;
 	struct slice	 referer;
 	int64_t		 content_length;	/* -1 when absent */

@@ -34,7 +34,7 @@
 #define OPEN_FLAGS	(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 
 static int
-openat2_beneath(int dirfd, const char *rel)
+openat2_beneath(int dirfd, const char *rel, int no_symlinks)
 {
 #if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
 	struct open_how	 how;
@@ -42,6 +42,8 @@ openat2_beneath(int dirfd, const char *rel)
 	memset(&how, 0, sizeof how);
 	how.flags = OPEN_FLAGS;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	if (no_symlinks)
+		how.resolve |= RESOLVE_NO_SYMLINKS;
 	return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
 #else
 	errno = ENOSYS;
@@ -66,12 +68,13 @@ fd_path(int fd, char *buf, size_t size)
 static int
 open_beneath(const struct docroot *root, const char *rel)
 {
+	int	 no_symlinks = root->site->symlinks == SYMLINKS_OFF;
 	char	 real[PATH_MAX];
 	size_t	 rootlen;
 	int	 fd;
 
 	if (root->use_openat2)
-		return openat2_beneath(root->fd, rel);
+		return openat2_beneath(root->fd, rel, no_symlinks);
 	if ((fd = openat(root->fd, rel, OPEN_FLAGS)) == -1)
 		return -1;
 	if (fd_path(fd, real, sizeof real) == -1)
@@ -81,6 +84,13 @@ open_beneath(const struct docroot *root, const char *rel)
 	    (real[rootlen] != '\0' && real[rootlen] != '/' &&
 	    strcmp(root->real, "/") != 0))
 		goto escape;
+	/* Without symlinks, the real path is exactly the one asked for. */
+	if (no_symlinks && strcmp(rel, ".") != 0 &&
+	    strcmp(real + rootlen + (real[rootlen] == '/'), rel) != 0) {
+		close(fd);
+		errno = ELOOP;
+		return -1;
+	}
 	return fd;
 escape:
 	close(fd);
@@ -134,6 +144,39 @@ set_name(struct resolution *res, const char *rel)
 	res->name[len] = '\0';
 }
 
+/*
+ * Replaces the open file by its best precompressed sidecar ("X.br" beside
+ * "X"), if the client takes one and one is there as a regular file. The
+ * sidecar must be at least as new as X: a stale one is not served.
+ */
+static void
+open_sidecar(struct resolution *res, const char *rel)
+{
+	char		 name[PATH_MAX];
+	struct stat	 st;
+	size_t		 i;
+	int		 fd;
+
+	for (i = 0; i < res->accept_count; i++) {
+		if ((size_t)snprintf(name, sizeof name, "%s%s", rel,
+		    encoding_suffix(res->accept[i])) >= sizeof name)
+			continue;
+		if ((fd = open_beneath(res->root, name)) == -1)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_mtim.tv_sec > res->st.st_mtim.tv_sec ||
+		    (st.st_mtim.tv_sec == res->st.st_mtim.tv_sec &&
+		    st.st_mtim.tv_nsec >= res->st.st_mtim.tv_nsec))) {
+			close(res->fd);
+			res->fd = fd;
+			res->st = st;
+			res->encoding = res->accept[i];
+			return;
+		}
+		close(fd);
+	}
+}
+
 /* Worker: open, fstat, and for a directory its index. */
 static void
 resolve_work(struct iojob *job)
@@ -143,6 +186,10 @@ resolve_work(struct iojob *job)
 	const struct path	*p = res->path;
 	char			 index_rel[sizeof p->rel + NAME_MAX + 2];
 
+	if (!fj->root->site->dotfiles && path_is_hidden(p->rel)) {
+		resolve_failed(fj, 404);
+		return;
+	}
 	fj->fd = open_beneath(fj->root, p->rel[0] != '\0' ? p->rel : ".");
 	if (fj->fd == -1 || fstat(fj->fd, &fj->st) == -1) {
 		resolve_failed(fj, status_of_errno(errno));
@@ -183,17 +230,20 @@ resolve_work(struct iojob *job)
 	}
 	set_name(fj, p->trailing_slash ? fj->root->index : p->rel);
 	fj->result = RESOLVE_FILE;
+	open_sidecar(fj, p->trailing_slash ? index_rel : p->rel);
 }
 
 void
 resolve_init(struct resolution *res, const struct docroot *root,
-    const struct path *path)
+    const struct path *path, const char *accept_encoding, size_t accept_len)
 {
 	memset(res, 0, sizeof *res);
 	res->job.work = resolve_work;
 	res->root = root;
 	res->path = path;
 	res->fd = -1;
+	res->accept_count = encoding_rank(accept_encoding, accept_len,
+	    root->site->precompressed, res->accept);
 }
 
 
@@ -208,7 +258,7 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 	char	 real[PATH_MAX];
 	int	 fd, openat2_errno;
 
-	if ((fd = openat2_beneath(root->fd, ".")) != -1) {
+	if ((fd = openat2_beneath(root->fd, ".", 0)) != -1) {
 		close(fd);
 		root->use_openat2 = 1;
 		return 0;

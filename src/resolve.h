@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+#include "encoding.h"
 #include "iopool.h"
 
 struct config;
@@ -51,10 +52,18 @@ struct resolution {
 	int			 fd;
 	struct stat		 st;
 	char			 name[NAME_MAX + 1];	/* for the media type */
+	unsigned		 encoding;	/* a sidecar's ENCODING_*, or 0 */
+	/* Input: sidecar encodings the client takes, best first. */
+	unsigned		 accept[ENCODING_COUNT];
+	size_t			 accept_count;
 };
 
-/* Prepares res to resolve path under root; then await_job(&res->job). */
+/*
+ * Prepares res to resolve path under root, looking for the sidecars the
+ * Accept-Encoding value allows (NULL: none); then await_job(&res->job).
+ */
 void		 resolve_init(struct resolution *res,
-		    const struct docroot *root, const struct path *path);
+		    const struct docroot *root, const struct path *path,
+		    const char *accept_encoding, size_t accept_len);
 
 #endif

@@ -140,6 +140,12 @@ response_add(struct response *r, const char *name, const char *fmt, ...)
 	append(r, "\r\n");
 }
 
+void
+response_add_line(struct response *r, const char *field)
+{
+	append(r, "%s\r\n", field);
+}
+
 int
 response_end(struct response *r)
 {

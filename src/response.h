@@ -32,6 +32,8 @@ int		 response_begin_large(struct response *, int status,
 void		 response_free(struct response *);
 void		 response_add(struct response *, const char *name,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Adds a whole "Name: value" field, already checked by its producer. */
+void		 response_add_line(struct response *, const char *field);
 /* Ends the head; returns -1 when something did not fit. */
 int		 response_end(struct response *);
 const char	*response_reason(int status);

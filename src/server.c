@@ -321,7 +321,8 @@ server_create(struct config *cfg)
 	if (server_open_sites(s) == -1)
 		goto fail;
 	if (cfg->access_log != NULL &&
-	    (s->access_log = accesslog_open(cfg->access_log)) == NULL) {
+	    (s->access_log = accesslog_open(cfg->access_log,
+	    cfg->access_log_format)) == NULL) {
 		log_warn("access log %s", cfg->access_log);
 		goto fail;
 	}

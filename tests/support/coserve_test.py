@@ -136,7 +136,12 @@ def config_value(value):
         return str(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):  # a group
+        return "{ " + " ".join("%s = %s;" % (k, config_value(v))
+                               for k, v in value.items()) + " }"
     if isinstance(value, (list, tuple)):
+        if any(isinstance(v, dict) for v in value):  # a list of groups
+            return "( " + ", ".join(config_value(v) for v in value) + " )"
         return "[ " + ", ".join(config_value(v) for v in value) + " ]"
     raise TypeError("no libconfig form for %r" % (value,))
 

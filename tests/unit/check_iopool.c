@@ -1,7 +1,8 @@
 /*
  * Unit tests for iopool.c: jobs run off the calling thread, completions
- * arrive through the notify fd, the queue bound holds, and a pool without
- * threads runs inline.
+ * arrive through the notify fd, the queue bound holds, a pool without
+ * threads runs inline, and the statistics count jobs, refusals and
+ * latencies.
  */
 #include "autoconf.h"
 
@@ -154,6 +155,54 @@ START_TEST(inline_without_threads)
 }
 END_TEST
 
+/* Latency is observed at reap, not before; refusals are counted. */
+START_TEST(stats_latency_and_refusals)
+{
+	struct iopool	*pool = iopool_create(1, 1);
+	const struct iopool_stats *st = iopool_stats(pool);
+	struct test_job	 jobs[3];
+	struct pollfd	 pfd = { iopool_fd(pool), POLLIN, 0 };
+
+	ck_assert_uint_eq(st->jobs, 0);
+	ck_assert_uint_eq(st->latency.count, 0);
+	init_job(&jobs[0], 1, 0);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[0].job), 0);
+	init_job(&jobs[1], 2, 1);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[1].job), -1);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[1].job), -1);
+	ck_assert_uint_eq(st->queue_full, 2);
+	ck_assert_uint_eq(st->jobs, 1);
+	/* Let it run for 2 ms at least, and complete, but not be reaped. */
+	usleep(2000);
+	__atomic_store_n(&jobs[0].gate, 1, __ATOMIC_RELEASE);
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_uint_eq(st->latency.count, 0);
+	reap_until(pool, jobs, 1);
+	ck_assert_uint_eq(st->latency.count, 1);
+	ck_assert_uint_ge(st->latency.sum_ns, 2000000);
+	/* At least 2 ms: the buckets up to le="0.001" stay empty. */
+	ck_assert_uint_eq(st->latency.counts[0] + st->latency.counts[1] +
+	    st->latency.counts[2] + st->latency.counts[3], 0);
+	/* Room again: accepted and observed. */
+	ck_assert_int_eq(iopool_submit(pool, &jobs[1].job), 0);
+	reap_until(pool, &jobs[1], 1);
+	ck_assert_uint_eq(st->jobs, 2);
+	ck_assert_uint_eq(st->latency.count, 2);
+	ck_assert_uint_eq(st->queue_full, 2);
+	iopool_destroy(pool);
+
+	/* Inline: observed at once, with no reap. */
+	pool = iopool_create(0, 1);
+	st = iopool_stats(pool);
+	init_job(&jobs[2], 3, 1);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[2].job), 1);
+	ck_assert_uint_eq(st->jobs, 1);
+	ck_assert_uint_eq(st->latency.count, 1);
+	ck_assert_uint_eq(st->queue_full, 0);
+	iopool_destroy(pool);
+}
+END_TEST
+
 START_TEST(destroy_finishes_queued)
 {
 	struct iopool	*pool = iopool_create(2, 64);
@@ -182,6 +231,7 @@ main(void)
 	tcase_add_test(tc, done_only_from_reap);
 	tcase_add_test(tc, queue_is_bounded);
 	tcase_add_test(tc, inline_without_threads);
+	tcase_add_test(tc, stats_latency_and_refusals);
 	tcase_add_test(tc, destroy_finishes_queued);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -304,6 +304,30 @@ START_TEST(test_encode_round_trip)
 }
 END_TEST
 
+static const struct {
+	const char *rel;
+	int hidden;
+} hidden_cases[] = {
+	{ "", 0 },
+	{ "a/b.c", 0 },
+	{ ".env", 1 },
+	{ "a/.git/config", 1 },
+	{ "a/b/.htaccess", 1 },
+	{ ".well-known", 0 },
+	{ ".well-known/acme-challenge/x", 0 },
+	{ ".well-known/.secret", 1 },
+	{ ".well-knownx/a", 1 },
+	{ "a/.well-known/x", 1 },
+	{ "a..b/c", 0 },
+};
+
+START_TEST(test_hidden)
+{
+	ck_assert_int_eq(path_is_hidden(hidden_cases[_i].rel),
+	    hidden_cases[_i].hidden);
+}
+END_TEST
+
 static Suite *
 path_suite(void)
 {
@@ -316,6 +340,8 @@ path_suite(void)
 	tcase_add_loop_test(tc, test_encode, 0,
 	    sizeof encodings / sizeof encodings[0]);
 	tcase_add_test(tc, test_encode_bounds);
+	tcase_add_loop_test(tc, test_hidden, 0,
+	    sizeof hidden_cases / sizeof hidden_cases[0]);
 	tcase_add_loop_test(tc, test_encode_round_trip, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;

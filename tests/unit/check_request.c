@@ -133,6 +133,16 @@ static const struct {
     {"GET / HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: a\r\n"
      "If-Modified-Since: b\r\n\r\n",
 	0, -400},
+    /* If-Match's second line could hold the match: reading one is a 412. */
+    {"GET / HTTP/1.1\r\nHost: a\r\nIf-Match: \"a\"\r\n"
+     "If-Match: \"b\"\r\n\r\n",
+	0, -400},
+    {"GET / HTTP/1.1\r\nHost: a\r\nif-match: *\r\nIF-MATCH: *\r\n\r\n", 0,
+	-400},
+    {"GET / HTTP/1.1\r\nHost: a\r\n"
+     "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+     "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
+	0, -400},
     /* Early errors in incomplete input. */
     {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11, -400},
     {"GET / HTTP/1.1\r\nHost: a\r\nX: \x01", 0, -400},
@@ -260,6 +270,23 @@ static const struct {
     {"IF-MODIFIED-SINCE:Sun, 06 Nov 1994 08:49:37 GMT   ", F(if_modified_since),
 	"Sun, 06 Nov 1994 08:49:37 GMT"},
     {"If-Range: \"etag\"", F(if_range), "\"etag\""},
+    {"If-Match: \"a\", \"b,c\"", F(if_match), "\"a\", \"b,c\""},
+    {"if-match:*", F(if_match), "*"},
+    {"If-Match:", F(if_match), ""},
+    {"If-Matches: *", F(if_match), NULL},
+    {"If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT",
+	F(if_unmodified_since), "Sun, 06 Nov 1994 08:49:37 GMT"},
+    {"If-Unmodified-Since: garbage ", F(if_unmodified_since), "garbage"},
+    {"If-Unmodified-Since: x", F(if_modified_since), NULL},
+    {"If-Modified-Since: x", F(if_unmodified_since), NULL},
+    {"Accept-Encoding: gzip, br;q=0.5", F(accept_encoding), "gzip, br;q=0.5"},
+    {"accept-encoding:\t*\t", F(accept_encoding), "*"},
+    {"Accept-Encoding:", F(accept_encoding), ""},
+    /* Repeated: the empty value, identity only; a third line keeps it. */
+    {"Accept-Encoding: gzip\r\nAccept-Encoding: gzip;q=0", F(accept_encoding),
+	""},
+    {"Accept-Encoding: br\r\nAccept-Encoding: br\r\nAccept-Encoding: br",
+	F(accept_encoding), ""},
     {"Range: bytes=0-99", F(range), "bytes=0-99"},
     {"rAnGe:\tbytes=-5\t", F(range), "bytes=-5"},
     {"Range:", F(range), ""},
@@ -397,10 +424,13 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(req.transfer_encoding, 0);
 	ck_assert_int_eq(req.expect_continue, 0);
 	ck_assert_uint_eq(req.field_count, 1);
+	ck_assert_ptr_null(req.if_match.ptr);
+	ck_assert_ptr_null(req.if_unmodified_since.ptr);
 	ck_assert_ptr_null(req.if_none_match.ptr);
 	ck_assert_ptr_null(req.if_modified_since.ptr);
 	ck_assert_ptr_null(req.if_range.ptr);
 	ck_assert_ptr_null(req.range.ptr);
+	ck_assert_ptr_null(req.accept_encoding.ptr);
 	ck_assert_ptr_null(req.user_agent.ptr);
 	ck_assert_ptr_null(req.referer.ptr);
 }

@@ -1,0 +1,232 @@
+/*
+ * The metrics registry and its Prometheus text rendering. The counters are
+ * plain integers written and read only on the reactor thread: connection
+ * code bumps them as it accepts, answers and closes, and the endpoint
+ * handler renders them on the same thread, so a rendering is a consistent
+ * snapshot without any lock. The open-connection gauge is derived from
+ * two counters (accepted minus closed) so it can never go negative.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coro.h"
+#include "iopool.h"
+#include "metrics.h"
+
+static struct {
+	uint64_t	 requests[METRICS_STATUS_CLASSES];
+	uint64_t	 response_bytes;
+	uint64_t	 connections_accepted;
+	uint64_t	 connections_closed;
+} registry;
+
+/* Latency bounds in nanoseconds and as the le labels print them. */
+static const struct {
+	uint64_t	 ns;
+	const char	*label;
+} latency_bounds[METRICS_LATENCY_BOUNDS] = {
+	{ 100000ULL, "0.0001" },
+	{ 250000ULL, "0.00025" },
+	{ 500000ULL, "0.0005" },
+	{ 1000000ULL, "0.001" },
+	{ 2500000ULL, "0.0025" },
+	{ 5000000ULL, "0.005" },
+	{ 10000000ULL, "0.01" },
+	{ 25000000ULL, "0.025" },
+	{ 50000000ULL, "0.05" },
+	{ 100000000ULL, "0.1" },
+	{ 250000000ULL, "0.25" },
+	{ 500000000ULL, "0.5" },
+	{ 1000000000ULL, "1" },
+	{ 2500000000ULL, "2.5" },
+	{ 5000000000ULL, "5" },
+	{ 10000000000ULL, "10" },
+};
+
+void
+metrics_request(int status, uint64_t body_bytes)
+{
+	if (status >= 100 && status <= 599)
+		registry.requests[status / 100 - 1]++;
+	registry.response_bytes += body_bytes;
+}
+
+void
+metrics_connection_opened(void)
+{
+	registry.connections_accepted++;
+}
+
+void
+metrics_connection_closed(void)
+{
+	registry.connections_closed++;
+}
+
+void
+metrics_histogram_observe(struct metrics_histogram *h, uint64_t ns)
+{
+	size_t	 i;
+
+	for (i = 0; i < METRICS_LATENCY_BOUNDS; i++)
+		if (ns <= latency_bounds[i].ns)
+			break;
+	h->counts[i]++;
+	h->sum_ns += ns;
+	h->count++;
+}
+
+void
+metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
+{
+	const struct iopool_stats *st;
+
+	memset(snap, 0, sizeof *snap);
+	memcpy(snap->requests, registry.requests, sizeof snap->requests);
+	snap->response_bytes = registry.response_bytes;
+	snap->connections_accepted = registry.connections_accepted;
+	snap->connections_open =
+	    registry.connections_accepted - registry.connections_closed;
+	snap->coroutines = coro_live();
+	if (pool == NULL)
+		return;
+	st = iopool_stats(pool);
+	snap->io_threads = iopool_threads(pool);
+	snap->io_queue_depth = iopool_pending(pool);
+	snap->io_jobs = st->jobs;
+	snap->io_queue_full = st->queue_full;
+	snap->io_latency = st->latency;
+}
+
+/* An snprintf-like cursor: counts what it could not store. */
+struct text {
+	char	*buf;
+	size_t	 size;
+	size_t	 len;		/* needed so far; may exceed size */
+};
+
+static void text_printf(struct text *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list	 ap;
+	size_t	 room = t->len < t->size ? t->size - t->len : 0;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(room > 0 ? t->buf + t->len : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		t->len += (size_t)n;
+}
+
+static void
+text_header(struct text *t, const char *name, const char *type,
+    const char *help)
+{
+	text_printf(t, "# HELP coserve_%s %s\n# TYPE coserve_%s %s\n", name,
+	    help, name, type);
+}
+
+static void
+text_value(struct text *t, const char *name, const char *type,
+    const char *help, uint64_t value)
+{
+	text_header(t, name, type, help);
+	text_printf(t, "coserve_%s %" PRIu64 "\n", name, value);
+}
+
+static void
+text_histogram(struct text *t, const char *name, const char *help,
+    const struct metrics_histogram *h)
+{
+	uint64_t	 cumulative = 0;
+	size_t		 i;
+
+	text_header(t, name, "histogram", help);
+	for (i = 0; i < METRICS_LATENCY_BOUNDS; i++) {
+		cumulative += h->counts[i];
+		text_printf(t, "coserve_%s_bucket{le=\"%s\"} %" PRIu64 "\n",
+		    name, latency_bounds[i].label, cumulative);
+	}
+	text_printf(t, "coserve_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name,
+	    cumulative + h->counts[METRICS_LATENCY_BOUNDS]);
+	/* Seconds printed from integers, exact to the nanosecond. */
+	text_printf(t, "coserve_%s_sum %" PRIu64 ".%09" PRIu64 "\n", name,
+	    h->sum_ns / 1000000000ULL, h->sum_ns % 1000000000ULL);
+	text_printf(t, "coserve_%s_count %" PRIu64 "\n", name, h->count);
+}
+
+size_t
+metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
+{
+	struct text	 t = { buf, size, 0 };
+	int		 i;
+
+	if (size > 0)
+		buf[0] = '\0';
+	text_header(&t, "requests_total", "counter",
+	    "Responses sent, by status class.");
+	for (i = 0; i < METRICS_STATUS_CLASSES; i++)
+		text_printf(&t,
+		    "coserve_requests_total{class=\"%dxx\"} %" PRIu64 "\n",
+		    i + 1, snap->requests[i]);
+	text_value(&t, "response_bytes_total", "counter",
+	    "Response body bytes sent.", snap->response_bytes);
+	text_value(&t, "connections_accepted_total", "counter",
+	    "Client connections accepted.", snap->connections_accepted);
+	text_value(&t, "connections_open", "gauge",
+	    "Client connections open now.", snap->connections_open);
+	text_value(&t, "coroutines", "gauge", "Coroutines alive now.",
+	    snap->coroutines);
+	text_value(&t, "io_threads", "gauge",
+	    "I/O pool worker threads (0: jobs run inline on the reactor).",
+	    snap->io_threads);
+	text_value(&t, "io_queue_depth", "gauge",
+	    "I/O pool jobs queued or running now.", snap->io_queue_depth);
+	text_value(&t, "io_jobs_total", "counter",
+	    "I/O pool jobs accepted (queued or run inline).", snap->io_jobs);
+	text_value(&t, "io_queue_full_total", "counter",
+	    "I/O pool jobs refused because the queue was full.",
+	    snap->io_queue_full);
+	text_histogram(&t, "io_job_seconds",
+	    "Time from submitting an I/O job to the reactor reaping its "
+	    "completion (inline: to the end of its work).",
+	    &snap->io_latency);
+	return t.len;
+}
+
+char *
+metrics_render(struct iopool *pool, size_t *len)
+{
+	struct metrics_snapshot snap;
+	size_t		 size = 4096, need;
+	char		*buf, *bigger;
+
+	metrics_snapshot(&snap, pool);
+	if ((buf = malloc(size)) == NULL)
+		return NULL;
+	while ((need = metrics_format(&snap, buf, size)) >= size) {
+		if (need >= METRICS_TEXT_MAX) {
+			free(buf);
+			errno = ENOMEM;
+			return NULL;
+		}
+		size = need + 1;
+		if ((bigger = realloc(buf, size)) == NULL) {
+			free(buf);
+			return NULL;
+		}
+		buf = bigger;
+	}
+	*len = need;
+	return buf;
+}

@@ -1,0 +1,76 @@
+/*
+ * Metrics: a few counters and gauges kept by the reactor thread, and their
+ * rendering in the Prometheus text exposition format 0.0.4 for an opt-in
+ * endpoint. Every metrics_* counter call and the render run on the reactor
+ * thread, so nothing here is locked. The I/O pool keeps its own job
+ * counters and latency histogram (struct iopool_stats, same thread); the
+ * render reads them through the pool. Formatting is pure: it takes a
+ * snapshot, so it is unit tested without threads or sockets.
+ */
+#ifndef METRICS_H
+#define METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct iopool;
+
+/* Upper bound of any rendering; the fixed metric set needs about 3 KiB. */
+#define METRICS_TEXT_MAX	(64 * 1024)
+/* Response status classes 1xx .. 5xx. */
+#define METRICS_STATUS_CLASSES	5
+/* Finite latency bounds, 0.0001 s .. 10 s; +Inf comes on top. */
+#define METRICS_LATENCY_BOUNDS	16
+#define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * A latency histogram. counts[i] holds the observations in bucket i alone
+ * (counts[METRICS_LATENCY_BOUNDS] those above the last bound); the
+ * rendering makes them cumulative.
+ */
+struct metrics_histogram {
+	uint64_t	 counts[METRICS_LATENCY_BOUNDS + 1];
+	uint64_t	 sum_ns;
+	uint64_t	 count;
+};
+
+/* Everything one rendering shows. */
+struct metrics_snapshot {
+	uint64_t	 requests[METRICS_STATUS_CLASSES];	/* [0] is 1xx */
+	uint64_t	 response_bytes;
+	uint64_t	 connections_accepted;
+	uint64_t	 connections_open;
+	uint64_t	 coroutines;
+	uint64_t	 io_threads;
+	uint64_t	 io_queue_depth;
+	uint64_t	 io_jobs;
+	uint64_t	 io_queue_full;
+	struct metrics_histogram io_latency;
+};
+
+/* Counts one response by its status class and its body bytes. */
+void		 metrics_request(int status, uint64_t body_bytes);
+void		 metrics_connection_opened(void);
+void		 metrics_connection_closed(void);
+
+/* Adds one observation of ns nanoseconds. */
+void		 metrics_histogram_observe(struct metrics_histogram *,
+		    uint64_t ns);
+
+/* Fills snap from the counters, coro_live() and pool (may be NULL). */
+void		 metrics_snapshot(struct metrics_snapshot *snap,
+		    struct iopool *pool);
+/*
+ * Formats snap into buf like snprintf: writes at most size bytes including
+ * a NUL and returns the length the whole text needs.
+ */
+size_t		 metrics_format(const struct metrics_snapshot *snap, char *buf,
+		    size_t size);
+/*
+ * The current metrics as text, in a buffer of at most METRICS_TEXT_MAX
+ * bytes that the caller frees; its length goes to *len. NULL with errno
+ * set (ENOMEM) when it cannot be had: answer 503.
+ */
+char		*metrics_render(struct iopool *pool, size_t *len);
+
+#endif

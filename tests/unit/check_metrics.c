@@ -1,0 +1,261 @@
+/*
+ * Unit tests for metrics.c: the exact exposition text of a known snapshot,
+ * histogram bucketing (le is inclusive) and cumulative buckets, snprintf
+ * semantics on a short buffer, the registry's counters, and a rendering
+ * that reads a real pool.
+ */
+#include "autoconf.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iopool.h"
+#include "metrics.h"
+
+static const char expected[] =
+    "# HELP coserve_requests_total Responses sent, by status class.\n"
+    "# TYPE coserve_requests_total counter\n"
+    "coserve_requests_total{class=\"1xx\"} 1\n"
+    "coserve_requests_total{class=\"2xx\"} 200\n"
+    "coserve_requests_total{class=\"3xx\"} 3\n"
+    "coserve_requests_total{class=\"4xx\"} 40\n"
+    "coserve_requests_total{class=\"5xx\"} 5\n"
+    "# HELP coserve_response_bytes_total Response body bytes sent.\n"
+    "# TYPE coserve_response_bytes_total counter\n"
+    "coserve_response_bytes_total 18446744073709551615\n"
+    "# HELP coserve_connections_accepted_total Client connections "
+    "accepted.\n"
+    "# TYPE coserve_connections_accepted_total counter\n"
+    "coserve_connections_accepted_total 10\n"
+    "# HELP coserve_connections_open Client connections open now.\n"
+    "# TYPE coserve_connections_open gauge\n"
+    "coserve_connections_open 2\n"
+    "# HELP coserve_coroutines Coroutines alive now.\n"
+    "# TYPE coserve_coroutines gauge\n"
+    "coserve_coroutines 3\n"
+    "# HELP coserve_io_threads I/O pool worker threads (0: jobs run inline "
+    "on the reactor).\n"
+    "# TYPE coserve_io_threads gauge\n"
+    "coserve_io_threads 4\n"
+    "# HELP coserve_io_queue_depth I/O pool jobs queued or running now.\n"
+    "# TYPE coserve_io_queue_depth gauge\n"
+    "coserve_io_queue_depth 5\n"
+    "# HELP coserve_io_jobs_total I/O pool jobs accepted (queued or run "
+    "inline).\n"
+    "# TYPE coserve_io_jobs_total counter\n"
+    "coserve_io_jobs_total 77\n"
+    "# HELP coserve_io_queue_full_total I/O pool jobs refused because the "
+    "queue was full.\n"
+    "# TYPE coserve_io_queue_full_total counter\n"
+    "coserve_io_queue_full_total 6\n"
+    "# HELP coserve_io_job_seconds Time from submitting an I/O job to the "
+    "reactor reaping its completion (inline: to the end of its work).\n"
+    "# TYPE coserve_io_job_seconds histogram\n"
+    "coserve_io_job_seconds_bucket{le=\"0.0001\"} 2\n"
+    "coserve_io_job_seconds_bucket{le=\"0.00025\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.0005\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.001\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.0025\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.005\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.01\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.025\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.05\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.1\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.25\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"0.5\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"1\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"2.5\"} 3\n"
+    "coserve_io_job_seconds_bucket{le=\"5\"} 4\n"
+    "coserve_io_job_seconds_bucket{le=\"10\"} 4\n"
+    "coserve_io_job_seconds_bucket{le=\"+Inf\"} 5\n"
+    "coserve_io_job_seconds_sum 23.000250001\n"
+    "coserve_io_job_seconds_count 5\n";
+
+static void
+known_snapshot(struct metrics_snapshot *snap)
+{
+	static const uint64_t requests[] = { 1, 200, 3, 40, 5 };
+
+	memset(snap, 0, sizeof *snap);
+	memcpy(snap->requests, requests, sizeof requests);
+	snap->response_bytes = UINT64_MAX;
+	snap->connections_accepted = 10;
+	snap->connections_open = 2;
+	snap->coroutines = 3;
+	snap->io_threads = 4;
+	snap->io_queue_depth = 5;
+	snap->io_jobs = 77;
+	snap->io_queue_full = 6;
+	metrics_histogram_observe(&snap->io_latency, 50000);	  /* 50 us */
+	metrics_histogram_observe(&snap->io_latency, 100000);	  /* on 0.0001 */
+	metrics_histogram_observe(&snap->io_latency, 100001);	  /* just over */
+	metrics_histogram_observe(&snap->io_latency, 3000000000); /* 3 s */
+	metrics_histogram_observe(&snap->io_latency, 20000000000); /* 20 s */
+}
+
+START_TEST(format_exact)
+{
+	struct metrics_snapshot snap;
+	char		 buf[METRICS_TEXT_MAX];
+	size_t		 len;
+
+	known_snapshot(&snap);
+	len = metrics_format(&snap, buf, sizeof buf);
+	ck_assert_str_eq(buf, expected);
+	ck_assert_uint_eq(len, strlen(expected));
+}
+END_TEST
+
+START_TEST(format_short_buffer)
+{
+	struct metrics_snapshot snap;
+	char		 buf[100];
+
+	known_snapshot(&snap);
+	/* Like snprintf: the whole length, a truncated NUL-terminated text. */
+	ck_assert_uint_eq(metrics_format(&snap, buf, sizeof buf),
+	    strlen(expected));
+	ck_assert_uint_eq(strlen(buf), sizeof buf - 1);
+	ck_assert_int_eq(memcmp(buf, expected, sizeof buf - 1), 0);
+	ck_assert_uint_eq(metrics_format(&snap, NULL, 0), strlen(expected));
+}
+END_TEST
+
+START_TEST(histogram_buckets)
+{
+	struct metrics_histogram h;
+
+	memset(&h, 0, sizeof h);
+	metrics_histogram_observe(&h, 0);
+	metrics_histogram_observe(&h, 100000);		/* le is inclusive */
+	metrics_histogram_observe(&h, 100001);
+	metrics_histogram_observe(&h, 1000000000);	/* exactly 1 s */
+	metrics_histogram_observe(&h, 10000000000);	/* exactly 10 s */
+	metrics_histogram_observe(&h, 10000000001);	/* only +Inf */
+	ck_assert_uint_eq(h.counts[0], 2);
+	ck_assert_uint_eq(h.counts[1], 1);
+	ck_assert_uint_eq(h.counts[12], 1);
+	ck_assert_uint_eq(h.counts[METRICS_LATENCY_BOUNDS - 1], 1);
+	ck_assert_uint_eq(h.counts[METRICS_LATENCY_BOUNDS], 1);
+	ck_assert_uint_eq(h.count, 6);
+	ck_assert_uint_eq(h.sum_ns, 21000200002ULL);
+}
+END_TEST
+
+/* Rendered buckets never decrease and +Inf equals _count. */
+START_TEST(buckets_cumulative)
+{
+	struct metrics_snapshot snap;
+	char		 buf[METRICS_TEXT_MAX], *line;
+	uint64_t	 ns = 1, value, last = 0, count = 0;
+	int		 i, buckets = 0;
+
+	memset(&snap, 0, sizeof snap);
+	for (i = 0; i < 200; i++, ns = ns * 7 % 30000000011ULL)
+		metrics_histogram_observe(&snap.io_latency, ns * 3);
+	metrics_format(&snap, buf, sizeof buf);
+	for (line = strtok(buf, "\n"); line != NULL;
+	    line = strtok(NULL, "\n")) {
+		if (sscanf(line, "coserve_io_job_seconds_count %" SCNu64,
+		    &count) == 1)
+			continue;
+		if (strncmp(line, "coserve_io_job_seconds_bucket{", 30) != 0)
+			continue;
+		ck_assert_int_eq(sscanf(strchr(line, '}') + 1, " %" SCNu64,
+		    &value), 1);
+		ck_assert_uint_ge(value, last);
+		last = value;
+		buckets++;
+	}
+	ck_assert_int_eq(buckets, METRICS_LATENCY_BOUNDS + 1);
+	ck_assert_uint_eq(last, 200);
+	ck_assert_uint_eq(count, 200);
+}
+END_TEST
+
+START_TEST(registry_counts)
+{
+	struct metrics_snapshot snap;
+
+	metrics_connection_opened();
+	metrics_connection_opened();
+	metrics_connection_opened();
+	metrics_connection_closed();
+	metrics_request(200, 1000);
+	metrics_request(206, 24);
+	metrics_request(304, 0);
+	metrics_request(404, 150);
+	metrics_request(503, 0);
+	metrics_request(101, 0);
+	metrics_request(99, 7);		/* not a status: bytes still count */
+	metrics_request(600, 0);
+	metrics_snapshot(&snap, NULL);
+	ck_assert_uint_eq(snap.requests[0], 1);
+	ck_assert_uint_eq(snap.requests[1], 2);
+	ck_assert_uint_eq(snap.requests[2], 1);
+	ck_assert_uint_eq(snap.requests[3], 1);
+	ck_assert_uint_eq(snap.requests[4], 1);
+	ck_assert_uint_eq(snap.response_bytes, 1181);
+	ck_assert_uint_eq(snap.connections_accepted, 3);
+	ck_assert_uint_eq(snap.connections_open, 2);
+	ck_assert_uint_eq(snap.coroutines, 0);
+	ck_assert_uint_eq(snap.io_threads, 0);
+	ck_assert_uint_eq(snap.io_latency.count, 0);
+}
+END_TEST
+
+static void
+nop_work(struct iojob *job)
+{
+}
+
+START_TEST(render_reads_pool)
+{
+	struct iopool	*pool = iopool_create(0, 4);
+	struct iojob	 job = { 0 };
+	char		*text;
+	size_t		 len;
+
+	ck_assert_ptr_nonnull(pool);
+	job.work = nop_work;
+	ck_assert_int_eq(iopool_submit(pool, &job), 1);
+	ck_assert_int_eq(iopool_submit(pool, &job), 1);
+	text = metrics_render(pool, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(len, strlen(text));
+	ck_assert_uint_lt(len, METRICS_TEXT_MAX);
+	ck_assert_ptr_nonnull(strstr(text, "\ncoserve_io_jobs_total 2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\ncoserve_io_threads 0\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	    "\ncoserve_io_job_seconds_count 2\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	    "\ncoserve_io_job_seconds_bucket{le=\"+Inf\"} 2\n"));
+	free(text);
+	iopool_destroy(pool);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("metrics");
+	TCase	*tc = tcase_create("metrics");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, format_exact);
+	tcase_add_test(tc, format_short_buffer);
+	tcase_add_test(tc, histogram_buckets);
+	tcase_add_test(tc, buckets_cumulative);
+	tcase_add_test(tc, registry_counts);
+	tcase_add_test(tc, render_reads_pool);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
