@@ -31,6 +31,7 @@
 #include "coro.h"
 #include "file.h"
 #include "log.h"
+#include "metrics.h"
 #include "path.h"
 #include "request.h"
 #include "response.h"
@@ -324,6 +325,36 @@ log_access(struct conn *c, const struct request *req, long start_ms)
 }
 
 static int
+send_metrics(struct conn *c, const struct request *req)
+{
+	struct response	 r;
+	char		*text;
+	size_t		 len;
+	int		 rc;
+
+	if ((text = metrics_render(c->env->pool, &len)) == NULL)
+		return conn_send_error(c, req, 503);
+	response_begin(&r, 200);
+	response_add(&r, "Content-Type", "%s", METRICS_CONTENT_TYPE);
+	response_add(&r, "Cache-Control", "no-store");
+	response_add(&r, "Content-Length", "%zu", len);
+	rc = conn_send_head(c, &r, req->method == HTTP_HEAD ? NULL : text, len);
+	free(text);
+	return rc;
+}
+
+/* The metrics path on the main listeners, or /metrics on their own. */
+static int
+is_metrics(const struct conn *c, const struct path *p)
+{
+	const char	*want = c->env->metrics_only ? "/metrics" :
+	    c->env->cfg->metrics_path;
+
+	return want != NULL && strcmp(p->rel, want + 1) == 0 &&
+	    !p->trailing_slash;
+}
+
+static int
 send_options(struct conn *c)
 {
 	struct response	 r;
@@ -364,6 +395,10 @@ handle(struct conn *c, const struct request *req)
 	}
 	if ((rc = path_parse(&p, req->target.ptr, req->target.len)) < 0)
 		return conn_send_error(c, req, -rc);
+	if (is_metrics(c, &p))
+		return send_metrics(c, req);
+	if (c->env->metrics_only)
+		return conn_send_error(c, req, 404);
 	return file_serve(c, req, &p);
 }
 
@@ -386,6 +421,7 @@ conn_main(void *arg)
 		if (head_len < 0) {
 			c->close_after = 1;
 			conn_send_error(c, NULL, (int)-head_len);
+			metrics_request(c->status, c->body_bytes);
 			log_debug("%s: bad request: %ld", c->peer, -head_len);
 			break;
 		}
@@ -398,6 +434,8 @@ conn_main(void *arg)
 		start_ms = await_now_ms();
 		rc = handle(c, &req);
 		log_access(c, &req, start_ms);
+		if (c->head_sent)
+			metrics_request(c->status, c->body_bytes);
 		consume(c, (size_t)head_len);
 		if (rc == -1 || c->close_after)
 			break;
@@ -420,6 +458,7 @@ conn_free(void *arg)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	nconns--;
+	metrics_connection_closed();
 	if (c->env->closed != NULL)
 		c->env->closed(c->env->closed_arg);
 	free(c);
@@ -466,6 +505,7 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 		conns->prev = c;
 	conns = c;
 	nconns++;
+	metrics_connection_opened();
 	coro_resume(co);
 	return 0;
 

@@ -23,6 +23,8 @@ struct conn_env {
 	struct docroot		**roots;	/* [0] the default site */
 	size_t			 root_count;
 	struct accesslog	*access_log;
+	struct iopool		*pool;		/* for the metrics */
+	int			 metrics_only;	/* the metrics listener */
 	/* Called on the reactor each time a connection has gone. */
 	void			(*closed)(void *arg);
 	void			 *closed_arg;

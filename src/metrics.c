@@ -161,7 +161,8 @@ text_histogram(struct text *t, const char *name, const char *help,
 	    cumulative + h->counts[METRICS_LATENCY_BOUNDS]);
 	/* Seconds printed from integers, exact to the nanosecond. */
 	text_printf(t, "coserve_%s_sum %" PRIu64 ".%09" PRIu64 "\n", name,
-	    h->sum_ns / 1000000000ULL, h->sum_ns % 1000000000ULL);
+	    (uint64_t)(h->sum_ns / 1000000000u),
+	    (uint64_t)(h->sum_ns % 1000000000u));
 	text_printf(t, "coserve_%s_count %" PRIu64 "\n", name, h->count);
 }
 

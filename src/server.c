@@ -46,9 +46,11 @@
 #define CORO_POOL_MAX		256
 
 struct listener {
-	int		 fd;
-	struct event	*ev;
-	char		 name[80];
+	int			 fd;
+	struct event		*ev;
+	struct server		*server;
+	const struct conn_env	*env;	/* the server's, or the metrics one */
+	char			 name[80];
 };
 
 struct server {
@@ -60,7 +62,8 @@ struct server {
 	size_t		 nroots;
 	struct accesslog *access_log;
 	struct conn_env	 env;
-	struct listener	 listeners[CONFIG_LISTEN_MAX];
+	struct conn_env	 metrics_env;
+	struct listener	 listeners[CONFIG_LISTEN_MAX + 1];	/* + metrics */
 	size_t		 nlisteners;
 	int		 accepting;
 	int		 draining;
@@ -102,7 +105,8 @@ listeners_close(struct server *s)
 static void
 accept_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct server		*s = arg;
+	struct listener		*l = arg;
+	struct server		*s = l->server;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	struct timeval		 tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
@@ -125,7 +129,7 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			return;
 		}
-		if (conn_start(&s->env, cfd, (struct sockaddr *)&ss, sslen) ==
+		if (conn_start(l->env, cfd, (struct sockaddr *)&ss, sslen) ==
 		    -1) {
 			/* Out of memory: let some connections finish first. */
 			listeners_enable(s, 0);
@@ -157,7 +161,8 @@ conn_closed(void *arg)
 }
 
 static int
-listener_open(struct server *s, const struct config_listen *cl)
+listener_open(struct server *s, const struct config_listen *cl,
+    const struct conn_env *env)
 {
 	struct listener		*l = &s->listeners[s->nlisteners];
 	struct addrinfo		 hints, *res;
@@ -192,8 +197,10 @@ listener_open(struct server *s, const struct config_listen *cl)
 	    port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(l->name, sizeof l->name, bound.ss_family == AF_INET6 ?
 	    "[%s]:%s" : "%s:%s", host, port);
+	l->server = s;
+	l->env = env;
 	if ((l->ev = event_new(s->base, l->fd, EV_READ | EV_PERSIST, accept_cb,
-	    s)) == NULL)
+	    l)) == NULL)
 		goto fail;
 	freeaddrinfo(res);
 	s->nlisteners++;
@@ -345,6 +352,7 @@ server_create(struct config *cfg)
 	s->env.access_log = s->access_log;
 	s->env.closed = conn_closed;
 	s->env.closed_arg = s;
+	s->env.pool = s->pool;
 	s->backoff_ev = evtimer_new(s->base, backoff_cb, s);
 	s->grace_ev = evtimer_new(s->base, grace_cb, s);
 	if (s->backoff_ev == NULL || s->grace_ev == NULL)
@@ -357,9 +365,14 @@ server_create(struct config *cfg)
 			goto fail;
 		s->nsignals++;
 	}
+	s->metrics_env = s->env;
+	s->metrics_env.metrics_only = 1;
 	for (i = 0; i < cfg->listen_count; i++)
-		if (listener_open(s, &cfg->listen[i]) == -1)
+		if (listener_open(s, &cfg->listen[i], &s->env) == -1)
 			goto fail;
+	if (cfg->metrics_listen_set &&
+	    listener_open(s, &cfg->metrics_listen, &s->metrics_env) == -1)
+		goto fail;
 	return s;
 fail:
 	server_free(s);
@@ -373,7 +386,8 @@ server_run(struct server *s)
 
 	listeners_enable(s, 1);
 	for (i = 0; i < s->nlisteners; i++)
-		log_info("listening on %s", s->listeners[i].name);
+		log_info("listening on %s%s", s->listeners[i].name,
+		    s->listeners[i].env->metrics_only ? " (metrics)" : "");
 	for (i = 0; i < s->nroots; i++)
 		log_info("serving %s%s%s", s->roots[i]->real,
 		    i == 0 ? " (default site)" : " for ",

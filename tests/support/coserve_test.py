@@ -34,7 +34,8 @@ IO_TIMEOUT_S = 30.0  # any single socket operation in a test
 
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 LISTENING_RE = re.compile(
-    r"^coserve: info: listening on (?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)\s*$"
+    r"^coserve: info: listening on (?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)"
+    r"(?: \((?P<kind>metrics)\))?\s*$"
 )
 LOG_LINE_RE = re.compile(r"^coserve: (error|warn|info|debug): ")
 

@@ -1,0 +1,92 @@
+"""The Prometheus endpoint, on its own listener and at a path on the main
+one: the text format, and counters that move with the traffic."""
+
+import os
+import re
+import shutil
+import tempfile
+import unittest
+
+from coserve_test import Server, fetch, main, write_file
+
+SAMPLE_RE = re.compile(r'^(coserve_[a-z_]+)(\{[^}]*\})? (\S+)$')
+
+
+def parse(text):
+    """{(name, labels): value}, checking every line is HELP, TYPE or a sample."""
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            continue
+        m = SAMPLE_RE.match(line)
+        if not m:
+            raise AssertionError("not exposition format: %r" % line)
+        samples[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return samples
+
+
+class MetricsTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="coserve-metrics-")
+        root = os.path.join(cls.tmp, "www")
+        write_file(os.path.join(root, "a.txt"), b"x" * 1000)
+        cls.server = Server(root=root, expect_listeners=2, config={
+            "metrics_listen": "127.0.0.1:0",
+            "metrics_path": "/.well-known/metrics",
+        })
+        cls.main_port = cls.server.listeners[0][1]
+        cls.metrics_port = cls.server.listeners[1][1]
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.check_clean_exit()
+        finally:
+            cls.server.cleanup()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def scrape(self, port=None, target="/metrics"):
+        r = fetch("127.0.0.1", port or self.metrics_port, target)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8")
+        return parse(r.body.decode())
+
+    def test_counters_follow_traffic(self):
+        before = self.scrape()
+        for _ in range(3):
+            self.assertEqual(fetch("127.0.0.1", self.main_port, "/a.txt").status, 200)
+        self.assertEqual(fetch("127.0.0.1", self.main_port, "/missing").status, 404)
+        after = self.scrape()
+
+        def delta(name, labels=""):
+            return after[(name, labels)] - before.get((name, labels), 0)
+
+        self.assertEqual(delta("coserve_requests_total", '{class="2xx"}'), 3 + 1)  # + a scrape
+        self.assertEqual(delta("coserve_requests_total", '{class="4xx"}'), 1)
+        self.assertGreaterEqual(delta("coserve_response_bytes_total"), 3000)
+        self.assertGreaterEqual(delta("coserve_connections_accepted_total"), 5)
+        self.assertGreaterEqual(delta("coserve_io_jobs_total"), 4)
+        self.assertEqual(after[("coserve_io_threads", "")], 4)
+        # The scrape's own connection is open while it is rendered.
+        self.assertGreaterEqual(after[("coserve_connections_open", "")], 1)
+        self.assertGreaterEqual(after[("coserve_coroutines", "")], 1)
+        self.assertEqual(after[("coserve_io_job_seconds_count", "")],
+                         after[("coserve_io_job_seconds_bucket", '{le="+Inf"}')])
+        self.assertIn(("coserve_io_queue_depth", ""), after)
+
+    def test_path_on_main_listener(self):
+        samples = self.scrape(self.main_port, "/.well-known/metrics")
+        self.assertIn(("coserve_requests_total", '{class="2xx"}'), samples)
+        # Only that path: other paths on the main listener are files.
+        self.assertEqual(fetch("127.0.0.1", self.main_port, "/metrics").status, 404)
+
+    def test_metrics_listener_serves_nothing_else(self):
+        self.assertEqual(fetch("127.0.0.1", self.metrics_port, "/a.txt").status, 404)
+        r = fetch("127.0.0.1", self.metrics_port, "/metrics", method="HEAD")
+        self.assertEqual((r.status, r.body), (200, b""))
+
+
+if __name__ == "__main__":
+    main()
