@@ -237,6 +237,39 @@ class HTTPTest(ServerTestCase):
         self.assertEqual(second.status, 200)
         self.assertEqual(second.body, SMALL_FILES["f07.txt"])
 
+    def test_expect_100_continue(self):
+        # The answer comes without waiting for the body, and says the
+        # connection closes: whether the client still sends the body
+        # cannot then desynchronise anything.
+        with self.conn() as c:
+            c.send(head("GET /f06.txt HTTP/1.1", H, "Content-Length: 5",
+                        "Expect: 100-continue"))
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, SMALL_FILES["f06.txt"]))
+            self.assertTrue(r.closes())
+            self.assertTrue(c.closed_by_peer())
+        # Without a body, Expect changes nothing.
+        with self.conn() as c:
+            c.send(head("GET /f06.txt HTTP/1.1", H, "Expect: 100-continue")
+                   + head("GET /f07.txt HTTP/1.1", H))
+            self.assertEqual(c.read_response().body, SMALL_FILES["f06.txt"])
+            self.assertEqual(c.read_response().body, SMALL_FILES["f07.txt"])
+
+    def test_transfer_encoding_is_refused_and_closes(self):
+        cases = [
+            (("Transfer-Encoding: chunked",), 501),
+            (("Transfer-Encoding: chunked", "Content-Length: 5"), 400),
+            (("Content-Length: 5", "Transfer-Encoding: chunked"), 400),
+        ]
+        for fields, status in cases:
+            with self.subTest(fields), self.conn() as c:
+                c.send(head("GET /f06.txt HTTP/1.1", H, *fields) + b"5\r\nhello\r\n0\r\n\r\n"
+                       + head("GET /f07.txt HTTP/1.1", H))
+                r = c.read_response()
+                self.assertEqual(r.status, status)
+                self.assertTrue(r.closes())
+                self.assertTrue(c.closed_by_peer())
+
     def test_body_arriving_later_is_discarded(self):
         with self.conn() as c:
             c.send(head("GET /f08.txt HTTP/1.1", H, "Content-Length: 11"))

@@ -201,6 +201,29 @@ class LifecycleTest(unittest.TestCase):
         for line in lines:
             self.assertIn('"GET /sixty.bin HTTP/1.1" 200 60000 ', line)
 
+    def test_sigusr1_reopens_the_access_log(self):
+        log = os.path.join(self.tmp, "access.log")
+        rotated = log + ".1"
+        with self.serve(access_log=log) as srv:
+            fetch(srv.host, srv.port, "/index.html?before")
+            os.rename(log, rotated)  # what logrotate does
+            srv.send_signal(signal.SIGUSR1)
+            # The writer reopens on its own thread: wait for the new file
+            # to exist (it is created by the reopen), bounded.
+            deadline = time.monotonic() + 10
+            while not os.path.exists(log):
+                self.assertLess(time.monotonic(), deadline, "log not reopened")
+                time.sleep(0.02)
+            fetch(srv.host, srv.port, "/index.html?after")
+        with open(rotated) as f:
+            old = f.read()
+        with open(log) as f:
+            new = f.read()
+        self.assertIn("?before", old)
+        self.assertNotIn("?after", old)
+        self.assertIn("?after", new)
+        self.assertNotIn("?before", new)
+
     def test_keepalive_timeout_zero_means_close(self):
         with self.serve(keepalive_timeout_ms=0) as srv:
             r = fetch(srv.host, srv.port, "/index.html")
