@@ -31,6 +31,7 @@ enum key_type {
 	KEY_FILE_NAME,	/* a name without '/' */
 	KEY_URL_PATH,	/* "/..." */
 	KEY_LOG_FORMAT,	/* an access log format */
+	KEY_MEDIA_TYPE,	/* "type/subtype" and maybe parameters */
 	KEY_ACCESS_LOG,	/* a path or "off" */
 	KEY_LOG_LEVEL,
 	KEY_LISTEN,
@@ -71,6 +72,7 @@ static const struct key keys[] = {
 	{ "access_log_format", KEY_LOG_FORMAT, G(access_log_format), 0, 0 },
 	{ "mime_types", KEY_PATH, G(mime_types), 0, 0 },
 	{ "mime_overrides", KEY_MIME, G(mime), 0, 0 },
+	{ "default_type", KEY_MEDIA_TYPE, G(default_type), 0, 0 },
 	{ "metrics_listen", KEY_LISTEN_ONE, G(metrics_listen), 0, 0 },
 	{ "metrics_path", KEY_URL_PATH, G(metrics_path), 0, 0 },
 	{ "names", KEY_NAMES, S(names), 0, 0 },
@@ -470,6 +472,13 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 			return fail(ld, s, "%s: %s", k->name, msg);
 		logformat_free(lf);
 		return set_string(ld, s, dst, strdup(str));
+	case KEY_MEDIA_TYPE:
+		if ((str = get_string(ld, s, k->name)) == NULL)
+			return -1;
+		if (strchr(str, '/') == NULL || has_control(str))
+			return fail(ld, s, "%s must be a media type like "
+			    "\"text/plain\"", k->name);
+		return set_string(ld, s, dst, strdup(str));
 	case KEY_ACCESS_LOG:
 		if ((str = get_string(ld, s, k->name)) == NULL)
 			return -1;
@@ -778,6 +787,7 @@ config_free(struct config *c)
 	free(c->access_log);
 	free(c->access_log_format);
 	free(c->mime_types);
+	free(c->default_type);
 	free(c->metrics_path);
 	free(c);
 }

@@ -87,6 +87,7 @@ struct config {
 	char		*access_log;	/* NULL: off */
 	char		*access_log_format;	/* NULL: combined */
 	char		*mime_types;
+	char		*default_type;	/* NULL: application/octet-stream */
 	struct mime_override mime[CONFIG_MIME_MAX];
 	size_t		 mime_count;
 	struct config_listen metrics_listen;

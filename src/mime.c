@@ -38,6 +38,7 @@ struct mime_table {
 	char **types; /* the strings entries point to */
 	size_t types_count;
 	size_t types_cap;
+	const char *fallback; /* for unknown extensions; NULL: MIME_DEFAULT */
 };
 
 /* Sorted by extension: mime_lookup searches it directly without a table. */
@@ -347,6 +348,14 @@ file_load(struct mime_table *mt, const char *path)
 	return rc;
 }
 
+int
+mime_set_default(struct mime_table *mt, const char *type)
+{
+	if ((mt->fallback = type_intern(mt, type, strlen(type))) == NULL)
+		return -1;
+	return 0;
+}
+
 struct mime_table *
 mime_load(const char *path)
 {
@@ -416,20 +425,22 @@ mime_free(struct mime_table *mt)
 const char *
 mime_lookup(const struct mime_table *mt, const char *filename)
 {
+	const char *fallback = mt != NULL && mt->fallback != NULL ?
+	    mt->fallback : MIME_DEFAULT;
 	struct mime_entry key;
 	const struct mime_entry *found, *entries = builtin_types;
 	const char *base, *dot;
 	size_t len, i, count = BUILTIN_COUNT;
 
 	if (filename == NULL)
-		return MIME_DEFAULT;
+		return fallback;
 	if ((base = strrchr(filename, '/')) == NULL)
 		base = filename;
 	if ((dot = strrchr(base, '.')) == NULL)
-		return MIME_DEFAULT;
+		return fallback;
 	len = strlen(dot + 1);
 	if (len == 0 || len > MIME_EXT_MAX)
-		return MIME_DEFAULT;
+		return fallback;
 	for (i = 0; i < len; i++)
 		key.ext[i] = (char)lower((unsigned char)dot[1 + i]);
 	key.ext[len] = '\0';
@@ -439,7 +450,7 @@ mime_lookup(const struct mime_table *mt, const char *filename)
 		count = mt->count;
 	}
 	if (count == 0)
-		return MIME_DEFAULT;
+		return fallback;
 	found = bsearch(&key, entries, count, sizeof *entries, entry_cmp_ext);
-	return found != NULL ? found->type : MIME_DEFAULT;
+	return found != NULL ? found->type : fallback;
 }

@@ -13,7 +13,10 @@ struct mime_table *mime_load(const char *path);
 struct mime_table *mime_load_with(const char *path, const char *const *exts,
 		    const char *const *types, size_t n);
 void		 mime_free(struct mime_table *);
-/* Never NULL: unknown extensions get "application/octet-stream". */
+/* Sets the type for unknown extensions (charset rules apply); -1 on ENOMEM. */
+int		 mime_set_default(struct mime_table *, const char *type);
+/* Never NULL: unknown extensions get the default, else
+ * "application/octet-stream". */
 const char	*mime_lookup(const struct mime_table *, const char *filename);
 
 #endif

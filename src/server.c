@@ -292,7 +292,8 @@ server_open_sites(struct server *s)
 		types[i] = cfg->mime[i].type;
 	}
 	if ((s->mime = mime_load_with(cfg->mime_types, exts, types,
-	    cfg->mime_count)) == NULL) {
+	    cfg->mime_count)) == NULL || (cfg->default_type != NULL &&
+	    mime_set_default(s->mime, cfg->default_type) == -1)) {
 		log_warn("media types");
 		return -1;
 	}

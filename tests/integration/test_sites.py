@@ -43,6 +43,7 @@ class SitesTest(unittest.TestCase):
         write_file(os.path.join(e, ".env"), b"EXAMPLE=1\n")
         cls.server = Server(root=cls.default, config={
             "mime_overrides": ["md text/markdown; charset=utf-8", "css text/x-test"],
+            "default_type": "text/plain",
             "headers": [
                 {"match": "/assets/", "cache_control": "public, max-age=31536000, immutable"},
                 {"match": "/assets/old/", "expires_s": 60},
@@ -153,6 +154,9 @@ class SitesTest(unittest.TestCase):
     def test_mime_overrides(self):
         self.assertEqual(self.get("/notes.md").header("content-type"),
                          "text/markdown; charset=utf-8")
+        write_file(os.path.join(self.default, "README"), b"plain\n")
+        self.assertEqual(self.get("/README").header("content-type"),
+                         "text/plain; charset=utf-8")
         # Text types get the charset, as built-in ones do.
         self.assertEqual(self.get("/assets/app.css").header("content-type"),
                          "text/x-test; charset=utf-8")

@@ -155,6 +155,7 @@ static const struct {
 	{ "mime_overrides = [ \"md\" ];\n", ":1: ", "ext type/subtype" },
 	{ "metrics_listen = \"nowhere\";\n", ":1: ", "bad address" },
 	{ "metrics_path = \"metrics\";\n", ":1: ", "starting with '/'" },
+	{ "default_type = \"binary\";\n", ":1: ", "media type like" },
 	{ "access_log_format = \"$status $nope\";\n", ":1: ",
 	    "unknown variable $nope" },
 };
