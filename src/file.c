@@ -30,6 +30,7 @@
 #include "resolve.h"
 #include "httpdate.h"
 #include "iopool.h"
+#include "listing.h"
 #include "log.h"
 #include "mime.h"
 #include "path.h"
@@ -438,6 +439,11 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	}
 	if (res.result == RESOLVE_REDIRECT)
 		return send_redirect(c, req, p, &r);
+	if (res.result == RESOLVE_LISTING)
+		return listing_serve(c, req, p, res.fd,
+		    &(const struct listing_options){ .root = root,
+		    .max_entries = root->site->autoindex_max_entries,
+		    .dotfiles = root->site->dotfiles });
 	if (res.result == RESOLVE_FAILED)
 		return send_error_page(c, req, res.status);
 	memset(&fj, 0, sizeof fj);

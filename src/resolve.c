@@ -98,6 +98,12 @@ escape:
 	return -1;
 }
 
+int
+resolve__open_beneath(const struct docroot *root, const char *rel)
+{
+	return open_beneath(root, rel);
+}
+
 static int
 status_of_errno(int error)
 {
@@ -185,6 +191,7 @@ resolve_work(struct iojob *job)
 	struct resolution	*fj = res;
 	const struct path	*p = res->path;
 	char			 index_rel[sizeof p->rel + NAME_MAX + 2];
+	int			 dirfd, error;
 
 	if (!fj->root->site->dotfiles && path_is_hidden(p->rel)) {
 		resolve_failed(fj, 404);
@@ -196,25 +203,34 @@ resolve_work(struct iojob *job)
 		return;
 	}
 	if (S_ISDIR(fj->st.st_mode)) {
-		close(fj->fd);
+		dirfd = fj->fd;
 		fj->fd = -1;
 		if (!p->trailing_slash) {
+			close(dirfd);
 			fj->result = RESOLVE_REDIRECT;
 			return;
 		}
 		if ((size_t)snprintf(index_rel, sizeof index_rel, "%s%s%s",
 		    p->rel, p->rel[0] != '\0' ? "/" : "", fj->root->index) >=
 		    sizeof index_rel) {
+			close(dirfd);
 			resolve_failed(fj, 414);
 			return;
 		}
-		fj->fd = open_beneath(fj->root, index_rel);
-		if (fj->fd == -1) {
-			/* A directory without an index is not listed. */
-			resolve_failed(fj, errno == ENOENT ? 403 :
-			    status_of_errno(errno));
+		if ((fj->fd = open_beneath(fj->root, index_rel)) == -1) {
+			error = errno;
+			if (error == ENOENT && fj->root->site->autoindex) {
+				/* No index: the directory itself is listed. */
+				fj->fd = dirfd;
+				fj->result = RESOLVE_LISTING;
+				return;
+			}
+			close(dirfd);
+			resolve_failed(fj, error == ENOENT ? 403 :
+			    status_of_errno(error));
 			return;
 		}
+		close(dirfd);
 		if (fstat(fj->fd, &fj->st) == -1) {
 			resolve_failed(fj, status_of_errno(errno));
 			return;

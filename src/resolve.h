@@ -1,6 +1,7 @@
 /*
  * Path resolution: from a normalised request path to an open regular file
- * beneath a document root, as one I/O pool job. Everything a site's
+ * (or, with autoindex, a directory to list) beneath a document root, as
+ * one I/O pool job. Everything a site's
  * policies say about which names may be served is decided here, on the
  * worker, where blocking on storage is allowed.
  */
@@ -39,6 +40,7 @@ void		 docroot_close(struct docroot *);
 enum resolve_result {
 	RESOLVE_FILE,		/* fd and st describe a regular file */
 	RESOLVE_REDIRECT,	/* a directory named without its trailing slash */
+	RESOLVE_LISTING,	/* fd is the directory to list (autoindex) */
 	RESOLVE_FAILED		/* status says which error to send */
 };
 
@@ -57,6 +59,13 @@ struct resolution {
 	unsigned		 accept[ENCODING_COUNT];
 	size_t			 accept_count;
 };
+
+/*
+ * For listing.c, on a worker: opens rel beneath root as a resolution
+ * would (symlink policy included); an fd, or -1 with errno.
+ */
+int		 resolve__open_beneath(const struct docroot *root,
+		    const char *rel);
 
 /*
  * Prepares res to resolve path under root, looking for the sidecars the

@@ -204,16 +204,26 @@ class LifecycleTest(unittest.TestCase):
     def test_sigusr1_reopens_the_access_log(self):
         log = os.path.join(self.tmp, "access.log")
         rotated = log + ".1"
+        def wait_for(predicate, what):
+            # The writer works on its own thread and flushes within a
+            # second: poll for what it must produce, bounded.
+            deadline = time.monotonic() + 10
+            while not predicate():
+                self.assertLess(time.monotonic(), deadline, what)
+                time.sleep(0.02)
+
+        def contains(path, text):
+            with open(path) as f:
+                return text in f.read()
+
         with self.serve(access_log=log) as srv:
             fetch(srv.host, srv.port, "/index.html?before")
+            # A line is queued once the response is complete (file closed
+            # included), which may be after the client has it.
+            wait_for(lambda: contains(log, "?before"), "first line not written")
             os.rename(log, rotated)  # what logrotate does
             srv.send_signal(signal.SIGUSR1)
-            # The writer reopens on its own thread: wait for the new file
-            # to exist (it is created by the reopen), bounded.
-            deadline = time.monotonic() + 10
-            while not os.path.exists(log):
-                self.assertLess(time.monotonic(), deadline, "log not reopened")
-                time.sleep(0.02)
+            wait_for(lambda: os.path.exists(log), "log not reopened")
             fetch(srv.host, srv.port, "/index.html?after")
         with open(rotated) as f:
             old = f.read()
