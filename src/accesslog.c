@@ -117,6 +117,19 @@ writer_main(void *arg)
 	return NULL;
 }
 
+/* What accesslog_open() takes besides the thread and its lock. */
+static void
+free_parts(struct accesslog *log)
+{
+	if (log->fd != -1)
+		close(log->fd);
+	logformat_free(log->format);
+	free(log->spare);
+	free(log->pending);
+	free(log->path);
+	free(log);
+}
+
 struct accesslog *
 accesslog_open(const char *path, const char *format)
 {
@@ -148,13 +161,7 @@ accesslog_open(const char *path, const char *format)
 	}
 	return log;
 fail:
-	if (log->fd != -1)
-		close(log->fd);
-	logformat_free(log->format);
-	free(log->spare);
-	free(log->pending);
-	free(log->path);
-	free(log);
+	free_parts(log);
 	return NULL;
 }
 
@@ -170,12 +177,7 @@ accesslog_close(struct accesslog *log)
 	pthread_join(log->writer, NULL);
 	pthread_cond_destroy(&log->wake);
 	pthread_mutex_destroy(&log->lock);
-	close(log->fd);
-	logformat_free(log->format);
-	free(log->spare);
-	free(log->pending);
-	free(log->path);
-	free(log);
+	free_parts(log);
 }
 
 void

@@ -66,20 +66,27 @@ date_now(void)
 }
 
 static void
-append(struct response *r, const char *fmt, ...)
+vappend(struct response *r, const char *fmt, va_list ap)
 {
-	va_list	 ap;
 	int	 n;
 
 	if (r->overflow)
 		return;
-	va_start(ap, fmt);
 	n = vsnprintf(r->head + r->len, r->size - r->len, fmt, ap);
-	va_end(ap);
 	if (n < 0 || (size_t)n >= r->size - r->len)
 		r->overflow = 1;
 	else
 		r->len += n;
+}
+
+static void
+append(struct response *r, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vappend(r, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -125,18 +132,11 @@ void
 response_add(struct response *r, const char *name, const char *fmt, ...)
 {
 	va_list	 ap;
-	int	 n;
 
 	append(r, "%s: ", name);
-	if (r->overflow)
-		return;
 	va_start(ap, fmt);
-	n = vsnprintf(r->head + r->len, r->size - r->len, fmt, ap);
+	vappend(r, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= r->size - r->len)
-		r->overflow = 1;
-	else
-		r->len += n;
 	append(r, "\r\n");
 }
 
