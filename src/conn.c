@@ -89,13 +89,17 @@ host_matches(const char *name, const char *host, size_t len)
 	return len == namelen && strncasecmp(host, name, len) == 0;
 }
 
-/* Virtual hosts: the first site with a matching name, else the default. */
+/*
+ * Virtual hosts: the first site naming the host exactly, else the first
+ * whose wildcard matches, else the default site.
+ */
 static const struct docroot *
 select_root(const struct conn_env *env, struct slice host)
 {
 	const struct site_config	*site;
 	const char			*end;
 	size_t				 i, j, len = host.len;
+	int				 wild;
 
 	if (host.ptr == NULL)
 		return env->roots[0];
@@ -108,12 +112,14 @@ select_root(const struct conn_env *env, struct slice host)
 		}
 	if (len > 0 && host.ptr[len - 1] == '.')
 		len--;
-	for (i = 1; i < env->root_count; i++) {
-		site = env->roots[i]->site;
-		for (j = 0; j < site->name_count; j++)
-			if (host_matches(site->names[j], host.ptr, len))
-				return env->roots[i];
-	}
+	for (wild = 0; wild < 2; wild++)
+		for (i = 1; i < env->root_count; i++) {
+			site = env->roots[i]->site;
+			for (j = 0; j < site->name_count; j++)
+				if ((site->names[j][0] == '*') == wild &&
+				    host_matches(site->names[j], host.ptr, len))
+					return env->roots[i];
+		}
 	return env->roots[0];
 }
 

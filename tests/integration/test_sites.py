@@ -21,9 +21,10 @@ class SitesTest(unittest.TestCase):
         cls.default = os.path.join(cls.tmp, "default")
         cls.example = os.path.join(cls.tmp, "example")
         cls.static = os.path.join(cls.tmp, "static")
+        cls.exact = os.path.join(cls.tmp, "exact")
         write_file(os.path.join(cls.tmp, "secret.txt"), SECRET)
         for root, who in ((cls.default, b"default"), (cls.example, b"example"),
-                          (cls.static, b"static")):
+                          (cls.static, b"static"), (cls.exact, b"exact")):
             write_file(os.path.join(root, "index.html"), who + b" index\n")
         d = cls.default
         write_file(os.path.join(d, ".env"), b"SECRET=1\n")
@@ -55,6 +56,7 @@ class SitesTest(unittest.TestCase):
                 {"names": ["example.test", "www.example.test"], "root": cls.example,
                  "symlinks": "off", "dotfiles": "allow"},
                 {"names": ["*.static.test"], "root": cls.static},
+                {"names": ["exact.static.test"], "root": cls.exact},
             ],
         })
 
@@ -81,6 +83,7 @@ class SitesTest(unittest.TestCase):
             ("a.b.static.test", b"static index\n"),
             ("static.test", b"default index\n"),  # "*." needs a label
             ("127.0.0.1", b"default index\n"),
+            ("exact.static.test", b"exact index\n"),  # exact beats an earlier wildcard
             ("[::1]:80", b"default index\n"),
         ]
         for host, body in cases:
