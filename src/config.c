@@ -75,6 +75,8 @@ static const struct key keys[] = {
 	{ "default_type", KEY_MEDIA_TYPE, G(default_type), 0, 0 },
 	{ "metrics_listen", KEY_LISTEN_ONE, G(metrics_listen), 0, 0 },
 	{ "metrics_path", KEY_URL_PATH, G(metrics_path), 0, 0 },
+	{ "user", KEY_FILE_NAME, G(user), 0, 0 },
+	{ "group", KEY_FILE_NAME, G(group), 0, 0 },
 	{ "names", KEY_NAMES, S(names), 0, 0 },
 	{ "root", KEY_PATH, S(root), 0, 0 },
 	{ "index", KEY_FILE_NAME, S(index), 0, 0 },
@@ -750,6 +752,11 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 		goto fail;
 	if (path != NULL && load_file(c, path, err, errlen) == -1)
 		goto fail;
+	if (o != NULL && o->user != NULL) {
+		free(c->user);
+		if ((c->user = strdup(o->user)) == NULL)
+			goto fail;
+	}
 	if (o != NULL && o->root != NULL) {
 		free(c->sites[0].root);
 		if ((c->sites[0].root = strdup(o->root)) == NULL)
@@ -789,5 +796,7 @@ config_free(struct config *c)
 	free(c->mime_types);
 	free(c->default_type);
 	free(c->metrics_path);
+	free(c->user);
+	free(c->group);
 	free(c);
 }

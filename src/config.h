@@ -93,12 +93,15 @@ struct config {
 	struct config_listen metrics_listen;
 	int		 metrics_listen_set;
 	char		*metrics_path;	/* NULL: not on the main listeners */
+	char		*user;		/* to become after start-up as root */
+	char		*group;		/* NULL: user's primary group */
 	struct site_config *sites;	/* [0] is the default site */
 	size_t		 site_count;
 };
 
 /* What -r and -l put over the file (or over the built-in defaults). */
 struct config_overrides {
+	const char	*user;
 	const char	*root;
 	const char	*listen[CONFIG_LISTEN_MAX];
 	size_t		 listen_count;

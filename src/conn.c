@@ -466,7 +466,7 @@ conn_free(void *arg)
 	nconns--;
 	metrics_connection_closed();
 	if (c->env->closed != NULL)
-		c->env->closed(c->env->closed_arg);
+		c->env->closed(c->env->arg);
 	free(c);
 }
 
@@ -512,6 +512,8 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 	conns = c;
 	nconns++;
 	metrics_connection_opened();
+	if (env->opened != NULL)
+		env->opened(env->arg);
 	coro_resume(co);
 	return 0;
 

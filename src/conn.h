@@ -25,9 +25,10 @@ struct conn_env {
 	struct accesslog	*access_log;
 	struct iopool		*pool;		/* for the metrics */
 	int			 metrics_only;	/* the metrics listener */
-	/* Called on the reactor each time a connection has gone. */
+	/* Called on the reactor as each connection starts and ends. */
+	void			(*opened)(void *arg);
 	void			(*closed)(void *arg);
-	void			 *closed_arg;
+	void			 *arg;
 };
 
 struct conn;

@@ -208,6 +208,7 @@ fail_pool:
 void
 iopool_destroy(struct iopool *pool)
 {
+	struct iojob	*job, *next;
 	unsigned	 i;
 
 	if (pool == NULL)
@@ -219,6 +220,13 @@ iopool_destroy(struct iopool *pool)
 	for (i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
 	free(pool->threads);
+	pool->threads = NULL;
+	/* Alone now: completions run here, and a job they submit runs inline. */
+	pool->nthreads = 0;
+	for (job = pool->done.head; job != NULL; job = next) {
+		next = job->next;
+		job->done(job);
+	}
 	notify_close(pool);
 	pthread_cond_destroy(&pool->wake);
 	pthread_mutex_destroy(&pool->lock);

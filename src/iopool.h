@@ -43,7 +43,10 @@ struct iopool;
  * blocks the caller and exists to measure what the threads buy.
  */
 struct iopool	*iopool_create(unsigned nthreads, unsigned queue_max);
-/* Finishes queued jobs, joins the workers and frees the pool. */
+/*
+ * Finishes queued jobs, joins the workers, calls done() for every job not
+ * yet reaped (a job submitted from there runs inline), frees the pool.
+ */
 void		 iopool_destroy(struct iopool *);
 
 /*

@@ -6,10 +6,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "privilege.h"
 #include "resolve.h"
 #include "log.h"
 #include "server.h"
@@ -20,12 +22,15 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: coserve [-htV] [-c file] [-l address:port]... [-r root]\n"
+	    "usage: coserve [-htV] [-c file] [-l address:port]... [-r root] "
+	    "[-u user]\n"
 	    "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
 	    "  -l addr  listen on address:port, e.g. 127.0.0.1:8080 or "
 	    "[::1]:8080;\n"
 	    "           may be repeated; replaces the file's listen list\n"
 	    "  -r root  serve this directory, replacing the file's root\n"
+	    "  -u user  after start-up as root, run as this user (\"root\" to\n"
+	    "           stay root); replaces the file's user\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -V       print the version and exit\n"
 	    "  -h       print this help and exit\n"
@@ -41,13 +46,14 @@ main(int argc, char **argv)
 	struct docroot		*root;
 	const char		*path = NULL;
 	char			 err[CONFIG_ERROR_MAX];
-	int			 ch, test = 0, rc;
+	char			*user = NULL, *group = NULL;
+	int			 ch, test = 0, rc, drop;
 	size_t			 i;
 
 	log_init(LOG_LEVEL_INFO);
 	/* Reads the zone file now, not on the reactor at the first log line. */
 	tzset();
-	while ((ch = getopt(argc, argv, "c:hl:r:tV")) != -1) {
+	while ((ch = getopt(argc, argv, "c:hl:r:tu:V")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -66,6 +72,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'u':
+			o.user = optarg;
 			break;
 		case 'V':
 			printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
@@ -88,6 +97,13 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(cfg->log_level);
+	/* Refused before anything is bound or opened. */
+	if ((drop = privilege_check(cfg->user, cfg->group, err,
+	    sizeof err)) == -1) {
+		fprintf(stderr, "%s: %s\n", path != NULL ? path : "coserve", err);
+		config_free(cfg);
+		return 1;
+	}
 	if (test) {
 		/* Roots are part of the configuration: check they open. */
 		for (i = 0; i < cfg->site_count; i++) {
@@ -105,8 +121,22 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
-	if ((s = server_create(cfg)) == NULL)
+	if (drop == 0 && (user = strdup(cfg->user)) == NULL)
+		fatal("strdup");
+	if (drop == 0 && cfg->group != NULL &&
+	    (group = strdup(cfg->group)) == NULL)
+		fatal("strdup");
+	if ((s = server_create(cfg, path, &o)) == NULL)
 		return 1;
+	/* Sockets bound, roots and logs open: root is no longer needed. */
+	if (drop == 0) {
+		if (privilege_drop(user, group, err, sizeof err) == -1)
+			fatalx("%s", err);
+		log_info("running as %s", user);
+	} else if (geteuid() == 0)
+		log_warnx("running as root, as configured");
+	free(user);
+	free(group);
 	rc = server_run(s);
 	server_free(s);
 	return rc;

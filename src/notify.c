@@ -1,5 +1,16 @@
-/* sd_notify(3) messages when built with systemd, nothing otherwise. */
+/*
+ * sd_notify(3) and sd_listen_fds(3) when built with systemd, nothing
+ * otherwise. Without NOTIFY_SOCKET in the environment, sd_notify is a
+ * no-op, so a daemon run by hand pays nothing for this.
+ */
 #include "autoconf.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -16,9 +27,85 @@ notify_ready(void)
 }
 
 void
+notify_reloading(void)
+{
+#ifdef HAVE_SYSTEMD
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+#endif
+}
+
+void
 notify_stopping(void)
 {
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
+#endif
+}
+
+void
+notify_status(const char *fmt, ...)
+{
+#ifdef HAVE_SYSTEMD
+	char	 status[256];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(status, sizeof status, fmt, ap);
+	va_end(ap);
+	sd_notifyf(0, "STATUS=%s", status);
+#else
+	(void)fmt;
+#endif
+}
+
+int
+notify_status_wanted(void)
+{
+#ifdef HAVE_SYSTEMD
+	return getenv("NOTIFY_SOCKET") != NULL;
+#else
+	return 0;
+#endif
+}
+
+unsigned long long
+notify_watchdog_usec(void)
+{
+#ifdef HAVE_SYSTEMD
+	uint64_t	 usec;
+
+	if (sd_watchdog_enabled(0, &usec) > 0)
+		return usec;
+#endif
+	return 0;
+}
+
+void
+notify_watchdog(void)
+{
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, "WATCHDOG=1");
+#endif
+}
+
+int
+notify_listen_fds(void)
+{
+#ifdef HAVE_SYSTEMD
+	int	 n, i;
+
+	if ((n = sd_listen_fds(1)) <= 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (sd_is_socket(SD_LISTEN_FDS_START + i, AF_UNSPEC,
+		    SOCK_STREAM, 1) <= 0)
+			return -1;
+	return n;
+#else
+	return 0;
 #endif
 }

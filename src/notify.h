@@ -1,11 +1,28 @@
 /*
- * Service manager notifications. The only module that talks to systemd;
- * without systemd support these do nothing.
+ * The service manager: readiness, status, reload and stop notifications,
+ * the watchdog, and sockets passed by socket activation. The only module
+ * that talks to systemd; without systemd support these do nothing and
+ * notify_listen_fds() finds no sockets.
  */
 #ifndef NOTIFY_H
 #define NOTIFY_H
 
 void	 notify_ready(void);
+/* RELOADING=1 with MONOTONIC_USEC, as sd_notify(3) asks for Type=notify-reload. */
+void	 notify_reloading(void);
 void	 notify_stopping(void);
+void	 notify_status(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+/* Whether a service manager listens: STATUS= updates are worth making. */
+int	 notify_status_wanted(void);
+/* The watchdog interval in microseconds, 0 when none is asked for. */
+unsigned long long notify_watchdog_usec(void);
+void	 notify_watchdog(void);
+/*
+ * Stream sockets passed by the service manager, numbered from 3; returns
+ * how many (0 without socket activation), -1 if one is not a listening
+ * stream socket.
+ */
+int	 notify_listen_fds(void);
 
 #endif

@@ -4,7 +4,14 @@
  * At max_connections the listeners are disabled and re-enabled when a
  * connection closes. SIGTERM or SIGINT starts a drain: listeners close,
  * idle connections close, busy ones finish their response, and after
- * shutdown_grace_ms the rest are aborted.
+ * shutdown_grace_ms (or a second signal) the rest are aborted.
+ *
+ * SIGHUP reloads: an I/O pool job reads the configuration and opens the
+ * new generation's roots and log (storage calls, so not on the reactor);
+ * back on the reactor, listeners are matched by address (kept, opened or
+ * closed) and the new generation replaces the old for new connections.
+ * Connections accepted earlier keep theirs until they close. Any failure
+ * leaves the running configuration untouched.
  */
 #include "autoconf.h"
 
@@ -26,11 +33,12 @@
 #include "config.h"
 #include "conn.h"
 #include "coro.h"
-#include "resolve.h"
+#include "generation.h"
 #include "iopool.h"
 #include "log.h"
-#include "mime.h"
+#include "metrics.h"
 #include "notify.h"
+#include "resolve.h"
 #include "server.h"
 
 #define ACCEPT_BATCH		64
@@ -45,33 +53,52 @@
 #endif
 #define CORO_POOL_MAX		256
 
+#define STATUS_INTERVAL_MS	5000
+
+enum listener_kind { LISTENER_MAIN, LISTENER_METRICS };
+
 struct listener {
 	int			 fd;
 	struct event		*ev;
 	struct server		*server;
-	const struct conn_env	*env;	/* the server's, or the metrics one */
-	char			 name[80];
+	enum listener_kind	 kind;
+	struct config_listen	 addr;		/* as configured, for reloads */
+	char			 name[80];	/* as bound */
+};
+
+struct reload_job {
+	struct iojob		 job;
+	struct server		*server;
+	struct generation	*gen;		/* the result, or NULL */
+	char			 err[CONFIG_ERROR_MAX];
 };
 
 struct server {
-	struct config	*cfg;
-	struct event_base *base;
-	struct iopool	*pool;
-	struct mime_table *mime;
-	struct docroot	*roots[CONFIG_SITES_MAX];	/* one per site */
-	size_t		 nroots;
-	struct accesslog *access_log;
-	struct conn_env	 env;
-	struct conn_env	 metrics_env;
-	struct listener	 listeners[CONFIG_LISTEN_MAX + 1];	/* + metrics */
-	size_t		 nlisteners;
-	int		 accepting;
-	int		 draining;
-	struct event	*backoff_ev;
-	struct event	*grace_ev;
-	struct event	*signal_evs[4];
-	size_t		 nsignals;
+	struct event_base	*base;
+	struct iopool		*pool;
+	struct generation	*gen;		/* for new connections */
+	const char		*config_path;	/* NULL: built-in defaults */
+	const struct config_overrides *overrides;
+	struct listener		*listeners[CONFIG_LISTEN_MAX + 1];
+	size_t			 nlisteners;
+	int			 activated;	/* sockets from the manager */
+	int			 running;	/* server_run() has begun */
+	int			 accepting;
+	int			 draining;
+	int			 reloading;
+	struct reload_job	 reload;
+	struct event		*backoff_ev;
+	struct event		*grace_ev;
+	struct event		*status_ev;
+	struct event		*watchdog_ev;
+	struct event		*signal_evs[4];
+	size_t			 nsignals;
+	uint64_t		 status_requests;
+	long			 status_ms;
 };
+
+/* Connection hooks carry only their generation; there is one server. */
+static struct server	*the_server;
 
 static void
 listeners_enable(struct server *s, int on)
@@ -83,10 +110,20 @@ listeners_enable(struct server *s, int on)
 	s->accepting = on;
 	for (i = 0; i < s->nlisteners; i++) {
 		if (on)
-			event_add(s->listeners[i].ev, NULL);
+			event_add(s->listeners[i]->ev, NULL);
 		else
-			event_del(s->listeners[i].ev);
+			event_del(s->listeners[i]->ev);
 	}
+}
+
+static void
+listener_free(struct listener *l)
+{
+	if (l->ev != NULL)
+		event_free(l->ev);
+	if (l->fd != -1)
+		close(l->fd);
+	free(l);
 }
 
 static void
@@ -94,10 +131,8 @@ listeners_close(struct server *s)
 {
 	size_t	 i;
 
-	for (i = 0; i < s->nlisteners; i++) {
-		event_free(s->listeners[i].ev);
-		close(s->listeners[i].fd);
-	}
+	for (i = 0; i < s->nlisteners; i++)
+		listener_free(s->listeners[i]);
 	s->nlisteners = 0;
 	s->accepting = 0;
 }
@@ -107,13 +142,14 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener		*l = arg;
 	struct server		*s = l->server;
+	struct generation	*g = s->gen;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	struct timeval		 tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
 	int			 i, cfd;
 
 	for (i = 0; i < ACCEPT_BATCH && s->accepting; i++) {
-		if (conn_count() >= s->cfg->max_connections) {
+		if (conn_count() >= g->cfg->max_connections) {
 			listeners_enable(s, 0);
 			return;
 		}
@@ -129,7 +165,8 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			return;
 		}
-		if (conn_start(l->env, cfd, (struct sockaddr *)&ss, sslen) ==
+		if (conn_start(l->kind == LISTENER_MAIN ? &g->env :
+		    &g->metrics_env, cfd, (struct sockaddr *)&ss, sslen) ==
 		    -1) {
 			/* Out of memory: let some connections finish first. */
 			listeners_enable(s, 0);
@@ -146,30 +183,75 @@ backoff_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+conn_opened(void *arg)
+{
+	generation_retain(arg);
+}
+
+static void
 conn_closed(void *arg)
 {
-	struct server	*s = arg;
+	struct server	*s = the_server;
 
+	generation_release(arg);
 	if (s->draining) {
 		if (conn_count() == 0)
 			event_base_loopexit(s->base, NULL);
 		return;
 	}
-	if (!s->accepting && conn_count() < s->cfg->max_connections &&
+	if (!s->accepting && conn_count() < s->gen->cfg->max_connections &&
 	    !evtimer_pending(s->backoff_ev, NULL))
 		listeners_enable(s, 1);
 }
 
-static int
-listener_open(struct server *s, const struct config_listen *cl,
-    const struct conn_env *env)
+static void
+describe(struct listener *l)
 {
-	struct listener		*l = &s->listeners[s->nlisteners];
-	struct addrinfo		 hints, *res;
 	struct sockaddr_storage	 bound;
 	socklen_t		 boundlen = sizeof bound;
 	char			 host[64], port[8];
-	int			 rc, one = 1;
+
+	if (getsockname(l->fd, (struct sockaddr *)&bound, &boundlen) == -1 ||
+	    getnameinfo((struct sockaddr *)&bound, boundlen, host, sizeof host,
+	    port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(l->name, sizeof l->name, "fd %d", l->fd);
+		return;
+	}
+	snprintf(l->name, sizeof l->name, bound.ss_family == AF_INET6 ?
+	    "[%s]:%s" : "%s:%s", host, port);
+}
+
+/* A listener around fd, which it owns from here on; NULL on failure. */
+static struct listener *
+listener_new(struct server *s, int fd, enum listener_kind kind,
+    const struct config_listen *addr)
+{
+	struct listener	*l;
+
+	if ((l = calloc(1, sizeof *l)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	l->fd = fd;
+	l->server = s;
+	l->kind = kind;
+	if (addr != NULL)
+		l->addr = *addr;
+	describe(l);
+	if ((l->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, accept_cb,
+	    l)) == NULL) {
+		listener_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static struct listener *
+listener_open(struct server *s, const struct config_listen *cl,
+    enum listener_kind kind)
+{
+	struct addrinfo		 hints, *res;
+	int			 fd, rc, one = 1;
 
 	memset(&hints, 0, sizeof hints);
 	/* "*" means every IPv4 address; "[::]" is how to ask for IPv6. */
@@ -180,39 +262,137 @@ listener_open(struct server *s, const struct config_listen *cl,
 	    &hints, &res)) != 0) {
 		log_warnx("listen %s:%s: %s", cl->host, cl->port,
 		    gai_strerror(rc));
-		return -1;
+		return NULL;
 	}
-	l->fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
-	if (l->fd == -1)
+	if (fd == -1)
 		goto fail;
-	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (res->ai_family == AF_INET6)
-		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(l->fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(l->fd, LISTEN_BACKLOG) == -1 ||
-	    getsockname(l->fd, (struct sockaddr *)&bound, &boundlen) == -1)
-		goto fail;
-	getnameinfo((struct sockaddr *)&bound, boundlen, host, sizeof host,
-	    port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(l->name, sizeof l->name, bound.ss_family == AF_INET6 ?
-	    "[%s]:%s" : "%s:%s", host, port);
-	l->server = s;
-	l->env = env;
-	if ((l->ev = event_new(s->base, l->fd, EV_READ | EV_PERSIST, accept_cb,
-	    l)) == NULL)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1)
 		goto fail;
 	freeaddrinfo(res);
-	s->nlisteners++;
-	return 0;
+	return listener_new(s, fd, kind, cl);
 fail:
 	log_warn("listen %s%s%s:%s", strchr(cl->host, ':') ? "[" : "",
 	    cl->host[0] ? cl->host : "*", strchr(cl->host, ':') ? "]" : "",
 	    cl->port);
-	if (l->fd != -1)
-		close(l->fd);
+	if (fd != -1)
+		close(fd);
 	freeaddrinfo(res);
+	return NULL;
+}
+
+static int
+same_addr(const struct listener *l, enum listener_kind kind,
+    const struct config_listen *cl)
+{
+	return l->kind == kind && strcmp(l->addr.host, cl->host) == 0 &&
+	    strcmp(l->addr.port, cl->port) == 0;
+}
+
+/*
+ * Makes the listeners what cfg asks for: one already open on a wanted
+ * address is kept (its queue of pending connections with it), others
+ * are opened, the rest closed. All or nothing: on failure the running
+ * set is left as it was. Sockets from socket activation are always kept.
+ */
+static int
+listeners_apply(struct server *s, const struct config *cfg)
+{
+	struct listener			*next[CONFIG_LISTEN_MAX + 1];
+	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
+	enum listener_kind		 kinds[CONFIG_LISTEN_MAX + 1];
+	int				 kept[CONFIG_LISTEN_MAX + 1] = { 0 };
+	size_t				 nwant = 0, n = 0, i, j;
+
+	if (!s->activated)
+		for (i = 0; i < cfg->listen_count; i++) {
+			want[nwant] = &cfg->listen[i];
+			kinds[nwant++] = LISTENER_MAIN;
+		}
+	if (cfg->metrics_listen_set) {
+		want[nwant] = &cfg->metrics_listen;
+		kinds[nwant++] = LISTENER_METRICS;
+	}
+	/* Activated sockets first: they are not the config's to change. */
+	for (j = 0; j < s->nlisteners; j++)
+		if (s->activated && s->listeners[j]->kind == LISTENER_MAIN) {
+			next[n++] = s->listeners[j];
+			kept[j] = 1;
+		}
+	for (i = 0; i < nwant; i++) {
+		for (j = 0; j < s->nlisteners; j++)
+			if (!kept[j] && same_addr(s->listeners[j], kinds[i],
+			    want[i]))
+				break;
+		if (j < s->nlisteners) {
+			kept[j] = 1;
+			next[n++] = s->listeners[j];
+		} else if ((next[n] = listener_open(s, want[i], kinds[i])) !=
+		    NULL) {
+			/* At start-up, server_run() names them all. */
+			if (s->running)
+				log_info("listening on %s%s", next[n]->name,
+				    kinds[i] == LISTENER_METRICS ?
+				    " (metrics)" : "");
+			if (s->accepting)
+				event_add(next[n]->ev, NULL);
+			n++;
+		} else
+			goto fail;
+	}
+	for (j = 0; j < s->nlisteners; j++)
+		if (!kept[j]) {
+			log_info("no longer listening on %s",
+			    s->listeners[j]->name);
+			listener_free(s->listeners[j]);
+		}
+	memcpy(s->listeners, next, n * sizeof next[0]);
+	s->nlisteners = n;
+	return 0;
+fail:
+	/* Close only what this call opened. */
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < s->nlisteners; j++)
+			if (next[i] == s->listeners[j])
+				break;
+		if (j == s->nlisteners)
+			listener_free(next[i]);
+	}
 	return -1;
+}
+
+/* Adopts the sockets systemd passed (socket activation), if any. */
+static int
+listeners_adopt(struct server *s)
+{
+	struct listener	*l;
+	int		 n, i, flags;
+
+	if ((n = notify_listen_fds()) == -1) {
+		log_warnx("a socket passed by the service manager is not a "
+		    "listening stream socket");
+		return -1;
+	}
+	if (n > CONFIG_LISTEN_MAX) {
+		log_warnx("%d sockets passed, at most %d are used", n,
+		    CONFIG_LISTEN_MAX);
+		n = CONFIG_LISTEN_MAX;
+	}
+	for (i = 0; i < n; i++) {
+		flags = fcntl(3 + i, F_GETFL);
+		fcntl(3 + i, F_SETFL, flags | O_NONBLOCK);
+		fcntl(3 + i, F_SETFD, FD_CLOEXEC);
+		if ((l = listener_new(s, 3 + i, LISTENER_MAIN, NULL)) == NULL)
+			return -1;
+		s->listeners[s->nlisteners++] = l;
+	}
+	s->activated = n > 0;
+	return 0;
 }
 
 static void
@@ -233,7 +413,7 @@ static void
 shutdown_begin(struct server *s, const char *why)
 {
 	struct timeval	 tv;
-	unsigned	 ms = s->cfg->shutdown_grace_ms;
+	unsigned	 ms = s->gen->cfg->shutdown_grace_ms;
 
 	if (s->draining) {
 		log_info("%s again: aborting connections", why);
@@ -255,6 +435,108 @@ shutdown_begin(struct server *s, const char *why)
 	evtimer_add(s->grace_ev, &tv);
 }
 
+/* Worker: everything a new configuration needs from storage. */
+static void
+reload_work(struct iojob *job)
+{
+	struct reload_job	*rj = (struct reload_job *)job;
+	struct server		*s = rj->server;
+	struct config		*cfg;
+
+	rj->gen = NULL;
+	if ((cfg = config_load(s->config_path, s->overrides, rj->err,
+	    sizeof rj->err)) == NULL)
+		return;
+	rj->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
+	    rj->err, sizeof rj->err);
+}
+
+static void
+reload_done(struct iojob *job)
+{
+	struct reload_job	*rj = (struct reload_job *)job;
+	struct server		*s = rj->server;
+	struct generation	*g = rj->gen, *old = s->gen;
+
+	s->reloading = 0;
+	if (g != NULL && s->draining) {
+		generation_free_now(g);
+		return;
+	}
+	if (g == NULL || listeners_apply(s, g->cfg) == -1) {
+		if (g == NULL)
+			log_error("%s", rj->err);
+		else
+			generation_free_now(g);
+		log_warnx("reload failed: still running the previous "
+		    "configuration");
+		notify_ready();
+		return;
+	}
+	if (g->cfg->io_threads != old->cfg->io_threads ||
+	    g->cfg->io_queue_max != old->cfg->io_queue_max)
+		log_warnx("io_threads and io_queue_max change only on restart");
+	log_set_level(g->cfg->log_level);
+	s->gen = g;
+	generation_release(old);
+	log_info("configuration reloaded");
+	notify_ready();
+	/* max_connections may have moved either way. */
+	if (conn_count() < g->cfg->max_connections &&
+	    !evtimer_pending(s->backoff_ev, NULL))
+		listeners_enable(s, 1);
+}
+
+static void
+reload_begin(struct server *s)
+{
+	if (s->draining)
+		return;
+	if (s->reloading) {
+		log_info("SIGHUP: a reload is already under way");
+		return;
+	}
+	log_info("SIGHUP: reloading %s", s->config_path != NULL ?
+	    s->config_path : "the built-in configuration");
+	notify_reloading();
+	s->reloading = 1;
+	memset(&s->reload, 0, sizeof s->reload);
+	s->reload.server = s;
+	s->reload.job.work = reload_work;
+	s->reload.job.done = reload_done;
+	s->reload.job.past_limit = 1;
+	if (iopool_submit(s->pool, &s->reload.job) == 1)
+		reload_done(&s->reload.job);
+}
+
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server		*s = arg;
+	struct metrics_snapshot	 snap;
+	uint64_t		 requests = 0;
+	long			 now = await_now_ms(), elapsed;
+	size_t			 i;
+
+	metrics_snapshot(&snap, s->pool);
+	for (i = 0; i < METRICS_STATUS_CLASSES; i++)
+		requests += snap.requests[i];
+	elapsed = now - s->status_ms;
+	notify_status("%u connections, %.1f requests/s, %u I/O jobs queued",
+	    conn_count(), elapsed > 0 ? (double)(requests -
+	    s->status_requests) * 1000 / elapsed : 0.0,
+	    iopool_pending(s->pool));
+	s->status_requests = requests;
+	s->status_ms = now;
+}
+
+/* From the reactor itself: a stalled reactor stops the pings. */
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	notify_watchdog();
+}
+
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -268,51 +550,35 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		shutdown_begin(s, "SIGINT");
 		break;
 	case SIGUSR1:
-		if (s->access_log != NULL)
-			accesslog_reopen(s->access_log);
+		if (s->gen->access_log != NULL)
+			accesslog_reopen(s->gen->access_log);
 		break;
 	case SIGHUP:
-		log_warnx("SIGHUP: configuration reload is not supported yet; "
-		    "restart to apply changes");
+		reload_begin(s);
 		break;
 	}
 }
 
-/* The media types and one docroot per site, before the reactor runs. */
-static int
-server_open_sites(struct server *s)
+static struct event *
+timer_every(struct server *s, long ms, event_callback_fn cb)
 {
-	const struct config	*cfg = s->cfg;
-	const char		*exts[CONFIG_MIME_MAX], *types[CONFIG_MIME_MAX];
-	char			 err[CONFIG_ERROR_MAX];
-	size_t			 i;
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct event	*ev;
 
-	for (i = 0; i < cfg->mime_count; i++) {
-		exts[i] = cfg->mime[i].ext;
-		types[i] = cfg->mime[i].type;
-	}
-	if ((s->mime = mime_load_with(cfg->mime_types, exts, types,
-	    cfg->mime_count)) == NULL || (cfg->default_type != NULL &&
-	    mime_set_default(s->mime, cfg->default_type) == -1)) {
-		log_warn("media types");
-		return -1;
-	}
-	for (i = 0; i < cfg->site_count; i++) {
-		if ((s->roots[i] = docroot_open(cfg, &cfg->sites[i], s->mime,
-		    err, sizeof err)) == NULL) {
-			log_warnx("%s", err);
-			return -1;
-		}
-		s->nroots++;
-	}
-	return 0;
+	if ((ev = event_new(s->base, -1, EV_PERSIST, cb, s)) == NULL ||
+	    event_add(ev, &tv) == -1)
+		return NULL;
+	return ev;
 }
 
 struct server *
-server_create(struct config *cfg)
+server_create(struct config *cfg, const char *path,
+    const struct config_overrides *o)
 {
 	static const int	 signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
 	struct server		*s;
+	char			 err[CONFIG_ERROR_MAX];
+	unsigned long long	 watchdog_usec;
 	size_t			 i;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
@@ -320,40 +586,35 @@ server_create(struct config *cfg)
 		config_free(cfg);
 		return NULL;
 	}
-	s->cfg = cfg;
+	the_server = s;
+	s->config_path = path;
+	s->overrides = o;
 	signal(SIGPIPE, SIG_IGN);
 	if ((s->base = event_base_new()) == NULL) {
 		log_warnx("cannot create the event base");
-		goto fail;
-	}
-	if (server_open_sites(s) == -1)
-		goto fail;
-	if (cfg->access_log != NULL &&
-	    (s->access_log = accesslog_open(cfg->access_log,
-	    cfg->access_log_format)) == NULL) {
-		log_warn("access log %s", cfg->access_log);
+		config_free(cfg);
 		goto fail;
 	}
 	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_queue_max)) ==
 	    NULL) {
 		log_warn("I/O pool");
+		config_free(cfg);
 		goto fail;
 	}
 	if (cfg->io_threads == 0)
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
 		    "blocks every client while it waits");
+	/* Start-up: opening roots and logs here blocks nobody yet. */
+	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
+	    err, sizeof err)) == NULL) {
+		log_warnx("%s", err);
+		goto fail;
+	}
 	if (coro_init(CORO_STACK_BYTES, CORO_POOL_MAX) == -1 ||
 	    await_init(s->base, s->pool) == -1) {
 		log_warn("coroutines");
 		goto fail;
 	}
-	s->env.cfg = cfg;
-	s->env.roots = s->roots;
-	s->env.root_count = s->nroots;
-	s->env.access_log = s->access_log;
-	s->env.closed = conn_closed;
-	s->env.closed_arg = s;
-	s->env.pool = s->pool;
 	s->backoff_ev = evtimer_new(s->base, backoff_cb, s);
 	s->grace_ev = evtimer_new(s->base, grace_cb, s);
 	if (s->backoff_ev == NULL || s->grace_ev == NULL)
@@ -366,14 +627,16 @@ server_create(struct config *cfg)
 			goto fail;
 		s->nsignals++;
 	}
-	s->metrics_env = s->env;
-	s->metrics_env.metrics_only = 1;
-	for (i = 0; i < cfg->listen_count; i++)
-		if (listener_open(s, &cfg->listen[i], &s->env) == -1)
-			goto fail;
-	if (cfg->metrics_listen_set &&
-	    listener_open(s, &cfg->metrics_listen, &s->metrics_env) == -1)
+	if (listeners_adopt(s) == -1 || listeners_apply(s, cfg) == -1)
 		goto fail;
+	if (notify_status_wanted() && (s->status_ev = timer_every(s,
+	    STATUS_INTERVAL_MS, status_cb)) == NULL)
+		goto fail;
+	if ((watchdog_usec = notify_watchdog_usec()) > 0 &&
+	    (s->watchdog_ev = timer_every(s, (long)(watchdog_usec / 2000),
+	    watchdog_cb)) == NULL)
+		goto fail;
+	s->status_ms = await_now_ms();
 	return s;
 fail:
 	server_free(s);
@@ -383,18 +646,21 @@ fail:
 int
 server_run(struct server *s)
 {
-	size_t	 i;
+	const struct config	*cfg = s->gen->cfg;
+	size_t			 i;
 
+	s->running = 1;
 	listeners_enable(s, 1);
 	for (i = 0; i < s->nlisteners; i++)
-		log_info("listening on %s%s", s->listeners[i].name,
-		    s->listeners[i].env->metrics_only ? " (metrics)" : "");
-	for (i = 0; i < s->nroots; i++)
-		log_info("serving %s%s%s", s->roots[i]->real,
+		log_info("listening on %s%s", s->listeners[i]->name,
+		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)" :
+		    s->activated ? " (socket activation)" : "");
+	for (i = 0; i < s->gen->nroots; i++)
+		log_info("serving %s%s%s", s->gen->roots[i]->real,
 		    i == 0 ? " (default site)" : " for ",
-		    i == 0 ? "" : s->cfg->sites[i].names[0]);
-	log_info("%u I/O thread%s", s->cfg->io_threads,
-	    s->cfg->io_threads == 1 ? "" : "s");
+		    i == 0 ? "" : cfg->sites[i].names[0]);
+	log_info("%u I/O thread%s", cfg->io_threads,
+	    cfg->io_threads == 1 ? "" : "s");
 	notify_ready();
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
@@ -408,7 +674,7 @@ server_run(struct server *s)
 		 */
 		log_warnx("exiting with %u connection%s stuck in storage calls",
 		    conn_count(), conn_count() == 1 ? "" : "s");
-		accesslog_close(s->access_log);
+		accesslog_close(s->gen->access_log);
 		exit(0);
 	}
 	log_info("stopped");
@@ -425,19 +691,21 @@ server_free(struct server *s)
 	listeners_close(s);
 	for (i = 0; i < s->nsignals; i++)
 		event_free(s->signal_evs[i]);
+	if (s->status_ev != NULL)
+		event_free(s->status_ev);
+	if (s->watchdog_ev != NULL)
+		event_free(s->watchdog_ev);
 	if (s->grace_ev != NULL)
 		event_free(s->grace_ev);
 	if (s->backoff_ev != NULL)
 		event_free(s->backoff_ev);
 	await_shutdown();
+	/* Runs what is queued, a reload's or a generation's release included. */
 	iopool_destroy(s->pool);
 	coro_shutdown();
-	accesslog_close(s->access_log);
-	for (i = 0; i < s->nroots; i++)
-		docroot_close(s->roots[i]);
-	mime_free(s->mime);
+	generation_free_now(s->gen);
 	if (s->base != NULL)
 		event_base_free(s->base);
-	config_free(s->cfg);
 	free(s);
+	the_server = NULL;
 }

@@ -15,7 +15,7 @@ import unittest
 from coserve_test import (COSERVE, LOG_LINE_RE, SANITIZER_MARKERS, HTTPConnection,
                           ProtocolError, Server, build_request, config_text, curl,
                           daemon_env, fetch,
-                          ipv6_loopback_available, main, sha256, write_file)
+                          ipv6_loopback_available, main, root_args, sha256, write_file)
 
 MiB = 1 << 20
 INDEX = b"<!doctype html><p>lifecycle\n"
@@ -70,7 +70,7 @@ def run(args, timeout=15, **kw):
     """Runs the daemon to completion; a daemon that does not exit is killed
     and reported."""
     try:
-        return subprocess.run([COSERVE] + args, capture_output=True, text=True,
+        return subprocess.run([COSERVE] + root_args(args), capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL, env=daemon_env(),
                               **kw)
     except subprocess.TimeoutExpired as e:

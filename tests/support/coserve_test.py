@@ -50,6 +50,18 @@ leak:strbuf_append
 _lsan_file = None
 
 
+AS_ROOT = os.geteuid() == 0
+
+
+def root_args(args):
+    """args, plus "-u root" when we are root and args name no user: coserve
+    refuses to run as root unless told to (the privilege test says otherwise)."""
+    args = list(args)
+    if AS_ROOT and "-u" not in args:
+        args += ["-u", "root"]
+    return args
+
+
 def daemon_env(extra=None):
     """The environment for a daemon: ours, plus extra, plus the LSan
     suppressions (unless LSAN_OPTIONS already names a suppressions file)."""
@@ -184,6 +196,8 @@ class Server:
 
     DEFAULTS = {
         "listen": ["127.0.0.1:0"],
+        # Tests run as root in CI: insist on it, or coserve refuses to start.
+        "user": AS_ROOT and "root" or None,
         "log_level": "info",
         "access_log": "off",
         "shutdown_grace_ms": 10000,
@@ -205,7 +219,7 @@ class Server:
             args = ["-c", self.config_path]
             if expect_listeners is None:
                 expect_listeners = len(settings.get("listen") or [])
-        self.args = [COSERVE] + list(args)
+        self.args = [COSERVE] + root_args(args)
         self.expect_listeners = expect_listeners if expect_listeners is not None else 1
         self.env = daemon_env(env)
         self.pass_fds = tuple(pass_fds)

@@ -98,7 +98,7 @@ END_TEST
 START_TEST(overrides_win)
 {
 	char			 err[CONFIG_ERROR_MAX];
-	struct config_overrides	 o = { "/srv/www", { "[::1]:0" }, 1 };
+	struct config_overrides	 o = { "www-data", "/srv/www", { "[::1]:0" }, 1 };
 	struct config		*c;
 
 	write_conf("listen = [ \"127.0.0.1:80\", \"127.0.0.2:80\" ];\n"
@@ -106,6 +106,7 @@ START_TEST(overrides_win)
 	c = config_load(path, &o, err, sizeof err);
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_str_eq(c->sites[0].root, "/srv/www");
+	ck_assert_str_eq(c->user, "www-data");
 	ck_assert_uint_eq(c->listen_count, 1);
 	ck_assert_str_eq(c->listen[0].host, "::1");
 	config_free(c);

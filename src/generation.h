@@ -1,0 +1,46 @@
+/*
+ * A generation is everything one configuration serves with: the config
+ * itself, the media types, one docroot per site, the access log, and the
+ * connection environments that point at them. A reload builds a new
+ * generation beside the running one; connections keep the generation they
+ * were accepted under until they close, so a reload never changes what a
+ * request in flight sees. Building one touches the filesystem (config,
+ * roots, mime.types, the log), so the server does it on an I/O thread.
+ */
+#ifndef GENERATION_H
+#define GENERATION_H
+
+#include "config.h"
+#include "conn.h"
+#include "iopool.h"
+
+struct iopool;
+struct mime_table;
+
+struct generation {
+	unsigned		 refs;	/* the server's, and one per connection */
+	struct config		*cfg;
+	struct mime_table	*mime;
+	struct docroot		*roots[CONFIG_SITES_MAX];	/* one per site */
+	size_t			 nroots;
+	struct accesslog	*access_log;
+	struct conn_env		 env;		/* for the main listeners */
+	struct conn_env		 metrics_env;	/* for metrics_listen */
+	struct iojob		 free_job;
+};
+
+/*
+ * Builds a generation for cfg, which it then owns; NULL with err set (cfg
+ * freed). The environments' hooks are the caller's: hook_arg is passed to
+ * opened() and closed() with the generation as conn_env.arg.
+ */
+struct generation *generation_create(struct config *cfg, struct iopool *pool,
+		    void (*opened)(void *), void (*closed)(void *), char *err,
+		    size_t errlen);
+void		 generation_retain(struct generation *);
+/* Frees it with the last reference, on an I/O thread. */
+void		 generation_release(struct generation *);
+/* The same, at once on this thread: for shutdown, once the pool is gone. */
+void		 generation_free_now(struct generation *);
+
+#endif
