@@ -67,6 +67,9 @@ static const struct key keys[] = {
 	{ "send_timeout_ms", KEY_UINT, G(send_timeout_ms), 1, 3600000 },
 	{ "shutdown_grace_ms", KEY_UINT, G(shutdown_grace_ms), 0, 3600000 },
 	{ "chunk_bytes", KEY_UINT, G(chunk_bytes), 4096, 16 << 20 },
+	{ "open_file_cache_max", KEY_UINT, G(open_file_cache_max), 0, 1 << 20 },
+	{ "open_file_cache_ttl_ms", KEY_UINT, G(open_file_cache_ttl_ms), 0,
+	    3600000 },
 	{ "log_level", KEY_LOG_LEVEL, G(log_level), 0, 0 },
 	{ "access_log", KEY_ACCESS_LOG, G(access_log), 0, 0 },
 	{ "access_log_format", KEY_LOG_FORMAT, G(access_log_format), 0, 0 },
@@ -632,6 +635,8 @@ set_defaults(struct config *c)
 	c->send_timeout_ms = 30000;
 	c->shutdown_grace_ms = 10000;
 	c->chunk_bytes = 65536;
+	c->open_file_cache_max = 1024;
+	c->open_file_cache_ttl_ms = 2000;
 	c->log_level = LOG_LEVEL_INFO;
 	site->autoindex_max_entries = 100000;
 	site->precompressed = ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP;

@@ -83,6 +83,8 @@ struct config {
 	unsigned	 send_timeout_ms;
 	unsigned	 shutdown_grace_ms;
 	unsigned	 chunk_bytes;
+	unsigned	 open_file_cache_max;	/* 0: no cache */
+	unsigned	 open_file_cache_ttl_ms;
 	enum log_level	 log_level;
 	char		*access_log;	/* NULL: off */
 	char		*access_log_format;	/* NULL: combined */

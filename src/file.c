@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -26,12 +27,14 @@
 #include "conn.h"
 #include "encoding.h"
 #include "file.h"
+#include "filecache.h"
 #include "headers.h"
 #include "resolve.h"
 #include "httpdate.h"
 #include "iopool.h"
 #include "listing.h"
 #include "log.h"
+#include "metrics.h"
 #include "mime.h"
 #include "path.h"
 #include "precond.h"
@@ -86,6 +89,39 @@ read_work(struct iojob *job)
 		fj->nread = pread(fj->fd, fj->buf, fj->len, fj->off);
 	while (fj->nread == -1 && errno == EINTR);
 	fj->error = errno;
+}
+
+/*
+ * Page cache first: preadv2(RWF_NOWAIT) copies what is already in memory
+ * and returns EAGAIN instead of waiting for storage, so it is the one
+ * read the reactor may make itself. Returns -1 when the pool must read
+ * (not cached, or a kernel or filesystem without RWF_NOWAIT: then never
+ * tried again). A short read is fine: the caller asks again for the rest.
+ */
+static int
+read_cached(struct file_job *fj)
+{
+#if defined(HAVE_PREADV2) && defined(RWF_NOWAIT)
+	static int	 unsupported;
+	struct iovec	 iov = { fj->buf, fj->len };
+	ssize_t		 n;
+
+	if (unsupported)
+		return -1;
+	n = preadv2(fj->fd, &iov, 1, fj->off, RWF_NOWAIT);
+	if (n > 0) {
+		fj->nread = n;
+		metrics_cached_read(1);
+		return 0;
+	}
+	if (n == -1 && (errno == EOPNOTSUPP || errno == ENOSYS ||
+	    errno == EINVAL))
+		unsupported = 1;
+	metrics_cached_read(0);
+#else
+	(void)fj;
+#endif
+	return -1;
 }
 
 static void
@@ -334,7 +370,7 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 			fj->buf = buf + fill;
 			fj->len = left < cap - fill ? (size_t)left : cap - fill;
 			fj->off = (off_t)off;
-			if (run_job(fj, read_work) == -1)
+			if (read_cached(fj) == -1 && run_job(fj, read_work) == -1)
 				goto fail;
 			if (fj->nread <= 0) {
 				/* Truncated under us: framing is lost. */
@@ -429,13 +465,23 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	struct representation	 rep;
 	struct precond_validators v;
 	struct body_plan	 plan;
+	struct filecache_entry	*cached;
+	char			 key[sizeof p->rel + 16];
 	int			 status = 200, range_applies, rc;
 
 	resolve_init(&res, root, p, req->accept_encoding.ptr,
 	    req->accept_encoding.len);
-	if (await_job(&res.job) == -1) {
-		log_warnx("I/O queue full");
-		return conn_send_error(c, req, 503);
+	filecache_key(key, sizeof key, p->rel, p->trailing_slash, res.accept,
+	    res.accept_count);
+	/* A hot file: no open, no fstat, no close; nothing for the pool. */
+	if ((cached = filecache_lookup(root->cache, key, &res)) == NULL) {
+		if (await_job(&res.job) == -1) {
+			log_warnx("I/O queue full");
+			return conn_send_error(c, req, 503);
+		}
+		/* On success the cache owns res.fd; this request a reference. */
+		if (res.result == RESOLVE_FILE)
+			cached = filecache_insert(root->cache, key, &res);
 	}
 	if (res.result == RESOLVE_REDIRECT)
 		return send_redirect(c, req, p, &r);
@@ -516,7 +562,10 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	else
 		rc = send_body(c, &fj, &r, &plan, &rep);
 out:
-	file_close(&fj);
+	if (cached != NULL)
+		filecache_release(root->cache, cached);
+	else
+		file_close(&fj);
 	return rc;
 }
 

@@ -76,7 +76,7 @@ generation_create(struct config *cfg, struct iopool *pool,
 	}
 	for (i = 0; i < cfg->site_count; i++) {
 		if ((g->roots[i] = docroot_open(cfg, &cfg->sites[i], g->mime,
-		    err, errlen)) == NULL)
+		    pool, err, errlen)) == NULL)
 			goto fail;
 		g->nroots++;
 	}

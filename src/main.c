@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,12 +48,22 @@ main(int argc, char **argv)
 	const char		*path = NULL;
 	char			 err[CONFIG_ERROR_MAX];
 	char			*user = NULL, *group = NULL;
+	struct rlimit		 nofile;
 	int			 ch, test = 0, rc, drop;
 	size_t			 i;
 
 	log_init(LOG_LEVEL_INFO);
 	/* Reads the zone file now, not on the reactor at the first log line. */
 	tzset();
+	/*
+	 * Connections and the open-file cache each hold a descriptor: take
+	 * the hard limit rather than fail at the soft one (often 1024).
+	 */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	while ((ch = getopt(argc, argv, "c:hl:r:tu:V")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -107,8 +118,8 @@ main(int argc, char **argv)
 	if (test) {
 		/* Roots are part of the configuration: check they open. */
 		for (i = 0; i < cfg->site_count; i++) {
-			if ((root = docroot_open(cfg, &cfg->sites[i], NULL, err,
-			    sizeof err)) == NULL) {
+			if ((root = docroot_open(cfg, &cfg->sites[i], NULL,
+			    NULL, err, sizeof err)) == NULL) {
 				fprintf(stderr, "%s: %s\n", path != NULL ?
 				    path : "(defaults)", err);
 				config_free(cfg);

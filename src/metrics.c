@@ -24,6 +24,7 @@ static struct {
 	uint64_t	 response_bytes;
 	uint64_t	 connections_accepted;
 	uint64_t	 connections_closed;
+	uint64_t	 reads[2];	/* [0] pool, [1] page cache */
 } registry;
 
 /* Latency bounds in nanoseconds and as the le labels print them. */
@@ -55,6 +56,12 @@ metrics_request(int status, uint64_t body_bytes)
 	if (status >= 100 && status <= 599)
 		registry.requests[status / 100 - 1]++;
 	registry.response_bytes += body_bytes;
+}
+
+void
+metrics_cached_read(int hit)
+{
+	registry.reads[hit != 0]++;
 }
 
 void
@@ -94,6 +101,8 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 	snap->connections_open =
 	    registry.connections_accepted - registry.connections_closed;
 	snap->coroutines = coro_live();
+	snap->reads_pool = registry.reads[0];
+	snap->reads_cached = registry.reads[1];
 	if (pool == NULL)
 		return;
 	st = iopool_stats(pool);
@@ -193,6 +202,12 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    snap->io_threads);
 	text_value(&t, "io_queue_depth", "gauge",
 	    "I/O pool jobs queued or running now.", snap->io_queue_depth);
+	text_printf(&t, "# HELP coserve_file_reads_total File chunks read: "
+	    "from the page cache on the reactor, or by the I/O pool.\n"
+	    "# TYPE coserve_file_reads_total counter\n"
+	    "coserve_file_reads_total{source=\"page_cache\"} %" PRIu64 "\n"
+	    "coserve_file_reads_total{source=\"pool\"} %" PRIu64 "\n",
+	    snap->reads_cached, snap->reads_pool);
 	text_value(&t, "io_jobs_total", "counter",
 	    "I/O pool jobs accepted (queued or run inline).", snap->io_jobs);
 	text_value(&t, "io_queue_full_total", "counter",

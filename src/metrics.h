@@ -45,12 +45,16 @@ struct metrics_snapshot {
 	uint64_t	 io_queue_depth;
 	uint64_t	 io_jobs;
 	uint64_t	 io_queue_full;
+	uint64_t	 reads_cached;	/* chunks read from the page cache */
+	uint64_t	 reads_pool;	/* chunks the pool had to read */
 	struct metrics_histogram io_latency;
 };
 
 /* Counts one response by its status class and its body bytes. */
 void		 metrics_request(int status, uint64_t body_bytes);
 void		 metrics_connection_opened(void);
+/* A chunk found in the page cache (hit), or left to the pool. */
+void		 metrics_cached_read(int hit);
 void		 metrics_connection_closed(void);
 
 /* Adds one observation of ns nanoseconds. */

@@ -21,6 +21,7 @@
 #endif
 
 #include "config.h"
+#include "filecache.h"
 #include "log.h"
 #include "mime.h"
 #include "path.h"
@@ -293,7 +294,8 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 
 struct docroot *
 docroot_open(const struct config *cfg, const struct site_config *site,
-    const struct mime_table *mime, char *err, size_t errlen)
+    const struct mime_table *mime, struct iopool *pool, char *err,
+    size_t errlen)
 {
 	struct docroot	*root;
 
@@ -315,6 +317,12 @@ docroot_open(const struct config *cfg, const struct site_config *site,
 	}
 	if (docroot_probe(root, err, errlen) == -1)
 		goto fail;
+	if (pool != NULL && cfg->open_file_cache_max > 0 &&
+	    (root->cache = filecache_create(cfg->open_file_cache_max,
+	    cfg->open_file_cache_ttl_ms, pool)) == NULL) {
+		snprintf(err, errlen, "open-file cache: out of memory");
+		goto fail;
+	}
 	return root;
 fail:
 	docroot_close(root);
@@ -328,6 +336,7 @@ docroot_close(struct docroot *root)
 		return;
 	if (root->fd != -1)
 		close(root->fd);
+	filecache_free(root->cache);
 	free(root->real);
 	free(root);
 }

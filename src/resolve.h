@@ -16,6 +16,7 @@
 #include "iopool.h"
 
 struct config;
+struct filecache;
 struct mime_table;
 struct site_config;
 struct path;
@@ -29,12 +30,17 @@ struct docroot {
 	const struct site_config *site;		/* borrowed from the config */
 	const struct mime_table	*mime;		/* borrowed, shared by sites */
 	size_t			 chunk_bytes;
+	struct filecache	*cache;		/* NULL: none */
 };
 
-/* Opens site's root at start-up; NULL with err set. */
+/*
+ * Opens site's root at start-up or for a reload; NULL with err set. pool
+ * (may be NULL: no open-file cache) closes what the cache lets go.
+ */
 struct docroot	*docroot_open(const struct config *,
 		    const struct site_config *site,
-		    const struct mime_table *mime, char *err, size_t errlen);
+		    const struct mime_table *mime, struct iopool *pool,
+		    char *err, size_t errlen);
 void		 docroot_close(struct docroot *);
 
 enum resolve_result {

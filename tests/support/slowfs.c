@@ -403,7 +403,8 @@ int
 statx(int dirfd, const char *path, int flags, unsigned int mask,
     struct statx *stx)
 {
-	if (at_marked(dirfd, path))
+	/* Cached attributes only: what slow storage answers at once. */
+	if (at_marked(dirfd, path) && !(flags & AT_STATX_DONT_SYNC))
 		delay();
 	return REAL(statx)(dirfd, path, flags, mask, stx);
 }
@@ -458,11 +459,21 @@ preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 	return REAL(preadv)(fd, iov, iovcnt, off);
 }
 
+/*
+ * Slow storage is storage whose data is not in the page cache: a read
+ * that must not wait (RWF_NOWAIT) gets EAGAIN at once, as the kernel
+ * would answer; any other read waits.
+ */
 ssize_t
 preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
-	if (fd_marked(fd))
+	if (fd_marked(fd)) {
+		if (flags & RWF_NOWAIT) {
+			errno = EAGAIN;
+			return -1;
+		}
 		delay();
+	}
 	return REAL(preadv2)(fd, iov, iovcnt, off, flags);
 }
 

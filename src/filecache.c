@@ -1,0 +1,275 @@
+/*
+ * Open-file cache. Entries live in a chained hash table and an LRU list.
+ * An entry holds one reference for being in the table and one per request
+ * streaming from it; pread with explicit offsets lets requests share the
+ * descriptor. Eviction unlinks the entry and drops the table's reference;
+ * the last reference closes the descriptor, as an I/O pool job, since a
+ * close may wait for storage.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "filecache.h"
+#include "iopool.h"
+#include "resolve.h"
+
+struct filecache_entry {
+	struct filecache_entry	*hash_next;
+	struct filecache_entry	*lru_prev, *lru_next;	/* most recent first */
+	unsigned		 refs;
+	int			 cached;	/* still in the table */
+	long			 resolved_ms;
+	int			 fd;
+	struct stat		 st;
+	unsigned		 encoding;
+	char			 name[NAME_MAX + 1];
+	char			 key[];
+};
+
+struct filecache {
+	struct filecache_entry	**buckets;
+	size_t			 nbuckets;	/* a power of two */
+	struct filecache_entry	*lru_head, *lru_tail;
+	unsigned		 count;
+	unsigned		 max_entries;
+	unsigned		 ttl_ms;
+	struct iopool		*pool;		/* closes descriptors */
+};
+
+struct close_job {
+	struct iojob	 job;
+	int		 fd;
+};
+
+static long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a: short keys, no adversary who can pick them cheaply. */
+static size_t
+hash(const char *key)
+{
+	uint64_t	 h = 14695981039346656037ULL;
+
+	for (; *key != '\0'; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+struct filecache *
+filecache_create(unsigned max_entries, unsigned ttl_ms, struct iopool *pool)
+{
+	struct filecache	*fc;
+	size_t			 n = 16;
+
+	if (max_entries == 0)
+		return NULL;
+	while (n < (size_t)max_entries * 2)
+		n *= 2;
+	if ((fc = calloc(1, sizeof *fc)) == NULL ||
+	    (fc->buckets = calloc(n, sizeof *fc->buckets)) == NULL) {
+		free(fc);
+		return NULL;
+	}
+	fc->nbuckets = n;
+	fc->max_entries = max_entries;
+	fc->ttl_ms = ttl_ms;
+	fc->pool = pool;
+	return fc;
+}
+
+static void
+lru_unlink(struct filecache *fc, struct filecache_entry *e)
+{
+	if (e->lru_prev != NULL)
+		e->lru_prev->lru_next = e->lru_next;
+	else
+		fc->lru_head = e->lru_next;
+	if (e->lru_next != NULL)
+		e->lru_next->lru_prev = e->lru_prev;
+	else
+		fc->lru_tail = e->lru_prev;
+	e->lru_prev = e->lru_next = NULL;
+}
+
+static void
+lru_push(struct filecache *fc, struct filecache_entry *e)
+{
+	e->lru_prev = NULL;
+	e->lru_next = fc->lru_head;
+	if (fc->lru_head != NULL)
+		fc->lru_head->lru_prev = e;
+	fc->lru_head = e;
+	if (fc->lru_tail == NULL)
+		fc->lru_tail = e;
+}
+
+static void
+close_work(struct iojob *job)
+{
+	close(((struct close_job *)job)->fd);
+}
+
+static void
+close_done(struct iojob *job)
+{
+	free(job);
+}
+
+static void
+entry_unref(struct filecache *fc, struct filecache_entry *e)
+{
+	struct close_job	*cj;
+
+	if (--e->refs > 0)
+		return;
+	if ((cj = calloc(1, sizeof *cj)) != NULL) {
+		cj->job.work = close_work;
+		cj->job.done = close_done;
+		cj->job.past_limit = 1;
+		cj->fd = e->fd;
+		if (iopool_submit(fc->pool, &cj->job) == 1)
+			free(cj);	/* no threads: closed inline */
+	} else
+		close(e->fd);	/* no memory for a job: a brief block */
+	free(e);
+}
+
+/* Takes e out of the table; requests still using it keep it alive. */
+static void
+evict(struct filecache *fc, struct filecache_entry *e)
+{
+	struct filecache_entry	**pp;
+
+	for (pp = &fc->buckets[hash(e->key) & (fc->nbuckets - 1)]; *pp != e;
+	    pp = &(*pp)->hash_next)
+		continue;
+	*pp = e->hash_next;
+	lru_unlink(fc, e);
+	e->cached = 0;
+	fc->count--;
+	entry_unref(fc, e);
+}
+
+/*
+ * Whether the open file is still what was resolved: same size and mtime,
+ * still linked. AT_STATX_DONT_SYNC answers from the attributes in memory,
+ * so this never waits for storage, even on a network filesystem.
+ */
+static int
+still_valid(const struct filecache_entry *e)
+{
+	struct statx	 sx;
+
+	if (statx(e->fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
+	    STATX_SIZE | STATX_MTIME | STATX_NLINK, &sx) == -1)
+		return 0;
+	return sx.stx_nlink > 0 && (off_t)sx.stx_size == e->st.st_size &&
+	    sx.stx_mtime.tv_sec == e->st.st_mtim.tv_sec &&
+	    sx.stx_mtime.tv_nsec == (unsigned)e->st.st_mtim.tv_nsec;
+}
+
+struct filecache_entry *
+filecache_lookup(struct filecache *fc, const char *key, struct resolution *res)
+{
+	struct filecache_entry	*e;
+
+	if (fc == NULL)
+		return NULL;
+	for (e = fc->buckets[hash(key) & (fc->nbuckets - 1)]; e != NULL;
+	    e = e->hash_next)
+		if (strcmp(e->key, key) == 0)
+			break;
+	if (e == NULL)
+		return NULL;
+	if (now_ms() - e->resolved_ms > (long)fc->ttl_ms || !still_valid(e)) {
+		/* Resolved again by the caller, then inserted afresh. */
+		evict(fc, e);
+		return NULL;
+	}
+	lru_unlink(fc, e);
+	lru_push(fc, e);
+	e->refs++;
+	res->result = RESOLVE_FILE;
+	res->fd = e->fd;
+	res->st = e->st;
+	res->encoding = e->encoding;
+	memcpy(res->name, e->name, sizeof res->name);
+	return e;
+}
+
+struct filecache_entry *
+filecache_insert(struct filecache *fc, const char *key,
+    const struct resolution *res)
+{
+	struct filecache_entry	*e, **bucket;
+	size_t			 keylen = strlen(key);
+
+	if (fc == NULL || (e = calloc(1, sizeof *e + keylen + 1)) == NULL)
+		return NULL;
+	memcpy(e->key, key, keylen + 1);
+	e->fd = res->fd;
+	e->st = res->st;
+	e->encoding = res->encoding;
+	memcpy(e->name, res->name, sizeof e->name);
+	e->resolved_ms = now_ms();
+	e->refs = 2;		/* the table's and the caller's */
+	e->cached = 1;
+	bucket = &fc->buckets[hash(key) & (fc->nbuckets - 1)];
+	e->hash_next = *bucket;
+	*bucket = e;
+	lru_push(fc, e);
+	fc->count++;
+	return e;
+}
+
+void
+filecache_release(struct filecache *fc, struct filecache_entry *e)
+{
+	/* Bound the table on the way out, where closing is deferred anyway. */
+	while (fc->count > fc->max_entries)
+		evict(fc, fc->lru_tail);
+	entry_unref(fc, e);
+}
+
+void
+filecache_free(struct filecache *fc)
+{
+	struct filecache_entry	*e, *next;
+
+	if (fc == NULL)
+		return;
+	for (e = fc->lru_head; e != NULL; e = next) {
+		next = e->lru_next;
+		close(e->fd);
+		free(e);
+	}
+	free(fc->buckets);
+	free(fc);
+}
+
+size_t
+filecache_key(char *buf, size_t size, const char *rel, int trailing_slash,
+    const unsigned *accept, size_t accept_count)
+{
+	int	 n;
+
+	n = snprintf(buf, size, "%s%s|%u%u%u", rel, trailing_slash ? "/" : "",
+	    accept_count > 0 ? accept[0] : 0, accept_count > 1 ? accept[1] : 0,
+	    accept_count > 2 ? accept[2] : 0);
+	return n < 0 ? 0 : (size_t)n;
+}

@@ -1,0 +1,49 @@
+/*
+ * The open-file cache: descriptors and stat results of recently served
+ * files, so a hot file costs no open, fstat or close at all. Bounded
+ * (LRU), owned by one site's docroot, used on the reactor thread only.
+ * An entry is trusted for ttl_ms after the path was last resolved, and on
+ * every use its attributes are re-read from the open descriptor with
+ * statx(AT_STATX_DONT_SYNC), which never waits for storage: a file
+ * rewritten in place, or unlinked or renamed over, is noticed at once.
+ */
+#ifndef FILECACHE_H
+#define FILECACHE_H
+
+#include <stddef.h>
+
+struct filecache;
+struct filecache_entry;
+struct iopool;
+struct resolution;
+
+/*
+ * NULL with max_entries 0 (no cache) or on ENOMEM. Descriptors it lets go
+ * are closed by jobs on pool.
+ */
+struct filecache *filecache_create(unsigned max_entries, unsigned ttl_ms,
+		    struct iopool *pool);
+/* Closes every descriptor: no entry may be in use. Storage calls. */
+void		 filecache_free(struct filecache *);
+
+/*
+ * A fresh entry for key: fills res (fd, st, name, encoding, result) and
+ * returns the entry, referenced; NULL on a miss.
+ */
+struct filecache_entry *filecache_lookup(struct filecache *, const char *key,
+		    struct resolution *res);
+/*
+ * Takes over res->fd (a RESOLVE_FILE result) and returns the entry,
+ * referenced. NULL when it could not be cached: res->fd stays the
+ * caller's.
+ */
+struct filecache_entry *filecache_insert(struct filecache *, const char *key,
+		    const struct resolution *res);
+/* Drops a reference; an evicted entry's descriptor is closed on the pool. */
+void		 filecache_release(struct filecache *, struct filecache_entry *);
+/* Builds the key for a path and the encodings a client takes. */
+size_t		 filecache_key(char *buf, size_t size, const char *rel,
+		    int trailing_slash, const unsigned *accept,
+		    size_t accept_count);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * Unit tests for filecache.c: hits, the bound, and every way an entry
+ * must stop being trusted (TTL, rewrite in place, unlink, rename over).
+ */
+#include "autoconf.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "filecache.h"
+#include "iopool.h"
+#include "resolve.h"
+
+static char		 dir[] = "/tmp/check_filecache.XXXXXX";
+static struct iopool	*pool;
+
+static void
+setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* No threads: descriptors the cache lets go are closed at once. */
+	ck_assert_ptr_nonnull(pool = iopool_create(0, 8));
+}
+
+static void
+teardown(void)
+{
+	char	 cmd[64];
+
+	iopool_destroy(pool);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/check_filecache.XXXXXX");
+}
+
+static char *
+file(const char *name, const char *content)
+{
+	static char	 path[256];
+	FILE		*f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(content, f);
+	fclose(f);
+	return path;
+}
+
+/* What a resolve job would produce for name. */
+static void
+resolved(struct resolution *res, const char *name)
+{
+	char	 path[256];
+
+	memset(res, 0, sizeof *res);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	ck_assert_int_ne(res->fd = open(path, O_RDONLY), -1);
+	ck_assert_int_eq(fstat(res->fd, &res->st), 0);
+	snprintf(res->name, sizeof res->name, "%s", name);
+	res->result = RESOLVE_FILE;
+}
+
+static int
+fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
+}
+
+START_TEST(hit_after_insert)
+{
+	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache_entry	*e, *hit;
+	struct resolution	 res, again;
+
+	file("a.txt", "alpha");
+	resolved(&res, "a.txt");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "a.txt|000", &res));
+	filecache_release(fc, e);
+	memset(&again, 0, sizeof again);
+	ck_assert_ptr_nonnull(hit = filecache_lookup(fc, "a.txt|000", &again));
+	ck_assert_int_eq(again.fd, res.fd);
+	ck_assert_int_eq(again.st.st_size, 5);
+	ck_assert_str_eq(again.name, "a.txt");
+	ck_assert_ptr_null(filecache_lookup(fc, "a.txt|100", &again));
+	filecache_release(fc, hit);
+	ck_assert(fd_open(res.fd));
+	filecache_free(fc);
+	ck_assert(!fd_open(res.fd));
+}
+END_TEST
+
+/* Each way the file changes under the cache makes the next lookup miss. */
+static void
+changed_misses(void (*change)(void))
+{
+	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache_entry	*e;
+	struct resolution	 res, again;
+
+	file("b.txt", "before");
+	resolved(&res, "b.txt");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "b|000", &res));
+	filecache_release(fc, e);
+	change();
+	ck_assert_ptr_null(filecache_lookup(fc, "b|000", &again));
+	/* Evicted and unused: its descriptor is closed. */
+	ck_assert(!fd_open(res.fd));
+	filecache_free(fc);
+}
+
+static void
+rewrite_in_place(void)
+{
+	file("b.txt", "after, longer");
+}
+
+static void
+unlink_it(void)
+{
+	char	 path[256];
+
+	snprintf(path, sizeof path, "%s/b.txt", dir);
+	ck_assert_int_eq(unlink(path), 0);
+}
+
+static void
+rename_over(void)
+{
+	char	 from[256], to[256];
+
+	snprintf(from, sizeof from, "%s", file("new.txt", "before"));
+	snprintf(to, sizeof to, "%s/b.txt", dir);
+	ck_assert_int_eq(rename(from, to), 0);
+}
+
+START_TEST(rewritten)
+{
+	changed_misses(rewrite_in_place);
+}
+END_TEST
+
+START_TEST(unlinked)
+{
+	changed_misses(unlink_it);
+}
+END_TEST
+
+START_TEST(renamed_over)
+{
+	changed_misses(rename_over);
+}
+END_TEST
+
+START_TEST(ttl_expires)
+{
+	struct filecache	*fc = filecache_create(8, 0, pool);
+	struct filecache_entry	*e;
+	struct resolution	 res, again;
+
+	file("c.txt", "c");
+	resolved(&res, "c.txt");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "c|000", &res));
+	filecache_release(fc, e);
+	usleep(5000);
+	ck_assert_ptr_null(filecache_lookup(fc, "c|000", &again));
+	filecache_free(fc);
+}
+END_TEST
+
+START_TEST(bounded_and_in_use_survives)
+{
+	struct filecache	*fc = filecache_create(2, 60000, pool);
+	struct filecache_entry	*held = NULL, *e;
+	struct resolution	 res[4], again;
+	char			 name[16], key[16];
+	int			 i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		snprintf(key, sizeof key, "f%d|000", i);
+		file(name, name);
+		resolved(&res[i], name);
+		ck_assert_ptr_nonnull(e = filecache_insert(fc, key, &res[i]));
+		if (i == 0)
+			held = e;	/* a request still streaming it */
+		else
+			filecache_release(fc, e);
+	}
+	/* Two entries at most; the oldest went, but f0 is still open. */
+	ck_assert_ptr_null(filecache_lookup(fc, "f0|000", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "f1|000", &again));
+	ck_assert(fd_open(res[0].fd));
+	ck_assert(!fd_open(res[1].fd));
+	filecache_release(fc, held);
+	ck_assert(!fd_open(res[0].fd));
+	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "f3|000", &again));
+	filecache_release(fc, e);
+	filecache_free(fc);
+}
+END_TEST
+
+START_TEST(keys)
+{
+	static const unsigned	 accept[] = { 4, 1 };
+	char			 key[64];
+
+	filecache_key(key, sizeof key, "a/b.css", 0, accept, 2);
+	ck_assert_str_eq(key, "a/b.css|410");
+	filecache_key(key, sizeof key, "docs", 1, NULL, 0);
+	ck_assert_str_eq(key, "docs/|000");
+	ck_assert_ptr_null(filecache_create(0, 1000, pool));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("filecache");
+	TCase	*tc = tcase_create("filecache");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, hit_after_insert);
+	tcase_add_test(tc, rewritten);
+	tcase_add_test(tc, unlinked);
+	tcase_add_test(tc, renamed_over);
+	tcase_add_test(tc, ttl_expires);
+	tcase_add_test(tc, bounded_and_in_use_survives);
+	tcase_add_test(tc, keys);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
