@@ -43,6 +43,11 @@ static const char expected[] =
     "# HELP coserve_io_queue_depth I/O pool jobs queued or running now.\n"
     "# TYPE coserve_io_queue_depth gauge\n"
     "coserve_io_queue_depth 5\n"
+    "# HELP coserve_file_reads_total File chunks read: from the page cache "
+    "on the reactor, or by the I/O pool.\n"
+    "# TYPE coserve_file_reads_total counter\n"
+    "coserve_file_reads_total{source=\"page_cache\"} 8\n"
+    "coserve_file_reads_total{source=\"pool\"} 9\n"
     "# HELP coserve_io_jobs_total I/O pool jobs accepted (queued or run "
     "inline).\n"
     "# TYPE coserve_io_jobs_total counter\n"
@@ -89,6 +94,8 @@ known_snapshot(struct metrics_snapshot *snap)
 	snap->io_queue_depth = 5;
 	snap->io_jobs = 77;
 	snap->io_queue_full = 6;
+	snap->reads_cached = 8;
+	snap->reads_pool = 9;
 	metrics_histogram_observe(&snap->io_latency, 50000);	  /* 50 us */
 	metrics_histogram_observe(&snap->io_latency, 100000);	  /* on 0.0001 */
 	metrics_histogram_observe(&snap->io_latency, 100001);	  /* just over */
