@@ -18,16 +18,8 @@
 #include "coro.h"
 #include "log.h"
 
-/*
- * Room for one struct event on a coroutine stack. libevent keeps the
- * struct's layout private to stay ABI-stable, so the size is checked
- * against the running library at start-up instead of taken from
- * event_struct.h.
- */
-#define EVENT_STORAGE_BYTES	256
-
 struct event_storage {
-	_Alignas(max_align_t) unsigned char bytes[EVENT_STORAGE_BYTES];
+	_Alignas(max_align_t) unsigned char bytes[AWAIT_EVENT_BYTES];
 };
 
 static struct event_base	*await_base;
@@ -48,9 +40,9 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 int
 await_init(struct event_base *base, struct iopool *pool)
 {
-	if (event_get_struct_event_size() > EVENT_STORAGE_BYTES) {
+	if (event_get_struct_event_size() > AWAIT_EVENT_BYTES) {
 		log_warnx("libevent's struct event is %zu bytes, more than %d",
-		    event_get_struct_event_size(), EVENT_STORAGE_BYTES);
+		    event_get_struct_event_size(), AWAIT_EVENT_BYTES);
 		return -1;
 	}
 	await_base = base;
@@ -109,6 +101,78 @@ await_fd(int fd, short what, long timeout_ms)
 	}
 	coro_yield();
 	if (w.events & EV_TIMEOUT) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct await_watch	*w = arg;
+
+	if ((w->waiting & what) == 0)
+		return;		/* an edge nobody waits for: nothing is lost */
+	w->got = what;
+	w->waiting = 0;
+	coro_resume(w->waiter);
+}
+
+int
+await_watch_open(struct await_watch *w, int fd)
+{
+	w->waiter = NULL;
+	w->waiting = 0;
+	event_assign((struct event *)w->ev, await_base, fd,
+	    EV_READ | EV_WRITE | EV_PERSIST | EV_ET, watch_cb, w);
+	if (event_add((struct event *)w->ev, NULL) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void
+await_watch_close(struct await_watch *w)
+{
+	event_del((struct event *)w->ev);
+}
+
+static void
+watch_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct await_watch	*w = arg;
+
+	w->got = EV_TIMEOUT;
+	w->waiting = 0;
+	coro_resume(w->waiter);
+}
+
+int
+await_watch(struct await_watch *w, short what, long timeout_ms)
+{
+	struct event_storage storage;
+	struct event	*timer = (struct event *)&storage;
+	struct timeval	 tv;
+
+	w->waiter = coro_current();
+	w->waiting = what;
+	w->got = 0;
+	if (timeout_ms >= 0) {
+		/* A timer costs no system call, unlike re-arming the fd. */
+		ms_to_tv(timeout_ms, &tv);
+		evtimer_assign(timer, await_base, watch_timeout_cb, w);
+		if (evtimer_add(timer, &tv) == -1) {
+			w->waiting = 0;
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	coro_yield();
+	if (timeout_ms >= 0)
+		evtimer_del(timer);
+	if (w->got & EV_TIMEOUT) {
 		errno = ETIMEDOUT;
 		return -1;
 	}

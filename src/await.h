@@ -7,9 +7,32 @@
 #ifndef AWAIT_H
 #define AWAIT_H
 
+#include <stddef.h>
+
 #include "iopool.h"
 
 struct event_base;
+struct coro;
+
+/*
+ * Room for one struct event. libevent keeps the struct's layout private
+ * to stay ABI-stable, so await_init() checks the size against the running
+ * library instead of taking it from event_struct.h.
+ */
+#define AWAIT_EVENT_BYTES	256
+
+/*
+ * A socket watched for the whole life of its connection: registered once,
+ * edge-triggered, so waiting costs no epoll_ctl. The caller must try its
+ * read or write first and wait only after EAGAIN: an edge that comes while
+ * nobody waits is not kept.
+ */
+struct await_watch {
+	_Alignas(max_align_t) unsigned char ev[AWAIT_EVENT_BYTES];
+	struct coro	*waiter;
+	short		 waiting;	/* EV_READ and/or EV_WRITE */
+	short		 got;
+};
 
 /* Binds the helpers to the reactor's base and pool; 0 or -1. */
 int	 await_init(struct event_base *, struct iopool *);
@@ -27,6 +50,12 @@ int	 await_fd(int fd, short what, long timeout_ms);
  * job->done and job->data.
  */
 int	 await_job(struct iojob *job);
+/* Registers w for fd; 0, or -1 with errno ENOMEM. */
+int	 await_watch_open(struct await_watch *w, int fd);
+/* Unregisters it: before the fd is closed. */
+void	 await_watch_close(struct await_watch *w);
+/* await_fd() for a watched fd: the same results. */
+int	 await_watch(struct await_watch *w, short what, long timeout_ms);
 /* Sleeps without blocking the reactor; 0, or -1 with errno ENOMEM. */
 int	 await_sleep(long ms);
 

@@ -44,6 +44,7 @@
 
 struct conn {
 	int			 fd;
+	struct await_watch	 watch;
 	const struct conn_env	*env;
 	const struct docroot	*root;		/* the site of this request */
 	struct conn		*prev, *next;
@@ -140,7 +141,7 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -1;
-			if (await_fd(c->fd, EV_WRITE,
+			if (await_watch(&c->watch, EV_WRITE,
 			    c->env->cfg->send_timeout_ms) == -1) {
 				log_debug("%s: send timeout", c->peer);
 				return -1;
@@ -268,7 +269,7 @@ read_head(struct conn *c, struct request *req)
 		else if ((timeout = deadline - await_now_ms()) <= 0)
 			return c->in_len > 0 ? -408 : 0;
 		c->idle = c->in_len == 0;
-		r = await_fd(c->fd, EV_READ, timeout);
+		r = await_watch(&c->watch, EV_READ, timeout);
 		c->idle = 0;
 		if (r == -1)
 			return c->in_len > 0 ? -408 : 0;
@@ -306,7 +307,7 @@ discard_body(struct conn *c, uint64_t len)
 		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			/* The body gets the same kind of deadline as a head. */
 			if ((timeout = deadline - await_now_ms()) <= 0 ||
-			    await_fd(c->fd, EV_READ, timeout) == -1)
+			    await_watch(&c->watch, EV_READ, timeout) == -1)
 				return -1;
 		} else if (errno != EINTR)
 			return -1;
@@ -456,6 +457,7 @@ conn_free(void *arg)
 {
 	struct conn	*c = arg;
 
+	await_watch_close(&c->watch);
 	close(c->fd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -493,13 +495,15 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		goto fail;
-	if ((co = coro_create(conn_main, c)) == NULL)
+	if (await_watch_open(&c->watch, fd) == -1)
 		goto fail_conn;
+	if ((co = coro_create(conn_main, c)) == NULL)
+		goto fail_watch;
 	if (coro_defer(co, conn_free, c) == -1) {
 		/* Run it empty: only a finished coroutine gives its stack back. */
 		c->fd = -1;
 		coro_resume(co);
-		goto fail_conn;
+		goto fail_watch;
 	}
 	c->fd = fd;
 	c->env = env;
@@ -517,6 +521,8 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 	coro_resume(co);
 	return 0;
 
+fail_watch:
+	await_watch_close(&c->watch);
 fail_conn:
 	free(c);
 fail:
