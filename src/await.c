@@ -116,7 +116,39 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 		return;		/* an edge nobody waits for: nothing is lost */
 	w->got = what;
 	w->waiting = 0;
+	if (w->waiter == NULL) {
+		evtimer_del((struct event *)w->idle_timer);
+		w->idle_cb(w->idle_arg, 0);
+		return;
+	}
 	coro_resume(w->waiter);
+}
+
+static void
+idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct await_watch	*w = arg;
+
+	w->waiting = 0;
+	w->idle_cb(w->idle_arg, 1);
+}
+
+int
+await_watch_idle(struct await_watch *w, long timeout_ms,
+    void (*cb)(void *arg, int timed_out), void *arg)
+{
+	struct timeval	 tv;
+
+	w->waiter = NULL;
+	w->idle_cb = cb;
+	w->idle_arg = arg;
+	ms_to_tv(timeout_ms, &tv);
+	if (evtimer_add((struct event *)w->idle_timer, &tv) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	w->waiting = EV_READ;
+	return 0;
 }
 
 int
@@ -124,6 +156,8 @@ await_watch_open(struct await_watch *w, int fd)
 {
 	w->waiter = NULL;
 	w->waiting = 0;
+	evtimer_assign((struct event *)w->idle_timer, await_base,
+	    idle_timeout_cb, w);
 	event_assign((struct event *)w->ev, await_base, fd,
 	    EV_READ | EV_WRITE | EV_PERSIST | EV_ET, watch_cb, w);
 	if (event_add((struct event *)w->ev, NULL) == -1) {
@@ -136,6 +170,7 @@ await_watch_open(struct await_watch *w, int fd)
 void
 await_watch_close(struct await_watch *w)
 {
+	evtimer_del((struct event *)w->idle_timer);
 	event_del((struct event *)w->ev);
 }
 

@@ -29,9 +29,12 @@ struct coro;
  */
 struct await_watch {
 	_Alignas(max_align_t) unsigned char ev[AWAIT_EVENT_BYTES];
-	struct coro	*waiter;
+	_Alignas(max_align_t) unsigned char idle_timer[AWAIT_EVENT_BYTES];
+	struct coro	*waiter;	/* NULL: parked, see await_watch_idle */
 	short		 waiting;	/* EV_READ and/or EV_WRITE */
 	short		 got;
+	void		(*idle_cb)(void *arg, int timed_out);
+	void		 *idle_arg;
 };
 
 /* Binds the helpers to the reactor's base and pool; 0 or -1. */
@@ -54,6 +57,13 @@ int	 await_job(struct iojob *job);
 int	 await_watch_open(struct await_watch *w, int fd);
 /* Unregisters it: before the fd is closed. */
 void	 await_watch_close(struct await_watch *w);
+/*
+ * Parks the fd with no coroutine at all: cb(arg, 0) runs once when it
+ * turns readable, or cb(arg, 1) after timeout_ms. An idle connection so
+ * holds no stack. Like await_watch, only after a read returned EAGAIN.
+ */
+int	 await_watch_idle(struct await_watch *w, long timeout_ms,
+	    void (*cb)(void *arg, int timed_out), void *arg);
 /* await_fd() for a watched fd: the same results. */
 int	 await_watch(struct await_watch *w, short what, long timeout_ms);
 /* Sleeps without blocking the reactor; 0, or -1 with errno ENOMEM. */

@@ -56,9 +56,11 @@ struct conn {
 	uint64_t		 body_bytes;
 	int			 head_sent;
 	long			 accepted_ms;
+	int			 park;		/* the coroutine ends idle */
+	int			 parked;	/* no coroutine, no buffer */
 	char			 peer[INET6_ADDRSTRLEN];
 	size_t			 in_len;
-	char			 in[CONN_INBUF];
+	char			*in;		/* CONN_INBUF bytes, while active */
 };
 
 static struct conn	*conns;
@@ -239,7 +241,7 @@ read_head(struct conn *c, struct request *req)
 		if (c->in_len > 0) {
 			if ((r = request_parse(req, c->in, c->in_len)) != 0)
 				return r;
-			if (c->in_len == sizeof c->in)
+			if (c->in_len == CONN_INBUF)
 				return -431;
 		}
 		/*
@@ -251,7 +253,7 @@ read_head(struct conn *c, struct request *req)
 			deadline = c->accepted_ms + cfg->header_timeout_ms;
 		else if (deadline == -1 && c->in_len > 0)
 			deadline = await_now_ms() + cfg->header_timeout_ms;
-		n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+		n = recv(c->fd, c->in + c->in_len, CONN_INBUF - c->in_len, 0);
 		if (n > 0) {
 			c->in_len += n;
 			continue;
@@ -264,8 +266,14 @@ read_head(struct conn *c, struct request *req)
 			return 0;
 		if (c->in_len == 0 && draining)
 			return 0;
-		if (deadline == -1)
-			timeout = cfg->keepalive_timeout_ms;
+		if (deadline == -1) {
+			/*
+			 * Idle between requests: the coroutine ends and the
+			 * connection waits parked, holding no stack or buffer.
+			 */
+			c->park = 1;
+			return 0;
+		}
 		else if ((timeout = deadline - await_now_ms()) <= 0)
 			return c->in_len > 0 ? -408 : 0;
 		c->idle = c->in_len == 0;
@@ -299,7 +307,7 @@ discard_body(struct conn *c, uint64_t len)
 			len -= take;
 			continue;
 		}
-		n = recv(c->fd, c->in, sizeof c->in, 0);
+		n = recv(c->fd, c->in, CONN_INBUF, 0);
 		if (n > 0)
 			c->in_len = n;
 		else if (n == 0)
@@ -417,7 +425,7 @@ conn_main(void *arg)
 	long		 head_len, start_ms;
 	int		 rc;
 
-	if (c->fd == -1)
+	if (c->parked)
 		return;
 	for (;;) {
 		if ((head_len = read_head(c, &req)) == 0)
@@ -452,12 +460,13 @@ conn_main(void *arg)
 	}
 }
 
-static void
-conn_free(void *arg)
-{
-	struct conn	*c = arg;
+static void	 conn_finish(void *);
 
+static void
+conn_free(struct conn *c)
+{
 	await_watch_close(&c->watch);
+	free(c->in);
 	close(c->fd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -485,26 +494,73 @@ peer_text(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/*
+ * Gives a connection a coroutine and a buffer: at accept, and when a
+ * parked connection turns readable. -1 when they cannot be had.
+ */
+static int
+conn_activate(struct conn *c)
+{
+	struct coro	*co;
+
+	if ((c->in = malloc(CONN_INBUF)) == NULL)
+		return -1;
+	if ((co = coro_create(conn_main, c)) == NULL)
+		goto fail;
+	if (coro_defer(co, conn_finish, c) == -1) {
+		/* Run it empty: only a finished coroutine gives its stack back. */
+		c->parked = 1;
+		coro_resume(co);
+		c->parked = 0;
+		goto fail;
+	}
+	coro_resume(co);
+	return 0;
+fail:
+	free(c->in);
+	c->in = NULL;
+	return -1;
+}
+
+static void
+conn_wake(void *arg, int timed_out)
+{
+	struct conn	*c = arg;
+
+	c->parked = 0;
+	if (timed_out || conn_activate(c) == -1)
+		conn_free(c);
+}
+
+/* The end of a coroutine: park the connection, or free it. */
+static void
+conn_finish(void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->park && !draining) {
+		c->park = 0;
+		c->parked = 1;
+		free(c->in);
+		c->in = NULL;
+		if (await_watch_idle(&c->watch,
+		    c->env->cfg->keepalive_timeout_ms, conn_wake, c) == 0)
+			return;
+	}
+	conn_free(c);
+}
+
 int
 conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
     socklen_t peerlen)
 {
 	struct conn	*c;
-	struct coro	*co;
 	int		 one = 1;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		goto fail;
 	if (await_watch_open(&c->watch, fd) == -1)
 		goto fail_conn;
-	if ((co = coro_create(conn_main, c)) == NULL)
-		goto fail_watch;
-	if (coro_defer(co, conn_free, c) == -1) {
-		/* Run it empty: only a finished coroutine gives its stack back. */
-		c->fd = -1;
-		coro_resume(co);
-		goto fail_watch;
-	}
 	c->fd = fd;
 	c->env = env;
 	c->accepted_ms = await_now_ms();
@@ -518,11 +574,13 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 	metrics_connection_opened();
 	if (env->opened != NULL)
 		env->opened(env->arg);
-	coro_resume(co);
+	if (conn_activate(c) == -1) {
+		log_warn("cannot serve a new connection");
+		conn_free(c);
+		return -1;
+	}
 	return 0;
 
-fail_watch:
-	await_watch_close(&c->watch);
 fail_conn:
 	free(c);
 fail:
@@ -534,12 +592,15 @@ fail:
 void
 conn_drain(void)
 {
-	struct conn	*c;
+	struct conn	*c, *next;
 
 	draining = 1;
-	for (c = conns; c != NULL; c = c->next) {
+	for (c = conns; c != NULL; c = next) {
+		next = c->next;
 		c->close_after = 1;
-		if (c->idle)
+		if (c->parked)
+			conn_free(c);	/* idle, with no coroutine to unwind */
+		else if (c->idle)
 			shutdown(c->fd, SHUT_RD);
 	}
 }
@@ -547,8 +608,13 @@ conn_drain(void)
 void
 conn_abort_all(void)
 {
-	struct conn	*c;
+	struct conn	*c, *next;
 
-	for (c = conns; c != NULL; c = c->next)
-		shutdown(c->fd, SHUT_RDWR);
+	for (c = conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->parked)
+			conn_free(c);
+		else
+			shutdown(c->fd, SHUT_RDWR);
+	}
 }
