@@ -59,6 +59,7 @@ struct key {
 static const struct key keys[] = {
 	{ "listen", KEY_LISTEN, G(listen), 0, 0 },
 	{ "io_threads", KEY_UINT, G(io_threads), 0, 256 },
+	{ "io_threads_max", KEY_UINT, G(io_threads_max), 0, 4096 },
 	{ "io_queue_max", KEY_UINT, G(io_queue_max), 1, 1 << 20 },
 	{ "max_connections", KEY_UINT, G(max_connections), 1, 1 << 20 },
 	{ "header_timeout_ms", KEY_UINT, G(header_timeout_ms), 1, 3600000 },
@@ -628,6 +629,7 @@ set_defaults(struct config *c)
 	strcpy(c->listen[0].host, "127.0.0.1");
 	strcpy(c->listen[0].port, "8080");
 	c->io_threads = 4;
+	c->io_threads_max = 256;
 	c->io_queue_max = 4096;
 	c->max_connections = 1024;
 	c->header_timeout_ms = 10000;

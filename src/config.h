@@ -76,6 +76,7 @@ struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX];
 	size_t		 listen_count;
 	unsigned	 io_threads;
+	unsigned	 io_threads_max;
 	unsigned	 io_queue_max;
 	unsigned	 max_connections;
 	unsigned	 header_timeout_ms;

@@ -13,6 +13,14 @@
  * its submitter must keep the job alive until done() runs, which is how a
  * request whose client went away still gets a safe completion.
  *
+ * Growth: a job that finds every worker busy (more jobs waiting than
+ * workers idle) starts another worker, up to max_threads. A fixed pool
+ * would let as many slow storage calls as it has threads hold up every
+ * other request; growing keeps the fast ones moving while fewer than
+ * max_threads calls are stuck. Workers are never retired. nthreads and
+ * threads[] are touched only by the reactor; idle and todo_count are
+ * guarded by the lock.
+ *
  * Statistics (pool->stats) take no lock: only the reactor thread, in
  * iopool_submit() and iopool_reap(), writes or reads them. Submit stamps
  * job->submit_ns from the monotonic clock before the job is queued; a
@@ -50,6 +58,9 @@ struct iopool {
 	unsigned	 queue_max;
 	int		 stopping;
 	unsigned	 nthreads;
+	unsigned	 max_threads;
+	unsigned	 idle;		/* workers waiting for a job */
+	unsigned	 todo_count;	/* jobs in todo */
 	pthread_t	*threads;
 	int		 notify_rfd;	/* eventfd, or a pipe's read end */
 	int		 notify_wfd;
@@ -105,12 +116,16 @@ worker_main(void *arg)
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		while (pool->todo.head == NULL && !pool->stopping)
+		while (pool->todo.head == NULL && !pool->stopping) {
+			pool->idle++;
 			pthread_cond_wait(&pool->wake, &pool->lock);
+			pool->idle--;
+		}
 		if ((job = pool->todo.head) == NULL)
 			break;
 		if ((pool->todo.head = job->next) == NULL)
 			pool->todo.tail = NULL;
+		pool->todo_count--;
 		pthread_mutex_unlock(&pool->lock);
 
 		job->work(job);
@@ -158,7 +173,7 @@ notify_close(struct iopool *pool)
 }
 
 struct iopool *
-iopool_create(unsigned nthreads, unsigned queue_max)
+iopool_create(unsigned nthreads, unsigned max_threads, unsigned queue_max)
 {
 	struct iopool	*pool;
 	unsigned	 i;
@@ -167,14 +182,15 @@ iopool_create(unsigned nthreads, unsigned queue_max)
 	if ((pool = calloc(1, sizeof *pool)) == NULL)
 		return NULL;
 	pool->queue_max = queue_max;
+	pool->max_threads = max_threads > nthreads ? max_threads : nthreads;
 	if (pthread_mutex_init(&pool->lock, NULL) != 0)
 		goto fail_pool;
 	if (pthread_cond_init(&pool->wake, NULL) != 0)
 		goto fail_lock;
 	if (notify_open(pool) == -1)
 		goto fail_cond;
-	if (nthreads > 0 &&
-	    (pool->threads = calloc(nthreads, sizeof *pool->threads)) == NULL)
+	if (nthreads > 0 && (pool->threads = calloc(pool->max_threads,
+	    sizeof *pool->threads)) == NULL)
 		goto fail_notify;
 	for (i = 0; i < nthreads; i++) {
 		if ((rc = pthread_create(&pool->threads[i], NULL, worker_main,
@@ -236,6 +252,8 @@ iopool_destroy(struct iopool *pool)
 int
 iopool_submit(struct iopool *pool, struct iojob *job)
 {
+	int	 grow;
+
 	job->submit_ns = now_ns();
 	if (pool->nthreads == 0) {
 		pool->stats.jobs++;
@@ -253,8 +271,15 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	pool->stats.jobs++;
 	pool->queued++;
 	jobq_push(&pool->todo, job);
+	pool->todo_count++;
+	grow = pool->todo_count > pool->idle &&
+	    pool->nthreads < pool->max_threads;
 	pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
+	/* Failing to grow is not fatal: the job still waits its turn. */
+	if (grow && pthread_create(&pool->threads[pool->nthreads], NULL,
+	    worker_main, pool) == 0)
+		pool->nthreads++;
 	return 0;
 }
 

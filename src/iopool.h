@@ -39,10 +39,13 @@ struct iopool_stats {
 struct iopool;
 
 /*
- * nthreads == 0 makes a pool that runs work() inline in iopool_submit(): it
- * blocks the caller and exists to measure what the threads buy.
+ * Starts nthreads workers, and more (up to max_threads) whenever a job
+ * finds them all busy. nthreads == 0 makes a pool that runs work() inline
+ * in iopool_submit(): it blocks the caller and exists to measure what the
+ * threads buy.
  */
-struct iopool	*iopool_create(unsigned nthreads, unsigned queue_max);
+struct iopool	*iopool_create(unsigned nthreads, unsigned max_threads,
+		    unsigned queue_max);
 /*
  * Finishes queued jobs, joins the workers, calls done() for every job not
  * yet reaped (a job submitted from there runs inline), frees the pool.

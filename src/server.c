@@ -595,7 +595,8 @@ server_create(struct config *cfg, const char *path,
 		config_free(cfg);
 		goto fail;
 	}
-	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_queue_max)) ==
+	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_threads_max,
+	    cfg->io_queue_max)) ==
 	    NULL) {
 		log_warn("I/O pool");
 		config_free(cfg);

@@ -25,7 +25,7 @@ setup_threads(unsigned nthreads)
 {
 	ck_assert_int_eq(coro_init(64 * 1024, 8), 0);
 	ck_assert_ptr_nonnull(base = event_base_new());
-	ck_assert_ptr_nonnull(pool = iopool_create(nthreads, 8));
+	ck_assert_ptr_nonnull(pool = iopool_create(nthreads, 0, 8));
 	ck_assert_int_eq(await_init(base, pool), 0);
 }
 

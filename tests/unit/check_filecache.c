@@ -24,7 +24,7 @@ setup(void)
 {
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	/* No threads: descriptors the cache lets go are closed at once. */
-	ck_assert_ptr_nonnull(pool = iopool_create(0, 8));
+	ck_assert_ptr_nonnull(pool = iopool_create(0, 0, 8));
 }
 
 static void

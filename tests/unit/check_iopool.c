@@ -70,7 +70,7 @@ reap_until(struct iopool *pool, struct test_job *jobs, int n)
 
 START_TEST(runs_on_worker)
 {
-	struct iopool	*pool = iopool_create(2, 16);
+	struct iopool	*pool = iopool_create(2, 0, 16);
 	struct test_job	 jobs[8];
 	int		 i;
 
@@ -93,7 +93,7 @@ END_TEST
 
 START_TEST(done_only_from_reap)
 {
-	struct iopool	*pool = iopool_create(1, 4);
+	struct iopool	*pool = iopool_create(1, 0, 4);
 	struct test_job	 job;
 	struct pollfd	 pfd;
 
@@ -115,7 +115,7 @@ END_TEST
 
 START_TEST(queue_is_bounded)
 {
-	struct iopool	*pool = iopool_create(1, 3);
+	struct iopool	*pool = iopool_create(1, 0, 3);
 	struct test_job	 jobs[5];
 	int		 i;
 
@@ -143,7 +143,7 @@ END_TEST
 
 START_TEST(inline_without_threads)
 {
-	struct iopool	*pool = iopool_create(0, 1);
+	struct iopool	*pool = iopool_create(0, 0, 1);
 	struct test_job	 job;
 
 	init_job(&job, 5, 1);
@@ -158,7 +158,7 @@ END_TEST
 /* Latency is observed at reap, not before; refusals are counted. */
 START_TEST(stats_latency_and_refusals)
 {
-	struct iopool	*pool = iopool_create(1, 1);
+	struct iopool	*pool = iopool_create(1, 0, 1);
 	const struct iopool_stats *st = iopool_stats(pool);
 	struct test_job	 jobs[3];
 	struct pollfd	 pfd = { iopool_fd(pool), POLLIN, 0 };
@@ -192,7 +192,7 @@ START_TEST(stats_latency_and_refusals)
 	iopool_destroy(pool);
 
 	/* Inline: observed at once, with no reap. */
-	pool = iopool_create(0, 1);
+	pool = iopool_create(0, 0, 1);
 	st = iopool_stats(pool);
 	init_job(&jobs[2], 3, 1);
 	ck_assert_int_eq(iopool_submit(pool, &jobs[2].job), 1);
@@ -205,7 +205,7 @@ END_TEST
 
 START_TEST(destroy_finishes_queued)
 {
-	struct iopool	*pool = iopool_create(2, 64);
+	struct iopool	*pool = iopool_create(2, 0, 64);
 	struct test_job	 jobs[32];
 	int		 i;
 
@@ -216,6 +216,49 @@ START_TEST(destroy_finishes_queued)
 	iopool_destroy(pool);
 	for (i = 0; i < 32; i++)
 		ck_assert_int_eq(jobs[i].value, i * 2);
+}
+END_TEST
+
+/* Workers blocked in slow jobs do not hold up the next one. */
+START_TEST(grows_past_blocked_workers)
+{
+	struct iopool	*pool = iopool_create(1, 8, 64);
+	struct test_job	 slow[3], fast;
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		init_job(&slow[i], i, 0);
+		ck_assert_int_eq(iopool_submit(pool, &slow[i].job), 0);
+	}
+	init_job(&fast, 7, 1);
+	ck_assert_int_eq(iopool_submit(pool, &fast.job), 0);
+	reap_until(pool, &fast, 1);
+	ck_assert_int_eq(fast.value, 14);
+	ck_assert_uint_ge(iopool_threads(pool), 4);
+	ck_assert_uint_le(iopool_threads(pool), 8);
+	for (i = 0; i < 3; i++)
+		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
+	reap_until(pool, slow, 3);
+	iopool_destroy(pool);
+}
+END_TEST
+
+/* The cap holds: with every worker blocked, a job waits its turn. */
+START_TEST(growth_is_capped)
+{
+	struct iopool	*pool = iopool_create(1, 2, 64);
+	struct test_job	 slow[3];
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		init_job(&slow[i], i, 0);
+		ck_assert_int_eq(iopool_submit(pool, &slow[i].job), 0);
+	}
+	ck_assert_uint_eq(iopool_threads(pool), 2);
+	for (i = 0; i < 3; i++)
+		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
+	reap_until(pool, slow, 3);
+	iopool_destroy(pool);
 }
 END_TEST
 
@@ -233,6 +276,8 @@ main(void)
 	tcase_add_test(tc, inline_without_threads);
 	tcase_add_test(tc, stats_latency_and_refusals);
 	tcase_add_test(tc, destroy_finishes_queued);
+	tcase_add_test(tc, grows_past_blocked_workers);
+	tcase_add_test(tc, growth_is_capped);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -221,7 +221,7 @@ nop_work(struct iojob *job)
 
 START_TEST(render_reads_pool)
 {
-	struct iopool	*pool = iopool_create(0, 4);
+	struct iopool	*pool = iopool_create(0, 0, 4);
 	struct iojob	 job = { 0 };
 	char		*text;
 	size_t		 len;
