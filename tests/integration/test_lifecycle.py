@@ -376,6 +376,30 @@ class LifecycleTest(unittest.TestCase):
                 self.assertGreater(elapsed, 0.5)
                 self.assertLess(elapsed, 5.0)
 
+    def test_parked_keepalive_connection(self):
+        # Idle past a second, a keep-alive connection gives up its
+        # coroutine (parked); it must still serve its next request, and
+        # still close when the keep-alive time is up.
+        def coroutines(srv):
+            r = fetch(srv.host, srv.port, "/metrics-here")
+            self.assertEqual(r.status, 200)
+            line = [l for l in r.body.decode().splitlines()
+                    if l.startswith("coserve_coroutines ")]
+            return int(line[0].split()[1])
+
+        with self.serve(keepalive_timeout_ms=3000, metrics_path="/metrics-here") as srv:
+            with srv.connect() as c:
+                c.request("GET", "/index.html")
+                self.assertEqual(c.read_response().body, INDEX)
+                time.sleep(1.5)  # the idleness is the test, not a wait
+                # Only the scrape's own coroutine is alive.
+                self.assertEqual(coroutines(srv), 1)
+                c.request("GET", "/index.html")
+                self.assertEqual(c.read_response().body, INDEX)
+                t0 = time.monotonic()
+                self.assertTrue(c.closed_by_peer(10), "parked connection never closed")
+                self.assertGreater(time.monotonic() - t0, 2.0)
+
     def test_max_connections(self):
         with self.serve(max_connections=4, keepalive_timeout_ms=60000,
                         header_timeout_ms=60000) as srv:
