@@ -173,9 +173,9 @@ conn_send_head(struct conn *c, struct response *r, const void *body,
 	struct iovec	 iov[2];
 
 	if (c->close_after)
-		response_add(r, "Connection", "close");
+		response_add_str(r, "Connection", "close");
 	else if (c->http10_keep_alive)
-		response_add(r, "Connection", "keep-alive");
+		response_add_str(r, "Connection", "keep-alive");
 	if (response_end(r) == -1) {
 		log_warnx("%s: response head for %d too large", c->peer,
 		    r->status);

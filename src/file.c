@@ -168,6 +168,15 @@ make_etag(const struct stat *st, unsigned encoding, char *buf, size_t len)
 	    "");
 }
 
+/* What the head says about a resolved file, worked out once per open. */
+static void
+describe(struct resolution *res, const struct docroot *root)
+{
+	make_etag(&res->st, res->encoding, res->etag, sizeof res->etag);
+	httpdate_format(res->st.st_mtime, res->last_modified);
+	res->type = mime_lookup(root->mime, res->name);
+}
+
 /*
  * The Location is built from the resolved path, never from the client's
  * bytes: "//host/.." must not become a redirect to another site.
@@ -225,11 +234,11 @@ head_begin(struct response *r, int status, const struct representation *rep)
 	const struct site_config	*site = rep->res->root->site;
 
 	response_begin(r, status);
-	response_add(r, "ETag", "%s", rep->etag);
-	response_add(r, "Last-Modified", "%s", rep->last_modified);
+	response_add_str(r, "ETag", rep->etag);
+	response_add_str(r, "Last-Modified", rep->last_modified);
 	/* Whether a sidecar exists or not, the answer depends on the field. */
 	if (site->precompressed != 0)
-		response_add(r, "Vary", "Accept-Encoding");
+		response_add_str(r, "Vary", "Accept-Encoding");
 	headers_apply(site, rep->res->path->rel, rep->res->name, r, time(NULL));
 }
 
@@ -480,8 +489,10 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 			return conn_send_error(c, req, 503);
 		}
 		/* On success the cache owns res.fd; this request a reference. */
-		if (res.result == RESOLVE_FILE)
+		if (res.result == RESOLVE_FILE) {
+			describe(&res, root);
 			cached = filecache_insert(root->cache, key, &res);
+		}
 	}
 	if (res.result == RESOLVE_REDIRECT)
 		return send_redirect(c, req, p, &r);
@@ -495,12 +506,12 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	memset(&fj, 0, sizeof fj);
 	fj.fd = res.fd;
 
-	/* fstat'ed just now: a changed file gets new validators at once. */
+	/* Fresh from fstat, or from a cache entry statx just checked. */
 	rep.res = &res;
-	rep.type = mime_lookup(root->mime, res.name);
+	rep.type = res.type;
 	rep.size = (uint64_t)res.st.st_size;
-	make_etag(&res.st, res.encoding, rep.etag, sizeof rep.etag);
-	httpdate_format(res.st.st_mtime, rep.last_modified);
+	memcpy(rep.etag, res.etag, sizeof rep.etag);
+	memcpy(rep.last_modified, res.last_modified, sizeof rep.last_modified);
 	v.etag = rep.etag;
 	v.last_modified = res.st.st_mtime;
 	v.now = time(NULL);
@@ -547,12 +558,12 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 		response_add(&r, "Content-Type",
 		    "multipart/byteranges; boundary=%s", plan.boundary);
 	else
-		response_add(&r, "Content-Type", "%s", rep.type);
+		response_add_str(&r, "Content-Type", rep.type);
 	if (res.encoding != 0)
-		response_add(&r, "Content-Encoding", "%s",
+		response_add_str(&r, "Content-Encoding",
 		    encoding_name(res.encoding));
-	response_add(&r, "Content-Length", "%" PRIu64, plan.length);
-	response_add(&r, "Accept-Ranges", "bytes");
+	response_add_u64(&r, "Content-Length", plan.length);
+	response_add_str(&r, "Accept-Ranges", "bytes");
 	if (status == 206 && !plan.multipart)
 		response_add(&r, "Content-Range", "bytes %" PRIu64 "-%" PRIu64
 		    "/%" PRIu64, plan.parts[0].first, plan.parts[0].last,

@@ -32,6 +32,9 @@ struct filecache_entry {
 	struct stat		 st;
 	unsigned		 encoding;
 	char			 name[NAME_MAX + 1];
+	char			 etag[48];
+	char			 last_modified[30];
+	const char		*type;
 	char			 key[];
 };
 
@@ -188,7 +191,7 @@ filecache_lookup(struct filecache *fc, const char *key, struct resolution *res)
 {
 	struct filecache_entry	*e;
 
-	if (fc == NULL)
+	if (fc == NULL || *key == '\0')
 		return NULL;
 	for (e = fc->buckets[hash(key) & (fc->nbuckets - 1)]; e != NULL;
 	    e = e->hash_next)
@@ -209,6 +212,10 @@ filecache_lookup(struct filecache *fc, const char *key, struct resolution *res)
 	res->st = e->st;
 	res->encoding = e->encoding;
 	memcpy(res->name, e->name, sizeof res->name);
+	memcpy(res->etag, e->etag, sizeof res->etag);
+	memcpy(res->last_modified, e->last_modified,
+	    sizeof res->last_modified);
+	res->type = e->type;
 	return e;
 }
 
@@ -219,13 +226,17 @@ filecache_insert(struct filecache *fc, const char *key,
 	struct filecache_entry	*e, **bucket;
 	size_t			 keylen = strlen(key);
 
-	if (fc == NULL || (e = calloc(1, sizeof *e + keylen + 1)) == NULL)
+	if (fc == NULL || keylen == 0 ||
+	    (e = calloc(1, sizeof *e + keylen + 1)) == NULL)
 		return NULL;
 	memcpy(e->key, key, keylen + 1);
 	e->fd = res->fd;
 	e->st = res->st;
 	e->encoding = res->encoding;
 	memcpy(e->name, res->name, sizeof e->name);
+	memcpy(e->etag, res->etag, sizeof e->etag);
+	memcpy(e->last_modified, res->last_modified, sizeof e->last_modified);
+	e->type = res->type;
 	e->resolved_ms = now_ms();
 	e->refs = 2;		/* the table's and the caller's */
 	e->cached = 1;
@@ -266,10 +277,19 @@ size_t
 filecache_key(char *buf, size_t size, const char *rel, int trailing_slash,
     const unsigned *accept, size_t accept_count)
 {
-	int	 n;
+	size_t	 len = strlen(rel), i;
 
-	n = snprintf(buf, size, "%s%s|%u%u%u", rel, trailing_slash ? "/" : "",
-	    accept_count > 0 ? accept[0] : 0, accept_count > 1 ? accept[1] : 0,
-	    accept_count > 2 ? accept[2] : 0);
-	return n < 0 ? 0 : (size_t)n;
+	/* Once per request: plain copies, no printf. */
+	if (len + 6 > size) {
+		buf[0] = '\0';	/* no key: not cached */
+		return 0;
+	}
+	memcpy(buf, rel, len);
+	if (trailing_slash)
+		buf[len++] = '/';
+	buf[len++] = '|';
+	for (i = 0; i < 3; i++)
+		buf[len++] = '0' + (i < accept_count ? accept[i] % 10 : 0);
+	buf[len] = '\0';
+	return len;
 }

@@ -60,6 +60,10 @@ struct resolution {
 	int			 fd;
 	struct stat		 st;
 	char			 name[NAME_MAX + 1];	/* for the media type */
+	/* Validators, formatted once per open and kept by the file cache. */
+	char			 etag[48];
+	char			 last_modified[30];
+	const char		*type;	/* Content-Type */
 	unsigned		 encoding;	/* a sidecar's ENCODING_*, or 0 */
 	/* Input: sidecar encodings the client takes, best first. */
 	unsigned		 accept[ENCODING_COUNT];

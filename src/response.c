@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,46 @@ date_now(void)
 	return cached;
 }
 
+/*
+ * Plain copies for the fields every response carries: printf showed up as
+ * a fifth of the CPU time of small-file serving.
+ */
+static void
+put(struct response *r, const char *s, size_t n)
+{
+	if (r->overflow)
+		return;
+	if (n >= r->size - r->len) {
+		r->overflow = 1;
+		return;
+	}
+	memcpy(r->head + r->len, s, n);
+	r->len += n;
+}
+
+void
+response_add_str(struct response *r, const char *name, const char *value)
+{
+	put(r, name, strlen(name));
+	put(r, ": ", 2);
+	put(r, value, strlen(value));
+	put(r, "\r\n", 2);
+}
+
+void
+response_add_u64(struct response *r, const char *name, uint64_t value)
+{
+	char	 digits[20], *p = digits + sizeof digits;
+
+	do
+		*--p = '0' + value % 10;
+	while ((value /= 10) != 0);
+	put(r, name, strlen(name));
+	put(r, ": ", 2);
+	put(r, p, digits + sizeof digits - p);
+	put(r, "\r\n", 2);
+}
+
 static void
 vappend(struct response *r, const char *fmt, va_list ap)
 {
@@ -92,11 +133,20 @@ append(struct response *r, const char *fmt, ...)
 static void
 begin(struct response *r, int status)
 {
+	char	 code[4] = { '0' + status / 100 % 10, '0' + status / 10 % 10,
+	    '0' + status % 10, ' ' };
+	const char *reason = response_reason(status);
+
 	r->len = 0;
 	r->overflow = 0;
 	r->status = status;
-	append(r, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s/%s\r\n", status,
-	    response_reason(status), date_now(), PACKAGE_NAME, PACKAGE_VERSION);
+	put(r, "HTTP/1.1 ", 9);
+	put(r, code, 4);
+	put(r, reason, strlen(reason));
+	put(r, "\r\nDate: ", 8);
+	put(r, date_now(), HTTPDATE_LEN);
+	put(r, "\r\nServer: " PACKAGE_NAME "/" PACKAGE_VERSION "\r\n",
+	    sizeof("\r\nServer: " PACKAGE_NAME "/" PACKAGE_VERSION "\r\n") - 1);
 }
 
 void

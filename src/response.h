@@ -7,6 +7,7 @@
 #define RESPONSE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Enough for every head but a redirect with a very long Location, which
@@ -32,6 +33,11 @@ int		 response_begin_large(struct response *, int status,
 void		 response_free(struct response *);
 void		 response_add(struct response *, const char *name,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same for a plain string value or a number, without printf. */
+void		 response_add_str(struct response *, const char *name,
+		    const char *value);
+void		 response_add_u64(struct response *, const char *name,
+		    uint64_t value);
 /* Adds a whole "Name: value" field, already checked by its producer. */
 void		 response_add_line(struct response *, const char *field);
 /* Ends the head; returns -1 when something did not fit. */
