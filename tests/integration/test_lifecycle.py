@@ -377,7 +377,7 @@ class LifecycleTest(unittest.TestCase):
                 self.assertLess(elapsed, 5.0)
 
     def test_parked_keepalive_connection(self):
-        # Idle past a second, a keep-alive connection gives up its
+        # Idle between requests, a keep-alive connection gives up its
         # coroutine (parked); it must still serve its next request, and
         # still close when the keep-alive time is up.
         def coroutines(srv):
