@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Opens N keep-alive connections to 127.0.0.1:PORT, sends one GET PATH on
+each and reads the whole response, then keeps them all open and idle.
+Prints "ready OK FAILED" once every connection is idle (or failed), then
+holds them until a line (or EOF) arrives on stdin, and closes them.
+
+Usage: idleconns.py PORT N PATH [TIMEOUT_S]"""
+
+import errno
+import selectors
+import socket
+import sys
+import time
+
+BATCH = 256  # connections in progress at once (listen backlogs are 511)
+
+
+def main():
+    port, total, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    timeout_s = float(sys.argv[4]) if len(sys.argv) > 4 else 120.0
+    request = ("GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % path).encode()
+    sel = selectors.DefaultSelector()
+    idle, failed, started, busy = [], 0, 0, 0
+    deadline = time.monotonic() + timeout_s
+
+    def begin():
+        nonlocal started, busy
+        s = socket.socket()
+        s.setblocking(False)
+        err = s.connect_ex(("127.0.0.1", port))
+        if err not in (0, errno.EINPROGRESS):
+            s.close()
+            return False
+        sel.register(s, selectors.EVENT_WRITE, {"buf": b"", "need": None})
+        started += 1
+        busy += 1
+        return True
+
+    while (started < total or busy) and time.monotonic() < deadline:
+        while started < total and busy < BATCH:
+            if not begin():
+                failed += 1
+                started += 1
+        for key, events in sel.select(1.0):
+            s, st = key.fileobj, key.data
+            try:
+                if events & selectors.EVENT_WRITE:
+                    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                        raise OSError("connect failed")
+                    s.send(request)
+                    sel.modify(s, selectors.EVENT_READ, st)
+                    continue
+                data = s.recv(65536)
+                if not data:
+                    raise OSError("closed")
+                st["buf"] += data
+                if st["need"] is None and b"\r\n\r\n" in st["buf"]:
+                    head, _ = st["buf"].split(b"\r\n\r\n", 1)
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    st["need"] = len(head) + 4 + length
+                if st["need"] is not None and len(st["buf"]) >= st["need"]:
+                    sel.unregister(s)
+                    idle.append(s)
+                    busy -= 1
+            except OSError:
+                sel.unregister(s)
+                s.close()
+                failed += 1
+                busy -= 1
+    failed += busy
+    print("ready %d %d" % (len(idle), failed), flush=True)
+    sys.stdin.readline()
+    for s in idle:
+        s.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Turns the raw results of bench/run into the table (Markdown, printed and
+written into docs/benchmarks.md between markers), the targets of issue 5
+(ratio, met or not), and the PNG chart drawn by gnuplot."""
+
+import os
+import statistics
+import subprocess
+
+from servers import NAMES
+
+# workload key -> (title, primary metric, unit, higher is better)
+WORKLOADS = [
+    ("1k", "1 KiB file, 64 keep-alive connections", "rps", "req/s", True),
+    ("64k", "64 KiB file, 64 keep-alive connections", "rps", "req/s", True),
+    ("large", "256 MiB file streamed (curl, one connection)", "mbps", "MB/s", True),
+    ("c1000", "16 KiB file, 1,000 keep-alive connections", "rps", "req/s", True),
+    ("files-warm", "10,000 files (512 B–8 KiB) in random order, warm page cache, 64 connections", "rps", "req/s", True),
+    ("files-cold", "10,000 files, each once in random order, cold page cache, 64 connections", "rps", "req/s", True),
+    ("idle", "10,000 idle keep-alive connections", "kib_per_conn", "KiB/conn", False),
+    ("slow-1", "slow storage: 1 slow file (1 s per call) while 8 connections fetch other files", "max_ms", "max ms", False),
+    ("slow-10", "slow storage: 10 slow files while 8 connections fetch other files", "max_ms", "max ms", False),
+    ("slow-100", "slow storage: 100 slow files while 8 connections fetch other files", "max_ms", "max ms", False),
+]
+THROUGHPUT = ["1k", "64k", "large", "c1000", "files-warm", "files-cold"]
+SHORT = {"1k": "1 KiB", "64k": "64 KiB", "large": "256 MiB", "c1000": "1000 conns",
+         "files-warm": "files warm", "files-cold": "files cold",
+         "slow-1": "1 slow", "slow-10": "10 slow", "slow-100": "100 slow"}
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def summary(reps, key):
+    vals = [r[key] for r in reps if r.get(key) is not None]
+    if not vals:
+        return None
+    return {"median": med(vals), "min": min(vals), "max": max(vals)}
+
+
+def _num(v, digits=None):
+    if v is None or v != v:
+        return "–"
+    if digits is None:
+        digits = 0 if abs(v) >= 100 else (1 if abs(v) >= 10 else 2)
+    return "{:,.{}f}".format(v, digits)
+
+
+def _lat(us):
+    if us is None or us != us:
+        return "–"
+    if us >= 1e6:
+        return "%.2f s" % (us / 1e6)
+    if us >= 1e3:
+        return "%.1f ms" % (us / 1e3) if us < 1e5 else "%.0f ms" % (us / 1e3)
+    return "%.0f µs" % us
+
+
+def aggregate(results):
+    """results[workload][server] = [rep dicts] -> medians and spreads."""
+    agg = {}
+    for key, _, metric, _, _ in WORKLOADS:
+        if key not in results:
+            continue
+        agg[key] = {}
+        for name in NAMES:
+            reps = results[key].get(name, [])
+            if not reps:
+                continue
+            row = {m: summary(reps, m) for m in
+                   ("rps", "mbps", "p50_us", "p99_us", "max_us", "cpu_us_per_req",
+                    "rss_kib", "hwm_kib", "kib_per_conn", "rss_idle_kib",
+                    "rss_with_kib", "rss_early_kib", "max_ms", "p99_ms", "fast_rps")}
+            row["reps"] = len(reps)
+            row["errors"] = sum(r.get("errors", 0) for r in reps)
+            row["cut_short"] = sum(r.get("cut_short", 0) for r in reps)
+            row["lower_bound"] = [bool(r.get("lower_bound")) for r in reps]
+            agg[key][name] = row
+    return agg
+
+
+def _ratio(a, b):
+    if a is None or b is None or not b["median"]:
+        return None
+    return a["median"] / b["median"]
+
+
+def tables(agg, meta):
+    out = []
+    for key, title, metric, unit, _ in WORKLOADS:
+        if key not in agg:
+            continue
+        rows = agg[key]
+        ref = rows.get("coserve", {})
+        out.append("**%s** — %s" % (title, meta.get("reps_note", {}).get(key, "")))
+        out.append("")
+        if key == "idle":
+            out.append("| server | RSS before, MiB | with 10k: after 0.5 s | after 5 s | VmHWM | KiB per connection, 5 s (min–max) | ÷ coserve |")
+            out.append("|---|--:|--:|--:|--:|--:|--:|")
+            for name, r in rows.items():
+                per = r["kib_per_conn"]
+                out.append("| %s | %s | %s | %s | %s | %s (%s–%s) | %s |" % (
+                    name, _num(r["rss_idle_kib"]["median"] / 1024, 1),
+                    _num(r["rss_early_kib"]["median"] / 1024, 1),
+                    _num(r["rss_with_kib"]["median"] / 1024, 1),
+                    _num(r["hwm_kib"]["median"] / 1024, 1),
+                    _num(per["median"], 2), _num(per["min"], 2), _num(per["max"], 2),
+                    _num(_ratio(per, ref.get("kib_per_conn")), 2)))
+        elif key.startswith("slow"):
+            out.append("| server | fast max (min–max) | fast p99 | fast p50 | fast req/s | stalled to the end | ÷ coserve (max) |")
+            out.append("|---|--:|--:|--:|--:|--:|--:|")
+            for name, r in rows.items():
+                mx = r["max_ms"]
+                # "≥": the run ended while a fast request still waited
+                lb = "≥ " if sum(r["lower_bound"]) * 2 > len(r["lower_bound"]) else ""
+                out.append("| %s | %s%s (%s–%s) | %s | %s | %s | %d | %s |" % (
+                    name, lb, _lat(mx["median"] * 1e3), _lat(mx["min"] * 1e3), _lat(mx["max"] * 1e3),
+                    _lat(r["p99_us"]["median"]), _lat(r["p50_us"]["median"]),
+                    _num(r["fast_rps"]["median"]), r["cut_short"],
+                    _num(_ratio(mx, ref.get("max_ms")), 1)))
+        else:
+            cpu_unit = "CPU ms per download" if key == "large" else "CPU µs/req"
+            cpu_scale = 1e-3 if key == "large" else 1.0
+            out.append("| server | %s (min–max) | p50 | p99 | %s | RSS MiB | %s ÷ coserve | CPU ÷ coserve |" % (unit, cpu_unit, unit))
+            out.append("|---|--:|--:|--:|--:|--:|--:|--:|")
+            for name, r in rows.items():
+                m = r[metric]
+                p50 = r["p50_us"]["median"] if r["p50_us"] else None
+                p99 = r["p99_us"]["median"] if r["p99_us"] else None
+                err = " (%d errors)" % r["errors"] if r["errors"] else ""
+                out.append("| %s | %s (%s–%s)%s | %s | %s | %s | %s | %s | %s |" % (
+                    name, _num(m["median"]), _num(m["min"]), _num(m["max"]), err,
+                    _lat(p50), _lat(p99), _num(r["cpu_us_per_req"]["median"] * cpu_scale),
+                    _num(r["rss_kib"]["median"] / 1024, 1),
+                    _num(_ratio(m, ref.get(metric)), 2),
+                    _num(_ratio(r["cpu_us_per_req"], ref.get("cpu_us_per_req")), 2)))
+        out.append("")
+    return "\n".join(out)
+
+
+def targets(agg):
+    """Issue 5's targets: (text, ratio, goal, met) for those measured."""
+    res = []
+    peers = [n for n in NAMES if n != "coserve"]
+
+    def get(key, name, metric, stat="median"):
+        try:
+            return agg[key][name][metric][stat]
+        except (KeyError, TypeError):
+            return None
+
+    def add(text, mine, other, goal, at_least, who):
+        if mine is None or not other:
+            return
+        ratio = mine / other
+        met = ratio >= goal if at_least else ratio <= goal
+        res.append(("%s (vs %s)" % (text, who), ratio, ("≥ " if at_least else "≤ ") + "%.2f" % goal, met))
+
+    def best(key, metric, highest):
+        vals = [(get(key, p, metric), p) for p in peers if get(key, p, metric) is not None]
+        if not vals:
+            return None, None
+        return (max if highest else min)(vals)
+
+    v, who = best("1k", "cpu_us_per_req", False)
+    add("1 KiB: CPU per request, coserve ÷ best peer", get("1k", "coserve", "cpu_us_per_req"), v, 0.67, False, who)
+    v, who = best("1k", "rps", True)
+    add("1 KiB: requests/s, coserve ÷ best peer", get("1k", "coserve", "rps"), v, 1.0, True, who)
+    v, who = best("64k", "rps", True)
+    add("64 KiB: requests/s, coserve ÷ best peer", get("64k", "coserve", "rps"), v, 1.2, True, who)
+    v, who = best("large", "mbps", True)
+    add("256 MiB: throughput, coserve ÷ best peer", get("large", "coserve", "mbps"), v, 1.0, True, who)
+    add("1,000 connections: requests/s, coserve ÷ nginx", get("c1000", "coserve", "rps"), get("c1000", "nginx", "rps"), 1.2, True, "nginx")
+    add("10,000 files warm: requests/s, coserve ÷ nginx", get("files-warm", "coserve", "rps"), get("files-warm", "nginx", "rps"), 1.3, True, "nginx")
+    add("10,000 files cold: requests/s, coserve ÷ nginx-aio", get("files-cold", "coserve", "rps"), get("files-cold", "nginx-aio", "rps"), 1.5, True, "nginx-aio")
+    add("10,000 idle connections: RSS, coserve ÷ nginx", get("idle", "coserve", "rss_with_kib"), get("idle", "nginx", "rss_with_kib"), 1.0, False, "nginx")
+    for n in ("1", "10", "100"):
+        mx = get("slow-" + n, "coserve", "max_ms", "max")
+        if mx is not None:
+            res.append(("slow storage, %s slow: fast requests' max (worst rep) ÷ 10 ms" % n,
+                        mx / 10.0, "≤ 1.00", mx <= 10.0))
+    return res
+
+
+def targets_text(res):
+    lines = ["| target | ratio | goal | met |", "|---|--:|--:|---|"]
+    for text, ratio, goal, met in res:
+        lines.append("| %s | %.2f | %s | %s |" % (text, ratio, goal, "yes" if met else "**no**"))
+    return "\n".join(lines)
+
+
+def chart(agg, png, workdir, title):
+    """Four panels: throughput and CPU per request relative to coserve,
+    the slow-storage stalls, and memory per idle connection."""
+    names = [n for n in NAMES if any(n in agg.get(k, {}) for k in agg)]
+    if not names:
+        return False
+    dat = os.path.join(workdir, "chart")
+    os.makedirs(dat, exist_ok=True)
+
+    def table(path, keys, value):
+        with open(path, "w") as f:
+            f.write("workload " + " ".join(names) + "\n")
+            for k in keys:
+                if k not in agg or "coserve" not in agg[k]:
+                    continue
+                f.write('"%s" ' % SHORT.get(k, k) + " ".join(
+                    ("%.4g" % value(k, n)) if n in agg[k] and value(k, n) is not None else "NaN"
+                    for n in names) + "\n")
+
+    metric = {k: m for k, _, m, _, _ in WORKLOADS}
+    table(os.path.join(dat, "tput.dat"), THROUGHPUT,
+          lambda k, n: agg[k][n][metric[k]]["median"] / agg[k]["coserve"][metric[k]]["median"])
+    table(os.path.join(dat, "cpu.dat"), THROUGHPUT,
+          lambda k, n: agg[k][n]["cpu_us_per_req"]["median"] / agg[k]["coserve"]["cpu_us_per_req"]["median"]
+          if agg[k][n]["cpu_us_per_req"] and agg[k]["coserve"]["cpu_us_per_req"] else None)
+    table(os.path.join(dat, "slow.dat"), ["slow-1", "slow-10", "slow-100"],
+          lambda k, n: max(agg[k][n]["max_ms"]["median"], 0.01))
+    table(os.path.join(dat, "idle.dat"), ["idle"],
+          lambda k, n: agg[k][n]["kib_per_conn"]["median"])
+    script = r"""
+set terminal pngcairo size 1400,1000 font ",11"
+set output '%(png)s'
+set multiplot layout 2,2 title "coserve vs nginx, lighttpd, h2o — %(title)s"
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key outside bottom center horizontal font ",10" samplen 1.5
+set grid ytics
+set yrange [0:*]
+set title "Throughput ÷ coserve's (higher is better)"
+plot for [i=2:%(cols)d] '%(dat)s/tput.dat' using i:xtic(1) title columnhead(i), 1 with lines lt -1 dt 2 notitle
+set title "Server CPU per request ÷ coserve's (lower is better)"
+plot for [i=2:%(cols)d] '%(dat)s/cpu.dat' using i:xtic(1) title columnhead(i), 1 with lines lt -1 dt 2 notitle
+set title "Slow storage: max latency of fast requests, ms (log; lower is better;\nthe top is the run's length: stalled to the end)"
+set logscale y
+set yrange [0.1:*]
+plot for [i=2:%(cols)d] '%(dat)s/slow.dat' using i:xtic(1) title columnhead(i), 10 with lines lt -1 dt 2 title "10 ms target"
+unset logscale y
+set yrange [0:*]
+set title "10,000 idle keep-alive connections: KiB of RSS per connection (lower is better)"
+plot for [i=2:%(cols)d] '%(dat)s/idle.dat' using i:xtic(1) title columnhead(i)
+unset multiplot
+""" % {"png": png, "dat": dat, "cols": len(names) + 1,
+       "title": title}
+    gp = os.path.join(dat, "chart.gp")
+    with open(gp, "w") as f:
+        f.write(script)
+    return subprocess.run(["gnuplot", gp]).returncode == 0

@@ -1,0 +1,190 @@
+"""The servers under test: how each is configured (from bench/conf/*.in),
+started in the foreground on 127.0.0.1 pinned to CPU 0, found again in
+/proc (CPU time and RSS of the whole process tree, threads included) and
+stopped. Every process started here is in a session of its own, so stop()
+can end the server and anything it forked, and nothing else."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+READY_TIMEOUT_S = 60.0  # valgrind starts slowly
+STOP_TIMEOUT_S = 3.0
+
+# Order of columns and bars everywhere; coserve first, the reference.
+NAMES = ["coserve", "nginx", "nginx-aio", "lighttpd", "h2o"]
+
+_live = {}  # pid -> Server, for the exit trap
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _render(template, out, subst):
+    text = open(os.path.join(CONF_DIR, template)).read()
+    for key, value in subst.items():
+        text = text.replace("@%s@" % key, value)
+    with open(out, "w") as f:
+        f.write(text)
+
+
+def _children(pid):
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _tree(pid):
+    """pid and every descendant (nginx's master and worker)."""
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += _children(p)
+    return seen
+
+
+class Server:
+    def __init__(self, name, workdir, root, coserve_bin):
+        self.name = name
+        self.root = root
+        self.coserve_bin = coserve_bin
+        self.rundir = os.path.join(workdir, "run", name)
+        self.proc = None
+        self.port = None
+
+    def _command(self, conf):
+        subst = {"PORT": str(self.port), "ROOT": self.root, "RUN": self.rundir,
+                 "NOFILE": os.environ.get("BENCH_NOFILE", "20000")}
+        if self.name == "coserve":
+            _render("coserve.conf.in", conf, subst)
+            return [self.coserve_bin, "-c", conf]
+        if self.name.startswith("nginx"):
+            subst["AIO"] = "aio threads;" if self.name == "nginx-aio" else ""
+            _render("nginx.conf.in", conf, subst)
+            return ["nginx", "-p", self.rundir, "-e", "stderr", "-c", conf]
+        if self.name == "lighttpd":
+            _render("lighttpd.conf.in", conf, subst)
+            return ["lighttpd", "-D", "-f", conf]
+        if self.name == "h2o":
+            _render("h2o.conf.in", conf, subst)
+            return ["h2o", "-c", conf]
+        raise ValueError(self.name)
+
+    def start(self, env_extra=None, wrapper=None):
+        """Starts the server (under wrapper, e.g. strace, when given) and
+        returns once it answers a request."""
+        os.makedirs(self.rundir, exist_ok=True)
+        for attempt in range(3):
+            self.port = free_port()
+            conf = os.path.join(self.rundir, "server.conf")
+            cmd = ["taskset", "-c", SERVER_CPU] + (wrapper or []) + self._command(conf)
+            env = dict(os.environ)
+            env.update(env_extra or {})
+            self.log = open(os.path.join(self.rundir, "stderr.log"), "ab")
+            self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=self.log, stderr=self.log,
+                                         start_new_session=True)
+            _live[self.proc.pid] = self
+            if self._wait_ready():
+                return self
+            self.stop()
+        raise RuntimeError("%s did not start; see %s/stderr.log" % (self.name, self.rundir))
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                    if s.recv(12).startswith(b"HTTP/1.1 200"):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.02)
+        return False
+
+    def stop(self, kill=False):
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT_S; kill=True goes
+        straight to SIGKILL (a server stuck behind slowfs delays)."""
+        if self.proc is None:
+            return
+        pgid = self.proc.pid
+        steps = ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0))
+        for sig, wait_s in steps[1:] if kill else steps:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        _live.pop(self.proc.pid, None)
+        self.proc = None
+        self.log.close()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def pids(self):
+        return _tree(self.proc.pid)
+
+    def cpu_split(self):
+        """(utime, stime) in seconds of every process of the server, all
+        threads (a process's /proc/PID/stat sums its threads)."""
+        user = system = 0
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            user += int(fields[11])  # utime, field 14
+            system += int(fields[12])  # stime, field 15
+        return user / CLK_TCK, system / CLK_TCK
+
+    def cpu_seconds(self):
+        """utime + stime of every process of the server, all threads."""
+        return sum(self.cpu_split())
+
+    def memory_kib(self):
+        """(VmRSS, VmHWM) summed over the server's processes, in KiB."""
+        rss = hwm = 0
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            rss += int(line.split()[1])
+                        elif line.startswith("VmHWM:"):
+                            hwm += int(line.split()[1])
+            except OSError:
+                continue
+        return rss, hwm
+
+
+def stop_all():
+    """The exit trap: stops every server still running."""
+    for server in list(_live.values()):
+        try:
+            server.stop()
+        except Exception:
+            pass
