@@ -496,12 +496,8 @@ class DownloadTest(ClientTestCase):
             self.fail("gzip bytes sent without a Content-Encoding the client can "
                       "decode: %r" % fields)
         self.assertEqual(body, COMPRESSIBLE, "curl --compressed got a wrong body: %r" % fields)
+        # comp.txt.gz is beside comp.txt and sidecars are on by default.
         encoding = fields.get("content-encoding")
-        if encoding is None:
-            # Precompressed sidecars (issue 3) are not served yet; once they
-            # are, this test checks them instead of skipping.
-            self.skipTest("precompressed sidecars not implemented: comp.txt.gz exists but "
-                          "the answer had no Content-Encoding (the body was checked)")
         self.assertEqual(encoding, "gzip", fields)
         self.assertEqual(int(fields["content-length"]),
                          os.path.getsize(os.path.join(self.root, "comp.txt.gz")))
