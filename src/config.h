@@ -16,6 +16,8 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "request.h"
+#include "response.h"
 
 #define CONFIG_LISTEN_MAX	16
 #define CONFIG_ERROR_MAX	512
@@ -79,6 +81,10 @@ struct config {
 	unsigned	 io_threads_max;
 	unsigned	 io_queue_max;
 	unsigned	 max_connections;
+	unsigned	 max_connections_per_client;	/* 0: no cap */
+	unsigned	 keepalive_requests;	/* 0: no limit */
+	struct request_limits request_limits;
+	enum response_tokens server_tokens;
 	unsigned	 header_timeout_ms;
 	unsigned	 keepalive_timeout_ms;
 	unsigned	 send_timeout_ms;

@@ -39,10 +39,13 @@
 #include "metrics.h"
 #include "notify.h"
 #include "resolve.h"
+#include "response.h"
 #include "server.h"
 
 #define ACCEPT_BATCH		64
 #define ACCEPT_BACKOFF_MS	100	/* after EMFILE and the like */
+/* At most one log line per interval about accept failing. */
+#define ACCEPT_LOG_INTERVAL_MS	10000
 #define LISTEN_BACKLOG		511
 /* Time left for connections stuck in a storage call after the abort. */
 #define ABORT_WAIT_MS		1000
@@ -95,6 +98,8 @@ struct server {
 	size_t			 nsignals;
 	uint64_t		 status_requests;
 	long			 status_ms;
+	long			 accept_log_ms;	/* last accept failure logged */
+	unsigned		 accept_unlogged;	/* failures since */
 };
 
 /* Connection hooks carry only their generation; there is one server. */
@@ -137,6 +142,36 @@ listeners_close(struct server *s)
 	s->accepting = 0;
 }
 
+/*
+ * Out of fds or memory: pending connections wait in the listen queue while
+ * accepting pauses for ACCEPT_BACKOFF_MS (a level-triggered listener
+ * would otherwise fire again at once, a busy loop), and the failure is
+ * logged once per ACCEPT_LOG_INTERVAL_MS with the count since.
+ */
+static void
+accept_backoff(struct server *s)
+{
+	struct timeval	 tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+	long		 now = await_now_ms();
+	int		 saved = errno;
+
+	metrics_accept_error();
+	if (s->accept_log_ms == 0 ||
+	    now - s->accept_log_ms >= ACCEPT_LOG_INTERVAL_MS) {
+		errno = saved;
+		if (s->accept_unlogged > 0)
+			log_warn("accept (%u more failures in the last %ld s)",
+			    s->accept_unlogged, (now - s->accept_log_ms) / 1000);
+		else
+			log_warn("accept");
+		s->accept_log_ms = now;
+		s->accept_unlogged = 0;
+	} else
+		s->accept_unlogged++;
+	listeners_enable(s, 0);
+	evtimer_add(s->backoff_ev, &tv);
+}
+
 static void
 accept_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -158,11 +193,8 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("accept");
-				listeners_enable(s, 0);
-				evtimer_add(s->backoff_ev, &tv);
-			}
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_backoff(s);
 			return;
 		}
 		if (conn_start(l->kind == LISTENER_MAIN ? &g->env :
@@ -477,6 +509,7 @@ reload_done(struct iojob *job)
 	    g->cfg->io_queue_max != old->cfg->io_queue_max)
 		log_warnx("io_threads and io_queue_max change only on restart");
 	log_set_level(g->cfg->log_level);
+	response_set_tokens(g->cfg->server_tokens);
 	s->gen = g;
 	generation_release(old);
 	log_info("configuration reloaded");
@@ -605,6 +638,7 @@ server_create(struct config *cfg, const char *path,
 	if (cfg->io_threads == 0)
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
 		    "blocks every client while it waits");
+	response_set_tokens(cfg->server_tokens);
 	/* Start-up: opening roots and logs here blocks nobody yet. */
 	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
 	    err, sizeof err)) == NULL) {

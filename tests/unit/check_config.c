@@ -49,6 +49,14 @@ START_TEST(defaults)
 	ck_assert_str_eq(c->sites[0].index, "index.html");
 	ck_assert_uint_eq(c->io_threads, 4);
 	ck_assert_ptr_null(c->access_log);
+	/* The limits, as they were compile-time constants before. */
+	ck_assert_uint_eq(c->request_limits.line_max, 8192);
+	ck_assert_uint_eq(c->request_limits.field_max, 8192);
+	ck_assert_uint_eq(c->request_limits.head_max, 16384);
+	ck_assert_uint_eq(c->request_limits.fields_max, 100);
+	ck_assert_uint_eq(c->keepalive_requests, 1000);
+	ck_assert_uint_eq(c->max_connections_per_client, 0);
+	ck_assert_int_eq(c->server_tokens, RESPONSE_TOKENS_PRODUCT);
 	config_free(c);
 }
 END_TEST
@@ -69,6 +77,13 @@ START_TEST(full_file)
 	    "send_timeout_ms = 2;\n"
 	    "shutdown_grace_ms = 3;\n"
 	    "chunk_bytes = 8192;\n"
+	    "request_line_max = 1000;\n"
+	    "request_field_max = 2000;\n"
+	    "request_head_max = 4000;\n"
+	    "request_fields_max = 20;\n"
+	    "keepalive_requests = 0;\n"
+	    "max_connections_per_client = 9;\n"
+	    "server_tokens = \"off\";\n"
 	    "log_level = \"debug\";\n"
 	    "access_log = \"/var/log/x.log\";\n"
 	    "mime_types = \"/nonexistent\";\n");
@@ -89,6 +104,13 @@ START_TEST(full_file)
 	ck_assert_uint_eq(c->send_timeout_ms, 2);
 	ck_assert_uint_eq(c->shutdown_grace_ms, 3);
 	ck_assert_uint_eq(c->chunk_bytes, 8192);
+	ck_assert_uint_eq(c->request_limits.line_max, 1000);
+	ck_assert_uint_eq(c->request_limits.field_max, 2000);
+	ck_assert_uint_eq(c->request_limits.head_max, 4000);
+	ck_assert_uint_eq(c->request_limits.fields_max, 20);
+	ck_assert_uint_eq(c->keepalive_requests, 0);
+	ck_assert_uint_eq(c->max_connections_per_client, 9);
+	ck_assert_int_eq(c->server_tokens, RESPONSE_TOKENS_OFF);
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
 	ck_assert_str_eq(c->access_log, "/var/log/x.log");
 	config_free(c);
@@ -159,6 +181,17 @@ static const struct {
 	{ "default_type = \"binary\";\n", ":1: ", "media type like" },
 	{ "access_log_format = \"$status $nope\";\n", ":1: ",
 	    "unknown variable $nope" },
+	{ "request_line_max = 100;\n", ":1: ", "between 256 and" },
+	{ "request_head_max = 2000000;\n", ":1: ", "between 1024 and" },
+	{ "request_fields_max = 0;\n", ":1: ", "between 1 and 10000" },
+	{ "\nrequest_head_max = 4096;\nrequest_line_max = 5000;\n", ":3: ",
+	    "request_line_max (5000) must be below request_head_max (4096)" },
+	{ "request_head_max = 4096;\n", ":1: ",
+	    "request_line_max (8192) must be below request_head_max" },
+	{ "request_field_max = 20000;\n", ":1: ",
+	    "request_field_max (20000) must be below request_head_max" },
+	{ "server_tokens = \"on\";\n", ":1: ", "server_tokens must be" },
+	{ "keepalive_requests = -1;\n", ":1: ", "between 0 and" },
 };
 
 START_TEST(bad_files)

@@ -77,7 +77,23 @@ static const char expected[] =
     "coserve_io_job_seconds_bucket{le=\"10\"} 4\n"
     "coserve_io_job_seconds_bucket{le=\"+Inf\"} 5\n"
     "coserve_io_job_seconds_sum 23.000250001\n"
-    "coserve_io_job_seconds_count 5\n";
+    "coserve_io_job_seconds_count 5\n"
+    "# HELP coserve_timeouts_total Connections cut off: a request head not "
+    "complete within header_timeout_ms, or a client not reading for "
+    "send_timeout_ms.\n"
+    "# TYPE coserve_timeouts_total counter\n"
+    "coserve_timeouts_total{kind=\"header\"} 11\n"
+    "coserve_timeouts_total{kind=\"send\"} 12\n"
+    "# HELP coserve_connections_refused_total Connections refused before a "
+    "request was read: over max_connections_per_client (closed), or for "
+    "want of memory (503).\n"
+    "# TYPE coserve_connections_refused_total counter\n"
+    "coserve_connections_refused_total{reason=\"per_client\"} 13\n"
+    "coserve_connections_refused_total{reason=\"no_memory\"} 14\n"
+    "# HELP coserve_accept_errors_total accept() failures for want of file "
+    "descriptors or memory; accepting pauses briefly after each.\n"
+    "# TYPE coserve_accept_errors_total counter\n"
+    "coserve_accept_errors_total 15\n";
 
 static void
 known_snapshot(struct metrics_snapshot *snap)
@@ -96,6 +112,11 @@ known_snapshot(struct metrics_snapshot *snap)
 	snap->io_queue_full = 6;
 	snap->reads_cached = 8;
 	snap->reads_pool = 9;
+	snap->timeouts[METRICS_TIMEOUT_HEADER] = 11;
+	snap->timeouts[METRICS_TIMEOUT_SEND] = 12;
+	snap->refused[METRICS_REFUSED_PER_CLIENT] = 13;
+	snap->refused[METRICS_REFUSED_NO_MEMORY] = 14;
+	snap->accept_errors = 15;
 	metrics_histogram_observe(&snap->io_latency, 50000);	  /* 50 us */
 	metrics_histogram_observe(&snap->io_latency, 100000);	  /* on 0.0001 */
 	metrics_histogram_observe(&snap->io_latency, 100001);	  /* just over */
