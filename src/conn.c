@@ -558,7 +558,7 @@ fail:
  * destroy the answer before the client reads it.
  */
 static void
-conn_refuse(struct conn *c)
+refuse_fd(int fd)
 {
 	static const char	 answer[] = "HTTP/1.1 503 Service Unavailable\r\n"
 	    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n"
@@ -566,11 +566,18 @@ conn_refuse(struct conn *c)
 	char			 drain[1024];
 	int			 i;
 
-	for (i = 0; i < 64 && recv(c->fd, drain, sizeof drain, 0) > 0; i++)
+	for (i = 0; i < 64 && recv(fd, drain, sizeof drain, 0) > 0; i++)
 		;
-	if (send(c->fd, answer, sizeof answer - 1, MSG_NOSIGNAL) > 0)
+	if (send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL) > 0)
 		metrics_request(503, 0);
 	metrics_refused(METRICS_REFUSED_NO_MEMORY);
+}
+
+/* The same for a connection, which it frees. */
+static void
+conn_refuse(struct conn *c)
+{
+	refuse_fd(c->fd);
 	log_warnx("%s: no memory for a connection: 503", c->peer);
 	conn_free(c);
 }
@@ -664,6 +671,7 @@ fail_peer:
 	peers_release(pc);
 fail:
 	log_warn("cannot serve a new connection");
+	refuse_fd(fd);
 	close(fd);
 	return -1;
 }
