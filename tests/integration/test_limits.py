@@ -9,6 +9,7 @@ is shared."""
 import os
 import re
 import resource
+import select
 import signal
 import socket
 import threading
@@ -379,7 +380,7 @@ class Slowloris(ServerTestCase):
                 # Others are served meanwhile.
                 self.assertEqual(self.get("/a.txt").status, 200)
                 served += 1
-                if c.sock in __import__("select").select([c.sock], [], [], 0.1)[0]:
+                if select.select([c.sock], [], [], 0.1)[0]:
                     got = c.read_response()
                     break
             elapsed = time.monotonic() - start
