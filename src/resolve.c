@@ -33,19 +33,31 @@
  * fallback opens normally and checks where the descriptor really points.
  */
 #define OPEN_FLAGS	(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+/*
+ * openat2 with RESOLVE_BENEATH answers EAGAIN when a rename elsewhere
+ * raced a ".." it walked (a symlink's target, say) and it cannot prove
+ * the walk stayed beneath; the call is safe to repeat. Bounded, since
+ * someone renaming in a loop could keep it failing.
+ */
+#define OPENAT2_TRIES	8
 
 static int
 openat2_beneath(int dirfd, const char *rel, int no_symlinks)
 {
 #if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
 	struct open_how	 how;
+	int		 fd, tries = 0;
 
 	memset(&how, 0, sizeof how);
 	how.flags = OPEN_FLAGS;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	if (no_symlinks)
 		how.resolve |= RESOLVE_NO_SYMLINKS;
-	return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+	do
+		fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+	while (fd == -1 && (errno == EAGAIN || errno == EINTR) &&
+	    ++tries < OPENAT2_TRIES);
+	return fd;
 #else
 	errno = ENOSYS;
 	return -1;
@@ -122,6 +134,7 @@ status_of_errno(int error)
 	case EMFILE:
 	case ENFILE:
 	case ENOMEM:
+	case EAGAIN:	/* openat2 kept losing a race with renames */
 		return 503;
 	default:
 		return 500;
