@@ -151,6 +151,23 @@ resolve_failed(struct resolution *res, int status)
 	res->status = status;
 }
 
+/*
+ * Fails res with the status error calls for. ENOENT and its kind are the
+ * client's doing; anything that ends in a 5xx is the server's, and says
+ * so in one line (a worker may log: lines are single writes).
+ */
+static void
+resolve_error(struct resolution *res, const char *rel, int error)
+{
+	int	 status = status_of_errno(error);
+
+	if (status >= 500) {
+		errno = error;
+		log_warn("/%s: cannot open", rel);
+	}
+	resolve_failed(res, status);
+}
+
 static void
 set_name(struct resolution *res, const char *rel)
 {
@@ -213,7 +230,7 @@ resolve_work(struct iojob *job)
 	}
 	fj->fd = open_beneath(fj->root, p->rel[0] != '\0' ? p->rel : ".");
 	if (fj->fd == -1 || fstat(fj->fd, &fj->st) == -1) {
-		resolve_failed(fj, status_of_errno(errno));
+		resolve_error(fj, p->rel, errno);
 		return;
 	}
 	if (S_ISDIR(fj->st.st_mode)) {
@@ -240,13 +257,15 @@ resolve_work(struct iojob *job)
 				return;
 			}
 			close(dirfd);
-			resolve_failed(fj, error == ENOENT ? 403 :
-			    status_of_errno(error));
+			if (error == ENOENT)
+				resolve_failed(fj, 403);
+			else
+				resolve_error(fj, index_rel, error);
 			return;
 		}
 		close(dirfd);
 		if (fstat(fj->fd, &fj->st) == -1) {
-			resolve_failed(fj, status_of_errno(errno));
+			resolve_error(fj, index_rel, errno);
 			return;
 		}
 	} else if (p->trailing_slash) {
