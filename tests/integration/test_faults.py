@@ -15,7 +15,7 @@ answers 500 before the head is out and closes the connection after, with
 one log line, and other clients never notice.
 
 EIO and slow reads come from tests/support/slowfs.so (SLOWFS_EIO_MARKER,
-SLOWFS_EIO_AFTER; SLOWFS_MARKER, SLOWFS_DELAY_MS, SLOWFS_NOTIFY_FD).
+SLOWFS_EIO_AFTER, SLOWFS_EIO_STAT; SLOWFS_MARKER, SLOWFS_DELAY_MS, SLOWFS_NOTIFY_FD).
 """
 
 import os
@@ -568,6 +568,51 @@ class StorageErrorTest(unittest.TestCase):
             c.request("GET", "/BADSECTOR.bin", {"Range": "bytes=0-999"})
             r = c.read_response()
             self.assertEqual((r.status, r.body), (206, self.BAD_DATA[:1000]))
+
+
+@needs_slowfs
+class StatErrorTest(unittest.TestCase):
+    """EIO while opening (fstat): a 500 and one warn line naming the file."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
+        cls.root = os.path.join(cls.tmp, "www")
+        write_file(os.path.join(cls.root, "BADMETA.txt"), b"unreadable\n")
+        write_file(os.path.join(cls.root, "dir", "BADMETA.html"), b"unreadable\n")
+        write_file(os.path.join(cls.root, "good.txt"), b"good\n")
+        cls.server = Server(root=cls.root, env={
+            "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
+            "SLOWFS_EIO_MARKER": "BADMETA", "SLOWFS_EIO_STAT": "1",
+        }, config={"index": "BADMETA.html"})
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.check_clean_exit()
+        finally:
+            cls.server.cleanup()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_eio_on_open_is_500_and_logged(self):
+        for target, name in (("/BADMETA.txt", "BADMETA.txt"),
+                             ("/dir/", "dir/BADMETA.html")):
+            with self.subTest(target=target):
+                before = len(self.server.stderr_lines)
+                r = fetch(self.server.host, self.server.port, target)
+                self.assertEqual(r.status, 500)
+                deadline = time.monotonic() + 10
+                while True:
+                    lines = [l for l in self.server.stderr_lines[before:]
+                             if "Input/output error" in l]
+                    if lines or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                self.assertEqual(len(lines), 1, self.server.stderr_lines[before:])
+                self.assertTrue(lines[0].startswith("coserve: warn: /%s: cannot open: " % name),
+                                lines[0])
+        r = fetch(self.server.host, self.server.port, "/good.txt")
+        self.assertEqual((r.status, r.body), (200, b"good\n"))
 
 
 if __name__ == "__main__":
