@@ -78,19 +78,15 @@ fd_path(int fd, char *buf, size_t size)
 	return 0;
 }
 
+/* Checks where pathfd really points, then opens it for reading. */
 static int
-open_beneath(const struct docroot *root, const char *rel)
+reopen_beneath(const struct docroot *root, const char *rel, int pathfd,
+    int no_symlinks)
 {
-	int	 no_symlinks = root->site->symlinks == SYMLINKS_OFF;
-	char	 real[PATH_MAX];
+	char	 real[PATH_MAX], link[32];
 	size_t	 rootlen;
-	int	 fd;
 
-	if (root->use_openat2)
-		return openat2_beneath(root->fd, rel, no_symlinks);
-	if ((fd = openat(root->fd, rel, OPEN_FLAGS)) == -1)
-		return -1;
-	if (fd_path(fd, real, sizeof real) == -1)
+	if (fd_path(pathfd, real, sizeof real) == -1)
 		goto escape;
 	rootlen = strlen(root->real);
 	if (strncmp(real, root->real, rootlen) != 0 ||
@@ -100,15 +96,42 @@ open_beneath(const struct docroot *root, const char *rel)
 	/* Without symlinks, the real path is exactly the one asked for. */
 	if (no_symlinks && strcmp(rel, ".") != 0 &&
 	    strcmp(real + rootlen + (real[rootlen] == '/'), rel) != 0) {
-		close(fd);
 		errno = ELOOP;
 		return -1;
 	}
-	return fd;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", pathfd);
+	return open(link, OPEN_FLAGS);
 escape:
-	close(fd);
 	errno = EXDEV;
 	return -1;
+}
+
+/*
+ * The fallback. The path is first opened O_PATH, which follows symlinks
+ * but opens nothing: a link out of the root must not open what it points
+ * at, since for a device or a FIFO the open alone has effects. Only once
+ * that descriptor is known to lie beneath the root is the file opened for
+ * reading, through its /proc/self/fd link, which names that very inode
+ * whatever has been renamed since.
+ */
+static int
+open_beneath(const struct docroot *root, const char *rel)
+{
+	int	 no_symlinks = root->site->symlinks == SYMLINKS_OFF;
+	int	 fd, pathfd, error;
+
+	if (root->use_openat2)
+		return openat2_beneath(root->fd, rel, no_symlinks);
+	if ((pathfd = openat(root->fd, rel, O_PATH | O_CLOEXEC)) == -1)
+		return -1;
+	if ((fd = reopen_beneath(root, rel, pathfd, no_symlinks)) == -1) {
+		error = errno;
+		close(pathfd);
+		errno = error;
+		return -1;
+	}
+	close(pathfd);
+	return fd;
 }
 
 int
