@@ -250,6 +250,60 @@ class TraversalTest(Tree, unittest.TestCase):
                 self.assert_safe(r)
 
 
+class OpenWatch:
+    """inotify IN_OPEN on a path (through ctypes: the stdlib has no
+    inotify), to prove that a file outside the root is never even opened.
+    O_PATH descriptors raise no IN_OPEN (Linux 6.x)."""
+
+    IN_OPEN = 0x20
+
+    def __init__(self, path):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0 or self.libc.inotify_add_watch(
+                self.fd, os.fsencode(path), self.IN_OPEN) < 0:
+            raise unittest.SkipTest("no inotify here")
+
+    def opened(self):
+        try:
+            return len(os.read(self.fd, 4096)) > 0
+        except BlockingIOError:
+            return False
+
+    def close(self):
+        os.close(self.fd)
+
+
+class NoOpenOutsideMixin:
+    def test_outside_is_never_opened(self):
+        """Following a link out of the root must not open what is there:
+        for a device or a FIFO, opening alone has effects."""
+        target = os.path.join(self.base, "outside", "file.txt")
+        watch = OpenWatch(target)
+        try:
+            self.assertFalse(watch.opened())
+            with open(target, "rb"):
+                pass
+            self.assertTrue(watch.opened(), "inotify does not see opens here")
+            for link in ("/sub/deep-out/file.txt", "/dir-out/outside/file.txt"):
+                with self.subTest(target=link):
+                    r = raw_get(self.server, link)
+                    self.assertEqual(r.status, 404)
+                    self.assertFalse(watch.opened(), "the daemon opened %s" % target)
+        finally:
+            watch.close()
+
+
+class TraversalOpenTest(NoOpenOutsideMixin, Tree, unittest.TestCase):
+    pass
+
+
+@unittest.skipUnless(have_slowfs, "SLOWFS is not set to the built slowfs.so")
+class TraversalOpenFallbackTest(TraversalOpenTest):
+    fallback = True
+
+
 @unittest.skipUnless(have_slowfs, "SLOWFS is not set to the built slowfs.so")
 class TraversalFallbackTest(TraversalTest):
     fallback = True
