@@ -364,6 +364,7 @@ class DisconnectTest(unittest.TestCase):
         self.root = os.path.join(self.tmp, "www")
         write_file(os.path.join(self.root, "big-SLOW.bin"), self.SLOW_DATA)
         write_file(os.path.join(self.root, "fast.txt"), b"fast\n")
+        write_file(os.path.join(self.root, "fast-big.bin"), os.urandom(16 * MiB))
         self.pipe = NotifyPipe()
         self.server = Server(root=self.root, expect_listeners=2, env={
             "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW",
@@ -384,7 +385,13 @@ class DisconnectTest(unittest.TestCase):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def gauges(self):
-        r = fetch("127.0.0.1", self.server.listeners[1][1], "/metrics")
+        """The gauges, read on a connection the daemon has closed by the
+        time this returns, so it is not in the descriptor count."""
+        host, port = self.server.listeners[1]
+        with HTTPConnection(host, port) as c:
+            c.request("GET", "/metrics", {"Connection": "close"})
+            r = c.read_response()
+            self.assertTrue(c.closed_by_peer())
         self.assertEqual(r.status, 200)
         out = {}
         for name in ("connections_open", "coroutines", "io_queue_depth"):
@@ -444,6 +451,19 @@ class DisconnectTest(unittest.TestCase):
         self.assert_back_to(base)
         self.assertEqual(fetch(self.server.host, self.server.port, "/fast.txt").body, b"fast\n")
 
+    def test_disconnect_while_blocked_on_write(self):
+        """A reader that stops, then resets: the daemon, waiting for the
+        socket to drain, wakes to the error and lets everything go."""
+        base = self.baseline()
+        conns = []
+        for _ in range(4):
+            c, head = stalled_download(self.server, "/fast-big.bin")
+            self.assertEqual(parse_len(head), 16 * MiB)
+            conns.append(c)
+        for c in conns:
+            c.reset()
+        self.assert_back_to(base)
+
     def test_graceful_close_while_read_in_flight(self):
         """A FIN instead of a reset: the daemon learns of it only when a
         write fails, one chunk later."""
@@ -465,11 +485,13 @@ class DisconnectCachedTest(DisconnectTest):
     cache_max = None
 
     def baseline(self):
-        # Warm the cache so the entry's descriptor is part of the baseline.
-        with self.server.connect() as c:
-            c.request("GET", "/big-SLOW.bin", {"Range": "bytes=0-0"})
-            self.assertEqual(c.read_response().status, 206)
-        self.assertEqual(fds_on(self.server.pid, os.path.join(self.root, "big-SLOW.bin")), 1)
+        # Warm the cache so the entries' descriptors are part of the baseline.
+        for name in ("big-SLOW.bin", "fast-big.bin"):
+            with self.server.connect() as c:
+                c.request("GET", "/" + name, {"Range": "bytes=0-0", "Connection": "close"})
+                self.assertEqual(c.read_response().status, 206)
+                self.assertTrue(c.closed_by_peer())
+            self.assertEqual(fds_on(self.server.pid, os.path.join(self.root, name)), 1)
         return super().baseline()
 
 
