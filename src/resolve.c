@@ -1,9 +1,10 @@
 /*
  * Path resolution. A path is opened beneath the root's directory fd with
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so the kernel refuses
- * every escape, symlinks included; where openat2 is missing the file is
- * opened normally and where its descriptor really points is checked. Runs
- * on I/O pool workers only (docroot_open at start-up excepted).
+ * every escape, symlinks included; where openat2 is missing the path is
+ * opened O_PATH, where that descriptor really points is checked, and only
+ * then is the file opened for reading. Runs on I/O pool workers only
+ * (docroot_open at start-up excepted).
  */
 #include "autoconf.h"
 
@@ -30,7 +31,8 @@
 /*
  * Opens rel beneath the root. openat2(RESOLVE_BENEATH) lets the kernel
  * refuse every escape, symlinks included; where it is missing, the
- * fallback opens normally and checks where the descriptor really points.
+ * fallback checks where an O_PATH descriptor really points before it
+ * opens anything.
  */
 #define OPEN_FLAGS	(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 /*
