@@ -48,6 +48,12 @@ struct metrics_snapshot {
 	uint64_t	 reads_cached;	/* chunks read from the page cache */
 	uint64_t	 reads_pool;	/* chunks the pool had to read */
 	struct metrics_histogram io_latency;
+	/* The health state; shown only while health is served (enabled). */
+	int		 health_enabled;
+	uint64_t	 healthy;
+	uint64_t	 health_probes;
+	uint64_t	 health_probe_failures;
+	uint64_t	 health_probe_ns;	/* the last probe's time */
 };
 
 /* Counts one response by its status class and its body bytes. */

@@ -4,7 +4,10 @@
  * At max_connections the listeners are disabled and re-enabled when a
  * connection closes. SIGTERM or SIGINT starts a drain: listeners close,
  * idle connections close, busy ones finish their response, and after
- * shutdown_grace_ms (or a second signal) the rest are aborted.
+ * shutdown_grace_ms (or a second signal) the rest are aborted. With
+ * drain_delay_ms, the health endpoint turns 503 first and all of that
+ * waits that long, so a load balancer takes the instance out before any
+ * connection is refused.
  *
  * SIGHUP reloads: an I/O pool job reads the configuration and opens the
  * new generation's roots and log (storage calls, so not on the reactor);
@@ -34,6 +37,7 @@
 #include "conn.h"
 #include "coro.h"
 #include "generation.h"
+#include "health.h"
 #include "iopool.h"
 #include "log.h"
 #include "metrics.h"
@@ -85,10 +89,13 @@ struct server {
 	int			 running;	/* server_run() has begun */
 	int			 accepting;
 	int			 draining;
+	int			 drain_pending;	/* in drain_delay_ms */
+	const char		*drain_why;
 	int			 reloading;
 	struct reload_job	 reload;
 	struct event		*backoff_ev;
 	struct event		*grace_ev;
+	struct event		*drain_ev;
 	struct event		*status_ev;
 	struct event		*watchdog_ev;
 	struct event		*signal_evs[4];
@@ -410,18 +417,15 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-shutdown_begin(struct server *s, const char *why)
+shutdown_now(struct server *s, const char *why)
 {
 	struct timeval	 tv;
 	unsigned	 ms = s->gen->cfg->shutdown_grace_ms;
 
-	if (s->draining) {
-		log_info("%s again: aborting connections", why);
-		grace_cb(-1, 0, s);
-		return;
-	}
 	log_info("%s: shutting down, %u connection%s open", why, conn_count(),
 	    conn_count() == 1 ? "" : "s");
+	s->drain_pending = 0;
+	health_drain();
 	notify_stopping();
 	listeners_close(s);
 	s->draining = 1;
@@ -433,6 +437,49 @@ shutdown_begin(struct server *s, const char *why)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(s->grace_ev, &tv);
+}
+
+static void
+drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*s = arg;
+
+	shutdown_now(s, s->drain_why);
+}
+
+/*
+ * Health turns 503 at once; the listeners close drain_delay_ms later,
+ * once a balancer polling health has stopped sending requests here.
+ */
+static void
+shutdown_begin(struct server *s, const char *why)
+{
+	struct timeval	 tv;
+	unsigned	 ms = s->gen->cfg->drain_delay_ms;
+
+	if (s->draining || s->drain_pending) {
+		log_info("%s again: aborting connections", why);
+		if (s->drain_pending) {
+			evtimer_del(s->drain_ev);
+			shutdown_now(s, why);
+		}
+		if (conn_count() > 0)
+			grace_cb(-1, 0, s);
+		return;
+	}
+	if (ms == 0) {
+		shutdown_now(s, why);
+		return;
+	}
+	log_info("%s: health reports draining; shutting down in %u ms", why,
+	    ms);
+	s->drain_pending = 1;
+	s->drain_why = why;
+	health_drain();
+	notify_stopping();
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(s->drain_ev, &tv);
 }
 
 /* Worker: everything a new configuration needs from storage. */
@@ -459,7 +506,7 @@ reload_done(struct iojob *job)
 	struct generation	*g = rj->gen, *old = s->gen;
 
 	s->reloading = 0;
-	if (g != NULL && s->draining) {
+	if (g != NULL && (s->draining || s->drain_pending)) {
 		generation_free_now(g);
 		return;
 	}
@@ -478,6 +525,7 @@ reload_done(struct iojob *job)
 		log_warnx("io_threads and io_queue_max change only on restart");
 	log_set_level(g->cfg->log_level);
 	s->gen = g;
+	health_configure(g->cfg, g->roots, g->nroots);
 	generation_release(old);
 	log_info("configuration reloaded");
 	notify_ready();
@@ -490,7 +538,7 @@ reload_done(struct iojob *job)
 static void
 reload_begin(struct server *s)
 {
-	if (s->draining)
+	if (s->draining || s->drain_pending)
 		return;
 	if (s->reloading) {
 		log_info("SIGHUP: a reload is already under way");
@@ -618,7 +666,10 @@ server_create(struct config *cfg, const char *path,
 	}
 	s->backoff_ev = evtimer_new(s->base, backoff_cb, s);
 	s->grace_ev = evtimer_new(s->base, grace_cb, s);
-	if (s->backoff_ev == NULL || s->grace_ev == NULL)
+	s->drain_ev = evtimer_new(s->base, drain_cb, s);
+	if (s->backoff_ev == NULL || s->grace_ev == NULL || s->drain_ev == NULL)
+		goto fail;
+	if (health_init(s->base, s->pool) == -1)
 		goto fail;
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++) {
 		s->signal_evs[i] = evsignal_new(s->base, signals[i], signal_cb,
@@ -662,6 +713,7 @@ server_run(struct server *s)
 		    i == 0 ? "" : cfg->sites[i].names[0]);
 	log_info("%u I/O thread%s", cfg->io_threads,
 	    cfg->io_threads == 1 ? "" : "s");
+	health_configure(cfg, s->gen->roots, s->gen->nroots);
 	notify_ready();
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
@@ -675,6 +727,13 @@ server_run(struct server *s)
 		 */
 		log_warnx("exiting with %u connection%s stuck in storage calls",
 		    conn_count(), conn_count() == 1 ? "" : "s");
+		accesslog_close(s->gen->access_log);
+		exit(0);
+	}
+	if (health_probe_stuck()) {
+		/* Joining the pool would wait on it for ever. */
+		log_warnx("exiting with the storage probe stuck in a storage "
+		    "call");
 		accesslog_close(s->gen->access_log);
 		exit(0);
 	}
@@ -698,11 +757,14 @@ server_free(struct server *s)
 		event_free(s->watchdog_ev);
 	if (s->grace_ev != NULL)
 		event_free(s->grace_ev);
+	if (s->drain_ev != NULL)
+		event_free(s->drain_ev);
 	if (s->backoff_ev != NULL)
 		event_free(s->backoff_ev);
 	await_shutdown();
 	/* Runs what is queued, a reload's or a generation's release included. */
 	iopool_destroy(s->pool);
+	health_shutdown();
 	coro_shutdown();
 	generation_free_now(s->gen);
 	if (s->base != NULL)
