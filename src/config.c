@@ -732,6 +732,12 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 		if (load_key(&ld, k, s, c, &c->sites[0]) == -1)
 			goto out;
 	}
+	if (c->health_path != NULL && c->metrics_path != NULL &&
+	    strcmp(c->health_path, c->metrics_path) == 0) {
+		fail(&ld, config_lookup(&cf, "health_path"), "health_path is "
+		    "metrics_path: the two need paths of their own");
+		goto out;
+	}
 	/* After the top level, wherever it was written: blocks inherit it. */
 	if (servers != NULL) {
 		if (!config_setting_is_list(servers) ||
@@ -767,12 +773,6 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 		goto fail;
 	if (path != NULL && load_file(c, path, err, errlen) == -1)
 		goto fail;
-	if (c->health_path != NULL && c->metrics_path != NULL &&
-	    strcmp(c->health_path, c->metrics_path) == 0) {
-		snprintf(err, errlen, "%s:0: health_path and metrics_path are "
-		    "both %s", path, c->health_path);
-		goto fail;
-	}
 	if (o != NULL && o->user != NULL) {
 		free(c->user);
 		if ((c->user = strdup(o->user)) == NULL)

@@ -386,6 +386,11 @@ send_health(struct conn *c, const struct request *req)
 	int		 status;
 
 	status = health_status(body, sizeof body - 1);
+	if (c->env->retiring) {
+		/* Its listener closes soon: a balancer must stop using it. */
+		snprintf(body, sizeof body - 1, "draining");
+		status = 503;
+	}
 	len = strlen(body);
 	body[len++] = '\n';
 	response_begin(&r, status);

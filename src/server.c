@@ -67,6 +67,7 @@ struct listener {
 	struct server		*server;
 	enum listener_kind	 kind;
 	struct config_listen	 addr;		/* as configured, for reloads */
+	int			 retiring;	/* removed, open drain_delay_ms */
 	char			 name[80];	/* as bound */
 };
 
@@ -85,6 +86,10 @@ struct server {
 	const struct config_overrides *overrides;
 	struct listener		*listeners[CONFIG_LISTEN_MAX + 1];
 	size_t			 nlisteners;
+	/* Removed by a reload, still accepting until retire_ev. */
+	struct listener		*retiring[CONFIG_LISTEN_MAX];
+	size_t			 nretiring;
+	struct event		*retire_ev;
 	int			 activated;	/* sockets from the manager */
 	int			 running;	/* server_run() has begun */
 	int			 accepting;
@@ -121,6 +126,12 @@ listeners_enable(struct server *s, int on)
 		else
 			event_del(s->listeners[i]->ev);
 	}
+	for (i = 0; i < s->nretiring; i++) {
+		if (on)
+			event_add(s->retiring[i]->ev, NULL);
+		else
+			event_del(s->retiring[i]->ev);
+	}
 }
 
 static void
@@ -141,7 +152,47 @@ listeners_close(struct server *s)
 	for (i = 0; i < s->nlisteners; i++)
 		listener_free(s->listeners[i]);
 	s->nlisteners = 0;
+	for (i = 0; i < s->nretiring; i++)
+		listener_free(s->retiring[i]);
+	s->nretiring = 0;
+	if (s->retire_ev != NULL)
+		evtimer_del(s->retire_ev);
 	s->accepting = 0;
+}
+
+/* drain_delay_ms after a reload removed them: their turn to close. */
+static void
+retire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*s = arg;
+	size_t		 i;
+
+	for (i = 0; i < s->nretiring; i++) {
+		log_info("no longer listening on %s", s->retiring[i]->name);
+		listener_free(s->retiring[i]);
+	}
+	s->nretiring = 0;
+}
+
+/*
+ * A main listener a reload removed keeps accepting for drain_delay_ms,
+ * its health answering 503, so a balancer polling it stops first. 0 when
+ * it is kept that way, -1 when it must close now.
+ */
+static int
+listener_retire(struct server *s, struct listener *l, unsigned ms)
+{
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (ms == 0 || l->kind != LISTENER_MAIN || s->retire_ev == NULL ||
+	    s->nretiring == CONFIG_LISTEN_MAX)
+		return -1;
+	log_info("closing %s in %u ms; its health answers 503 until then",
+	    l->name, ms);
+	l->retiring = 1;
+	s->retiring[s->nretiring++] = l;
+	evtimer_add(s->retire_ev, &tv);
+	return 0;
 }
 
 static void
@@ -172,7 +223,8 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			return;
 		}
-		if (conn_start(l->kind == LISTENER_MAIN ? &g->env :
+		if (conn_start(l->retiring ? &g->retiring_env :
+		    l->kind == LISTENER_MAIN ? &g->env :
 		    &g->metrics_env, cfd, (struct sockaddr *)&ss, sslen) ==
 		    -1) {
 			/* Out of memory: let some connections finish first. */
@@ -314,7 +366,8 @@ listeners_apply(struct server *s, const struct config *cfg)
 	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
 	enum listener_kind		 kinds[CONFIG_LISTEN_MAX + 1];
 	int				 kept[CONFIG_LISTEN_MAX + 1] = { 0 };
-	size_t				 nwant = 0, n = 0, i, j;
+	int				 back[CONFIG_LISTEN_MAX] = { 0 };
+	size_t				 nwant = 0, n = 0, i, j, r;
 
 	if (!s->activated)
 		for (i = 0; i < cfg->listen_count; i++) {
@@ -336,9 +389,17 @@ listeners_apply(struct server *s, const struct config *cfg)
 			if (!kept[j] && same_addr(s->listeners[j], kinds[i],
 			    want[i]))
 				break;
+		/* Removed by an earlier reload but not closed yet: back. */
+		for (r = 0; j == s->nlisteners && r < s->nretiring; r++)
+			if (!back[r] && same_addr(s->retiring[r], kinds[i],
+			    want[i]))
+				break;
 		if (j < s->nlisteners) {
 			kept[j] = 1;
 			next[n++] = s->listeners[j];
+		} else if (r < s->nretiring) {
+			back[r] = 1;
+			next[n++] = s->retiring[r];
 		} else if ((next[n] = listener_open(s, want[i], kinds[i])) !=
 		    NULL) {
 			/* At start-up, server_run() names them all. */
@@ -352,8 +413,15 @@ listeners_apply(struct server *s, const struct config *cfg)
 		} else
 			goto fail;
 	}
+	for (r = 0, j = 0; r < s->nretiring; r++)
+		if (back[r])
+			s->retiring[r]->retiring = 0;
+		else
+			s->retiring[j++] = s->retiring[r];
+	s->nretiring = j;
 	for (j = 0; j < s->nlisteners; j++)
-		if (!kept[j]) {
+		if (!kept[j] && (!s->running || listener_retire(s,
+		    s->listeners[j], cfg->drain_delay_ms) == -1)) {
 			log_info("no longer listening on %s",
 			    s->listeners[j]->name);
 			listener_free(s->listeners[j]);
@@ -367,7 +435,10 @@ fail:
 		for (j = 0; j < s->nlisteners; j++)
 			if (next[i] == s->listeners[j])
 				break;
-		if (j == s->nlisteners)
+		for (r = 0; r < s->nretiring; r++)
+			if (next[i] == s->retiring[r])
+				break;
+		if (j == s->nlisteners && r == s->nretiring)
 			listener_free(next[i]);
 	}
 	return -1;
@@ -667,7 +738,9 @@ server_create(struct config *cfg, const char *path,
 	s->backoff_ev = evtimer_new(s->base, backoff_cb, s);
 	s->grace_ev = evtimer_new(s->base, grace_cb, s);
 	s->drain_ev = evtimer_new(s->base, drain_cb, s);
-	if (s->backoff_ev == NULL || s->grace_ev == NULL || s->drain_ev == NULL)
+	s->retire_ev = evtimer_new(s->base, retire_cb, s);
+	if (s->backoff_ev == NULL || s->grace_ev == NULL ||
+	    s->drain_ev == NULL || s->retire_ev == NULL)
 		goto fail;
 	if (health_init(s->base, s->pool) == -1)
 		goto fail;
@@ -759,6 +832,8 @@ server_free(struct server *s)
 		event_free(s->grace_ev);
 	if (s->drain_ev != NULL)
 		event_free(s->drain_ev);
+	if (s->retire_ev != NULL)
+		event_free(s->retire_ev);
 	if (s->backoff_ev != NULL)
 		event_free(s->backoff_ev);
 	await_shutdown();
