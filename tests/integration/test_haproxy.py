@@ -482,6 +482,25 @@ class HAProxyScaleOutTest(unittest.TestCase):
             srv.check_clean_exit()
 
 
+class ExampleConfigTest(unittest.TestCase):
+
+    def test_example_is_valid(self):
+        """packaging/haproxy/haproxy.cfg passes haproxy -c."""
+        if HAPROXY is None:
+            self.skipTest("haproxy is not installed (Debian package haproxy)")
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                               "packaging", "haproxy", "haproxy.cfg")
+        p = subprocess.run([HAPROXY, "-c", "-f", example], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(example) as f:
+            text = f.read()
+        for needed in ("option httpchk", "http-check expect status 200",
+                       "retry-on conn-failure empty-response response-timeout",
+                       "option redispatch", "uri /health"):
+            self.assertIn(needed, text)
+
+
 class SameValidatorsTest(unittest.TestCase):
     """Two instances, two copies of a file with equal size and mtime but
     different inodes: the same ETag and Last-Modified, so a validator from
