@@ -61,6 +61,7 @@ MAX_REQUESTS = 200000  # the load's bound, whatever happens
 WAIT_S = 20.0  # any one state change (UP, DOWN, exit, reload)
 BASELINE_S = 2.0
 AFTER_S = 1.5  # load kept running after each event of a phase
+SLOW_PHASE_REQUESTS = 3000
 P99_LIMIT_S = 1.0  # gross: the slow instance's stalls must not reach p99
 
 # Files: several under one chunk, one of several chunks.
@@ -433,7 +434,11 @@ class HAProxyScaleOutTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: hp.status("b").startswith("DOWN"), step=0.01),
                         "HAProxy never took b out: %r" % hp.stat())
         t_b_down = time.monotonic()
-        time.sleep(AFTER_S * 2)
+        # Enough requests after it for a p99 to mean something, even on a
+        # slow machine: the few stuck on b must stay under 1%.
+        time.sleep(AFTER_S)
+        wait_for(lambda: load.figures("slow")["requests"] >= SLOW_PHASE_REQUESTS,
+                 step=0.1)
         os.unlink(self.switch)
         t_fast = time.monotonic()
         self.assertTrue(wait_for(lambda: hp.status("b") == "UP"),
