@@ -137,7 +137,9 @@ probe_done(struct iojob *job)
 	health.last_probe_ns = ns;
 	if (p->error != 0 && !p->late)
 		health.probe_failures++;
-	if (p->error != 0)
+	if (!health.enabled)
+		;	/* a reload turned health off while it was out */
+	else if (p->error != 0)
 		verdict(0, "storage failed: %s: %s", path, strerror(p->error));
 	else if (p->late || ms > (long)p->timeout_ms)
 		verdict(0, "storage slow: %s answered in %ld ms (deadline "
