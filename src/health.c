@@ -155,7 +155,7 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe	*p = health.probe;
 
-	if (p == NULL)
+	if (p == NULL || !health.enabled)
 		return;
 	p->late = 1;
 	health.probe_failures++;
