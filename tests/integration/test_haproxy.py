@@ -475,6 +475,14 @@ class HAProxyScaleOutTest(unittest.TestCase):
         self.assertLess((t_b_503 - t_slow) * 1000,
                         PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 1000,
                         "b's health took too long to see its slow storage")
+        # Requests b had when its storage went slow finished, byte-exact
+        # (every request is checked), however long they took.
+        with load.lock:
+            caught = sorted(r[1] for r in load.records
+                            if r[0] == "slow" and r[3] == "b" and r[1] * 1000 >= SLOW_DELAY_MS)
+        print("slow: %d requests caught in b's slow storage, all byte-exact, the longest "
+              "%.0f ms" % (len(caught), caught[-1] * 1000 if caught else 0))
+        self.assertGreater(len(caught), 0, "no request was ever caught in b's slow storage")
         cond = load.figures("conditional")
         for name in "abc":
             self.assertGreater(cond["by"].get(name, 0), 0,
