@@ -155,9 +155,11 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe	*p = health.probe;
 
-	if (p == NULL || !health.enabled)
+	if (p == NULL)
 		return;
-	p->late = 1;
+	p->late = 1;		/* stuck, whatever health says: see server_run */
+	if (!health.enabled)
+		return;
 	health.probe_failures++;
 	verdict(0, "storage slow: %s: no answer in %u ms", p->npaths > 0 ?
 	    p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)] : "",
