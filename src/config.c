@@ -92,6 +92,12 @@ static const struct key keys[] = {
 	{ "default_type", KEY_MEDIA_TYPE, G(default_type), 0, 0 },
 	{ "metrics_listen", KEY_LISTEN_ONE, G(metrics_listen), 0, 0 },
 	{ "metrics_path", KEY_URL_PATH, G(metrics_path), 0, 0 },
+	{ "health_path", KEY_URL_PATH, G(health_path), 0, 0 },
+	{ "health_probe_interval_ms", KEY_UINT, G(health_probe_interval_ms),
+	    10, 3600000 },
+	{ "health_probe_timeout_ms", KEY_UINT, G(health_probe_timeout_ms), 1,
+	    3600000 },
+	{ "drain_delay_ms", KEY_UINT, G(drain_delay_ms), 0, 3600000 },
 	{ "user", KEY_FILE_NAME, G(user), 0, 0 },
 	{ "group", KEY_FILE_NAME, G(group), 0, 0 },
 	{ "names", KEY_NAMES, S(names), 0, 0 },
@@ -666,6 +672,8 @@ set_defaults(struct config *c)
 	c->chunk_bytes = 65536;
 	c->open_file_cache_max = 1024;
 	c->open_file_cache_ttl_ms = 2000;
+	c->health_probe_interval_ms = 2000;
+	c->health_probe_timeout_ms = 500;
 	c->log_level = LOG_LEVEL_INFO;
 	site->autoindex_max_entries = 100000;
 	site->precompressed = ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP;
@@ -779,6 +787,12 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	if (limits_check(&ld, &cf, c) == -1)
 		goto out;
+	if (c->health_path != NULL && c->metrics_path != NULL &&
+	    strcmp(c->health_path, c->metrics_path) == 0) {
+		fail(&ld, config_lookup(&cf, "health_path"), "health_path is "
+		    "metrics_path: the two need paths of their own");
+		goto out;
+	}
 	/* After the top level, wherever it was written: blocks inherit it. */
 	if (servers != NULL) {
 		if (!config_setting_is_list(servers) ||
@@ -858,6 +872,7 @@ config_free(struct config *c)
 	free(c->mime_types);
 	free(c->default_type);
 	free(c->metrics_path);
+	free(c->health_path);
 	free(c->user);
 	free(c->group);
 	free(c);

@@ -102,6 +102,10 @@ struct config {
 	struct config_listen metrics_listen;
 	int		 metrics_listen_set;
 	char		*metrics_path;	/* NULL: not on the main listeners */
+	char		*health_path;	/* NULL: not on the main listeners */
+	unsigned	 health_probe_interval_ms;
+	unsigned	 health_probe_timeout_ms;
+	unsigned	 drain_delay_ms;	/* health 503 before the drain */
 	char		*user;		/* to become after start-up as root */
 	char		*group;		/* NULL: user's primary group */
 	struct site_config *sites;	/* [0] is the default site */

@@ -30,6 +30,7 @@
 #include "resolve.h"
 #include "coro.h"
 #include "file.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "path.h"
@@ -394,6 +395,45 @@ is_metrics(const struct conn *c, const struct path *p)
 	    !p->trailing_slash;
 }
 
+/*
+ * Health for a load balancer, from memory only: this must answer at once
+ * even while every I/O thread waits on storage.
+ */
+static int
+send_health(struct conn *c, const struct request *req)
+{
+	struct response	 r;
+	char		 body[HEALTH_REASON_MAX + 1];
+	size_t		 len;
+	int		 status;
+
+	status = health_status(body, sizeof body - 1);
+	if (c->env->retiring) {
+		/* Its listener closes soon: a balancer must stop using it. */
+		snprintf(body, sizeof body - 1, "draining");
+		status = 503;
+	}
+	len = strlen(body);
+	body[len++] = '\n';
+	response_begin(&r, status);
+	response_add(&r, "Content-Type", "text/plain; charset=utf-8");
+	response_add(&r, "Cache-Control", "no-store");
+	response_add(&r, "Content-Length", "%zu", len);
+	return conn_send_head(c, &r, req->method == HTTP_HEAD ? NULL : body,
+	    len);
+}
+
+/* health_path on the main listeners, or /health on the metrics one. */
+static int
+is_health(const struct conn *c, const struct path *p)
+{
+	const char	*want = c->env->metrics_only ? "/health" :
+	    c->env->cfg->health_path;
+
+	return want != NULL && strcmp(p->rel, want + 1) == 0 &&
+	    !p->trailing_slash;
+}
+
 static int
 send_options(struct conn *c)
 {
@@ -437,6 +477,8 @@ handle(struct conn *c, const struct request *req)
 		return conn_send_error(c, req, -rc);
 	if (is_metrics(c, &p))
 		return send_metrics(c, req);
+	if (is_health(c, &p))
+		return send_health(c, req);
 	if (c->env->metrics_only)
 		return conn_send_error(c, req, 404);
 	return file_serve(c, req, &p);

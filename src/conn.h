@@ -25,6 +25,7 @@ struct conn_env {
 	struct accesslog	*access_log;
 	struct iopool		*pool;		/* for the metrics */
 	int			 metrics_only;	/* the metrics listener */
+	int			 retiring;	/* a listener a reload removed */
 	/* Called on the reactor as each connection starts and ends. */
 	void			(*opened)(void *arg);
 	void			(*closed)(void *arg);

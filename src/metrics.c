@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "coro.h"
+#include "health.h"
 #include "iopool.h"
 #include "metrics.h"
 
@@ -114,8 +115,15 @@ void
 metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 {
 	const struct iopool_stats *st;
+	struct health_stats	 hs;
 
 	memset(snap, 0, sizeof *snap);
+	health_stats(&hs);
+	snap->health_enabled = hs.enabled;
+	snap->healthy = hs.healthy;
+	snap->health_probes = hs.probes;
+	snap->health_probe_failures = hs.probe_failures;
+	snap->health_probe_ns = hs.last_probe_ns;
 	memcpy(snap->requests, registry.requests, sizeof snap->requests);
 	snap->response_bytes = registry.response_bytes;
 	snap->connections_accepted = registry.connections_accepted;
@@ -263,6 +271,20 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	text_value(&t, "accept_errors_total", "counter",
 	    "accept() failures for want of file descriptors or memory; "
 	    "accepting pauses briefly after each.", snap->accept_errors);
+	if (!snap->health_enabled)
+		return t.len;
+	text_value(&t, "healthy", "gauge",
+	    "1 while the health endpoint answers 200, else 0.", snap->healthy);
+	text_value(&t, "health_probes_total", "counter",
+	    "Storage probes completed.", snap->health_probes);
+	text_value(&t, "health_probe_failures_total", "counter",
+	    "Storage probes that failed or missed their deadline.",
+	    snap->health_probe_failures);
+	text_header(&t, "health_probe_seconds", "gauge",
+	    "Time the last completed storage probe took.");
+	text_printf(&t, "coserve_health_probe_seconds %" PRIu64 ".%09" PRIu64
+	    "\n", snap->health_probe_ns / 1000000000u,
+	    snap->health_probe_ns % 1000000000u);
 	return t.len;
 }
 

@@ -65,6 +65,12 @@ struct metrics_snapshot {
 	uint64_t	 timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t	 refused[METRICS_REFUSED_REASONS];
 	uint64_t	 accept_errors;
+	/* The health state; shown only while health is served (enabled). */
+	int		 health_enabled;
+	uint64_t	 healthy;
+	uint64_t	 health_probes;
+	uint64_t	 health_probe_failures;
+	uint64_t	 health_probe_ns;	/* the last probe's time */
 };
 
 /* Counts one response by its status class and its body bytes. */

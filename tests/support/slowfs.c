@@ -6,7 +6,8 @@
  * contains it, sleeps SLOWFS_DELAY_MS (default 2000) before the real call.
  * When SLOWFS_NOTIFY_FD names an fd, one byte "s" is written to it as each
  * delay starts, so a test can wait until a slow call is really in flight
- * instead of sleeping.
+ * instead of sleeping. With SLOWFS_SWITCH naming a file, all of this
+ * applies only while that file exists.
  *
  * Threads: the daemon calls these from its reactor and its I/O workers at
  * once. The settings are read once under pthread_once and never change; the
@@ -129,11 +130,47 @@ sys4(long number, long a, long b, long c, long d)
 	return REAL(syscall)(number, a, b, c, d);
 }
 
+/*
+ * The runtime switch (SLOWFS_SWITCH=/some/file): when set, marked calls
+ * are slow only while that file exists, so a test can make the storage of
+ * a daemon that is already running and serving go slow, and come back.
+ * Unset, marked calls are always slow. The file is looked for with a raw
+ * syscall on every marked call: never through our own wrappers, and
+ * never cached, since the test flips it at any moment.
+ */
+static pthread_once_t switch_once = PTHREAD_ONCE_INIT;
+static char switch_path[PATH_MAX];
+
+static void
+switch_load(void)
+{
+	const char *s;
+
+	if ((s = getenv("SLOWFS_SWITCH")) != NULL && *s != '\0' &&
+	    strlen(s) < sizeof(switch_path))
+		strcpy(switch_path, s);
+}
+
+static long sys4(long, long, long, long, long);
+
+static int
+switched_on(void)
+{
+	int saved_errno = errno, on;
+
+	pthread_once(&switch_once, switch_load);
+	if (switch_path[0] == '\0')
+		return 1;
+	on = sys4(SYS_faccessat, AT_FDCWD, (long)switch_path, F_OK, 0) == 0;
+	errno = saved_errno;
+	return on;
+}
+
 static int
 path_marked(const char *path)
 {
 	settings();
-	return path != NULL && strstr(path, marker) != NULL;
+	return path != NULL && strstr(path, marker) != NULL && switched_on();
 }
 
 /* Whether fd names a file whose path holds the marker; asks the kernel. */
@@ -155,7 +192,7 @@ fd_marked(int fd)
 	if (strncmp(link, "socket:", 7) == 0 || strncmp(link, "pipe:", 5) == 0 ||
 	    strncmp(link, "anon_inode:", 11) == 0)
 		return 0;
-	return strstr(link, marker) != NULL;
+	return strstr(link, marker) != NULL && switched_on();
 }
 
 /* For *at calls: the path itself, the fd for AT_EMPTY_PATH, or the directory. */

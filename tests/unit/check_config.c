@@ -57,6 +57,10 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c->keepalive_requests, 1000);
 	ck_assert_uint_eq(c->max_connections_per_client, 0);
 	ck_assert_int_eq(c->server_tokens, RESPONSE_TOKENS_PRODUCT);
+	ck_assert_ptr_null(c->health_path);
+	ck_assert_uint_eq(c->health_probe_interval_ms, 2000);
+	ck_assert_uint_eq(c->health_probe_timeout_ms, 500);
+	ck_assert_uint_eq(c->drain_delay_ms, 0);
 	config_free(c);
 }
 END_TEST
@@ -178,6 +182,14 @@ static const struct {
 	{ "mime_overrides = [ \"md\" ];\n", ":1: ", "ext type/subtype" },
 	{ "metrics_listen = \"nowhere\";\n", ":1: ", "bad address" },
 	{ "metrics_path = \"metrics\";\n", ":1: ", "starting with '/'" },
+	{ "health_path = \"health\";\n", ":1: ", "starting with '/'" },
+	{ "metrics_path = \"/m\";\nhealth_path = \"/m\";\n", ":2: ",
+	    "health_path is metrics_path" },
+	{ "health_probe_interval_ms = 5;\n", ":1: ", "between 10 and" },
+	{ "health_probe_timeout_ms = 0;\n", ":1: ", "between 1 and" },
+	{ "drain_delay_ms = -1;\n", ":1: ", "between 0 and" },
+	{ "servers = ( { names = [\"a\"]; health_path = \"/h\"; } );\n",
+	    ":1: ", "cannot be set in a server block" },
 	{ "default_type = \"binary\";\n", ":1: ", "media type like" },
 	{ "access_log_format = \"$status $nope\";\n", ":1: ",
 	    "unknown variable $nope" },
@@ -231,6 +243,10 @@ START_TEST(sites)
 	    "mime_overrides = [ \"md text/markdown\", \"7z application/x-7z\" ];\n"
 	    "metrics_listen = \"127.0.0.1:9100\";\n"
 	    "metrics_path = \"/metrics\";\n"
+	    "health_path = \"/healthz\";\n"
+	    "health_probe_interval_ms = 250;\n"
+	    "health_probe_timeout_ms = 100;\n"
+	    "drain_delay_ms = 3000;\n"
 	    "access_log_format = \"$remote_addr $status\";\n");
 	c = config_load(path, NULL, err, sizeof err);
 	ck_assert_msg(c != NULL, "%s", err);
@@ -266,6 +282,10 @@ START_TEST(sites)
 	ck_assert_int_eq(c->metrics_listen_set, 1);
 	ck_assert_str_eq(c->metrics_listen.port, "9100");
 	ck_assert_str_eq(c->metrics_path, "/metrics");
+	ck_assert_str_eq(c->health_path, "/healthz");
+	ck_assert_uint_eq(c->health_probe_interval_ms, 250);
+	ck_assert_uint_eq(c->health_probe_timeout_ms, 100);
+	ck_assert_uint_eq(c->drain_delay_ms, 3000);
 	ck_assert_str_eq(c->access_log_format, "$remote_addr $status");
 	config_free(c);
 }

@@ -152,6 +152,41 @@ START_TEST(format_short_buffer)
 }
 END_TEST
 
+/* Health lines come only while health is served, after the rest. */
+START_TEST(format_health)
+{
+	struct metrics_snapshot snap;
+	char		 buf[METRICS_TEXT_MAX];
+	const char	*health;
+
+	known_snapshot(&snap);
+	snap.health_enabled = 1;
+	snap.healthy = 0;
+	snap.health_probes = 12;
+	snap.health_probe_failures = 3;
+	snap.health_probe_ns = 1500000001;
+	metrics_format(&snap, buf, sizeof buf);
+	ck_assert_int_eq(strncmp(buf, expected, strlen(expected)), 0);
+	health = buf + strlen(expected);
+	ck_assert_str_eq(health,
+	    "# HELP coserve_healthy 1 while the health endpoint answers 200, "
+	    "else 0.\n"
+	    "# TYPE coserve_healthy gauge\n"
+	    "coserve_healthy 0\n"
+	    "# HELP coserve_health_probes_total Storage probes completed.\n"
+	    "# TYPE coserve_health_probes_total counter\n"
+	    "coserve_health_probes_total 12\n"
+	    "# HELP coserve_health_probe_failures_total Storage probes that "
+	    "failed or missed their deadline.\n"
+	    "# TYPE coserve_health_probe_failures_total counter\n"
+	    "coserve_health_probe_failures_total 3\n"
+	    "# HELP coserve_health_probe_seconds Time the last completed "
+	    "storage probe took.\n"
+	    "# TYPE coserve_health_probe_seconds gauge\n"
+	    "coserve_health_probe_seconds 1.500000001\n");
+}
+END_TEST
+
 START_TEST(histogram_buckets)
 {
 	struct metrics_histogram h;
@@ -276,6 +311,7 @@ main(void)
 
 	tcase_add_test(tc, format_exact);
 	tcase_add_test(tc, format_short_buffer);
+	tcase_add_test(tc, format_health);
 	tcase_add_test(tc, histogram_buckets);
 	tcase_add_test(tc, buckets_cumulative);
 	tcase_add_test(tc, registry_counts);
