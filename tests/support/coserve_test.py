@@ -36,7 +36,8 @@ SLOWFS = os.environ.get("SLOWFS", "")
 WRAPPER = shlex.split(os.environ.get("COSERVE_WRAPPER", ""))
 WRAPPED = bool(WRAPPER)
 SLOWDOWN = 10 if WRAPPED else 1
-WRAPPED_SKIP = "under %s, timings and RSS are the wrapper's" % (WRAPPER[:1] or ["-"])[0]
+WRAPPED_SKIP = "the daemon runs under %s, which sets its pace" % (
+    os.path.basename(WRAPPER[0]) if WRAPPED else "nothing")
 
 READY_TIMEOUT_S = 15.0 * SLOWDOWN  # from exec to every "listening on" line
 STOP_TIMEOUT_S = 20.0 * SLOWDOWN  # from SIGTERM to exit
