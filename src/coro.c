@@ -44,13 +44,12 @@
 /*
  * Valgrind takes a jump of the stack pointer to another stack for a huge
  * frame unless the stacks are registered; its client requests cost a few
- * instructions when not running under it.
+ * instructions when not running under it. configure looks for the header,
+ * so a build without valgrind installed simply leaves them out.
  */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
+#ifdef HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
 #define CORO_VALGRIND 1
-#endif
 #endif
 
 /*

@@ -13,8 +13,8 @@ import time
 import unittest
 
 from coserve_test import (COSERVE, LOG_LINE_RE, SANITIZER_MARKERS, HTTPConnection,
-                          ProtocolError, Server, build_request, config_text, curl,
-                          daemon_env, fetch,
+                          SLOWDOWN, ProtocolError, Server, build_request, config_text,
+                          curl, daemon_env, fetch, wrap_argv,
                           ipv6_loopback_available, main, root_args, sha256, write_file)
 
 MiB = 1 << 20
@@ -70,9 +70,9 @@ def run(args, timeout=15, **kw):
     """Runs the daemon to completion; a daemon that does not exit is killed
     and reported."""
     try:
-        return subprocess.run([COSERVE] + root_args(args), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, env=daemon_env(),
-                              **kw)
+        return subprocess.run(wrap_argv([COSERVE] + root_args(args)), capture_output=True,
+                               text=True, timeout=timeout * SLOWDOWN, stdin=subprocess.DEVNULL,
+                               env=daemon_env(), **kw)
     except subprocess.TimeoutExpired as e:
         raise AssertionError("coserve %s did not exit within %d s; stderr: %s"
                              % (" ".join(args), timeout, e.stderr)) from None

@@ -24,7 +24,7 @@ import tempfile
 import time
 import unittest
 
-from coserve_test import COSERVE, main
+from coserve_test import COSERVE, WRAPPED, main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -410,5 +410,8 @@ class RpmPackage(unittest.TestCase):
 if __name__ == "__main__":
     if os.environ.get("COSERVE_SKIP_PACKAGING_TESTS"):
         print("inside a package build (COSERVE_SKIP_PACKAGING_TESTS): skipping")
+        sys.exit(77)
+    if WRAPPED:
+        print("no daemon here runs under $COSERVE_WRAPPER (make check-valgrind): skipping")
         sys.exit(77)
     main()

@@ -20,8 +20,8 @@ import time
 import unittest
 
 import coserve_test
-from coserve_test import (COSERVE, READY_TIMEOUT_S, DaemonError, HTTPConnection, Server,
-                          config_text, daemon_env, fetch, main, write_file)
+from coserve_test import (COSERVE, READY_TIMEOUT_S, SLOWDOWN, DaemonError, HTTPConnection,
+                          Server, config_text, daemon_env, fetch, main, wrap_argv, write_file)
 
 AS_ROOT = os.geteuid() == 0
 NOTIFY_TIMEOUT_S = 10.0  # any one expected notify message
@@ -330,7 +330,7 @@ class ActivatedServer(Server):
 
     def start(self):
         self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            wrap_argv(self.args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=self.env, cwd=self.tmp)
         coserve_test._live_servers.add(self)
         self._threads = [threading.Thread(target=self._read_stderr, daemon=True),
@@ -668,8 +668,8 @@ class PrivilegeTest(unittest.TestCase):
         try:
             with open(srv.config_path) as f:
                 self.assertNotIn("user", f.read())
-            p = subprocess.run([COSERVE, "-c", srv.config_path], capture_output=True,
-                               text=True, timeout=15, stdin=subprocess.DEVNULL,
+            p = subprocess.run(wrap_argv([COSERVE, "-c", srv.config_path]), capture_output=True,
+                               text=True, timeout=15 * SLOWDOWN, stdin=subprocess.DEVNULL,
                                env=daemon_env())
         finally:
             srv.cleanup()

@@ -19,7 +19,8 @@ import threading
 import time
 import unittest
 
-from coserve_test import SLOWFS, HTTPConnection, Server, main, sha256, write_file
+from coserve_test import (SLOWDOWN, SLOWFS, WRAPPED, WRAPPED_SKIP, HTTPConnection, Server,
+                          main, sha256, write_file)
 
 DELAY_MS = 2000  # per slowed call in cases A and B
 ABORT_DELAY_MS = 800  # per slowed call in case C
@@ -172,6 +173,11 @@ class SlowFsTest(unittest.TestCase):
 
     def test_a_io_pool_keeps_reactor_responsive(self):
         ms = self.measure(io_threads=4)
+        if WRAPPED:
+            # valgrind runs one thread at a time: a fast request can wait
+            # hundreds of ms for its turn, too close to STALL_S to tell.
+            print("not asserting the %.0f ms stall bound: %s" % (STALL_S * 1000, WRAPPED_SKIP))
+            return
         self.assertLess(ms[-1], STALL_S * 1000,
                         "a fast request waited behind the slow file: the reactor stalled")
 
@@ -224,7 +230,7 @@ class SlowFsTest(unittest.TestCase):
             c.request("GET", "/fast0.bin", {"Connection": "close"})
             r = c.read_response()
         self.assertEqual((r.status, r.body), (200, FAST["fast0.bin"]))
-        self.assertLess(time.monotonic() - t0, STALL_S * 2)
+        self.assertLess(time.monotonic() - t0, STALL_S * 2 * SLOWDOWN)
 
 
 if __name__ == "__main__":

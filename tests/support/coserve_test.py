@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -28,8 +29,18 @@ import unittest
 COSERVE = os.environ.get("COSERVE", "")
 SLOWFS = os.environ.get("SLOWFS", "")
 
-READY_TIMEOUT_S = 15.0  # from exec to every "listening on" line
-STOP_TIMEOUT_S = 20.0  # from SIGTERM to exit
+# A command the daemon runs under, from $COSERVE_WRAPPER (make
+# check-valgrind sets it to valgrind's memcheck). It makes the daemon many
+# times slower, so the harness's own timeouts stretch by SLOWDOWN; tests
+# whose assertions are timings or RSS figures skip just those under it.
+WRAPPER = shlex.split(os.environ.get("COSERVE_WRAPPER", ""))
+WRAPPED = bool(WRAPPER)
+SLOWDOWN = 10 if WRAPPED else 1
+WRAPPED_SKIP = "the daemon runs under %s, which sets its pace" % (
+    os.path.basename(WRAPPER[0]) if WRAPPED else "nothing")
+
+READY_TIMEOUT_S = 15.0 * SLOWDOWN  # from exec to every "listening on" line
+STOP_TIMEOUT_S = 20.0 * SLOWDOWN  # from SIGTERM to exit
 IO_TIMEOUT_S = 30.0  # any single socket operation in a test
 
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
@@ -48,6 +59,56 @@ LSAN_SUPPRESSIONS = """\
 leak:strbuf_append
 """
 _lsan_file = None
+
+
+# Where valgrind writes its report on each daemon (one file per pid; the
+# daemon's stderr stays its own, as the log tests expect).
+_wrapper_dir = None
+WRAPPER_ERROR_RE = re.compile(
+    r"^==\d+== (ERROR SUMMARY: [1-9]|Invalid |Conditional jump|Use of uninitialised|"
+    r"Syscall param|Mismatched free|Source and destination overlap|Process terminating)"
+    # --track-fds: a descriptor open at exit that the daemon did not inherit
+    r"|^==\d+== Open .*\n==\d+==    (?!<inherited from parent>)", re.M)
+
+
+def wrap_argv(argv):
+    """argv with $COSERVE_WRAPPER put before the daemon, wherever it is in
+    argv (a shell or systemd-socket-activate may run it)."""
+    global _wrapper_dir
+    if not WRAPPED or COSERVE not in argv:
+        return list(argv)
+    wrapper = [shutil.which(WRAPPER[0]) or WRAPPER[0]] + WRAPPER[1:]
+    if os.path.basename(WRAPPER[0]) == "valgrind" and \
+            not any(a.startswith("--log-") for a in wrapper):
+        if _wrapper_dir is None:
+            _wrapper_dir = tempfile.mkdtemp(prefix="coserve-valgrind-")
+            atexit.register(shutil.rmtree, _wrapper_dir, True)
+        wrapper.append("--log-file=%s/valgrind.%%p.log" % _wrapper_dir)
+    i = argv.index(COSERVE)
+    return list(argv[:i]) + wrapper + list(argv[i:])
+
+
+_reported = set()  # valgrind logs already shown in a failure
+
+
+def wrapper_report(pid=None):
+    """The text of valgrind's reports that show an error, a definite or
+    indirect leak or a leaked descriptor (for one daemon's pid, or all not
+    yet shown), else None."""
+    if _wrapper_dir is None:
+        return None
+    bad = []
+    for name in sorted(os.listdir(_wrapper_dir)):
+        if pid is not None and name != "valgrind.%d.log" % pid:
+            continue
+        if pid is None and name in _reported:
+            continue
+        with open(os.path.join(_wrapper_dir, name), errors="replace") as f:
+            text = f.read()
+        if WRAPPER_ERROR_RE.search(text):
+            _reported.add(name)
+            bad.append("--- %s ---\n%s" % (name, text))
+    return "\n".join(bad) if bad else None
 
 
 AS_ROOT = os.geteuid() == 0
@@ -97,6 +158,15 @@ def main():
     skip_unless_daemon()
     prog = unittest.main(module="__main__", verbosity=2, exit=False)
     result = prog.result
+    # Every daemon this script ran, including those no check_clean_exit saw.
+    report = wrapper_report()
+    if report is not None:
+        print("valgrind reported errors:\n" + report, file=sys.stderr)
+    if _wrapper_dir is not None:
+        print("valgrind: %d daemon runs, %d with errors"
+              % (len(os.listdir(_wrapper_dir)), len(_reported)), file=sys.stderr)
+    if report is not None:
+        sys.exit(1)
     if not result.wasSuccessful():
         sys.exit(1)
     if result.skipped and len(result.skipped) >= result.testsRun:
@@ -243,7 +313,7 @@ class Server:
 
     def start(self):
         self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            wrap_argv(self.args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=self.env, pass_fds=self.pass_fds,
             cwd=self.tmp)
         _live_servers.add(self)
@@ -359,10 +429,13 @@ class Server:
         return self.returncode
 
     def sanitizer_report(self):
-        """The stderr text if a sanitizer spoke, else None."""
+        """The stderr text if a sanitizer spoke, or valgrind's report if it
+        found errors, else None."""
         text = self.stderr
         if any(m in text for m in SANITIZER_MARKERS):
             return text
+        if self.proc is not None:
+            return wrapper_report(self.proc.pid)
         return None
 
     def check_clean_exit(self, expect=0):
@@ -370,7 +443,7 @@ class Server:
         code = self.stop()
         report = self.sanitizer_report()
         if report is not None:
-            raise DaemonError("sanitizer report in daemon stderr:\n" + report)
+            raise DaemonError("sanitizer or valgrind report on the daemon:\n" + report)
         if self._timed_out:
             raise DaemonError("daemon did not exit within %.0f s of SIGTERM; stderr:\n%s"
                               % (STOP_TIMEOUT_S, self.stderr))
