@@ -245,21 +245,32 @@ async def metrics(port):
     return out
 
 
+async def busy(port):
+    """(connections open, coroutines alive), not counting the connection
+    that asks and the coroutine answering it."""
+    m = await metrics(port)
+    return int(m["coserve_connections_open"]) - 1, int(m["coserve_coroutines"]) - 1
+
+
 async def connections_open(port):
-    """Connections open, not counting the one that asks."""
-    return int((await metrics(port))["coserve_connections_open"]) - 1
+    return (await busy(port))[0]
 
 
 async def settle(pid, port, want_fds=None, timeout=30.0):
-    """Waits until no client connection is open and, when want_fds is
-    given, the descriptor count is back to it; returns (connections, fds)."""
+    """Waits until no client connection is open and no coroutine alive
+    and, when want_fds is given, the descriptor count is back to it;
+    returns (connections, fds), or raises if a coroutine outlives every
+    connection (stuck)."""
     deadline = time.monotonic() + timeout
     while True:
-        conns = await connections_open(port)
+        conns, coros = await busy(port)
         fds = fd_count(pid)
-        if conns == 0 and (want_fds is None or fds == want_fds):
+        if conns == 0 and coros == 0 and (want_fds is None or fds == want_fds):
             return conns, fds
         if time.monotonic() > deadline:
+            if coros != 0:
+                raise BadResponse("%d coroutines alive with %d connections open"
+                                  % (coros, conns))
             return conns, fds
         await asyncio.sleep(0.1)
 
