@@ -34,6 +34,7 @@ enum key_type {
 	KEY_MEDIA_TYPE,	/* "type/subtype" and maybe parameters */
 	KEY_ACCESS_LOG,	/* a path or "off" */
 	KEY_LOG_LEVEL,
+	KEY_TOKENS,
 	KEY_LISTEN,
 	KEY_LISTEN_ONE,
 	KEY_ENCODINGS,
@@ -62,6 +63,18 @@ static const struct key keys[] = {
 	{ "io_threads_max", KEY_UINT, G(io_threads_max), 0, 4096 },
 	{ "io_queue_max", KEY_UINT, G(io_queue_max), 1, 1 << 20 },
 	{ "max_connections", KEY_UINT, G(max_connections), 1, 1 << 20 },
+	{ "max_connections_per_client", KEY_UINT,
+	    G(max_connections_per_client), 0, 1 << 20 },
+	{ "keepalive_requests", KEY_UINT, G(keepalive_requests), 0, 1 << 30 },
+	{ "request_line_max", KEY_UINT, G(request_limits.line_max), 256,
+	    1 << 20 },
+	{ "request_field_max", KEY_UINT, G(request_limits.field_max), 256,
+	    1 << 20 },
+	{ "request_head_max", KEY_UINT, G(request_limits.head_max), 1024,
+	    1 << 20 },
+	{ "request_fields_max", KEY_UINT, G(request_limits.fields_max), 1,
+	    10000 },
+	{ "server_tokens", KEY_TOKENS, G(server_tokens), 0, 0 },
 	{ "header_timeout_ms", KEY_UINT, G(header_timeout_ms), 1, 3600000 },
 	{ "keepalive_timeout_ms", KEY_UINT, G(keepalive_timeout_ms), 0,
 	    3600000 },
@@ -79,6 +92,12 @@ static const struct key keys[] = {
 	{ "default_type", KEY_MEDIA_TYPE, G(default_type), 0, 0 },
 	{ "metrics_listen", KEY_LISTEN_ONE, G(metrics_listen), 0, 0 },
 	{ "metrics_path", KEY_URL_PATH, G(metrics_path), 0, 0 },
+	{ "health_path", KEY_URL_PATH, G(health_path), 0, 0 },
+	{ "health_probe_interval_ms", KEY_UINT, G(health_probe_interval_ms),
+	    10, 3600000 },
+	{ "health_probe_timeout_ms", KEY_UINT, G(health_probe_timeout_ms), 1,
+	    3600000 },
+	{ "drain_delay_ms", KEY_UINT, G(drain_delay_ms), 0, 3600000 },
 	{ "user", KEY_FILE_NAME, G(user), 0, 0 },
 	{ "group", KEY_FILE_NAME, G(group), 0, 0 },
 	{ "names", KEY_NAMES, S(names), 0, 0 },
@@ -500,6 +519,18 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 			return fail(ld, s, "log_level must be one of error, "
 			    "warn, info, debug");
 		return 0;
+	case KEY_TOKENS:
+		str = config_setting_get_string(s);
+		if (str != NULL && strcmp(str, "product") == 0)
+			c->server_tokens = RESPONSE_TOKENS_PRODUCT;
+		else if (str != NULL && strcmp(str, "full") == 0)
+			c->server_tokens = RESPONSE_TOKENS_FULL;
+		else if (str != NULL && strcmp(str, "off") == 0)
+			c->server_tokens = RESPONSE_TOKENS_OFF;
+		else
+			return fail(ld, s, "server_tokens must be \"product\", "
+			    "\"full\" or \"off\"");
+		return 0;
 	case KEY_LISTEN:
 		if (!config_setting_is_aggregate(s))
 			return fail(ld, s, "listen must be a list of "
@@ -632,6 +663,8 @@ set_defaults(struct config *c)
 	c->io_threads_max = 256;
 	c->io_queue_max = 4096;
 	c->max_connections = 1024;
+	c->keepalive_requests = 1000;
+	c->request_limits = request_limits_default;
 	c->header_timeout_ms = 10000;
 	c->keepalive_timeout_ms = 15000;
 	c->send_timeout_ms = 30000;
@@ -639,6 +672,8 @@ set_defaults(struct config *c)
 	c->chunk_bytes = 65536;
 	c->open_file_cache_max = 1024;
 	c->open_file_cache_ttl_ms = 2000;
+	c->health_probe_interval_ms = 2000;
+	c->health_probe_timeout_ms = 500;
 	c->log_level = LOG_LEVEL_INFO;
 	site->autoindex_max_entries = 100000;
 	site->precompressed = ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP;
@@ -689,6 +724,32 @@ load_server(struct loader *ld, config_setting_t *g, struct config *c)
 	return 0;
 }
 
+/*
+ * The request limits against each other: a line that may be longer than
+ * the whole head could never be accepted, which is a mistake worth an
+ * error rather than a silent cap.
+ */
+static int
+limits_check(struct loader *ld, config_t *cf, const struct config *c)
+{
+	const struct request_limits	*l = &c->request_limits;
+	const config_setting_t		*s;
+
+	if (l->line_max + 2 > l->head_max) {
+		s = config_lookup(cf, "request_line_max");
+		return fail(ld, s != NULL ? s : config_lookup(cf,
+		    "request_head_max"), "request_line_max (%u) must be "
+		    "below request_head_max (%u)", l->line_max, l->head_max);
+	}
+	if (l->field_max + 2 > l->head_max) {
+		s = config_lookup(cf, "request_field_max");
+		return fail(ld, s != NULL ? s : config_lookup(cf,
+		    "request_head_max"), "request_field_max (%u) must be "
+		    "below request_head_max (%u)", l->field_max, l->head_max);
+	}
+	return 0;
+}
+
 static int
 load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -723,6 +784,14 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 		}
 		if (load_key(&ld, k, s, c, &c->sites[0]) == -1)
 			goto out;
+	}
+	if (limits_check(&ld, &cf, c) == -1)
+		goto out;
+	if (c->health_path != NULL && c->metrics_path != NULL &&
+	    strcmp(c->health_path, c->metrics_path) == 0) {
+		fail(&ld, config_lookup(&cf, "health_path"), "health_path is "
+		    "metrics_path: the two need paths of their own");
+		goto out;
 	}
 	/* After the top level, wherever it was written: blocks inherit it. */
 	if (servers != NULL) {
@@ -803,6 +872,7 @@ config_free(struct config *c)
 	free(c->mime_types);
 	free(c->default_type);
 	free(c->metrics_path);
+	free(c->health_path);
 	free(c->user);
 	free(c->group);
 	free(c);

@@ -16,6 +16,8 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "request.h"
+#include "response.h"
 
 #define CONFIG_LISTEN_MAX	16
 #define CONFIG_ERROR_MAX	512
@@ -79,6 +81,10 @@ struct config {
 	unsigned	 io_threads_max;
 	unsigned	 io_queue_max;
 	unsigned	 max_connections;
+	unsigned	 max_connections_per_client;	/* 0: no cap */
+	unsigned	 keepalive_requests;	/* 0: no limit */
+	struct request_limits request_limits;
+	enum response_tokens server_tokens;
 	unsigned	 header_timeout_ms;
 	unsigned	 keepalive_timeout_ms;
 	unsigned	 send_timeout_ms;
@@ -96,6 +102,10 @@ struct config {
 	struct config_listen metrics_listen;
 	int		 metrics_listen_set;
 	char		*metrics_path;	/* NULL: not on the main listeners */
+	char		*health_path;	/* NULL: not on the main listeners */
+	unsigned	 health_probe_interval_ms;
+	unsigned	 health_probe_timeout_ms;
+	unsigned	 drain_delay_ms;	/* health 503 before the drain */
 	char		*user;		/* to become after start-up as root */
 	char		*group;		/* NULL: user's primary group */
 	struct site_config *sites;	/* [0] is the default site */

@@ -30,14 +30,14 @@
 #include "resolve.h"
 #include "coro.h"
 #include "file.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "path.h"
+#include "peers.h"
 #include "request.h"
 #include "response.h"
 
-/* One request head, and the start of pipelined ones behind it. */
-#define CONN_INBUF		(REQUEST_HEAD_MAX + 1)
 /* A GET body larger than this is refused instead of read and dropped. */
 #define CONN_DISCARD_MAX	(64 * 1024)
 #define ALLOW_METHODS		"GET, HEAD, OPTIONS"
@@ -59,8 +59,14 @@ struct conn {
 	int			 park;		/* the coroutine ends idle */
 	int			 parked;	/* no coroutine, no buffer */
 	char			 peer[INET6_ADDRSTRLEN];
+	struct peer		*peer_count;	/* this address's connections */
 	size_t			 in_len;
-	char			*in;		/* CONN_INBUF bytes, while active */
+	/*
+	 * One request head and the start of pipelined ones behind it:
+	 * request_head_max + 1 bytes, while active.
+	 */
+	size_t			 in_size;
+	char			*in;
 };
 
 static struct conn	*conns;
@@ -146,6 +152,7 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 			if (await_watch(&c->watch, EV_WRITE,
 			    c->env->cfg->send_timeout_ms) == -1) {
 				log_debug("%s: send timeout", c->peer);
+				metrics_timeout(METRICS_TIMEOUT_SEND);
 				return -1;
 			}
 			continue;
@@ -227,6 +234,21 @@ conn_send_error(struct conn *c, const struct request *req, int status)
 }
 
 /*
+ * The header deadline passed: a 408 for a head begun, a silent close for
+ * a connection that never sent a byte (as nginx does: there is no request
+ * to answer, and a preconnecting browser would only log noise).
+ */
+static long
+head_timeout(struct conn *c)
+{
+	if (c->in_len == 0 && c->requests > 0)
+		return 0;
+	metrics_timeout(METRICS_TIMEOUT_HEADER);
+	log_debug("%s: header timeout with %zu bytes", c->peer, c->in_len);
+	return c->in_len > 0 ? -408 : 0;
+}
+
+/*
  * Reads until buf holds a whole request head. Returns its length, 0 when
  * the connection should simply close, or a negated status to answer.
  */
@@ -239,9 +261,10 @@ read_head(struct conn *c, struct request *req)
 
 	for (;;) {
 		if (c->in_len > 0) {
-			if ((r = request_parse(req, c->in, c->in_len)) != 0)
+			if ((r = request_parse_limited(req, c->in, c->in_len,
+			    &cfg->request_limits)) != 0)
 				return r;
-			if (c->in_len == CONN_INBUF)
+			if (c->in_len == c->in_size)
 				return -431;
 		}
 		/*
@@ -253,7 +276,7 @@ read_head(struct conn *c, struct request *req)
 			deadline = c->accepted_ms + cfg->header_timeout_ms;
 		else if (deadline == -1 && c->in_len > 0)
 			deadline = await_now_ms() + cfg->header_timeout_ms;
-		n = recv(c->fd, c->in + c->in_len, CONN_INBUF - c->in_len, 0);
+		n = recv(c->fd, c->in + c->in_len, c->in_size - c->in_len, 0);
 		if (n > 0) {
 			c->in_len += n;
 			continue;
@@ -278,12 +301,12 @@ read_head(struct conn *c, struct request *req)
 			return 0;
 		}
 		else if ((timeout = deadline - await_now_ms()) <= 0)
-			return c->in_len > 0 ? -408 : 0;
+			return head_timeout(c);
 		c->idle = c->in_len == 0;
 		r = await_watch(&c->watch, EV_READ, timeout);
 		c->idle = 0;
 		if (r == -1)
-			return c->in_len > 0 ? -408 : 0;
+			return head_timeout(c);
 	}
 }
 
@@ -310,7 +333,7 @@ discard_body(struct conn *c, uint64_t len)
 			len -= take;
 			continue;
 		}
-		n = recv(c->fd, c->in, CONN_INBUF, 0);
+		n = recv(c->fd, c->in, c->in_size, 0);
 		if (n > 0)
 			c->in_len = n;
 		else if (n == 0)
@@ -372,6 +395,45 @@ is_metrics(const struct conn *c, const struct path *p)
 	    !p->trailing_slash;
 }
 
+/*
+ * Health for a load balancer, from memory only: this must answer at once
+ * even while every I/O thread waits on storage.
+ */
+static int
+send_health(struct conn *c, const struct request *req)
+{
+	struct response	 r;
+	char		 body[HEALTH_REASON_MAX + 1];
+	size_t		 len;
+	int		 status;
+
+	status = health_status(body, sizeof body - 1);
+	if (c->env->retiring) {
+		/* Its listener closes soon: a balancer must stop using it. */
+		snprintf(body, sizeof body - 1, "draining");
+		status = 503;
+	}
+	len = strlen(body);
+	body[len++] = '\n';
+	response_begin(&r, status);
+	response_add(&r, "Content-Type", "text/plain; charset=utf-8");
+	response_add(&r, "Cache-Control", "no-store");
+	response_add(&r, "Content-Length", "%zu", len);
+	return conn_send_head(c, &r, req->method == HTTP_HEAD ? NULL : body,
+	    len);
+}
+
+/* health_path on the main listeners, or /health on the metrics one. */
+static int
+is_health(const struct conn *c, const struct path *p)
+{
+	const char	*want = c->env->metrics_only ? "/health" :
+	    c->env->cfg->health_path;
+
+	return want != NULL && strcmp(p->rel, want + 1) == 0 &&
+	    !p->trailing_slash;
+}
+
 static int
 send_options(struct conn *c)
 {
@@ -415,6 +477,8 @@ handle(struct conn *c, const struct request *req)
 		return conn_send_error(c, req, -rc);
 	if (is_metrics(c, &p))
 		return send_metrics(c, req);
+	if (is_health(c, &p))
+		return send_health(c, req);
 	if (c->env->metrics_only)
 		return conn_send_error(c, req, 404);
 	return file_serve(c, req, &p);
@@ -446,7 +510,9 @@ conn_main(void *arg)
 		c->requests++;
 		c->root = select_root(c->env, req.host);
 		c->close_after = !req.keep_alive || draining ||
-		    c->env->cfg->keepalive_timeout_ms == 0;
+		    c->env->cfg->keepalive_timeout_ms == 0 ||
+		    (c->env->cfg->keepalive_requests > 0 &&
+		    c->requests >= c->env->cfg->keepalive_requests);
 		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;
 		/* The head stays in c->in until the response is logged. */
 		start_ms = await_now_ms();
@@ -471,6 +537,7 @@ conn_free(struct conn *c)
 	await_watch_close(&c->watch);
 	free(c->in);
 	close(c->fd);
+	peers_release(c->peer_count);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -506,7 +573,8 @@ conn_activate(struct conn *c)
 {
 	struct coro	*co;
 
-	if ((c->in = malloc(CONN_INBUF)) == NULL)
+	c->in_size = (size_t)c->env->cfg->request_limits.head_max + 1;
+	if ((c->in = malloc(c->in_size)) == NULL)
 		return -1;
 	if ((co = coro_create(conn_main, c)) == NULL)
 		goto fail;
@@ -525,14 +593,47 @@ fail:
 	return -1;
 }
 
+/*
+ * Answers 503 from static memory and closes: what a client gets when no
+ * buffer or coroutine can be had for it. What it sent is read first (a
+ * bounded amount), so the close is a FIN rather than a reset that could
+ * destroy the answer before the client reads it.
+ */
+static void
+refuse_fd(int fd)
+{
+	static const char	 answer[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n"
+	    "\r\n";
+	char			 drain[1024];
+	int			 i;
+
+	for (i = 0; i < 64 && recv(fd, drain, sizeof drain, 0) > 0; i++)
+		;
+	if (send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL) > 0)
+		metrics_request(503, 0);
+	metrics_refused(METRICS_REFUSED_NO_MEMORY);
+}
+
+/* The same for a connection, which it frees. */
+static void
+conn_refuse(struct conn *c)
+{
+	refuse_fd(c->fd);
+	log_warnx("%s: no memory for a connection: 503", c->peer);
+	conn_free(c);
+}
+
 static void
 conn_wake(void *arg, int timed_out)
 {
 	struct conn	*c = arg;
 
 	c->parked = 0;
-	if (timed_out || conn_activate(c) == -1)
+	if (timed_out)
 		conn_free(c);
+	else if (conn_activate(c) == -1)
+		conn_refuse(c);
 }
 
 /* The end of a coroutine: park the connection, or free it. */
@@ -558,10 +659,22 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
     socklen_t peerlen)
 {
 	struct conn	*c;
+	struct peer	*pc;
+	char		 byte;
 	int		 one = 1;
 
+	if ((pc = peers_acquire(peer, env->cfg->max_connections_per_client)) ==
+	    NULL) {
+		if (errno != EAGAIN)
+			goto fail;
+		/* Closed at once: a 503 would need the resources refused. */
+		metrics_refused(METRICS_REFUSED_PER_CLIENT);
+		close(fd);
+		return 0;
+	}
 	if ((c = calloc(1, sizeof *c)) == NULL)
-		goto fail;
+		goto fail_peer;
+	c->peer_count = pc;
 	if (await_watch_open(&c->watch, fd) == -1)
 		goto fail_conn;
 	c->fd = fd;
@@ -578,16 +691,29 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 	if (env->opened != NULL)
 		env->opened(env->arg);
 	if (conn_activate(c) == -1) {
-		log_warn("cannot serve a new connection");
-		conn_free(c);
+		/*
+		 * Wait for the request without a coroutine, as a parked
+		 * connection does, and try again then; a 503 if it is
+		 * already there or memory is still short.
+		 */
+		if (recv(fd, &byte, 1, MSG_PEEK) == -1 && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK) && await_watch_idle(&c->watch,
+		    env->cfg->header_timeout_ms, conn_wake, c) == 0) {
+			c->parked = 1;
+			return -1;
+		}
+		conn_refuse(c);
 		return -1;
 	}
 	return 0;
 
 fail_conn:
 	free(c);
+fail_peer:
+	peers_release(pc);
 fail:
 	log_warn("cannot serve a new connection");
+	refuse_fd(fd);
 	close(fd);
 	return -1;
 }

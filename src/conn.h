@@ -25,6 +25,7 @@ struct conn_env {
 	struct accesslog	*access_log;
 	struct iopool		*pool;		/* for the metrics */
 	int			 metrics_only;	/* the metrics listener */
+	int			 retiring;	/* a listener a reload removed */
 	/* Called on the reactor as each connection starts and ends. */
 	void			(*opened)(void *arg);
 	void			(*closed)(void *arg);
@@ -34,8 +35,10 @@ struct conn_env {
 struct conn;
 
 /*
- * Takes ownership of fd (non-blocking) and starts serving it. Returns -1
- * and closes fd when no coroutine can be had.
+ * Takes ownership of fd (non-blocking) and starts serving it. Over
+ * max_connections_per_client the fd is closed at once (0). Returns -1
+ * when memory is short: the client then gets a 503, or waits parked for
+ * its request and another try.
  */
 int		 conn_start(const struct conn_env *, int fd,
 		    const struct sockaddr *peer, socklen_t peerlen);

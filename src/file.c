@@ -353,6 +353,7 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 	char			*buf;
 	size_t			 cap, size, fill = 0, i;
 	uint64_t		 off, left;
+	int			 status = 503;
 
 	cap = plan->length < root->chunk_bytes ? (size_t)plan->length :
 	    root->chunk_bytes;
@@ -382,10 +383,20 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 			if (read_cached(fj) == -1 && run_job(fj, read_work) == -1)
 				goto fail;
 			if (fj->nread <= 0) {
-				/* Truncated under us: framing is lost. */
-				log_warnx("read at %jd: %s", (intmax_t)fj->off,
+				/*
+				 * Truncated under us, or storage failed: once
+				 * the head is out, framing is lost and only a
+				 * close tells the client. Before it, a 500
+				 * for an error (which closes too); a 503 for
+				 * a file that is changing, which a retry may
+				 * find whole.
+				 */
+				log_warnx("/%s: read at %jd: %s",
+				    rep->res->path->rel, (intmax_t)fj->off,
 				    fj->nread == 0 ? "file shrank" :
 				    strerror(fj->error));
+				if (fj->nread == -1)
+					status = 500;
 				goto fail;
 			}
 			fill += (size_t)fj->nread;
@@ -404,8 +415,9 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 fail:
 	fj->buf = NULL;
 	free(buf);
+	/* Nothing sent yet: the error keeps the framing, and the connection. */
 	if (head != NULL)
-		return conn_send_error(c, NULL, 503), -1;
+		return conn_send_error(c, NULL, status);
 	return -1;
 }
 

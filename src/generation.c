@@ -96,6 +96,8 @@ generation_create(struct config *cfg, struct iopool *pool,
 	g->env.arg = g;
 	g->metrics_env = g->env;
 	g->metrics_env.metrics_only = 1;
+	g->retiring_env = g->env;
+	g->retiring_env.retiring = 1;
 	return g;
 fail:
 	generation_free(g);

@@ -26,6 +26,7 @@ struct generation {
 	struct accesslog	*access_log;
 	struct conn_env		 env;		/* for the main listeners */
 	struct conn_env		 metrics_env;	/* for metrics_listen */
+	struct conn_env		 retiring_env;	/* listeners in drain_delay_ms */
 	struct iojob		 free_job;
 };
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "coro.h"
+#include "health.h"
 #include "iopool.h"
 #include "metrics.h"
 
@@ -25,6 +26,9 @@ static struct {
 	uint64_t	 connections_accepted;
 	uint64_t	 connections_closed;
 	uint64_t	 reads[2];	/* [0] pool, [1] page cache */
+	uint64_t	 timeouts[METRICS_TIMEOUT_KINDS];
+	uint64_t	 refused[METRICS_REFUSED_REASONS];
+	uint64_t	 accept_errors;
 } registry;
 
 /* Latency bounds in nanoseconds and as the le labels print them. */
@@ -77,6 +81,24 @@ metrics_connection_closed(void)
 }
 
 void
+metrics_timeout(enum metrics_timeout_kind kind)
+{
+	registry.timeouts[kind]++;
+}
+
+void
+metrics_refused(enum metrics_refused_reason reason)
+{
+	registry.refused[reason]++;
+}
+
+void
+metrics_accept_error(void)
+{
+	registry.accept_errors++;
+}
+
+void
 metrics_histogram_observe(struct metrics_histogram *h, uint64_t ns)
 {
 	size_t	 i;
@@ -93,8 +115,15 @@ void
 metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 {
 	const struct iopool_stats *st;
+	struct health_stats	 hs;
 
 	memset(snap, 0, sizeof *snap);
+	health_stats(&hs);
+	snap->health_enabled = hs.enabled;
+	snap->healthy = hs.healthy;
+	snap->health_probes = hs.probes;
+	snap->health_probe_failures = hs.probe_failures;
+	snap->health_probe_ns = hs.last_probe_ns;
 	memcpy(snap->requests, registry.requests, sizeof snap->requests);
 	snap->response_bytes = registry.response_bytes;
 	snap->connections_accepted = registry.connections_accepted;
@@ -103,6 +132,9 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 	snap->coroutines = coro_live();
 	snap->reads_pool = registry.reads[0];
 	snap->reads_cached = registry.reads[1];
+	memcpy(snap->timeouts, registry.timeouts, sizeof snap->timeouts);
+	memcpy(snap->refused, registry.refused, sizeof snap->refused);
+	snap->accept_errors = registry.accept_errors;
 	if (pool == NULL)
 		return;
 	st = iopool_stats(pool);
@@ -217,6 +249,42 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    "Time from submitting an I/O job to the reactor reaping its "
 	    "completion (inline: to the end of its work).",
 	    &snap->io_latency);
+	text_printf(&t, "# HELP coserve_timeouts_total Connections cut off: "
+	    "a request head not complete within header_timeout_ms, or a "
+	    "client not reading for send_timeout_ms.\n"
+	    "# TYPE coserve_timeouts_total counter\n"
+	    "coserve_timeouts_total{kind=\"header\"} %" PRIu64 "\n"
+	    "coserve_timeouts_total{kind=\"send\"} %" PRIu64 "\n",
+	    snap->timeouts[METRICS_TIMEOUT_HEADER],
+	    snap->timeouts[METRICS_TIMEOUT_SEND]);
+	text_printf(&t, "# HELP coserve_connections_refused_total Connections "
+	    "refused before a request was read: over "
+	    "max_connections_per_client (closed), or for want of memory "
+	    "(503).\n"
+	    "# TYPE coserve_connections_refused_total counter\n"
+	    "coserve_connections_refused_total{reason=\"per_client\"} %"
+	    PRIu64 "\n"
+	    "coserve_connections_refused_total{reason=\"no_memory\"} %"
+	    PRIu64 "\n",
+	    snap->refused[METRICS_REFUSED_PER_CLIENT],
+	    snap->refused[METRICS_REFUSED_NO_MEMORY]);
+	text_value(&t, "accept_errors_total", "counter",
+	    "accept() failures for want of file descriptors or memory; "
+	    "accepting pauses briefly after each.", snap->accept_errors);
+	if (!snap->health_enabled)
+		return t.len;
+	text_value(&t, "healthy", "gauge",
+	    "1 while the health endpoint answers 200, else 0.", snap->healthy);
+	text_value(&t, "health_probes_total", "counter",
+	    "Storage probes completed.", snap->health_probes);
+	text_value(&t, "health_probe_failures_total", "counter",
+	    "Storage probes that failed or missed their deadline.",
+	    snap->health_probe_failures);
+	text_header(&t, "health_probe_seconds", "gauge",
+	    "Time the last completed storage probe took.");
+	text_printf(&t, "coserve_health_probe_seconds %" PRIu64 ".%09" PRIu64
+	    "\n", snap->health_probe_ns / 1000000000u,
+	    snap->health_probe_ns % 1000000000u);
 	return t.len;
 }
 

@@ -34,6 +34,20 @@ struct metrics_histogram {
 	uint64_t	 count;
 };
 
+/* Why a connection was cut off. */
+enum metrics_timeout_kind {
+	METRICS_TIMEOUT_HEADER,		/* header_timeout_ms */
+	METRICS_TIMEOUT_SEND,		/* send_timeout_ms */
+	METRICS_TIMEOUT_KINDS
+};
+
+/* Why a connection was refused before any request was read. */
+enum metrics_refused_reason {
+	METRICS_REFUSED_PER_CLIENT,	/* max_connections_per_client */
+	METRICS_REFUSED_NO_MEMORY,	/* answered 503 */
+	METRICS_REFUSED_REASONS
+};
+
 /* Everything one rendering shows. */
 struct metrics_snapshot {
 	uint64_t	 requests[METRICS_STATUS_CLASSES];	/* [0] is 1xx */
@@ -48,6 +62,15 @@ struct metrics_snapshot {
 	uint64_t	 reads_cached;	/* chunks read from the page cache */
 	uint64_t	 reads_pool;	/* chunks the pool had to read */
 	struct metrics_histogram io_latency;
+	uint64_t	 timeouts[METRICS_TIMEOUT_KINDS];
+	uint64_t	 refused[METRICS_REFUSED_REASONS];
+	uint64_t	 accept_errors;
+	/* The health state; shown only while health is served (enabled). */
+	int		 health_enabled;
+	uint64_t	 healthy;
+	uint64_t	 health_probes;
+	uint64_t	 health_probe_failures;
+	uint64_t	 health_probe_ns;	/* the last probe's time */
 };
 
 /* Counts one response by its status class and its body bytes. */
@@ -56,6 +79,10 @@ void		 metrics_connection_opened(void);
 /* A chunk found in the page cache (hit), or left to the pool. */
 void		 metrics_cached_read(int hit);
 void		 metrics_connection_closed(void);
+void		 metrics_timeout(enum metrics_timeout_kind);
+void		 metrics_refused(enum metrics_refused_reason);
+/* accept() failed for want of fds or memory. */
+void		 metrics_accept_error(void);
 
 /* Adds one observation of ns nanoseconds. */
 void		 metrics_histogram_observe(struct metrics_histogram *,

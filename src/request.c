@@ -77,8 +77,12 @@ static const struct {
     {"PATCH", HTTP_KNOWN_OTHER},
 };
 
+const struct request_limits request_limits_default = {
+    REQUEST_LINE_MAX, REQUEST_FIELD_MAX, REQUEST_HEAD_MAX, REQUEST_FIELDS_MAX};
+
 /* What the Connection fields said, applied once the head is complete. */
 struct parse_state {
+	const struct request_limits *limits;
 	int connection_close;
 	int connection_keep_alive;
 };
@@ -143,11 +147,12 @@ byte_allowed(enum line_kind kind, unsigned char c)
  * lim. Returns 1 with the content end and the start of the next line, 0 if
  * the line has not ended before lim, or the negated status: -400 for a bare
  * CR or a byte the line may not hold, -414 for a request line whose content
- * passes REQUEST_LINE_MAX. CRLF and a bare LF both end a line (RFC 9112 2.2).
+ * passes max, -431 for a field line whose content does. CRLF and a bare LF
+ * both end a line (RFC 9112 2.2).
  */
 static int
 line_find(const char *buf, size_t pos, size_t lim, enum line_kind kind,
-    size_t *content_end, size_t *next)
+    size_t max, size_t *content_end, size_t *next)
 {
 	size_t i;
 	unsigned char c;
@@ -169,8 +174,8 @@ line_find(const char *buf, size_t pos, size_t lim, enum line_kind kind,
 			return 1;
 		}
 		/* This byte would make the content one longer than i - pos. */
-		if (kind == LINE_REQUEST && i - pos >= REQUEST_LINE_MAX)
-			return -414;
+		if (i - pos >= max)
+			return kind == LINE_REQUEST ? -414 : -431;
 		if (!byte_allowed(kind, c))
 			return -400;
 	}
@@ -407,7 +412,7 @@ field_line_parse(
 	value = p + vstart;
 	value_len = vend - vstart;
 
-	if (++req->field_count > REQUEST_FIELDS_MAX)
+	if (++req->field_count > st->limits->fields_max)
 		return -431;
 
 	switch (field_lookup(p, name_len)) {
@@ -492,19 +497,27 @@ head_finish(struct request *req, const struct parse_state *st)
 long
 request_parse(struct request *req, const char *buf, size_t len)
 {
+	return request_parse_limited(req, buf, len, &request_limits_default);
+}
+
+long
+request_parse_limited(struct request *req, const char *buf, size_t len,
+    const struct request_limits *limits)
+{
 	struct parse_state st;
 	size_t pos = 0, lim, end, next;
 	int empty, rc;
 
 	memset(req, 0, sizeof *req);
 	memset(&st, 0, sizeof st);
+	st.limits = limits;
 	req->content_length = -1;
 
 	/*
-	 * Nothing past REQUEST_HEAD_MAX can belong to an acceptable head, so
-	 * lines are only looked for below it; running into it is a 431.
+	 * Nothing past head_max can belong to an acceptable head, so lines
+	 * are only looked for below it; running into it is a 431.
 	 */
-	lim = len < REQUEST_HEAD_MAX ? len : REQUEST_HEAD_MAX;
+	lim = len < limits->head_max ? len : limits->head_max;
 
 	for (empty = 0; empty < REQUEST_EMPTY_LINES_MAX; empty++) {
 		if (pos < lim && buf[pos] == '\n')
@@ -519,7 +532,8 @@ request_parse(struct request *req, const char *buf, size_t len)
 			break;
 	}
 
-	rc = line_find(buf, pos, lim, LINE_REQUEST, &end, &next);
+	rc = line_find(buf, pos, lim, LINE_REQUEST, limits->line_max, &end,
+	    &next);
 	if (rc == 0)
 		goto incomplete;
 	if (rc < 0)
@@ -529,7 +543,8 @@ request_parse(struct request *req, const char *buf, size_t len)
 	pos = next;
 
 	for (;;) {
-		rc = line_find(buf, pos, lim, LINE_FIELD, &end, &next);
+		rc = line_find(buf, pos, lim, LINE_FIELD, limits->field_max,
+		    &end, &next);
 		if (rc == 0)
 			goto incomplete;
 		if (rc < 0)
@@ -548,7 +563,7 @@ request_parse(struct request *req, const char *buf, size_t len)
 	return (long)next;
 
 incomplete:
-	if (len >= REQUEST_HEAD_MAX)
+	if (len >= limits->head_max)
 		return -431;
 	return 0;
 }

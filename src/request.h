@@ -11,9 +11,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The defaults of struct request_limits (and of the configuration). */
 #define REQUEST_LINE_MAX	8192	/* longer: 414 */
+#define REQUEST_FIELD_MAX	8192	/* one longer field line: 431 */
 #define REQUEST_HEAD_MAX	16384	/* request line and fields: else 431 */
 #define REQUEST_FIELDS_MAX	100	/* more fields: 431 */
+
+/*
+ * How large a head may be. A request line too long is a 414 (RFC 9110
+ * 15.5.15); a field line, the whole head or the number of fields too
+ * large is a 431 (RFC 6585 5: "either an individual header field, or all
+ * the header fields collectively, are too large").
+ */
+struct request_limits {
+	unsigned	 line_max;	/* request line content, bytes */
+	unsigned	 field_max;	/* one field line's content, bytes */
+	unsigned	 head_max;	/* the whole head, line ends included */
+	unsigned	 fields_max;	/* field lines */
+};
+
+extern const struct request_limits request_limits_default;
 
 enum http_method {
 	HTTP_GET,
@@ -63,6 +80,9 @@ struct request {
  * error or incomplete input, req holds nothing meaningful.
  */
 long		 request_parse(struct request *req, const char *buf, size_t len);
+/* The same within lim instead of request_limits_default. */
+long		 request_parse_limited(struct request *req, const char *buf,
+		    size_t len, const struct request_limits *lim);
 /* Case-insensitive compare of a slice with a NUL-terminated token. */
 int		 slice_eq(struct slice s, const char *token);
 

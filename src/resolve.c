@@ -1,9 +1,10 @@
 /*
  * Path resolution. A path is opened beneath the root's directory fd with
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so the kernel refuses
- * every escape, symlinks included; where openat2 is missing the file is
- * opened normally and where its descriptor really points is checked. Runs
- * on I/O pool workers only (docroot_open at start-up excepted).
+ * every escape, symlinks included; where openat2 is missing the path is
+ * opened O_PATH, where that descriptor really points is checked, and only
+ * then is the file opened for reading. Runs on I/O pool workers only
+ * (docroot_open at start-up excepted).
  */
 #include "autoconf.h"
 
@@ -30,22 +31,35 @@
 /*
  * Opens rel beneath the root. openat2(RESOLVE_BENEATH) lets the kernel
  * refuse every escape, symlinks included; where it is missing, the
- * fallback opens normally and checks where the descriptor really points.
+ * fallback checks where an O_PATH descriptor really points before it
+ * opens anything.
  */
 #define OPEN_FLAGS	(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+/*
+ * openat2 with RESOLVE_BENEATH answers EAGAIN when a rename elsewhere
+ * raced a ".." it walked (a symlink's target, say) and it cannot prove
+ * the walk stayed beneath; the call is safe to repeat. Bounded, since
+ * someone renaming in a loop could keep it failing.
+ */
+#define OPENAT2_TRIES	8
 
 static int
 openat2_beneath(int dirfd, const char *rel, int no_symlinks)
 {
 #if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
 	struct open_how	 how;
+	int		 fd, tries = 0;
 
 	memset(&how, 0, sizeof how);
 	how.flags = OPEN_FLAGS;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	if (no_symlinks)
 		how.resolve |= RESOLVE_NO_SYMLINKS;
-	return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+	do
+		fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+	while (fd == -1 && (errno == EAGAIN || errno == EINTR) &&
+	    ++tries < OPENAT2_TRIES);
+	return fd;
 #else
 	errno = ENOSYS;
 	return -1;
@@ -66,19 +80,15 @@ fd_path(int fd, char *buf, size_t size)
 	return 0;
 }
 
+/* Checks where pathfd really points, then opens it for reading. */
 static int
-open_beneath(const struct docroot *root, const char *rel)
+reopen_beneath(const struct docroot *root, const char *rel, int pathfd,
+    int no_symlinks)
 {
-	int	 no_symlinks = root->site->symlinks == SYMLINKS_OFF;
-	char	 real[PATH_MAX];
+	char	 real[PATH_MAX], link[32];
 	size_t	 rootlen;
-	int	 fd;
 
-	if (root->use_openat2)
-		return openat2_beneath(root->fd, rel, no_symlinks);
-	if ((fd = openat(root->fd, rel, OPEN_FLAGS)) == -1)
-		return -1;
-	if (fd_path(fd, real, sizeof real) == -1)
+	if (fd_path(pathfd, real, sizeof real) == -1)
 		goto escape;
 	rootlen = strlen(root->real);
 	if (strncmp(real, root->real, rootlen) != 0 ||
@@ -88,15 +98,42 @@ open_beneath(const struct docroot *root, const char *rel)
 	/* Without symlinks, the real path is exactly the one asked for. */
 	if (no_symlinks && strcmp(rel, ".") != 0 &&
 	    strcmp(real + rootlen + (real[rootlen] == '/'), rel) != 0) {
-		close(fd);
 		errno = ELOOP;
 		return -1;
 	}
-	return fd;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", pathfd);
+	return open(link, OPEN_FLAGS);
 escape:
-	close(fd);
 	errno = EXDEV;
 	return -1;
+}
+
+/*
+ * The fallback. The path is first opened O_PATH, which follows symlinks
+ * but opens nothing: a link out of the root must not open what it points
+ * at, since for a device or a FIFO the open alone has effects. Only once
+ * that descriptor is known to lie beneath the root is the file opened for
+ * reading, through its /proc/self/fd link, which names that very inode
+ * whatever has been renamed since.
+ */
+static int
+open_beneath(const struct docroot *root, const char *rel)
+{
+	int	 no_symlinks = root->site->symlinks == SYMLINKS_OFF;
+	int	 fd, pathfd, error;
+
+	if (root->use_openat2)
+		return openat2_beneath(root->fd, rel, no_symlinks);
+	if ((pathfd = openat(root->fd, rel, O_PATH | O_CLOEXEC)) == -1)
+		return -1;
+	if ((fd = reopen_beneath(root, rel, pathfd, no_symlinks)) == -1) {
+		error = errno;
+		close(pathfd);
+		errno = error;
+		return -1;
+	}
+	close(pathfd);
+	return fd;
 }
 
 int
@@ -122,6 +159,7 @@ status_of_errno(int error)
 	case EMFILE:
 	case ENFILE:
 	case ENOMEM:
+	case EAGAIN:	/* openat2 kept losing a race with renames */
 		return 503;
 	default:
 		return 500;
@@ -136,6 +174,23 @@ resolve_failed(struct resolution *res, int status)
 	res->fd = -1;
 	res->result = RESOLVE_FAILED;
 	res->status = status;
+}
+
+/*
+ * Fails res with the status error calls for. ENOENT and its kind are the
+ * client's doing; anything that ends in a 5xx is the server's, and says
+ * so in one line (a worker may log: lines are single writes).
+ */
+static void
+resolve_error(struct resolution *res, const char *rel, int error)
+{
+	int	 status = status_of_errno(error);
+
+	if (status >= 500) {
+		errno = error;
+		log_warn("/%s: cannot open", rel);
+	}
+	resolve_failed(res, status);
 }
 
 static void
@@ -200,7 +255,7 @@ resolve_work(struct iojob *job)
 	}
 	fj->fd = open_beneath(fj->root, p->rel[0] != '\0' ? p->rel : ".");
 	if (fj->fd == -1 || fstat(fj->fd, &fj->st) == -1) {
-		resolve_failed(fj, status_of_errno(errno));
+		resolve_error(fj, p->rel, errno);
 		return;
 	}
 	if (S_ISDIR(fj->st.st_mode)) {
@@ -227,13 +282,15 @@ resolve_work(struct iojob *job)
 				return;
 			}
 			close(dirfd);
-			resolve_failed(fj, error == ENOENT ? 403 :
-			    status_of_errno(error));
+			if (error == ENOENT)
+				resolve_failed(fj, 403);
+			else
+				resolve_error(fj, index_rel, error);
 			return;
 		}
 		close(dirfd);
 		if (fstat(fj->fd, &fj->st) == -1) {
-			resolve_failed(fj, status_of_errno(errno));
+			resolve_error(fj, index_rel, errno);
 			return;
 		}
 	} else if (p->trailing_slash) {

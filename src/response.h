@@ -24,6 +24,15 @@ struct response {
 	char		 inline_head[RESPONSE_HEAD_MAX];
 };
 
+/* What the Server field says (server_tokens). */
+enum response_tokens {
+	RESPONSE_TOKENS_PRODUCT,	/* "coserve" */
+	RESPONSE_TOKENS_FULL,		/* "coserve/1.2.3" */
+	RESPONSE_TOKENS_OFF		/* no Server field */
+};
+
+/* Sets the Server field of every response begun from now on. */
+void		 response_set_tokens(enum response_tokens);
 /* Starts an HTTP/1.1 response with Date and Server. */
 void		 response_begin(struct response *, int status);
 /* The same with a head of size bytes on the heap; -1 on ENOMEM. */

@@ -4,7 +4,10 @@
  * At max_connections the listeners are disabled and re-enabled when a
  * connection closes. SIGTERM or SIGINT starts a drain: listeners close,
  * idle connections close, busy ones finish their response, and after
- * shutdown_grace_ms (or a second signal) the rest are aborted.
+ * shutdown_grace_ms (or a second signal) the rest are aborted. With
+ * drain_delay_ms, the health endpoint turns 503 first and all of that
+ * waits that long, so a load balancer takes the instance out before any
+ * connection is refused.
  *
  * SIGHUP reloads: an I/O pool job reads the configuration and opens the
  * new generation's roots and log (storage calls, so not on the reactor);
@@ -34,15 +37,19 @@
 #include "conn.h"
 #include "coro.h"
 #include "generation.h"
+#include "health.h"
 #include "iopool.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
 #include "resolve.h"
+#include "response.h"
 #include "server.h"
 
 #define ACCEPT_BATCH		64
 #define ACCEPT_BACKOFF_MS	100	/* after EMFILE and the like */
+/* At most one log line per interval about accept failing. */
+#define ACCEPT_LOG_INTERVAL_MS	10000
 #define LISTEN_BACKLOG		511
 /* Time left for connections stuck in a storage call after the abort. */
 #define ABORT_WAIT_MS		1000
@@ -63,6 +70,7 @@ struct listener {
 	struct server		*server;
 	enum listener_kind	 kind;
 	struct config_listen	 addr;		/* as configured, for reloads */
+	int			 retiring;	/* removed, open drain_delay_ms */
 	char			 name[80];	/* as bound */
 };
 
@@ -81,20 +89,29 @@ struct server {
 	const struct config_overrides *overrides;
 	struct listener		*listeners[CONFIG_LISTEN_MAX + 1];
 	size_t			 nlisteners;
+	/* Removed by a reload, still accepting until retire_ev. */
+	struct listener		*retiring[CONFIG_LISTEN_MAX];
+	size_t			 nretiring;
+	struct event		*retire_ev;
 	int			 activated;	/* sockets from the manager */
 	int			 running;	/* server_run() has begun */
 	int			 accepting;
 	int			 draining;
+	int			 drain_pending;	/* in drain_delay_ms */
+	const char		*drain_why;
 	int			 reloading;
 	struct reload_job	 reload;
 	struct event		*backoff_ev;
 	struct event		*grace_ev;
+	struct event		*drain_ev;
 	struct event		*status_ev;
 	struct event		*watchdog_ev;
 	struct event		*signal_evs[4];
 	size_t			 nsignals;
 	uint64_t		 status_requests;
 	long			 status_ms;
+	long			 accept_log_ms;	/* last accept failure logged */
+	unsigned		 accept_unlogged;	/* failures since */
 };
 
 /* Connection hooks carry only their generation; there is one server. */
@@ -113,6 +130,12 @@ listeners_enable(struct server *s, int on)
 			event_add(s->listeners[i]->ev, NULL);
 		else
 			event_del(s->listeners[i]->ev);
+	}
+	for (i = 0; i < s->nretiring; i++) {
+		if (on)
+			event_add(s->retiring[i]->ev, NULL);
+		else
+			event_del(s->retiring[i]->ev);
 	}
 }
 
@@ -134,7 +157,77 @@ listeners_close(struct server *s)
 	for (i = 0; i < s->nlisteners; i++)
 		listener_free(s->listeners[i]);
 	s->nlisteners = 0;
+	for (i = 0; i < s->nretiring; i++)
+		listener_free(s->retiring[i]);
+	s->nretiring = 0;
+	if (s->retire_ev != NULL)
+		evtimer_del(s->retire_ev);
 	s->accepting = 0;
+}
+
+/*
+ * Out of fds or memory: pending connections wait in the listen queue while
+ * accepting pauses for ACCEPT_BACKOFF_MS (a level-triggered listener
+ * would otherwise fire again at once, a busy loop), and the failure is
+ * logged once per ACCEPT_LOG_INTERVAL_MS with the count since.
+ */
+static void
+accept_backoff(struct server *s)
+{
+	struct timeval	 tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+	long		 now = await_now_ms();
+	int		 saved = errno;
+
+	metrics_accept_error();
+	if (s->accept_log_ms == 0 ||
+	    now - s->accept_log_ms >= ACCEPT_LOG_INTERVAL_MS) {
+		errno = saved;
+		if (s->accept_unlogged > 0)
+			log_warn("accept (%u more failures in the last %ld s)",
+			    s->accept_unlogged, (now - s->accept_log_ms) / 1000);
+		else
+			log_warn("accept");
+		s->accept_log_ms = now;
+		s->accept_unlogged = 0;
+	} else
+		s->accept_unlogged++;
+	listeners_enable(s, 0);
+	evtimer_add(s->backoff_ev, &tv);
+}
+
+/* drain_delay_ms after a reload removed them: their turn to close. */
+static void
+retire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*s = arg;
+	size_t		 i;
+
+	for (i = 0; i < s->nretiring; i++) {
+		log_info("no longer listening on %s", s->retiring[i]->name);
+		listener_free(s->retiring[i]);
+	}
+	s->nretiring = 0;
+}
+
+/*
+ * A main listener a reload removed keeps accepting for drain_delay_ms,
+ * its health answering 503, so a balancer polling it stops first. 0 when
+ * it is kept that way, -1 when it must close now.
+ */
+static int
+listener_retire(struct server *s, struct listener *l, unsigned ms)
+{
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (ms == 0 || l->kind != LISTENER_MAIN || s->retire_ev == NULL ||
+	    s->nretiring == CONFIG_LISTEN_MAX)
+		return -1;
+	log_info("closing %s in %u ms; its health answers 503 until then",
+	    l->name, ms);
+	l->retiring = 1;
+	s->retiring[s->nretiring++] = l;
+	evtimer_add(s->retire_ev, &tv);
+	return 0;
 }
 
 static void
@@ -158,14 +251,12 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("accept");
-				listeners_enable(s, 0);
-				evtimer_add(s->backoff_ev, &tv);
-			}
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_backoff(s);
 			return;
 		}
-		if (conn_start(l->kind == LISTENER_MAIN ? &g->env :
+		if (conn_start(l->retiring ? &g->retiring_env :
+		    l->kind == LISTENER_MAIN ? &g->env :
 		    &g->metrics_env, cfd, (struct sockaddr *)&ss, sslen) ==
 		    -1) {
 			/* Out of memory: let some connections finish first. */
@@ -307,7 +398,8 @@ listeners_apply(struct server *s, const struct config *cfg)
 	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
 	enum listener_kind		 kinds[CONFIG_LISTEN_MAX + 1];
 	int				 kept[CONFIG_LISTEN_MAX + 1] = { 0 };
-	size_t				 nwant = 0, n = 0, i, j;
+	int				 back[CONFIG_LISTEN_MAX] = { 0 };
+	size_t				 nwant = 0, n = 0, i, j, r;
 
 	if (!s->activated)
 		for (i = 0; i < cfg->listen_count; i++) {
@@ -329,9 +421,17 @@ listeners_apply(struct server *s, const struct config *cfg)
 			if (!kept[j] && same_addr(s->listeners[j], kinds[i],
 			    want[i]))
 				break;
+		/* Removed by an earlier reload but not closed yet: back. */
+		for (r = 0; j == s->nlisteners && r < s->nretiring; r++)
+			if (!back[r] && same_addr(s->retiring[r], kinds[i],
+			    want[i]))
+				break;
 		if (j < s->nlisteners) {
 			kept[j] = 1;
 			next[n++] = s->listeners[j];
+		} else if (r < s->nretiring) {
+			back[r] = 1;
+			next[n++] = s->retiring[r];
 		} else if ((next[n] = listener_open(s, want[i], kinds[i])) !=
 		    NULL) {
 			/* At start-up, server_run() names them all. */
@@ -345,8 +445,15 @@ listeners_apply(struct server *s, const struct config *cfg)
 		} else
 			goto fail;
 	}
+	for (r = 0, j = 0; r < s->nretiring; r++)
+		if (back[r])
+			s->retiring[r]->retiring = 0;
+		else
+			s->retiring[j++] = s->retiring[r];
+	s->nretiring = j;
 	for (j = 0; j < s->nlisteners; j++)
-		if (!kept[j]) {
+		if (!kept[j] && (!s->running || listener_retire(s,
+		    s->listeners[j], cfg->drain_delay_ms) == -1)) {
 			log_info("no longer listening on %s",
 			    s->listeners[j]->name);
 			listener_free(s->listeners[j]);
@@ -360,7 +467,10 @@ fail:
 		for (j = 0; j < s->nlisteners; j++)
 			if (next[i] == s->listeners[j])
 				break;
-		if (j == s->nlisteners)
+		for (r = 0; r < s->nretiring; r++)
+			if (next[i] == s->retiring[r])
+				break;
+		if (j == s->nlisteners && r == s->nretiring)
 			listener_free(next[i]);
 	}
 	return -1;
@@ -410,18 +520,15 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-shutdown_begin(struct server *s, const char *why)
+shutdown_now(struct server *s, const char *why)
 {
 	struct timeval	 tv;
 	unsigned	 ms = s->gen->cfg->shutdown_grace_ms;
 
-	if (s->draining) {
-		log_info("%s again: aborting connections", why);
-		grace_cb(-1, 0, s);
-		return;
-	}
 	log_info("%s: shutting down, %u connection%s open", why, conn_count(),
 	    conn_count() == 1 ? "" : "s");
+	s->drain_pending = 0;
+	health_drain();
 	notify_stopping();
 	listeners_close(s);
 	s->draining = 1;
@@ -433,6 +540,49 @@ shutdown_begin(struct server *s, const char *why)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(s->grace_ev, &tv);
+}
+
+static void
+drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*s = arg;
+
+	shutdown_now(s, s->drain_why);
+}
+
+/*
+ * Health turns 503 at once; the listeners close drain_delay_ms later,
+ * once a balancer polling health has stopped sending requests here.
+ */
+static void
+shutdown_begin(struct server *s, const char *why)
+{
+	struct timeval	 tv;
+	unsigned	 ms = s->gen->cfg->drain_delay_ms;
+
+	if (s->draining || s->drain_pending) {
+		log_info("%s again: aborting connections", why);
+		if (s->drain_pending) {
+			evtimer_del(s->drain_ev);
+			shutdown_now(s, why);
+		}
+		if (conn_count() > 0)
+			grace_cb(-1, 0, s);
+		return;
+	}
+	if (ms == 0) {
+		shutdown_now(s, why);
+		return;
+	}
+	log_info("%s: health reports draining; shutting down in %u ms", why,
+	    ms);
+	s->drain_pending = 1;
+	s->drain_why = why;
+	health_drain();
+	notify_stopping();
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(s->drain_ev, &tv);
 }
 
 /* Worker: everything a new configuration needs from storage. */
@@ -459,7 +609,7 @@ reload_done(struct iojob *job)
 	struct generation	*g = rj->gen, *old = s->gen;
 
 	s->reloading = 0;
-	if (g != NULL && s->draining) {
+	if (g != NULL && (s->draining || s->drain_pending)) {
 		generation_free_now(g);
 		return;
 	}
@@ -477,7 +627,9 @@ reload_done(struct iojob *job)
 	    g->cfg->io_queue_max != old->cfg->io_queue_max)
 		log_warnx("io_threads and io_queue_max change only on restart");
 	log_set_level(g->cfg->log_level);
+	response_set_tokens(g->cfg->server_tokens);
 	s->gen = g;
+	health_configure(g->cfg, g->roots, g->nroots);
 	generation_release(old);
 	log_info("configuration reloaded");
 	notify_ready();
@@ -490,7 +642,7 @@ reload_done(struct iojob *job)
 static void
 reload_begin(struct server *s)
 {
-	if (s->draining)
+	if (s->draining || s->drain_pending)
 		return;
 	if (s->reloading) {
 		log_info("SIGHUP: a reload is already under way");
@@ -605,6 +757,7 @@ server_create(struct config *cfg, const char *path,
 	if (cfg->io_threads == 0)
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
 		    "blocks every client while it waits");
+	response_set_tokens(cfg->server_tokens);
 	/* Start-up: opening roots and logs here blocks nobody yet. */
 	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
 	    err, sizeof err)) == NULL) {
@@ -618,7 +771,12 @@ server_create(struct config *cfg, const char *path,
 	}
 	s->backoff_ev = evtimer_new(s->base, backoff_cb, s);
 	s->grace_ev = evtimer_new(s->base, grace_cb, s);
-	if (s->backoff_ev == NULL || s->grace_ev == NULL)
+	s->drain_ev = evtimer_new(s->base, drain_cb, s);
+	s->retire_ev = evtimer_new(s->base, retire_cb, s);
+	if (s->backoff_ev == NULL || s->grace_ev == NULL ||
+	    s->drain_ev == NULL || s->retire_ev == NULL)
+		goto fail;
+	if (health_init(s->base, s->pool) == -1)
 		goto fail;
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++) {
 		s->signal_evs[i] = evsignal_new(s->base, signals[i], signal_cb,
@@ -662,6 +820,7 @@ server_run(struct server *s)
 		    i == 0 ? "" : cfg->sites[i].names[0]);
 	log_info("%u I/O thread%s", cfg->io_threads,
 	    cfg->io_threads == 1 ? "" : "s");
+	health_configure(cfg, s->gen->roots, s->gen->nroots);
 	notify_ready();
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
@@ -675,6 +834,13 @@ server_run(struct server *s)
 		 */
 		log_warnx("exiting with %u connection%s stuck in storage calls",
 		    conn_count(), conn_count() == 1 ? "" : "s");
+		accesslog_close(s->gen->access_log);
+		exit(0);
+	}
+	if (health_probe_stuck()) {
+		/* Joining the pool would wait on it for ever. */
+		log_warnx("exiting with the storage probe stuck in a storage "
+		    "call");
 		accesslog_close(s->gen->access_log);
 		exit(0);
 	}
@@ -698,11 +864,16 @@ server_free(struct server *s)
 		event_free(s->watchdog_ev);
 	if (s->grace_ev != NULL)
 		event_free(s->grace_ev);
+	if (s->drain_ev != NULL)
+		event_free(s->drain_ev);
+	if (s->retire_ev != NULL)
+		event_free(s->retire_ev);
 	if (s->backoff_ev != NULL)
 		event_free(s->backoff_ev);
 	await_shutdown();
 	/* Runs what is queued, a reload's or a generation's release included. */
 	iopool_destroy(s->pool);
+	health_shutdown();
 	coro_shutdown();
 	generation_free_now(s->gen);
 	if (s->base != NULL)

@@ -185,7 +185,8 @@ class LifecycleTest(unittest.TestCase):
         body = os.urandom(60000)
         write_file(os.path.join(self.root, "sixty.bin"), body)
         n = 3000
-        with self.serve(access_log=log) as srv:
+        # All on one connection: past keepalive_requests' default of 1000.
+        with self.serve(access_log=log, keepalive_requests=0) as srv:
             with HTTPConnection(srv.host, srv.port, timeout=30, rcvbuf=8192) as c:
                 # Sent from a thread: the server stops reading while its
                 # responses back up, and so must the sender.

@@ -6,7 +6,8 @@
  * contains it, sleeps SLOWFS_DELAY_MS (default 2000) before the real call.
  * When SLOWFS_NOTIFY_FD names an fd, one byte "s" is written to it as each
  * delay starts, so a test can wait until a slow call is really in flight
- * instead of sleeping.
+ * instead of sleeping. With SLOWFS_SWITCH naming a file, all of this
+ * applies only while that file exists.
  *
  * Threads: the daemon calls these from its reactor and its I/O workers at
  * once. The settings are read once under pthread_once and never change; the
@@ -129,11 +130,47 @@ sys4(long number, long a, long b, long c, long d)
 	return REAL(syscall)(number, a, b, c, d);
 }
 
+/*
+ * The runtime switch (SLOWFS_SWITCH=/some/file): when set, marked calls
+ * are slow only while that file exists, so a test can make the storage of
+ * a daemon that is already running and serving go slow, and come back.
+ * Unset, marked calls are always slow. The file is looked for with a raw
+ * syscall on every marked call: never through our own wrappers, and
+ * never cached, since the test flips it at any moment.
+ */
+static pthread_once_t switch_once = PTHREAD_ONCE_INIT;
+static char switch_path[PATH_MAX];
+
+static void
+switch_load(void)
+{
+	const char *s;
+
+	if ((s = getenv("SLOWFS_SWITCH")) != NULL && *s != '\0' &&
+	    strlen(s) < sizeof(switch_path))
+		strcpy(switch_path, s);
+}
+
+static long sys4(long, long, long, long, long);
+
+static int
+switched_on(void)
+{
+	int saved_errno = errno, on;
+
+	pthread_once(&switch_once, switch_load);
+	if (switch_path[0] == '\0')
+		return 1;
+	on = sys4(SYS_faccessat, AT_FDCWD, (long)switch_path, F_OK, 0) == 0;
+	errno = saved_errno;
+	return on;
+}
+
 static int
 path_marked(const char *path)
 {
 	settings();
-	return path != NULL && strstr(path, marker) != NULL;
+	return path != NULL && strstr(path, marker) != NULL && switched_on();
 }
 
 /* Whether fd names a file whose path holds the marker; asks the kernel. */
@@ -155,7 +192,7 @@ fd_marked(int fd)
 	if (strncmp(link, "socket:", 7) == 0 || strncmp(link, "pipe:", 5) == 0 ||
 	    strncmp(link, "anon_inode:", 11) == 0)
 		return 0;
-	return strstr(link, marker) != NULL;
+	return strstr(link, marker) != NULL && switched_on();
 }
 
 /* For *at calls: the path itself, the fd for AT_EMPTY_PATH, or the directory. */
@@ -349,6 +386,128 @@ syscall(long number, ...)
 	return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
+/*
+ * EIO injection, for tests of storage that fails: reads of a file whose
+ * path (as /proc/self/fd tells) contains SLOWFS_EIO_MARKER (unset or
+ * empty: never) fail with EIO once they reach byte SLOWFS_EIO_AFTER
+ * (default 0: the first read fails). A read that starts before that byte
+ * and runs past it is cut short there, as a disk with one bad sector
+ * answers, so the bytes before it still arrive. A read with RWF_NOWAIT
+ * that reaches the bad byte gets EAGAIN instead: a bad sector is never in
+ * the page cache. With SLOWFS_EIO_STAT set (non-empty), fstat of a
+ * marked file fails with EIO too, so opening it fails. Marked files are
+ * also slow if they hold the delay marker. Settings are read once, like
+ * the others, under their own once.
+ */
+#define EIO_IOV_MAX 64	/* iovecs kept when a vector read is cut short */
+
+static pthread_once_t eio_once = PTHREAD_ONCE_INIT;
+static char eio_marker[MARKER_MAX];
+static long long eio_after;
+static int eio_stat;
+
+static void
+eio_load(void)
+{
+	const char *s;
+	char *end;
+	long long v;
+
+	if ((s = getenv("SLOWFS_EIO_MARKER")) != NULL &&
+	    strlen(s) < sizeof(eio_marker))
+		strcpy(eio_marker, s);
+	eio_stat = (s = getenv("SLOWFS_EIO_STAT")) != NULL && *s != '\0';
+	if ((s = getenv("SLOWFS_EIO_AFTER")) != NULL && *s != '\0') {
+		errno = 0;
+		v = strtoll(s, &end, 10);
+		if (errno == 0 && *end == '\0' && v >= 0)
+			eio_after = v;
+	}
+}
+
+/* Whether reads of fd fail at eio_after; asks the kernel for its path. */
+static int
+eio_marked(int fd)
+{
+	char proc[64], link[PATH_MAX + 1];
+	long n;
+	int saved_errno = errno;
+
+	pthread_once(&eio_once, eio_load);
+	if (fd < 0 || eio_marker[0] == '\0')
+		return 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = sys4(SYS_readlinkat, AT_FDCWD, (long)proc, (long)link,
+	    (long)(sizeof(link) - 1));
+	errno = saved_errno;
+	if (n <= 0)
+		return 0;
+	link[n] = '\0';
+	return strstr(link, eio_marker) != NULL;
+}
+
+/*
+ * How much of a len byte read at off (-1: the file position) may go
+ * ahead: len for an unmarked fd, fewer when the read would reach the bad
+ * byte, or -1 with errno EIO when it starts there.
+ */
+static long long
+eio_allow(int fd, long long off, size_t len)
+{
+	long long allowed;
+
+	if (len == 0 || !eio_marked(fd))
+		return (long long)len;
+	if (off < 0 && (off = sys4(SYS_lseek, fd, 0, SEEK_CUR, 0)) < 0)
+		off = 0;
+	allowed = eio_after - off;
+	if (allowed <= 0) {
+		errno = EIO;
+		return -1;
+	}
+	return allowed < (long long)len ? allowed : (long long)len;
+}
+
+/* Whether an fstat of fd fails: 0, or -1 with errno EIO. */
+static int
+eio_stat_fails(int fd)
+{
+	if (!eio_marked(fd) || !eio_stat)
+		return 0;
+	errno = EIO;
+	return -1;
+}
+
+/*
+ * The vector form: iov itself when all of it may be read, else its first
+ * entries copied into cut and shortened to what eio_allow grants, with
+ * *iovcnt updated; NULL with errno EIO when nothing may be read.
+ */
+static const struct iovec *
+eio_allow_iov(int fd, long long off, const struct iovec *iov, int *iovcnt,
+    struct iovec *cut)
+{
+	size_t total = 0;
+	long long allowed;
+	int i, n = 0;
+
+	for (i = 0; i < *iovcnt; i++)
+		total += iov[i].iov_len;
+	if ((allowed = eio_allow(fd, off, total)) == -1)
+		return NULL;
+	if (allowed == (long long)total)
+		return iov;
+	for (i = 0; i < *iovcnt && i < EIO_IOV_MAX && allowed > 0; i++) {
+		cut[n] = iov[i];
+		if ((long long)cut[n].iov_len > allowed)
+			cut[n].iov_len = (size_t)allowed;
+		allowed -= (long long)cut[n].iov_len;
+		n++;
+	}
+	*iovcnt = n;
+	return cut;
+}
+
 /* Status. */
 
 int
@@ -414,6 +573,8 @@ fstat(int fd, struct stat *st)
 {
 	if (fd_marked(fd))
 		delay();
+	if (eio_stat_fails(fd) == -1)
+		return -1;
 	return REAL(fstat)(fd, st);
 }
 
@@ -422,6 +583,8 @@ fstat64(int fd, struct stat64 *st)
 {
 	if (fd_marked(fd))
 		delay();
+	if (eio_stat_fails(fd) == -1)
+		return -1;
 	return REAL(fstat64)(fd, st);
 }
 
@@ -430,32 +593,48 @@ fstat64(int fd, struct stat64 *st)
 ssize_t
 read(int fd, void *buf, size_t len)
 {
+	long long allowed;
+
 	if (fd_marked(fd))
 		delay();
-	return REAL(read)(fd, buf, len);
+	if ((allowed = eio_allow(fd, -1, len)) == -1)
+		return -1;
+	return REAL(read)(fd, buf, (size_t)allowed);
 }
 
 ssize_t
 pread(int fd, void *buf, size_t len, off_t off)
 {
+	long long allowed;
+
 	if (fd_marked(fd))
 		delay();
-	return REAL(pread)(fd, buf, len, off);
+	if ((allowed = eio_allow(fd, off, len)) == -1)
+		return -1;
+	return REAL(pread)(fd, buf, (size_t)allowed, off);
 }
 
 ssize_t
 pread64(int fd, void *buf, size_t len, off64_t off)
 {
+	long long allowed;
+
 	if (fd_marked(fd))
 		delay();
-	return REAL(pread64)(fd, buf, len, off);
+	if ((allowed = eio_allow(fd, off, len)) == -1)
+		return -1;
+	return REAL(pread64)(fd, buf, (size_t)allowed, off);
 }
 
 ssize_t
 preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
+	struct iovec cut[EIO_IOV_MAX];
+
 	if (fd_marked(fd))
 		delay();
+	if ((iov = eio_allow_iov(fd, off, iov, &iovcnt, cut)) == NULL)
+		return -1;
 	return REAL(preadv)(fd, iov, iovcnt, off);
 }
 
@@ -467,12 +646,19 @@ preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 ssize_t
 preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
+	struct iovec cut[EIO_IOV_MAX];
+
 	if (fd_marked(fd)) {
 		if (flags & RWF_NOWAIT) {
 			errno = EAGAIN;
 			return -1;
 		}
 		delay();
+	}
+	if ((iov = eio_allow_iov(fd, off, iov, &iovcnt, cut)) == NULL) {
+		if (flags & RWF_NOWAIT)
+			errno = EAGAIN;
+		return -1;
 	}
 	return REAL(preadv2)(fd, iov, iovcnt, off, flags);
 }

@@ -49,6 +49,18 @@ START_TEST(defaults)
 	ck_assert_str_eq(c->sites[0].index, "index.html");
 	ck_assert_uint_eq(c->io_threads, 4);
 	ck_assert_ptr_null(c->access_log);
+	/* The limits, as they were compile-time constants before. */
+	ck_assert_uint_eq(c->request_limits.line_max, 8192);
+	ck_assert_uint_eq(c->request_limits.field_max, 8192);
+	ck_assert_uint_eq(c->request_limits.head_max, 16384);
+	ck_assert_uint_eq(c->request_limits.fields_max, 100);
+	ck_assert_uint_eq(c->keepalive_requests, 1000);
+	ck_assert_uint_eq(c->max_connections_per_client, 0);
+	ck_assert_int_eq(c->server_tokens, RESPONSE_TOKENS_PRODUCT);
+	ck_assert_ptr_null(c->health_path);
+	ck_assert_uint_eq(c->health_probe_interval_ms, 2000);
+	ck_assert_uint_eq(c->health_probe_timeout_ms, 500);
+	ck_assert_uint_eq(c->drain_delay_ms, 0);
 	config_free(c);
 }
 END_TEST
@@ -69,6 +81,13 @@ START_TEST(full_file)
 	    "send_timeout_ms = 2;\n"
 	    "shutdown_grace_ms = 3;\n"
 	    "chunk_bytes = 8192;\n"
+	    "request_line_max = 1000;\n"
+	    "request_field_max = 2000;\n"
+	    "request_head_max = 4000;\n"
+	    "request_fields_max = 20;\n"
+	    "keepalive_requests = 0;\n"
+	    "max_connections_per_client = 9;\n"
+	    "server_tokens = \"off\";\n"
 	    "log_level = \"debug\";\n"
 	    "access_log = \"/var/log/x.log\";\n"
 	    "mime_types = \"/nonexistent\";\n");
@@ -89,6 +108,13 @@ START_TEST(full_file)
 	ck_assert_uint_eq(c->send_timeout_ms, 2);
 	ck_assert_uint_eq(c->shutdown_grace_ms, 3);
 	ck_assert_uint_eq(c->chunk_bytes, 8192);
+	ck_assert_uint_eq(c->request_limits.line_max, 1000);
+	ck_assert_uint_eq(c->request_limits.field_max, 2000);
+	ck_assert_uint_eq(c->request_limits.head_max, 4000);
+	ck_assert_uint_eq(c->request_limits.fields_max, 20);
+	ck_assert_uint_eq(c->keepalive_requests, 0);
+	ck_assert_uint_eq(c->max_connections_per_client, 9);
+	ck_assert_int_eq(c->server_tokens, RESPONSE_TOKENS_OFF);
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
 	ck_assert_str_eq(c->access_log, "/var/log/x.log");
 	config_free(c);
@@ -156,9 +182,28 @@ static const struct {
 	{ "mime_overrides = [ \"md\" ];\n", ":1: ", "ext type/subtype" },
 	{ "metrics_listen = \"nowhere\";\n", ":1: ", "bad address" },
 	{ "metrics_path = \"metrics\";\n", ":1: ", "starting with '/'" },
+	{ "health_path = \"health\";\n", ":1: ", "starting with '/'" },
+	{ "metrics_path = \"/m\";\nhealth_path = \"/m\";\n", ":2: ",
+	    "health_path is metrics_path" },
+	{ "health_probe_interval_ms = 5;\n", ":1: ", "between 10 and" },
+	{ "health_probe_timeout_ms = 0;\n", ":1: ", "between 1 and" },
+	{ "drain_delay_ms = -1;\n", ":1: ", "between 0 and" },
+	{ "servers = ( { names = [\"a\"]; health_path = \"/h\"; } );\n",
+	    ":1: ", "cannot be set in a server block" },
 	{ "default_type = \"binary\";\n", ":1: ", "media type like" },
 	{ "access_log_format = \"$status $nope\";\n", ":1: ",
 	    "unknown variable $nope" },
+	{ "request_line_max = 100;\n", ":1: ", "between 256 and" },
+	{ "request_head_max = 2000000;\n", ":1: ", "between 1024 and" },
+	{ "request_fields_max = 0;\n", ":1: ", "between 1 and 10000" },
+	{ "\nrequest_head_max = 4096;\nrequest_line_max = 5000;\n", ":3: ",
+	    "request_line_max (5000) must be below request_head_max (4096)" },
+	{ "request_head_max = 4096;\n", ":1: ",
+	    "request_line_max (8192) must be below request_head_max" },
+	{ "request_field_max = 20000;\n", ":1: ",
+	    "request_field_max (20000) must be below request_head_max" },
+	{ "server_tokens = \"on\";\n", ":1: ", "server_tokens must be" },
+	{ "keepalive_requests = -1;\n", ":1: ", "between 0 and" },
 };
 
 START_TEST(bad_files)
@@ -198,6 +243,10 @@ START_TEST(sites)
 	    "mime_overrides = [ \"md text/markdown\", \"7z application/x-7z\" ];\n"
 	    "metrics_listen = \"127.0.0.1:9100\";\n"
 	    "metrics_path = \"/metrics\";\n"
+	    "health_path = \"/healthz\";\n"
+	    "health_probe_interval_ms = 250;\n"
+	    "health_probe_timeout_ms = 100;\n"
+	    "drain_delay_ms = 3000;\n"
 	    "access_log_format = \"$remote_addr $status\";\n");
 	c = config_load(path, NULL, err, sizeof err);
 	ck_assert_msg(c != NULL, "%s", err);
@@ -233,6 +282,10 @@ START_TEST(sites)
 	ck_assert_int_eq(c->metrics_listen_set, 1);
 	ck_assert_str_eq(c->metrics_listen.port, "9100");
 	ck_assert_str_eq(c->metrics_path, "/metrics");
+	ck_assert_str_eq(c->health_path, "/healthz");
+	ck_assert_uint_eq(c->health_probe_interval_ms, 250);
+	ck_assert_uint_eq(c->health_probe_timeout_ms, 100);
+	ck_assert_uint_eq(c->drain_delay_ms, 3000);
 	ck_assert_str_eq(c->access_log_format, "$remote_addr $status");
 	config_free(c);
 }

@@ -1,6 +1,7 @@
 /*
  * Unit tests for filecache.c: hits, the bound, and every way an entry
- * must stop being trusted (TTL, rewrite in place, unlink, rename over).
+ * must stop being trusted (TTL, rewrite in place, truncation, a new mtime,
+ * unlink, rename over).
  */
 #include "autoconf.h"
 
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "filecache.h"
@@ -138,6 +140,80 @@ rename_over(void)
 	ck_assert_int_eq(rename(from, to), 0);
 }
 
+/*
+ * Truncated, with the old mtime put back: the size alone must give it
+ * away, or a head would promise bytes the file no longer has.
+ */
+static void
+truncate_keep_mtime(void)
+{
+	char		 path[256];
+	struct stat	 st;
+	struct timespec	 times[2];
+
+	snprintf(path, sizeof path, "%s/b.txt", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(truncate(path, 2), 0);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+/* Same size, new mtime: the ETag would be stale. */
+static void
+touch_same_size(void)
+{
+	char		 path[256];
+	struct stat	 st;
+	struct timespec	 times[2];
+
+	snprintf(path, sizeof path, "%s/b.txt", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	times[1].tv_sec -= 60;
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+START_TEST(truncated)
+{
+	changed_misses(truncate_keep_mtime);
+}
+END_TEST
+
+START_TEST(touched)
+{
+	changed_misses(touch_same_size);
+}
+END_TEST
+
+/*
+ * A file truncated while a request streams from its entry: the next
+ * lookup misses, and the descriptor stays open for the request (whose
+ * reads now come up short, and which closes its connection) until it
+ * lets go.
+ */
+START_TEST(truncated_in_use)
+{
+	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache_entry	*held;
+	struct resolution	 res, again;
+	char			 buf[16];
+
+	file("b.txt", "before");
+	resolved(&res, "b.txt");
+	ck_assert_ptr_nonnull(held = filecache_insert(fc, "b|000", &res));
+	truncate_keep_mtime();
+	ck_assert_ptr_null(filecache_lookup(fc, "b|000", &again));
+	ck_assert(fd_open(res.fd));
+	ck_assert_int_eq(pread(res.fd, buf, sizeof buf, 0), 2);
+	ck_assert_int_eq(pread(res.fd, buf, sizeof buf, 2), 0);
+	filecache_release(fc, held);
+	ck_assert(!fd_open(res.fd));
+	filecache_free(fc);
+}
+END_TEST
+
 START_TEST(rewritten)
 {
 	changed_misses(rewrite_in_place);
@@ -263,6 +339,9 @@ main(void)
 	tcase_add_test(tc, rewritten);
 	tcase_add_test(tc, unlinked);
 	tcase_add_test(tc, renamed_over);
+	tcase_add_test(tc, truncated);
+	tcase_add_test(tc, touched);
+	tcase_add_test(tc, truncated_in_use);
 	tcase_add_test(tc, ttl_expires);
 	tcase_add_test(tc, bounded_and_in_use_survives);
 	tcase_add_test(tc, one_entry_per_key);

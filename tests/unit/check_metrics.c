@@ -77,7 +77,23 @@ static const char expected[] =
     "coserve_io_job_seconds_bucket{le=\"10\"} 4\n"
     "coserve_io_job_seconds_bucket{le=\"+Inf\"} 5\n"
     "coserve_io_job_seconds_sum 23.000250001\n"
-    "coserve_io_job_seconds_count 5\n";
+    "coserve_io_job_seconds_count 5\n"
+    "# HELP coserve_timeouts_total Connections cut off: a request head not "
+    "complete within header_timeout_ms, or a client not reading for "
+    "send_timeout_ms.\n"
+    "# TYPE coserve_timeouts_total counter\n"
+    "coserve_timeouts_total{kind=\"header\"} 11\n"
+    "coserve_timeouts_total{kind=\"send\"} 12\n"
+    "# HELP coserve_connections_refused_total Connections refused before a "
+    "request was read: over max_connections_per_client (closed), or for "
+    "want of memory (503).\n"
+    "# TYPE coserve_connections_refused_total counter\n"
+    "coserve_connections_refused_total{reason=\"per_client\"} 13\n"
+    "coserve_connections_refused_total{reason=\"no_memory\"} 14\n"
+    "# HELP coserve_accept_errors_total accept() failures for want of file "
+    "descriptors or memory; accepting pauses briefly after each.\n"
+    "# TYPE coserve_accept_errors_total counter\n"
+    "coserve_accept_errors_total 15\n";
 
 static void
 known_snapshot(struct metrics_snapshot *snap)
@@ -96,6 +112,11 @@ known_snapshot(struct metrics_snapshot *snap)
 	snap->io_queue_full = 6;
 	snap->reads_cached = 8;
 	snap->reads_pool = 9;
+	snap->timeouts[METRICS_TIMEOUT_HEADER] = 11;
+	snap->timeouts[METRICS_TIMEOUT_SEND] = 12;
+	snap->refused[METRICS_REFUSED_PER_CLIENT] = 13;
+	snap->refused[METRICS_REFUSED_NO_MEMORY] = 14;
+	snap->accept_errors = 15;
 	metrics_histogram_observe(&snap->io_latency, 50000);	  /* 50 us */
 	metrics_histogram_observe(&snap->io_latency, 100000);	  /* on 0.0001 */
 	metrics_histogram_observe(&snap->io_latency, 100001);	  /* just over */
@@ -128,6 +149,41 @@ START_TEST(format_short_buffer)
 	ck_assert_uint_eq(strlen(buf), sizeof buf - 1);
 	ck_assert_int_eq(memcmp(buf, expected, sizeof buf - 1), 0);
 	ck_assert_uint_eq(metrics_format(&snap, NULL, 0), strlen(expected));
+}
+END_TEST
+
+/* Health lines come only while health is served, after the rest. */
+START_TEST(format_health)
+{
+	struct metrics_snapshot snap;
+	char		 buf[METRICS_TEXT_MAX];
+	const char	*health;
+
+	known_snapshot(&snap);
+	snap.health_enabled = 1;
+	snap.healthy = 0;
+	snap.health_probes = 12;
+	snap.health_probe_failures = 3;
+	snap.health_probe_ns = 1500000001;
+	metrics_format(&snap, buf, sizeof buf);
+	ck_assert_int_eq(strncmp(buf, expected, strlen(expected)), 0);
+	health = buf + strlen(expected);
+	ck_assert_str_eq(health,
+	    "# HELP coserve_healthy 1 while the health endpoint answers 200, "
+	    "else 0.\n"
+	    "# TYPE coserve_healthy gauge\n"
+	    "coserve_healthy 0\n"
+	    "# HELP coserve_health_probes_total Storage probes completed.\n"
+	    "# TYPE coserve_health_probes_total counter\n"
+	    "coserve_health_probes_total 12\n"
+	    "# HELP coserve_health_probe_failures_total Storage probes that "
+	    "failed or missed their deadline.\n"
+	    "# TYPE coserve_health_probe_failures_total counter\n"
+	    "coserve_health_probe_failures_total 3\n"
+	    "# HELP coserve_health_probe_seconds Time the last completed "
+	    "storage probe took.\n"
+	    "# TYPE coserve_health_probe_seconds gauge\n"
+	    "coserve_health_probe_seconds 1.500000001\n");
 }
 END_TEST
 
@@ -255,6 +311,7 @@ main(void)
 
 	tcase_add_test(tc, format_exact);
 	tcase_add_test(tc, format_short_buffer);
+	tcase_add_test(tc, format_health);
 	tcase_add_test(tc, histogram_buckets);
 	tcase_add_test(tc, buckets_cumulative);
 	tcase_add_test(tc, registry_counts);

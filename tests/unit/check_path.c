@@ -90,6 +90,29 @@ static const struct {
     {"/a%-1", 0, -400, NULL, 0, NULL},
     {"/a%20", 2, 0, "a", 0, NULL},     /* len stops before the '%' */
     {"/a%20", 4, -400, NULL, 0, NULL}, /* and inside it */
+    /*
+     * Overlong and look-alike UTF-8 for '.', '/' and '\\': opaque name
+     * bytes, never a separator or a dot segment (the filesystem compares
+     * bytes, so such a name cannot climb).
+     */
+    {"/%c0%ae%c0%ae/x", 0, 0, "\xc0\xae\xc0\xae/x", 0, NULL},
+    {"/%c0%ae./x", 0, 0, "\xc0\xae./x", 0, NULL},
+    {"/..%c0%afx", 0, 0, "..\xc0\xafx", 0, NULL},
+    {"/%c0%2e%c0%2e", 0, 0, "\xc0.\xc0.", 0, NULL},
+    {"/%e0%80%ae%e0%80%ae/x", 0, 0, "\xe0\x80\xae\xe0\x80\xae/x", 0, NULL},
+    {"/..%c1%9cx", 0, 0, "..\xc1\x9cx", 0, NULL},
+    {"/%ef%bc%8e%ef%bc%8e/x", 0, 0, "\xef\xbc\x8e\xef\xbc\x8e/x", 0, NULL},
+    {"/%u002e%u002e/x", 0, -400, NULL, 0, NULL},
+    /* Double encoding is decoded once: a name, not a dot or separator. */
+    {"/%252e%252e/x", 0, 0, "%2e%2e/x", 0, NULL},
+    {"/..%252fx", 0, 0, "..%2fx", 0, NULL},
+    {"/%255c..%255cx", 0, 0, "%5c..%5cx", 0, NULL},
+    {"/%25%32%65%25%32%65/x", 0, 0, "%2e%2e/x", 0, NULL},
+    /* NUL and separators mixed into dot segments. */
+    {"/a/..%00/x", 0, -400, NULL, 0, NULL},
+    {"/a/.%00./x", 0, -400, NULL, 0, NULL},
+    {"/a/..\\..\\x", 0, -400, NULL, 0, NULL},
+    {"/a/.%5c./x", 0, -400, NULL, 0, NULL},
     /* Queries. */
     {"/a?b=c", 0, 0, "a", 0, "?b=c"},
     {"/?", 0, 0, "", 1, "?"},

@@ -624,28 +624,108 @@ long_head(size_t total, size_t *len)
 
 START_TEST(test_head_limit)
 {
+	/* A field line as long as the head may be: only head_max binds. */
+	const struct request_limits lim = {REQUEST_LINE_MAX, REQUEST_HEAD_MAX,
+	    REQUEST_HEAD_MAX, REQUEST_FIELDS_MAX};
 	struct request req;
 	char *buf;
 	size_t len;
 
 	buf = long_head(REQUEST_HEAD_MAX, &len);
-	ck_assert_int_eq(request_parse(&req, buf, len), REQUEST_HEAD_MAX);
+	ck_assert_int_eq(
+	    request_parse_limited(&req, buf, len, &lim), REQUEST_HEAD_MAX);
 	/* Every prefix short of the limit is just incomplete. */
-	ck_assert_int_eq(request_parse(&req, buf, len - 1), 0);
-	ck_assert_int_eq(request_parse(&req, buf, len - 2), 0);
+	ck_assert_int_eq(request_parse_limited(&req, buf, len - 1, &lim), 0);
+	ck_assert_int_eq(request_parse_limited(&req, buf, len - 2, &lim), 0);
 	free(buf);
 
 	buf = long_head(REQUEST_HEAD_MAX + 1, &len);
-	ck_assert_int_eq(request_parse(&req, buf, len), -431);
-	ck_assert_int_eq(request_parse(&req, buf, len - 1), -431);
-	ck_assert_int_eq(request_parse(&req, buf, REQUEST_HEAD_MAX - 1), 0);
+	ck_assert_int_eq(request_parse_limited(&req, buf, len, &lim), -431);
+	ck_assert_int_eq(request_parse_limited(&req, buf, len - 1, &lim), -431);
+	ck_assert_int_eq(
+	    request_parse_limited(&req, buf, REQUEST_HEAD_MAX - 1, &lim), 0);
 	free(buf);
 
 	/* Far past the limit with no end in sight. */
 	buf = long_head(REQUEST_HEAD_MAX * 2, &len);
-	ck_assert_int_eq(request_parse(&req, buf, len - 4), -431);
-	ck_assert_int_eq(request_parse(&req, buf, len), -431);
+	ck_assert_int_eq(request_parse_limited(&req, buf, len - 4, &lim), -431);
+	ck_assert_int_eq(request_parse_limited(&req, buf, len, &lim), -431);
 	free(buf);
+}
+END_TEST
+
+/* "X: xxx": a field line whose content is exactly content bytes. */
+static char *
+long_field(size_t content, size_t *len)
+{
+	const char *start = "GET / HTTP/1.1\r\nHost: a\r\n";
+	size_t slen = strlen(start);
+	char *buf;
+
+	buf = malloc(slen + content + 4);
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, start, slen);
+	memcpy(buf + slen, "X: ", 3);
+	memset(buf + slen + 3, 'x', content - 3);
+	memcpy(buf + slen + content, "\r\n\r\n", 4);
+	*len = slen + content + 4;
+	return buf;
+}
+
+START_TEST(test_field_line_limit)
+{
+	struct request req;
+	char *buf;
+	size_t len;
+
+	/* Within the head limit, but one line longer than a field may be. */
+	buf = long_field(REQUEST_FIELD_MAX, &len);
+	ck_assert_int_eq(request_parse(&req, buf, len), len);
+	free(buf);
+
+	buf = long_field(REQUEST_FIELD_MAX + 1, &len);
+	ck_assert_int_lt(len, REQUEST_HEAD_MAX);
+	ck_assert_int_eq(request_parse(&req, buf, len), -431);
+	/* Known before the line ends, at the first byte too many. */
+	ck_assert_int_eq(request_parse(&req, buf, len - 4), -431);
+	ck_assert_int_eq(request_parse(&req, buf, len - 5), 0);
+	free(buf);
+}
+END_TEST
+
+/* Limits other than the defaults, each binding on its own. */
+START_TEST(test_custom_limits)
+{
+	const struct request_limits lim = {32, 24, 96, 3};
+	const char *ok = "GET /0123456789abcdef HTTP/1.1\r\n"
+			 "Host: a\r\nX-A: 0123456789abcdefghi\r\n\r\n";
+	const char *line = "GET /0123456789abcdefghijklmn HTTP/1.1\r\n"
+			   "Host: a\r\n\r\n";
+	const char *field = "GET / HTTP/1.1\r\nHost: a\r\n"
+			    "X-A: 0123456789abcdefghijk\r\n\r\n";
+	const char *count = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n"
+			    "C: 3\r\n\r\n";
+	const char *head = "GET / HTTP/1.1\r\nHost: a\r\n"
+			   "X-A: 0123456789abcdefghi\r\n"
+			   "X-B: 0123456789abcdefghi\r\n"
+			   "X-C: 0123456789abcdefghi\r\n\r\n";
+	struct request req;
+
+	ck_assert_int_eq(request_parse_limited(&req, ok, strlen(ok), &lim),
+	    strlen(ok));
+	ck_assert_int_eq(
+	    request_parse_limited(&req, line, strlen(line), &lim), -414);
+	ck_assert_int_eq(
+	    request_parse_limited(&req, field, strlen(field), &lim), -431);
+	ck_assert_int_eq(
+	    request_parse_limited(&req, count, strlen(count), &lim), -431);
+	ck_assert_int_eq(
+	    request_parse_limited(&req, head, strlen(head), &lim), -431);
+	/* The defaults take all of them. */
+	ck_assert_int_gt(request_parse(&req, line, strlen(line)), 0);
+	ck_assert_int_gt(request_parse(&req, field, strlen(field)), 0);
+	ck_assert_int_gt(request_parse(&req, count, strlen(count)), 0);
+	ck_assert_int_gt(request_parse(&req, head, strlen(head)), 0);
 }
 END_TEST
 
@@ -729,6 +809,8 @@ request_suite(void)
 	tcase_add_test(tc, test_request_line_limit);
 	tcase_add_test(tc, test_head_limit);
 	tcase_add_test(tc, test_field_limit);
+	tcase_add_test(tc, test_field_line_limit);
+	tcase_add_test(tc, test_custom_limits);
 	tcase_add_test(tc, test_slice_eq);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,330 @@
+/*
+ * The health state and its storage probe.
+ *
+ * Threads: everything here runs on the reactor except probe_work(), which
+ * runs on an I/O worker and touches only its own struct probe (paths
+ * copied at submission, results written before the job completes). The
+ * one field both sides touch while the job is out is probe->current, the
+ * index of the root being statted, stored and loaded atomically so a
+ * deadline can name the root that hangs. At most one probe is out: a tick
+ * that finds one still out submits nothing, so a hung mount costs one
+ * worker, not one per tick. A probe is freed by its done(), which the pool
+ * always calls (iopool_destroy() included), so nothing is freed under a
+ * worker.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "health.h"
+#include "iopool.h"
+#include "log.h"
+#include "resolve.h"
+
+struct probe {
+	struct iojob	 job;
+	uint64_t	 start_ns;
+	unsigned	 timeout_ms;	/* as configured when submitted */
+	int		 late;		/* the deadline passed first */
+	size_t		 npaths;
+	const char	*paths[CONFIG_SITES_MAX];
+	/* Set by the worker. */
+	size_t		 current;	/* atomic: the root being statted */
+	int		 error;		/* errno of the failure, or 0 */
+	char		 strings[];	/* the paths */
+};
+
+static struct {
+	struct event_base	*base;
+	struct iopool		*pool;
+	struct event		*tick_ev;
+	struct event		*deadline_ev;
+	unsigned		 interval_ms;
+	unsigned		 timeout_ms;
+	int			 enabled;
+	int			 draining;
+	/* The roots to probe: npaths NUL-terminated strings in a row. */
+	char			*paths;
+	size_t			 paths_len;
+	size_t			 npaths;
+	struct probe		*probe;		/* out, or NULL */
+	int			 healthy;
+	char			 reason[HEALTH_REASON_MAX];
+	uint64_t		 probes;
+	uint64_t		 probe_failures;
+	uint64_t		 last_probe_ns;
+} health = { .healthy = 1 };
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Worker: asks storage for each root's attributes. AT_STATX_FORCE_SYNC
+ * makes a network filesystem ask its server instead of answering from
+ * the attribute cache, which would hide a hung server for up to a minute.
+ */
+static void
+probe_work(struct iojob *job)
+{
+	struct probe	*p = (struct probe *)job;
+	struct statx	 sx;
+	size_t		 i;
+
+	for (i = 0; i < p->npaths; i++) {
+		__atomic_store_n(&p->current, i, __ATOMIC_RELAXED);
+		if (statx(AT_FDCWD, p->paths[i], AT_STATX_FORCE_SYNC,
+		    STATX_TYPE | STATX_MTIME, &sx) == -1) {
+			p->error = errno;
+			return;
+		}
+		if (!S_ISDIR(sx.stx_mode)) {
+			p->error = ENOTDIR;
+			return;
+		}
+	}
+}
+
+/* One log line per change of verdict, not one per probe. */
+static void
+verdict(int healthy, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+verdict(int healthy, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 was = health.healthy;
+
+	va_start(ap, fmt);
+	vsnprintf(health.reason, sizeof health.reason, fmt, ap);
+	va_end(ap);
+	health.healthy = healthy;
+	if (was && !healthy)
+		log_warnx("health: %s: reporting unhealthy", health.reason);
+	else if (!was && healthy)
+		log_info("health: storage answers again: reporting healthy");
+}
+
+static void
+probe_done(struct iojob *job)
+{
+	struct probe	*p = (struct probe *)job;
+	uint64_t	 ns = now_ns() - p->start_ns;
+	long		 ms = (long)(ns / 1000000u);
+	const char	*path = p->npaths > 0 ?
+	    p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)] : "";
+
+	if (health.deadline_ev != NULL)
+		evtimer_del(health.deadline_ev);
+	health.probe = NULL;
+	health.probes++;
+	health.last_probe_ns = ns;
+	if (p->error != 0 && !p->late)
+		health.probe_failures++;
+	if (!health.enabled)
+		;	/* a reload turned health off while it was out */
+	else if (p->error != 0)
+		verdict(0, "storage failed: %s: %s", path, strerror(p->error));
+	else if (p->late || ms > (long)p->timeout_ms)
+		verdict(0, "storage slow: %s answered in %ld ms (deadline "
+		    "%u ms)", path, ms, p->timeout_ms);
+	else
+		verdict(1, "ok");
+	free(p);
+}
+
+/* The probe is still out at its deadline: unhealthy now, not when it ends. */
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe	*p = health.probe;
+
+	if (p == NULL)
+		return;
+	p->late = 1;		/* stuck, whatever health says: see server_run */
+	if (!health.enabled)
+		return;
+	health.probe_failures++;
+	verdict(0, "storage slow: %s: no answer in %u ms", p->npaths > 0 ?
+	    p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)] : "",
+	    p->timeout_ms);
+}
+
+static void
+probe_start(void)
+{
+	struct probe	*p;
+	struct timeval	 tv;
+	const char	*s;
+	size_t		 i;
+
+	if (health.probe != NULL || health.draining || !health.enabled)
+		return;
+	if ((p = calloc(1, sizeof *p + health.paths_len)) == NULL) {
+		log_warn("health probe");
+		return;
+	}
+	memcpy(p->strings, health.paths, health.paths_len);
+	for (i = 0, s = p->strings; i < health.npaths; i++, s += strlen(s) + 1)
+		p->paths[i] = s;
+	p->npaths = health.npaths;
+	p->timeout_ms = health.timeout_ms;
+	p->start_ns = now_ns();
+	p->job.work = probe_work;
+	p->job.done = probe_done;
+	/* A full queue is slow storage too: wait in line and be judged. */
+	p->job.past_limit = 1;
+	health.probe = p;
+	tv.tv_sec = p->timeout_ms / 1000;
+	tv.tv_usec = (p->timeout_ms % 1000) * 1000;
+	evtimer_add(health.deadline_ev, &tv);
+	switch (iopool_submit(health.pool, &p->job)) {
+	case 0:
+		break;
+	case 1:		/* no I/O threads: it ran inline */
+		probe_done(&p->job);
+		break;
+	default:
+		health.probe = NULL;
+		evtimer_del(health.deadline_ev);
+		verdict(0, "storage probe refused: %s", strerror(errno));
+		free(p);
+		break;
+	}
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	probe_start();
+}
+
+int
+health_init(struct event_base *base, struct iopool *pool)
+{
+	health.base = base;
+	health.pool = pool;
+	if ((health.tick_ev = event_new(base, -1, EV_PERSIST, tick_cb,
+	    NULL)) == NULL || (health.deadline_ev = evtimer_new(base,
+	    deadline_cb, NULL)) == NULL) {
+		health_shutdown();
+		return -1;
+	}
+	return 0;
+}
+
+void
+health_configure(const struct config *cfg, struct docroot *const *roots,
+    size_t nroots)
+{
+	struct timeval	 tv;
+	char		*paths, *s;
+	size_t		 i, j, len = 0, n = 0;
+
+	for (i = 0; i < nroots; i++)
+		len += strlen(roots[i]->real) + 1;
+	if ((paths = malloc(len > 0 ? len : 1)) == NULL) {
+		/* Keep probing what was probed before. */
+		log_warn("health: roots");
+		return;
+	}
+	/* Sites often share a root: each distinct one once. */
+	for (i = 0, s = paths; i < nroots; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(roots[i]->real, roots[j]->real) == 0)
+				break;
+		if (j < i)
+			continue;
+		strcpy(s, roots[i]->real);
+		s += strlen(s) + 1;
+		n++;
+	}
+	free(health.paths);
+	health.paths = paths;
+	health.paths_len = (size_t)(s - paths);
+	health.npaths = n;
+	health.interval_ms = cfg->health_probe_interval_ms;
+	health.timeout_ms = cfg->health_probe_timeout_ms;
+	health.enabled = cfg->health_path != NULL || cfg->metrics_listen_set;
+	if (health.tick_ev == NULL)
+		return;
+	event_del(health.tick_ev);
+	if (!health.enabled || health.draining) {
+		health.healthy = 1;
+		return;
+	}
+	tv.tv_sec = health.interval_ms / 1000;
+	tv.tv_usec = (health.interval_ms % 1000) * 1000;
+	event_add(health.tick_ev, &tv);
+	/* Judge the storage now, not one interval from now. */
+	probe_start();
+}
+
+void
+health_drain(void)
+{
+	health.draining = 1;
+	if (health.tick_ev != NULL)
+		event_del(health.tick_ev);
+}
+
+int
+health_status(char *reason, size_t len)
+{
+	if (health.draining) {
+		snprintf(reason, len, "draining");
+		return 503;
+	}
+	if (!health.healthy) {
+		snprintf(reason, len, "%s", health.reason);
+		return 503;
+	}
+	snprintf(reason, len, "ok");
+	return 200;
+}
+
+int
+health_probe_stuck(void)
+{
+	return health.probe != NULL && health.probe->late;
+}
+
+void
+health_stats(struct health_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->enabled = health.enabled;
+	st->healthy = health.healthy && !health.draining;
+	st->probes = health.probes;
+	st->probe_failures = health.probe_failures;
+	st->last_probe_ns = health.last_probe_ns;
+}
+
+void
+health_shutdown(void)
+{
+	if (health.tick_ev != NULL)
+		event_free(health.tick_ev);
+	if (health.deadline_ev != NULL)
+		event_free(health.deadline_ev);
+	free(health.paths);
+	/* A probe stuck in storage is the pool's to finish; not freed here. */
+	memset(&health, 0, sizeof health);
+	health.healthy = 1;
+}

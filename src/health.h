@@ -1,0 +1,54 @@
+/*
+ * Health: what a load balancer polls to decide whether to send this
+ * instance requests. The answer comes from memory on the reactor, never
+ * from a file job: 200 while serving, 503 once a drain has begun, and 503
+ * while the storage probe says the document roots are slow or failing.
+ * The probe is one I/O pool job at a time that stats every site's root;
+ * a probe still out after its deadline counts as a failure at once, so a
+ * saturated pool or a hung network mount turns the instance unhealthy
+ * without the reactor ever waiting. One health state per process, kept
+ * and read on the reactor thread only.
+ */
+#ifndef HEALTH_H
+#define HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct docroot;
+struct event_base;
+struct iopool;
+
+/* Longest reason text, NUL included. */
+#define HEALTH_REASON_MAX	256
+
+/* For the metrics. */
+struct health_stats {
+	int		 enabled;	/* probing: health is served somewhere */
+	int		 healthy;
+	uint64_t	 probes;	/* completed */
+	uint64_t	 probe_failures;	/* failed or past the deadline */
+	uint64_t	 last_probe_ns;	/* the last completed probe's time */
+};
+
+/* Binds the module to the reactor and the pool; 0 or -1. */
+int		 health_init(struct event_base *, struct iopool *);
+/*
+ * Takes the probe's settings and the roots to probe from a (new)
+ * configuration. Probing runs only where health is served: health_path
+ * set, or a metrics listener. Paths are copied.
+ */
+void		 health_configure(const struct config *,
+		    struct docroot *const *roots, size_t nroots);
+/* From now on 503 "draining", and no more probes. */
+void		 health_drain(void);
+/* 200 or 503, with a one-line reason ("ok", "draining", ...) in reason. */
+int		 health_status(char *reason, size_t len);
+/* A probe is out past its deadline: storage that may never answer. */
+int		 health_probe_stuck(void);
+void		 health_stats(struct health_stats *);
+/* After the pool is gone (its done() calls have run). */
+void		 health_shutdown(void);
+
+#endif

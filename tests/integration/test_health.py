@@ -1,0 +1,214 @@
+"""The health endpoint, the storage probe and the drain delay, one daemon
+at a time (test_haproxy.py puts them behind a real balancer).
+
+Health is off by default; health_path serves it on the main listeners and
+/health on the metrics listener. It answers from memory: 200 "ok", 503
+"draining" from SIGTERM on (drain_delay_ms before the listeners close),
+and 503 with the root named while the storage probe is late or failing,
+which slowfs.so's runtime switch and a removed root bring about.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import time
+import unittest
+
+from coserve_test import SLOWFS, HTTPConnection, Server, fetch, main, write_file
+
+PROBE_INTERVAL_MS = 100
+PROBE_TIMEOUT_MS = 200
+SLOW_DELAY_MS = 1500
+WAIT_S = 10.0
+FAST_S = 0.5  # a health answer slower than this waited on something
+
+
+def wait_for(predicate, timeout=WAIT_S, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = predicate()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def metric(text, name):
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+class HealthTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="coserve-health-")
+        self.marker = "hroot%08x" % int.from_bytes(os.urandom(4), "big")
+        self.root = os.path.join(self.tmp, self.marker)
+        write_file(os.path.join(self.root, "index.html"), b"<p>hello</p>\n")
+        write_file(os.path.join(self.root, "health"), b"a file, not the endpoint\n")
+        self.switch = os.path.join(self.tmp, "slow")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def server(self, env=None, **config):
+        settings = {"health_path": "/health",
+                    "health_probe_interval_ms": PROBE_INTERVAL_MS,
+                    "health_probe_timeout_ms": PROBE_TIMEOUT_MS}
+        settings.update(config)
+        return Server(root=self.root, config=settings, env=env)
+
+    def health(self, srv, listener=0, method="GET"):
+        host, port = srv.listeners[listener]
+        t0 = time.monotonic()
+        r = fetch(host, port, "/health", method=method, timeout=10)
+        return r, time.monotonic() - t0
+
+    def test_off_by_default(self):
+        with Server(root=self.root) as srv:
+            r = fetch(srv.host, srv.port, "/health")
+            self.assertEqual((r.status, r.body), (200, b"a file, not the endpoint\n"))
+
+    def test_ok_on_both_listeners(self):
+        with self.server(metrics_listen="127.0.0.1:0",
+                         listen=["127.0.0.1:0"]) as srv:
+            r, _ = self.health(srv)
+            self.assertEqual((r.status, r.body), (200, b"ok\n"))
+            self.assertEqual(r.header("cache-control"), "no-store")
+            self.assertEqual(r.header("content-type"), "text/plain; charset=utf-8")
+            r, _ = self.health(srv, method="HEAD")
+            self.assertEqual((r.status, r.body, r.header("content-length")), (200, b"", "3"))
+            r, _ = self.health(srv, listener=1)  # the metrics listener
+            self.assertEqual((r.status, r.body), (200, b"ok\n"))
+
+            def metrics():
+                return fetch(*srv.listeners[1], "/metrics").body.decode()
+            # The first probe starts with the daemon; wait until it is back.
+            m = wait_for(lambda: (lambda t: t if metric(
+                t, "coserve_health_probes_total") >= 1 else None)(metrics()))
+            self.assertIsNotNone(m, "no storage probe completed")
+            self.assertEqual(metric(m, "coserve_healthy"), 1)
+            self.assertEqual(metric(m, "coserve_health_probe_failures_total"), 0)
+            # Exact path only.
+            self.assertEqual(fetch(srv.host, srv.port, "/health/").status, 404)
+
+    def test_drain_delay(self):
+        with self.server(drain_delay_ms=1500) as srv:
+            with srv.connect() as keep:
+                keep.request("GET", "/index.html")
+                self.assertEqual(keep.read_response().status, 200)
+                t0 = time.monotonic()
+                srv.send_signal(signal.SIGTERM)
+                self.assertTrue(wait_for(lambda: self.health(srv)[0].status == 503))
+                r, _ = self.health(srv)
+                self.assertEqual(r.body, b"draining\n")
+                # Still serving, new connections and kept ones alike.
+                self.assertEqual(fetch(srv.host, srv.port, "/index.html").status, 200)
+                keep.request("GET", "/index.html")
+                self.assertEqual(keep.read_response().status, 200)
+                self.assertIsNotNone(srv.wait(WAIT_S))
+                elapsed = time.monotonic() - t0
+            self.assertEqual(srv.returncode, 0, srv.stderr)
+            self.assertGreaterEqual(elapsed, 1.4)
+            self.assertIn("SIGTERM: health reports draining; shutting down in 1500 ms",
+                          srv.stderr)
+
+    def test_second_signal_cuts_the_delay(self):
+        with self.server(drain_delay_ms=60000) as srv:
+            srv.send_signal(signal.SIGTERM)
+            self.assertTrue(wait_for(lambda: "health reports draining" in srv.stderr))
+            t0 = time.monotonic()
+            srv.send_signal(signal.SIGTERM)
+            self.assertIsNotNone(srv.wait(WAIT_S))
+            self.assertLess(time.monotonic() - t0, 5)
+            self.assertEqual(srv.returncode, 0, srv.stderr)
+
+    def test_slow_storage(self):
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            self.skipTest("SLOWFS is not set to the built slowfs.so")
+        env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": self.marker,
+               "SLOWFS_DELAY_MS": str(SLOW_DELAY_MS), "SLOWFS_SWITCH": self.switch}
+        with self.server(env=env, metrics_listen="127.0.0.1:0",
+                         listen=["127.0.0.1:0"]) as srv:
+            self.assertEqual(self.health(srv)[0].status, 200)
+            open(self.switch, "w").close()
+            t0 = time.monotonic()
+            # A request stuck in storage, and the probe behind it.
+            with srv.connect() as slow:
+                slow.request("GET", "/index.html")
+                self.assertTrue(wait_for(lambda: self.health(srv)[0].status == 503, step=0.01))
+                turned = time.monotonic() - t0
+                r, took = self.health(srv)
+                self.assertEqual(r.status, 503)
+                self.assertRegex(r.body.decode(), r"^storage slow: .*%s" % self.marker)
+                self.assertLess(took, FAST_S, "health waited on storage")
+                m = fetch(*srv.listeners[1], "/metrics").body.decode()
+                self.assertEqual(metric(m, "coserve_healthy"), 0)
+                self.assertGreaterEqual(metric(m, "coserve_health_probe_failures_total"), 1)
+                os.unlink(self.switch)
+                self.assertEqual(slow.read_response().status, 200)
+            self.assertTrue(wait_for(lambda: self.health(srv)[0].status == 200))
+            self.assertLess(turned, (PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS) / 1000 + 1.0)
+            print("\nhealth: 503 %.0f ms after the storage turned slow (probe every %d ms, "
+                  "deadline %d ms)" % (turned * 1000, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS))
+            self.assertEqual(srv.stderr.count("reporting unhealthy"), 1, srv.stderr)
+            self.assertIn("storage answers again", srv.stderr)
+
+    def test_root_gone(self):
+        with self.server() as srv:
+            moved = self.root + ".moved"
+            os.rename(self.root, moved)
+            try:
+                self.assertTrue(wait_for(lambda: self.health(srv)[0].status == 503))
+                r, _ = self.health(srv)
+                self.assertRegex(r.body.decode(), r"^storage failed: .*: No such file")
+            finally:
+                os.rename(moved, self.root)
+            self.assertTrue(wait_for(lambda: self.health(srv)[0].status == 200))
+
+    def test_inline_io(self):
+        with self.server(io_threads=0) as srv:
+            self.assertEqual(self.health(srv)[0].status, 200)
+
+    def test_reload_retires_a_listener(self):
+        # Ports as configured: a reload matches listeners by their text.
+        ports = []
+        for _ in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        with self.server(listen=["127.0.0.1:%d" % p for p in ports],
+                         drain_delay_ms=1500) as srv:
+            (h0, p0), (h1, p1) = srv.listeners
+            with open(srv.config_path) as f:
+                text = f.read()
+            text = re.sub(r"^listen = .*$", 'listen = [ "127.0.0.1:%d" ];' % p0, text,
+                          flags=re.M)
+            with open(srv.config_path, "w") as f:
+                f.write(text)
+            srv.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: "configuration reloaded" in srv.stderr))
+            t0 = time.monotonic()
+            # The removed listener: draining but serving; the kept one: ok.
+            r = fetch(h1, p1, "/health")
+            self.assertEqual((r.status, r.body), (503, b"draining\n"))
+            self.assertEqual(fetch(h1, p1, "/index.html").status, 200)
+            self.assertEqual(fetch(h0, p0, "/health").status, 200)
+
+            def refused():
+                try:
+                    fetch(h1, p1, "/health", timeout=2)
+                    return False
+                except OSError:
+                    return True
+            self.assertTrue(wait_for(refused))
+            self.assertGreaterEqual(time.monotonic() - t0, 1.0)
+            self.assertIn("no longer listening on 127.0.0.1:%d" % p1, srv.stderr)
+            self.assertEqual(fetch(h0, p0, "/health").status, 200)
+
+
+if __name__ == "__main__":
+    main()
