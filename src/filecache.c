@@ -229,6 +229,16 @@ filecache_insert(struct filecache *fc, const char *key,
 	if (fc == NULL || keylen == 0 ||
 	    (e = calloc(1, sizeof *e + keylen + 1)) == NULL)
 		return NULL;
+	/*
+	 * Requests that missed together all resolve and insert: the newest
+	 * resolution replaces the entry, or each would hold a descriptor of
+	 * the same file and push other files out until LRU reached it.
+	 */
+	bucket = &fc->buckets[hash(key) & (fc->nbuckets - 1)];
+	while (*bucket != NULL && strcmp((*bucket)->key, key) != 0)
+		bucket = &(*bucket)->hash_next;
+	if (*bucket != NULL)
+		evict(fc, *bucket);
 	memcpy(e->key, key, keylen + 1);
 	e->fd = res->fd;
 	e->st = res->st;

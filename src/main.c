@@ -18,6 +18,11 @@
 #include "server.h"
 
 #define DEFAULT_CONFIG	SYSCONFDIR "/coserve/coserve.conf"
+/*
+ * Descriptors beside the client sockets: listeners, logs, the pool's
+ * eventfd, the event base, files in flight outside the open-file cache.
+ */
+#define NOFILE_MARGIN	64
 
 static void
 usage(FILE *out)
@@ -132,6 +137,18 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	/* Past the limit, accept fails with EMFILE and backs off. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)cfg->max_connections + cfg->open_file_cache_max +
+	    NOFILE_MARGIN > nofile.rlim_cur)
+		log_warnx("max_connections %u and open_file_cache_max %u need "
+		    "about %llu descriptors, but the limit is %llu: raise "
+		    "the hard limit (LimitNOFILE=, ulimit -Hn)",
+		    cfg->max_connections, cfg->open_file_cache_max,
+		    (unsigned long long)cfg->max_connections +
+		    cfg->open_file_cache_max + NOFILE_MARGIN,
+		    (unsigned long long)nofile.rlim_cur);
 	if (drop == 0 && (user = strdup(cfg->user)) == NULL)
 		fatal("strdup");
 	if (drop == 0 && cfg->group != NULL &&

@@ -400,7 +400,14 @@ class DisconnectTest(unittest.TestCase):
         return out
 
     def baseline(self):
-        return self.gauges(), fd_count(self.server.pid)
+        # metrics_listen turns the health storage probe on: a pool job from
+        # start-up and every 2 s. A baseline must not catch one in flight.
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            gauges, fds = self.gauges(), fd_count(self.server.pid)
+            if gauges["io_queue_depth"] == 0 or time.monotonic() > deadline:
+                return gauges, fds
+            time.sleep(0.05)
 
     def assert_back_to(self, base):
         gauges, fds = base

@@ -280,6 +280,39 @@ START_TEST(bounded_and_in_use_survives)
 }
 END_TEST
 
+/*
+ * Requests that miss together each resolve and insert: one entry per key
+ * remains, the newest, and the older descriptors close once unused.
+ */
+START_TEST(one_entry_per_key)
+{
+	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache_entry	*e[3], *hit;
+	struct resolution	 res[3], again;
+	int			 i;
+
+	file("d.txt", "delta");
+	for (i = 0; i < 3; i++) {
+		resolved(&res[i], "d.txt");
+		ck_assert_ptr_nonnull(e[i] = filecache_insert(fc, "d|000",
+		    &res[i]));
+	}
+	/* Still streaming: replaced entries keep their descriptors. */
+	for (i = 0; i < 3; i++)
+		ck_assert(fd_open(res[i].fd));
+	for (i = 0; i < 3; i++)
+		filecache_release(fc, e[i]);
+	ck_assert(!fd_open(res[0].fd));
+	ck_assert(!fd_open(res[1].fd));
+	ck_assert(fd_open(res[2].fd));
+	ck_assert_ptr_nonnull(hit = filecache_lookup(fc, "d|000", &again));
+	ck_assert_int_eq(again.fd, res[2].fd);
+	filecache_release(fc, hit);
+	filecache_free(fc);
+	ck_assert(!fd_open(res[2].fd));
+}
+END_TEST
+
 START_TEST(keys)
 {
 	static const unsigned	 accept[] = { 4, 1 };
@@ -311,6 +344,7 @@ main(void)
 	tcase_add_test(tc, truncated_in_use);
 	tcase_add_test(tc, ttl_expires);
 	tcase_add_test(tc, bounded_and_in_use_survives);
+	tcase_add_test(tc, one_entry_per_key);
 	tcase_add_test(tc, keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
