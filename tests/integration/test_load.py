@@ -18,9 +18,12 @@ import time
 import unittest
 
 import coserve_load as load
-from coserve_test import COSERVE, Server, main
+from coserve_test import COSERVE, WRAPPED, Server, main
 
-N = 10000
+# Under valgrind (make check-valgrind) each connection costs ~50 times the
+# CPU: a tenth of the load still walks every path, and memcheck, not RSS,
+# is the leak check there.
+N = 1000 if WRAPPED else 10000
 SEED = int(os.environ.get("LOAD_SEED", random.randrange(1 << 30)))
 SANITIZED = bool(COSERVE) and load.sanitized(COSERVE)
 
@@ -124,10 +127,10 @@ class LoadTest(unittest.TestCase):
         errors = [r for r in results if isinstance(r, str)]
         body_bytes = sum(r for r in results if not isinstance(r, str))
         conns_after, fds_after = await load.settle(pid, port, fds_before)
-        print("10,000 connections: all open after %.1f s (daemon fds %d -> %d, rss %.1f MiB); "
+        print("%d connections: all open after %.1f s (daemon fds %d -> %d, rss %.1f MiB); "
               "%d responses byte-exact, %d errors, %d body bytes, all done after %.1f s; "
               "after: %d connections open, fds %d (seed %d)"
-              % (t_open, fds_before, fds_open, rss_open / 1024, N - len(errors), len(errors),
+              % (N, t_open, fds_before, fds_open, rss_open / 1024, N - len(errors), len(errors),
                  body_bytes, t_all, conns_after, fds_after, SEED))
         self.assertEqual(errors[:10], [])
         self.assertEqual(conns_after, 0)
@@ -155,19 +158,26 @@ class LoadTest(unittest.TestCase):
         rss_peak = load.rss_kib(pid)
         conns_after, fds_after = await load.settle(pid, port, fds_before)
         rss_after = load.rss_kib(pid)
-        print("10,000 aborted downloads in %.1f s (%.1f MiB read, %d errors): "
+        print("%d aborted downloads in %.1f s (%.1f MiB read, %d errors): "
               "connections open after: %d; fds %d -> %d; rss %.1f -> %.1f MiB "
               "(%+d KiB, margin %d KiB%s; %.1f MiB right after the run) (seed %d)"
-              % (elapsed, read / 2**20, len(errors), conns_after, fds_before, fds_after,
+              % (N, elapsed, read / 2**20, len(errors), conns_after, fds_before, fds_after,
                  rss_before / 1024, rss_after / 1024, rss_after - rss_before,
                  RSS_MARGIN_KIB, ", sanitizer build" if SANITIZED else "",
                  rss_peak / 1024, SEED))
         self.assertEqual(errors[:10], [])
         self.assertEqual(conns_after, 0)
         self.assertEqual(fds_after, fds_before, load.fd_targets(pid))
-        self.assertLessEqual(rss_after - rss_before, RSS_MARGIN_KIB)
+        if WRAPPED:
+            print("rss margin not asserted: the daemon runs under valgrind, whose "
+                  "own leak check at exit is the stricter test")
+        else:
+            self.assertLessEqual(rss_after - rss_before, RSS_MARGIN_KIB)
 
     def test_nofile_soft_limit_raised_and_warned(self):
+        if WRAPPED:
+            self.skipTest("valgrind keeps descriptors of its own above the soft "
+                          "limit and shows the daemon a lowered one")
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         hard = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
         if hard < 2048:

@@ -11,7 +11,7 @@ import os
 import random
 import unittest
 
-from coserve_test import COSERVE, main
+from coserve_test import COSERVE, WRAPPED, main
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", 20))
 SEED = int(os.environ.get("LOAD_SEED", random.randrange(1 << 30)))
@@ -28,7 +28,12 @@ def soak_module():
 
 class ShortSoak(unittest.TestCase):
     def test_mixed_load_is_flat_and_exact(self):
-        report = soak_module().run(COSERVE, SECONDS, SEED)
+        # Under valgrind its RSS says nothing about ours; memcheck's leak
+        # check at exit is the stricter test there.
+        if WRAPPED:
+            print("rss margin not asserted: the daemon runs under valgrind")
+        report = soak_module().run(COSERVE, SECONDS, SEED,
+                                   margin_kib=1 << 40 if WRAPPED else None)
         self.assertEqual(report["errors"][:10], [])
         self.assertGreater(report["counts"].get("normal_requests", 0), 0)
         for kind in ("aborted", "malformed_answered", "trickler_served"):
