@@ -160,7 +160,7 @@ config_parse_listen(const char *text, struct config_listen *l)
 		return -1;
 	errno = 0;
 	n = strtol(port, &end, 10);
-	if (*end != '\0' || errno != 0 || n > 65535)
+	if (*end != '\0' || errno != 0 || n < 0 || n > 65535)
 		return -1;
 	strcpy(l->host, buf);
 	snprintf(l->port, sizeof l->port, "%ld", n);
