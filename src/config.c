@@ -174,9 +174,12 @@ config_parse_listen(const char *text, struct config_listen *l)
 	else if (inet_pton(AF_INET, buf, addr) != 1 &&
 	    inet_pton(AF_INET6, buf, addr) != 1)
 		return -1;
+	/* Digits only: strtol alone would also take " 80", "+80" and "-0". */
+	if (*port == '\0' || strspn(port, "0123456789") != strlen(port))
+		return -1;
 	errno = 0;
 	n = strtol(port, &end, 10);
-	if (*port == '\0' || *end != '\0' || errno != 0 || n < 0 || n > 65535)
+	if (*end != '\0' || errno != 0 || n < 0 || n > 65535)
 		return -1;
 	strcpy(l->host, buf);
 	snprintf(l->port, sizeof l->port, "%ld", n);
@@ -302,7 +305,9 @@ load_header_rule(struct loader *ld, const config_setting_t *g,
 		if (strcmp(config_setting_name(s), "match") == 0) {
 			if ((str = get_string(ld, s, "match")) == NULL)
 				return -1;
-			if (str[0] != '/' && strncmp(str, "*.", 2) != 0)
+			/* A decoded request path never holds a control. */
+			if ((str[0] != '/' && strncmp(str, "*.", 2) != 0) ||
+			    has_control(str))
 				return fail(ld, s, "match must be a path prefix "
 				    "(\"/assets/\") or an extension (\"*.css\")");
 			if (set_string(ld, s, &rule->match, strdup(str)) == -1)
@@ -426,8 +431,13 @@ load_mime(struct loader *ld, const config_setting_t *s, struct config *c)
 		str = config_setting_get_string_elem(s, i);
 		space = str != NULL ? strchr(str, ' ') : NULL;
 		extlen = space != NULL ? (size_t)(space - str) : 0;
+		/*
+		 * mime.c matches what follows a name's last '.', so an
+		 * extension holding a '.' or '/' would never match.
+		 */
 		if (extlen == 0 || extlen >= sizeof c->mime[0].ext ||
-		    strchr(space + 1, '/') == NULL || has_control(space))
+		    strcspn(str, "./") < extlen || has_control(str) ||
+		    strchr(space + 1, '/') == NULL)
 			return fail(ld, s, "mime_overrides: \"%s\" is not "
 			    "\"ext type/subtype\"", str != NULL ? str : "?");
 		memcpy(c->mime[c->mime_count].ext, str, extlen);

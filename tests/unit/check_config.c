@@ -167,6 +167,9 @@ static const struct {
 	    "needs match" },
 	{ "headers = ( { match = \"css\"; } );\n", ":1: ",
 	    "path prefix" },
+	/* Found by fuzz_config: a rule no request path can ever match. */
+	{ "headers = ( { match = \"/a\\x01\"; } );\n", ":1: ",
+	    "path prefix" },
 	{ "headers = ( { match = \"/\"; add = [ \"Bad Name: x\" ]; } );\n",
 	    ":1: ", "is not \"Name: value\"" },
 	{ "headers = ( { match = \"/\"; colour = 1; } );\n", ":1: ",
@@ -180,6 +183,16 @@ static const struct {
 	{ "symlinks = \"always\";\n", ":1: ", "symlinks must be" },
 	{ "autoindex = 1;\n", ":1: ", "true or false" },
 	{ "mime_overrides = [ \"md\" ];\n", ":1: ", "ext type/subtype" },
+	/* Extensions mime.c can never match (fuzz_config asserts it). */
+	{ "mime_overrides = [ \".md text/markdown\" ];\n", ":1: ",
+	    "ext type/subtype" },
+	{ "mime_overrides = [ \"tar.gz application/gzip\" ];\n", ":1: ",
+	    "ext type/subtype" },
+	{ "mime_overrides = [ \"a/b text/plain\" ];\n", ":1: ",
+	    "ext type/subtype" },
+	{ "mime_overrides = [ \"m\\x01d text/plain\" ];\n", ":1: ",
+	    "ext type/subtype" },
+	{ "listen = [ \"*: 80\" ];\n", ":1: ", "bad address" },
 	{ "metrics_listen = \"nowhere\";\n", ":1: ", "bad address" },
 	{ "metrics_path = \"metrics\";\n", ":1: ", "starting with '/'" },
 	{ "health_path = \"health\";\n", ":1: ", "starting with '/'" },
@@ -315,6 +328,13 @@ START_TEST(listen_forms)
 	ck_assert_int_eq(config_parse_listen("[::1]80", &l), -1);
 	ck_assert_int_eq(config_parse_listen("1.2.3.4:", &l), -1);
 	ck_assert_int_eq(config_parse_listen("1.2.3.4:-1", &l), -1);
+	/* strtol's leniency let these through (fuzz_config asserts it). */
+	ck_assert_int_eq(config_parse_listen("1.2.3.4: 80", &l), -1);
+	ck_assert_int_eq(config_parse_listen("1.2.3.4:+80", &l), -1);
+	ck_assert_int_eq(config_parse_listen("1.2.3.4:-0", &l), -1);
+	ck_assert_int_eq(config_parse_listen("1.2.3.4:65536", &l), -1);
+	ck_assert_int_eq(config_parse_listen("1.2.3.4:00080", &l), 0);
+	ck_assert_str_eq(l.port, "80");
 	ck_assert_int_eq(config_parse_listen("example.com:80", &l), -1);
 }
 END_TEST
