@@ -137,8 +137,8 @@ probe_done(struct iojob *job)
 	health.last_probe_ns = ns;
 	if (p->error != 0 && !p->late)
 		health.probe_failures++;
-	if (!health.enabled)
-		;	/* a reload turned health off while it was out */
+	if (!health.enabled || health.draining)
+		;	/* health off since, or shutting down: no verdict */
 	else if (p->error != 0)
 		verdict(0, "storage failed: %s: %s", path, strerror(p->error));
 	else if (p->late || ms > (long)p->timeout_ms)
@@ -299,10 +299,15 @@ health_status(char *reason, size_t len)
 	return 200;
 }
 
+/*
+ * At exit any probe still out counts: one that is not yet past its
+ * deadline may be just as stuck on a hung mount, and joining the pool
+ * would wait on it for ever.
+ */
 int
 health_probe_stuck(void)
 {
-	return health.probe != NULL && health.probe->late;
+	return health.probe != NULL;
 }
 
 void

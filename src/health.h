@@ -45,7 +45,7 @@ void		 health_configure(const struct config *,
 void		 health_drain(void);
 /* 200 or 503, with a one-line reason ("ok", "draining", ...) in reason. */
 int		 health_status(char *reason, size_t len);
-/* A probe is out past its deadline: storage that may never answer. */
+/* A probe is still out: at exit, storage that may never answer. */
 int		 health_probe_stuck(void);
 void		 health_stats(struct health_stats *);
 /* After the pool is gone (its done() calls have run). */

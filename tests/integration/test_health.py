@@ -11,6 +11,7 @@ which slowfs.so's runtime switch and a removed root bring about.
 import os
 import re
 import shutil
+import select
 import signal
 import socket
 import tempfile
@@ -156,6 +157,40 @@ class HealthTest(unittest.TestCase):
                   "deadline %d ms)" % (turned * 1000, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS))
             self.assertEqual(srv.stderr.count("reporting unhealthy"), 1, srv.stderr)
             self.assertIn("storage answers again", srv.stderr)
+
+    def test_shutdown_with_a_probe_out(self):
+        # A probe out but not yet past its deadline when SIGTERM comes may
+        # be stuck on a hung mount just as well: exit without joining it.
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            self.skipTest("SLOWFS is not set to the built slowfs.so")
+        rfd, wfd = os.pipe()
+        try:
+            env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": self.marker,
+                   "SLOWFS_DELAY_MS": "8000", "SLOWFS_SWITCH": self.switch,
+                   "SLOWFS_NOTIFY_FD": str(wfd)}
+            srv = Server(root=self.root, env=env, pass_fds=[wfd], config={
+                "health_path": "/health", "health_probe_interval_ms": PROBE_INTERVAL_MS,
+                "health_probe_timeout_ms": 6000})
+            os.close(wfd)
+            wfd = None
+            with srv:
+                open(self.switch, "w").close()
+                # The next probe's statx is in flight once slowfs says so.
+                r, _, _ = select.select([rfd], [], [], WAIT_S)
+                self.assertTrue(r, "no slow storage call started")
+                os.read(rfd, 1)
+                t0 = time.monotonic()
+                srv.send_signal(signal.SIGTERM)
+                self.assertIsNotNone(srv.wait(WAIT_S))
+                took = time.monotonic() - t0
+                os.unlink(self.switch)
+            self.assertLess(took, 3.0, srv.stderr)
+            self.assertIn("exiting with the storage probe stuck", srv.stderr)
+            self.assertNotIn("reporting unhealthy", srv.stderr)
+        finally:
+            os.close(rfd)
+            if wfd is not None:
+                os.close(wfd)
 
     def test_root_gone(self):
         with self.server() as srv:
