@@ -407,7 +407,7 @@ send_health(struct conn *c, const struct request *req)
 	size_t		 len;
 	int		 status;
 
-	status = health_status(body, sizeof body - 1);
+	status = health_status(body, sizeof body - 1, c->env->metrics_only);
 	if (c->env->retiring) {
 		/* Its listener closes soon: a balancer must stop using it. */
 		snprintf(body, sizeof body - 1, "draining");

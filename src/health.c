@@ -59,7 +59,8 @@ static struct {
 	size_t			 npaths;
 	struct probe		*probe;		/* out, or NULL */
 	int			 healthy;
-	char			 reason[HEALTH_REASON_MAX];
+	const char		*summary;	/* a fixed reason, for anyone */
+	char			 reason[HEALTH_REASON_MAX];	/* names roots */
 	uint64_t		 probes;
 	uint64_t		 probe_failures;
 	uint64_t		 last_probe_ns;
@@ -102,15 +103,16 @@ probe_work(struct iojob *job)
 
 /* One log line per change of verdict, not one per probe. */
 static void
-verdict(int healthy, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+verdict(int healthy, const char *summary, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void
-verdict(int healthy, const char *fmt, ...)
+verdict(int healthy, const char *summary, const char *fmt, ...)
 {
 	va_list	 ap;
 	int	 was = health.healthy;
 
+	health.summary = summary;
 	va_start(ap, fmt);
 	vsnprintf(health.reason, sizeof health.reason, fmt, ap);
 	va_end(ap);
@@ -140,12 +142,12 @@ probe_done(struct iojob *job)
 	if (!health.enabled || health.draining)
 		;	/* health off since, or shutting down: no verdict */
 	else if (p->error != 0)
-		verdict(0, "storage failed: %s: %s", path, strerror(p->error));
+		verdict(0, "storage failed", "storage failed: %s: %s", path, strerror(p->error));
 	else if (p->late || ms > (long)p->timeout_ms)
-		verdict(0, "storage slow: %s answered in %ld ms (deadline "
+		verdict(0, "storage slow", "storage slow: %s answered in %ld ms (deadline "
 		    "%u ms)", path, ms, p->timeout_ms);
 	else
-		verdict(1, "ok");
+		verdict(1, "ok", "ok");
 	free(p);
 }
 
@@ -161,7 +163,7 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (!health.enabled)
 		return;
 	health.probe_failures++;
-	verdict(0, "storage slow: %s: no answer in %u ms", p->npaths > 0 ?
+	verdict(0, "storage slow", "storage slow: %s: no answer in %u ms", p->npaths > 0 ?
 	    p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)] : "",
 	    p->timeout_ms);
 }
@@ -203,7 +205,8 @@ probe_start(void)
 	default:
 		health.probe = NULL;
 		evtimer_del(health.deadline_ev);
-		verdict(0, "storage probe refused: %s", strerror(errno));
+		verdict(0, "storage failed", "storage probe refused: %s",
+		    strerror(errno));
 		free(p);
 		break;
 	}
@@ -285,14 +288,15 @@ health_drain(void)
 }
 
 int
-health_status(char *reason, size_t len)
+health_status(char *reason, size_t len, int detail)
 {
 	if (health.draining) {
 		snprintf(reason, len, "draining");
 		return 503;
 	}
 	if (!health.healthy) {
-		snprintf(reason, len, "%s", health.reason);
+		snprintf(reason, len, "%s", detail ? health.reason :
+		    health.summary);
 		return 503;
 	}
 	snprintf(reason, len, "ok");
