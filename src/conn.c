@@ -40,6 +40,9 @@
 
 /* A GET body larger than this is refused instead of read and dropped. */
 #define CONN_DISCARD_MAX	(64 * 1024)
+/* A lingering close reads and drops at most this much, for this long. */
+#define CONN_LINGER_BYTES	(256 * 1024)
+#define CONN_LINGER_MS		2000
 #define ALLOW_METHODS		"GET, HEAD, OPTIONS"
 
 struct conn {
@@ -55,6 +58,7 @@ struct conn {
 	int			 status;	/* of the response being sent */
 	uint64_t		 body_bytes;
 	int			 head_sent;
+	int			 lost;		/* a send failed: no lingering */
 	long			 accepted_ms;
 	int			 park;		/* the coroutine ends idle */
 	int			 parked;	/* no coroutine, no buffer */
@@ -147,12 +151,15 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				c->lost = 1;
 				return -1;
+			}
 			if (await_watch(&c->watch, EV_WRITE,
 			    c->env->cfg->send_timeout_ms) == -1) {
 				log_debug("%s: send timeout", c->peer);
 				metrics_timeout(METRICS_TIMEOUT_SEND);
+				c->lost = 1;
 				return -1;
 			}
 			continue;
@@ -484,6 +491,46 @@ handle(struct conn *c, const struct request *req)
 	return file_serve(c, req, &p);
 }
 
+/*
+ * Closing while the client may still be sending (pipelined requests past
+ * keepalive_requests, a head refused with 431, a drain): close() with
+ * unread input makes the kernel send a reset, and a reset makes the
+ * client's kernel drop response bytes it has not read yet. So send our
+ * FIN first, then read and drop what still comes until the client closes
+ * too, CONN_LINGER_BYTES have come or CONN_LINGER_MS have passed (nginx's
+ * lingering_close). An abort shuts the socket down for reading as well,
+ * which ends this at once.
+ */
+static void
+conn_linger(struct conn *c)
+{
+	long	 deadline = await_now_ms() + CONN_LINGER_MS, timeout;
+	size_t	 dropped = 0;
+	ssize_t	 n;
+
+	c->in_len = 0;
+	if (shutdown(c->fd, SHUT_WR) == -1)
+		return;
+	while (dropped < CONN_LINGER_BYTES) {
+		n = recv(c->fd, c->in, c->in_size, 0);
+		if (n > 0) {
+			dropped += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return;
+		if ((timeout = deadline - await_now_ms()) <= 0 ||
+		    await_watch(&c->watch, EV_READ, timeout) == -1)
+			return;
+	}
+	log_debug("%s: lingering close: %zu bytes dropped, closing", c->peer,
+	    dropped);
+}
+
 static void
 conn_main(void *arg)
 {
@@ -505,6 +552,8 @@ conn_main(void *arg)
 			conn_send_error(c, NULL, (int)-head_len);
 			metrics_request(c->status, c->body_bytes);
 			log_debug("%s: bad request: %ld", c->peer, -head_len);
+			if (c->head_sent && !c->lost)
+				conn_linger(c);
 			break;
 		}
 		c->requests++;
@@ -521,8 +570,12 @@ conn_main(void *arg)
 		if (c->head_sent)
 			metrics_request(c->status, c->body_bytes);
 		consume(c, (size_t)head_len);
-		if (rc == -1 || c->close_after)
+		if (rc == -1 || c->close_after) {
+			/* An answer sent in full, and the client may go on. */
+			if (c->head_sent && !c->lost)
+				conn_linger(c);
 			break;
+		}
 		if (req.content_length > 0 &&
 		    discard_body(c, (uint64_t)req.content_length) == -1)
 			break;

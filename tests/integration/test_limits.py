@@ -202,6 +202,52 @@ class DefaultLimits(ServerTestCase):
         self.assertEqual(self.get("/a.txt").header("server"), "coserve")
 
 
+class LingeringClose(ServerTestCase):
+    """Closing with requests still coming: the answers sent must arrive.
+
+    A close() with unread input makes the kernel send a reset, which
+    throws away response bytes the client has not read yet; coserve shuts
+    its side down first and drops what still comes (a lingering close).
+    """
+
+    BODY = os.urandom(20000)
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "twenty.bin"), cls.BODY)
+        write_file(os.path.join(root, "a.txt"), b"a\n")
+
+    def test_pipelined_past_keepalive_requests(self):
+        # The default keepalive_requests is 1000; 1500 are pipelined.
+        n = 1500
+        with HTTPConnection(self.server.host, self.server.port, timeout=30) as c:
+            sender = threading.Thread(target=c.send, args=(
+                b"".join(build_request("GET", "/twenty.bin") for _ in range(n)),))
+            sender.start()
+            got = 0
+            try:
+                for i in range(1000):
+                    resp = c.read_response()
+                    self.assertEqual((resp.status, resp.body == self.BODY), (200, True), i)
+                    got += 1
+            finally:
+                sender.join()
+                print("\nlingering close: %d of 1000 responses before the close" % got)
+            self.assertEqual(resp.header("connection"), "close")
+            self.assertFalse(c.buf)
+            # A clean end of stream: no reset, nothing more.
+            self.assertEqual(c.sock.recv(1), b"")
+
+    def test_431_with_more_coming(self):
+        # The head is refused while the client is still sending fields.
+        with HTTPConnection(self.server.host, self.server.port) as c:
+            c.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n" +
+                   b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(200)))
+            resp = c.read_response()
+            self.assertEqual(resp.status, 431)
+            self.assertEqual(c.sock.recv(1), b"")
+
+
 class ServerTokens(unittest.TestCase):
 
     def test_full_and_off(self):
