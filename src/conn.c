@@ -49,6 +49,8 @@ struct conn {
 	int			 fd;
 	struct await_watch	 watch;
 	const struct conn_env	*env;
+	unsigned		 listener;	/* the id it was accepted on */
+	int			 retiring;	/* that listener is going away */
 	const struct docroot	*root;		/* the site of this request */
 	struct conn		*prev, *next;
 	int			 idle;		/* waiting for a request's first byte */
@@ -415,7 +417,7 @@ send_health(struct conn *c, const struct request *req)
 	int		 status;
 
 	status = health_status(body, sizeof body - 1, c->env->metrics_only);
-	if (c->env->retiring) {
+	if (c->retiring) {
 		/* Its listener closes soon: a balancer must stop using it. */
 		snprintf(body, sizeof body - 1, "draining");
 		status = 503;
@@ -558,7 +560,7 @@ conn_main(void *arg)
 		}
 		c->requests++;
 		c->root = select_root(c->env, req.host);
-		c->close_after = !req.keep_alive || draining ||
+		c->close_after = !req.keep_alive || draining || c->retiring ||
 		    c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
 		    c->requests >= c->env->cfg->keepalive_requests);
@@ -708,8 +710,8 @@ conn_finish(void *arg)
 }
 
 int
-conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
-    socklen_t peerlen)
+conn_start(const struct conn_env *env, unsigned listener, int fd,
+    const struct sockaddr *peer, socklen_t peerlen)
 {
 	struct conn	*c;
 	struct peer	*pc;
@@ -732,6 +734,8 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 		goto fail_conn;
 	c->fd = fd;
 	c->env = env;
+	c->listener = listener;
+	c->retiring = env->retiring;
 	c->accepted_ms = await_now_ms();
 	peer_text(peer, c->peer, sizeof c->peer);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -769,6 +773,16 @@ fail:
 	refuse_fd(fd);
 	close(fd);
 	return -1;
+}
+
+void
+conn_listener_retiring(unsigned listener, int retiring)
+{
+	struct conn	*c;
+
+	for (c = conns; c != NULL; c = c->next)
+		if (c->listener == listener)
+			c->retiring = retiring;
 }
 
 void

@@ -70,6 +70,7 @@ struct listener {
 	struct server		*server;
 	enum listener_kind	 kind;
 	struct config_listen	 addr;		/* as configured, for reloads */
+	unsigned		 id;		/* its connections know it by */
 	int			 retiring;	/* removed, open drain_delay_ms */
 	char			 name[80];	/* as bound */
 };
@@ -110,6 +111,7 @@ struct server {
 	size_t			 nsignals;
 	uint64_t		 status_requests;
 	long			 status_ms;
+	unsigned		 listener_ids;	/* the last given */
 	long			 accept_log_ms;	/* last accept failure logged */
 	unsigned		 accept_unlogged;	/* failures since */
 };
@@ -225,6 +227,7 @@ listener_retire(struct server *s, struct listener *l, unsigned ms)
 	log_info("closing %s in %u ms; its health answers 503 until then",
 	    l->name, ms);
 	l->retiring = 1;
+	conn_listener_retiring(l->id, 1);
 	s->retiring[s->nretiring++] = l;
 	evtimer_add(s->retire_ev, &tv);
 	return 0;
@@ -257,8 +260,8 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (conn_start(l->retiring ? &g->retiring_env :
 		    l->kind == LISTENER_MAIN ? &g->env :
-		    &g->metrics_env, cfd, (struct sockaddr *)&ss, sslen) ==
-		    -1) {
+		    &g->metrics_env, l->id, cfd, (struct sockaddr *)&ss,
+		    sslen) == -1) {
 			/* Out of memory: let some connections finish first. */
 			listeners_enable(s, 0);
 			evtimer_add(s->backoff_ev, &tv);
@@ -326,6 +329,8 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 	l->fd = fd;
 	l->server = s;
 	l->kind = kind;
+	/* Never reused: connections outlive their listener. */
+	l->id = ++s->listener_ids;
 	if (addr != NULL)
 		l->addr = *addr;
 	describe(l);
@@ -446,9 +451,10 @@ listeners_apply(struct server *s, const struct config *cfg)
 			goto fail;
 	}
 	for (r = 0, j = 0; r < s->nretiring; r++)
-		if (back[r])
+		if (back[r]) {
 			s->retiring[r]->retiring = 0;
-		else
+			conn_listener_retiring(s->retiring[r]->id, 0);
+		} else
 			s->retiring[j++] = s->retiring[r];
 	s->nretiring = j;
 	for (j = 0; j < s->nlisteners; j++)

@@ -256,5 +256,67 @@ class HealthTest(unittest.TestCase):
             self.assertEqual(fetch(h0, p0, "/health").status, 200)
 
 
+    def set_listen(self, srv, ports, count, delay=None):
+        """Rewrites listen (and drain_delay_ms) and waits for reload number count."""
+        with open(srv.config_path) as f:
+            text = f.read()
+        text = re.sub(r"^listen = .*$", "listen = [ %s ];" % ", ".join(
+            '"127.0.0.1:%d"' % p for p in ports), text, flags=re.M)
+        if delay is not None:
+            text = re.sub(r"^drain_delay_ms = .*$", "drain_delay_ms = %d;" % delay, text,
+                          flags=re.M)
+        with open(srv.config_path, "w") as f:
+            f.write(text)
+        srv.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: srv.stderr.count("configuration reloaded") >= count),
+                        srv.stderr)
+
+    def stop_now(self, srv):
+        """SIGTERM twice: the second cuts drain_delay_ms short."""
+        srv.send_signal(signal.SIGTERM)
+        self.assertTrue(wait_for(lambda: "health reports draining" in srv.stderr))
+        srv.send_signal(signal.SIGTERM)
+        self.assertIsNotNone(srv.wait(WAIT_S))
+
+    def free_ports(self, n):
+        ports = []
+        for _ in range(n):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        return ports
+
+    def test_retiring_is_decided_per_answer(self):
+        # Whether a connection's listener is going away is read when it is
+        # answered: a kept-alive health checker opened before the reload
+        # must see 503 too, and one on a listener taken back sees 200.
+        ports = self.free_ports(2)
+        with self.server(listen=["127.0.0.1:%d" % p for p in ports],
+                         drain_delay_ms=20000) as srv:
+            (h0, p0), (h1, p1) = srv.listeners
+            with srv.connect(listener=1) as keep:
+                keep.request("GET", "/health")
+                r = keep.read_response()
+                self.assertEqual((r.status, r.header("connection")), (200, None))
+                self.set_listen(srv, [p0], 1)
+                keep.request("GET", "/health")
+                r = keep.read_response()
+                self.assertEqual((r.status, r.body), (503, b"draining\n"))
+                self.assertEqual(r.header("connection"), "close")
+                self.assertTrue(keep.closed_by_peer())
+            # Accepted while retiring, answered after a reload took it back.
+            with srv.connect(listener=1) as during:
+                self.assertEqual(fetch(h1, p1, "/health").status, 503)
+                self.set_listen(srv, [p0, p1], 2)
+                during.request("GET", "/health")
+                r = during.read_response()
+                self.assertEqual((r.status, r.body), (200, b"ok\n"))
+                self.assertIsNone(r.header("connection"))
+                during.request("GET", "/index.html")
+                self.assertEqual(during.read_response().status, 200)
+            self.assertEqual(fetch(h1, p1, "/health").status, 200)
+            self.stop_now(srv)
+
+
 if __name__ == "__main__":
     main()
