@@ -72,6 +72,7 @@ struct listener {
 	struct config_listen	 addr;		/* as configured, for reloads */
 	unsigned		 id;		/* its connections know it by */
 	int			 retiring;	/* removed, open drain_delay_ms */
+	long			 retire_at_ms;	/* then closed */
 	char			 name[80];	/* as bound */
 };
 
@@ -90,10 +91,10 @@ struct server {
 	const struct config_overrides *overrides;
 	struct listener		*listeners[CONFIG_LISTEN_MAX + 1];
 	size_t			 nlisteners;
-	/* Removed by a reload, still accepting until retire_ev. */
+	/* Removed by a reload, still accepting until their retire_at_ms. */
 	struct listener		*retiring[CONFIG_LISTEN_MAX];
 	size_t			 nretiring;
-	struct event		*retire_ev;
+	struct event		*retire_ev;	/* for the one due first */
 	int			 activated;	/* sockets from the manager */
 	int			 running;	/* server_run() has begun */
 	int			 accepting;
@@ -197,18 +198,51 @@ accept_backoff(struct server *s)
 	evtimer_add(s->backoff_ev, &tv);
 }
 
-/* drain_delay_ms after a reload removed them: their turn to close. */
+/*
+ * One timer for the retiring listener due first: each keeps the delay it
+ * was retired with, whatever later reloads retire or take back.
+ */
+static void
+retire_arm(struct server *s)
+{
+	struct timeval	 tv;
+	long		 first, left;
+	size_t		 i;
+
+	if (s->retire_ev == NULL)
+		return;
+	evtimer_del(s->retire_ev);
+	if (s->nretiring == 0)
+		return;
+	first = s->retiring[0]->retire_at_ms;
+	for (i = 1; i < s->nretiring; i++)
+		if (s->retiring[i]->retire_at_ms < first)
+			first = s->retiring[i]->retire_at_ms;
+	if ((left = first - await_now_ms()) < 0)
+		left = 0;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(s->retire_ev, &tv);
+}
+
+/* drain_delay_ms after a reload removed them: the due ones close. */
 static void
 retire_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*s = arg;
-	size_t		 i;
+	long		 now = await_now_ms();
+	size_t		 i, j;
 
-	for (i = 0; i < s->nretiring; i++) {
-		log_info("no longer listening on %s", s->retiring[i]->name);
-		listener_free(s->retiring[i]);
+	for (i = 0, j = 0; i < s->nretiring; i++) {
+		if (s->retiring[i]->retire_at_ms <= now) {
+			log_info("no longer listening on %s",
+			    s->retiring[i]->name);
+			listener_free(s->retiring[i]);
+		} else
+			s->retiring[j++] = s->retiring[i];
 	}
-	s->nretiring = 0;
+	s->nretiring = j;
+	retire_arm(s);
 }
 
 /*
@@ -219,17 +253,16 @@ retire_cb(evutil_socket_t fd, short what, void *arg)
 static int
 listener_retire(struct server *s, struct listener *l, unsigned ms)
 {
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
-
 	if (ms == 0 || l->kind != LISTENER_MAIN || s->retire_ev == NULL ||
 	    s->nretiring == CONFIG_LISTEN_MAX)
 		return -1;
 	log_info("closing %s in %u ms; its health answers 503 until then",
 	    l->name, ms);
 	l->retiring = 1;
+	l->retire_at_ms = await_now_ms() + (long)ms;
 	conn_listener_retiring(l->id, 1);
 	s->retiring[s->nretiring++] = l;
-	evtimer_add(s->retire_ev, &tv);
+	retire_arm(s);
 	return 0;
 }
 
@@ -457,6 +490,7 @@ listeners_apply(struct server *s, const struct config *cfg)
 		} else
 			s->retiring[j++] = s->retiring[r];
 	s->nretiring = j;
+	retire_arm(s);
 	for (j = 0; j < s->nlisteners; j++)
 		if (!kept[j] && (!s->running || listener_retire(s,
 		    s->listeners[j], cfg->drain_delay_ms) == -1)) {

@@ -317,6 +317,31 @@ class HealthTest(unittest.TestCase):
             self.assertEqual(fetch(h1, p1, "/health").status, 200)
             self.stop_now(srv)
 
+    def test_retire_deadline_per_listener(self):
+        # A later reload's retiring listener must not move an earlier
+        # one's close: each keeps its own drain_delay_ms.
+        ports = self.free_ports(3)
+        with self.server(listen=["127.0.0.1:%d" % p for p in ports],
+                         drain_delay_ms=4000) as srv:
+            (h0, p0), (h1, p1), (h2, p2) = srv.listeners
+            self.set_listen(srv, [p0, p2], 1)
+            t0 = time.monotonic()
+            # A reload retires with the larger of the old and the new delay:
+            # lower it first, then retire p2 with 100 ms.
+            self.set_listen(srv, [p0, p2], 2, delay=100)
+            self.set_listen(srv, [p0], 3)
+            self.assertTrue(wait_for(
+                lambda: "no longer listening on 127.0.0.1:%d" % p2 in srv.stderr))
+            # p1 retired first, with 4000 ms: still open well after p2 closed.
+            time.sleep(0.5)
+            if time.monotonic() - t0 < 3.0:
+                r = fetch(h1, p1, "/health", timeout=2)
+                self.assertEqual((r.status, r.body), (503, b"draining\n"))
+            self.assertNotIn("no longer listening on 127.0.0.1:%d" % p1, srv.stderr)
+            self.assertTrue(wait_for(
+                lambda: "no longer listening on 127.0.0.1:%d" % p1 in srv.stderr))
+            self.assertGreaterEqual(time.monotonic() - t0, 3.0)
+
 
 if __name__ == "__main__":
     main()
