@@ -258,18 +258,57 @@ head_timeout(struct conn *c)
 }
 
 /*
+ * Whether buf holds an empty line (the end of a head) at or after
+ * *scanned, which it moves on: each byte is looked at about once, however
+ * finely the head trickles in. CRLF and a bare LF both end a line.
+ */
+static int
+head_end_seen(const char *buf, size_t len, size_t *scanned)
+{
+	size_t	 i;
+
+	for (i = *scanned; i < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (i + 1 == len || (i + 2 == len && buf[i + 1] == '\r')) {
+			*scanned = i;	/* undecided until more comes */
+			return 0;
+		}
+		if (buf[i + 1] == '\n' ||
+		    (buf[i + 1] == '\r' && buf[i + 2] == '\n')) {
+			/* Past it: leading empty lines are no end. */
+			*scanned = i + 1;
+			return 1;
+		}
+	}
+	*scanned = len;
+	return 0;
+}
+
+/*
  * Reads until buf holds a whole request head. Returns its length, 0 when
  * the connection should simply close, or a negated status to answer.
+ *
+ * The parser starts over from the head's first byte, so running it on
+ * every arrival would cost time quadratic in the head's size for a client
+ * trickling it in small segments (seconds of reactor time at a 1 MiB
+ * request_head_max). It runs when the head's end has come, when the
+ * buffer is full, and otherwise only once the input has doubled since the
+ * last run: linear in all, and a bad head is still refused early.
  */
 static long
 read_head(struct conn *c, struct request *req)
 {
 	const struct config	*cfg = c->env->cfg;
 	long			 deadline = -1, timeout, r;
+	size_t			 parsed = 0, scanned = 0;
 	ssize_t			 n;
 
 	for (;;) {
-		if (c->in_len > 0) {
+		if (c->in_len > 0 && (c->in_len >= 2 * parsed ||
+		    c->in_len == c->in_size ||
+		    head_end_seen(c->in, c->in_len, &scanned))) {
+			parsed = c->in_len;
 			if ((r = request_parse_limited(req, c->in, c->in_len,
 			    &cfg->request_limits)) != 0)
 				return r;
