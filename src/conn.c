@@ -713,8 +713,11 @@ refuse_fd(int fd)
 static void
 conn_refuse(struct conn *c)
 {
+	/* As memory runs short, every parked connection that wakes ends here. */
+	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
+
 	refuse_fd(c->fd);
-	log_warnx("%s: no memory for a connection: 503", c->peer);
+	log_warnx_limited(&rl, "%s: no memory for a connection: 503", c->peer);
 	conn_free(c);
 }
 

@@ -48,8 +48,6 @@
 
 #define ACCEPT_BATCH		64
 #define ACCEPT_BACKOFF_MS	100	/* after EMFILE and the like */
-/* At most one log line per interval about accept failing. */
-#define ACCEPT_LOG_INTERVAL_MS	10000
 #define LISTEN_BACKLOG		511
 /* Time left for connections stuck in a storage call after the abort. */
 #define ABORT_WAIT_MS		1000
@@ -113,12 +111,11 @@ struct server {
 	uint64_t		 status_requests;
 	long			 status_ms;
 	unsigned		 listener_ids;	/* the last given */
-	long			 accept_log_ms;	/* last accept failure logged */
-	unsigned		 accept_unlogged;	/* failures since */
 };
 
 /* Connection hooks carry only their generation; there is one server. */
 static struct server	*the_server;
+static struct log_ratelimit	 accept_log = LOG_RATELIMIT_INITIALIZER(1);
 
 static void
 listeners_enable(struct server *s, int on)
@@ -172,28 +169,15 @@ listeners_close(struct server *s)
  * Out of fds or memory: pending connections wait in the listen queue while
  * accepting pauses for ACCEPT_BACKOFF_MS (a level-triggered listener
  * would otherwise fire again at once, a busy loop), and the failure is
- * logged once per ACCEPT_LOG_INTERVAL_MS with the count since.
+ * logged at most once per LOG_RATELIMIT_MS with the count since.
  */
 static void
 accept_backoff(struct server *s)
 {
 	struct timeval	 tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
-	long		 now = await_now_ms();
-	int		 saved = errno;
 
+	log_warn_limited(&accept_log, "accept");
 	metrics_accept_error();
-	if (s->accept_log_ms == 0 ||
-	    now - s->accept_log_ms >= ACCEPT_LOG_INTERVAL_MS) {
-		errno = saved;
-		if (s->accept_unlogged > 0)
-			log_warn("accept (%u more failures in the last %ld s)",
-			    s->accept_unlogged, (now - s->accept_log_ms) / 1000);
-		else
-			log_warn("accept");
-		s->accept_log_ms = now;
-		s->accept_unlogged = 0;
-	} else
-		s->accept_unlogged++;
 	listeners_enable(s, 0);
 	evtimer_add(s->backoff_ev, &tv);
 }

@@ -421,6 +421,31 @@ class TrickledLargeHead(unittest.TestCase):
             self.assertLess(cpu, 1.0)
 
 
+class RateLimitedWarnings(unittest.TestCase):
+    """A warning any client can bring about once per request (here a
+    socket file in the root: open() fails with ENXIO, a 500) is written
+    for the first few, then only counted, at most 10 lines per 10 s."""
+
+    def test_cannot_open_is_rate_limited(self):
+        with Server() as srv:
+            path = os.path.join(srv.root, "a.sock")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(path)
+                n = 40
+                for _ in range(n):  # a 500 closes: one connection each
+                    self.assertEqual(fetch(srv.host, srv.port, "/a.sock").status, 500)
+                # The server still serves, and said so a bounded number of times.
+                write_file(os.path.join(srv.root, "a.txt"), b"a\n")
+                self.assertEqual(fetch(srv.host, srv.port, "/a.txt").status, 200)
+            finally:
+                sock.close()
+            lines = [l for l in srv.stderr_lines if "/a.sock: cannot open" in l]
+            print("\n%d requests for a socket file: %d warn lines" % (n, len(lines)))
+            self.assertEqual(len(lines), 10, lines)
+            self.assertTrue(all(l.startswith("coserve: warn: ") for l in lines), lines)
+
+
 class Slowloris(ServerTestCase):
     """A head that trickles in is cut off at header_timeout_ms; a client
     that stops reading is cut off at send_timeout_ms; others are served."""
