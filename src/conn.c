@@ -533,7 +533,22 @@ handle(struct conn *c, const struct request *req)
 }
 
 /*
- * Closing while the client may still be sending (pipelined requests past
+ * Whether the client sent more than was answered: bytes in the buffer
+ * (pipelined requests, a body) or waiting in the socket. nginx's test
+ * for a lingering close; a client that sent one request and waits gets
+ * a plain close, as it always did.
+ */
+static int
+input_pending(struct conn *c)
+{
+	char	 byte;
+
+	return c->in_len > 0 ||
+	    recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/*
+ * Closing while the client is still sending (pipelined requests past
  * keepalive_requests, a head refused with 431, a drain): close() with
  * unread input makes the kernel send a reset, and a reset makes the
  * client's kernel drop response bytes it has not read yet. So send our
@@ -593,6 +608,7 @@ conn_main(void *arg)
 			conn_send_error(c, NULL, (int)-head_len);
 			metrics_request(c->status, c->body_bytes);
 			log_debug("%s: bad request: %ld", c->peer, -head_len);
+			/* The rest of a refused head may still be coming. */
 			if (c->head_sent && !c->lost)
 				conn_linger(c);
 			break;
@@ -612,8 +628,8 @@ conn_main(void *arg)
 			metrics_request(c->status, c->body_bytes);
 		consume(c, (size_t)head_len);
 		if (rc == -1 || c->close_after) {
-			/* An answer sent in full, and the client may go on. */
-			if (c->head_sent && !c->lost)
+			/* An answer sent in full, and the client goes on. */
+			if (c->head_sent && !c->lost && input_pending(c))
 				conn_linger(c);
 			break;
 		}
