@@ -410,11 +410,13 @@ same_addr(const struct listener *l, enum listener_kind kind,
 /*
  * Makes the listeners what cfg asks for: one already open on a wanted
  * address is kept (its queue of pending connections with it), others
- * are opened, the rest closed. All or nothing: on failure the running
- * set is left as it was. Sockets from socket activation are always kept.
+ * are opened, the rest retired for retire_ms or closed. All or nothing:
+ * on failure the running set is left as it was. Sockets from socket
+ * activation are always kept.
  */
 static int
-listeners_apply(struct server *s, const struct config *cfg)
+listeners_apply(struct server *s, const struct config *cfg,
+    unsigned retire_ms)
 {
 	struct listener			*next[CONFIG_LISTEN_MAX + 1];
 	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
@@ -477,7 +479,7 @@ listeners_apply(struct server *s, const struct config *cfg)
 	retire_arm(s);
 	for (j = 0; j < s->nlisteners; j++)
 		if (!kept[j] && (!s->running || listener_retire(s,
-		    s->listeners[j], cfg->drain_delay_ms) == -1)) {
+		    s->listeners[j], retire_ms) == -1)) {
 			log_info("no longer listening on %s",
 			    s->listeners[j]->name);
 			listener_free(s->listeners[j]);
@@ -637,7 +639,15 @@ reload_done(struct iojob *job)
 		generation_free_now(g);
 		return;
 	}
-	if (g == NULL || listeners_apply(s, g->cfg) == -1) {
+	/*
+	 * A removed listener is retired with the longer of the two delays:
+	 * the balancer polling it was set up for the old one, and a config
+	 * that leaves drain_delay_ms out (or a truncated file) must not close
+	 * it at once.
+	 */
+	if (g == NULL || listeners_apply(s, g->cfg, g->cfg->drain_delay_ms >
+	    old->cfg->drain_delay_ms ? g->cfg->drain_delay_ms :
+	    old->cfg->drain_delay_ms) == -1) {
 		if (g == NULL)
 			log_error("%s", rj->err);
 		else
@@ -810,7 +820,7 @@ server_create(struct config *cfg, const char *path,
 			goto fail;
 		s->nsignals++;
 	}
-	if (listeners_adopt(s) == -1 || listeners_apply(s, cfg) == -1)
+	if (listeners_adopt(s) == -1 || listeners_apply(s, cfg, 0) == -1)
 		goto fail;
 	if (notify_status_wanted() && (s->status_ev = timer_every(s,
 	    STATUS_INTERVAL_MS, status_cb)) == NULL)

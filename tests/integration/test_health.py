@@ -317,6 +317,27 @@ class HealthTest(unittest.TestCase):
             self.assertEqual(fetch(h1, p1, "/health").status, 200)
             self.stop_now(srv)
 
+    def test_reload_without_drain_delay_keeps_the_old(self):
+        # A reload whose config leaves drain_delay_ms out retires a
+        # removed listener with the old delay, not at once.
+        ports = self.free_ports(2)
+        with self.server(listen=["127.0.0.1:%d" % p for p in ports],
+                         drain_delay_ms=2000) as srv:
+            (h0, p0), (h1, p1) = srv.listeners
+            with open(srv.config_path) as f:
+                text = f.read()
+            text = re.sub(r"^drain_delay_ms = .*$\n?", "", text, flags=re.M)
+            with open(srv.config_path, "w") as f:
+                f.write(text)
+            t0 = time.monotonic()
+            self.set_listen(srv, [p0], 1)
+            r = fetch(h1, p1, "/health", timeout=2)
+            self.assertEqual((r.status, r.body), (503, b"draining\n"))
+            self.assertIn("closing 127.0.0.1:%d in 2000 ms" % p1, srv.stderr)
+            self.assertTrue(wait_for(
+                lambda: "no longer listening on 127.0.0.1:%d" % p1 in srv.stderr))
+            self.assertGreaterEqual(time.monotonic() - t0, 1.5)
+
     def test_retire_deadline_per_listener(self):
         # A later reload's retiring listener must not move an earlier
         # one's close: each keeps its own drain_delay_ms.
