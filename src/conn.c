@@ -725,13 +725,20 @@ refuse_fd(int fd)
 	metrics_refused(METRICS_REFUSED_NO_MEMORY);
 }
 
-/* The same for a connection, which it frees. */
+/* The same for a connection, which it frees; silently if the client left. */
 static void
 conn_refuse(struct conn *c)
 {
 	/* As memory runs short, every parked connection that wakes ends here. */
 	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
+	char				 byte;
 
+	if (recv(c->fd, &byte, 1, MSG_PEEK) == 0) {
+		/* Gone already: no one to answer, nothing refused. */
+		log_debug("%s: closed before its request", c->peer);
+		conn_free(c);
+		return;
+	}
 	refuse_fd(c->fd);
 	log_warnx_limited(&rl, "%s: no memory for a connection: 503", c->peer);
 	conn_free(c);

@@ -727,5 +727,47 @@ class OutOfMemory(unittest.TestCase):
             self.assertGreaterEqual(m['coserve_requests_total{class="5xx"}'], 5)
 
 
+    def test_client_gone_is_not_refused(self):
+        # Clients that closed before memory could be had for them are not
+        # answered, counted as refused or warned about: they left.
+        srv = Server(config={"request_head_max": self.HEAD_MAX,
+                             "request_line_max": 8192, "request_field_max": 8192,
+                             "metrics_path": "/metrics", "log_level": "debug"},
+                     env={"LD_PRELOAD": FAILMALLOC,
+                          "FAILMALLOC_SIZES": "%d" % (self.HEAD_MAX + 1)},
+                     start=False)
+        flag = os.path.join(srv.tmp, "fail")
+        srv.env["FAILMALLOC_FLAG"] = flag
+        inbuf_flag = "%s.%d" % (flag, self.HEAD_MAX + 1)
+        with srv:
+            srv.start()
+            write_file(os.path.join(srv.root, "a.txt"), b"a\n")
+            host, port = srv.host, srv.port
+            c = HTTPConnection(host, port)
+            c.request("GET", "/a.txt")
+            self.assertEqual(c.read_response().status, 200)
+            deadline = time.monotonic() + 10
+            while metrics(host, port)["coserve_coroutines"] > 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            open(inbuf_flag, "w").close()
+            c.close()  # the parked connection wakes to an end of stream
+            for _ in range(3):  # accepted with no buffer to be had, then gone
+                socket.create_connection((host, port)).close()
+
+            def seen():
+                return sum(1 for l in srv.stderr_lines
+                           if "closed before its request" in l or
+                           "no memory for a connection" in l)
+            while seen() < 4:
+                self.assertLess(time.monotonic(), deadline, srv.stderr)
+                time.sleep(0.05)
+            os.unlink(inbuf_flag)
+            m = metrics(host, port)
+            self.assertNotIn("no memory for a connection", srv.stderr)
+            self.assertEqual(m.get('coserve_connections_refused_total{reason="no_memory"}'), 0)
+            self.assertEqual(m.get('coserve_requests_total{class="5xx"}', 0), 0)
+
+
 if __name__ == "__main__":
     main()
