@@ -250,8 +250,6 @@ conn_send_error(struct conn *c, const struct request *req, int status)
 static long
 head_timeout(struct conn *c)
 {
-	if (c->in_len == 0 && c->requests > 0)
-		return 0;
 	metrics_timeout(METRICS_TIMEOUT_HEADER);
 	log_debug("%s: header timeout with %zu bytes", c->peer, c->in_len);
 	return c->in_len > 0 ? -408 : 0;
