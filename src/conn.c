@@ -49,8 +49,8 @@ struct conn {
 	int			 fd;
 	struct await_watch	 watch;
 	const struct conn_env	*env;
-	unsigned		 listener;	/* the id it was accepted on */
-	int			 retiring;	/* that listener is going away */
+	unsigned		 listener;	/* the id of its listener */
+	int			 retiring;	/* which is going away */
 	const struct docroot	*root;		/* the site of this request */
 	struct conn		*prev, *next;
 	int			 idle;		/* waiting for a request's first byte */
@@ -60,7 +60,7 @@ struct conn {
 	int			 status;	/* of the response being sent */
 	uint64_t		 body_bytes;
 	int			 head_sent;
-	int			 lost;		/* a send failed: no lingering */
+	int			 lost;		/* a send failed */
 	long			 accepted_ms;
 	int			 park;		/* the coroutine ends idle */
 	int			 parked;	/* no coroutine, no buffer */
@@ -727,7 +727,7 @@ refuse_fd(int fd)
 static void
 conn_refuse(struct conn *c)
 {
-	/* As memory runs short, every parked connection that wakes ends here. */
+	/* Short of memory, every parked connection that wakes ends here. */
 	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
 	char				 byte;
 

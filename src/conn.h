@@ -40,8 +40,8 @@ struct conn;
  * is closed at once (0). Returns -1 when memory is short: the client then
  * gets a 503, or waits parked for its request and another try.
  */
-int		 conn_start(const struct conn_env *, unsigned listener, int fd,
-		    const struct sockaddr *peer, socklen_t peerlen);
+int		 conn_start(const struct conn_env *, unsigned listener,
+		    int fd, const struct sockaddr *peer, socklen_t peerlen);
 /*
  * A reload removed that listener (1) or took it back (0): from their
  * next answer on, its connections' health says 503 "draining" and they

@@ -59,8 +59,9 @@ static struct {
 	size_t			 npaths;
 	struct probe		*probe;		/* out, or NULL */
 	int			 healthy;
-	const char		*summary;	/* a fixed reason, for anyone */
-	char			 reason[HEALTH_REASON_MAX];	/* names roots */
+	const char		*summary;	/* a fixed reason, for all */
+	/* The detail, naming the root: for the metrics listener and log. */
+	char			 reason[HEALTH_REASON_MAX];
 	uint64_t		 probes;
 	uint64_t		 probe_failures;
 	uint64_t		 last_probe_ns;
@@ -142,10 +143,11 @@ probe_done(struct iojob *job)
 	if (!health.enabled || health.draining)
 		;	/* health off since, or shutting down: no verdict */
 	else if (p->error != 0)
-		verdict(0, "storage failed", "storage failed: %s: %s", path, strerror(p->error));
+		verdict(0, "storage failed", "storage failed: %s: %s", path,
+		    strerror(p->error));
 	else if (p->late || ms > (long)p->timeout_ms)
-		verdict(0, "storage slow", "storage slow: %s answered in %ld ms (deadline "
-		    "%u ms)", path, ms, p->timeout_ms);
+		verdict(0, "storage slow", "storage slow: %s answered in "
+		    "%ld ms (deadline %u ms)", path, ms, p->timeout_ms);
 	else
 		verdict(1, "ok", "ok");
 	free(p);
@@ -163,9 +165,9 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (!health.enabled)
 		return;
 	health.probe_failures++;
-	verdict(0, "storage slow", "storage slow: %s: no answer in %u ms", p->npaths > 0 ?
-	    p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)] : "",
-	    p->timeout_ms);
+	verdict(0, "storage slow", "storage slow: %s: no answer in %u ms",
+	    p->npaths > 0 ? p->paths[__atomic_load_n(&p->current,
+	    __ATOMIC_RELAXED)] : "", p->timeout_ms);
 }
 
 static void

@@ -174,8 +174,9 @@ log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt,
 		return;
 	vsnprintf(text, sizeof text, fmt, ap);
 	if (left_out > 0)
-		log_write(LOG_LEVEL_WARN, errnum, "%s (%u more in the last %ld s)",
-		    text, left_out, since / 1000);
+		log_write(LOG_LEVEL_WARN, errnum,
+		    "%s (%u more in the last %ld s)", text, left_out,
+		    since / 1000);
 	else
 		log_write(LOG_LEVEL_WARN, errnum, "%s", text);
 }

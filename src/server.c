@@ -68,7 +68,7 @@ struct listener {
 	struct server		*server;
 	enum listener_kind	 kind;
 	struct config_listen	 addr;		/* as configured, for reloads */
-	unsigned		 id;		/* its connections know it by */
+	unsigned		 id;		/* never reused */
 	int			 retiring;	/* removed, open drain_delay_ms */
 	long			 retire_at_ms;	/* then closed */
 	char			 name[80];	/* as bound */
@@ -92,7 +92,7 @@ struct server {
 	/* Removed by a reload, still accepting until their retire_at_ms. */
 	struct listener		*retiring[CONFIG_LISTEN_MAX];
 	size_t			 nretiring;
-	struct event		*retire_ev;	/* for the one due first */
+	struct event		*retire_ev;	/* the first one due */
 	int			 activated;	/* sockets from the manager */
 	int			 running;	/* server_run() has begun */
 	int			 accepting;
