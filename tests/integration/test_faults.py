@@ -386,7 +386,8 @@ class DisconnectTest(unittest.TestCase):
             "metrics_listen": "127.0.0.1:0", "chunk_bytes": 65536,
             "open_file_cache_max": self.cache_max,
             # metrics_listen turns the storage probe on, a pool job that
-            # would show in io_queue_depth whenever a gauge read meets it.
+            # would show in io_queue_depth whenever a gauge read meets it:
+            # only the start-up one runs, and baseline() waits it out.
             "health_probe_interval_ms": 3600000,
         })
         self.pipe.close_write_end()
@@ -415,7 +416,15 @@ class DisconnectTest(unittest.TestCase):
         return out
 
     def baseline(self):
-        return self.gauges(), fd_count(self.server.pid)
+        # Idle means nothing queued: the start-up storage probe may still
+        # be out (under sanitizers it can take a while).
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            gauges = self.gauges()
+            if gauges["io_queue_depth"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return gauges, fd_count(self.server.pid)
 
     def assert_back_to(self, base):
         gauges, fds = base
