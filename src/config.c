@@ -735,15 +735,23 @@ load_server(struct loader *ld, config_setting_t *g, struct config *c)
 }
 
 /*
- * The request limits against each other: a line that may be longer than
- * the whole head could never be accepted, which is a mistake worth an
- * error rather than a silent cap.
+ * The request limits against each other: a line written longer than the
+ * whole head could never be accepted, which is a mistake worth an error
+ * rather than a silent cap. A line limit left at its default follows a
+ * smaller request_head_max down instead: the user never wrote it.
  */
 static int
-limits_check(struct loader *ld, config_t *cf, const struct config *c)
+limits_check(struct loader *ld, config_t *cf, struct config *c)
 {
-	const struct request_limits	*l = &c->request_limits;
+	struct request_limits		*l = &c->request_limits;
 	const config_setting_t		*s;
+
+	if (config_lookup(cf, "request_line_max") == NULL &&
+	    l->line_max + 2 > l->head_max)
+		l->line_max = l->head_max - 2;
+	if (config_lookup(cf, "request_field_max") == NULL &&
+	    l->field_max + 2 > l->head_max)
+		l->field_max = l->head_max - 2;
 
 	if (l->line_max + 2 > l->head_max) {
 		s = config_lookup(cf, "request_line_max");

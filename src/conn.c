@@ -40,12 +40,17 @@
 
 /* A GET body larger than this is refused instead of read and dropped. */
 #define CONN_DISCARD_MAX	(64 * 1024)
+/* A lingering close reads and drops at most this much, for this long. */
+#define CONN_LINGER_BYTES	(256 * 1024)
+#define CONN_LINGER_MS		2000
 #define ALLOW_METHODS		"GET, HEAD, OPTIONS"
 
 struct conn {
 	int			 fd;
 	struct await_watch	 watch;
 	const struct conn_env	*env;
+	unsigned		 listener;	/* the id of its listener */
+	int			 retiring;	/* which is going away */
 	const struct docroot	*root;		/* the site of this request */
 	struct conn		*prev, *next;
 	int			 idle;		/* waiting for a request's first byte */
@@ -55,6 +60,7 @@ struct conn {
 	int			 status;	/* of the response being sent */
 	uint64_t		 body_bytes;
 	int			 head_sent;
+	int			 lost;		/* a send failed */
 	long			 accepted_ms;
 	int			 park;		/* the coroutine ends idle */
 	int			 parked;	/* no coroutine, no buffer */
@@ -147,12 +153,15 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				c->lost = 1;
 				return -1;
+			}
 			if (await_watch(&c->watch, EV_WRITE,
 			    c->env->cfg->send_timeout_ms) == -1) {
 				log_debug("%s: send timeout", c->peer);
 				metrics_timeout(METRICS_TIMEOUT_SEND);
+				c->lost = 1;
 				return -1;
 			}
 			continue;
@@ -241,26 +250,63 @@ conn_send_error(struct conn *c, const struct request *req, int status)
 static long
 head_timeout(struct conn *c)
 {
-	if (c->in_len == 0 && c->requests > 0)
-		return 0;
 	metrics_timeout(METRICS_TIMEOUT_HEADER);
 	log_debug("%s: header timeout with %zu bytes", c->peer, c->in_len);
 	return c->in_len > 0 ? -408 : 0;
 }
 
 /*
+ * Whether buf holds an empty line (the end of a head) at or after
+ * *scanned, which it moves on: each byte is looked at about once, however
+ * finely the head trickles in. CRLF and a bare LF both end a line.
+ */
+static int
+head_end_seen(const char *buf, size_t len, size_t *scanned)
+{
+	size_t	 i;
+
+	for (i = *scanned; i < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (i + 1 == len || (i + 2 == len && buf[i + 1] == '\r')) {
+			*scanned = i;	/* undecided until more comes */
+			return 0;
+		}
+		if (buf[i + 1] == '\n' ||
+		    (buf[i + 1] == '\r' && buf[i + 2] == '\n')) {
+			/* Past it: leading empty lines are no end. */
+			*scanned = i + 1;
+			return 1;
+		}
+	}
+	*scanned = len;
+	return 0;
+}
+
+/*
  * Reads until buf holds a whole request head. Returns its length, 0 when
  * the connection should simply close, or a negated status to answer.
+ *
+ * The parser starts over from the head's first byte, so running it on
+ * every arrival would cost time quadratic in the head's size for a client
+ * trickling it in small segments (seconds of reactor time at a 1 MiB
+ * request_head_max). It runs when the head's end has come, when the
+ * buffer is full, and otherwise only once the input has doubled since the
+ * last run: linear in all, and a bad head is still refused early.
  */
 static long
 read_head(struct conn *c, struct request *req)
 {
 	const struct config	*cfg = c->env->cfg;
 	long			 deadline = -1, timeout, r;
+	size_t			 parsed = 0, scanned = 0;
 	ssize_t			 n;
 
 	for (;;) {
-		if (c->in_len > 0) {
+		if (c->in_len > 0 && (c->in_len >= 2 * parsed ||
+		    c->in_len == c->in_size ||
+		    head_end_seen(c->in, c->in_len, &scanned))) {
+			parsed = c->in_len;
 			if ((r = request_parse_limited(req, c->in, c->in_len,
 			    &cfg->request_limits)) != 0)
 				return r;
@@ -407,8 +453,8 @@ send_health(struct conn *c, const struct request *req)
 	size_t		 len;
 	int		 status;
 
-	status = health_status(body, sizeof body - 1);
-	if (c->env->retiring) {
+	status = health_status(body, sizeof body - 1, c->env->metrics_only);
+	if (c->retiring) {
 		/* Its listener closes soon: a balancer must stop using it. */
 		snprintf(body, sizeof body - 1, "draining");
 		status = 503;
@@ -484,6 +530,61 @@ handle(struct conn *c, const struct request *req)
 	return file_serve(c, req, &p);
 }
 
+/*
+ * Whether the client sent more than was answered: bytes in the buffer
+ * (pipelined requests, a body) or waiting in the socket. nginx's test
+ * for a lingering close; a client that sent one request and waits gets
+ * a plain close, as it always did.
+ */
+static int
+input_pending(struct conn *c)
+{
+	char	 byte;
+
+	return c->in_len > 0 ||
+	    recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/*
+ * Closing while the client is still sending (pipelined requests past
+ * keepalive_requests, a head refused with 431, a drain): close() with
+ * unread input makes the kernel send a reset, and a reset makes the
+ * client's kernel drop response bytes it has not read yet. So send our
+ * FIN first, then read and drop what still comes until the client closes
+ * too, CONN_LINGER_BYTES have come or CONN_LINGER_MS have passed (nginx's
+ * lingering_close). An abort shuts the socket down for reading as well,
+ * which ends this at once.
+ */
+static void
+conn_linger(struct conn *c)
+{
+	long	 deadline = await_now_ms() + CONN_LINGER_MS, timeout;
+	size_t	 dropped = 0;
+	ssize_t	 n;
+
+	c->in_len = 0;
+	if (shutdown(c->fd, SHUT_WR) == -1)
+		return;
+	while (dropped < CONN_LINGER_BYTES) {
+		n = recv(c->fd, c->in, c->in_size, 0);
+		if (n > 0) {
+			dropped += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return;
+		if ((timeout = deadline - await_now_ms()) <= 0 ||
+		    await_watch(&c->watch, EV_READ, timeout) == -1)
+			return;
+	}
+	log_debug("%s: lingering close: %zu bytes dropped, closing", c->peer,
+	    dropped);
+}
+
 static void
 conn_main(void *arg)
 {
@@ -505,11 +606,14 @@ conn_main(void *arg)
 			conn_send_error(c, NULL, (int)-head_len);
 			metrics_request(c->status, c->body_bytes);
 			log_debug("%s: bad request: %ld", c->peer, -head_len);
+			/* The rest of a refused head may still be coming. */
+			if (c->head_sent && !c->lost)
+				conn_linger(c);
 			break;
 		}
 		c->requests++;
 		c->root = select_root(c->env, req.host);
-		c->close_after = !req.keep_alive || draining ||
+		c->close_after = !req.keep_alive || draining || c->retiring ||
 		    c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
 		    c->requests >= c->env->cfg->keepalive_requests);
@@ -521,8 +625,12 @@ conn_main(void *arg)
 		if (c->head_sent)
 			metrics_request(c->status, c->body_bytes);
 		consume(c, (size_t)head_len);
-		if (rc == -1 || c->close_after)
+		if (rc == -1 || c->close_after) {
+			/* An answer sent in full, and the client goes on. */
+			if (c->head_sent && !c->lost && input_pending(c))
+				conn_linger(c);
 			break;
+		}
 		if (req.content_length > 0 &&
 		    discard_body(c, (uint64_t)req.content_length) == -1)
 			break;
@@ -615,12 +723,22 @@ refuse_fd(int fd)
 	metrics_refused(METRICS_REFUSED_NO_MEMORY);
 }
 
-/* The same for a connection, which it frees. */
+/* The same for a connection, which it frees; silently if the client left. */
 static void
 conn_refuse(struct conn *c)
 {
+	/* Short of memory, every parked connection that wakes ends here. */
+	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
+	char				 byte;
+
+	if (recv(c->fd, &byte, 1, MSG_PEEK) == 0) {
+		/* Gone already: no one to answer, nothing refused. */
+		log_debug("%s: closed before its request", c->peer);
+		conn_free(c);
+		return;
+	}
 	refuse_fd(c->fd);
-	log_warnx("%s: no memory for a connection: 503", c->peer);
+	log_warnx_limited(&rl, "%s: no memory for a connection: 503", c->peer);
 	conn_free(c);
 }
 
@@ -655,8 +773,8 @@ conn_finish(void *arg)
 }
 
 int
-conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
-    socklen_t peerlen)
+conn_start(const struct conn_env *env, unsigned listener, int fd,
+    const struct sockaddr *peer, socklen_t peerlen)
 {
 	struct conn	*c;
 	struct peer	*pc;
@@ -679,6 +797,8 @@ conn_start(const struct conn_env *env, int fd, const struct sockaddr *peer,
 		goto fail_conn;
 	c->fd = fd;
 	c->env = env;
+	c->listener = listener;
+	c->retiring = env->retiring;
 	c->accepted_ms = await_now_ms();
 	peer_text(peer, c->peer, sizeof c->peer);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -716,6 +836,16 @@ fail:
 	refuse_fd(fd);
 	close(fd);
 	return -1;
+}
+
+void
+conn_listener_retiring(unsigned listener, int retiring)
+{
+	struct conn	*c;
+
+	for (c = conns; c != NULL; c = c->next)
+		if (c->listener == listener)
+			c->retiring = retiring;
 }
 
 void

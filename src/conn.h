@@ -35,13 +35,20 @@ struct conn_env {
 struct conn;
 
 /*
- * Takes ownership of fd (non-blocking) and starts serving it. Over
- * max_connections_per_client the fd is closed at once (0). Returns -1
- * when memory is short: the client then gets a 503, or waits parked for
- * its request and another try.
+ * Takes ownership of fd (non-blocking), accepted on the listener with
+ * that id, and starts serving it. Over max_connections_per_client the fd
+ * is closed at once (0). Returns -1 when memory is short: the client then
+ * gets a 503, or waits parked for its request and another try.
  */
-int		 conn_start(const struct conn_env *, int fd,
-		    const struct sockaddr *peer, socklen_t peerlen);
+int		 conn_start(const struct conn_env *, unsigned listener,
+		    int fd, const struct sockaddr *peer, socklen_t peerlen);
+/*
+ * A reload removed that listener (1) or took it back (0): from their
+ * next answer on, its connections' health says 503 "draining" and they
+ * close after it, or they serve as before. Set at accept from
+ * conn_env.retiring, decided here from then on.
+ */
+void		 conn_listener_retiring(unsigned listener, int retiring);
 unsigned	 conn_count(void);
 /* Finish in-flight responses, close idle connections, keep-alive no more. */
 void		 conn_drain(void);

@@ -51,6 +51,10 @@
 #define PART_HEAD_MAX	512
 #define BOUNDARY_MAX	48
 
+/* Warnings any client can repeat once per request: rate-limited. */
+static struct log_ratelimit	 read_log = LOG_RATELIMIT_INITIALIZER(10);
+static struct log_ratelimit	 queue_log = LOG_RATELIMIT_INITIALIZER(10);
+
 /* What a 200, 206 or 304 says about the open file. */
 struct representation {
 	const struct resolution *res;	/* the file, its site and encoding */
@@ -141,7 +145,7 @@ run_job(struct file_job *fj, void (*work)(struct iojob *))
 	/* A close releases what an earlier job took: never refuse it. */
 	fj->job.past_limit = work == close_work;
 	if (await_job(&fj->job) == -1) {
-		log_warnx("I/O queue full");
+		log_warnx_limited(&queue_log, "I/O queue full");
 		return -1;
 	}
 	return 0;
@@ -391,7 +395,8 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 				 * a file that is changing, which a retry may
 				 * find whole.
 				 */
-				log_warnx("/%s: read at %jd: %s",
+				log_warnx_limited(&read_log,
+				    "/%s: read at %jd: %s",
 				    rep->res->path->rel, (intmax_t)fj->off,
 				    fj->nread == 0 ? "file shrank" :
 				    strerror(fj->error));
@@ -497,7 +502,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	/* A hot file: no open, no fstat, no close; nothing for the pool. */
 	if ((cached = filecache_lookup(root->cache, key, &res)) == NULL) {
 		if (await_job(&res.job) == -1) {
-			log_warnx("I/O queue full");
+			log_warnx_limited(&queue_log, "I/O queue full");
 			return conn_send_error(c, req, 503);
 		}
 		/* On success the cache owns res.fd; this request a reference. */

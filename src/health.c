@@ -59,6 +59,8 @@ static struct {
 	size_t			 npaths;
 	struct probe		*probe;		/* out, or NULL */
 	int			 healthy;
+	const char		*summary;	/* a fixed reason, for all */
+	/* The detail, naming the root: for the metrics listener and log. */
 	char			 reason[HEALTH_REASON_MAX];
 	uint64_t		 probes;
 	uint64_t		 probe_failures;
@@ -102,15 +104,16 @@ probe_work(struct iojob *job)
 
 /* One log line per change of verdict, not one per probe. */
 static void
-verdict(int healthy, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+verdict(int healthy, const char *summary, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void
-verdict(int healthy, const char *fmt, ...)
+verdict(int healthy, const char *summary, const char *fmt, ...)
 {
 	va_list	 ap;
 	int	 was = health.healthy;
 
+	health.summary = summary;
 	va_start(ap, fmt);
 	vsnprintf(health.reason, sizeof health.reason, fmt, ap);
 	va_end(ap);
@@ -137,15 +140,16 @@ probe_done(struct iojob *job)
 	health.last_probe_ns = ns;
 	if (p->error != 0 && !p->late)
 		health.probe_failures++;
-	if (!health.enabled)
-		;	/* a reload turned health off while it was out */
+	if (!health.enabled || health.draining)
+		;	/* health off since, or shutting down: no verdict */
 	else if (p->error != 0)
-		verdict(0, "storage failed: %s: %s", path, strerror(p->error));
+		verdict(0, "storage failed", "storage failed: %s: %s", path,
+		    strerror(p->error));
 	else if (p->late || ms > (long)p->timeout_ms)
-		verdict(0, "storage slow: %s answered in %ld ms (deadline "
-		    "%u ms)", path, ms, p->timeout_ms);
+		verdict(0, "storage slow", "storage slow: %s answered in "
+		    "%ld ms (deadline %u ms)", path, ms, p->timeout_ms);
 	else
-		verdict(1, "ok");
+		verdict(1, "ok", "ok");
 	free(p);
 }
 
@@ -161,9 +165,9 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (!health.enabled)
 		return;
 	health.probe_failures++;
-	verdict(0, "storage slow: %s: no answer in %u ms", p->npaths > 0 ?
-	    p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)] : "",
-	    p->timeout_ms);
+	verdict(0, "storage slow", "storage slow: %s: no answer in %u ms",
+	    p->npaths > 0 ? p->paths[__atomic_load_n(&p->current,
+	    __ATOMIC_RELAXED)] : "", p->timeout_ms);
 }
 
 static void
@@ -203,7 +207,8 @@ probe_start(void)
 	default:
 		health.probe = NULL;
 		evtimer_del(health.deadline_ev);
-		verdict(0, "storage probe refused: %s", strerror(errno));
+		verdict(0, "storage failed", "storage probe refused: %s",
+		    strerror(errno));
 		free(p);
 		break;
 	}
@@ -285,24 +290,30 @@ health_drain(void)
 }
 
 int
-health_status(char *reason, size_t len)
+health_status(char *reason, size_t len, int detail)
 {
 	if (health.draining) {
 		snprintf(reason, len, "draining");
 		return 503;
 	}
 	if (!health.healthy) {
-		snprintf(reason, len, "%s", health.reason);
+		snprintf(reason, len, "%s", detail ? health.reason :
+		    health.summary);
 		return 503;
 	}
 	snprintf(reason, len, "ok");
 	return 200;
 }
 
+/*
+ * At exit any probe still out counts: one that is not yet past its
+ * deadline may be just as stuck on a hung mount, and joining the pool
+ * would wait on it for ever.
+ */
 int
 health_probe_stuck(void)
 {
-	return health.probe != NULL && health.probe->late;
+	return health.probe != NULL;
 }
 
 void

@@ -43,9 +43,14 @@ void		 health_configure(const struct config *,
 		    struct docroot *const *roots, size_t nroots);
 /* From now on 503 "draining", and no more probes. */
 void		 health_drain(void);
-/* 200 or 503, with a one-line reason ("ok", "draining", ...) in reason. */
-int		 health_status(char *reason, size_t len);
-/* A probe is out past its deadline: storage that may never answer. */
+/*
+ * 200 or 503, with a one-line reason in reason: "ok", "draining", "storage
+ * slow" or "storage failed", and with detail the root and error too (for
+ * the metrics listener and the log, not the public listeners: it tells
+ * anyone the server's file layout).
+ */
+int		 health_status(char *reason, size_t len, int detail);
+/* A probe is still out: at exit, storage that may never answer. */
 int		 health_probe_stuck(void);
 void		 health_stats(struct health_stats *);
 /* After the pool is gone (its done() calls have run). */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -125,6 +126,84 @@ LOG_FN(log_info, LOG_LEVEL_INFO, 0)
 LOG_FN(log_warn, LOG_LEVEL_WARN, saved)
 LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
 LOG_FN(log_error, LOG_LEVEL_ERROR, 0)
+
+static void
+log_write(enum log_level level, int errnum, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, errnum, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Decides under the limiter's lock whether this line goes out, and
+ * formats it outside: the lock is held for a few loads and stores only.
+ */
+static void
+log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt,
+    va_list ap)
+{
+	struct timespec	 ts;
+	char		 text[LOG_LINE_MAX];
+	long		 now, since = 0;
+	unsigned	 left_out = 0;
+	int		 write_it = 1;
+
+	if (LOG_LEVEL_WARN > log_threshold)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&rl->lock);
+	if (rl->written == 0 || now - rl->window_ms >= LOG_RATELIMIT_MS) {
+		/* A new window; the count of the last one goes with it. */
+		left_out = rl->suppressed;
+		since = now - rl->window_ms;
+		rl->window_ms = now;
+		rl->written = 1;
+		rl->suppressed = 0;
+	} else if (rl->written < rl->burst)
+		rl->written++;
+	else {
+		rl->suppressed++;
+		write_it = 0;
+	}
+	pthread_mutex_unlock(&rl->lock);
+	if (!write_it)
+		return;
+	vsnprintf(text, sizeof text, fmt, ap);
+	if (left_out > 0)
+		log_write(LOG_LEVEL_WARN, errnum,
+		    "%s (%u more in the last %ld s)", text, left_out,
+		    since / 1000);
+	else
+		log_write(LOG_LEVEL_WARN, errnum, "%s", text);
+}
+
+void
+log_warn_limited(struct log_ratelimit *rl, const char *fmt, ...)
+{
+	int	 saved = errno;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vlimited(rl, saved, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_warnx_limited(struct log_ratelimit *rl, const char *fmt, ...)
+{
+	int	 saved = errno;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vlimited(rl, 0, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
 
 void
 fatal(const char *fmt, ...)

@@ -6,6 +6,7 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <pthread.h>
 #include <stdarg.h>
 
 enum log_level {
@@ -25,6 +26,29 @@ void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Warnings a client or a shortage can bring about once per request go
+ * through one of these, as printk_ratelimit does: in each window of
+ * LOG_RATELIMIT_MS, the first burst lines are written and the rest only
+ * counted; the first line after the window says how many were left out
+ * ("... (N more in the last 10 s)"). One per kind of message; safe from
+ * any thread.
+ */
+#define LOG_RATELIMIT_MS	10000
+struct log_ratelimit {
+	pthread_mutex_t	 lock;
+	unsigned	 burst;		/* lines per window */
+	unsigned	 written;	/* in this window */
+	long		 window_ms;	/* its start, monotonic */
+	unsigned	 suppressed;	/* left out since */
+};
+#define LOG_RATELIMIT_INITIALIZER(burst)				\
+	{ PTHREAD_MUTEX_INITIALIZER, (burst), 0, 0, 0 }
+
+void	 log_warn_limited(struct log_ratelimit *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 log_warnx_limited(struct log_ratelimit *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 void	 fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...)

@@ -179,16 +179,19 @@ resolve_failed(struct resolution *res, int status)
 /*
  * Fails res with the status error calls for. ENOENT and its kind are the
  * client's doing; anything that ends in a 5xx is the server's, and says
- * so in one line (a worker may log: lines are single writes).
+ * so in one line (a worker may log: lines are single writes, and the
+ * limiter has a lock).
  */
 static void
 resolve_error(struct resolution *res, const char *rel, int error)
 {
-	int	 status = status_of_errno(error);
+	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
+	int				 status = status_of_errno(error);
 
 	if (status >= 500) {
+		/* One per request a client can repeat: rate-limited. */
 		errno = error;
-		log_warn("/%s: cannot open", rel);
+		log_warn_limited(&rl, "/%s: cannot open", rel);
 	}
 	resolve_failed(res, status);
 }

@@ -48,8 +48,6 @@
 
 #define ACCEPT_BATCH		64
 #define ACCEPT_BACKOFF_MS	100	/* after EMFILE and the like */
-/* At most one log line per interval about accept failing. */
-#define ACCEPT_LOG_INTERVAL_MS	10000
 #define LISTEN_BACKLOG		511
 /* Time left for connections stuck in a storage call after the abort. */
 #define ABORT_WAIT_MS		1000
@@ -70,7 +68,9 @@ struct listener {
 	struct server		*server;
 	enum listener_kind	 kind;
 	struct config_listen	 addr;		/* as configured, for reloads */
+	unsigned		 id;		/* never reused */
 	int			 retiring;	/* removed, open drain_delay_ms */
+	long			 retire_at_ms;	/* then closed */
 	char			 name[80];	/* as bound */
 };
 
@@ -89,10 +89,10 @@ struct server {
 	const struct config_overrides *overrides;
 	struct listener		*listeners[CONFIG_LISTEN_MAX + 1];
 	size_t			 nlisteners;
-	/* Removed by a reload, still accepting until retire_ev. */
+	/* Removed by a reload, still accepting until their retire_at_ms. */
 	struct listener		*retiring[CONFIG_LISTEN_MAX];
 	size_t			 nretiring;
-	struct event		*retire_ev;
+	struct event		*retire_ev;	/* the first one due */
 	int			 activated;	/* sockets from the manager */
 	int			 running;	/* server_run() has begun */
 	int			 accepting;
@@ -110,12 +110,12 @@ struct server {
 	size_t			 nsignals;
 	uint64_t		 status_requests;
 	long			 status_ms;
-	long			 accept_log_ms;	/* last accept failure logged */
-	unsigned		 accept_unlogged;	/* failures since */
+	unsigned		 listener_ids;	/* the last given */
 };
 
 /* Connection hooks carry only their generation; there is one server. */
 static struct server	*the_server;
+static struct log_ratelimit	 accept_log = LOG_RATELIMIT_INITIALIZER(1);
 
 static void
 listeners_enable(struct server *s, int on)
@@ -169,44 +169,64 @@ listeners_close(struct server *s)
  * Out of fds or memory: pending connections wait in the listen queue while
  * accepting pauses for ACCEPT_BACKOFF_MS (a level-triggered listener
  * would otherwise fire again at once, a busy loop), and the failure is
- * logged once per ACCEPT_LOG_INTERVAL_MS with the count since.
+ * logged at most once per LOG_RATELIMIT_MS with the count since.
  */
 static void
 accept_backoff(struct server *s)
 {
 	struct timeval	 tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
-	long		 now = await_now_ms();
-	int		 saved = errno;
 
+	log_warn_limited(&accept_log, "accept");
 	metrics_accept_error();
-	if (s->accept_log_ms == 0 ||
-	    now - s->accept_log_ms >= ACCEPT_LOG_INTERVAL_MS) {
-		errno = saved;
-		if (s->accept_unlogged > 0)
-			log_warn("accept (%u more failures in the last %ld s)",
-			    s->accept_unlogged, (now - s->accept_log_ms) / 1000);
-		else
-			log_warn("accept");
-		s->accept_log_ms = now;
-		s->accept_unlogged = 0;
-	} else
-		s->accept_unlogged++;
 	listeners_enable(s, 0);
 	evtimer_add(s->backoff_ev, &tv);
 }
 
-/* drain_delay_ms after a reload removed them: their turn to close. */
+/*
+ * One timer for the retiring listener due first: each keeps the delay it
+ * was retired with, whatever later reloads retire or take back.
+ */
+static void
+retire_arm(struct server *s)
+{
+	struct timeval	 tv;
+	long		 first, left;
+	size_t		 i;
+
+	if (s->retire_ev == NULL)
+		return;
+	evtimer_del(s->retire_ev);
+	if (s->nretiring == 0)
+		return;
+	first = s->retiring[0]->retire_at_ms;
+	for (i = 1; i < s->nretiring; i++)
+		if (s->retiring[i]->retire_at_ms < first)
+			first = s->retiring[i]->retire_at_ms;
+	if ((left = first - await_now_ms()) < 0)
+		left = 0;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(s->retire_ev, &tv);
+}
+
+/* drain_delay_ms after a reload removed them: the due ones close. */
 static void
 retire_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*s = arg;
-	size_t		 i;
+	long		 now = await_now_ms();
+	size_t		 i, j;
 
-	for (i = 0; i < s->nretiring; i++) {
-		log_info("no longer listening on %s", s->retiring[i]->name);
-		listener_free(s->retiring[i]);
+	for (i = 0, j = 0; i < s->nretiring; i++) {
+		if (s->retiring[i]->retire_at_ms <= now) {
+			log_info("no longer listening on %s",
+			    s->retiring[i]->name);
+			listener_free(s->retiring[i]);
+		} else
+			s->retiring[j++] = s->retiring[i];
 	}
-	s->nretiring = 0;
+	s->nretiring = j;
+	retire_arm(s);
 }
 
 /*
@@ -217,16 +237,16 @@ retire_cb(evutil_socket_t fd, short what, void *arg)
 static int
 listener_retire(struct server *s, struct listener *l, unsigned ms)
 {
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
-
 	if (ms == 0 || l->kind != LISTENER_MAIN || s->retire_ev == NULL ||
 	    s->nretiring == CONFIG_LISTEN_MAX)
 		return -1;
 	log_info("closing %s in %u ms; its health answers 503 until then",
 	    l->name, ms);
 	l->retiring = 1;
+	l->retire_at_ms = await_now_ms() + (long)ms;
+	conn_listener_retiring(l->id, 1);
 	s->retiring[s->nretiring++] = l;
-	evtimer_add(s->retire_ev, &tv);
+	retire_arm(s);
 	return 0;
 }
 
@@ -257,8 +277,8 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (conn_start(l->retiring ? &g->retiring_env :
 		    l->kind == LISTENER_MAIN ? &g->env :
-		    &g->metrics_env, cfd, (struct sockaddr *)&ss, sslen) ==
-		    -1) {
+		    &g->metrics_env, l->id, cfd, (struct sockaddr *)&ss,
+		    sslen) == -1) {
 			/* Out of memory: let some connections finish first. */
 			listeners_enable(s, 0);
 			evtimer_add(s->backoff_ev, &tv);
@@ -326,6 +346,8 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 	l->fd = fd;
 	l->server = s;
 	l->kind = kind;
+	/* Never reused: connections outlive their listener. */
+	l->id = ++s->listener_ids;
 	if (addr != NULL)
 		l->addr = *addr;
 	describe(l);
@@ -388,11 +410,13 @@ same_addr(const struct listener *l, enum listener_kind kind,
 /*
  * Makes the listeners what cfg asks for: one already open on a wanted
  * address is kept (its queue of pending connections with it), others
- * are opened, the rest closed. All or nothing: on failure the running
- * set is left as it was. Sockets from socket activation are always kept.
+ * are opened, the rest retired for retire_ms or closed. All or nothing:
+ * on failure the running set is left as it was. Sockets from socket
+ * activation are always kept.
  */
 static int
-listeners_apply(struct server *s, const struct config *cfg)
+listeners_apply(struct server *s, const struct config *cfg,
+    unsigned retire_ms)
 {
 	struct listener			*next[CONFIG_LISTEN_MAX + 1];
 	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
@@ -446,14 +470,16 @@ listeners_apply(struct server *s, const struct config *cfg)
 			goto fail;
 	}
 	for (r = 0, j = 0; r < s->nretiring; r++)
-		if (back[r])
+		if (back[r]) {
 			s->retiring[r]->retiring = 0;
-		else
+			conn_listener_retiring(s->retiring[r]->id, 0);
+		} else
 			s->retiring[j++] = s->retiring[r];
 	s->nretiring = j;
+	retire_arm(s);
 	for (j = 0; j < s->nlisteners; j++)
 		if (!kept[j] && (!s->running || listener_retire(s,
-		    s->listeners[j], cfg->drain_delay_ms) == -1)) {
+		    s->listeners[j], retire_ms) == -1)) {
 			log_info("no longer listening on %s",
 			    s->listeners[j]->name);
 			listener_free(s->listeners[j]);
@@ -613,7 +639,15 @@ reload_done(struct iojob *job)
 		generation_free_now(g);
 		return;
 	}
-	if (g == NULL || listeners_apply(s, g->cfg) == -1) {
+	/*
+	 * A removed listener is retired with the longer of the two delays:
+	 * the balancer polling it was set up for the old one, and a config
+	 * that leaves drain_delay_ms out (or a truncated file) must not close
+	 * it at once.
+	 */
+	if (g == NULL || listeners_apply(s, g->cfg, g->cfg->drain_delay_ms >
+	    old->cfg->drain_delay_ms ? g->cfg->drain_delay_ms :
+	    old->cfg->drain_delay_ms) == -1) {
 		if (g == NULL)
 			log_error("%s", rj->err);
 		else
@@ -786,7 +820,7 @@ server_create(struct config *cfg, const char *path,
 			goto fail;
 		s->nsignals++;
 	}
-	if (listeners_adopt(s) == -1 || listeners_apply(s, cfg) == -1)
+	if (listeners_adopt(s) == -1 || listeners_apply(s, cfg, 0) == -1)
 		goto fail;
 	if (notify_status_wanted() && (s->status_ev = timer_every(s,
 	    STATUS_INTERVAL_MS, status_cb)) == NULL)

@@ -4,13 +4,15 @@ at a time (test_haproxy.py puts them behind a real balancer).
 Health is off by default; health_path serves it on the main listeners and
 /health on the metrics listener. It answers from memory: 200 "ok", 503
 "draining" from SIGTERM on (drain_delay_ms before the listeners close),
-and 503 with the root named while the storage probe is late or failing,
-which slowfs.so's runtime switch and a removed root bring about.
+and 503 "storage slow" or "storage failed" while the storage probe is late
+or failing (with the root named on the metrics listener only), which
+slowfs.so's runtime switch and a removed root bring about.
 """
 
 import os
 import re
 import shutil
+import select
 import signal
 import socket
 import tempfile
@@ -143,8 +145,12 @@ class HealthTest(unittest.TestCase):
                 turned = time.monotonic() - t0
                 r, took = self.health(srv)
                 self.assertEqual(r.status, 503)
-                self.assertRegex(r.body.decode(), r"^storage slow: .*%s" % self.marker)
+                # Public listeners get a fixed reason: no root path.
+                self.assertEqual(r.body, b"storage slow\n")
                 self.assertLess(took, FAST_S, "health waited on storage")
+                r, _ = self.health(srv, listener=1)
+                self.assertEqual(r.status, 503)
+                self.assertRegex(r.body.decode(), r"^storage slow: .*%s" % self.marker)
                 m = fetch(*srv.listeners[1], "/metrics").body.decode()
                 self.assertEqual(metric(m, "coserve_healthy"), 0)
                 self.assertGreaterEqual(metric(m, "coserve_health_probe_failures_total"), 1)
@@ -157,14 +163,54 @@ class HealthTest(unittest.TestCase):
             self.assertEqual(srv.stderr.count("reporting unhealthy"), 1, srv.stderr)
             self.assertIn("storage answers again", srv.stderr)
 
+    def test_shutdown_with_a_probe_out(self):
+        # A probe out but not yet past its deadline when SIGTERM comes may
+        # be stuck on a hung mount just as well: exit without joining it.
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            self.skipTest("SLOWFS is not set to the built slowfs.so")
+        rfd, wfd = os.pipe()
+        try:
+            env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": self.marker,
+                   "SLOWFS_DELAY_MS": "8000", "SLOWFS_SWITCH": self.switch,
+                   "SLOWFS_NOTIFY_FD": str(wfd)}
+            srv = Server(root=self.root, env=env, pass_fds=[wfd], config={
+                "health_path": "/health", "health_probe_interval_ms": PROBE_INTERVAL_MS,
+                "health_probe_timeout_ms": 6000})
+            os.close(wfd)
+            wfd = None
+            with srv:
+                open(self.switch, "w").close()
+                # The next probe's statx is in flight once slowfs says so.
+                r, _, _ = select.select([rfd], [], [], WAIT_S)
+                self.assertTrue(r, "no slow storage call started")
+                os.read(rfd, 1)
+                t0 = time.monotonic()
+                srv.send_signal(signal.SIGTERM)
+                self.assertIsNotNone(srv.wait(WAIT_S))
+                took = time.monotonic() - t0
+                os.unlink(self.switch)
+            self.assertLess(took, 3.0, srv.stderr)
+            self.assertIn("exiting with the storage probe stuck", srv.stderr)
+            self.assertNotIn("reporting unhealthy", srv.stderr)
+        finally:
+            os.close(rfd)
+            if wfd is not None:
+                os.close(wfd)
+
     def test_root_gone(self):
-        with self.server() as srv:
+        with self.server(metrics_listen="127.0.0.1:0", listen=["127.0.0.1:0"]) as srv:
             moved = self.root + ".moved"
             os.rename(self.root, moved)
             try:
                 self.assertTrue(wait_for(lambda: self.health(srv)[0].status == 503))
                 r, _ = self.health(srv)
-                self.assertRegex(r.body.decode(), r"^storage failed: .*: No such file")
+                self.assertEqual(r.body, b"storage failed\n")
+                self.assertNotIn(self.marker.encode(), r.body)
+                # The metrics listener keeps the detail.
+                r, _ = self.health(srv, listener=1)
+                self.assertEqual(r.status, 503)
+                self.assertRegex(r.body.decode(),
+                                 r"^storage failed: .*%s.*: No such file" % self.marker)
             finally:
                 os.rename(moved, self.root)
             self.assertTrue(wait_for(lambda: self.health(srv)[0].status == 200))
@@ -208,6 +254,114 @@ class HealthTest(unittest.TestCase):
             self.assertGreaterEqual(time.monotonic() - t0, 1.0)
             self.assertIn("no longer listening on 127.0.0.1:%d" % p1, srv.stderr)
             self.assertEqual(fetch(h0, p0, "/health").status, 200)
+
+
+    def set_listen(self, srv, ports, count, delay=None):
+        """Rewrites listen (and drain_delay_ms) and waits for reload number count."""
+        with open(srv.config_path) as f:
+            text = f.read()
+        text = re.sub(r"^listen = .*$", "listen = [ %s ];" % ", ".join(
+            '"127.0.0.1:%d"' % p for p in ports), text, flags=re.M)
+        if delay is not None:
+            text = re.sub(r"^drain_delay_ms = .*$", "drain_delay_ms = %d;" % delay, text,
+                          flags=re.M)
+        with open(srv.config_path, "w") as f:
+            f.write(text)
+        srv.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: srv.stderr.count("configuration reloaded") >= count),
+                        srv.stderr)
+
+    def stop_now(self, srv):
+        """SIGTERM twice: the second cuts drain_delay_ms short."""
+        srv.send_signal(signal.SIGTERM)
+        self.assertTrue(wait_for(lambda: "health reports draining" in srv.stderr))
+        srv.send_signal(signal.SIGTERM)
+        self.assertIsNotNone(srv.wait(WAIT_S))
+
+    def free_ports(self, n):
+        ports = []
+        for _ in range(n):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        return ports
+
+    def test_retiring_is_decided_per_answer(self):
+        # Whether a connection's listener is going away is read when it is
+        # answered: a kept-alive health checker opened before the reload
+        # must see 503 too, and one on a listener taken back sees 200.
+        ports = self.free_ports(2)
+        with self.server(listen=["127.0.0.1:%d" % p for p in ports],
+                         drain_delay_ms=20000) as srv:
+            (h0, p0), (h1, p1) = srv.listeners
+            with srv.connect(listener=1) as keep:
+                keep.request("GET", "/health")
+                r = keep.read_response()
+                self.assertEqual((r.status, r.header("connection")), (200, None))
+                self.set_listen(srv, [p0], 1)
+                keep.request("GET", "/health")
+                r = keep.read_response()
+                self.assertEqual((r.status, r.body), (503, b"draining\n"))
+                self.assertEqual(r.header("connection"), "close")
+                self.assertTrue(keep.closed_by_peer())
+            # Accepted while retiring, answered after a reload took it back.
+            with srv.connect(listener=1) as during:
+                self.assertEqual(fetch(h1, p1, "/health").status, 503)
+                self.set_listen(srv, [p0, p1], 2)
+                during.request("GET", "/health")
+                r = during.read_response()
+                self.assertEqual((r.status, r.body), (200, b"ok\n"))
+                self.assertIsNone(r.header("connection"))
+                during.request("GET", "/index.html")
+                self.assertEqual(during.read_response().status, 200)
+            self.assertEqual(fetch(h1, p1, "/health").status, 200)
+            self.stop_now(srv)
+
+    def test_reload_without_drain_delay_keeps_the_old(self):
+        # A reload whose config leaves drain_delay_ms out retires a
+        # removed listener with the old delay, not at once.
+        ports = self.free_ports(2)
+        with self.server(listen=["127.0.0.1:%d" % p for p in ports],
+                         drain_delay_ms=2000) as srv:
+            (h0, p0), (h1, p1) = srv.listeners
+            with open(srv.config_path) as f:
+                text = f.read()
+            text = re.sub(r"^drain_delay_ms = .*$\n?", "", text, flags=re.M)
+            with open(srv.config_path, "w") as f:
+                f.write(text)
+            t0 = time.monotonic()
+            self.set_listen(srv, [p0], 1)
+            r = fetch(h1, p1, "/health", timeout=2)
+            self.assertEqual((r.status, r.body), (503, b"draining\n"))
+            self.assertIn("closing 127.0.0.1:%d in 2000 ms" % p1, srv.stderr)
+            self.assertTrue(wait_for(
+                lambda: "no longer listening on 127.0.0.1:%d" % p1 in srv.stderr))
+            self.assertGreaterEqual(time.monotonic() - t0, 1.5)
+
+    def test_retire_deadline_per_listener(self):
+        # A later reload's retiring listener must not move an earlier
+        # one's close: each keeps its own drain_delay_ms.
+        ports = self.free_ports(3)
+        with self.server(listen=["127.0.0.1:%d" % p for p in ports],
+                         drain_delay_ms=4000) as srv:
+            (h0, p0), (h1, p1), (h2, p2) = srv.listeners
+            self.set_listen(srv, [p0, p2], 1)
+            t0 = time.monotonic()
+            # A reload retires with the larger of the old and the new delay:
+            # lower it first, then retire p2 with 100 ms.
+            self.set_listen(srv, [p0, p2], 2, delay=100)
+            self.set_listen(srv, [p0], 3)
+            self.assertTrue(wait_for(
+                lambda: "no longer listening on 127.0.0.1:%d" % p2 in srv.stderr))
+            # p1 retired first, with 4000 ms: still open well after p2 closed.
+            time.sleep(0.5)
+            if time.monotonic() - t0 < 3.0:
+                r = fetch(h1, p1, "/health", timeout=2)
+                self.assertEqual((r.status, r.body), (503, b"draining\n"))
+            self.assertNotIn("no longer listening on 127.0.0.1:%d" % p1, srv.stderr)
+            self.assertTrue(wait_for(
+                lambda: "no longer listening on 127.0.0.1:%d" % p1 in srv.stderr))
+            self.assertGreaterEqual(time.monotonic() - t0, 3.0)
 
 
 if __name__ == "__main__":

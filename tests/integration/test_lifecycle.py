@@ -329,6 +329,31 @@ class LifecycleTest(unittest.TestCase):
                 self.assertLess(time.monotonic() - t0, 5,
                                 "an idle connection is not an in-flight response")
 
+    def test_lingering_close_is_bounded_and_aborted(self):
+        # A client that pipelined past keepalive_requests, then neither
+        # sends nor closes: the lingering close gives up within its 2 s,
+        # a drain waits no longer, and an abort ends it at once.
+        for abort in (False, True):
+            with self.subTest(abort=abort), self.serve(
+                    keepalive_requests=1, shutdown_grace_ms=20000) as srv:
+                with srv.connect() as c:
+                    c.send(build_request("GET", "/index.html") * 2)
+                    r = c.read_response()
+                    self.assertEqual((r.status, r.header("connection")), (200, "close"))
+                    # Our side is shut down for writing: the server lingers.
+                    self.assertTrue(c.closed_by_peer())
+                    t0 = time.monotonic()
+                    srv.send_signal(signal.SIGTERM)
+                    if abort:
+                        deadline = time.monotonic() + 5
+                        while "shutting down" not in srv.stderr:
+                            self.assertLess(time.monotonic(), deadline)
+                            time.sleep(0.01)
+                        srv.send_signal(signal.SIGTERM)
+                    self.assertEqual(srv.wait(15), 0, srv.stderr)
+                    elapsed = time.monotonic() - t0
+                self.assertLess(elapsed, 1.0 if abort else 4.0, srv.stderr)
+
     def test_sigint_exits_zero(self):
         with self.serve() as srv:
             fetch(srv.host, srv.port, "/index.html")

@@ -202,6 +202,52 @@ class DefaultLimits(ServerTestCase):
         self.assertEqual(self.get("/a.txt").header("server"), "coserve")
 
 
+class LingeringClose(ServerTestCase):
+    """Closing with requests still coming: the answers sent must arrive.
+
+    A close() with unread input makes the kernel send a reset, which
+    throws away response bytes the client has not read yet; coserve shuts
+    its side down first and drops what still comes (a lingering close).
+    """
+
+    BODY = os.urandom(20000)
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "twenty.bin"), cls.BODY)
+        write_file(os.path.join(root, "a.txt"), b"a\n")
+
+    def test_pipelined_past_keepalive_requests(self):
+        # The default keepalive_requests is 1000; 1500 are pipelined.
+        n = 1500
+        with HTTPConnection(self.server.host, self.server.port, timeout=30) as c:
+            sender = threading.Thread(target=c.send, args=(
+                b"".join(build_request("GET", "/twenty.bin") for _ in range(n)),))
+            sender.start()
+            got = 0
+            try:
+                for i in range(1000):
+                    resp = c.read_response()
+                    self.assertEqual((resp.status, resp.body == self.BODY), (200, True), i)
+                    got += 1
+            finally:
+                sender.join()
+                print("\nlingering close: %d of 1000 responses before the close" % got)
+            self.assertEqual(resp.header("connection"), "close")
+            self.assertFalse(c.buf)
+            # A clean end of stream: no reset, nothing more.
+            self.assertEqual(c.sock.recv(1), b"")
+
+    def test_431_with_more_coming(self):
+        # The head is refused while the client is still sending fields.
+        with HTTPConnection(self.server.host, self.server.port) as c:
+            c.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n" +
+                   b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(200)))
+            resp = c.read_response()
+            self.assertEqual(resp.status, 431)
+            self.assertEqual(c.sock.recv(1), b"")
+
+
 class ServerTokens(unittest.TestCase):
 
     def test_full_and_off(self):
@@ -343,6 +389,61 @@ class PerClientCap(unittest.TestCase):
             finally:
                 for s in socks:
                     s.close()
+
+
+class TrickledLargeHead(unittest.TestCase):
+    """A large head trickled in tiny segments costs the reactor time
+    linear in its size: the parser does not start over on every arrival."""
+
+    HEAD_MAX = 524288
+
+    def test_trickled_head_cpu(self):
+        with Server(config={"request_head_max": self.HEAD_MAX,
+                            "request_field_max": 1024,
+                            "request_fields_max": 10000,
+                            "header_timeout_ms": 120000}) as srv:
+            write_file(os.path.join(srv.root, "a.txt"), b"a\n")
+            field = b"X-Filler: " + b"v" * 116 + b"\r\n"  # 128 bytes
+            head = (b"GET /a.txt HTTP/1.1\r\nHost: t\r\n" +
+                    field * ((self.HEAD_MAX - 256) // len(field)) + b"\r\n")
+            with socket.create_connection((srv.host, srv.port), timeout=60) as s:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                cpu0 = cpu_seconds(srv.pid)
+                for i in range(0, len(head), 32):
+                    s.sendall(head[i:i + 32])
+                    time.sleep(0.0002)  # so that the segments arrive apart
+                resp = s.recv(64)
+                cpu = cpu_seconds(srv.pid) - cpu0
+            self.assertTrue(resp.startswith(b"HTTP/1.1 200 "), resp)
+            print("\ntrickled %d-byte head in 32-byte segments: %.2f s daemon CPU"
+                  % (len(head), cpu))
+            # Parsing from the start on every arrival took 3.7 s here.
+            self.assertLess(cpu, 1.0)
+
+
+class RateLimitedWarnings(unittest.TestCase):
+    """A warning any client can bring about once per request (here a
+    socket file in the root: open() fails with ENXIO, a 500) is written
+    for the first few, then only counted, at most 10 lines per 10 s."""
+
+    def test_cannot_open_is_rate_limited(self):
+        with Server() as srv:
+            path = os.path.join(srv.root, "a.sock")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(path)
+                n = 40
+                for _ in range(n):  # a 500 closes: one connection each
+                    self.assertEqual(fetch(srv.host, srv.port, "/a.sock").status, 500)
+                # The server still serves, and said so a bounded number of times.
+                write_file(os.path.join(srv.root, "a.txt"), b"a\n")
+                self.assertEqual(fetch(srv.host, srv.port, "/a.txt").status, 200)
+            finally:
+                sock.close()
+            lines = [l for l in srv.stderr_lines if "/a.sock: cannot open" in l]
+            print("\n%d requests for a socket file: %d warn lines" % (n, len(lines)))
+            self.assertEqual(len(lines), 10, lines)
+            self.assertTrue(all(l.startswith("coserve: warn: ") for l in lines), lines)
 
 
 class Slowloris(ServerTestCase):
@@ -624,6 +725,48 @@ class OutOfMemory(unittest.TestCase):
             self.assertGreaterEqual(
                 m['coserve_connections_refused_total{reason="no_memory"}'], 4)
             self.assertGreaterEqual(m['coserve_requests_total{class="5xx"}'], 5)
+
+
+    def test_client_gone_is_not_refused(self):
+        # Clients that closed before memory could be had for them are not
+        # answered, counted as refused or warned about: they left.
+        srv = Server(config={"request_head_max": self.HEAD_MAX,
+                             "request_line_max": 8192, "request_field_max": 8192,
+                             "metrics_path": "/metrics", "log_level": "debug"},
+                     env={"LD_PRELOAD": FAILMALLOC,
+                          "FAILMALLOC_SIZES": "%d" % (self.HEAD_MAX + 1)},
+                     start=False)
+        flag = os.path.join(srv.tmp, "fail")
+        srv.env["FAILMALLOC_FLAG"] = flag
+        inbuf_flag = "%s.%d" % (flag, self.HEAD_MAX + 1)
+        with srv:
+            srv.start()
+            write_file(os.path.join(srv.root, "a.txt"), b"a\n")
+            host, port = srv.host, srv.port
+            c = HTTPConnection(host, port)
+            c.request("GET", "/a.txt")
+            self.assertEqual(c.read_response().status, 200)
+            deadline = time.monotonic() + 10
+            while metrics(host, port)["coserve_coroutines"] > 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            open(inbuf_flag, "w").close()
+            c.close()  # the parked connection wakes to an end of stream
+            for _ in range(3):  # accepted with no buffer to be had, then gone
+                socket.create_connection((host, port)).close()
+
+            def seen():
+                return sum(1 for l in srv.stderr_lines
+                           if "closed before its request" in l or
+                           "no memory for a connection" in l)
+            while seen() < 4:
+                self.assertLess(time.monotonic(), deadline, srv.stderr)
+                time.sleep(0.05)
+            os.unlink(inbuf_flag)
+            m = metrics(host, port)
+            self.assertNotIn("no memory for a connection", srv.stderr)
+            self.assertEqual(m.get('coserve_connections_refused_total{reason="no_memory"}'), 0)
+            self.assertEqual(m.get('coserve_requests_total{class="5xx"}', 0), 0)
 
 
 if __name__ == "__main__":
