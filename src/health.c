@@ -138,7 +138,11 @@ probe_done(struct iojob *job)
 	health.probe = NULL;
 	health.probes++;
 	health.last_probe_ns = ns;
-	if (p->error != 0 && !p->late)
+	/*
+	 * Late but back before deadline_cb could run (the reactor was busy, or
+	 * both were ready in one turn): a failure all the same; counted once.
+	 */
+	if ((p->error != 0 || ms > (long)p->timeout_ms) && !p->late)
 		health.probe_failures++;
 	if (!health.enabled || health.draining)
 		;	/* health off since, or shutting down: no verdict */
