@@ -21,7 +21,7 @@ import threading
 import time
 import unittest
 
-from coserve_test import SLOWFS, Server, fetch, main, write_file
+from coserve_test import SLOWFS, WRAPPED, Server, fetch, main, write_file
 
 SECRET = b"TOP-SECRET-" + os.urandom(8).hex().encode()
 DOT = b"DOTFILE-" + os.urandom(8).hex().encode()
@@ -214,6 +214,9 @@ class Tree:
         self.assertNotIn(DOT, r.body)
 
     def test_mode(self):
+        if WRAPPED and not self.fallback:
+            self.skipTest("valgrind 3.19 does not know openat2: the daemon uses the "
+                          "/proc/self/fd fallback here too")
         fallback_logged = any("openat2 is unavailable" in l for l in self.server.stderr_lines)
         self.assertEqual(fallback_logged, self.fallback)
 
