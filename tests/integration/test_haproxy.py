@@ -39,8 +39,8 @@ import threading
 import time
 import unittest
 
-from coserve_test import (SLOWFS, HTTPConnection, Server, fetch, main,
-                          write_file)
+from coserve_test import (SLOWFS, WRAPPED, WRAPPED_SKIP, HTTPConnection, Server, fetch,
+                          main, write_file)
 
 HAPROXY = shutil.which("haproxy") or next(
     (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)),
@@ -48,7 +48,7 @@ HAPROXY = shutil.which("haproxy") or next(
 
 # coserve's side: probe often, judge fast, drain long enough for HAProxy.
 PROBE_INTERVAL_MS = 200
-PROBE_TIMEOUT_MS = 300
+PROBE_TIMEOUT_MS = 1000 if WRAPPED else 300  # valgrind: a fast probe can take 400 ms
 DRAIN_DELAY_MS = 1200  # >= inter * fall + inter below, with room for noise
 # HAProxy's side.
 CHECK_INTER_MS = 200
@@ -485,8 +485,11 @@ class HAProxyScaleOutTest(unittest.TestCase):
         self.assertGreater(total, 1000, "too little load to mean anything")
         slow = load.figures("slow")
         self.assertGreater(slow["requests"], 200)
-        self.assertLess(slow["p99"], P99_LIMIT_S * 1000,
-                        "the slow instance's stalls reached the clients' p99")
+        if WRAPPED:
+            print("slow: p99 not asserted: %s" % WRAPPED_SKIP)
+        else:
+            self.assertLess(slow["p99"], P99_LIMIT_S * 1000,
+                            "the slow instance's stalls reached the clients' p99")
         self.assertLess((t_b_503 - t_slow) * 1000,
                         PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 1000,
                         "b's health took too long to see its slow storage")
