@@ -418,7 +418,8 @@ class TrickledLargeHead(unittest.TestCase):
             print("\ntrickled %d-byte head in 32-byte segments: %.2f s daemon CPU"
                   % (len(head), cpu))
             # Parsing from the start on every arrival took 3.7 s here.
-            self.assertLess(cpu, 1.0)
+            # Under valgrind the linear parse takes about 4 s of CPU.
+            self.assertLess(cpu, 1.0 * SLOWDOWN)
 
 
 class RateLimitedWarnings(unittest.TestCase):
