@@ -263,9 +263,15 @@ async def settle(pid, port, want_fds=None, timeout=30.0):
     connection (stuck)."""
     deadline = time.monotonic() + timeout
     while True:
+        # The daemon closes the metrics connection busy() used a moment
+        # after answering (later still under valgrind): count descriptors
+        # on both sides of a pause and trust only a count that held.
+        before = fd_count(pid)
         conns, coros = await busy(port)
+        await asyncio.sleep(0.1)
         fds = fd_count(pid)
-        if conns == 0 and coros == 0 and (want_fds is None or fds == want_fds):
+        if (conns == 0 and coros == 0 and fds == before and
+                (want_fds is None or fds == want_fds)):
             return conns, fds
         if time.monotonic() > deadline:
             if coros != 0:
