@@ -63,14 +63,16 @@ class Server:
         self.name = name
         self.root = root
         self.coserve_bin = coserve_bin
+        self.workdir = workdir
         self.rundir = os.path.join(workdir, "run", name)
         self.proc = None
         self.port = None
 
     def _command(self, conf):
         subst = {"PORT": str(self.port), "ROOT": self.root, "RUN": self.rundir,
-                 "NOFILE": os.environ.get("BENCH_NOFILE", "20000")}
-        if self.name == "coserve":
+                 "NOFILE": os.environ.get("BENCH_NOFILE", "20000"),
+                 "IO_THREADS": "0" if self.name == "coserve-serial" else "4"}
+        if self.name in ("coserve", "coserve-serial"):
             _render("coserve.conf.in", conf, subst)
             return [self.coserve_bin, "-c", conf]
         if self.name.startswith("nginx"):
@@ -80,6 +82,8 @@ class Server:
         if self.name == "lighttpd":
             _render("lighttpd.conf.in", conf, subst)
             return ["lighttpd", "-D", "-f", conf]
+        if self.name == "threads":  # bench/threadconns, built by bench/conncost
+            return [os.path.join(self.workdir, "threadconns"), str(self.port), self.root]
         if self.name == "h2o":
             _render("h2o.conf.in", conf, subst)
             return ["h2o", "-c", conf]
