@@ -2,7 +2,8 @@
 (2.0 or lower) in `systemd-analyze security`; the man pages render without
 warnings; the logrotate snippet parses; the Debian package builds, puts
 every file where it belongs and passes lintian without errors; the RPM
-builds.
+builds and passes rpmlint (with packaging/rpm/coserve.rpmlintrc) without
+errors. Both say ISC, carry the text of LICENSE and name one maintainer.
 
 The packages are built from a distribution tree (`make distdir` into a
 temporary directory, the tree `make dist` would pack), never in the source
@@ -14,6 +15,7 @@ is skipped: the package's own `make check` must not build packages.
 """
 
 import glob
+import gzip
 import os
 import pwd
 import re
@@ -35,6 +37,10 @@ SOCKET = os.path.join(UNITS, "coserve.socket")
 MAN_PAGES = [os.path.join(SRCDIR, "docs", "coserve.8"),
              os.path.join(SRCDIR, "docs", "coserve.conf.5")]
 LOGROTATE = os.path.join(SRCDIR, "packaging", "logrotate", "coserve")
+LICENSE = os.path.join(SRCDIR, "LICENSE")
+RPMLINTRC = os.path.join(SRCDIR, "packaging", "rpm", "coserve.rpmlintrc")
+
+MAINTAINER = "coserve maintainers <coserve-maintainers@example.org>"
 
 SECURITY_MAX = 2.0  # "OK" in systemd-analyze security
 TOOL_TIMEOUT_S = 120  # systemd-analyze, lintian, groff
@@ -49,6 +55,7 @@ PACKAGES = {
     "dh": "debhelper",
     "lintian": "lintian",
     "rpmbuild": "rpm",
+    "rpmlint": "rpmlint",
     "make": "make",
 }
 
@@ -80,6 +87,29 @@ RPM_FILES = [
     "/usr/share/coserve/www/index.html",
 ]
 RPM_CONFFILES = ["/etc/coserve/coserve.conf", "/etc/logrotate.d/coserve"]
+
+
+def licence():
+    """LICENSE as (its copyright line, the words of the permission notice)."""
+    with open(LICENSE) as f:
+        first, _, notice = f.read().partition("\n")
+    return first, notice.split()
+
+
+def deb822(text):
+    """The paragraphs of a Debian control-style file as [{field: value}];
+    a continued value keeps its lines, each stripped of one leading space."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        fields, name = {}, None
+        for line in block.splitlines():
+            if line.startswith((" ", "\t")):
+                fields[name] += "\n" + line[1:]
+            else:
+                name, _, value = line.partition(":")
+                fields[name] = value.strip()
+        paragraphs.append(fields)
+    return paragraphs
 
 
 def need(testcase, *programs):
@@ -339,6 +369,32 @@ class DebianPackage(unittest.TestCase):
         rc, depends = run(["dpkg-deb", "-f", self.deb, "Depends"])
         self.assertIn("procps", depends)  # /bin/kill for ExecReload
 
+    def test_licence(self):
+        """The maintainer is the same everywhere; the machine-readable
+        copyright file says ISC, names LICENSE's holder and carries its
+        text."""
+        self.build()
+        rc, out = run(["dpkg-deb", "-f", self.deb, "Maintainer"])
+        self.assertEqual((rc, out.strip()), (0, MAINTAINER))
+        with gzip.open(os.path.join(self.root, "usr/share/doc/coserve/"
+                                    "changelog.Debian.gz"), "rt") as f:
+            trailers = re.findall(r"^ -- (.*?)  ", f.read(), re.M)
+        self.assertEqual(set(trailers), {MAINTAINER})
+        with open(os.path.join(self.root, "usr/share/doc/coserve/copyright")) as f:
+            header, *paragraphs = deb822(f.read())
+        self.assertEqual(header["Format"],
+                         "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/")
+        self.assertEqual(header["Upstream-Contact"], MAINTAINER)
+        files = [p for p in paragraphs if "Files" in p]
+        self.assertEqual([(p["Files"], p["License"]) for p in files], [("*", "ISC")])
+        holder, notice = licence()
+        self.assertEqual("Copyright (c) " + files[0]["Copyright"], holder)
+        text = [p["License"] for p in paragraphs if "Files" not in p]
+        self.assertEqual(len(text), 1, paragraphs)
+        name, _, body = text[0].partition("\n")
+        self.assertEqual(name, "ISC")
+        self.assertEqual([w for w in body.split() if w != "."], notice)
+
     def test_binary_runs(self):
         """The packaged daemon runs and checks the packaged configuration,
         with its root moved into the scratch tree."""
@@ -378,15 +434,34 @@ class RpmPackage(unittest.TestCase):
     """packaging/rpm/coserve.spec builds with rpmbuild from a `make dist`
     tarball."""
 
-    def test_rpmbuild(self):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="coserve-rpm-")
+        cls.build_error = None
+        cls.rpm = None
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def build(self):
+        """Builds once for the class, as DebianPackage does."""
         need(self, "rpmbuild", "make")
-        tmp = tempfile.mkdtemp(prefix="coserve-rpm-")
-        self.addCleanup(shutil.rmtree, tmp)
-        topdir = os.path.join(tmp, "rpm")
+        cls = type(self)
+        if cls.rpm is None and cls.build_error is None:
+            try:
+                cls.rpm = self._build()
+            except AssertionError as e:
+                cls.build_error = str(e)
+        if cls.build_error:
+            self.fail(cls.build_error)
+
+    def _build(self):
+        topdir = os.path.join(self.tmp, "rpm")
         os.makedirs(os.path.join(topdir, "SOURCES"))
-        distdir = make_distdir(self, tmp)
+        distdir = make_distdir(self, self.tmp)
         tarball = os.path.join(topdir, "SOURCES", os.path.basename(distdir) + ".tar.gz")
-        rc, out = run(["tar", "-C", tmp, "-czf", tarball, os.path.basename(distdir)])
+        rc, out = run(["tar", "-C", self.tmp, "-czf", tarball, os.path.basename(distdir)])
         self.assertEqual(rc, 0, out)
         spec = os.path.join(distdir, "packaging", "rpm", "coserve.spec")
         start = time.monotonic()
@@ -396,15 +471,47 @@ class RpmPackage(unittest.TestCase):
                        "--define", "_smp_mflags -j2", "-bb", spec],
                       timeout=BUILD_TIMEOUT_S)
         print("rpmbuild: %.1f s" % (time.monotonic() - start))
+        shutil.rmtree(distdir, ignore_errors=True)
         self.assertEqual(rc, 0, tail(out, 80))
         rpms = glob.glob(os.path.join(topdir, "RPMS", "*", "coserve-[0-9]*.rpm"))
         self.assertEqual(len(rpms), 1, rpms)
-        rc, files = run(["rpm", "-qlp", rpms[0]])
+        return rpms[0]
+
+    def test_files(self):
+        self.build()
+        rc, files = run(["rpm", "-qlp", self.rpm])
         self.assertEqual(rc, 0, files)
         missing = [p for p in RPM_FILES if p not in files.split()]
         self.assertEqual(missing, [])
-        rc, conf = run(["rpm", "-qcp", rpms[0]])
+        rc, conf = run(["rpm", "-qcp", self.rpm])
         self.assertEqual(sorted(conf.split()), sorted(RPM_CONFFILES))
+
+    def test_licence(self):
+        """License: ISC, LICENSE installed as the licence file, and the
+        maintainer in the changelog."""
+        self.build()
+        rc, out = run(["rpm", "-qp", "--queryformat",
+                       "%{LICENSE}\\n%{CHANGELOGNAME}\\n", self.rpm])
+        self.assertEqual(rc, 0, out)
+        lic, changelog = out.splitlines()
+        self.assertEqual(lic, "ISC")
+        self.assertRegex(changelog, "^" + re.escape(MAINTAINER) + r" - \S+$")
+        rc, out = run(["rpm", "-qLp", self.rpm])
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"^/usr/share/licenses/coserve[^/]*/LICENSE$")
+
+    def test_rpmlint(self):
+        """rpmlint reports no errors past the filters of coserve.rpmlintrc,
+        each of which says why (warnings are printed)."""
+        self.build()
+        need(self, "rpmlint")
+        rc, out = run(["rpmlint", "-r", RPMLINTRC, self.rpm])
+        tags = [line for line in out.splitlines() if re.match(r"^coserve\S*: [EW]: ", line)]
+        for line in tags:
+            print("  " + line)
+        errors = [line for line in tags if ": E: " in line]
+        self.assertEqual(errors, [], out)
+        self.assertEqual(rc, 0, out)
 
 
 if __name__ == "__main__":
