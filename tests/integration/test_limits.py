@@ -87,7 +87,7 @@ def head_of(line_len=None, fields=()):
     Host, then fields as (name, value) pairs."""
     target = "/"
     if line_len is not None:
-        # Segments of 100: a longer one is a 414 of its own (NAME_MAX).
+        # Segments of 100, like real paths (one past NAME_MAX is a 404).
         n = line_len - len("GET / HTTP/1.1")
         target = "/" + "/".join("a" * 99 for _ in range(n // 100)) + \
             "/" * (n // 100 > 0) + "b" * (n - n // 100 * 100)
@@ -775,6 +775,35 @@ class OutOfMemory(unittest.TestCase):
             self.assertNotIn("no memory for a connection", srv.stderr)
             self.assertEqual(m.get('coserve_connections_refused_total{reason="no_memory"}'), 0)
             self.assertEqual(m.get('coserve_requests_total{class="5xx"}', 0), 0)
+
+
+class DefaultsAcceptClients(ServerTestCase):
+    """What real clients send passes the default limits: a request line of
+    about 8,000 octets (RFC 9112 3) whose path no file can have is a 404,
+    not a 414."""
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
+
+    # (name, target, status): targets that fit request_line_max.
+    TARGETS = [
+        # Decoded, longer than any path (PATH_MAX): names no file.
+        ("7,815-octet line of short segments", "/ddd" * 1949 + "/ddddd", 404),
+        ("one segment past NAME_MAX", "/" + "d" * 300, 404),
+        ("percent-encoded segment past NAME_MAX", "/a/" + "%64" * 2600, 404),
+        ("long query on a file", "/a.txt?" + "q" * 7000, 200),
+    ]
+
+    def test_long_targets(self):
+        for name, target, status in self.TARGETS:
+            with self.subTest(name):
+                line = "GET %s HTTP/1.1" % target
+                self.assertLessEqual(len(line), 8192, name)
+                head = ("%s\r\nHost: t\r\n\r\n" % line).encode()
+                resp, _ = raw_exchange(self.server.host, self.server.port, head)
+                self.assertEqual(resp.status, status, name)
+        self.assertEqual(len("GET %s HTTP/1.1" % self.TARGETS[0][1]), 7815)
 
 
 if __name__ == "__main__":
