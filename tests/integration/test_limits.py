@@ -780,7 +780,7 @@ class OutOfMemory(unittest.TestCase):
 class DefaultsAcceptClients(ServerTestCase):
     """What real clients send passes the default limits: a request line of
     about 8,000 octets (RFC 9112 3) whose path no file can have is a 404,
-    not a 414."""
+    not a 414, and a head of a hundred ordinary fields plus Host is read."""
 
     @classmethod
     def make_root(cls, root):
@@ -804,6 +804,19 @@ class DefaultsAcceptClients(ServerTestCase):
                 resp, _ = raw_exchange(self.server.host, self.server.port, head)
                 self.assertEqual(resp.status, status, name)
         self.assertEqual(len("GET %s HTTP/1.1" % self.TARGETS[0][1]), 7815)
+
+    def test_hundred_fields(self):
+        fields = [("X-Field-%03d" % i, "value-%03d-%s" % (i, "v" * 24)) for i in range(100)]
+        head = head_of(fields=fields).replace(b"GET / ", b"GET /a.txt ", 1)
+        self.assertGreater(len(head), 4000)
+        with self.conn() as c:
+            c.send(head)
+            resp = c.read_response()
+            self.assertEqual((resp.status, resp.body), (200, b"a\n"))
+            # Several hundred short ones as well, on the same connection.
+            c.send(head_of(fields=[("X-%d" % i, "v") for i in range(500)])
+                   .replace(b"GET / ", b"GET /a.txt ", 1))
+            self.assertEqual(c.read_response().status, 200)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c->request_limits.line_max, 8192);
 	ck_assert_uint_eq(c->request_limits.field_max, 8192);
 	ck_assert_uint_eq(c->request_limits.head_max, 16384);
-	ck_assert_uint_eq(c->request_limits.fields_max, 100);
+	ck_assert_uint_eq(c->request_limits.fields_max, 1000);
 	ck_assert_uint_eq(c->keepalive_requests, 1000);
 	ck_assert_uint_eq(c->max_connections_per_client, 0);
 	ck_assert_int_eq(c->server_tokens, RESPONSE_TOKENS_PRODUCT);
