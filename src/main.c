@@ -18,11 +18,6 @@
 #include "server.h"
 
 #define DEFAULT_CONFIG	SYSCONFDIR "/coserve/coserve.conf"
-/*
- * Descriptors beside the client sockets: listeners, logs, the pool's
- * eventfd, the event base, files in flight outside the open-file cache.
- */
-#define NOFILE_MARGIN	64
 
 /* What the command line asks for. */
 struct options {
@@ -103,7 +98,8 @@ parse_options(int argc, char **argv, struct options *opt)
 
 /*
  * Connections and the open-file caches each hold a descriptor: take the
- * hard limit rather than fail at the soft one (often 1024).
+ * hard limit rather than fail at the soft one (often 1024). max_connections
+ * "auto" is worked out from the hard limit on this promise.
  */
 static void
 nofile_raise(void)
@@ -121,18 +117,19 @@ nofile_raise(void)
 static void
 nofile_check(const struct config *cfg)
 {
-	struct rlimit	 nofile;
+	struct rlimit		 nofile;
+	unsigned long long	 need;
 
+	need = cfg->max_connections + config_nofile_reserved(cfg);
+	if (cfg->max_connections_auto)
+		log_info("max_connections auto: %u", cfg->max_connections);
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-	    nofile.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)cfg->max_connections + cfg->open_file_cache_max +
-	    NOFILE_MARGIN > nofile.rlim_cur)
-		log_warnx("max_connections %u and open_file_cache_max %u need "
-		    "about %llu descriptors, but the limit is %llu: raise "
-		    "the hard limit (LimitNOFILE=, ulimit -Hn)",
+	    nofile.rlim_cur != RLIM_INFINITY && need > nofile.rlim_cur)
+		log_warnx("max_connections %u and open_file_cache_max %u for "
+		    "%zu site%s need about %llu descriptors, but the limit is "
+		    "%llu: raise the hard limit (LimitNOFILE=, ulimit -Hn)",
 		    cfg->max_connections, cfg->open_file_cache_max,
-		    (unsigned long long)cfg->max_connections +
-		    cfg->open_file_cache_max + NOFILE_MARGIN,
+		    cfg->site_count, cfg->site_count == 1 ? "" : "s", need,
 		    (unsigned long long)nofile.rlim_cur);
 }
 

@@ -10,12 +10,15 @@ import os
 import re
 import resource
 import select
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 import unittest
 
+import coserve_load
 from coserve_test import (COSERVE, SLOWDOWN, WRAPPED, HTTPConnection, Server,
                           ServerTestCase, build_request, config_text, fetch, main,
                           sha256, write_file)
@@ -817,6 +820,58 @@ class DefaultsAcceptClients(ServerTestCase):
             c.send(head_of(fields=[("X-%d" % i, "v") for i in range(500)])
                    .replace(b"GET / ", b"GET /a.txt ", 1))
             self.assertEqual(c.read_response().status, 200)
+
+
+class DefaultConnectionCeiling(unittest.TestCase):
+    """max_connections "auto" follows the descriptor limit: on a default
+    configuration 3,000 idle clients are all accepted (at the old 1024 the
+    rest waited in the listen backlog, unanswered), and a request on every
+    tenth of them is answered."""
+
+    CLIENTS = 3000
+    # What the daemon keeps beside its clients with one site and one
+    # listener (two open-file caches of 1024, the listener, 64 more), and
+    # a margin for our own descriptors.
+    NOFILE = CLIENTS + 2 * 1024 + 1 + 64 + 256
+
+    def test_3000_idle_connections(self):
+        # The daemon inherits our limits: raise ours for both of us.
+        if coserve_load.raise_nofile(self.NOFILE) < self.NOFILE:
+            self.skipTest("the hard RLIMIT_NOFILE is below %d: too low for %d "
+                          "clients and the daemon's reserve" % (self.NOFILE, self.CLIENTS))
+        if coserve_load.ephemeral_ports() < self.CLIENTS + 2000:
+            self.skipTest("ip_local_port_range holds fewer than %d ports"
+                          % (self.CLIENTS + 2000))
+        tmp = tempfile.mkdtemp(prefix="coserve-ceiling-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        write_file(os.path.join(tmp, "a.txt"), b"a\n")
+        # Only the header timeout differs from the defaults: a silent client
+        # must outlive the opening of the others on a slow machine.
+        with Server(root=tmp, config={"header_timeout_ms": 600000}) as srv:
+            auto = [l for l in srv.stderr_lines if "max_connections auto:" in l]
+            self.assertEqual(len(auto), 1, srv.stderr)
+            self.assertGreaterEqual(int(auto[0].rsplit(" ", 1)[1]), self.CLIENTS, auto[0])
+            before = coserve_load.fd_count(srv.pid)
+            conns = []
+            try:
+                for _ in range(self.CLIENTS):
+                    conns.append(HTTPConnection(srv.host, srv.port))
+                # Each accepted connection is a descriptor in the daemon.
+                deadline = time.monotonic() + 60 * SLOWDOWN
+                while (accepted := coserve_load.fd_count(srv.pid) - before) < self.CLIENTS:
+                    self.assertLess(time.monotonic(), deadline, "%d of %d connections "
+                                    "accepted" % (accepted, self.CLIENTS))
+                    time.sleep(0.05)
+                some = conns[::10]
+                for c in some:
+                    c.send(build_request("GET", "/a.txt"))
+                for i, c in enumerate(some):
+                    resp = c.read_response()
+                    self.assertEqual((resp.status, resp.body), (200, b"a\n"), i * 10)
+            finally:
+                for c in conns:
+                    c.close()
+            srv.check_clean_exit()
 
 
 if __name__ == "__main__":
