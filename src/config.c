@@ -17,6 +17,8 @@
 #include <strings.h>
 
 #include <arpa/inet.h>
+#include <sys/resource.h>
+
 #include <libconfig.h>
 
 #include "accesslog.h"
@@ -26,6 +28,7 @@ enum scope { SCOPE_GLOBAL, SCOPE_SITE };
 
 enum key_type {
 	KEY_UINT,
+	KEY_UINT_AUTO,	/* a KEY_UINT, or "auto", stored as 0 */
 	KEY_BOOL,
 	KEY_PATH,	/* a file path, relative to the config file */
 	KEY_FILE_NAME,	/* a name without '/' */
@@ -62,7 +65,8 @@ static const struct key keys[] = {
 	{ "io_threads", KEY_UINT, G(io_threads), 0, 256 },
 	{ "io_threads_max", KEY_UINT, G(io_threads_max), 0, 4096 },
 	{ "io_queue_max", KEY_UINT, G(io_queue_max), 1, 1 << 20 },
-	{ "max_connections", KEY_UINT, G(max_connections), 1, 1 << 20 },
+	{ "max_connections", KEY_UINT_AUTO, G(max_connections), 1,
+	    CONFIG_CONNECTIONS_MAX },
 	{ "max_connections_per_client", KEY_UINT,
 	    G(max_connections_per_client), 0, 1 << 20 },
 	{ "keepalive_requests", KEY_UINT, G(keepalive_requests), 0, 1 << 30 },
@@ -464,10 +468,18 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 	int		 i, n;
 
 	switch (k->type) {
+	case KEY_UINT_AUTO:
+		if (config_setting_type(s) == CONFIG_TYPE_STRING &&
+		    strcmp(config_setting_get_string(s), "auto") == 0) {
+			*(unsigned *)dst = 0;
+			return 0;
+		}
+		/* FALLTHROUGH */
 	case KEY_UINT:
 		if (config_setting_type(s) != CONFIG_TYPE_INT &&
 		    config_setting_type(s) != CONFIG_TYPE_INT64)
-			return fail(ld, s, "%s must be an integer", k->name);
+			return fail(ld, s, "%s must be %san integer", k->name,
+			    k->type == KEY_UINT_AUTO ? "\"auto\" or " : "");
 		v = config_setting_get_int64(s);
 		if (v < k->min || v > k->max)
 			return fail(ld, s, "%s must be between %lld and %lld",
@@ -672,7 +684,7 @@ set_defaults(struct config *c)
 	c->io_threads = 4;
 	c->io_threads_max = 256;
 	c->io_queue_max = 4096;
-	c->max_connections = 1024;
+	c->max_connections = 0;	/* auto */
 	c->keepalive_requests = 1000;
 	c->request_limits = request_limits_default;
 	c->header_timeout_ms = 10000;
@@ -830,6 +842,35 @@ out:
 	return rc;
 }
 
+unsigned long long
+config_nofile_reserved(const struct config *c)
+{
+	unsigned	 caches = c->open_file_cache_max > 0 ? c->site_count : 0;
+
+	/* A reload keeps the old generation's caches until it is freed. */
+	return 2ULL * caches * c->open_file_cache_max + c->listen_count +
+	    c->metrics_listen_set + CONFIG_NOFILE_MARGIN;
+}
+
+/*
+ * max_connections "auto": every descriptor the hard limit allows (main
+ * raises the soft limit to it) that is not reserved. A limit too low for
+ * both still lets half of it go to clients; main then warns.
+ */
+static unsigned
+max_connections_auto(const struct config *c)
+{
+	struct rlimit		 nofile;
+	unsigned long long	 limit = CONFIG_CONNECTIONS_MAX, reserved, n;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < limit)
+		limit = nofile.rlim_max;
+	reserved = config_nofile_reserved(c);
+	n = reserved < limit / 2 ? limit - reserved : limit / 2;
+	return n > 0 ? (unsigned)n : 1;
+}
+
 struct config *
 config_load(const char *path, const struct config_overrides *o, char *err,
     size_t errlen)
@@ -866,6 +907,10 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 			}
 		}
 		c->listen_count = o->listen_count;
+	}
+	if (c->max_connections == 0) {
+		c->max_connections = max_connections_auto(c);
+		c->max_connections_auto = 1;
 	}
 	return c;
 fail:

@@ -27,6 +27,12 @@
 #define CONFIG_ADD_MAX		16
 #define CONFIG_ERROR_PAGES_MAX	32
 #define CONFIG_MIME_MAX		256
+#define CONFIG_CONNECTIONS_MAX	(1 << 20)	/* max_connections */
+/*
+ * Descriptors beside client sockets, caches and listeners: logs, the
+ * pool's eventfd, the event base, files in flight outside the caches.
+ */
+#define CONFIG_NOFILE_MARGIN	64
 
 struct config_listen {
 	char		 host[64];	/* numeric address, "" for any IPv4 */
@@ -80,7 +86,8 @@ struct config {
 	unsigned	 io_threads;
 	unsigned	 io_threads_max;
 	unsigned	 io_queue_max;
-	unsigned	 max_connections;
+	unsigned	 max_connections;	/* "auto" worked out at load */
+	int		 max_connections_auto;	/* it was "auto" */
 	unsigned	 max_connections_per_client;	/* 0: no cap */
 	unsigned	 keepalive_requests;	/* 0: no limit */
 	struct request_limits request_limits;
@@ -128,6 +135,12 @@ struct config_overrides {
 struct config	*config_load(const char *path, const struct config_overrides *,
 		    char *err, size_t errlen);
 void		 config_free(struct config *);
+/*
+ * Descriptors held beside client connections: two generations' open-file
+ * caches (one per site each), the listeners, and CONFIG_NOFILE_MARGIN.
+ * max_connections "auto" is the hard RLIMIT_NOFILE less this.
+ */
+unsigned long long config_nofile_reserved(const struct config *);
 /* Parses "host:port", "[v6]:port" or "*:port" into l; 0 or -1. */
 int		 config_parse_listen(const char *text, struct config_listen *l);
 

@@ -18,11 +18,13 @@
 #include "server.h"
 
 #define DEFAULT_CONFIG	SYSCONFDIR "/coserve/coserve.conf"
-/*
- * Descriptors beside the client sockets: listeners, logs, the pool's
- * eventfd, the event base, files in flight outside the open-file cache.
- */
-#define NOFILE_MARGIN	64
+
+/* What the command line asks for. */
+struct options {
+	struct config_overrides	 overrides;
+	const char		*path;	/* NULL: built-in defaults */
+	int			 test;	/* -t */
+};
 
 static void
 usage(FILE *out)
@@ -43,54 +45,38 @@ usage(FILE *out)
 	    "With -r or -l and no -c, no configuration file is read.\n");
 }
 
-int
-main(int argc, char **argv)
+/*
+ * Fills opt from the command line. Returns -1 to go on, or the status to
+ * exit with at once (-h, -V, a usage error).
+ */
+static int
+parse_options(int argc, char **argv, struct options *opt)
 {
-	struct config_overrides	 o = { 0 };
-	struct config		*cfg;
-	struct server		*s;
-	struct docroot		*root;
-	const char		*path = NULL;
-	char			 err[CONFIG_ERROR_MAX];
-	char			*user = NULL, *group = NULL;
-	struct rlimit		 nofile;
-	int			 ch, test = 0, rc, drop;
-	size_t			 i;
+	struct config_overrides	*o = &opt->overrides;
+	int			 ch;
 
-	log_init(LOG_LEVEL_INFO);
-	/* Reads the zone file now, not on the reactor at the first log line. */
-	tzset();
-	/*
-	 * Connections and the open-file cache each hold a descriptor: take
-	 * the hard limit rather than fail at the soft one (often 1024).
-	 */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-	    nofile.rlim_cur < nofile.rlim_max) {
-		nofile.rlim_cur = nofile.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &nofile);
-	}
 	while ((ch = getopt(argc, argv, "c:hl:r:tu:V")) != -1) {
 		switch (ch) {
 		case 'c':
-			path = optarg;
+			opt->path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		case 'l':
-			if (o.listen_count == CONFIG_LISTEN_MAX)
+			if (o->listen_count == CONFIG_LISTEN_MAX)
 				fatalx("-l: at most %d addresses",
 				    CONFIG_LISTEN_MAX);
-			o.listen[o.listen_count++] = optarg;
+			o->listen[o->listen_count++] = optarg;
 			break;
 		case 'r':
-			o.root = optarg;
+			o->root = optarg;
 			break;
 		case 't':
-			test = 1;
+			opt->test = 1;
 			break;
 		case 'u':
-			o.user = optarg;
+			o->user = optarg;
 			break;
 		case 'V':
 			printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
@@ -105,10 +91,117 @@ main(int argc, char **argv)
 		return 1;
 	}
 	/* Quick use: -r or -l alone means built-in defaults, no file. */
-	if (path == NULL && o.root == NULL && o.listen_count == 0)
-		path = DEFAULT_CONFIG;
+	if (opt->path == NULL && o->root == NULL && o->listen_count == 0)
+		opt->path = DEFAULT_CONFIG;
+	return -1;
+}
 
-	if ((cfg = config_load(path, &o, err, sizeof err)) == NULL) {
+/*
+ * Connections and the open-file caches each hold a descriptor: take the
+ * hard limit rather than fail at the soft one (often 1024). max_connections
+ * "auto" is worked out from the hard limit on this promise.
+ */
+static void
+nofile_raise(void)
+{
+	struct rlimit	 nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+}
+
+/* Past the limit, accept fails with EMFILE and backs off: say so now. */
+static void
+nofile_check(const struct config *cfg)
+{
+	struct rlimit		 nofile;
+	unsigned long long	 need;
+
+	need = cfg->max_connections + config_nofile_reserved(cfg);
+	if (cfg->max_connections_auto)
+		log_info("max_connections auto: %u", cfg->max_connections);
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur != RLIM_INFINITY && need > nofile.rlim_cur)
+		log_warnx("max_connections %u and open_file_cache_max %u for "
+		    "%zu site%s need about %llu descriptors, but the limit is "
+		    "%llu: raise the hard limit (LimitNOFILE=, ulimit -Hn)",
+		    cfg->max_connections, cfg->open_file_cache_max,
+		    cfg->site_count, cfg->site_count == 1 ? "" : "s", need,
+		    (unsigned long long)nofile.rlim_cur);
+}
+
+/* -t: the configuration loads and every root opens. */
+static int
+check_only(const struct config *cfg, const char *path)
+{
+	struct docroot	*root;
+	char		 err[CONFIG_ERROR_MAX];
+	size_t		 i;
+
+	for (i = 0; i < cfg->site_count; i++) {
+		if ((root = docroot_open(cfg, &cfg->sites[i], NULL, NULL, err,
+		    sizeof err)) == NULL) {
+			fprintf(stderr, "%s: %s\n", path != NULL ? path :
+			    "(defaults)", err);
+			return 1;
+		}
+		docroot_close(root);
+	}
+	printf("%s: configuration ok\n", path != NULL ? path : "(defaults)");
+	return 0;
+}
+
+/*
+ * Creates the server, then drops privileges when drop (privilege_check)
+ * says to: sockets are bound and roots and logs open by then. Takes cfg.
+ */
+static struct server *
+start(struct config *cfg, const struct options *opt, int drop)
+{
+	struct server	*s;
+	char		 err[CONFIG_ERROR_MAX];
+	char		*user = NULL, *group = NULL;
+
+	/* cfg belongs to the server from here on: keep what the drop needs. */
+	if (drop == 0 && (user = strdup(cfg->user)) == NULL)
+		fatal("strdup");
+	if (drop == 0 && cfg->group != NULL &&
+	    (group = strdup(cfg->group)) == NULL)
+		fatal("strdup");
+	if ((s = server_create(cfg, opt->path, &opt->overrides)) == NULL)
+		goto out;
+	if (drop == 0) {
+		if (privilege_drop(user, group, err, sizeof err) == -1)
+			fatalx("%s", err);
+		log_info("running as %s", user);
+	} else if (geteuid() == 0)
+		log_warnx("running as root, as configured");
+out:
+	free(user);
+	free(group);
+	return s;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options	 opt = { 0 };
+	struct config	*cfg;
+	struct server	*s;
+	char		 err[CONFIG_ERROR_MAX];
+	int		 rc, drop;
+
+	log_init(LOG_LEVEL_INFO);
+	/* Reads the zone file now, not on the reactor at the first log line. */
+	tzset();
+	nofile_raise();
+	if ((rc = parse_options(argc, argv, &opt)) != -1)
+		return rc;
+	if ((cfg = config_load(opt.path, &opt.overrides, err,
+	    sizeof err)) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -116,55 +209,19 @@ main(int argc, char **argv)
 	/* Refused before anything is bound or opened. */
 	if ((drop = privilege_check(cfg->user, cfg->group, err,
 	    sizeof err)) == -1) {
-		fprintf(stderr, "%s: %s\n", path != NULL ? path : "coserve", err);
+		fprintf(stderr, "%s: %s\n", opt.path != NULL ? opt.path :
+		    "coserve", err);
 		config_free(cfg);
 		return 1;
 	}
-	if (test) {
-		/* Roots are part of the configuration: check they open. */
-		for (i = 0; i < cfg->site_count; i++) {
-			if ((root = docroot_open(cfg, &cfg->sites[i], NULL,
-			    NULL, err, sizeof err)) == NULL) {
-				fprintf(stderr, "%s: %s\n", path != NULL ?
-				    path : "(defaults)", err);
-				config_free(cfg);
-				return 1;
-			}
-			docroot_close(root);
-		}
-		printf("%s: configuration ok\n", path != NULL ? path :
-		    "(defaults)");
+	if (opt.test) {
+		rc = check_only(cfg, opt.path);
 		config_free(cfg);
-		return 0;
+		return rc;
 	}
-	/* Past the limit, accept fails with EMFILE and backs off. */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-	    nofile.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)cfg->max_connections + cfg->open_file_cache_max +
-	    NOFILE_MARGIN > nofile.rlim_cur)
-		log_warnx("max_connections %u and open_file_cache_max %u need "
-		    "about %llu descriptors, but the limit is %llu: raise "
-		    "the hard limit (LimitNOFILE=, ulimit -Hn)",
-		    cfg->max_connections, cfg->open_file_cache_max,
-		    (unsigned long long)cfg->max_connections +
-		    cfg->open_file_cache_max + NOFILE_MARGIN,
-		    (unsigned long long)nofile.rlim_cur);
-	if (drop == 0 && (user = strdup(cfg->user)) == NULL)
-		fatal("strdup");
-	if (drop == 0 && cfg->group != NULL &&
-	    (group = strdup(cfg->group)) == NULL)
-		fatal("strdup");
-	if ((s = server_create(cfg, path, &o)) == NULL)
+	nofile_check(cfg);
+	if ((s = start(cfg, &opt, drop)) == NULL)
 		return 1;
-	/* Sockets bound, roots and logs open: root is no longer needed. */
-	if (drop == 0) {
-		if (privilege_drop(user, group, err, sizeof err) == -1)
-			fatalx("%s", err);
-		log_info("running as %s", user);
-	} else if (geteuid() == 0)
-		log_warnx("running as root, as configured");
-	free(user);
-	free(group);
 	rc = server_run(s);
 	server_free(s);
 	return rc;

@@ -19,10 +19,12 @@
 #include "notify.h"
 
 void
-notify_ready(void)
+notify_ready(const char *status)
 {
 #ifdef HAVE_SYSTEMD
-	sd_notify(0, "READY=1");
+	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+#else
+	(void)status;
 #endif
 }
 

@@ -7,7 +7,12 @@
 #ifndef NOTIFY_H
 #define NOTIFY_H
 
-void	 notify_ready(void);
+/*
+ * READY=1 with a STATUS= line in the same message: the service manager
+ * shows a status from the moment the service is ready, and again after a
+ * reload, not only from the first periodic update.
+ */
+void	 notify_ready(const char *status);
 /* RELOADING=1 with MONOTONIC_USEC, as sd_notify(3) asks for Type=notify-reload. */
 void	 notify_reloading(void);
 void	 notify_stopping(void);

@@ -46,8 +46,10 @@ prefix_nocase(const char *p, size_t len, const char *prefix)
 /*
  * Decodes the raw segment seg[0..len) onto the end of p->rel at *used,
  * after a '/' when rel is not empty. Returns 0, -400 for a malformed or
- * forbidden byte, -414 when rel would overflow. On success *seg_start is
- * where the decoded segment begins, so the caller can recognise dots.
+ * forbidden byte, -404 when rel would overflow: rel holds PATH_MAX, so no
+ * file has such a path, and the request line itself was within limits.
+ * On success *seg_start is where the decoded segment begins, so the
+ * caller can recognise dots.
  */
 static int
 segment_append(struct path *p, size_t *used, const char *seg, size_t len,
@@ -59,7 +61,7 @@ segment_append(struct path *p, size_t *used, const char *seg, size_t len,
 
 	if (n > 0) {
 		if (n + 1 >= sizeof p->rel)
-			return -414;
+			return -404;
 		p->rel[n++] = '/';
 	}
 	*seg_start = n;
@@ -83,7 +85,7 @@ segment_append(struct path *p, size_t *used, const char *seg, size_t len,
 		if (c == '\\')
 			return -400;
 		if (n + 1 >= sizeof p->rel)
-			return -414;
+			return -404;
 		p->rel[n++] = (char)c;
 	}
 	*used = n;

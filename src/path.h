@@ -21,8 +21,9 @@ struct path {
  * Fills p from target (origin-form "/a/b?q" or absolute-form
  * "http://host/a/b?q"). Returns 0, or the negated HTTP status: -400 for a
  * malformed target, a fragment, an encoded '/' or control byte (NUL, CR,
- * LF...), a backslash, or '..' above the root; -414 when the path, or a
- * step of its dot-segment removal, does not fit in rel. On error rel is "".
+ * LF...), a backslash, or '..' above the root; -404 when the path, or a
+ * step of its dot-segment removal, does not fit in rel, since no file can
+ * have it (414 is for a request line over its limit). On error rel is "".
  */
 int		 path_parse(struct path *p, const char *target, size_t len);
 

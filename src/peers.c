@@ -1,10 +1,10 @@
 /*
  * The per-address connection counts. Chained buckets with a fixed bucket
- * array: the number of entries is bounded by max_connections, and at the
- * default 1024 connections a chain is about one entry long. The hash is
- * seeded once per process so a client cannot pick addresses that all
- * land in one chain (it would need many addresses anyway, which is what
- * the cap is not about).
+ * array: the number of entries is bounded by max_connections, and with
+ * as many client addresses as buckets a chain is about one entry long.
+ * The hash is seeded once per process so a client cannot pick addresses
+ * that all land in one chain (it would need many addresses anyway, which
+ * is what the cap is not about).
  */
 #include "autoconf.h"
 

@@ -150,12 +150,11 @@ status_of_errno(int error)
 	case ENOTDIR:
 	case EXDEV:	/* escapes the root: as if it did not exist */
 	case ELOOP:
+	case ENAMETOOLONG:	/* a name past NAME_MAX: no such file */
 		return 404;
 	case EACCES:
 	case EPERM:
 		return 403;
-	case ENAMETOOLONG:
-		return 414;
 	case EMFILE:
 	case ENFILE:
 	case ENOMEM:
@@ -273,7 +272,7 @@ resolve_work(struct iojob *job)
 		    p->rel, p->rel[0] != '\0' ? "/" : "", fj->root->index) >=
 		    sizeof index_rel) {
 			close(dirfd);
-			resolve_failed(fj, 414);
+			resolve_failed(fj, 404);
 			return;
 		}
 		if ((fj->fd = open_beneath(fj->root, index_rel)) == -1) {

@@ -59,6 +59,7 @@
 #define CORO_POOL_MAX		256
 
 #define STATUS_INTERVAL_MS	5000
+#define STATUS_LINE_MAX		128
 
 enum listener_kind { LISTENER_MAIN, LISTENER_METRICS };
 
@@ -611,6 +612,46 @@ shutdown_begin(struct server *s, const char *why)
 	evtimer_add(s->drain_ev, &tv);
 }
 
+/* The service manager's status line; the rate is since the last one. */
+static void
+status_format(struct server *s, char *buf, size_t size)
+{
+	struct metrics_snapshot	 snap;
+	uint64_t		 requests = 0;
+	long			 now = await_now_ms(), elapsed;
+	size_t			 i;
+
+	metrics_snapshot(&snap, s->pool);
+	for (i = 0; i < METRICS_STATUS_CLASSES; i++)
+		requests += snap.requests[i];
+	elapsed = now - s->status_ms;
+	snprintf(buf, size, "%u connections, %.1f requests/s, %u I/O jobs "
+	    "queued", conn_count(), elapsed > 0 ? (double)(requests -
+	    s->status_requests) * 1000 / elapsed : 0.0,
+	    iopool_pending(s->pool));
+	s->status_requests = requests;
+	s->status_ms = now;
+}
+
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char	 status[STATUS_LINE_MAX];
+
+	status_format(arg, status, sizeof status);
+	notify_status("%s", status);
+}
+
+/* READY=1 at start-up and after each reload, the status line with it. */
+static void
+ready(struct server *s)
+{
+	char	 status[STATUS_LINE_MAX];
+
+	status_format(s, status, sizeof status);
+	notify_ready(status);
+}
+
 /* Worker: everything a new configuration needs from storage. */
 static void
 reload_work(struct iojob *job)
@@ -654,7 +695,7 @@ reload_done(struct iojob *job)
 			generation_free_now(g);
 		log_warnx("reload failed: still running the previous "
 		    "configuration");
-		notify_ready();
+		ready(s);
 		return;
 	}
 	if (g->cfg->io_threads != old->cfg->io_threads ||
@@ -666,7 +707,7 @@ reload_done(struct iojob *job)
 	health_configure(g->cfg, g->roots, g->nroots);
 	generation_release(old);
 	log_info("configuration reloaded");
-	notify_ready();
+	ready(s);
 	/* max_connections may have moved either way. */
 	if (conn_count() < g->cfg->max_connections &&
 	    !evtimer_pending(s->backoff_ev, NULL))
@@ -693,27 +734,6 @@ reload_begin(struct server *s)
 	s->reload.job.past_limit = 1;
 	if (iopool_submit(s->pool, &s->reload.job) == 1)
 		reload_done(&s->reload.job);
-}
-
-static void
-status_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server		*s = arg;
-	struct metrics_snapshot	 snap;
-	uint64_t		 requests = 0;
-	long			 now = await_now_ms(), elapsed;
-	size_t			 i;
-
-	metrics_snapshot(&snap, s->pool);
-	for (i = 0; i < METRICS_STATUS_CLASSES; i++)
-		requests += snap.requests[i];
-	elapsed = now - s->status_ms;
-	notify_status("%u connections, %.1f requests/s, %u I/O jobs queued",
-	    conn_count(), elapsed > 0 ? (double)(requests -
-	    s->status_requests) * 1000 / elapsed : 0.0,
-	    iopool_pending(s->pool));
-	s->status_requests = requests;
-	s->status_ms = now;
 }
 
 /* From the reactor itself: a stalled reactor stops the pings. */
@@ -855,7 +875,7 @@ server_run(struct server *s)
 	log_info("%u I/O thread%s", cfg->io_threads,
 	    cfg->io_threads == 1 ? "" : "s");
 	health_configure(cfg, s->gen->roots, s->gen->nroots);
-	notify_ready();
+	ready(s);
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
 		return 1;

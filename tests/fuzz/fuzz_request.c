@@ -48,7 +48,7 @@ check_path(const char *target, size_t len)
 	int rc;
 
 	rc = path_parse(&p, target, len);
-	CHECK(rc == 0 || rc == -400 || rc == -414);
+	CHECK(rc == 0 || rc == -400 || rc == -404);
 	if (rc != 0)
 		return;
 	rel_len = strlen(p.rel);

@@ -10,12 +10,15 @@ import os
 import re
 import resource
 import select
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 import unittest
 
+import coserve_load
 from coserve_test import (COSERVE, SLOWDOWN, WRAPPED, HTTPConnection, Server,
                           ServerTestCase, build_request, config_text, fetch, main,
                           sha256, write_file)
@@ -87,7 +90,7 @@ def head_of(line_len=None, fields=()):
     Host, then fields as (name, value) pairs."""
     target = "/"
     if line_len is not None:
-        # Segments of 100: a longer one is a 414 of its own (NAME_MAX).
+        # Segments of 100, like real paths (one past NAME_MAX is a 404).
         n = line_len - len("GET / HTTP/1.1")
         target = "/" + "/".join("a" * 99 for _ in range(n // 100)) + \
             "/" * (n // 100 > 0) + "b" * (n - n // 100 * 100)
@@ -775,6 +778,100 @@ class OutOfMemory(unittest.TestCase):
             self.assertNotIn("no memory for a connection", srv.stderr)
             self.assertEqual(m.get('coserve_connections_refused_total{reason="no_memory"}'), 0)
             self.assertEqual(m.get('coserve_requests_total{class="5xx"}', 0), 0)
+
+
+class DefaultsAcceptClients(ServerTestCase):
+    """What real clients send passes the default limits: a request line of
+    about 8,000 octets (RFC 9112 3) whose path no file can have is a 404,
+    not a 414, and a head of a hundred ordinary fields plus Host is read."""
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
+
+    # (name, target, status): targets that fit request_line_max.
+    TARGETS = [
+        # Decoded, longer than any path (PATH_MAX): names no file.
+        ("7,815-octet line of short segments", "/ddd" * 1949 + "/ddddd", 404),
+        ("one segment past NAME_MAX", "/" + "d" * 300, 404),
+        ("percent-encoded segment past NAME_MAX", "/a/" + "%64" * 2600, 404),
+        ("long query on a file", "/a.txt?" + "q" * 7000, 200),
+    ]
+
+    def test_long_targets(self):
+        for name, target, status in self.TARGETS:
+            with self.subTest(name):
+                line = "GET %s HTTP/1.1" % target
+                self.assertLessEqual(len(line), 8192, name)
+                head = ("%s\r\nHost: t\r\n\r\n" % line).encode()
+                resp, _ = raw_exchange(self.server.host, self.server.port, head)
+                self.assertEqual(resp.status, status, name)
+        self.assertEqual(len("GET %s HTTP/1.1" % self.TARGETS[0][1]), 7815)
+
+    def test_hundred_fields(self):
+        fields = [("X-Field-%03d" % i, "value-%03d-%s" % (i, "v" * 24)) for i in range(100)]
+        head = head_of(fields=fields).replace(b"GET / ", b"GET /a.txt ", 1)
+        self.assertGreater(len(head), 4000)
+        with self.conn() as c:
+            c.send(head)
+            resp = c.read_response()
+            self.assertEqual((resp.status, resp.body), (200, b"a\n"))
+            # Several hundred short ones as well, on the same connection.
+            c.send(head_of(fields=[("X-%d" % i, "v") for i in range(500)])
+                   .replace(b"GET / ", b"GET /a.txt ", 1))
+            self.assertEqual(c.read_response().status, 200)
+
+
+class DefaultConnectionCeiling(unittest.TestCase):
+    """max_connections "auto" follows the descriptor limit: on a default
+    configuration 3,000 idle clients are all accepted (at the old 1024 the
+    rest waited in the listen backlog, unanswered), and a request on every
+    tenth of them is answered."""
+
+    CLIENTS = 3000
+    # What the daemon keeps beside its clients with one site and one
+    # listener (two open-file caches of 1024, the listener, 64 more), and
+    # a margin for our own descriptors.
+    NOFILE = CLIENTS + 2 * 1024 + 1 + 64 + 256
+
+    def test_3000_idle_connections(self):
+        # The daemon inherits our limits: raise ours for both of us.
+        if coserve_load.raise_nofile(self.NOFILE) < self.NOFILE:
+            self.skipTest("the hard RLIMIT_NOFILE is below %d: too low for %d "
+                          "clients and the daemon's reserve" % (self.NOFILE, self.CLIENTS))
+        if coserve_load.ephemeral_ports() < self.CLIENTS + 2000:
+            self.skipTest("ip_local_port_range holds fewer than %d ports"
+                          % (self.CLIENTS + 2000))
+        tmp = tempfile.mkdtemp(prefix="coserve-ceiling-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        write_file(os.path.join(tmp, "a.txt"), b"a\n")
+        # Only the header timeout differs from the defaults: a silent client
+        # must outlive the opening of the others on a slow machine.
+        with Server(root=tmp, config={"header_timeout_ms": 600000}) as srv:
+            auto = [l for l in srv.stderr_lines if "max_connections auto:" in l]
+            self.assertEqual(len(auto), 1, srv.stderr)
+            self.assertGreaterEqual(int(auto[0].rsplit(" ", 1)[1]), self.CLIENTS, auto[0])
+            before = coserve_load.fd_count(srv.pid)
+            conns = []
+            try:
+                for _ in range(self.CLIENTS):
+                    conns.append(HTTPConnection(srv.host, srv.port))
+                # Each accepted connection is a descriptor in the daemon.
+                deadline = time.monotonic() + 60 * SLOWDOWN
+                while (accepted := coserve_load.fd_count(srv.pid) - before) < self.CLIENTS:
+                    self.assertLess(time.monotonic(), deadline, "%d of %d connections "
+                                    "accepted" % (accepted, self.CLIENTS))
+                    time.sleep(0.05)
+                some = conns[::10]
+                for c in some:
+                    c.send(build_request("GET", "/a.txt"))
+                for i, c in enumerate(some):
+                    resp = c.read_response()
+                    self.assertEqual((resp.status, resp.body), (200, b"a\n"), i * 10)
+            finally:
+                for c in conns:
+                    c.close()
+            srv.check_clean_exit()
 
 
 if __name__ == "__main__":

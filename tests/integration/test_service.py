@@ -203,7 +203,7 @@ class NotifyTest(unittest.TestCase):
         msg = ns.next()
         self.assertIsNotNone(msg, "no READY=1 within %.0f s; got %r"
                              % (NOTIFY_TIMEOUT_S, ns.kinds(ignore=("WATCHDOG",))))
-        self.assertEqual(msg, {"READY": "1", "_kind": "READY"})
+        self.assertEqual((msg["_kind"], msg.get("READY")), ("READY", "1"), msg)
         if first:
             self.assertEqual(ns.log[0][1]["_kind"], "READY", "READY=1 is not the first message")
 
@@ -676,6 +676,42 @@ class PrivilegeTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("refusing to run as root", p.stderr)
         self.assertNotIn("listening on", p.stderr)
+
+
+class ReadyStatusTest(unittest.TestCase):
+    """STATUS= travels with READY=1, at start-up and after each reload, so
+    `systemctl status` has a line from the first second rather than after
+    the first periodic update."""
+
+    def setUp(self):
+        if not coserve_has_systemd():
+            self.skipTest("coserve was built without systemd support: no sd_notify to test")
+        self.tmp = tempfile.mkdtemp(prefix="coserve-svc-")
+        self.root = make_root(self.tmp)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def assert_ready_with_status(self, ns, what):
+        msg = ns.next(ignore=("WATCHDOG", "STATUS", "RELOADING"))
+        self.assertIsNotNone(msg, "no READY=1 %s; got %r" % (what, ns.kinds()))
+        self.assertEqual(msg.get("READY"), "1", msg)
+        self.assertRegex(msg.get("STATUS", ""), STATUS_RE, "%s: %r" % (what, msg))
+        return msg
+
+    def test_status_with_ready(self):
+        with NotifySocket() as ns, Server(root=self.root, env={
+                "NOTIFY_SOCKET": ns.address}) as srv:
+            self.assert_ready_with_status(ns, "at start-up")
+            self.assertEqual(ns.log[0][1]["_kind"], "READY", "READY=1 is not the first message")
+            with srv.connect() as c:
+                c.request("GET", "/a.txt")
+                self.assertEqual(c.read_response().status, 200)
+                srv.send_signal(signal.SIGHUP)
+                msg = self.assert_ready_with_status(ns, "after a reload")
+                # Our connection is open as the reload completes.
+                self.assertGreaterEqual(int(STATUS_RE.match(msg["STATUS"]).group(1)), 1, msg)
+            srv.check_clean_exit()
 
 
 if __name__ == "__main__":

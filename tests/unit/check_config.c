@@ -1,6 +1,8 @@
 /* Unit tests for config.c: defaults, every key, and file:line errors. */
 #include "autoconf.h"
 
+#include <sys/resource.h>
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +55,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c->request_limits.line_max, 8192);
 	ck_assert_uint_eq(c->request_limits.field_max, 8192);
 	ck_assert_uint_eq(c->request_limits.head_max, 16384);
-	ck_assert_uint_eq(c->request_limits.fields_max, 100);
+	ck_assert_uint_eq(c->request_limits.fields_max, 1000);
 	ck_assert_uint_eq(c->keepalive_requests, 1000);
 	ck_assert_uint_eq(c->max_connections_per_client, 0);
 	ck_assert_int_eq(c->server_tokens, RESPONSE_TOKENS_PRODUCT);
@@ -209,6 +211,9 @@ static const struct {
 	{ "request_line_max = 100;\n", ":1: ", "between 256 and" },
 	{ "request_head_max = 2000000;\n", ":1: ", "between 1024 and" },
 	{ "request_fields_max = 0;\n", ":1: ", "between 1 and 10000" },
+	{ "max_connections = \"lots\";\n", ":1: ",
+	    "max_connections must be \"auto\" or an integer" },
+	{ "max_connections = 0;\n", ":1: ", "between 1 and 1048576" },
 	{ "\nrequest_head_max = 4096;\nrequest_line_max = 5000;\n", ":3: ",
 	    "request_line_max (5000) must be below request_head_max (4096)" },
 	{ "request_field_max = 20000;\n", ":1: ",
@@ -359,6 +364,63 @@ START_TEST(listen_forms)
 }
 END_TEST
 
+/* What a configuration's max_connections "auto" comes to. */
+static unsigned
+auto_connections(const char *text)
+{
+	char		 err[CONFIG_ERROR_MAX];
+	struct config	*c;
+	unsigned	 n;
+
+	write_conf(text);
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->max_connections_auto, 1);
+	n = c->max_connections;
+	config_free(c);
+	return n;
+}
+
+/*
+ * "auto" is the hard RLIMIT_NOFILE less two generations' open-file caches
+ * (one per site), the listeners and a margin of 64; at least half the
+ * limit goes to clients.
+ */
+START_TEST(max_connections_auto)
+{
+	char		 err[CONFIG_ERROR_MAX];
+	struct config	*c;
+	struct rlimit	 nofile;
+
+	/* Check runs each test in a child of its own: the limit is ours. */
+	nofile.rlim_cur = nofile.rlim_max = 20000;
+	if (setrlimit(RLIMIT_NOFILE, &nofile) == -1) {
+		fprintf(stderr, "max_connections_auto: skipped, the hard "
+		    "RLIMIT_NOFILE is below 20000 and cannot be raised\n");
+		return;
+	}
+
+	ck_assert_uint_eq(auto_connections(""), 20000 - 2 * 1024 - 1 - 64);
+	ck_assert_uint_eq(auto_connections("max_connections = \"auto\";\n"
+	    "listen = [ \"127.0.0.1:1\", \"127.0.0.1:2\" ];\n"
+	    "metrics_listen = \"127.0.0.1:3\";\n"),
+	    20000 - 2 * 1024 - 3 - 64);
+	ck_assert_uint_eq(auto_connections("servers = ( { names = [\"a\"]; },\n"
+	    "  { names = [\"b\"]; } );\n"), 20000 - 3 * 2 * 1024 - 1 - 64);
+	ck_assert_uint_eq(auto_connections("open_file_cache_max = 0;\n"),
+	    20000 - 1 - 64);
+	ck_assert_uint_eq(auto_connections("open_file_cache_max = 5000;\n"),
+	    10000);
+
+	write_conf("max_connections = 7;\n");
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->max_connections, 7);
+	ck_assert_int_eq(c->max_connections_auto, 0);
+	config_free(c);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -376,6 +438,7 @@ main(void)
 	tcase_add_test(tc, head_max_alone);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, listen_forms);
+	tcase_add_test(tc, max_connections_auto);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
