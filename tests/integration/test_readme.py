@@ -35,6 +35,8 @@ MASKS = [
     (re.compile(r'"[0-9a-f]+-[0-9a-f]+"'), '"<etag>"'),
     # Not a URL's path, a media type or HTTP/1.1: a slash after a space.
     (re.compile(r"(?<![^\s])/\S*"), "<path>"),
+    # Worked out from this machine's descriptor limit.
+    (re.compile(r"(max_connections auto: )\d+"), r"\1<n>"),
 ]
 
 
