@@ -37,6 +37,7 @@
 #include "peers.h"
 #include "request.h"
 #include "response.h"
+#include "transport.h"
 
 /* A GET body larger than this is refused instead of read and dropped. */
 #define CONN_DISCARD_MAX	(64 * 1024)
@@ -46,7 +47,7 @@
 #define ALLOW_METHODS		"GET, HEAD, OPTIONS"
 
 struct conn {
-	int			 fd;
+	struct transport	 transport;
 	struct await_watch	 watch;
 	const struct conn_env	*env;
 	unsigned		 listener;	/* the id of its listener */
@@ -138,26 +139,46 @@ select_root(const struct conn_env *env, struct slice host)
 	return env->roots[0];
 }
 
+/*
+ * Reads into buf, waiting for what the transport wants until deadline
+ * (an await_now_ms() time; -1: none). Returns what transport_read does,
+ * and -1 with ETIMEDOUT when the deadline passes.
+ */
+static ssize_t
+conn_read(struct conn *c, void *buf, size_t len, long deadline)
+{
+	long	 timeout;
+	ssize_t	 n;
+
+	for (;;) {
+		if ((n = transport_read(&c->transport, buf, len)) != -1 ||
+		    (errno != EAGAIN && errno != EWOULDBLOCK))
+			return n;
+		if (deadline == -1)
+			return -1;
+		if ((timeout = deadline - await_now_ms()) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (await_watch(&c->watch, c->transport.want, timeout) == -1)
+			return -1;
+	}
+}
+
 /* Writes all of iov, waiting for the socket to drain as often as needed. */
 static int
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 {
-	struct msghdr	 msg;
 	ssize_t		 n;
 
 	while (iovcnt > 0) {
-		memset(&msg, 0, sizeof msg);
-		msg.msg_iov = iov;
-		msg.msg_iovlen = iovcnt;
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		n = transport_writev(&c->transport, iov, iovcnt);
 		if (n == -1) {
-			if (errno == EINTR)
-				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				c->lost = 1;
 				return -1;
 			}
-			if (await_watch(&c->watch, EV_WRITE,
+			if (await_watch(&c->watch, c->transport.want,
 			    c->env->cfg->send_timeout_ms) == -1) {
 				log_debug("%s: send timeout", c->peer);
 				metrics_timeout(METRICS_TIMEOUT_SEND);
@@ -322,15 +343,14 @@ read_head(struct conn *c, struct request *req)
 			deadline = c->accepted_ms + cfg->header_timeout_ms;
 		else if (deadline == -1 && c->in_len > 0)
 			deadline = await_now_ms() + cfg->header_timeout_ms;
-		n = recv(c->fd, c->in + c->in_len, c->in_size - c->in_len, 0);
+		n = transport_read(&c->transport, c->in + c->in_len,
+		    c->in_size - c->in_len);
 		if (n > 0) {
 			c->in_len += n;
 			continue;
 		}
 		if (n == 0)
 			return 0;
-		if (errno == EINTR)
-			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return 0;
 		if (c->in_len == 0 && draining)
@@ -349,7 +369,7 @@ read_head(struct conn *c, struct request *req)
 		else if ((timeout = deadline - await_now_ms()) <= 0)
 			return head_timeout(c);
 		c->idle = c->in_len == 0;
-		r = await_watch(&c->watch, EV_READ, timeout);
+		r = await_watch(&c->watch, c->transport.want, timeout);
 		c->idle = 0;
 		if (r == -1)
 			return head_timeout(c);
@@ -367,8 +387,8 @@ consume(struct conn *c, size_t len)
 static int
 discard_body(struct conn *c, uint64_t len)
 {
+	/* The body gets the same kind of deadline as a head. */
 	long	 deadline = await_now_ms() + c->env->cfg->header_timeout_ms;
-	long	 timeout;
 	ssize_t	 n;
 	size_t	 take;
 
@@ -379,18 +399,9 @@ discard_body(struct conn *c, uint64_t len)
 			len -= take;
 			continue;
 		}
-		n = recv(c->fd, c->in, c->in_size, 0);
-		if (n > 0)
-			c->in_len = n;
-		else if (n == 0)
+		if ((n = conn_read(c, c->in, c->in_size, deadline)) <= 0)
 			return -1;
-		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			/* The body gets the same kind of deadline as a head. */
-			if ((timeout = deadline - await_now_ms()) <= 0 ||
-			    await_watch(&c->watch, EV_READ, timeout) == -1)
-				return -1;
-		} else if (errno != EINTR)
-			return -1;
+		c->in_len = (size_t)n;
 	}
 	return 0;
 }
@@ -539,10 +550,8 @@ handle(struct conn *c, const struct request *req)
 static int
 input_pending(struct conn *c)
 {
-	char	 byte;
-
 	return c->in_len > 0 ||
-	    recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+	    transport_input(&c->transport) == TRANSPORT_INPUT_READY;
 }
 
 /*
@@ -558,28 +567,17 @@ input_pending(struct conn *c)
 static void
 conn_linger(struct conn *c)
 {
-	long	 deadline = await_now_ms() + CONN_LINGER_MS, timeout;
+	long	 deadline = await_now_ms() + CONN_LINGER_MS;
 	size_t	 dropped = 0;
 	ssize_t	 n;
 
 	c->in_len = 0;
-	if (shutdown(c->fd, SHUT_WR) == -1)
+	if (transport_shutdown(&c->transport, SHUT_WR) == -1)
 		return;
 	while (dropped < CONN_LINGER_BYTES) {
-		n = recv(c->fd, c->in, c->in_size, 0);
-		if (n > 0) {
-			dropped += (size_t)n;
-			continue;
-		}
-		if (n == 0)
+		if ((n = conn_read(c, c->in, c->in_size, deadline)) <= 0)
 			return;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return;
-		if ((timeout = deadline - await_now_ms()) <= 0 ||
-		    await_watch(&c->watch, EV_READ, timeout) == -1)
-			return;
+		dropped += (size_t)n;
 	}
 	log_debug("%s: lingering close: %zu bytes dropped, closing", c->peer,
 	    dropped);
@@ -644,7 +642,7 @@ conn_free(struct conn *c)
 {
 	await_watch_close(&c->watch);
 	free(c->in);
-	close(c->fd);
+	transport_close(&c->transport);
 	peers_release(c->peer_count);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -708,17 +706,18 @@ fail:
  * destroy the answer before the client reads it.
  */
 static void
-refuse_fd(int fd)
+refuse(struct transport *t)
 {
 	static const char	 answer[] = "HTTP/1.1 503 Service Unavailable\r\n"
 	    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n"
 	    "\r\n";
+	const struct iovec	 iov = { (void *)answer, sizeof answer - 1 };
 	char			 drain[1024];
 	int			 i;
 
-	for (i = 0; i < 64 && recv(fd, drain, sizeof drain, 0) > 0; i++)
+	for (i = 0; i < 64 && transport_read(t, drain, sizeof drain) > 0; i++)
 		;
-	if (send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL) > 0)
+	if (transport_writev(t, &iov, 1) > 0)
 		metrics_request(503, 0);
 	metrics_refused(METRICS_REFUSED_NO_MEMORY);
 }
@@ -729,15 +728,14 @@ conn_refuse(struct conn *c)
 {
 	/* Short of memory, every parked connection that wakes ends here. */
 	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
-	char				 byte;
 
-	if (recv(c->fd, &byte, 1, MSG_PEEK) == 0) {
+	if (transport_input(&c->transport) == TRANSPORT_INPUT_CLOSED) {
 		/* Gone already: no one to answer, nothing refused. */
 		log_debug("%s: closed before its request", c->peer);
 		conn_free(c);
 		return;
 	}
-	refuse_fd(c->fd);
+	refuse(&c->transport);
 	log_warnx_limited(&rl, "%s: no memory for a connection: 503", c->peer);
 	conn_free(c);
 }
@@ -781,7 +779,7 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 {
 	struct conn	*c;
 	struct peer	*pc;
-	char		 byte;
+	struct transport t;
 	int		 one = 1;
 
 	if ((pc = peers_acquire(peer, env->cfg->max_connections_per_client)) ==
@@ -798,7 +796,7 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 	c->peer_count = pc;
 	if (await_watch_open(&c->watch, fd) == -1)
 		goto fail_conn;
-	c->fd = fd;
+	transport_socket_init(&c->transport, fd);
 	c->env = env;
 	c->listener = listener;
 	c->retiring = env->retiring;
@@ -818,9 +816,9 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 	 * keep-alive connection does. 10,000 connections opened before their
 	 * first request held 9 KiB each otherwise.
 	 */
-	if (recv(fd, &byte, 1, MSG_PEEK) == -1 && (errno == EAGAIN ||
-	    errno == EWOULDBLOCK) && await_watch_idle(&c->watch,
-	    env->cfg->header_timeout_ms, conn_wake, c) == 0) {
+	if (transport_input(&c->transport) == TRANSPORT_INPUT_NONE &&
+	    await_watch_idle(&c->watch, env->cfg->header_timeout_ms,
+	    conn_wake, c) == 0) {
 		c->parked = 1;
 		return 0;
 	}
@@ -830,9 +828,9 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 		 * connection does, and try again then; a 503 if it is
 		 * already there or memory is still short.
 		 */
-		if (recv(fd, &byte, 1, MSG_PEEK) == -1 && (errno == EAGAIN ||
-		    errno == EWOULDBLOCK) && await_watch_idle(&c->watch,
-		    env->cfg->header_timeout_ms, conn_wake, c) == 0) {
+		if (transport_input(&c->transport) == TRANSPORT_INPUT_NONE &&
+		    await_watch_idle(&c->watch, env->cfg->header_timeout_ms,
+		    conn_wake, c) == 0) {
 			c->parked = 1;
 			return -1;
 		}
@@ -847,8 +845,9 @@ fail_peer:
 	peers_release(pc);
 fail:
 	log_warn("cannot serve a new connection");
-	refuse_fd(fd);
-	close(fd);
+	transport_socket_init(&t, fd);
+	refuse(&t);
+	transport_close(&t);
 	return -1;
 }
 
@@ -874,7 +873,7 @@ conn_drain(void)
 		if (c->parked)
 			conn_free(c);	/* idle, with no coroutine to unwind */
 		else if (c->idle)
-			shutdown(c->fd, SHUT_RD);
+			transport_shutdown(&c->transport, SHUT_RD);
 	}
 }
 
@@ -888,6 +887,6 @@ conn_abort_all(void)
 		if (c->parked)
 			conn_free(c);
 		else
-			shutdown(c->fd, SHUT_RDWR);
+			transport_shutdown(&c->transport, SHUT_RDWR);
 	}
 }
