@@ -46,6 +46,20 @@
 #define CONN_LINGER_MS		2000
 #define ALLOW_METHODS		"GET, HEAD, OPTIONS"
 
+/*
+ * Where a connection is in its life. Only a busy or waiting one has a
+ * coroutine and an input buffer; a drain closes a waiting one by shutting
+ * its socket down for reading, and frees a parked one outright.
+ */
+enum conn_state {
+	CONN_BUSY,		/* its coroutine reads a head or answers */
+	CONN_WAITING,		/* its coroutine waits for a first byte */
+	CONN_LOST,		/* a send failed: the coroutine unwinds */
+	CONN_PARKING,		/* the coroutine ends, then the conn parks */
+	CONN_PARKED,		/* no coroutine, no buffer, until readable */
+	CONN_EMPTY		/* the coroutine must end before it begins */
+};
+
 struct conn {
 	struct transport	 transport;
 	struct await_watch	 watch;
@@ -54,17 +68,14 @@ struct conn {
 	int			 retiring;	/* which is going away */
 	const struct docroot	*root;		/* the site of this request */
 	struct conn		*prev, *next;
-	int			 idle;		/* waiting for a request's first byte */
+	enum conn_state		 state;
 	int			 close_after;	/* no keep-alive after this response */
 	int			 http10_keep_alive;
 	unsigned		 requests;
 	int			 status;	/* of the response being sent */
 	uint64_t		 body_bytes;
 	int			 head_sent;
-	int			 lost;		/* a send failed */
 	long			 accepted_ms;
-	int			 park;		/* the coroutine ends idle */
-	int			 parked;	/* no coroutine, no buffer */
 	char			 peer[INET6_ADDRSTRLEN];
 	struct peer		*peer_count;	/* this address's connections */
 	size_t			 in_len;
@@ -175,14 +186,14 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 		n = transport_writev(&c->transport, iov, iovcnt);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				c->lost = 1;
+				c->state = CONN_LOST;
 				return -1;
 			}
 			if (await_watch(&c->watch, c->transport.want,
 			    c->env->cfg->send_timeout_ms) == -1) {
 				log_debug("%s: send timeout", c->peer);
 				metrics_timeout(METRICS_TIMEOUT_SEND);
-				c->lost = 1;
+				c->state = CONN_LOST;
 				return -1;
 			}
 			continue;
@@ -363,14 +374,14 @@ read_head(struct conn *c, struct request *req)
 			 * CPU per request, and 10,000 connections idle at once
 			 * then held 34 KiB each instead of under 2.
 			 */
-			c->park = 1;
+			c->state = CONN_PARKING;
 			return 0;
 		}
 		else if ((timeout = deadline - await_now_ms()) <= 0)
 			return head_timeout(c);
-		c->idle = c->in_len == 0;
+		c->state = c->in_len == 0 ? CONN_WAITING : CONN_BUSY;
 		r = await_watch(&c->watch, c->transport.want, timeout);
-		c->idle = 0;
+		c->state = CONN_BUSY;
 		if (r == -1)
 			return head_timeout(c);
 	}
@@ -591,7 +602,7 @@ conn_main(void *arg)
 	long		 head_len, start_ms;
 	int		 rc;
 
-	if (c->parked)
+	if (c->state == CONN_EMPTY)
 		return;
 	for (;;) {
 		if ((head_len = read_head(c, &req)) == 0)
@@ -605,7 +616,7 @@ conn_main(void *arg)
 			metrics_request(c->status, c->body_bytes);
 			log_debug("%s: bad request: %ld", c->peer, -head_len);
 			/* The rest of a refused head may still be coming. */
-			if (c->head_sent && !c->lost)
+			if (c->head_sent && c->state != CONN_LOST)
 				conn_linger(c);
 			break;
 		}
@@ -623,9 +634,10 @@ conn_main(void *arg)
 		if (c->head_sent)
 			metrics_request(c->status, c->body_bytes);
 		consume(c, (size_t)head_len);
-		if (rc == -1 || c->close_after) {
+		if (rc == -1 || c->close_after || c->state == CONN_LOST) {
 			/* An answer sent in full, and the client goes on. */
-			if (c->head_sent && !c->lost && input_pending(c))
+			if (c->head_sent && c->state != CONN_LOST &&
+			    input_pending(c))
 				conn_linger(c);
 			break;
 		}
@@ -686,11 +698,11 @@ conn_activate(struct conn *c)
 		goto fail;
 	if (coro_defer(co, conn_finish, c) == -1) {
 		/* Run it empty: only a finished coroutine gives its stack back. */
-		c->parked = 1;
+		c->state = CONN_EMPTY;
 		coro_resume(co);
-		c->parked = 0;
 		goto fail;
 	}
+	c->state = CONN_BUSY;
 	coro_resume(co);
 	return 0;
 fail:
@@ -745,7 +757,6 @@ conn_wake(void *arg, int timed_out)
 {
 	struct conn	*c = arg;
 
-	c->parked = 0;
 	if (timed_out) {
 		if (c->requests == 0)
 			metrics_timeout(METRICS_TIMEOUT_HEADER);
@@ -755,19 +766,39 @@ conn_wake(void *arg, int timed_out)
 		conn_refuse(c);
 }
 
+/*
+ * Waits for c's next byte with no coroutine and no buffer, for at most
+ * timeout_ms: 0, or -1 when the watch cannot be armed. Only after a read
+ * found nothing, since an edge that came before is not seen again.
+ */
+static int
+conn_park(struct conn *c, long timeout_ms)
+{
+	if (await_watch_idle(&c->watch, timeout_ms, conn_wake, c) == -1)
+		return -1;
+	c->state = CONN_PARKED;
+	return 0;
+}
+
+/* Parks a new connection whose client has sent nothing yet: 0, or -1. */
+static int
+park_new(struct conn *c)
+{
+	if (transport_input(&c->transport) != TRANSPORT_INPUT_NONE)
+		return -1;
+	return conn_park(c, c->env->cfg->header_timeout_ms);
+}
+
 /* The end of a coroutine: park the connection, or free it. */
 static void
 conn_finish(void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->park && !draining) {
-		c->park = 0;
-		c->parked = 1;
+	if (c->state == CONN_PARKING && !draining) {
 		free(c->in);
 		c->in = NULL;
-		if (await_watch_idle(&c->watch,
-		    c->env->cfg->keepalive_timeout_ms, conn_wake, c) == 0)
+		if (conn_park(c, c->env->cfg->keepalive_timeout_ms) == 0)
 			return;
 	}
 	conn_free(c);
@@ -816,28 +847,16 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 	 * keep-alive connection does. 10,000 connections opened before their
 	 * first request held 9 KiB each otherwise.
 	 */
-	if (transport_input(&c->transport) == TRANSPORT_INPUT_NONE &&
-	    await_watch_idle(&c->watch, env->cfg->header_timeout_ms,
-	    conn_wake, c) == 0) {
-		c->parked = 1;
+	if (park_new(c) == 0 || conn_activate(c) == 0)
 		return 0;
-	}
-	if (conn_activate(c) == -1) {
-		/*
-		 * Wait for the request without a coroutine, as a parked
-		 * connection does, and try again then; a 503 if it is
-		 * already there or memory is still short.
-		 */
-		if (transport_input(&c->transport) == TRANSPORT_INPUT_NONE &&
-		    await_watch_idle(&c->watch, env->cfg->header_timeout_ms,
-		    conn_wake, c) == 0) {
-			c->parked = 1;
-			return -1;
-		}
+	/*
+	 * No memory: wait for the request without a coroutine, as a parked
+	 * connection does, and try again then; a 503 if it is already there
+	 * or memory is still short.
+	 */
+	if (park_new(c) == -1)
 		conn_refuse(c);
-		return -1;
-	}
-	return 0;
+	return -1;
 
 fail_conn:
 	free(c);
@@ -870,9 +889,9 @@ conn_drain(void)
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
 		c->close_after = 1;
-		if (c->parked)
+		if (c->state == CONN_PARKED)
 			conn_free(c);	/* idle, with no coroutine to unwind */
-		else if (c->idle)
+		else if (c->state == CONN_WAITING)
 			transport_shutdown(&c->transport, SHUT_RD);
 	}
 }
@@ -884,7 +903,7 @@ conn_abort_all(void)
 
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->parked)
+		if (c->state == CONN_PARKED)
 			conn_free(c);
 		else
 			transport_shutdown(&c->transport, SHUT_RDWR);
