@@ -29,6 +29,7 @@
 #include "conn.h"
 #include "resolve.h"
 #include "coro.h"
+#include "exchange.h"
 #include "file.h"
 #include "health.h"
 #include "log.h"
@@ -44,7 +45,6 @@
 /* A lingering close reads and drops at most this much, for this long. */
 #define CONN_LINGER_BYTES	(256 * 1024)
 #define CONN_LINGER_MS		2000
-#define ALLOW_METHODS		"GET, HEAD, OPTIONS"
 
 /*
  * Where a connection is in its life. Only a busy or waiting one has a
@@ -66,15 +66,11 @@ struct conn {
 	const struct conn_env	*env;
 	unsigned		 listener;	/* the id of its listener */
 	int			 retiring;	/* which is going away */
-	const struct docroot	*root;		/* the site of this request */
 	struct conn		*prev, *next;
 	enum conn_state		 state;
 	int			 close_after;	/* no keep-alive after this response */
 	int			 http10_keep_alive;
 	unsigned		 requests;
-	int			 status;	/* of the response being sent */
-	uint64_t		 body_bytes;
-	int			 head_sent;
 	long			 accepted_ms;
 	char			 peer[INET6_ADDRSTRLEN];
 	struct peer		*peer_count;	/* this address's connections */
@@ -95,12 +91,6 @@ unsigned
 conn_count(void)
 {
 	return nconns;
-}
-
-const struct docroot *
-conn_docroot(const struct conn *c)
-{
-	return c->root;
 }
 
 static int
@@ -211,68 +201,76 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-int
-conn_send_head(struct conn *c, struct response *r, const void *body,
-    size_t len)
+/* Statuses that mean the rest of the stream can no longer be trusted. */
+static int
+ends_connection(int status)
 {
-	struct iovec	 iov[2];
-
-	if (c->close_after)
-		response_add_str(r, "Connection", "close");
-	else if (c->http10_keep_alive)
-		response_add_str(r, "Connection", "keep-alive");
-	if (response_end(r) == -1) {
-		log_warnx("%s: response head for %d too large", c->peer,
-		    r->status);
-		if (r->status == 500)
-			return -1;
-		return conn_send_error(c, NULL, 500), -1;
-	}
-	if (body == NULL)
-		len = 0;
-	c->status = r->status;
-	c->head_sent = 1;
-	iov[0].iov_base = r->head;
-	iov[0].iov_len = r->len;
-	iov[1].iov_base = (void *)body;
-	iov[1].iov_len = len;
-	if (conn_writev(c, iov, len > 0 ? 2 : 1) == -1)
-		return -1;
-	c->body_bytes += len;
-	return 0;
+	return status == 400 || status == 408 || status == 413 ||
+	    status == 414 || status == 431 || status == 500 || status == 501 ||
+	    status == 505;
 }
 
-int
-conn_send_body(struct conn *c, const void *buf, size_t len)
+/*
+ * r as HTTP/1.1 text, in place: the status line goes into the room
+ * response.c keeps in front of the fields, Connection and the empty line
+ * into the room behind them, so the head is one buffer and no copy.
+ */
+static size_t
+render_head(struct conn *c, struct response *r, char **text)
+{
+	const char	*reason = response_reason(r->status);
+	const char	*connection = "";
+	size_t		 reason_len = strlen(reason), len;
+	char		*p, *end = r->head + r->len;
+
+	if (c->close_after)
+		connection = "Connection: close\r\n";
+	else if (c->http10_keep_alive)
+		connection = "Connection: keep-alive\r\n";
+	p = r->head + RESPONSE_STATUS_LINE_MAX - (13 + reason_len + 2);
+	memcpy(p, "HTTP/1.1 ", 9);
+	p[9] = '0' + r->status / 100 % 10;
+	p[10] = '0' + r->status / 10 % 10;
+	p[11] = '0' + r->status % 10;
+	p[12] = ' ';
+	memcpy(p + 13, reason, reason_len);
+	memcpy(p + 13 + reason_len, "\r\n", 2);
+	len = strlen(connection);
+	memcpy(end, connection, len);
+	memcpy(end + len, "\r\n", 2);
+	*text = p;
+	return (size_t)(end + len + 2 - p);
+}
+
+static int
+http1_send_head(struct exchange *x, struct response *r, const void *body,
+    size_t len)
+{
+	struct conn	*c = x->owner;
+	struct iovec	 iov[2];
+	char		*text;
+
+	if (ends_connection(r->status))
+		c->close_after = 1;
+	iov[0].iov_len = render_head(c, r, &text);
+	iov[0].iov_base = text;
+	iov[1].iov_base = (void *)body;
+	iov[1].iov_len = len;
+	return conn_writev(c, iov, len > 0 ? 2 : 1);
+}
+
+static int
+http1_send_body(struct exchange *x, const void *buf, size_t len)
 {
 	struct iovec	 iov = { (void *)buf, len };
 
-	if (conn_writev(c, &iov, 1) == -1)
-		return -1;
-	c->body_bytes += len;
-	return 0;
+	return conn_writev(x->owner, &iov, 1);
 }
 
-int
-conn_send_error(struct conn *c, const struct request *req, int status)
-{
-	struct response	 r;
-	char		 body[RESPONSE_ERROR_BODY_MAX];
-	size_t		 len;
-
-	/* Statuses that mean the stream can no longer be trusted. */
-	if (status == 400 || status == 408 || status == 413 || status == 414 ||
-	    status == 431 || status == 500 || status == 501 || status == 505)
-		c->close_after = 1;
-	len = response_error_body(status, body);
-	response_begin(&r, status);
-	if (status == 405)
-		response_add(&r, "Allow", ALLOW_METHODS);
-	response_add(&r, "Content-Type", "text/html; charset=utf-8");
-	response_add(&r, "Content-Length", "%zu", len);
-	return conn_send_head(c, &r, req != NULL && req->method == HTTP_HEAD ?
-	    NULL : body, len);
-}
+static const struct exchange_ops http1_ops = {
+	.send_head = http1_send_head,
+	.send_body = http1_send_body,
+};
 
 /*
  * The header deadline passed: a 408 for a head begun, a silent close for
@@ -418,36 +416,37 @@ discard_body(struct conn *c, uint64_t len)
 }
 
 static void
-log_access(struct conn *c, const struct request *req, long start_ms)
+log_access(struct conn *c, const struct exchange *x, long start_ms)
 {
 	struct accesslog_entry	 e;
 
-	if (c->env->access_log == NULL || !c->head_sent)
+	if (c->env->access_log == NULL || !x->head_sent)
 		return;
 	e.peer = c->peer;
 	clock_gettime(CLOCK_REALTIME, &e.when);
-	e.req = req;
-	e.status = c->status;
-	e.body_bytes = c->body_bytes;
+	e.req = x->req;
+	e.status = x->status;
+	e.body_bytes = x->body_bytes;
 	e.request_ms = await_now_ms() - start_ms;
 	accesslog_write(c->env->access_log, &e);
 }
 
 static int
-send_metrics(struct conn *c, const struct request *req)
+send_metrics(struct exchange *x, struct iopool *pool)
 {
 	struct response	 r;
 	char		*text;
 	size_t		 len;
 	int		 rc;
 
-	if ((text = metrics_render(c->env->pool, &len)) == NULL)
-		return conn_send_error(c, req, 503);
+	if ((text = metrics_render(pool, &len)) == NULL)
+		return exchange_send_error(x, 503);
 	response_begin(&r, 200);
 	response_add(&r, "Content-Type", "%s", METRICS_CONTENT_TYPE);
 	response_add(&r, "Cache-Control", "no-store");
 	response_add(&r, "Content-Length", "%zu", len);
-	rc = conn_send_head(c, &r, req->method == HTTP_HEAD ? NULL : text, len);
+	rc = exchange_send_head(x, &r, x->req->method == HTTP_HEAD ? NULL :
+	    text, len);
 	free(text);
 	return rc;
 }
@@ -468,15 +467,15 @@ is_metrics(const struct conn *c, const struct path *p)
  * even while every I/O thread waits on storage.
  */
 static int
-send_health(struct conn *c, const struct request *req)
+send_health(struct exchange *x, int detail, int retiring)
 {
 	struct response	 r;
 	char		 body[HEALTH_REASON_MAX + 1];
 	size_t		 len;
 	int		 status;
 
-	status = health_status(body, sizeof body - 1, c->env->metrics_only);
-	if (c->retiring) {
+	status = health_status(body, sizeof body - 1, detail);
+	if (retiring) {
 		/* Its listener closes soon: a balancer must stop using it. */
 		snprintf(body, sizeof body - 1, "draining");
 		status = 503;
@@ -487,8 +486,8 @@ send_health(struct conn *c, const struct request *req)
 	response_add(&r, "Content-Type", "text/plain; charset=utf-8");
 	response_add(&r, "Cache-Control", "no-store");
 	response_add(&r, "Content-Length", "%zu", len);
-	return conn_send_head(c, &r, req->method == HTTP_HEAD ? NULL : body,
-	    len);
+	return exchange_send_head(x, &r, x->req->method == HTTP_HEAD ? NULL :
+	    body, len);
 }
 
 /* health_path on the main listeners, or /health on the metrics one. */
@@ -503,24 +502,25 @@ is_health(const struct conn *c, const struct path *p)
 }
 
 static int
-send_options(struct conn *c)
+send_options(struct exchange *x)
 {
 	struct response	 r;
 
 	response_begin(&r, 204);
-	response_add(&r, "Allow", ALLOW_METHODS);
-	return conn_send_head(c, &r, NULL, 0);
+	response_add(&r, "Allow", EXCHANGE_ALLOW_METHODS);
+	return exchange_send_head(x, &r, NULL, 0);
 }
 
 /* Answers one parsed request; returns -1 when the connection must close. */
 static int
-handle(struct conn *c, const struct request *req)
+handle(struct conn *c, struct exchange *x)
 {
-	struct path	 p;
-	int		 rc;
+	const struct request	*req = x->req;
+	struct path		 p;
+	int			 rc;
 
 	if (req->transfer_encoding)
-		return conn_send_error(c, req, 501), -1;
+		return exchange_send_error(x, 501), -1;
 	/*
 	 * A body is answered first and dropped after. Rather than guess
 	 * whether a client waiting for 100-continue will still send it, or
@@ -535,21 +535,21 @@ handle(struct conn *c, const struct request *req)
 	case HTTP_HEAD:
 		break;
 	case HTTP_OPTIONS:
-		return send_options(c);
+		return send_options(x);
 	case HTTP_KNOWN_OTHER:
-		return conn_send_error(c, req, 405);
+		return exchange_send_error(x, 405);
 	case HTTP_UNKNOWN:
-		return conn_send_error(c, req, 501), -1;
+		return exchange_send_error(x, 501), -1;
 	}
 	if ((rc = path_parse(&p, req->target.ptr, req->target.len)) < 0)
-		return conn_send_error(c, req, -rc);
+		return exchange_send_error(x, -rc);
 	if (is_metrics(c, &p))
-		return send_metrics(c, req);
+		return send_metrics(x, c->env->pool);
 	if (is_health(c, &p))
-		return send_health(c, req);
+		return send_health(x, c->env->metrics_only, c->retiring);
 	if (c->env->metrics_only)
-		return conn_send_error(c, req, 404);
-	return file_serve(c, req, &p);
+		return exchange_send_error(x, 404);
+	return file_serve(x, &p);
 }
 
 /*
@@ -599,6 +599,7 @@ conn_main(void *arg)
 {
 	struct conn	*c = arg;
 	struct request	 req;
+	struct exchange	 x;
 	long		 head_len, start_ms;
 	int		 rc;
 
@@ -607,21 +608,21 @@ conn_main(void *arg)
 	for (;;) {
 		if ((head_len = read_head(c, &req)) == 0)
 			break;
-		c->status = 0;
-		c->body_bytes = 0;
-		c->head_sent = 0;
 		if (head_len < 0) {
+			exchange_init(&x, &http1_ops, c, NULL,
+			    c->env->roots[0]);
 			c->close_after = 1;
-			conn_send_error(c, NULL, (int)-head_len);
-			metrics_request(c->status, c->body_bytes);
+			exchange_send_error(&x, (int)-head_len);
+			metrics_request(x.status, x.body_bytes);
 			log_debug("%s: bad request: %ld", c->peer, -head_len);
 			/* The rest of a refused head may still be coming. */
-			if (c->head_sent && c->state != CONN_LOST)
+			if (x.head_sent && c->state != CONN_LOST)
 				conn_linger(c);
 			break;
 		}
 		c->requests++;
-		c->root = select_root(c->env, req.host);
+		exchange_init(&x, &http1_ops, c, &req,
+		    select_root(c->env, req.host));
 		c->close_after = !req.keep_alive || draining || c->retiring ||
 		    c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
@@ -629,14 +630,14 @@ conn_main(void *arg)
 		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;
 		/* The head stays in c->in until the response is logged. */
 		start_ms = await_now_ms();
-		rc = handle(c, &req);
-		log_access(c, &req, start_ms);
-		if (c->head_sent)
-			metrics_request(c->status, c->body_bytes);
+		rc = handle(c, &x);
+		log_access(c, &x, start_ms);
+		if (x.head_sent)
+			metrics_request(x.status, x.body_bytes);
 		consume(c, (size_t)head_len);
 		if (rc == -1 || c->close_after || c->state == CONN_LOST) {
 			/* An answer sent in full, and the client goes on. */
-			if (c->head_sent && c->state != CONN_LOST &&
+			if (x.head_sent && c->state != CONN_LOST &&
 			    input_pending(c))
 				conn_linger(c);
 			break;

@@ -24,8 +24,8 @@
 
 #include "await.h"
 #include "config.h"
-#include "conn.h"
 #include "encoding.h"
+#include "exchange.h"
 #include "file.h"
 #include "filecache.h"
 #include "headers.h"
@@ -186,8 +186,7 @@ describe(struct resolution *res, const struct docroot *root)
  * bytes: "//host/.." must not become a redirect to another site.
  */
 static int
-send_redirect(struct conn *c, const struct request *req,
-    const struct path *p, struct response *r)
+send_redirect(struct exchange *x, const struct path *p, struct response *r)
 {
 	char	 location[sizeof p->rel * 3 + 2];
 	char	 body[RESPONSE_ERROR_BODY_MAX];
@@ -197,22 +196,23 @@ send_redirect(struct conn *c, const struct request *req,
 	int	 rc;
 
 	if ((loclen = path_encode(p->rel, location, sizeof location)) == -1)
-		return conn_send_error(c, req, 414);
+		return exchange_send_error(x, 414);
 	if (response_begin_large(r, 301, RESPONSE_HEAD_MAX + loclen +
 	    p->query_len) == -1)
-		return conn_send_error(c, req, 503);
+		return exchange_send_error(x, 503);
 	len = response_error_body(301, body);
 	response_add(r, "Location", "%s/%.*s", location, (int)p->query_len,
 	    p->query != NULL ? p->query : "");
 	response_add(r, "Content-Type", "text/html; charset=utf-8");
 	response_add(r, "Content-Length", "%zu", len);
-	rc = conn_send_head(c, r, req->method == HTTP_HEAD ? NULL : body, len);
+	rc = exchange_send_head(x, r, x->req->method == HTTP_HEAD ? NULL : body,
+	    len);
 	response_free(r);
 	return rc;
 }
 
 static int
-send_unsatisfiable(struct conn *c, uint64_t size, struct response *r)
+send_unsatisfiable(struct exchange *x, uint64_t size, struct response *r)
 {
 	char	 body[RESPONSE_ERROR_BODY_MAX];
 	size_t	 len;
@@ -222,7 +222,7 @@ send_unsatisfiable(struct conn *c, uint64_t size, struct response *r)
 	response_add(r, "Content-Range", "bytes */%" PRIu64, size);
 	response_add(r, "Content-Type", "text/html; charset=utf-8");
 	response_add(r, "Content-Length", "%zu", len);
-	return conn_send_head(c, r, body, len);
+	return exchange_send_head(x, r, body, len);
 }
 
 /*
@@ -330,16 +330,16 @@ plan_multipart(struct body_plan *plan, const struct representation *rep)
  * small response is one write.
  */
 static int
-send_buffered(struct conn *c, struct response **head, const char *buf,
+send_buffered(struct exchange *x, struct response **head, const char *buf,
     size_t len)
 {
 	struct response	*r = *head;
 
 	if (r != NULL) {
 		*head = NULL;
-		return conn_send_head(c, r, buf, len);
+		return exchange_send_head(x, r, buf, len);
 	}
-	return conn_send_body(c, buf, len);
+	return exchange_send_body(x, buf, len);
 }
 
 /*
@@ -349,10 +349,10 @@ send_buffered(struct conn *c, struct response **head, const char *buf,
  * part delimiters go into the same buffer as the bytes around them.
  */
 static int
-send_body(struct conn *c, struct file_job *fj, struct response *r,
+send_body(struct exchange *x, struct file_job *fj, struct response *r,
     const struct body_plan *plan, const struct representation *rep)
 {
-	const struct docroot	*root = conn_docroot(c);
+	const struct docroot	*root = x->root;
 	struct response		*head = r;
 	char			*buf;
 	size_t			 cap, size, fill = 0, i;
@@ -366,7 +366,7 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 	size = cap + (plan->multipart ? PART_HEAD_MAX : 0);
 	if ((buf = malloc(size)) == NULL) {
 		log_warnx("no memory for a %zu byte chunk", size);
-		return conn_send_error(c, NULL, 503);
+		return exchange_send_error(x, 503);
 	}
 	/* Invariant: fill <= cap wherever a part head or the tail goes in. */
 	for (i = 0; i < plan->count; i++) {
@@ -377,7 +377,7 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 		left = plan->parts[i].last - off + 1;
 		while (left > 0) {
 			if (fill >= cap) {
-				if (send_buffered(c, &head, buf, fill) == -1)
+				if (send_buffered(x, &head, buf, fill) == -1)
 					goto fail;
 				fill = 0;
 			}
@@ -412,7 +412,7 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 	if (plan->multipart)
 		fill += part_tail(buf + fill, size - fill, plan);
 	if ((fill > 0 || head != NULL) &&
-	    send_buffered(c, &head, buf, fill) == -1)
+	    send_buffered(x, &head, buf, fill) == -1)
 		goto fail;
 	fj->buf = NULL;
 	free(buf);
@@ -422,7 +422,7 @@ fail:
 	free(buf);
 	/* Nothing sent yet: the error keeps the framing, and the connection. */
 	if (head != NULL)
-		return conn_send_error(c, NULL, status);
+		return exchange_send_error(x, status);
 	return -1;
 }
 
@@ -433,9 +433,9 @@ fail:
  * error, not a representation of the target.
  */
 static int
-send_error_page(struct conn *c, const struct request *req, int status)
+send_error_page(struct exchange *x, int status)
 {
-	const struct docroot		*root = conn_docroot(c);
+	const struct docroot		*root = x->root;
 	const struct site_config	*site = root->site;
 	struct resolution		 res;
 	struct representation		 rep;
@@ -452,15 +452,15 @@ send_error_page(struct conn *c, const struct request *req, int status)
 	if (i == site->error_page_count ||
 	    path_parse(&page, site->error_pages[i].path,
 	    strlen(site->error_pages[i].path)) != 0)
-		return conn_send_error(c, req, status);
+		return exchange_send_error(x, status);
 	resolve_init(&res, root, &page, NULL, 0);
 	if (await_job(&res.job) == -1)
-		return conn_send_error(c, req, status);
+		return exchange_send_error(x, status);
 	memset(&fj, 0, sizeof fj);
 	fj.fd = res.fd;
 	if (res.result != RESOLVE_FILE) {
 		file_close(&fj);
-		return conn_send_error(c, req, status);
+		return exchange_send_error(x, status);
 	}
 	memset(&rep, 0, sizeof rep);
 	rep.res = &res;
@@ -473,18 +473,19 @@ send_error_page(struct conn *c, const struct request *req, int status)
 	response_add(&r, "Content-Type", "%s", mime_lookup(root->mime,
 	    res.name));
 	response_add(&r, "Content-Length", "%" PRIu64, plan.length);
-	if (req->method == HTTP_HEAD)
-		rc = conn_send_head(c, &r, NULL, 0);
+	if (x->req->method == HTTP_HEAD)
+		rc = exchange_send_head(x, &r, NULL, 0);
 	else
-		rc = send_body(c, &fj, &r, &plan, &rep);
+		rc = send_body(x, &fj, &r, &plan, &rep);
 	file_close(&fj);
 	return rc;
 }
 
 int
-file_serve(struct conn *c, const struct request *req, const struct path *p)
+file_serve(struct exchange *x, const struct path *p)
 {
-	const struct docroot	*root = conn_docroot(c);
+	const struct request	*req = x->req;
+	const struct docroot	*root = x->root;
 	struct resolution	 res;
 	struct file_job		 fj;
 	struct response		 r;
@@ -503,7 +504,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	if ((cached = filecache_lookup(root->cache, key, &res)) == NULL) {
 		if (await_job(&res.job) == -1) {
 			log_warnx_limited(&queue_log, "I/O queue full");
-			return conn_send_error(c, req, 503);
+			return exchange_send_error(x, 503);
 		}
 		/* On success the cache owns res.fd; this request a reference. */
 		if (res.result == RESOLVE_FILE) {
@@ -512,14 +513,14 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 		}
 	}
 	if (res.result == RESOLVE_REDIRECT)
-		return send_redirect(c, req, p, &r);
+		return send_redirect(x, p, &r);
 	if (res.result == RESOLVE_LISTING)
-		return listing_serve(c, req, p, res.fd,
+		return listing_serve(x, p, res.fd,
 		    &(const struct listing_options){ .root = root,
 		    .max_entries = root->site->autoindex_max_entries,
 		    .dotfiles = root->site->dotfiles });
 	if (res.result == RESOLVE_FAILED)
-		return send_error_page(c, req, res.status);
+		return send_error_page(x, res.status);
 	memset(&fj, 0, sizeof fj);
 	fj.fd = res.fd;
 
@@ -534,11 +535,11 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	v.now = time(NULL);
 	switch (precond_evaluate(req, &v, &range_applies)) {
 	case PRECOND_FAILED:
-		rc = conn_send_error(c, req, 412);
+		rc = exchange_send_error(x, 412);
 		goto out;
 	case PRECOND_NOT_MODIFIED:
 		head_begin(&r, 304, &rep);
-		rc = conn_send_head(c, &r, NULL, 0);
+		rc = exchange_send_head(x, &r, NULL, 0);
 		goto out;
 	case PRECOND_PROCEED:
 		break;
@@ -552,7 +553,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 			status = 206;
 			break;
 		case RANGE_UNSATISFIABLE:
-			rc = send_unsatisfiable(c, rep.size, &r);
+			rc = send_unsatisfiable(x, rep.size, &r);
 			goto out;
 		case RANGE_IGNORE:
 			break;
@@ -586,9 +587,9 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 		    "/%" PRIu64, plan.parts[0].first, plan.parts[0].last,
 		    rep.size);
 	if (req->method == HTTP_HEAD)
-		rc = conn_send_head(c, &r, NULL, 0);
+		rc = exchange_send_head(x, &r, NULL, 0);
 	else
-		rc = send_body(c, &fj, &r, &plan, &rep);
+		rc = send_body(x, &fj, &r, &plan, &rep);
 out:
 	if (cached != NULL)
 		filecache_release(root->cache, cached);
