@@ -717,20 +717,6 @@ hidden(const struct listing_job *lj, const char *name)
 	    strcmp(name, ".well-known") != 0);
 }
 
-/* Worker: closes whatever the reading left open. */
-static void
-close_work(struct iojob *job)
-{
-	struct listing_job	*lj = (struct listing_job *)job;
-
-	if (lj->dir != NULL)
-		closedir(lj->dir);
-	else if (lj->dirfd != -1)
-		close(lj->dirfd);
-	lj->dir = NULL;
-	lj->dirfd = -1;
-}
-
 /* The next READ_BATCH names; at the end, the directory is closed. */
 static void
 read_batch(struct listing_job *lj)
@@ -905,6 +891,7 @@ listing_serve(struct exchange *x, const struct path *p, int dirfd,
     const struct listing_options *opt)
 {
 	struct listing_job	 lj;
+	struct iopool_close	 cj;
 	int			 status, rc;
 
 	memset(&lj, 0, sizeof lj);
@@ -922,10 +909,8 @@ listing_serve(struct exchange *x, const struct path *p, int dirfd,
 		rc = send_listing(x, &lj);
 
 	if (lj.dir != NULL || lj.dirfd != -1) {
-		/* A close releases what the read took: never refused. */
-		lj.job.work = close_work;
-		lj.job.past_limit = 1;
-		if (await_job(&lj.job) == -1)
+		iopool_close_init(&cj, lj.dirfd, lj.dir);
+		if (await_job(&cj.job) == -1)
 			log_warnx("cannot queue a directory close");
 	}
 	listing_free(&lj.listing);
