@@ -117,19 +117,31 @@ put(struct response *r, const char *s, size_t n)
 	r->len += n;
 }
 
+/* A field that did not fit leaves nothing behind: no line is partial. */
+static void
+field_end(struct response *r, size_t start)
+{
+	if (r->overflow)
+		r->len = start;
+}
+
 void
 response_add_str(struct response *r, const char *name, const char *value)
 {
+	size_t	 start = r->len;
+
 	put(r, name, strlen(name));
 	put(r, ": ", 2);
 	put(r, value, strlen(value));
 	put(r, "\r\n", 2);
+	field_end(r, start);
 }
 
 void
 response_add_u64(struct response *r, const char *name, uint64_t value)
 {
 	char	 digits[20], *p = digits + sizeof digits;
+	size_t	 start = r->len;
 
 	do
 		*--p = '0' + value % 10;
@@ -138,6 +150,7 @@ response_add_u64(struct response *r, const char *name, uint64_t value)
 	put(r, ": ", 2);
 	put(r, p, digits + sizeof digits - p);
 	put(r, "\r\n", 2);
+	field_end(r, start);
 }
 
 static void
@@ -211,18 +224,23 @@ void
 response_add(struct response *r, const char *name, const char *fmt, ...)
 {
 	va_list	 ap;
+	size_t	 start = r->len;
 
 	append(r, "%s: ", name);
 	va_start(ap, fmt);
 	vappend(r, fmt, ap);
 	va_end(ap);
 	append(r, "\r\n");
+	field_end(r, start);
 }
 
 void
 response_add_line(struct response *r, const char *field)
 {
+	size_t	 start = r->len;
+
 	append(r, "%s\r\n", field);
+	field_end(r, start);
 }
 
 int
