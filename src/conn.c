@@ -29,6 +29,7 @@
 #include "conn.h"
 #include "resolve.h"
 #include "coro.h"
+#include "exchange.h"
 #include "file.h"
 #include "health.h"
 #include "log.h"
@@ -37,33 +38,40 @@
 #include "peers.h"
 #include "request.h"
 #include "response.h"
+#include "transport.h"
 
 /* A GET body larger than this is refused instead of read and dropped. */
 #define CONN_DISCARD_MAX	(64 * 1024)
 /* A lingering close reads and drops at most this much, for this long. */
 #define CONN_LINGER_BYTES	(256 * 1024)
 #define CONN_LINGER_MS		2000
-#define ALLOW_METHODS		"GET, HEAD, OPTIONS"
+
+/*
+ * Where a connection is in its life. Only a busy or waiting one has a
+ * coroutine and an input buffer; a drain closes a waiting one by shutting
+ * its socket down for reading, and frees a parked one outright.
+ */
+enum conn_state {
+	CONN_BUSY,		/* its coroutine reads a head or answers */
+	CONN_WAITING,		/* its coroutine waits for a first byte */
+	CONN_LOST,		/* a send failed: the coroutine unwinds */
+	CONN_PARKING,		/* the coroutine ends, then the conn parks */
+	CONN_PARKED,		/* no coroutine, no buffer, until readable */
+	CONN_EMPTY		/* the coroutine must end before it begins */
+};
 
 struct conn {
-	int			 fd;
+	struct transport	 transport;
 	struct await_watch	 watch;
 	const struct conn_env	*env;
 	unsigned		 listener;	/* the id of its listener */
 	int			 retiring;	/* which is going away */
-	const struct docroot	*root;		/* the site of this request */
 	struct conn		*prev, *next;
-	int			 idle;		/* waiting for a request's first byte */
+	enum conn_state		 state;
 	int			 close_after;	/* no keep-alive after this response */
 	int			 http10_keep_alive;
 	unsigned		 requests;
-	int			 status;	/* of the response being sent */
-	uint64_t		 body_bytes;
-	int			 head_sent;
-	int			 lost;		/* a send failed */
 	long			 accepted_ms;
-	int			 park;		/* the coroutine ends idle */
-	int			 parked;	/* no coroutine, no buffer */
 	char			 peer[INET6_ADDRSTRLEN];
 	struct peer		*peer_count;	/* this address's connections */
 	size_t			 in_len;
@@ -83,12 +91,6 @@ unsigned
 conn_count(void)
 {
 	return nconns;
-}
-
-const struct docroot *
-conn_docroot(const struct conn *c)
-{
-	return c->root;
 }
 
 static int
@@ -138,30 +140,50 @@ select_root(const struct conn_env *env, struct slice host)
 	return env->roots[0];
 }
 
+/*
+ * Reads into buf, waiting for what the transport wants until deadline
+ * (an await_now_ms() time; -1: none). Returns what transport_read does,
+ * and -1 with ETIMEDOUT when the deadline passes.
+ */
+static ssize_t
+conn_read(struct conn *c, void *buf, size_t len, long deadline)
+{
+	long	 timeout;
+	ssize_t	 n;
+
+	for (;;) {
+		if ((n = transport_read(&c->transport, buf, len)) != -1 ||
+		    (errno != EAGAIN && errno != EWOULDBLOCK))
+			return n;
+		if (deadline == -1)
+			return -1;
+		if ((timeout = deadline - await_now_ms()) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (await_watch(&c->watch, c->transport.want, timeout) == -1)
+			return -1;
+	}
+}
+
 /* Writes all of iov, waiting for the socket to drain as often as needed. */
 static int
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 {
-	struct msghdr	 msg;
 	ssize_t		 n;
 
 	while (iovcnt > 0) {
-		memset(&msg, 0, sizeof msg);
-		msg.msg_iov = iov;
-		msg.msg_iovlen = iovcnt;
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		n = transport_writev(&c->transport, iov, iovcnt);
 		if (n == -1) {
-			if (errno == EINTR)
-				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				c->lost = 1;
+				c->state = CONN_LOST;
 				return -1;
 			}
-			if (await_watch(&c->watch, EV_WRITE,
+			if (await_watch(&c->watch, c->transport.want,
 			    c->env->cfg->send_timeout_ms) == -1) {
 				log_debug("%s: send timeout", c->peer);
 				metrics_timeout(METRICS_TIMEOUT_SEND);
-				c->lost = 1;
+				c->state = CONN_LOST;
 				return -1;
 			}
 			continue;
@@ -179,68 +201,76 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-int
-conn_send_head(struct conn *c, struct response *r, const void *body,
-    size_t len)
+/* Statuses that mean the rest of the stream can no longer be trusted. */
+static int
+ends_connection(int status)
 {
-	struct iovec	 iov[2];
-
-	if (c->close_after)
-		response_add_str(r, "Connection", "close");
-	else if (c->http10_keep_alive)
-		response_add_str(r, "Connection", "keep-alive");
-	if (response_end(r) == -1) {
-		log_warnx("%s: response head for %d too large", c->peer,
-		    r->status);
-		if (r->status == 500)
-			return -1;
-		return conn_send_error(c, NULL, 500), -1;
-	}
-	if (body == NULL)
-		len = 0;
-	c->status = r->status;
-	c->head_sent = 1;
-	iov[0].iov_base = r->head;
-	iov[0].iov_len = r->len;
-	iov[1].iov_base = (void *)body;
-	iov[1].iov_len = len;
-	if (conn_writev(c, iov, len > 0 ? 2 : 1) == -1)
-		return -1;
-	c->body_bytes += len;
-	return 0;
+	return status == 400 || status == 408 || status == 413 ||
+	    status == 414 || status == 431 || status == 500 || status == 501 ||
+	    status == 505;
 }
 
-int
-conn_send_body(struct conn *c, const void *buf, size_t len)
+/*
+ * r as HTTP/1.1 text, in place: the status line goes into the room
+ * response.c keeps in front of the fields, Connection and the empty line
+ * into the room behind them, so the head is one buffer and no copy.
+ */
+static size_t
+render_head(struct conn *c, struct response *r, char **text)
+{
+	const char	*reason = response_reason(r->status);
+	const char	*connection = "";
+	size_t		 reason_len = strlen(reason), len;
+	char		*p, *end = r->head + r->len;
+
+	if (c->close_after)
+		connection = "Connection: close\r\n";
+	else if (c->http10_keep_alive)
+		connection = "Connection: keep-alive\r\n";
+	p = r->head + RESPONSE_STATUS_LINE_MAX - (13 + reason_len + 2);
+	memcpy(p, "HTTP/1.1 ", 9);
+	p[9] = '0' + r->status / 100 % 10;
+	p[10] = '0' + r->status / 10 % 10;
+	p[11] = '0' + r->status % 10;
+	p[12] = ' ';
+	memcpy(p + 13, reason, reason_len);
+	memcpy(p + 13 + reason_len, "\r\n", 2);
+	len = strlen(connection);
+	memcpy(end, connection, len);
+	memcpy(end + len, "\r\n", 2);
+	*text = p;
+	return (size_t)(end + len + 2 - p);
+}
+
+static int
+http1_send_head(struct exchange *x, struct response *r, const void *body,
+    size_t len)
+{
+	struct conn	*c = x->owner;
+	struct iovec	 iov[2];
+	char		*text;
+
+	if (ends_connection(r->status))
+		c->close_after = 1;
+	iov[0].iov_len = render_head(c, r, &text);
+	iov[0].iov_base = text;
+	iov[1].iov_base = (void *)body;
+	iov[1].iov_len = len;
+	return conn_writev(c, iov, len > 0 ? 2 : 1);
+}
+
+static int
+http1_send_body(struct exchange *x, const void *buf, size_t len)
 {
 	struct iovec	 iov = { (void *)buf, len };
 
-	if (conn_writev(c, &iov, 1) == -1)
-		return -1;
-	c->body_bytes += len;
-	return 0;
+	return conn_writev(x->owner, &iov, 1);
 }
 
-int
-conn_send_error(struct conn *c, const struct request *req, int status)
-{
-	struct response	 r;
-	char		 body[RESPONSE_ERROR_BODY_MAX];
-	size_t		 len;
-
-	/* Statuses that mean the stream can no longer be trusted. */
-	if (status == 400 || status == 408 || status == 413 || status == 414 ||
-	    status == 431 || status == 500 || status == 501 || status == 505)
-		c->close_after = 1;
-	len = response_error_body(status, body);
-	response_begin(&r, status);
-	if (status == 405)
-		response_add(&r, "Allow", ALLOW_METHODS);
-	response_add(&r, "Content-Type", "text/html; charset=utf-8");
-	response_add(&r, "Content-Length", "%zu", len);
-	return conn_send_head(c, &r, req != NULL && req->method == HTTP_HEAD ?
-	    NULL : body, len);
-}
+static const struct exchange_ops http1_ops = {
+	.send_head = http1_send_head,
+	.send_body = http1_send_body,
+};
 
 /*
  * The header deadline passed: a 408 for a head begun, a silent close for
@@ -322,15 +352,14 @@ read_head(struct conn *c, struct request *req)
 			deadline = c->accepted_ms + cfg->header_timeout_ms;
 		else if (deadline == -1 && c->in_len > 0)
 			deadline = await_now_ms() + cfg->header_timeout_ms;
-		n = recv(c->fd, c->in + c->in_len, c->in_size - c->in_len, 0);
+		n = transport_read(&c->transport, c->in + c->in_len,
+		    c->in_size - c->in_len);
 		if (n > 0) {
 			c->in_len += n;
 			continue;
 		}
 		if (n == 0)
 			return 0;
-		if (errno == EINTR)
-			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return 0;
 		if (c->in_len == 0 && draining)
@@ -343,14 +372,14 @@ read_head(struct conn *c, struct request *req)
 			 * CPU per request, and 10,000 connections idle at once
 			 * then held 34 KiB each instead of under 2.
 			 */
-			c->park = 1;
+			c->state = CONN_PARKING;
 			return 0;
 		}
 		else if ((timeout = deadline - await_now_ms()) <= 0)
 			return head_timeout(c);
-		c->idle = c->in_len == 0;
-		r = await_watch(&c->watch, EV_READ, timeout);
-		c->idle = 0;
+		c->state = c->in_len == 0 ? CONN_WAITING : CONN_BUSY;
+		r = await_watch(&c->watch, c->transport.want, timeout);
+		c->state = CONN_BUSY;
 		if (r == -1)
 			return head_timeout(c);
 	}
@@ -367,8 +396,8 @@ consume(struct conn *c, size_t len)
 static int
 discard_body(struct conn *c, uint64_t len)
 {
+	/* The body gets the same kind of deadline as a head. */
 	long	 deadline = await_now_ms() + c->env->cfg->header_timeout_ms;
-	long	 timeout;
 	ssize_t	 n;
 	size_t	 take;
 
@@ -379,53 +408,45 @@ discard_body(struct conn *c, uint64_t len)
 			len -= take;
 			continue;
 		}
-		n = recv(c->fd, c->in, c->in_size, 0);
-		if (n > 0)
-			c->in_len = n;
-		else if (n == 0)
+		if ((n = conn_read(c, c->in, c->in_size, deadline)) <= 0)
 			return -1;
-		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			/* The body gets the same kind of deadline as a head. */
-			if ((timeout = deadline - await_now_ms()) <= 0 ||
-			    await_watch(&c->watch, EV_READ, timeout) == -1)
-				return -1;
-		} else if (errno != EINTR)
-			return -1;
+		c->in_len = (size_t)n;
 	}
 	return 0;
 }
 
 static void
-log_access(struct conn *c, const struct request *req, long start_ms)
+log_access(struct conn *c, const struct exchange *x, long start_ms)
 {
 	struct accesslog_entry	 e;
 
-	if (c->env->access_log == NULL || !c->head_sent)
+	if (c->env->access_log == NULL || !x->head_sent)
 		return;
 	e.peer = c->peer;
 	clock_gettime(CLOCK_REALTIME, &e.when);
-	e.req = req;
-	e.status = c->status;
-	e.body_bytes = c->body_bytes;
+	e.req = x->req;
+	e.status = x->status;
+	e.body_bytes = x->body_bytes;
 	e.request_ms = await_now_ms() - start_ms;
 	accesslog_write(c->env->access_log, &e);
 }
 
 static int
-send_metrics(struct conn *c, const struct request *req)
+send_metrics(struct exchange *x, struct iopool *pool)
 {
 	struct response	 r;
 	char		*text;
 	size_t		 len;
 	int		 rc;
 
-	if ((text = metrics_render(c->env->pool, &len)) == NULL)
-		return conn_send_error(c, req, 503);
+	if ((text = metrics_render(pool, &len)) == NULL)
+		return exchange_send_error(x, 503);
 	response_begin(&r, 200);
 	response_add(&r, "Content-Type", "%s", METRICS_CONTENT_TYPE);
 	response_add(&r, "Cache-Control", "no-store");
 	response_add(&r, "Content-Length", "%zu", len);
-	rc = conn_send_head(c, &r, req->method == HTTP_HEAD ? NULL : text, len);
+	rc = exchange_send_head(x, &r, x->req->method == HTTP_HEAD ? NULL :
+	    text, len);
 	free(text);
 	return rc;
 }
@@ -446,15 +467,15 @@ is_metrics(const struct conn *c, const struct path *p)
  * even while every I/O thread waits on storage.
  */
 static int
-send_health(struct conn *c, const struct request *req)
+send_health(struct exchange *x, int detail, int retiring)
 {
 	struct response	 r;
 	char		 body[HEALTH_REASON_MAX + 1];
 	size_t		 len;
 	int		 status;
 
-	status = health_status(body, sizeof body - 1, c->env->metrics_only);
-	if (c->retiring) {
+	status = health_status(body, sizeof body - 1, detail);
+	if (retiring) {
 		/* Its listener closes soon: a balancer must stop using it. */
 		snprintf(body, sizeof body - 1, "draining");
 		status = 503;
@@ -465,8 +486,8 @@ send_health(struct conn *c, const struct request *req)
 	response_add(&r, "Content-Type", "text/plain; charset=utf-8");
 	response_add(&r, "Cache-Control", "no-store");
 	response_add(&r, "Content-Length", "%zu", len);
-	return conn_send_head(c, &r, req->method == HTTP_HEAD ? NULL : body,
-	    len);
+	return exchange_send_head(x, &r, x->req->method == HTTP_HEAD ? NULL :
+	    body, len);
 }
 
 /* health_path on the main listeners, or /health on the metrics one. */
@@ -481,24 +502,25 @@ is_health(const struct conn *c, const struct path *p)
 }
 
 static int
-send_options(struct conn *c)
+send_options(struct exchange *x)
 {
 	struct response	 r;
 
 	response_begin(&r, 204);
-	response_add(&r, "Allow", ALLOW_METHODS);
-	return conn_send_head(c, &r, NULL, 0);
+	response_add(&r, "Allow", EXCHANGE_ALLOW_METHODS);
+	return exchange_send_head(x, &r, NULL, 0);
 }
 
 /* Answers one parsed request; returns -1 when the connection must close. */
 static int
-handle(struct conn *c, const struct request *req)
+handle(struct conn *c, struct exchange *x)
 {
-	struct path	 p;
-	int		 rc;
+	const struct request	*req = x->req;
+	struct path		 p;
+	int			 rc;
 
 	if (req->transfer_encoding)
-		return conn_send_error(c, req, 501), -1;
+		return exchange_send_error(x, 501), -1;
 	/*
 	 * A body is answered first and dropped after. Rather than guess
 	 * whether a client waiting for 100-continue will still send it, or
@@ -513,21 +535,21 @@ handle(struct conn *c, const struct request *req)
 	case HTTP_HEAD:
 		break;
 	case HTTP_OPTIONS:
-		return send_options(c);
+		return send_options(x);
 	case HTTP_KNOWN_OTHER:
-		return conn_send_error(c, req, 405);
+		return exchange_send_error(x, 405);
 	case HTTP_UNKNOWN:
-		return conn_send_error(c, req, 501), -1;
+		return exchange_send_error(x, 501), -1;
 	}
 	if ((rc = path_parse(&p, req->target.ptr, req->target.len)) < 0)
-		return conn_send_error(c, req, -rc);
+		return exchange_send_error(x, -rc);
 	if (is_metrics(c, &p))
-		return send_metrics(c, req);
+		return send_metrics(x, c->env->pool);
 	if (is_health(c, &p))
-		return send_health(c, req);
+		return send_health(x, c->env->metrics_only, c->retiring);
 	if (c->env->metrics_only)
-		return conn_send_error(c, req, 404);
-	return file_serve(c, req, &p);
+		return exchange_send_error(x, 404);
+	return file_serve(x, &p);
 }
 
 /*
@@ -539,10 +561,8 @@ handle(struct conn *c, const struct request *req)
 static int
 input_pending(struct conn *c)
 {
-	char	 byte;
-
 	return c->in_len > 0 ||
-	    recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+	    transport_input(&c->transport) == TRANSPORT_INPUT_READY;
 }
 
 /*
@@ -558,28 +578,17 @@ input_pending(struct conn *c)
 static void
 conn_linger(struct conn *c)
 {
-	long	 deadline = await_now_ms() + CONN_LINGER_MS, timeout;
+	long	 deadline = await_now_ms() + CONN_LINGER_MS;
 	size_t	 dropped = 0;
 	ssize_t	 n;
 
 	c->in_len = 0;
-	if (shutdown(c->fd, SHUT_WR) == -1)
+	if (transport_shutdown(&c->transport, SHUT_WR) == -1)
 		return;
 	while (dropped < CONN_LINGER_BYTES) {
-		n = recv(c->fd, c->in, c->in_size, 0);
-		if (n > 0) {
-			dropped += (size_t)n;
-			continue;
-		}
-		if (n == 0)
+		if ((n = conn_read(c, c->in, c->in_size, deadline)) <= 0)
 			return;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return;
-		if ((timeout = deadline - await_now_ms()) <= 0 ||
-		    await_watch(&c->watch, EV_READ, timeout) == -1)
-			return;
+		dropped += (size_t)n;
 	}
 	log_debug("%s: lingering close: %zu bytes dropped, closing", c->peer,
 	    dropped);
@@ -590,29 +599,30 @@ conn_main(void *arg)
 {
 	struct conn	*c = arg;
 	struct request	 req;
+	struct exchange	 x;
 	long		 head_len, start_ms;
 	int		 rc;
 
-	if (c->parked)
+	if (c->state == CONN_EMPTY)
 		return;
 	for (;;) {
 		if ((head_len = read_head(c, &req)) == 0)
 			break;
-		c->status = 0;
-		c->body_bytes = 0;
-		c->head_sent = 0;
 		if (head_len < 0) {
+			exchange_init(&x, &http1_ops, c, NULL,
+			    c->env->roots[0]);
 			c->close_after = 1;
-			conn_send_error(c, NULL, (int)-head_len);
-			metrics_request(c->status, c->body_bytes);
+			exchange_send_error(&x, (int)-head_len);
+			metrics_request(x.status, x.body_bytes);
 			log_debug("%s: bad request: %ld", c->peer, -head_len);
 			/* The rest of a refused head may still be coming. */
-			if (c->head_sent && !c->lost)
+			if (x.head_sent && c->state != CONN_LOST)
 				conn_linger(c);
 			break;
 		}
 		c->requests++;
-		c->root = select_root(c->env, req.host);
+		exchange_init(&x, &http1_ops, c, &req,
+		    select_root(c->env, req.host));
 		c->close_after = !req.keep_alive || draining || c->retiring ||
 		    c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
@@ -620,14 +630,15 @@ conn_main(void *arg)
 		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;
 		/* The head stays in c->in until the response is logged. */
 		start_ms = await_now_ms();
-		rc = handle(c, &req);
-		log_access(c, &req, start_ms);
-		if (c->head_sent)
-			metrics_request(c->status, c->body_bytes);
+		rc = handle(c, &x);
+		log_access(c, &x, start_ms);
+		if (x.head_sent)
+			metrics_request(x.status, x.body_bytes);
 		consume(c, (size_t)head_len);
-		if (rc == -1 || c->close_after) {
+		if (rc == -1 || c->close_after || c->state == CONN_LOST) {
 			/* An answer sent in full, and the client goes on. */
-			if (c->head_sent && !c->lost && input_pending(c))
+			if (x.head_sent && c->state != CONN_LOST &&
+			    input_pending(c))
 				conn_linger(c);
 			break;
 		}
@@ -644,7 +655,7 @@ conn_free(struct conn *c)
 {
 	await_watch_close(&c->watch);
 	free(c->in);
-	close(c->fd);
+	transport_close(&c->transport);
 	peers_release(c->peer_count);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -688,11 +699,11 @@ conn_activate(struct conn *c)
 		goto fail;
 	if (coro_defer(co, conn_finish, c) == -1) {
 		/* Run it empty: only a finished coroutine gives its stack back. */
-		c->parked = 1;
+		c->state = CONN_EMPTY;
 		coro_resume(co);
-		c->parked = 0;
 		goto fail;
 	}
+	c->state = CONN_BUSY;
 	coro_resume(co);
 	return 0;
 fail:
@@ -708,17 +719,18 @@ fail:
  * destroy the answer before the client reads it.
  */
 static void
-refuse_fd(int fd)
+refuse(struct transport *t)
 {
 	static const char	 answer[] = "HTTP/1.1 503 Service Unavailable\r\n"
 	    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n"
 	    "\r\n";
+	const struct iovec	 iov = { (void *)answer, sizeof answer - 1 };
 	char			 drain[1024];
 	int			 i;
 
-	for (i = 0; i < 64 && recv(fd, drain, sizeof drain, 0) > 0; i++)
+	for (i = 0; i < 64 && transport_read(t, drain, sizeof drain) > 0; i++)
 		;
-	if (send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL) > 0)
+	if (transport_writev(t, &iov, 1) > 0)
 		metrics_request(503, 0);
 	metrics_refused(METRICS_REFUSED_NO_MEMORY);
 }
@@ -729,15 +741,14 @@ conn_refuse(struct conn *c)
 {
 	/* Short of memory, every parked connection that wakes ends here. */
 	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
-	char				 byte;
 
-	if (recv(c->fd, &byte, 1, MSG_PEEK) == 0) {
+	if (transport_input(&c->transport) == TRANSPORT_INPUT_CLOSED) {
 		/* Gone already: no one to answer, nothing refused. */
 		log_debug("%s: closed before its request", c->peer);
 		conn_free(c);
 		return;
 	}
-	refuse_fd(c->fd);
+	refuse(&c->transport);
 	log_warnx_limited(&rl, "%s: no memory for a connection: 503", c->peer);
 	conn_free(c);
 }
@@ -747,7 +758,6 @@ conn_wake(void *arg, int timed_out)
 {
 	struct conn	*c = arg;
 
-	c->parked = 0;
 	if (timed_out) {
 		if (c->requests == 0)
 			metrics_timeout(METRICS_TIMEOUT_HEADER);
@@ -757,19 +767,39 @@ conn_wake(void *arg, int timed_out)
 		conn_refuse(c);
 }
 
+/*
+ * Waits for c's next byte with no coroutine and no buffer, for at most
+ * timeout_ms: 0, or -1 when the watch cannot be armed. Only after a read
+ * found nothing, since an edge that came before is not seen again.
+ */
+static int
+conn_park(struct conn *c, long timeout_ms)
+{
+	if (await_watch_idle(&c->watch, timeout_ms, conn_wake, c) == -1)
+		return -1;
+	c->state = CONN_PARKED;
+	return 0;
+}
+
+/* Parks a new connection whose client has sent nothing yet: 0, or -1. */
+static int
+park_new(struct conn *c)
+{
+	if (transport_input(&c->transport) != TRANSPORT_INPUT_NONE)
+		return -1;
+	return conn_park(c, c->env->cfg->header_timeout_ms);
+}
+
 /* The end of a coroutine: park the connection, or free it. */
 static void
 conn_finish(void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->park && !draining) {
-		c->park = 0;
-		c->parked = 1;
+	if (c->state == CONN_PARKING && !draining) {
 		free(c->in);
 		c->in = NULL;
-		if (await_watch_idle(&c->watch,
-		    c->env->cfg->keepalive_timeout_ms, conn_wake, c) == 0)
+		if (conn_park(c, c->env->cfg->keepalive_timeout_ms) == 0)
 			return;
 	}
 	conn_free(c);
@@ -781,7 +811,7 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 {
 	struct conn	*c;
 	struct peer	*pc;
-	char		 byte;
+	struct transport t;
 	int		 one = 1;
 
 	if ((pc = peers_acquire(peer, env->cfg->max_connections_per_client)) ==
@@ -798,7 +828,7 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 	c->peer_count = pc;
 	if (await_watch_open(&c->watch, fd) == -1)
 		goto fail_conn;
-	c->fd = fd;
+	transport_socket_init(&c->transport, fd);
 	c->env = env;
 	c->listener = listener;
 	c->retiring = env->retiring;
@@ -818,28 +848,16 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 	 * keep-alive connection does. 10,000 connections opened before their
 	 * first request held 9 KiB each otherwise.
 	 */
-	if (recv(fd, &byte, 1, MSG_PEEK) == -1 && (errno == EAGAIN ||
-	    errno == EWOULDBLOCK) && await_watch_idle(&c->watch,
-	    env->cfg->header_timeout_ms, conn_wake, c) == 0) {
-		c->parked = 1;
+	if (park_new(c) == 0 || conn_activate(c) == 0)
 		return 0;
-	}
-	if (conn_activate(c) == -1) {
-		/*
-		 * Wait for the request without a coroutine, as a parked
-		 * connection does, and try again then; a 503 if it is
-		 * already there or memory is still short.
-		 */
-		if (recv(fd, &byte, 1, MSG_PEEK) == -1 && (errno == EAGAIN ||
-		    errno == EWOULDBLOCK) && await_watch_idle(&c->watch,
-		    env->cfg->header_timeout_ms, conn_wake, c) == 0) {
-			c->parked = 1;
-			return -1;
-		}
+	/*
+	 * No memory: wait for the request without a coroutine, as a parked
+	 * connection does, and try again then; a 503 if it is already there
+	 * or memory is still short.
+	 */
+	if (park_new(c) == -1)
 		conn_refuse(c);
-		return -1;
-	}
-	return 0;
+	return -1;
 
 fail_conn:
 	free(c);
@@ -847,8 +865,9 @@ fail_peer:
 	peers_release(pc);
 fail:
 	log_warn("cannot serve a new connection");
-	refuse_fd(fd);
-	close(fd);
+	transport_socket_init(&t, fd);
+	refuse(&t);
+	transport_close(&t);
 	return -1;
 }
 
@@ -871,10 +890,10 @@ conn_drain(void)
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
 		c->close_after = 1;
-		if (c->parked)
+		if (c->state == CONN_PARKED)
 			conn_free(c);	/* idle, with no coroutine to unwind */
-		else if (c->idle)
-			shutdown(c->fd, SHUT_RD);
+		else if (c->state == CONN_WAITING)
+			transport_shutdown(&c->transport, SHUT_RD);
 	}
 }
 
@@ -885,9 +904,9 @@ conn_abort_all(void)
 
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->parked)
+		if (c->state == CONN_PARKED)
 			conn_free(c);
 		else
-			shutdown(c->fd, SHUT_RDWR);
+			transport_shutdown(&c->transport, SHUT_RDWR);
 	}
 }

@@ -1,8 +1,9 @@
 /*
  * Client connections. Each accepted socket gets a coroutine that reads
  * request heads, dispatches them and writes responses, one after another,
- * for as long as keep-alive lasts. This module owns the socket, the
- * timeouts and HTTP framing; what a request means for a file is file.c's.
+ * for as long as keep-alive lasts. This module owns the transport, the
+ * timeouts and HTTP/1.1 framing; each request becomes an exchange that
+ * the handlers answer without knowing the connection.
  */
 #ifndef CONN_H
 #define CONN_H
@@ -14,8 +15,6 @@
 struct accesslog;
 struct config;
 struct docroot;
-struct request;
-struct response;
 
 /* What the server lends to every connection; it outlives them all. */
 struct conn_env {
@@ -54,18 +53,5 @@ unsigned	 conn_count(void);
 void		 conn_drain(void);
 /* Fail every connection's pending socket I/O so its coroutine unwinds. */
 void		 conn_abort_all(void);
-
-/* For the request handlers. */
-const struct docroot *conn_docroot(const struct conn *);
-/*
- * Ends r with the Connection field and sends it followed by body (may be
- * NULL). Returns 0, or -1 when the connection is lost.
- */
-int		 conn_send_head(struct conn *, struct response *r,
-		    const void *body, size_t len);
-int		 conn_send_body(struct conn *, const void *buf, size_t len);
-/* Sends an error response with a small HTML body (none for HEAD). */
-int		 conn_send_error(struct conn *, const struct request *,
-		    int status);
 
 #endif

@@ -24,8 +24,8 @@
 
 #include "await.h"
 #include "config.h"
-#include "conn.h"
 #include "encoding.h"
+#include "exchange.h"
 #include "file.h"
 #include "filecache.h"
 #include "headers.h"
@@ -73,7 +73,7 @@ struct body_plan {
 	uint64_t	 length;	/* Content-Length */
 };
 
-/* The read and close jobs of one response. */
+/* The read jobs of one response. */
 struct file_job {
 	struct iojob		 job;
 	int			 fd;
@@ -128,22 +128,11 @@ read_cached(struct file_job *fj)
 	return -1;
 }
 
-static void
-close_work(struct iojob *job)
-{
-	struct file_job	*fj = (struct file_job *)job;
-
-	close(fj->fd);
-	fj->fd = -1;
-}
-
 /* Runs job on the pool; a full queue means the server is overloaded. */
 static int
 run_job(struct file_job *fj, void (*work)(struct iojob *))
 {
 	fj->job.work = work;
-	/* A close releases what an earlier job took: never refuse it. */
-	fj->job.past_limit = work == close_work;
 	if (await_job(&fj->job) == -1) {
 		log_warnx_limited(&queue_log, "I/O queue full");
 		return -1;
@@ -151,11 +140,17 @@ run_job(struct file_job *fj, void (*work)(struct iojob *))
 	return 0;
 }
 
+/* Closes an fd this request opened (not the cache's) and waits for it. */
 static void
-file_close(struct file_job *fj)
+file_close(int fd)
 {
-	if (fj->fd != -1)
-		run_job(fj, close_work);
+	struct iopool_close	 cj;
+
+	if (fd == -1)
+		return;
+	iopool_close_init(&cj, fd, NULL);
+	if (await_job(&cj.job) == -1)
+		log_warnx("cannot queue a file close");
 }
 
 static void
@@ -186,8 +181,7 @@ describe(struct resolution *res, const struct docroot *root)
  * bytes: "//host/.." must not become a redirect to another site.
  */
 static int
-send_redirect(struct conn *c, const struct request *req,
-    const struct path *p, struct response *r)
+send_redirect(struct exchange *x, const struct path *p, struct response *r)
 {
 	char	 location[sizeof p->rel * 3 + 2];
 	char	 body[RESPONSE_ERROR_BODY_MAX];
@@ -197,22 +191,23 @@ send_redirect(struct conn *c, const struct request *req,
 	int	 rc;
 
 	if ((loclen = path_encode(p->rel, location, sizeof location)) == -1)
-		return conn_send_error(c, req, 414);
+		return exchange_send_error(x, 414);
 	if (response_begin_large(r, 301, RESPONSE_HEAD_MAX + loclen +
 	    p->query_len) == -1)
-		return conn_send_error(c, req, 503);
+		return exchange_send_error(x, 503);
 	len = response_error_body(301, body);
 	response_add(r, "Location", "%s/%.*s", location, (int)p->query_len,
 	    p->query != NULL ? p->query : "");
 	response_add(r, "Content-Type", "text/html; charset=utf-8");
 	response_add(r, "Content-Length", "%zu", len);
-	rc = conn_send_head(c, r, req->method == HTTP_HEAD ? NULL : body, len);
+	rc = exchange_send_head(x, r, x->req->method == HTTP_HEAD ? NULL : body,
+	    len);
 	response_free(r);
 	return rc;
 }
 
 static int
-send_unsatisfiable(struct conn *c, uint64_t size, struct response *r)
+send_unsatisfiable(struct exchange *x, uint64_t size, struct response *r)
 {
 	char	 body[RESPONSE_ERROR_BODY_MAX];
 	size_t	 len;
@@ -222,7 +217,7 @@ send_unsatisfiable(struct conn *c, uint64_t size, struct response *r)
 	response_add(r, "Content-Range", "bytes */%" PRIu64, size);
 	response_add(r, "Content-Type", "text/html; charset=utf-8");
 	response_add(r, "Content-Length", "%zu", len);
-	return conn_send_head(c, r, body, len);
+	return exchange_send_head(x, r, body, len);
 }
 
 /*
@@ -330,16 +325,16 @@ plan_multipart(struct body_plan *plan, const struct representation *rep)
  * small response is one write.
  */
 static int
-send_buffered(struct conn *c, struct response **head, const char *buf,
+send_buffered(struct exchange *x, struct response **head, const char *buf,
     size_t len)
 {
 	struct response	*r = *head;
 
 	if (r != NULL) {
 		*head = NULL;
-		return conn_send_head(c, r, buf, len);
+		return exchange_send_head(x, r, buf, len);
 	}
-	return conn_send_body(c, buf, len);
+	return exchange_send_body(x, buf, len);
 }
 
 /*
@@ -349,10 +344,10 @@ send_buffered(struct conn *c, struct response **head, const char *buf,
  * part delimiters go into the same buffer as the bytes around them.
  */
 static int
-send_body(struct conn *c, struct file_job *fj, struct response *r,
+send_body(struct exchange *x, struct file_job *fj, struct response *r,
     const struct body_plan *plan, const struct representation *rep)
 {
-	const struct docroot	*root = conn_docroot(c);
+	const struct docroot	*root = x->root;
 	struct response		*head = r;
 	char			*buf;
 	size_t			 cap, size, fill = 0, i;
@@ -366,7 +361,7 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 	size = cap + (plan->multipart ? PART_HEAD_MAX : 0);
 	if ((buf = malloc(size)) == NULL) {
 		log_warnx("no memory for a %zu byte chunk", size);
-		return conn_send_error(c, NULL, 503);
+		return exchange_send_error(x, 503);
 	}
 	/* Invariant: fill <= cap wherever a part head or the tail goes in. */
 	for (i = 0; i < plan->count; i++) {
@@ -377,7 +372,7 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 		left = plan->parts[i].last - off + 1;
 		while (left > 0) {
 			if (fill >= cap) {
-				if (send_buffered(c, &head, buf, fill) == -1)
+				if (send_buffered(x, &head, buf, fill) == -1)
 					goto fail;
 				fill = 0;
 			}
@@ -412,7 +407,7 @@ send_body(struct conn *c, struct file_job *fj, struct response *r,
 	if (plan->multipart)
 		fill += part_tail(buf + fill, size - fill, plan);
 	if ((fill > 0 || head != NULL) &&
-	    send_buffered(c, &head, buf, fill) == -1)
+	    send_buffered(x, &head, buf, fill) == -1)
 		goto fail;
 	fj->buf = NULL;
 	free(buf);
@@ -422,7 +417,7 @@ fail:
 	free(buf);
 	/* Nothing sent yet: the error keeps the framing, and the connection. */
 	if (head != NULL)
-		return conn_send_error(c, NULL, status);
+		return exchange_send_error(x, status);
 	return -1;
 }
 
@@ -433,9 +428,9 @@ fail:
  * error, not a representation of the target.
  */
 static int
-send_error_page(struct conn *c, const struct request *req, int status)
+send_error_page(struct exchange *x, int status)
 {
-	const struct docroot		*root = conn_docroot(c);
+	const struct docroot		*root = x->root;
 	const struct site_config	*site = root->site;
 	struct resolution		 res;
 	struct representation		 rep;
@@ -452,15 +447,15 @@ send_error_page(struct conn *c, const struct request *req, int status)
 	if (i == site->error_page_count ||
 	    path_parse(&page, site->error_pages[i].path,
 	    strlen(site->error_pages[i].path)) != 0)
-		return conn_send_error(c, req, status);
+		return exchange_send_error(x, status);
 	resolve_init(&res, root, &page, NULL, 0);
 	if (await_job(&res.job) == -1)
-		return conn_send_error(c, req, status);
+		return exchange_send_error(x, status);
 	memset(&fj, 0, sizeof fj);
 	fj.fd = res.fd;
 	if (res.result != RESOLVE_FILE) {
-		file_close(&fj);
-		return conn_send_error(c, req, status);
+		file_close(fj.fd);
+		return exchange_send_error(x, status);
 	}
 	memset(&rep, 0, sizeof rep);
 	rep.res = &res;
@@ -473,53 +468,148 @@ send_error_page(struct conn *c, const struct request *req, int status)
 	response_add(&r, "Content-Type", "%s", mime_lookup(root->mime,
 	    res.name));
 	response_add(&r, "Content-Length", "%" PRIu64, plan.length);
-	if (req->method == HTTP_HEAD)
-		rc = conn_send_head(c, &r, NULL, 0);
+	if (x->req->method == HTTP_HEAD)
+		rc = exchange_send_head(x, &r, NULL, 0);
 	else
-		rc = send_body(c, &fj, &r, &plan, &rep);
-	file_close(&fj);
+		rc = send_body(x, &fj, &r, &plan, &rep);
+	file_close(fj.fd);
 	return rc;
 }
 
-int
-file_serve(struct conn *c, const struct request *req, const struct path *p)
+/*
+ * Open: the file p names, from the open-file cache (no pool job at all)
+ * or from one resolve job. Returns the cache entry the request now holds,
+ * or NULL with res->fd, if any, the request's own to close. *queued is
+ * -1 when the pool would not take the job.
+ */
+static struct filecache_entry *
+open_target(const struct exchange *x, const struct path *p,
+    struct resolution *res, int *queued)
 {
-	const struct docroot	*root = conn_docroot(c);
+	const struct docroot	*root = x->root;
+	struct filecache_entry	*cached;
+	char			 key[sizeof p->rel + 16];
+
+	*queued = 0;
+	resolve_init(res, root, p, x->req->accept_encoding.ptr,
+	    x->req->accept_encoding.len);
+	filecache_key(key, sizeof key, p->rel, p->trailing_slash, res->accept,
+	    res->accept_count);
+	if ((cached = filecache_lookup(root->cache, key, res)) != NULL)
+		return cached;
+	if (await_job(&res->job) == -1) {
+		log_warnx_limited(&queue_log, "I/O queue full");
+		*queued = -1;
+		return NULL;
+	}
+	/* On success the cache owns res->fd; this request a reference. */
+	if (res->result != RESOLVE_FILE)
+		return NULL;
+	describe(res, root);
+	return filecache_insert(root->cache, key, res);
+}
+
+/*
+ * Decide: what the validators, preconditions and Range make of a request
+ * for rep. Returns 200 or 206 with plan filled in, or the status of an
+ * answer without the file's bytes: 304, 412 or 416.
+ */
+static int
+decide(const struct request *req, const struct representation *rep,
+    struct body_plan *plan)
+{
+	struct precond_validators v;
+	int			 status = 200, range_applies;
+
+	v.etag = rep->etag;
+	v.last_modified = rep->res->st.st_mtime;
+	v.now = time(NULL);
+	switch (precond_evaluate(req, &v, &range_applies)) {
+	case PRECOND_FAILED:
+		return 412;
+	case PRECOND_NOT_MODIFIED:
+		return 304;
+	case PRECOND_PROCEED:
+		break;
+	}
+	memset(plan, 0, sizeof *plan);
+	if (range_applies) {
+		switch (range_parse_list(req->range.ptr, req->range.len,
+		    rep->size, plan->parts, RANGE_MAX_PARTS, &plan->count)) {
+		case RANGE_OK:
+			status = 206;
+			break;
+		case RANGE_UNSATISFIABLE:
+			return 416;
+		case RANGE_IGNORE:
+			break;
+		}
+	}
+	if (status == 206 && plan->count > 1 &&
+	    plan_multipart(plan, rep) == -1)
+		status = 200;
+	if (status == 200) {
+		plan->count = rep->size > 0;
+		plan->parts[0].first = 0;
+		plan->parts[0].last = rep->size - 1;
+	}
+	if (!plan->multipart)
+		plan->length = plan->count > 0 ?
+		    plan->parts[0].last - plan->parts[0].first + 1 : 0;
+	return status;
+}
+
+/* Frame: the head of a 200 or 206 as plan says, then its bytes. */
+static int
+send_file(struct exchange *x, struct file_job *fj, int status,
+    const struct body_plan *plan, const struct representation *rep)
+{
+	struct response	 r;
+
+	head_begin(&r, status, rep);
+	if (plan->multipart)
+		response_add(&r, "Content-Type",
+		    "multipart/byteranges; boundary=%s", plan->boundary);
+	else
+		response_add_str(&r, "Content-Type", rep->type);
+	if (rep->res->encoding != 0)
+		response_add_str(&r, "Content-Encoding",
+		    encoding_name(rep->res->encoding));
+	response_add_u64(&r, "Content-Length", plan->length);
+	response_add_str(&r, "Accept-Ranges", "bytes");
+	if (status == 206 && !plan->multipart)
+		response_add(&r, "Content-Range", "bytes %" PRIu64 "-%" PRIu64
+		    "/%" PRIu64, plan->parts[0].first, plan->parts[0].last,
+		    rep->size);
+	if (x->req->method == HTTP_HEAD)
+		return exchange_send_head(x, &r, NULL, 0);
+	return send_body(x, fj, &r, plan, rep);
+}
+
+int
+file_serve(struct exchange *x, const struct path *p)
+{
+	const struct docroot	*root = x->root;
 	struct resolution	 res;
 	struct file_job		 fj;
 	struct response		 r;
 	struct representation	 rep;
-	struct precond_validators v;
 	struct body_plan	 plan;
 	struct filecache_entry	*cached;
-	char			 key[sizeof p->rel + 16];
-	int			 status = 200, range_applies, rc;
+	int			 queued, rc;
 
-	resolve_init(&res, root, p, req->accept_encoding.ptr,
-	    req->accept_encoding.len);
-	filecache_key(key, sizeof key, p->rel, p->trailing_slash, res.accept,
-	    res.accept_count);
-	/* A hot file: no open, no fstat, no close; nothing for the pool. */
-	if ((cached = filecache_lookup(root->cache, key, &res)) == NULL) {
-		if (await_job(&res.job) == -1) {
-			log_warnx_limited(&queue_log, "I/O queue full");
-			return conn_send_error(c, req, 503);
-		}
-		/* On success the cache owns res.fd; this request a reference. */
-		if (res.result == RESOLVE_FILE) {
-			describe(&res, root);
-			cached = filecache_insert(root->cache, key, &res);
-		}
-	}
+	cached = open_target(x, p, &res, &queued);
+	if (queued == -1)
+		return exchange_send_error(x, 503);
 	if (res.result == RESOLVE_REDIRECT)
-		return send_redirect(c, req, p, &r);
+		return send_redirect(x, p, &r);
 	if (res.result == RESOLVE_LISTING)
-		return listing_serve(c, req, p, res.fd,
+		return listing_serve(x, p, res.fd,
 		    &(const struct listing_options){ .root = root,
 		    .max_entries = root->site->autoindex_max_entries,
 		    .dotfiles = root->site->dotfiles });
 	if (res.result == RESOLVE_FAILED)
-		return send_error_page(c, req, res.status);
+		return send_error_page(x, res.status);
 	memset(&fj, 0, sizeof fj);
 	fj.fd = res.fd;
 
@@ -529,71 +619,24 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	rep.size = (uint64_t)res.st.st_size;
 	memcpy(rep.etag, res.etag, sizeof rep.etag);
 	memcpy(rep.last_modified, res.last_modified, sizeof rep.last_modified);
-	v.etag = rep.etag;
-	v.last_modified = res.st.st_mtime;
-	v.now = time(NULL);
-	switch (precond_evaluate(req, &v, &range_applies)) {
-	case PRECOND_FAILED:
-		rc = conn_send_error(c, req, 412);
-		goto out;
-	case PRECOND_NOT_MODIFIED:
+	switch (rc = decide(x->req, &rep, &plan)) {
+	case 304:
 		head_begin(&r, 304, &rep);
-		rc = conn_send_head(c, &r, NULL, 0);
-		goto out;
-	case PRECOND_PROCEED:
+		rc = exchange_send_head(x, &r, NULL, 0);
+		break;
+	case 412:
+		rc = exchange_send_error(x, 412);
+		break;
+	case 416:
+		rc = send_unsatisfiable(x, rep.size, &r);
+		break;
+	default:
+		rc = send_file(x, &fj, rc, &plan, &rep);
 		break;
 	}
-
-	memset(&plan, 0, sizeof plan);
-	if (range_applies) {
-		switch (range_parse_list(req->range.ptr, req->range.len,
-		    rep.size, plan.parts, RANGE_MAX_PARTS, &plan.count)) {
-		case RANGE_OK:
-			status = 206;
-			break;
-		case RANGE_UNSATISFIABLE:
-			rc = send_unsatisfiable(c, rep.size, &r);
-			goto out;
-		case RANGE_IGNORE:
-			break;
-		}
-	}
-	if (status == 206 && plan.count > 1 &&
-	    plan_multipart(&plan, &rep) == -1)
-		status = 200;
-	if (status == 200) {
-		plan.count = rep.size > 0;
-		plan.parts[0].first = 0;
-		plan.parts[0].last = rep.size - 1;
-	}
-	if (!plan.multipart)
-		plan.length = plan.count > 0 ?
-		    plan.parts[0].last - plan.parts[0].first + 1 : 0;
-
-	head_begin(&r, status, &rep);
-	if (plan.multipart)
-		response_add(&r, "Content-Type",
-		    "multipart/byteranges; boundary=%s", plan.boundary);
-	else
-		response_add_str(&r, "Content-Type", rep.type);
-	if (res.encoding != 0)
-		response_add_str(&r, "Content-Encoding",
-		    encoding_name(res.encoding));
-	response_add_u64(&r, "Content-Length", plan.length);
-	response_add_str(&r, "Accept-Ranges", "bytes");
-	if (status == 206 && !plan.multipart)
-		response_add(&r, "Content-Range", "bytes %" PRIu64 "-%" PRIu64
-		    "/%" PRIu64, plan.parts[0].first, plan.parts[0].last,
-		    rep.size);
-	if (req->method == HTTP_HEAD)
-		rc = conn_send_head(c, &r, NULL, 0);
-	else
-		rc = send_body(c, &fj, &r, &plan, &rep);
-out:
 	if (cached != NULL)
 		filecache_release(root->cache, cached);
 	else
-		file_close(&fj);
+		file_close(fj.fd);
 	return rc;
 }
-

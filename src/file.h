@@ -8,14 +8,13 @@
 
 #include <stddef.h>
 
-struct config;
-struct conn;
+struct exchange;
 struct path;
-struct request;
 
-
-/* Serves a GET or HEAD. Returns 0 to keep the connection, -1 to close it. */
-int		 file_serve(struct conn *, const struct request *,
-		    const struct path *);
+/*
+ * Answers a GET or HEAD for p in the exchange's site. 0, or -1 when the
+ * exchange was lost midway (exchange_send_head).
+ */
+int		 file_serve(struct exchange *, const struct path *p);
 
 #endif

@@ -48,11 +48,6 @@ struct filecache {
 	struct iopool		*pool;		/* closes descriptors */
 };
 
-struct close_job {
-	struct iojob	 job;
-	int		 fd;
-};
-
 static long
 now_ms(void)
 {
@@ -122,33 +117,11 @@ lru_push(struct filecache *fc, struct filecache_entry *e)
 }
 
 static void
-close_work(struct iojob *job)
-{
-	close(((struct close_job *)job)->fd);
-}
-
-static void
-close_done(struct iojob *job)
-{
-	free(job);
-}
-
-static void
 entry_unref(struct filecache *fc, struct filecache_entry *e)
 {
-	struct close_job	*cj;
-
 	if (--e->refs > 0)
 		return;
-	if ((cj = calloc(1, sizeof *cj)) != NULL) {
-		cj->job.work = close_work;
-		cj->job.done = close_done;
-		cj->job.past_limit = 1;
-		cj->fd = e->fd;
-		if (iopool_submit(fc->pool, &cj->job) == 1)
-			free(cj);	/* no threads: closed inline */
-	} else
-		close(e->fd);	/* no memory for a job: a brief block */
+	iopool_close(fc->pool, e->fd);
 	free(e);
 }
 

@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_EVENTFD_H
@@ -334,4 +335,46 @@ const struct iopool_stats *
 iopool_stats(const struct iopool *pool)
 {
 	return &pool->stats;
+}
+
+static void
+close_work(struct iojob *job)
+{
+	struct iopool_close	*cj = (struct iopool_close *)job;
+
+	if (cj->dir != NULL)
+		closedir(cj->dir);
+	else if (cj->fd != -1)
+		close(cj->fd);
+}
+
+void
+iopool_close_init(struct iopool_close *cj, int fd, DIR *dir)
+{
+	memset(cj, 0, sizeof *cj);
+	cj->job.work = close_work;
+	cj->job.past_limit = 1;
+	cj->fd = fd;
+	cj->dir = dir;
+}
+
+static void
+close_free(struct iojob *job)
+{
+	free(job);
+}
+
+void
+iopool_close(struct iopool *pool, int fd)
+{
+	struct iopool_close	*cj;
+
+	if ((cj = malloc(sizeof *cj)) == NULL) {
+		close(fd);	/* no memory for a job: a brief block */
+		return;
+	}
+	iopool_close_init(cj, fd, NULL);
+	cj->job.done = close_free;
+	if (iopool_submit(pool, &cj->job) == 1)
+		free(cj);	/* no threads: closed inline */
 }

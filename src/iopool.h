@@ -7,6 +7,7 @@
 #ifndef IOPOOL_H
 #define IOPOOL_H
 
+#include <dirent.h>
 #include <stdint.h>
 
 #include "metrics.h"
@@ -67,5 +68,21 @@ void		 iopool_reap(struct iopool *);
 unsigned	 iopool_pending(struct iopool *);
 unsigned	 iopool_threads(const struct iopool *);
 const struct iopool_stats *iopool_stats(const struct iopool *);
+
+/*
+ * The one close job: a close can wait for storage (NFS flushes on it),
+ * so it runs on a worker too. Never refused: it releases what an earlier
+ * job took, which that job already bounded.
+ */
+struct iopool_close {
+	struct iojob	 job;
+	int		 fd;		/* closed unless dir is set */
+	DIR		*dir;		/* closedir()ed when set */
+};
+
+/* Prepares cj to close fd or dir; then await_job() or iopool_submit(). */
+void		 iopool_close_init(struct iopool_close *cj, int fd, DIR *dir);
+/* Closes fd with a job of its own that nobody waits for. */
+void		 iopool_close(struct iopool *, int fd);
 
 #endif

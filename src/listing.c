@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "await.h"
-#include "conn.h"
+#include "exchange.h"
 #include "listing.h"
 #include "log.h"
 #include "path.h"
@@ -717,20 +717,6 @@ hidden(const struct listing_job *lj, const char *name)
 	    strcmp(name, ".well-known") != 0);
 }
 
-/* Worker: closes whatever the reading left open. */
-static void
-close_work(struct iojob *job)
-{
-	struct listing_job	*lj = (struct listing_job *)job;
-
-	if (lj->dir != NULL)
-		closedir(lj->dir);
-	else if (lj->dirfd != -1)
-		close(lj->dirfd);
-	lj->dir = NULL;
-	lj->dirfd = -1;
-}
-
 /* The next READ_BATCH names; at the end, the directory is closed. */
 static void
 read_batch(struct listing_job *lj)
@@ -817,7 +803,7 @@ step_work(struct iojob *job)
 /* --- serving, on the reactor ------------------------------------------- */
 
 struct sender {
-	struct conn		*conn;
+	struct exchange		*exchange;
 	struct response		*head;		/* until the first chunk */
 	size_t			 since_yield;
 };
@@ -830,10 +816,10 @@ send_chunk(void *arg, const char *buf, size_t len)
 	int		 rc;
 
 	if (s->head != NULL) {
-		rc = conn_send_head(s->conn, s->head, buf, len);
+		rc = exchange_send_head(s->exchange, s->head, buf, len);
 		s->head = NULL;
 	} else
-		rc = conn_send_body(s->conn, buf, len);
+		rc = exchange_send_body(s->exchange, buf, len);
 	if (rc == -1)
 		return -1;
 	/*
@@ -866,12 +852,11 @@ read_listing(struct listing_job *lj)
 }
 
 static int
-send_listing(struct conn *c, const struct request *req,
-    struct listing_job *lj)
+send_listing(struct exchange *x, struct listing_job *lj)
 {
 	struct response		 r;
 	struct listing_writer	 w;
-	struct sender		 s = { c, &r, 0 };
+	struct sender		 s = { x, &r, 0 };
 	char			*buf;
 	int			 rc;
 
@@ -883,11 +868,11 @@ send_listing(struct conn *c, const struct request *req,
 	if (lj->listing.omitted > 0)
 		response_add(&r, "Listing-Truncated", "%" PRIu64,
 		    lj->listing.omitted);
-	if (req->method == HTTP_HEAD)
-		return conn_send_head(c, &r, NULL, 0);
+	if (x->req->method == HTTP_HEAD)
+		return exchange_send_head(x, &r, NULL, 0);
 	if ((buf = malloc(LISTING_CHUNK_BYTES)) == NULL) {
 		log_warnx("no memory for a listing chunk");
-		return conn_send_error(c, req, 503);
+		return exchange_send_error(x, 503);
 	}
 	listing_writer_init(&w, buf, LISTING_CHUNK_BYTES, send_chunk, &s);
 	rc = listing_render(&lj->listing, lj->rel, lj->format, &w);
@@ -902,10 +887,11 @@ send_listing(struct conn *c, const struct request *req,
 }
 
 int
-listing_serve(struct conn *c, const struct request *req,
-    const struct path *p, int dirfd, const struct listing_options *opt)
+listing_serve(struct exchange *x, const struct path *p, int dirfd,
+    const struct listing_options *opt)
 {
 	struct listing_job	 lj;
+	struct iopool_close	 cj;
 	int			 status, rc;
 
 	memset(&lj, 0, sizeof lj);
@@ -918,15 +904,13 @@ listing_serve(struct conn *c, const struct request *req,
 	listing_init(&lj.listing, opt->max_entries);
 
 	if ((status = read_listing(&lj)) != 0)
-		rc = conn_send_error(c, req, status);
+		rc = exchange_send_error(x, status);
 	else
-		rc = send_listing(c, req, &lj);
+		rc = send_listing(x, &lj);
 
 	if (lj.dir != NULL || lj.dirfd != -1) {
-		/* A close releases what the read took: never refused. */
-		lj.job.work = close_work;
-		lj.job.past_limit = 1;
-		if (await_job(&lj.job) == -1)
+		iopool_close_init(&cj, lj.dirfd, lj.dir);
+		if (await_job(&cj.job) == -1)
 			log_warnx("cannot queue a directory close");
 	}
 	listing_free(&lj.listing);

@@ -13,10 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct conn;
 struct docroot;
+struct exchange;
 struct path;
-struct request;
 
 /* autoindex_max_entries above this is taken as this: offsets stay 32-bit. */
 #define LISTING_ENTRIES_LIMIT	10000000u
@@ -148,11 +147,10 @@ struct listing_options {
  * root), which it takes over and closes on a pool worker whatever happens.
  * JSON when the query has format=json (Accept is not consulted), else
  * HTML; Cache-Control: no-cache, no validators; a truncated listing says
- * how many entries it left out in a Listing-Truncated field. Returns 0 to
- * keep the connection, -1 to close it.
+ * how many entries it left out in a Listing-Truncated field. Returns 0,
+ * or -1 when the exchange was lost midway.
  */
-int		 listing_serve(struct conn *, const struct request *,
-		    const struct path *, int dirfd,
-		    const struct listing_options *);
+int		 listing_serve(struct exchange *, const struct path *,
+		    int dirfd, const struct listing_options *);
 
 #endif

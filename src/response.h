@@ -1,7 +1,11 @@
 /*
- * Response heads: the status line and fields of one response, built into a
+ * Response heads: the status and fields of one response, built into a
  * bounded buffer, and the small bodies of error responses. Pure apart from
- * reading the clock.
+ * reading the clock. Nothing here is one protocol's: the fields are kept
+ * as "Name: value\r\n" lines, which HTTP/1.1 (conn.c) sends as they are,
+ * with its status line put into room kept in front of them and its own
+ * fields and the empty line into room kept behind; another protocol reads
+ * them as pairs with response_field_next().
  */
 #ifndef RESPONSE_H
 #define RESPONSE_H
@@ -14,14 +18,27 @@
  * asks for a larger buffer: this one lives on a coroutine stack.
  */
 #define RESPONSE_HEAD_MAX	4096
+/* Room in front of the fields: "HTTP/1.1 431 " and the longest reason. */
+#define RESPONSE_STATUS_LINE_MAX 64
+/* Room behind them, for "Connection: keep-alive\r\n\r\n". */
+#define RESPONSE_TRAILER_MAX	32
 
 struct response {
 	char		*head;		/* inline_head, or heap from begin_large */
 	size_t		 size;
+	/* The fields: head[RESPONSE_STATUS_LINE_MAX] to head[len]. */
 	size_t		 len;
 	int		 overflow;	/* a field did not fit: send 500 */
 	int		 status;
 	char		 inline_head[RESPONSE_HEAD_MAX];
+};
+
+/* One field, pointing into the response; not NUL-terminated. */
+struct response_field {
+	const char	*name;
+	size_t		 name_len;
+	const char	*value;
+	size_t		 value_len;
 };
 
 /* What the Server field says (server_tokens). */
@@ -33,7 +50,7 @@ enum response_tokens {
 
 /* Sets the Server field of every response begun from now on. */
 void		 response_set_tokens(enum response_tokens);
-/* Starts an HTTP/1.1 response with Date and Server. */
+/* Starts a response with Date and Server. */
 void		 response_begin(struct response *, int status);
 /* The same with a head of size bytes on the heap; -1 on ENOMEM. */
 int		 response_begin_large(struct response *, int status,
@@ -49,8 +66,12 @@ void		 response_add_u64(struct response *, const char *name,
 		    uint64_t value);
 /* Adds a whole "Name: value" field, already checked by its producer. */
 void		 response_add_line(struct response *, const char *field);
-/* Ends the head; returns -1 when something did not fit. */
-int		 response_end(struct response *);
+/*
+ * The fields in the order they were added: *pos starts at 0. Returns 1
+ * with f set, 0 after the last.
+ */
+int		 response_field_next(const struct response *, size_t *pos,
+		    struct response_field *f);
 const char	*response_reason(int status);
 #define RESPONSE_ERROR_BODY_MAX	256
 

@@ -1,0 +1,79 @@
+/*
+ * Transports: how a connection's bytes cross the wire. The HTTP code
+ * reads, writes and shuts down through one of these and never calls recv
+ * or send itself, so a TLS transport can go in underneath without the
+ * protocol code or the handlers changing. A transport never waits: where
+ * it would, it fails with EAGAIN and sets want to the socket readiness
+ * (EV_READ or EV_WRITE) to wait for through await_watch, since a TLS write
+ * can need the socket readable and a read can need it writable.
+ */
+#ifndef TRANSPORT_H
+#define TRANSPORT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* What the client has sent that nobody has read yet. */
+enum transport_input {
+	TRANSPORT_INPUT_NONE,		/* nothing: a read would wait */
+	TRANSPORT_INPUT_READY,		/* bytes a read would return */
+	TRANSPORT_INPUT_CLOSED		/* the end of its stream, or an error */
+};
+
+struct transport;
+
+struct transport_ops {
+	/* > 0 bytes, 0 at the end of the stream, -1 with errno. */
+	ssize_t		 (*read)(struct transport *, void *buf, size_t len);
+	/* Bytes written (maybe fewer than asked), or -1 with errno. */
+	ssize_t		 (*writev)(struct transport *, const struct iovec *,
+			    int iovcnt);
+	/* SHUT_RD, SHUT_WR or SHUT_RDWR; a pending read or write fails. */
+	int		 (*shutdown)(struct transport *, int how);
+	/* Looks without consuming anything and without waiting. */
+	enum transport_input (*input)(struct transport *);
+	/* Releases the transport and closes its socket. */
+	void		 (*close)(struct transport *);
+};
+
+struct transport {
+	const struct transport_ops *ops;
+	int		 fd;		/* the socket, for await_watch */
+	short		 want;		/* after EAGAIN: EV_READ or EV_WRITE */
+};
+
+/* The plain socket: fd (non-blocking) is the transport's from now on. */
+void		 transport_socket_init(struct transport *, int fd);
+
+static inline ssize_t
+transport_read(struct transport *t, void *buf, size_t len)
+{
+	return t->ops->read(t, buf, len);
+}
+
+static inline ssize_t
+transport_writev(struct transport *t, const struct iovec *iov, int iovcnt)
+{
+	return t->ops->writev(t, iov, iovcnt);
+}
+
+static inline int
+transport_shutdown(struct transport *t, int how)
+{
+	return t->ops->shutdown(t, how);
+}
+
+static inline enum transport_input
+transport_input(struct transport *t)
+{
+	return t->ops->input(t);
+}
+
+static inline void
+transport_close(struct transport *t)
+{
+	t->ops->close(t);
+}
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * The plain-socket transport: recv, sendmsg and shutdown on a
+ * non-blocking TCP (or UNIX) socket. Interrupted calls are retried here,
+ * so callers see only data, the end of the stream, EAGAIN or a failure.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "transport.h"
+
+static ssize_t
+socket_read(struct transport *t, void *buf, size_t len)
+{
+	ssize_t	 n;
+
+	while ((n = recv(t->fd, buf, len, 0)) == -1 && errno == EINTR)
+		;
+	if (n == -1)
+		t->want = EV_READ;
+	return n;
+}
+
+static ssize_t
+socket_writev(struct transport *t, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr	 msg;
+	ssize_t		 n;
+
+	memset(&msg, 0, sizeof msg);
+	msg.msg_iov = (struct iovec *)iov;
+	msg.msg_iovlen = iovcnt;
+	/* MSG_NOSIGNAL: a client gone away is an error, not a SIGPIPE. */
+	while ((n = sendmsg(t->fd, &msg, MSG_NOSIGNAL)) == -1 && errno == EINTR)
+		;
+	if (n == -1)
+		t->want = EV_WRITE;
+	return n;
+}
+
+static int
+socket_shutdown(struct transport *t, int how)
+{
+	return shutdown(t->fd, how);
+}
+
+static enum transport_input
+socket_input(struct transport *t)
+{
+	char	 byte;
+	ssize_t	 n;
+
+	while ((n = recv(t->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n > 0)
+		return TRANSPORT_INPUT_READY;
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return TRANSPORT_INPUT_NONE;
+	return TRANSPORT_INPUT_CLOSED;
+}
+
+static void
+socket_close(struct transport *t)
+{
+	close(t->fd);
+	t->fd = -1;
+}
+
+static const struct transport_ops socket_ops = {
+	.read = socket_read,
+	.writev = socket_writev,
+	.shutdown = socket_shutdown,
+	.input = socket_input,
+	.close = socket_close,
+};
+
+void
+transport_socket_init(struct transport *t, int fd)
+{
+	t->ops = &socket_ops;
+	t->fd = fd;
+	t->want = 0;
+}
