@@ -7,10 +7,15 @@
  * none, ucontext. A SIGSEGV handler on an alternate signal stack tells a
  * stack overflow apart from other faults by looking for the address in the
  * guard pages of live coroutines, says so on stderr, and lets the fault kill
- * the process where it happened. Everything here belongs to the thread that
- * called coro_init(); the only reader from elsewhere is the signal handler,
- * which walks the live list, so the list is linked in an order that keeps it
- * walkable at every instruction.
+ * the process where it happened. The scheduler (the running coroutine, the
+ * live list, the stack pool, the alternate signal stack) is thread-local:
+ * each reactor thread calls coro_init() and has its own, and a coroutine
+ * lives and dies on the thread that created it. The only reader from
+ * elsewhere is the signal handler, which runs on the faulting thread and
+ * walks that thread's live list, so the list is linked in an order that
+ * keeps it walkable at every instruction. The handler itself is
+ * process-wide: installed by the first coro_init() and restored by the
+ * last coro_shutdown(), counted under a lock.
  */
 #include "autoconf.h"
 
@@ -18,6 +23,7 @@
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -112,21 +118,25 @@ struct coro {
 #endif
 };
 
-static int coro_initialised;
-static size_t coro_page_bytes;
-static size_t coro_stack_bytes; /* usable, without the guard page */
+static _Thread_local int coro_initialised;
+static _Thread_local size_t coro_page_bytes;
+static _Thread_local size_t coro_stack_bytes; /* usable, without the guard */
 
-static char **coro_pool; /* free stacks, pool_max of them at most */
-static unsigned coro_pool_len;
-static unsigned coro_pool_max;
+static _Thread_local char **coro_pool; /* free stacks, pool_max at most */
+static _Thread_local unsigned coro_pool_len;
+static _Thread_local unsigned coro_pool_max;
 
-static unsigned coro_live_count;
-static struct coro *coro_live_head;
-static struct coro *coro_running; /* NULL on the thread's own stack */
-static coro_ctx coro_thread_ctx;  /* the thread's stack while suspended */
+static _Thread_local unsigned coro_live_count;
+static _Thread_local struct coro *coro_live_head;
+static _Thread_local struct coro *coro_running; /* NULL: the thread's stack */
+static _Thread_local coro_ctx coro_thread_ctx; /* the thread's, suspended */
 
-static void *coro_altstack; /* ours, if we had to install one */
-static stack_t coro_old_altstack;
+static _Thread_local void *coro_altstack; /* ours, if we had to install one */
+static _Thread_local stack_t coro_old_altstack;
+
+/* The SIGSEGV handler, one per process: threads with coroutines counted. */
+static pthread_mutex_t coro_segv_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned coro_segv_users;
 static struct sigaction coro_old_segv;
 
 /*
@@ -391,8 +401,14 @@ coro_init(size_t stack_bytes, unsigned pool_max)
 	sa.sa_sigaction = coro_segv;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, &coro_old_segv) == -1)
+	pthread_mutex_lock(&coro_segv_lock);
+	if (coro_segv_users == 0 &&
+	    sigaction(SIGSEGV, &sa, &coro_old_segv) == -1) {
+		pthread_mutex_unlock(&coro_segv_lock);
 		goto fail_altstack;
+	}
+	coro_segv_users++;
+	pthread_mutex_unlock(&coro_segv_lock);
 	coro_initialised = 1;
 
 done:
@@ -416,7 +432,10 @@ coro_shutdown(void)
 	if (!coro_initialised)
 		return;
 	coro_pool_drain();
-	sigaction(SIGSEGV, &coro_old_segv, NULL);
+	pthread_mutex_lock(&coro_segv_lock);
+	if (--coro_segv_users == 0)
+		sigaction(SIGSEGV, &coro_old_segv, NULL);
+	pthread_mutex_unlock(&coro_segv_lock);
 	coro_altstack_remove();
 	coro_initialised = 0;
 }

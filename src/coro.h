@@ -3,8 +3,9 @@
  * its code reads top to bottom while the reactor interleaves thousands of
  * them. Stacks are mmap'd with a guard page below them and pooled; running
  * into the guard page kills the process with a message instead of silently
- * corrupting a neighbour. Not thread-safe: every coroutine lives on the
- * thread that called coro_init().
+ * corrupting a neighbour. Per thread: each thread that calls coro_init()
+ * (each reactor) has its own scheduler and stack pool, and a coroutine
+ * lives and dies on the thread that created it.
  */
 #ifndef CORO_H
 #define CORO_H
@@ -14,7 +15,10 @@
 struct coro;
 typedef void coro_fn(void *arg);
 
-/* Sets the stack size and how many free stacks to keep for reuse. */
+/*
+ * Sets the calling thread's stack size and how many free stacks it keeps
+ * for reuse.
+ */
 int		 coro_init(size_t stack_bytes, unsigned pool_max);
 /* Frees the pooled stacks; no coroutine may be alive. */
 void		 coro_shutdown(void);
@@ -36,7 +40,7 @@ struct coro	*coro_current(void);
  */
 int		 coro_defer(struct coro *co, void (*fn)(void *), void *arg);
 
-/* Counters for tests and status: live coroutines, stacks in the pool. */
+/* This thread's live coroutines and pooled stacks, for tests and status. */
 unsigned	 coro_live(void);
 unsigned	 coro_pooled(void);
 
