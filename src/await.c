@@ -4,7 +4,8 @@
  * event outlives every callback that can touch it, and nothing is
  * allocated per wait. A non-persistent libevent event is already deleted
  * when its callback runs, so the coroutine may finish (and its stack be
- * recycled) inside that callback.
+ * recycled) inside that callback. Every wait is on the calling thread's
+ * reactor (its base, its completion channel).
  */
 #include "autoconf.h"
 
@@ -17,55 +18,16 @@
 #include "await.h"
 #include "coro.h"
 #include "log.h"
+#include "reactor.h"
 
 struct event_storage {
-	_Alignas(max_align_t) unsigned char bytes[AWAIT_EVENT_BYTES];
+	_Alignas(max_align_t) unsigned char bytes[REACTOR_EVENT_BYTES];
 };
-
-static struct event_base	*await_base;
-static struct iopool		*await_pool;
-static struct event		*await_reap_ev;
 
 struct waiter {
 	struct coro	*co;
 	short		 events;
 };
-
-static void
-reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	iopool_reap(arg);
-}
-
-int
-await_init(struct event_base *base, struct iopool *pool)
-{
-	if (event_get_struct_event_size() > AWAIT_EVENT_BYTES) {
-		log_warnx("libevent's struct event is %zu bytes, more than %d",
-		    event_get_struct_event_size(), AWAIT_EVENT_BYTES);
-		return -1;
-	}
-	await_base = base;
-	await_pool = pool;
-	await_reap_ev = event_new(base, iopool_fd(pool), EV_READ | EV_PERSIST,
-	    reap_cb, pool);
-	if (await_reap_ev == NULL || event_add(await_reap_ev, NULL) == -1) {
-		event_free(await_reap_ev);
-		await_reap_ev = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-void
-await_shutdown(void)
-{
-	if (await_reap_ev != NULL)
-		event_free(await_reap_ev);
-	await_reap_ev = NULL;
-	await_base = NULL;
-	await_pool = NULL;
-}
 
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -94,7 +56,7 @@ await_fd(int fd, short what, long timeout_ms)
 	if (timeout_ms < 0)
 		timeout_ms = -1;
 	ms_to_tv(timeout_ms, &tv);
-	event_assign(ev, await_base, fd, what, wake_cb, &w);
+	event_assign(ev, reactor_current()->base, fd, what, wake_cb, &w);
 	if (event_add(ev, timeout_ms < 0 ? NULL : &tv) == -1) {
 		errno = ENOMEM;
 		return -1;
@@ -156,9 +118,9 @@ await_watch_open(struct await_watch *w, int fd)
 {
 	w->waiter = NULL;
 	w->waiting = 0;
-	evtimer_assign((struct event *)w->idle_timer, await_base,
+	evtimer_assign((struct event *)w->idle_timer, reactor_current()->base,
 	    idle_timeout_cb, w);
-	event_assign((struct event *)w->ev, await_base, fd,
+	event_assign((struct event *)w->ev, reactor_current()->base, fd,
 	    EV_READ | EV_WRITE | EV_PERSIST | EV_ET, watch_cb, w);
 	if (event_add((struct event *)w->ev, NULL) == -1) {
 		errno = ENOMEM;
@@ -197,7 +159,8 @@ await_watch(struct await_watch *w, short what, long timeout_ms)
 	if (timeout_ms >= 0) {
 		/* A timer costs no system call, unlike re-arming the fd. */
 		ms_to_tv(timeout_ms, &tv);
-		evtimer_assign(timer, await_base, watch_timeout_cb, w);
+		evtimer_assign(timer, reactor_current()->base,
+		    watch_timeout_cb, w);
 		if (evtimer_add(timer, &tv) == -1) {
 			w->waiting = 0;
 			errno = ENOMEM;
@@ -227,7 +190,7 @@ await_job(struct iojob *job)
 
 	job->done = job_done;
 	job->data = coro_current();
-	if ((rc = iopool_submit(await_pool, job)) == -1)
+	if ((rc = iopool_submit(reactor_current()->pool, job)) == -1)
 		return -1;
 	if (rc == 0)
 		coro_yield();
@@ -243,7 +206,7 @@ await_sleep(long ms)
 	struct timeval	 tv;
 
 	ms_to_tv(ms, &tv);
-	evtimer_assign(ev, await_base, wake_cb, &w);
+	evtimer_assign(ev, reactor_current()->base, wake_cb, &w);
 	if (evtimer_add(ev, &tv) == -1) {
 		errno = ENOMEM;
 		return -1;

@@ -1,8 +1,8 @@
 /*
  * The await helpers: what a request coroutine calls where callback code
  * would register an event. Each one arms a libevent event (or an I/O job)
- * whose callback resumes the calling coroutine, then yields. Only for the
- * reactor thread, from inside a coroutine.
+ * whose callback resumes the calling coroutine, then yields. Only on a
+ * reactor's thread (reactor_current()), from inside a coroutine.
  */
 #ifndef AWAIT_H
 #define AWAIT_H
@@ -10,16 +10,9 @@
 #include <stddef.h>
 
 #include "iopool.h"
+#include "reactor.h"
 
-struct event_base;
 struct coro;
-
-/*
- * Room for one struct event. libevent keeps the struct's layout private
- * to stay ABI-stable, so await_init() checks the size against the running
- * library instead of taking it from event_struct.h.
- */
-#define AWAIT_EVENT_BYTES	256
 
 /*
  * A socket watched for the whole life of its connection: registered once,
@@ -28,18 +21,14 @@ struct coro;
  * nobody waits is not kept.
  */
 struct await_watch {
-	_Alignas(max_align_t) unsigned char ev[AWAIT_EVENT_BYTES];
-	_Alignas(max_align_t) unsigned char idle_timer[AWAIT_EVENT_BYTES];
+	_Alignas(max_align_t) unsigned char ev[REACTOR_EVENT_BYTES];
+	_Alignas(max_align_t) unsigned char idle_timer[REACTOR_EVENT_BYTES];
 	struct coro	*waiter;	/* NULL: parked, see await_watch_idle */
 	short		 waiting;	/* EV_READ and/or EV_WRITE */
 	short		 got;
 	void		(*idle_cb)(void *arg, int timed_out);
 	void		 *idle_arg;
 };
-
-/* Binds the helpers to the reactor's base and pool; 0 or -1. */
-int	 await_init(struct event_base *, struct iopool *);
-void	 await_shutdown(void);
 
 /*
  * Waits until fd is ready for what (EV_READ or EV_WRITE). timeout_ms < 0

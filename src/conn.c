@@ -2,7 +2,7 @@
  * Connections. A connection's coroutine owns its struct conn: it is
  * allocated before the coroutine starts and freed by a deferred function
  * when the coroutine returns, whichever way it returns. Other code only
- * ever touches a connection through the list below, to wake it for a
+ * ever touches a connection through its reactor's list, to wake it for a
  * drain or an abort; waking means shutting the socket down, which makes
  * the coroutine's own pending read or write fail, so the coroutine always
  * unwinds itself.
@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "path.h"
 #include "peers.h"
+#include "reactor.h"
 #include "request.h"
 #include "response.h"
 #include "transport.h"
@@ -66,7 +67,8 @@ struct conn {
 	const struct conn_env	*env;
 	unsigned		 listener;	/* the id of its listener */
 	int			 retiring;	/* which is going away */
-	struct conn		*prev, *next;
+	struct reactor		*reactor;	/* the thread it lives on */
+	struct conn		*prev, *next;	/* the reactor's list */
 	enum conn_state		 state;
 	int			 close_after;	/* no keep-alive after this response */
 	int			 http10_keep_alive;
@@ -83,14 +85,10 @@ struct conn {
 	char			*in;
 };
 
-static struct conn	*conns;
-static unsigned		 nconns;
-static int		 draining;
-
 unsigned
 conn_count(void)
 {
-	return nconns;
+	return reactor_current()->nconns;
 }
 
 static int
@@ -362,7 +360,7 @@ read_head(struct conn *c, struct request *req)
 			return 0;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return 0;
-		if (c->in_len == 0 && draining)
+		if (c->in_len == 0 && c->reactor->draining)
 			return 0;
 		if (deadline == -1) {
 			/*
@@ -623,8 +621,8 @@ conn_main(void *arg)
 		c->requests++;
 		exchange_init(&x, &http1_ops, c, &req,
 		    select_root(c->env, req.host));
-		c->close_after = !req.keep_alive || draining || c->retiring ||
-		    c->env->cfg->keepalive_timeout_ms == 0 ||
+		c->close_after = !req.keep_alive || c->reactor->draining ||
+		    c->retiring || c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
 		    c->requests >= c->env->cfg->keepalive_requests);
 		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;
@@ -660,10 +658,10 @@ conn_free(struct conn *c)
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
-		conns = c->next;
+		c->reactor->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	nconns--;
+	c->reactor->nconns--;
 	metrics_connection_closed();
 	if (c->env->closed != NULL)
 		c->env->closed(c->env->arg);
@@ -796,7 +794,7 @@ conn_finish(void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->state == CONN_PARKING && !draining) {
+	if (c->state == CONN_PARKING && !c->reactor->draining) {
 		free(c->in);
 		c->in = NULL;
 		if (conn_park(c, c->env->cfg->keepalive_timeout_ms) == 0)
@@ -835,11 +833,12 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 	c->accepted_ms = await_now_ms();
 	peer_text(peer, c->peer, sizeof c->peer);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->next = conns;
-	if (conns != NULL)
-		conns->prev = c;
-	conns = c;
-	nconns++;
+	c->reactor = reactor_current();
+	c->next = c->reactor->conns;
+	if (c->next != NULL)
+		c->next->prev = c;
+	c->reactor->conns = c;
+	c->reactor->nconns++;
 	metrics_connection_opened();
 	if (env->opened != NULL)
 		env->opened(env->arg);
@@ -876,7 +875,7 @@ conn_listener_retiring(unsigned listener, int retiring)
 {
 	struct conn	*c;
 
-	for (c = conns; c != NULL; c = c->next)
+	for (c = reactor_current()->conns; c != NULL; c = c->next)
 		if (c->listener == listener)
 			c->retiring = retiring;
 }
@@ -884,10 +883,11 @@ conn_listener_retiring(unsigned listener, int retiring)
 void
 conn_drain(void)
 {
+	struct reactor	*r = reactor_current();
 	struct conn	*c, *next;
 
-	draining = 1;
-	for (c = conns; c != NULL; c = next) {
+	r->draining = 1;
+	for (c = r->conns; c != NULL; c = next) {
 		next = c->next;
 		c->close_after = 1;
 		if (c->state == CONN_PARKED)
@@ -902,7 +902,7 @@ conn_abort_all(void)
 {
 	struct conn	*c, *next;
 
-	for (c = conns; c != NULL; c = next) {
+	for (c = reactor_current()->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->state == CONN_PARKED)
 			conn_free(c);

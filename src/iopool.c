@@ -1,16 +1,21 @@
 /*
  * The I/O thread pool.
  *
- * Ownership and locking: the pool owns two singly linked FIFO queues of
- * jobs, "todo" and "done", both guarded by pool->lock. The reactor thread
- * appends to todo in iopool_submit(); a worker takes the head of todo, runs
- * work() with no lock held, appends the job to done and, when done was
- * empty, writes the eventfd once, so a burst of completions costs one
- * wake-up. The reactor, in iopool_reap(), swaps the whole done queue out
- * under the lock, clears the eventfd, and calls done() for each job
- * outside the lock. A job's memory belongs to its submitter throughout; the
- * pool only links it. There is no cancellation of a queued or running job:
- * its submitter must keep the job alive until done() runs, which is how a
+ * Ownership and locking: the pool owns one FIFO queue of jobs to do,
+ * "todo", guarded by pool->lock, and is shared by every reactor. Each
+ * reactor has a completion channel of its own: a "done" queue guarded by
+ * the channel's lock and an eventfd. iopool_submit() records in the job
+ * the channel bound to the submitting thread (as libuv's work requests
+ * record their loop) and appends it to todo; a worker takes the head of
+ * todo, runs work() with no lock held, appends the job to its channel's
+ * done queue and, when that was empty, writes the channel's eventfd once,
+ * so a burst of completions costs one wake-up. The reactor, in
+ * iopool_channel_reap(), swaps its whole done queue out under the
+ * channel's lock, clears the eventfd, and calls done() for each job
+ * outside the lock: done() always runs on the thread that submitted the
+ * job. A worker holding both locks takes pool->lock first. A job's memory belongs to its submitter throughout; the pool only
+ * links it. There is no cancellation of a queued or running job: its
+ * submitter must keep the job alive until done() runs, which is how a
  * request whose client went away still gets a safe completion.
  *
  * Growth: a job that finds every worker busy (more jobs waiting than
@@ -18,15 +23,17 @@
  * would let as many slow storage calls as it has threads hold up every
  * other request; growing keeps the fast ones moving while fewer than
  * max_threads calls are stuck. Workers are never retired. nthreads and
- * threads[] are touched only by the reactor; idle and todo_count are
- * guarded by the lock.
+ * threads[] are touched only by the thread that submits (one reactor
+ * today; several would start workers under the lock); idle, todo_count
+ * and the list of channels are guarded by the lock.
  *
- * Statistics (pool->stats) take no lock: only the reactor thread, in
- * iopool_submit() and iopool_reap(), writes or reads them. Submit stamps
- * job->submit_ns from the monotonic clock before the job is queued; a
- * worker never touches the stamp, and reap observes the latency once the
- * job is back on the reactor. Jobs that iopool_destroy() finishes are
- * never reaped and so are not observed.
+ * Statistics are per channel (ch->stats) and take no lock: only the
+ * channel's reactor, in iopool_submit() and iopool_channel_reap(), writes
+ * them, with relaxed atomic stores so that iopool_stats() may sum them
+ * from another thread. Submit stamps job->submit_ns from the monotonic
+ * clock before the job is queued; a worker never touches the stamp, and
+ * reap observes the latency once the job is back on the reactor. Jobs
+ * that iopool_destroy() finishes are never reaped and so are not observed.
  */
 #include "autoconf.h"
 
@@ -50,11 +57,21 @@ struct jobq {
 	struct iojob	*tail;
 };
 
+struct iopool_channel {
+	pthread_mutex_t	 lock;		/* guards done */
+	struct jobq	 done;
+	int		 notify_rfd;	/* eventfd, or a pipe's read end */
+	int		 notify_wfd;
+	struct iopool_stats stats;	/* its reactor writes, no lock */
+	struct iopool	*pool;		/* NULL once the pool is destroyed */
+	struct iopool_channel *next;	/* pool->channels, under pool->lock */
+};
+
 struct iopool {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 wake;		/* todo became non-empty, or stop */
 	struct jobq	 todo;
-	struct jobq	 done;
+	struct iopool_channel *channels;
 	unsigned	 queued;	/* in todo or running; bounded */
 	unsigned	 queue_max;
 	int		 stopping;
@@ -63,10 +80,10 @@ struct iopool {
 	unsigned	 idle;		/* workers waiting for a job */
 	unsigned	 todo_count;	/* jobs in todo */
 	pthread_t	*threads;
-	int		 notify_rfd;	/* eventfd, or a pipe's read end */
-	int		 notify_wfd;
-	struct iopool_stats stats;	/* reactor thread only, no lock */
 };
+
+/* Where jobs submitted on this thread complete: its reactor's channel. */
+static _Thread_local struct iopool_channel *bound;
 
 static uint64_t
 now_ns(void)
@@ -77,11 +94,19 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Single writer: a plain add, made visible to a reader on another thread. */
+static void
+stat_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) +
+	    n, __ATOMIC_RELAXED);
+}
+
 /* A clock step backwards cannot happen (monotonic), but never wrap. */
 static void
-observe(struct iopool *pool, const struct iojob *job, uint64_t end_ns)
+observe(struct iopool_channel *ch, const struct iojob *job, uint64_t end_ns)
 {
-	metrics_histogram_observe(&pool->stats.latency,
+	metrics_histogram_observe(&ch->stats.latency,
 	    end_ns > job->submit_ns ? end_ns - job->submit_ns : 0);
 }
 
@@ -97,14 +122,14 @@ jobq_push(struct jobq *q, struct iojob *job)
 }
 
 static void
-notify(struct iopool *pool)
+notify(struct iopool_channel *ch)
 {
 	uint64_t	 one = 1;
 	ssize_t		 n;
 
 	do
-		n = write(pool->notify_wfd, &one,
-		    pool->notify_rfd == pool->notify_wfd ? sizeof one : 1);
+		n = write(ch->notify_wfd, &one,
+		    ch->notify_rfd == ch->notify_wfd ? sizeof one : 1);
 	while (n == -1 && errno == EINTR);
 }
 
@@ -112,6 +137,7 @@ static void *
 worker_main(void *arg)
 {
 	struct iopool	*pool = arg;
+	struct iopool_channel *ch;
 	struct iojob	*job;
 	int		 was_empty;
 
@@ -131,24 +157,28 @@ worker_main(void *arg)
 
 		job->work(job);
 
+		/* Not pending once it can be reaped: the lock order is pool, ch. */
 		pthread_mutex_lock(&pool->lock);
 		pool->queued--;
-		was_empty = pool->done.head == NULL;
-		jobq_push(&pool->done, job);
+		ch = job->channel;
+		pthread_mutex_lock(&ch->lock);
+		was_empty = ch->done.head == NULL;
+		jobq_push(&ch->done, job);
 		if (was_empty)
-			notify(pool);
+			notify(ch);
+		pthread_mutex_unlock(&ch->lock);
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
 }
 
 static int
-notify_open(struct iopool *pool)
+notify_open(struct iopool_channel *ch)
 {
 #ifdef HAVE_SYS_EVENTFD_H
-	pool->notify_rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (pool->notify_rfd != -1) {
-		pool->notify_wfd = pool->notify_rfd;
+	ch->notify_rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ch->notify_rfd != -1) {
+		ch->notify_wfd = ch->notify_rfd;
 		return 0;
 	}
 #endif
@@ -160,17 +190,17 @@ notify_open(struct iopool *pool)
 	fcntl(fds[1], F_SETFL, O_NONBLOCK);
 	fcntl(fds[0], F_SETFD, FD_CLOEXEC);
 	fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-	pool->notify_rfd = fds[0];
-	pool->notify_wfd = fds[1];
+	ch->notify_rfd = fds[0];
+	ch->notify_wfd = fds[1];
 	return 0;
 }
 
 static void
-notify_close(struct iopool *pool)
+notify_close(struct iopool_channel *ch)
 {
-	if (pool->notify_wfd != pool->notify_rfd)
-		close(pool->notify_wfd);
-	close(pool->notify_rfd);
+	if (ch->notify_wfd != ch->notify_rfd)
+		close(ch->notify_wfd);
+	close(ch->notify_rfd);
 }
 
 struct iopool *
@@ -188,11 +218,9 @@ iopool_create(unsigned nthreads, unsigned max_threads, unsigned queue_max)
 		goto fail_pool;
 	if (pthread_cond_init(&pool->wake, NULL) != 0)
 		goto fail_lock;
-	if (notify_open(pool) == -1)
-		goto fail_cond;
 	if (nthreads > 0 && (pool->threads = calloc(pool->max_threads,
 	    sizeof *pool->threads)) == NULL)
-		goto fail_notify;
+		goto fail_cond;
 	for (i = 0; i < nthreads; i++) {
 		if ((rc = pthread_create(&pool->threads[i], NULL, worker_main,
 		    pool)) != 0) {
@@ -211,8 +239,6 @@ fail_threads:
 	for (i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
 	free(pool->threads);
-fail_notify:
-	notify_close(pool);
 fail_cond:
 	pthread_cond_destroy(&pool->wake);
 fail_lock:
@@ -225,6 +251,7 @@ fail_pool:
 void
 iopool_destroy(struct iopool *pool)
 {
+	struct iopool_channel *ch;
 	struct iojob	*job, *next;
 	unsigned	 i;
 
@@ -240,11 +267,17 @@ iopool_destroy(struct iopool *pool)
 	pool->threads = NULL;
 	/* Alone now: completions run here, and a job they submit runs inline. */
 	pool->nthreads = 0;
-	for (job = pool->done.head; job != NULL; job = next) {
-		next = job->next;
-		job->done(job);
+	for (ch = pool->channels; ch != NULL; ch = ch->next) {
+		job = ch->done.head;
+		ch->done.head = ch->done.tail = NULL;
+		for (; job != NULL; job = next) {
+			next = job->next;
+			job->done(job);
+		}
 	}
-	notify_close(pool);
+	/* Each channel is its reactor's to free, after this. */
+	for (ch = pool->channels; ch != NULL; ch = ch->next)
+		ch->pool = NULL;
 	pthread_cond_destroy(&pool->wake);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
@@ -253,23 +286,30 @@ iopool_destroy(struct iopool *pool)
 int
 iopool_submit(struct iopool *pool, struct iojob *job)
 {
+	struct iopool_channel *ch = bound;
 	int	 grow;
 
 	job->submit_ns = now_ns();
+	job->channel = ch;
 	if (pool->nthreads == 0) {
-		pool->stats.jobs++;
+		/* Inline: counted where this thread's jobs are, if anywhere. */
 		job->work(job);
-		observe(pool, job, now_ns());
+		if (ch != NULL) {
+			stat_add(&ch->stats.jobs, 1);
+			observe(ch, job, now_ns());
+		}
 		return 1;
 	}
+	if (ch == NULL || ch->pool != pool)
+		fatalx("an I/O job submitted with no completion channel");
 	pthread_mutex_lock(&pool->lock);
 	if (pool->queued >= pool->queue_max && !job->past_limit) {
 		pthread_mutex_unlock(&pool->lock);
-		pool->stats.queue_full++;
+		stat_add(&ch->stats.queue_full, 1);
 		errno = EAGAIN;
 		return -1;
 	}
-	pool->stats.jobs++;
+	stat_add(&ch->stats.jobs, 1);
 	pool->queued++;
 	jobq_push(&pool->todo, job);
 	pool->todo_count++;
@@ -284,34 +324,94 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	return 0;
 }
 
-int
-iopool_fd(const struct iopool *pool)
+struct iopool_channel *
+iopool_channel_create(struct iopool *pool)
 {
-	return pool->notify_rfd;
+	struct iopool_channel *ch;
+
+	if ((ch = calloc(1, sizeof *ch)) == NULL)
+		return NULL;
+	if (pthread_mutex_init(&ch->lock, NULL) != 0)
+		goto fail;
+	if (notify_open(ch) == -1)
+		goto fail_lock;
+	ch->pool = pool;
+	pthread_mutex_lock(&pool->lock);
+	ch->next = pool->channels;
+	pool->channels = ch;
+	pthread_mutex_unlock(&pool->lock);
+	return ch;
+
+fail_lock:
+	pthread_mutex_destroy(&ch->lock);
+fail:
+	free(ch);
+	return NULL;
 }
 
 void
-iopool_reap(struct iopool *pool)
+iopool_channel_free(struct iopool_channel *ch)
+{
+	struct iopool_channel **pp;
+
+	if (ch == NULL)
+		return;
+	if (bound == ch)
+		bound = NULL;
+	if (ch->pool != NULL) {
+		pthread_mutex_lock(&ch->pool->lock);
+		for (pp = &ch->pool->channels; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == ch) {
+				*pp = ch->next;
+				break;
+			}
+		pthread_mutex_unlock(&ch->pool->lock);
+	}
+	notify_close(ch);
+	pthread_mutex_destroy(&ch->lock);
+	free(ch);
+}
+
+void
+iopool_channel_bind(struct iopool_channel *ch)
+{
+	bound = ch;
+}
+
+int
+iopool_channel_fd(const struct iopool_channel *ch)
+{
+	return ch->notify_rfd;
+}
+
+void
+iopool_channel_reap(struct iopool_channel *ch)
 {
 	struct iojob	*job, *next;
 	char		 drain[64];
 	uint64_t	 reaped_ns;
 
-	pthread_mutex_lock(&pool->lock);
-	job = pool->done.head;
-	pool->done.head = pool->done.tail = NULL;
+	pthread_mutex_lock(&ch->lock);
+	job = ch->done.head;
+	ch->done.head = ch->done.tail = NULL;
 	/* Cleared under the lock: a worker finding done empty writes again. */
-	while (read(pool->notify_rfd, drain, sizeof drain) > 0)
+	while (read(ch->notify_rfd, drain, sizeof drain) > 0)
 		continue;
-	pthread_mutex_unlock(&pool->lock);
+	pthread_mutex_unlock(&ch->lock);
 
 	/* One clock read per batch: all of it reached the reactor together. */
 	reaped_ns = job != NULL ? now_ns() : 0;
 	for (; job != NULL; job = next) {
 		next = job->next;
-		observe(pool, job, reaped_ns);
+		observe(ch, job, reaped_ns);
 		job->done(job);
 	}
+}
+
+const struct iopool_stats *
+iopool_channel_stats(const struct iopool_channel *ch)
+{
+	return &ch->stats;
 }
 
 unsigned
@@ -331,10 +431,27 @@ iopool_threads(const struct iopool *pool)
 	return pool->nthreads;
 }
 
-const struct iopool_stats *
-iopool_stats(const struct iopool *pool)
+void
+iopool_stats(struct iopool *pool, struct iopool_stats *sum)
 {
-	return &pool->stats;
+	const struct iopool_channel *ch;
+	size_t		 i;
+
+	memset(sum, 0, sizeof *sum);
+	pthread_mutex_lock(&pool->lock);
+	for (ch = pool->channels; ch != NULL; ch = ch->next) {
+		sum->jobs += __atomic_load_n(&ch->stats.jobs, __ATOMIC_RELAXED);
+		sum->queue_full += __atomic_load_n(&ch->stats.queue_full,
+		    __ATOMIC_RELAXED);
+		for (i = 0; i <= METRICS_LATENCY_BOUNDS; i++)
+			sum->latency.counts[i] += __atomic_load_n(
+			    &ch->stats.latency.counts[i], __ATOMIC_RELAXED);
+		sum->latency.sum_ns += __atomic_load_n(
+		    &ch->stats.latency.sum_ns, __ATOMIC_RELAXED);
+		sum->latency.count += __atomic_load_n(
+		    &ch->stats.latency.count, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&pool->lock);
 }
 
 static void

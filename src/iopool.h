@@ -1,8 +1,9 @@
 /*
- * A fixed set of worker threads that run blocking filesystem work so the
- * reactor never does. A job is a plain struct embedded in its owner: work()
- * runs on a worker, done() runs later on the reactor thread from
- * iopool_reap(). Workers never touch libevent, sockets or coroutines.
+ * Worker threads that run blocking filesystem work so the reactors never
+ * do, shared by every reactor. A job is a plain struct embedded in its
+ * owner: work() runs on a worker, done() runs later on the reactor that
+ * submitted it, from its completion channel's iopool_channel_reap().
+ * Workers never touch libevent, sockets or coroutines.
  */
 #ifndef IOPOOL_H
 #define IOPOOL_H
@@ -23,9 +24,11 @@ struct iojob {
 	int		  past_limit;
 	struct iojob	 *next;				/* owned by the pool */
 	uint64_t	  submit_ns;			/* owned by the pool */
+	/* The submitting thread's channel, where done() runs. */
+	struct iopool_channel *channel;			/* owned by the pool */
 };
 
-/* Kept and read on the reactor thread only, like submit and reap. */
+/* One channel's, written by its reactor only, like submit and reap. */
 struct iopool_stats {
 	uint64_t		 jobs;		/* accepted by iopool_submit */
 	uint64_t		 queue_full;	/* refused with EAGAIN */
@@ -38,6 +41,7 @@ struct iopool_stats {
 };
 
 struct iopool;
+struct iopool_channel;
 
 /*
  * Starts nthreads workers, and more (up to max_threads) whenever a job
@@ -49,25 +53,39 @@ struct iopool	*iopool_create(unsigned nthreads, unsigned max_threads,
 		    unsigned queue_max);
 /*
  * Finishes queued jobs, joins the workers, calls done() for every job not
- * yet reaped (a job submitted from there runs inline), frees the pool.
+ * yet reaped, on the calling thread (a job submitted from there runs
+ * inline), frees the pool. Every reactor must have stopped.
  */
 void		 iopool_destroy(struct iopool *);
 
 /*
- * Queues job: returns 0, and done() will be called from iopool_reap(). With
+ * Queues job: returns 0, and done() will be called from the reap of the
+ * channel bound to this thread, which a pool with threads requires. With
  * no threads, runs work() at once and returns 1; done() is not called.
  * Returns -1 with errno EAGAIN when the queue is full (unless
  * job->past_limit).
  */
 int		 iopool_submit(struct iopool *, struct iojob *job);
-/* Readable when completions wait for iopool_reap(). */
-int		 iopool_fd(const struct iopool *);
-/* Calls done() for every completed job, outside the lock. */
-void		 iopool_reap(struct iopool *);
 /* Jobs queued or running, for status and tests. */
 unsigned	 iopool_pending(struct iopool *);
 unsigned	 iopool_threads(const struct iopool *);
-const struct iopool_stats *iopool_stats(const struct iopool *);
+/* Every channel's statistics added up; safe from any thread. */
+void		 iopool_stats(struct iopool *, struct iopool_stats *sum);
+
+/*
+ * A reactor's completion channel: its own done queue and eventfd, so the
+ * completions of one reactor's jobs wake that reactor alone. Freed by its
+ * owner, before or after iopool_destroy(); NULL when it cannot be had.
+ */
+struct iopool_channel *iopool_channel_create(struct iopool *);
+void		 iopool_channel_free(struct iopool_channel *);
+/* Jobs submitted on the calling thread from now on complete on ch. */
+void		 iopool_channel_bind(struct iopool_channel *ch);
+/* Readable when completions wait for iopool_channel_reap(). */
+int		 iopool_channel_fd(const struct iopool_channel *);
+/* Calls done() for every completed job, outside the lock. */
+void		 iopool_channel_reap(struct iopool_channel *);
+const struct iopool_stats *iopool_channel_stats(const struct iopool_channel *);
 
 /*
  * The one close job: a close can wait for storage (NFS flushes on it),

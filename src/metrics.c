@@ -1,15 +1,22 @@
 /*
  * The metrics registry and its Prometheus text rendering. The counters are
- * plain integers written and read only on the reactor thread: connection
- * code bumps them as it accepts, answers and closes, and the endpoint
- * handler renders them on the same thread, so a rendering is a consistent
- * snapshot without any lock. The open-connection gauge is derived from
- * two counters (accepted minus closed) so it can never go negative.
+ * kept in shards, one per reactor (struct metrics_shard in its struct
+ * reactor), so counting shares no cache line and takes no lock: each
+ * shard has a single writer, its reactor's thread, which bumps a counter
+ * with a plain add published by a relaxed atomic store. The totals are
+ * process-wide: a snapshot adds up every shard with relaxed atomic loads,
+ * from any thread, under the lock that guards the list of shards. Each
+ * counter is exact; a snapshot taken while other reactors count is not
+ * one instant, which a monotonic counter does not need. Code that counts
+ * on a thread with no shard (tests, start-up) counts in a shard of its
+ * own. The open-connection gauge is derived from two counters (accepted
+ * minus closed) so it can never go negative.
  */
 #include "autoconf.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,16 +27,72 @@
 #include "iopool.h"
 #include "metrics.h"
 
+static struct metrics_shard	 unbound;	/* threads with no reactor */
 static struct {
-	uint64_t	 requests[METRICS_STATUS_CLASSES];
-	uint64_t	 response_bytes;
-	uint64_t	 connections_accepted;
-	uint64_t	 connections_closed;
-	uint64_t	 reads[2];	/* [0] pool, [1] page cache */
-	uint64_t	 timeouts[METRICS_TIMEOUT_KINDS];
-	uint64_t	 refused[METRICS_REFUSED_REASONS];
-	uint64_t	 accept_errors;
-} registry;
+	pthread_mutex_t		 lock;		/* guards the list */
+	struct metrics_shard	*shards;
+} registry = { PTHREAD_MUTEX_INITIALIZER, &unbound };
+static _Thread_local struct metrics_shard *bound;
+
+static struct metrics_shard *
+shard(void)
+{
+	return bound != NULL ? bound : &unbound;
+}
+
+/* Single writer: a plain add, made visible to a reader on another thread. */
+static void
+count(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) +
+	    n, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+load(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+void
+metrics_shard_attach(struct metrics_shard *s)
+{
+	pthread_mutex_lock(&registry.lock);
+	s->next = registry.shards;
+	registry.shards = s;
+	pthread_mutex_unlock(&registry.lock);
+	bound = s;
+}
+
+void
+metrics_shard_detach(struct metrics_shard *s)
+{
+	struct metrics_shard	**pp;
+	size_t			 i;
+
+	pthread_mutex_lock(&registry.lock);
+	for (pp = &registry.shards; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	/* What it counted stays in the totals: counters never go back. */
+	for (i = 0; i < METRICS_STATUS_CLASSES; i++)
+		count(&unbound.requests[i], s->requests[i]);
+	count(&unbound.response_bytes, s->response_bytes);
+	count(&unbound.connections_accepted, s->connections_accepted);
+	count(&unbound.connections_closed, s->connections_closed);
+	for (i = 0; i < 2; i++)
+		count(&unbound.reads[i], s->reads[i]);
+	for (i = 0; i < METRICS_TIMEOUT_KINDS; i++)
+		count(&unbound.timeouts[i], s->timeouts[i]);
+	for (i = 0; i < METRICS_REFUSED_REASONS; i++)
+		count(&unbound.refused[i], s->refused[i]);
+	count(&unbound.accept_errors, s->accept_errors);
+	pthread_mutex_unlock(&registry.lock);
+	if (bound == s)
+		bound = NULL;
+}
 
 /* Latency bounds in nanoseconds and as the le labels print them. */
 static const struct {
@@ -58,44 +121,44 @@ void
 metrics_request(int status, uint64_t body_bytes)
 {
 	if (status >= 100 && status <= 599)
-		registry.requests[status / 100 - 1]++;
-	registry.response_bytes += body_bytes;
+		count(&shard()->requests[status / 100 - 1], 1);
+	count(&shard()->response_bytes, body_bytes);
 }
 
 void
 metrics_cached_read(int hit)
 {
-	registry.reads[hit != 0]++;
+	count(&shard()->reads[hit != 0], 1);
 }
 
 void
 metrics_connection_opened(void)
 {
-	registry.connections_accepted++;
+	count(&shard()->connections_accepted, 1);
 }
 
 void
 metrics_connection_closed(void)
 {
-	registry.connections_closed++;
+	count(&shard()->connections_closed, 1);
 }
 
 void
 metrics_timeout(enum metrics_timeout_kind kind)
 {
-	registry.timeouts[kind]++;
+	count(&shard()->timeouts[kind], 1);
 }
 
 void
 metrics_refused(enum metrics_refused_reason reason)
 {
-	registry.refused[reason]++;
+	count(&shard()->refused[reason], 1);
 }
 
 void
 metrics_accept_error(void)
 {
-	registry.accept_errors++;
+	count(&shard()->accept_errors, 1);
 }
 
 void
@@ -106,16 +169,20 @@ metrics_histogram_observe(struct metrics_histogram *h, uint64_t ns)
 	for (i = 0; i < METRICS_LATENCY_BOUNDS; i++)
 		if (ns <= latency_bounds[i].ns)
 			break;
-	h->counts[i]++;
-	h->sum_ns += ns;
-	h->count++;
+	/* Its one writer is the reactor owning it: see count(). */
+	count(&h->counts[i], 1);
+	count(&h->sum_ns, ns);
+	count(&h->count, 1);
 }
 
 void
 metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 {
-	const struct iopool_stats *st;
+	const struct metrics_shard *s;
+	struct iopool_stats	 st;
 	struct health_stats	 hs;
+	uint64_t		 closed = 0;
+	size_t			 i;
 
 	memset(snap, 0, sizeof *snap);
 	health_stats(&hs);
@@ -124,25 +191,33 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 	snap->health_probes = hs.probes;
 	snap->health_probe_failures = hs.probe_failures;
 	snap->health_probe_ns = hs.last_probe_ns;
-	memcpy(snap->requests, registry.requests, sizeof snap->requests);
-	snap->response_bytes = registry.response_bytes;
-	snap->connections_accepted = registry.connections_accepted;
-	snap->connections_open =
-	    registry.connections_accepted - registry.connections_closed;
+	pthread_mutex_lock(&registry.lock);
+	for (s = registry.shards; s != NULL; s = s->next) {
+		for (i = 0; i < METRICS_STATUS_CLASSES; i++)
+			snap->requests[i] += load(&s->requests[i]);
+		snap->response_bytes += load(&s->response_bytes);
+		snap->connections_accepted += load(&s->connections_accepted);
+		closed += load(&s->connections_closed);
+		snap->reads_pool += load(&s->reads[0]);
+		snap->reads_cached += load(&s->reads[1]);
+		for (i = 0; i < METRICS_TIMEOUT_KINDS; i++)
+			snap->timeouts[i] += load(&s->timeouts[i]);
+		for (i = 0; i < METRICS_REFUSED_REASONS; i++)
+			snap->refused[i] += load(&s->refused[i]);
+		snap->accept_errors += load(&s->accept_errors);
+	}
+	pthread_mutex_unlock(&registry.lock);
+	snap->connections_open = snap->connections_accepted - closed;
+	/* This reactor's: a gauge per reactor, once there are several. */
 	snap->coroutines = coro_live();
-	snap->reads_pool = registry.reads[0];
-	snap->reads_cached = registry.reads[1];
-	memcpy(snap->timeouts, registry.timeouts, sizeof snap->timeouts);
-	memcpy(snap->refused, registry.refused, sizeof snap->refused);
-	snap->accept_errors = registry.accept_errors;
 	if (pool == NULL)
 		return;
-	st = iopool_stats(pool);
+	iopool_stats(pool, &st);
 	snap->io_threads = iopool_threads(pool);
 	snap->io_queue_depth = iopool_pending(pool);
-	snap->io_jobs = st->jobs;
-	snap->io_queue_full = st->queue_full;
-	snap->io_latency = st->latency;
+	snap->io_jobs = st.jobs;
+	snap->io_queue_full = st.queue_full;
+	snap->io_latency = st.latency;
 }
 
 /* An snprintf-like cursor: counts what it could not store. */

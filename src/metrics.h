@@ -1,10 +1,10 @@
 /*
- * Metrics: a few counters and gauges kept by the reactor thread, and their
- * rendering in the Prometheus text exposition format 0.0.4 for an opt-in
- * endpoint. Every metrics_* counter call and the render run on the reactor
- * thread, so nothing here is locked. The I/O pool keeps its own job
- * counters and latency histogram (struct iopool_stats, same thread); the
- * render reads them through the pool. Formatting is pure: it takes a
+ * Metrics: a few counters and gauges, and their rendering in the
+ * Prometheus text exposition format 0.0.4 for an opt-in endpoint. Each
+ * reactor counts in a shard of its own, with no lock; the rendering adds
+ * the shards up (process-wide totals). The I/O pool keeps its own job
+ * counters and latency histogram per reactor (struct iopool_stats); the
+ * render sums them through the pool. Formatting is pure: it takes a
  * snapshot, so it is unit tested without threads or sockets.
  */
 #ifndef METRICS_H
@@ -73,7 +73,31 @@ struct metrics_snapshot {
 	uint64_t	 health_probe_ns;	/* the last probe's time */
 };
 
-/* Counts one response by its status class and its body bytes. */
+/*
+ * One reactor's counters, in its struct reactor: written only by the
+ * thread it is attached to, read by any snapshot.
+ */
+struct metrics_shard {
+	uint64_t	 requests[METRICS_STATUS_CLASSES];
+	uint64_t	 response_bytes;
+	uint64_t	 connections_accepted;
+	uint64_t	 connections_closed;
+	uint64_t	 reads[2];	/* [0] pool, [1] page cache */
+	uint64_t	 timeouts[METRICS_TIMEOUT_KINDS];
+	uint64_t	 refused[METRICS_REFUSED_REASONS];
+	uint64_t	 accept_errors;
+	struct metrics_shard *next;	/* the registry's list */
+};
+
+/* The calling thread counts in s from now on; s joins the totals. */
+void		 metrics_shard_attach(struct metrics_shard *s);
+/* Before s is freed: its counts stay in the totals. */
+void		 metrics_shard_detach(struct metrics_shard *s);
+
+/*
+ * Counters, each into the calling thread's shard. One response by its
+ * status class and its body bytes:
+ */
 void		 metrics_request(int status, uint64_t body_bytes);
 void		 metrics_connection_opened(void);
 /* A chunk found in the page cache (hit), or left to the pool. */
@@ -88,7 +112,10 @@ void		 metrics_accept_error(void);
 void		 metrics_histogram_observe(struct metrics_histogram *,
 		    uint64_t ns);
 
-/* Fills snap from the counters, coro_live() and pool (may be NULL). */
+/*
+ * Fills snap from every shard, coro_live() and pool (may be NULL); from
+ * any thread.
+ */
 void		 metrics_snapshot(struct metrics_snapshot *snap,
 		    struct iopool *pool);
 /*

@@ -35,13 +35,13 @@
 #include "await.h"
 #include "config.h"
 #include "conn.h"
-#include "coro.h"
 #include "generation.h"
 #include "health.h"
 #include "iopool.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "reactor.h"
 #include "resolve.h"
 #include "response.h"
 #include "server.h"
@@ -83,7 +83,8 @@ struct reload_job {
 };
 
 struct server {
-	struct event_base	*base;
+	struct reactor		*reactor;	/* the one; see reactor.h */
+	struct event_base	*base;		/* its */
 	struct iopool		*pool;
 	struct generation	*gen;		/* for new connections */
 	const char		*config_path;	/* NULL: built-in defaults */
@@ -796,11 +797,6 @@ server_create(struct config *cfg, const char *path,
 	s->config_path = path;
 	s->overrides = o;
 	signal(SIGPIPE, SIG_IGN);
-	if ((s->base = event_base_new()) == NULL) {
-		log_warnx("cannot create the event base");
-		config_free(cfg);
-		goto fail;
-	}
 	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_threads_max,
 	    cfg->io_queue_max)) ==
 	    NULL) {
@@ -808,6 +804,13 @@ server_create(struct config *cfg, const char *path,
 		config_free(cfg);
 		goto fail;
 	}
+	if ((s->reactor = reactor_create(s->pool, CORO_STACK_BYTES,
+	    CORO_POOL_MAX)) == NULL) {
+		log_warn("reactor");
+		config_free(cfg);
+		goto fail;
+	}
+	s->base = s->reactor->base;
 	if (cfg->io_threads == 0)
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
 		    "blocks every client while it waits");
@@ -816,11 +819,6 @@ server_create(struct config *cfg, const char *path,
 	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
 	    err, sizeof err)) == NULL) {
 		log_warnx("%s", err);
-		goto fail;
-	}
-	if (coro_init(CORO_STACK_BYTES, CORO_POOL_MAX) == -1 ||
-	    await_init(s->base, s->pool) == -1) {
-		log_warn("coroutines");
 		goto fail;
 	}
 	s->backoff_ev = evtimer_new(s->base, backoff_cb, s);
@@ -924,14 +922,11 @@ server_free(struct server *s)
 		event_free(s->retire_ev);
 	if (s->backoff_ev != NULL)
 		event_free(s->backoff_ev);
-	await_shutdown();
 	/* Runs what is queued, a reload's or a generation's release included. */
 	iopool_destroy(s->pool);
 	health_shutdown();
-	coro_shutdown();
 	generation_free_now(s->gen);
-	if (s->base != NULL)
-		event_base_free(s->base);
+	reactor_free(s->reactor);
 	free(s);
 	the_server = NULL;
 }

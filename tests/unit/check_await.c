@@ -16,26 +16,27 @@
 #include "await.h"
 #include "coro.h"
 #include "iopool.h"
+#include "reactor.h"
 
+static struct reactor		*reactor;
 static struct event_base	*base;
 static struct iopool		*pool;
 
 static void
 setup_threads(unsigned nthreads)
 {
-	ck_assert_int_eq(coro_init(64 * 1024, 8), 0);
-	ck_assert_ptr_nonnull(base = event_base_new());
 	ck_assert_ptr_nonnull(pool = iopool_create(nthreads, 0, 8));
-	ck_assert_int_eq(await_init(base, pool), 0);
+	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 64 * 1024, 8));
+	ck_assert_ptr_eq(reactor_current(), reactor);
+	base = reactor->base;
 }
 
 static void
 teardown(void)
 {
-	await_shutdown();
 	iopool_destroy(pool);
-	event_base_free(base);
-	coro_shutdown();
+	reactor_free(reactor);
+	ck_assert_ptr_null(reactor_current());
 }
 
 /* Runs fn in a coroutine and the loop until the coroutine has ended. */

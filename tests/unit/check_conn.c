@@ -25,10 +25,12 @@
 #include "coro.h"
 #include "iopool.h"
 #include "mime.h"
+#include "reactor.h"
 #include "resolve.h"
 #include "transport.h"
 
 static char		 dir[] = "/tmp/check_conn.XXXXXX";
+static struct reactor	*reactor;
 static struct event_base *base;
 static struct iopool	*pool;
 static struct config	*cfg;
@@ -49,10 +51,9 @@ setup(void)
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fputs("hello\n", f);
 	fclose(f);
-	ck_assert_int_eq(coro_init(256 * 1024, 8), 0);
-	ck_assert_ptr_nonnull(base = event_base_new());
 	ck_assert_ptr_nonnull(pool = iopool_create(1, 0, 8));
-	ck_assert_int_eq(await_init(base, pool), 0);
+	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 256 * 1024, 8));
+	base = reactor->base;
 	cfg = config_load(NULL, &o, err, sizeof err);
 	ck_assert_msg(cfg != NULL, "%s", err);
 	ck_assert_ptr_nonnull(mime = mime_load(NULL));
@@ -79,10 +80,8 @@ teardown(void)
 	docroot_close(root);
 	mime_free(mime);
 	config_free(cfg);
-	await_shutdown();
 	iopool_destroy(pool);
-	event_base_free(base);
-	coro_shutdown();
+	reactor_free(reactor);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
 	strcpy(dir, "/tmp/check_conn.XXXXXX");

@@ -22,6 +22,7 @@
 #include "iopool.h"
 #include "mime.h"
 #include "path.h"
+#include "reactor.h"
 #include "request.h"
 #include "resolve.h"
 #include "response.h"
@@ -30,6 +31,7 @@
 
 static char		 dir[] = "/tmp/check_file.XXXXXX";
 static char		 content[FILE_BYTES];
+static struct reactor	*reactor;
 static struct event_base *base;
 static struct iopool	*pool;
 static struct config	*cfg;
@@ -116,10 +118,9 @@ setup(void)
 		content[i] = (char)('a' + i * 7 % 26);
 	write_file("data.bin", content, sizeof content);
 	write_file("empty.txt", "", 0);
-	ck_assert_int_eq(coro_init(256 * 1024, 8), 0);
-	ck_assert_ptr_nonnull(base = event_base_new());
 	ck_assert_ptr_nonnull(pool = iopool_create(1, 0, 8));
-	ck_assert_int_eq(await_init(base, pool), 0);
+	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 256 * 1024, 8));
+	base = reactor->base;
 	cfg = config_load(NULL, &o, err, sizeof err);
 	ck_assert_msg(cfg != NULL, "%s", err);
 	ck_assert_ptr_nonnull(mime = mime_load(NULL));
@@ -135,10 +136,8 @@ teardown(void)
 	docroot_close(root);
 	mime_free(mime);
 	config_free(cfg);
-	await_shutdown();
 	iopool_destroy(pool);
-	event_base_free(base);
-	coro_shutdown();
+	reactor_free(reactor);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
 	strcpy(dir, "/tmp/check_file.XXXXXX");

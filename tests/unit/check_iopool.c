@@ -1,8 +1,9 @@
 /*
  * Unit tests for iopool.c: jobs run off the calling thread, completions
- * arrive through the notify fd, the queue bound holds, a pool without
- * threads runs inline, and the statistics count jobs, refusals and
- * latencies.
+ * arrive through the notify fd of the channel bound where they were
+ * submitted (and only there), the queue bound holds, a pool without
+ * threads runs inline, destroy finishes every job, and the statistics
+ * count jobs, refusals and latencies per channel.
  */
 #include "autoconf.h"
 
@@ -39,6 +40,28 @@ done(struct iojob *job)
 	((struct test_job *)job)->done_calls++;
 }
 
+/* The channel of the test's one "reactor", bound to this thread. */
+static struct iopool_channel	*ch;
+
+static struct iopool *
+pool_open(unsigned nthreads, unsigned max_threads, unsigned queue_max)
+{
+	struct iopool	*pool = iopool_create(nthreads, max_threads, queue_max);
+
+	ck_assert_ptr_nonnull(pool);
+	ck_assert_ptr_nonnull(ch = iopool_channel_create(pool));
+	iopool_channel_bind(ch);
+	return pool;
+}
+
+static void
+pool_close(struct iopool *pool)
+{
+	iopool_destroy(pool);
+	iopool_channel_free(ch);
+	ch = NULL;
+}
+
 static void
 init_job(struct test_job *tj, int value, int gate)
 {
@@ -54,7 +77,7 @@ init_job(struct test_job *tj, int value, int gate)
 static void
 reap_until(struct iopool *pool, struct test_job *jobs, int n)
 {
-	struct pollfd	 pfd = { iopool_fd(pool), POLLIN, 0 };
+	struct pollfd	 pfd = { iopool_channel_fd(ch), POLLIN, 0 };
 	int		 i, complete, rounds;
 
 	for (rounds = 0; rounds < 1000; rounds++) {
@@ -63,18 +86,17 @@ reap_until(struct iopool *pool, struct test_job *jobs, int n)
 		if (complete == n)
 			return;
 		ck_assert_int_ge(poll(&pfd, 1, 10), 0);
-		iopool_reap(pool);
+		iopool_channel_reap(ch);
 	}
 	ck_abort_msg("jobs did not complete");
 }
 
 START_TEST(runs_on_worker)
 {
-	struct iopool	*pool = iopool_create(2, 0, 16);
+	struct iopool	*pool = pool_open(2, 0, 16);
 	struct test_job	 jobs[8];
 	int		 i;
 
-	ck_assert_ptr_nonnull(pool);
 	ck_assert_uint_eq(iopool_threads(pool), 2);
 	for (i = 0; i < 8; i++) {
 		init_job(&jobs[i], i, 1);
@@ -87,35 +109,35 @@ START_TEST(runs_on_worker)
 		ck_assert(!pthread_equal(jobs[i].ran_on, pthread_self()));
 	}
 	ck_assert_uint_eq(iopool_pending(pool), 0);
-	iopool_destroy(pool);
+	pool_close(pool);
 }
 END_TEST
 
 START_TEST(done_only_from_reap)
 {
-	struct iopool	*pool = iopool_create(1, 0, 4);
+	struct iopool	*pool = pool_open(1, 0, 4);
 	struct test_job	 job;
 	struct pollfd	 pfd;
 
 	init_job(&job, 21, 1);
 	ck_assert_int_eq(iopool_submit(pool, &job.job), 0);
-	pfd.fd = iopool_fd(pool);
+	pfd.fd = iopool_channel_fd(ch);
 	pfd.events = POLLIN;
 	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
 	/* Completed, but done() waits for the reactor to reap. */
 	ck_assert_int_eq(job.done_calls, 0);
-	iopool_reap(pool);
+	iopool_channel_reap(ch);
 	ck_assert_int_eq(job.done_calls, 1);
 	ck_assert_int_eq(job.value, 42);
 	/* The notify fd is cleared once everything is reaped. */
 	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
-	iopool_destroy(pool);
+	pool_close(pool);
 }
 END_TEST
 
 START_TEST(queue_is_bounded)
 {
-	struct iopool	*pool = iopool_create(1, 0, 3);
+	struct iopool	*pool = pool_open(1, 0, 3);
 	struct test_job	 jobs[5];
 	int		 i;
 
@@ -137,13 +159,13 @@ START_TEST(queue_is_bounded)
 	reap_until(pool, &jobs[4], 1);
 	ck_assert_int_eq(iopool_submit(pool, &jobs[3].job), 0);
 	reap_until(pool, &jobs[3], 1);
-	iopool_destroy(pool);
+	pool_close(pool);
 }
 END_TEST
 
 START_TEST(inline_without_threads)
 {
-	struct iopool	*pool = iopool_create(0, 0, 1);
+	struct iopool	*pool = pool_open(0, 0, 1);
 	struct test_job	 job;
 
 	init_job(&job, 5, 1);
@@ -151,17 +173,17 @@ START_TEST(inline_without_threads)
 	ck_assert_int_eq(job.value, 10);
 	ck_assert(pthread_equal(job.ran_on, pthread_self()));
 	ck_assert_int_eq(job.done_calls, 0);
-	iopool_destroy(pool);
+	pool_close(pool);
 }
 END_TEST
 
 /* Latency is observed at reap, not before; refusals are counted. */
 START_TEST(stats_latency_and_refusals)
 {
-	struct iopool	*pool = iopool_create(1, 0, 1);
-	const struct iopool_stats *st = iopool_stats(pool);
+	struct iopool	*pool = pool_open(1, 0, 1);
+	const struct iopool_stats *st = iopool_channel_stats(ch);
 	struct test_job	 jobs[3];
-	struct pollfd	 pfd = { iopool_fd(pool), POLLIN, 0 };
+	struct pollfd	 pfd = { iopool_channel_fd(ch), POLLIN, 0 };
 
 	ck_assert_uint_eq(st->jobs, 0);
 	ck_assert_uint_eq(st->latency.count, 0);
@@ -189,23 +211,23 @@ START_TEST(stats_latency_and_refusals)
 	ck_assert_uint_eq(st->jobs, 2);
 	ck_assert_uint_eq(st->latency.count, 2);
 	ck_assert_uint_eq(st->queue_full, 2);
-	iopool_destroy(pool);
+	pool_close(pool);
 
 	/* Inline: observed at once, with no reap. */
-	pool = iopool_create(0, 0, 1);
-	st = iopool_stats(pool);
+	pool = pool_open(0, 0, 1);
+	st = iopool_channel_stats(ch);
 	init_job(&jobs[2], 3, 1);
 	ck_assert_int_eq(iopool_submit(pool, &jobs[2].job), 1);
 	ck_assert_uint_eq(st->jobs, 1);
 	ck_assert_uint_eq(st->latency.count, 1);
 	ck_assert_uint_eq(st->queue_full, 0);
-	iopool_destroy(pool);
+	pool_close(pool);
 }
 END_TEST
 
 START_TEST(destroy_finishes_queued)
 {
-	struct iopool	*pool = iopool_create(2, 0, 64);
+	struct iopool	*pool = pool_open(2, 0, 64);
 	struct test_job	 jobs[32];
 	int		 i;
 
@@ -213,16 +235,69 @@ START_TEST(destroy_finishes_queued)
 		init_job(&jobs[i], i, 1);
 		ck_assert_int_eq(iopool_submit(pool, &jobs[i].job), 0);
 	}
-	iopool_destroy(pool);
-	for (i = 0; i < 32; i++)
+	pool_close(pool);
+	for (i = 0; i < 32; i++) {
 		ck_assert_int_eq(jobs[i].value, i * 2);
+		/* Never reaped, yet completed: shutdown relies on it. */
+		ck_assert_int_eq(jobs[i].done_calls, 1);
+	}
+}
+END_TEST
+
+/*
+ * Two reactors' channels: a job completes on the channel bound where it
+ * was submitted, and nowhere else; destroy finishes both; the pool's
+ * statistics add the two up.
+ */
+START_TEST(completes_where_submitted)
+{
+	struct iopool	*pool = pool_open(2, 0, 16);
+	struct iopool_channel *first = ch, *second;
+	struct test_job	 jobs[4];
+	struct iopool_stats sum;
+	struct pollfd	 pfd;
+
+	ck_assert_ptr_nonnull(second = iopool_channel_create(pool));
+	init_job(&jobs[0], 1, 1);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[0].job), 0);
+	ck_assert_ptr_eq(jobs[0].job.channel, first);
+	iopool_channel_bind(second);
+	init_job(&jobs[1], 2, 1);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[1].job), 0);
+	ck_assert_ptr_eq(jobs[1].job.channel, second);
+	/* The second's completion wakes the second only. */
+	pfd.fd = iopool_channel_fd(second);
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	iopool_channel_reap(second);
+	ck_assert_int_eq(jobs[1].done_calls, 1);
+	ck_assert_int_eq(jobs[0].done_calls, 0);
+	ch = first;
+	iopool_channel_bind(first);
+	reap_until(pool, jobs, 1);
+	ck_assert_int_eq(jobs[1].done_calls, 1);
+	iopool_stats(pool, &sum);
+	ck_assert_uint_eq(sum.jobs, 2);
+	ck_assert_uint_eq(sum.latency.count, 2);
+	ck_assert_uint_eq(iopool_channel_stats(first)->jobs, 1);
+	ck_assert_uint_eq(iopool_channel_stats(second)->jobs, 1);
+	/* Left unreaped on both: destroy finishes them all. */
+	init_job(&jobs[2], 3, 1);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[2].job), 0);
+	iopool_channel_bind(second);
+	init_job(&jobs[3], 4, 1);
+	ck_assert_int_eq(iopool_submit(pool, &jobs[3].job), 0);
+	pool_close(pool);
+	iopool_channel_free(second);	/* detached by the destroy */
+	ck_assert_int_eq(jobs[2].done_calls, 1);
+	ck_assert_int_eq(jobs[3].done_calls, 1);
 }
 END_TEST
 
 /* Workers blocked in slow jobs do not hold up the next one. */
 START_TEST(grows_past_blocked_workers)
 {
-	struct iopool	*pool = iopool_create(1, 8, 64);
+	struct iopool	*pool = pool_open(1, 8, 64);
 	struct test_job	 slow[3], fast;
 	int		 i;
 
@@ -239,14 +314,14 @@ START_TEST(grows_past_blocked_workers)
 	for (i = 0; i < 3; i++)
 		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
 	reap_until(pool, slow, 3);
-	iopool_destroy(pool);
+	pool_close(pool);
 }
 END_TEST
 
 /* The cap holds: with every worker blocked, a job waits its turn. */
 START_TEST(growth_is_capped)
 {
-	struct iopool	*pool = iopool_create(1, 2, 64);
+	struct iopool	*pool = pool_open(1, 2, 64);
 	struct test_job	 slow[3];
 	int		 i;
 
@@ -258,7 +333,7 @@ START_TEST(growth_is_capped)
 	for (i = 0; i < 3; i++)
 		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
 	reap_until(pool, slow, 3);
-	iopool_destroy(pool);
+	pool_close(pool);
 }
 END_TEST
 
@@ -276,6 +351,7 @@ main(void)
 	tcase_add_test(tc, inline_without_threads);
 	tcase_add_test(tc, stats_latency_and_refusals);
 	tcase_add_test(tc, destroy_finishes_queued);
+	tcase_add_test(tc, completes_where_submitted);
 	tcase_add_test(tc, grows_past_blocked_workers);
 	tcase_add_test(tc, growth_is_capped);
 	suite_add_tcase(s, tc);

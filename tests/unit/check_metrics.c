@@ -278,11 +278,15 @@ nop_work(struct iojob *job)
 START_TEST(render_reads_pool)
 {
 	struct iopool	*pool = iopool_create(0, 0, 4);
+	struct iopool_channel *ch;
 	struct iojob	 job = { 0 };
 	char		*text;
 	size_t		 len;
 
 	ck_assert_ptr_nonnull(pool);
+	/* Inline jobs are counted in the channel of the submitting thread. */
+	ck_assert_ptr_nonnull(ch = iopool_channel_create(pool));
+	iopool_channel_bind(ch);
 	job.work = nop_work;
 	ck_assert_int_eq(iopool_submit(pool, &job), 1);
 	ck_assert_int_eq(iopool_submit(pool, &job), 1);
@@ -298,6 +302,7 @@ START_TEST(render_reads_pool)
 	    "\ncoserve_io_job_seconds_bucket{le=\"+Inf\"} 2\n"));
 	free(text);
 	iopool_destroy(pool);
+	iopool_channel_free(ch);
 }
 END_TEST
 

@@ -1,0 +1,64 @@
+/*
+ * A reactor: one thread's event loop and everything that thread owns. Its
+ * libevent base, its completion channel from the shared I/O pool (with
+ * the event that reaps it), its connections (linked and counted by
+ * conn.c), and its metrics shard live here; its coroutine scheduler and
+ * stack pool are coro.c's thread-local state, set up when the reactor is
+ * created on its thread. Code running on a reactor reaches it through
+ * reactor_current(), or through a pointer it already holds (a
+ * connection's c->reactor). Process-wide state is not here: the
+ * configuration generation, limits, metrics totals and health are shared
+ * deliberately, each saying how where it lives. There is one reactor
+ * today; nothing here assumes it is the only one.
+ */
+#ifndef REACTOR_H
+#define REACTOR_H
+
+#include <stddef.h>
+
+#include "metrics.h"
+
+struct conn;
+struct event;
+struct event_base;
+struct iopool;
+struct iopool_channel;
+
+/*
+ * Room for one struct event, for events kept in other structs (an await
+ * on a coroutine's stack, a connection's watch). libevent keeps the
+ * struct's layout private to stay ABI-stable, so reactor_create() checks
+ * the size against the running library instead of taking it from
+ * event_struct.h.
+ */
+#define REACTOR_EVENT_BYTES	256
+
+struct reactor {
+	struct event_base	*base;
+	struct iopool		*pool;		/* shared by every reactor */
+	struct iopool_channel	*completions;	/* its jobs come back here */
+	struct event		*completion_ev;	/* reaps them */
+	/* Its connections: conn.c links, counts and drains them. */
+	struct conn		*conns;
+	unsigned		 nconns;
+	int			 draining;	/* no keep-alive, no parking */
+	struct metrics_shard	 metrics;	/* summed at render */
+};
+
+/*
+ * Creates a reactor for the calling thread, which is to run it (and free
+ * it): its base, its completion channel on pool, and a coroutine
+ * scheduler with stacks of stack_bytes, keeping up to stack_pool_max free.
+ * NULL when any of it cannot be had.
+ */
+struct reactor	*reactor_create(struct iopool *pool, size_t stack_bytes,
+		    unsigned stack_pool_max);
+/*
+ * Frees it on its thread, after iopool_destroy() or once every job it
+ * submitted has completed; no connection or coroutine may be left.
+ */
+void		 reactor_free(struct reactor *);
+/* The calling thread's reactor, or NULL on a thread without one. */
+struct reactor	*reactor_current(void);
+
+#endif
