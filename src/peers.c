@@ -5,11 +5,17 @@
  * The hash is seeded once per process so a client cannot pick addresses
  * that all land in one chain (it would need many addresses anyway, which
  * is what the cap is not about).
+ *
+ * The table is process-wide, not a reactor's: max_connections_per_client
+ * must hold exactly however a client's connections are spread over
+ * reactors. One lock guards every field here; it is taken once as a
+ * connection starts and once as it ends, never per request.
  */
 #include "autoconf.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +34,7 @@ struct peer {
 	unsigned char	 addr[16];
 };
 
+static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
 static struct peer	*buckets[PEERS_BUCKETS];
 static unsigned		 npeers;
 static uint32_t		 seed;
@@ -35,7 +42,12 @@ static uint32_t		 seed;
 unsigned
 peers_count(void)
 {
-	return npeers;
+	unsigned	 n;
+
+	pthread_mutex_lock(&lock);
+	n = npeers;
+	pthread_mutex_unlock(&lock);
+	return n;
 }
 
 /* The address bytes of sa; 0 for a family without one (AF_UNIX). */
@@ -78,6 +90,7 @@ peers_acquire(const struct sockaddr *sa, unsigned cap)
 	size_t			 len;
 	unsigned		 b;
 
+	pthread_mutex_lock(&lock);
 	if (seed == 0) {
 		struct timespec	 ts;
 
@@ -93,6 +106,7 @@ peers_acquire(const struct sockaddr *sa, unsigned cap)
 		if (p->len == len && memcmp(p->addr, addr, len) == 0)
 			goto count;
 	if ((p = calloc(1, sizeof *p)) == NULL) {
+		pthread_mutex_unlock(&lock);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -104,10 +118,12 @@ peers_acquire(const struct sockaddr *sa, unsigned cap)
 	npeers++;
 count:
 	if (cap > 0 && p->count >= cap) {
+		pthread_mutex_unlock(&lock);
 		errno = EAGAIN;
 		return NULL;
 	}
 	p->count++;
+	pthread_mutex_unlock(&lock);
 	return p;
 }
 
@@ -116,13 +132,19 @@ peers_release(struct peer *p)
 {
 	struct peer	**pp;
 
-	if (p == NULL || --p->count > 0 || p->len == 0)
+	if (p == NULL)
 		return;
+	pthread_mutex_lock(&lock);
+	if (--p->count > 0 || p->len == 0) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
 	for (pp = &buckets[p->bucket]; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
 			break;
 		}
 	npeers--;
+	pthread_mutex_unlock(&lock);
 	free(p);
 }

@@ -2,8 +2,8 @@
  * Connections per client address, for max_connections_per_client. A
  * small hash table keyed by IP address (the port is not part of it): an
  * entry exists while its address has a connection open, so the table
- * never holds more entries than there are connections. Reactor thread
- * only.
+ * never holds more entries than there are connections. Process-wide,
+ * shared by every reactor under a lock, so the cap holds exactly.
  */
 #ifndef PEERS_H
 #define PEERS_H
