@@ -11,6 +11,12 @@
  * worker, not one per tick. A probe is freed by its done(), which the pool
  * always calls (iopool_destroy() included), so nothing is freed under a
  * worker.
+ *
+ * Health is process-wide, not a reactor's: one state, one probe. Its
+ * timers and its probe's completion run on the reactor whose base
+ * health_init() was given (the only one today). With several reactors the
+ * others only read the state, which then has to be published atomically
+ * (the healthy flag and the reason together) rather than read plainly.
  */
 #include "autoconf.h"
 

@@ -82,8 +82,9 @@ response_set_tokens(enum response_tokens tokens)
 static const char *
 date_now(void)
 {
-	static char	 cached[HTTPDATE_LEN + 1];
-	static time_t	 cached_at = -1;
+	/* Per thread: each reactor keeps its own. */
+	static _Thread_local char	 cached[HTTPDATE_LEN + 1];
+	static _Thread_local time_t	 cached_at = -1;
 	time_t		 now = time(NULL);
 
 	if (now != cached_at) {
