@@ -33,7 +33,7 @@ struct iopool_stats {
 	uint64_t		 jobs;		/* accepted by iopool_submit */
 	uint64_t		 queue_full;	/* refused with EAGAIN */
 	/*
-	 * Submit to the moment iopool_reap() takes the completion, just
+	 * Submit to the moment iopool_channel_reap() takes the completion, just
 	 * before done(): queueing, work and the wake-up, which is what the
 	 * waiting coroutine sees. Inline: submit to the end of work().
 	 */
