@@ -28,12 +28,12 @@ import threading
 import time
 import unittest
 
-from coserve_test import (SLOWFS, HTTPConnection, ProtocolError, Server, fetch, main,
-                          write_file)
+from coserve_test import (SLOWFS, WAIT_S, HTTPConnection, ProtocolError, Server,
+                          fetch, main, wait_for, write_file)
 
 MiB = 1 << 20
 BIG = 48 * MiB  # far more than the socket buffers hold, so a stalled reader stalls the daemon
-SETTLE_S = 20.0  # how long resources may take to come back after a disconnect
+SETTLE_S = WAIT_S  # how long resources may take to come back after a disconnect
 
 needs_slowfs = unittest.skipUnless(SLOWFS and os.path.exists(SLOWFS),
                                    "SLOWFS is not set to the built slowfs.so")
@@ -155,12 +155,8 @@ class ChangingFilesTest(unittest.TestCase):
         # Every byte is the file's own: nothing invented past the new end.
         self.assertEqual(body, data[:len(body)])
         # One line says why the response stopped.
-        deadline = time.monotonic() + 10
-        while True:
-            lines = [l for l in self.server.stderr_lines[before:] if "shrank" in l]
-            if lines or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        self.server.wait_for_log("shrank", since=before)
+        lines = [l for l in self.server.stderr_lines[before:] if "shrank" in l]
         self.assertEqual(len(lines), 1, self.server.stderr_lines[before:])
         self.assertTrue(lines[0].startswith("coserve: warn: "), lines[0])
         self.assertIn(name, lines[0])
@@ -351,7 +347,7 @@ class NotifyPipe:
             if not os.read(self.read_fd, 4096):
                 break
 
-    def wait(self, timeout=15.0):
+    def wait(self, timeout=WAIT_S):
         r, _, _ = select.select([self.read_fd], [], [], timeout)
         if not r or os.read(self.read_fd, 1) != b"s":
             raise AssertionError("no slowfs delay started within %.0f s" % timeout)
@@ -418,13 +414,10 @@ class DisconnectTest(unittest.TestCase):
     def baseline(self):
         # Idle means nothing queued: the start-up storage probe may still
         # be out (under sanitizers it can take a while).
-        deadline = time.monotonic() + SETTLE_S
-        while True:
+        def idle():
             gauges = self.gauges()
-            if gauges["io_queue_depth"] == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        return gauges, fd_count(self.server.pid)
+            return gauges if gauges["io_queue_depth"] == 0 else None
+        return wait_for(idle, SETTLE_S, "an empty I/O queue"), fd_count(self.server.pid)
 
     def assert_back_to(self, base):
         gauges, fds = base
@@ -548,13 +541,8 @@ class StorageErrorTest(unittest.TestCase):
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def eio_lines(self, since):
-        deadline = time.monotonic() + 10
-        while True:
-            lines = [l for l in self.server.stderr_lines[since:]
-                     if "Input/output error" in l]
-            if lines or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.05)
+        self.server.wait_for_log("Input/output error", since=since)
+        return [l for l in self.server.stderr_lines[since:] if "Input/output error" in l]
 
     def test_eio_before_the_head_is_500(self):
         before = len(self.server.stderr_lines)
@@ -647,13 +635,9 @@ class StatErrorTest(unittest.TestCase):
                 before = len(self.server.stderr_lines)
                 r = fetch(self.server.host, self.server.port, target)
                 self.assertEqual(r.status, 500)
-                deadline = time.monotonic() + 10
-                while True:
-                    lines = [l for l in self.server.stderr_lines[before:]
-                             if "Input/output error" in l]
-                    if lines or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.05)
+                self.server.wait_for_log("Input/output error", since=before)
+                lines = [l for l in self.server.stderr_lines[before:]
+                         if "Input/output error" in l]
                 self.assertEqual(len(lines), 1, self.server.stderr_lines[before:])
                 self.assertTrue(lines[0].startswith("coserve: warn: /%s: cannot open: " % name),
                                 lines[0])
