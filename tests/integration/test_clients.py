@@ -23,7 +23,7 @@ import time
 import unittest
 import urllib.parse
 
-from coserve_test import ServerTestCase, file_sha256, main, write_file
+from coserve_test import WAIT_S, ServerTestCase, file_sha256, main, write_file
 
 MiB = 1 << 20
 
@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WWW = os.path.normpath(os.path.join(HERE, "..", "..", "www"))
 
 CLIENT_TIMEOUT_S = 60  # any one client run
-LOG_TIMEOUT_S = 10  # the access log is flushed at least once a second
+LOG_TIMEOUT_S = WAIT_S  # the access log is flushed at least once a second
 CHROMIUM_TIMEOUT_S = 45  # from exec to the page's report
 
 # Sidecars are for the server's eyes: no page links them, so a mirror
