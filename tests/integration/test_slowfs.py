@@ -30,7 +30,10 @@ SLOW_DATA = os.urandom(200 * 1024 + 7)  # two chunks: two slowed reads
 FAST = {"fast%d.bin" % i: os.urandom(16 * 1024 + i) for i in range(10)}
 CLIENTS = 10
 REQUESTS_PER_CLIENT = 10
-STALL_S = 1.0  # a fast request slower than this means the reactor stalled
+# A fast request slower than this means the reactor stalled: gross, for a
+# loaded machine (there the slowest of 100 took 88 ms with the pool; inline,
+# behind four 2 s calls, 8 s).
+STALL_S = 2.0
 NOTIFY_TIMEOUT_S = 15.0
 
 
