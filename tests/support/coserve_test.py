@@ -544,39 +544,70 @@ class Server:
         return False
 
 
+def stop_checked(srv):
+    """Stops srv, raising unless it exited cleanly; shows the end of its
+    stderr either way, and removes what it left."""
+    try:
+        srv.check_clean_exit()
+    finally:
+        tail = srv.stderr_lines[-40:]
+        sys.stderr.write("--- daemon stderr (last %d lines) ---\n%s\n---\n"
+                         % (len(tail), "\n".join(tail)))
+        srv.cleanup()
+
+
 class ServerTestCase(unittest.TestCase):
-    """A test class sharing one daemon: subclasses fill cls.root in make_root()."""
+    """A test class and its daemon. The class owns a temporary directory,
+    cls.tmp, with the document root cls.root (tmp/www) in it: make_root()
+    fills the root (and may put more beside it), server_config and
+    server_env describe the daemon, or server_options() where they depend
+    on the class. tearDownClass stops the daemon, fails the class unless it
+    exited cleanly, and removes the directory. With shared_server False
+    the class gets the directory but no daemon; its tests start their own
+    with start_server(), which the same checks end."""
 
     server_config = {}
     server_env = None
+    shared_server = True
 
     @classmethod
     def make_root(cls, root):
         pass
 
     @classmethod
+    def server_options(cls):
+        """Server's keyword arguments for the class's daemon (root aside)."""
+        return {"config": dict(cls.server_config), "env": cls.server_env}
+
+    @classmethod
     def setUpClass(cls):
-        cls.rootdir = tempfile.mkdtemp(prefix="coserve-root-")
-        cls.root = os.path.join(cls.rootdir, "www")
-        os.makedirs(cls.root)
-        cls.make_root(cls.root)
+        cls.tmp = tempfile.mkdtemp(prefix="coserve-test-")
+        cls.root = os.path.join(cls.tmp, "www")
+        cls.server = None
         try:
-            cls.server = Server(root=cls.root, config=dict(cls.server_config),
-                                env=cls.server_env)
-        except Exception:
-            shutil.rmtree(cls.rootdir, ignore_errors=True)
+            os.makedirs(cls.root)
+            cls.make_root(cls.root)
+            if cls.shared_server:
+                cls.server = Server(root=cls.root, **cls.server_options())
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
             raise
 
     @classmethod
     def tearDownClass(cls):
         try:
-            cls.server.check_clean_exit()
+            if cls.server is not None:
+                stop_checked(cls.server)
         finally:
-            tail = cls.server.stderr_lines[-40:]
-            sys.stderr.write("--- daemon stderr (last %d lines) ---\n%s\n---\n"
-                             % (len(tail), "\n".join(tail)))
-            cls.server.cleanup()
-            shutil.rmtree(cls.rootdir, ignore_errors=True)
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def start_server(self, **kw):
+        """A daemon of this test's own (on cls.root unless root is given),
+        stopped and checked like the class's when the test ends."""
+        kw.setdefault("root", self.root)
+        srv = Server(**kw)
+        self.addCleanup(stop_checked, srv)
+        return srv
 
     def conn(self, **kw):
         return self.server.connect(**kw)
