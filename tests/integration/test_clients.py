@@ -232,22 +232,11 @@ class ClientTestCase(ServerTestCase):
     """A ServerTestCase whose daemon writes an access log the tests read."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.logdir = tempfile.mkdtemp(prefix="coserve-clients-")
-        cls.access_log = AccessLog(os.path.join(cls.logdir, "access.log"))
-        cls.server_config = dict(cls.server_config, access_log=cls.access_log.path)
-        try:
-            super().setUpClass()
-        except BaseException:
-            shutil.rmtree(cls.logdir, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.logdir, ignore_errors=True)
+    def server_options(cls):
+        cls.access_log = AccessLog(os.path.join(cls.tmp, "access.log"))
+        options = super().server_options()
+        options["config"]["access_log"] = cls.access_log.path
+        return options
 
     def setUp(self):
         self.scratch = tempfile.mkdtemp(prefix="coserve-out-")

@@ -21,15 +21,13 @@ SLOWFS_EIO_AFTER, SLOWFS_EIO_STAT; SLOWFS_MARKER, SLOWFS_DELAY_MS, SLOWFS_NOTIFY
 import os
 import re
 import select
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import unittest
 
 from coserve_test import (SLOWFS, WAIT_S, HTTPConnection, ProtocolError, Server,
-                          fetch, main, wait_for, write_file)
+                          ServerTestCase, fetch, main, wait_for, write_file)
 
 MiB = 1 << 20
 BIG = 48 * MiB  # far more than the socket buffers hold, so a stalled reader stalls the daemon
@@ -94,34 +92,18 @@ def parse_len(head):
     return int(m.group(1))
 
 
-class ChangingFilesTest(unittest.TestCase):
+class ChangingFilesTest(ServerTestCase):
     """Truncation, rename-over and unlink while a response is in flight,
     each with the open-file cache on (the default) and off."""
 
-    cache_max = None  # the default: on
+    server_config = {"send_timeout_ms": 60000}  # the open-file cache: on
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
-        cls.root = os.path.join(cls.tmp, "www")
-        os.makedirs(cls.root)
-        write_file(os.path.join(cls.root, "other.txt"), b"other\n" * 100)
-        cls.server = Server(root=cls.root, config={
-            "open_file_cache_max": cls.cache_max, "send_timeout_ms": 60000})
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.check_clean_exit()
-        finally:
-            cls.server.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def make_root(cls, root):
+        write_file(os.path.join(root, "other.txt"), b"other\n" * 100)
 
     def path(self, name):
         return os.path.join(self.root, name)
-
-    def get(self, target):
-        return fetch(self.server.host, self.server.port, target)
 
     def assert_still_serving(self):
         r = self.get("/other.txt")
@@ -131,8 +113,7 @@ class ChangingFilesTest(unittest.TestCase):
         # A daemon of its own: the race tests before this one may have used
         # up the window's "read at" warnings (10 per 10 s), and this one
         # must name the file.
-        with Server(root=self.root, config={
-                "open_file_cache_max": self.cache_max, "send_timeout_ms": 60000}) as srv:
+        with Server(root=self.root, config=self.server_config) as srv:
             self.server = srv  # hides the class's daemon for this test only
             try:
                 self.check_truncated_while_sending()
@@ -328,7 +309,7 @@ class ChangingFilesTest(unittest.TestCase):
 
 
 class ChangingFilesNoCacheTest(ChangingFilesTest):
-    cache_max = 0
+    server_config = dict(ChangingFilesTest.server_config, open_file_cache_max=0)
 
 
 class NotifyPipe:
@@ -358,7 +339,7 @@ class NotifyPipe:
 
 
 @needs_slowfs
-class DisconnectTest(unittest.TestCase):
+class DisconnectTest(ServerTestCase):
     """Clients that go away while a read (or the open) is on a pool
     thread: everything they held comes back."""
 
@@ -366,15 +347,18 @@ class DisconnectTest(unittest.TestCase):
     SLOW_DATA = os.urandom(2 * MiB)
 
     cache_max = 0
+    shared_server = False  # a daemon per test, each with its notify pipe
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "big-SLOW.bin"), cls.SLOW_DATA)
+        write_file(os.path.join(root, "fast.txt"), b"fast\n")
+        write_file(os.path.join(root, "fast-big.bin"), os.urandom(16 * MiB))
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
-        self.root = os.path.join(self.tmp, "www")
-        write_file(os.path.join(self.root, "big-SLOW.bin"), self.SLOW_DATA)
-        write_file(os.path.join(self.root, "fast.txt"), b"fast\n")
-        write_file(os.path.join(self.root, "fast-big.bin"), os.urandom(16 * MiB))
         self.pipe = NotifyPipe()
-        self.server = Server(root=self.root, expect_listeners=2, env={
+        self.addCleanup(self.pipe.close)
+        self.server = self.start_server(env={
             "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW",
             "SLOWFS_DELAY_MS": str(self.DELAY_MS),
             "SLOWFS_NOTIFY_FD": str(self.pipe.write_fd),
@@ -387,14 +371,6 @@ class DisconnectTest(unittest.TestCase):
             "health_probe_interval_ms": 3600000,
         })
         self.pipe.close_write_end()
-
-    def tearDown(self):
-        try:
-            self.server.check_clean_exit()
-        finally:
-            self.server.cleanup()
-            self.pipe.close()
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def gauges(self):
         """The gauges, read on a connection the daemon has closed by the
@@ -513,7 +489,7 @@ class DisconnectCachedTest(DisconnectTest):
 
 
 @needs_slowfs
-class StorageErrorTest(unittest.TestCase):
+class StorageErrorTest(ServerTestCase):
     """EIO from storage: 500 before the head, a close after it; one warn
     line each; other clients unaffected."""
 
@@ -521,24 +497,16 @@ class StorageErrorTest(unittest.TestCase):
     BAD_DATA = os.urandom(3 * MiB)
     OTHER = os.urandom(24 * MiB)
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
-        cls.root = os.path.join(cls.tmp, "www")
-        write_file(os.path.join(cls.root, "BADSECTOR.bin"), cls.BAD_DATA)
-        write_file(os.path.join(cls.root, "other.bin"), cls.OTHER)
-        cls.server = Server(root=cls.root, env={
-            "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
-            "SLOWFS_EIO_MARKER": "BADSECTOR", "SLOWFS_EIO_AFTER": str(cls.GOOD),
-        }, config={"chunk_bytes": 65536, "send_timeout_ms": 60000})
+    server_env = {
+        "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
+        "SLOWFS_EIO_MARKER": "BADSECTOR", "SLOWFS_EIO_AFTER": str(GOOD),
+    }
+    server_config = {"chunk_bytes": 65536, "send_timeout_ms": 60000}
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.check_clean_exit()
-        finally:
-            cls.server.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def make_root(cls, root):
+        write_file(os.path.join(root, "BADSECTOR.bin"), cls.BAD_DATA)
+        write_file(os.path.join(root, "other.bin"), cls.OTHER)
 
     def eio_lines(self, since):
         self.server.wait_for_log("Input/output error", since=since)
@@ -605,28 +573,20 @@ class StorageErrorTest(unittest.TestCase):
 
 
 @needs_slowfs
-class StatErrorTest(unittest.TestCase):
+class StatErrorTest(ServerTestCase):
     """EIO while opening (fstat): a 500 and one warn line naming the file."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
-        cls.root = os.path.join(cls.tmp, "www")
-        write_file(os.path.join(cls.root, "BADMETA.txt"), b"unreadable\n")
-        write_file(os.path.join(cls.root, "dir", "BADMETA.html"), b"unreadable\n")
-        write_file(os.path.join(cls.root, "good.txt"), b"good\n")
-        cls.server = Server(root=cls.root, env={
-            "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
-            "SLOWFS_EIO_MARKER": "BADMETA", "SLOWFS_EIO_STAT": "1",
-        }, config={"index": "BADMETA.html"})
+    server_env = {
+        "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
+        "SLOWFS_EIO_MARKER": "BADMETA", "SLOWFS_EIO_STAT": "1",
+    }
+    server_config = {"index": "BADMETA.html"}
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.check_clean_exit()
-        finally:
-            cls.server.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def make_root(cls, root):
+        write_file(os.path.join(root, "BADMETA.txt"), b"unreadable\n")
+        write_file(os.path.join(root, "dir", "BADMETA.html"), b"unreadable\n")
+        write_file(os.path.join(root, "good.txt"), b"good\n")
 
     def test_eio_on_open_is_500_and_logged(self):
         for target, name in (("/BADMETA.txt", "BADMETA.txt"),

@@ -287,12 +287,17 @@ def get_on(sock, target="/a.txt"):
     return int(head.split()[1])
 
 
-class PerClientCap(unittest.TestCase):
+class PerClientCap(ServerTestCase):
     """max_connections_per_client counts by address, through parking and
     reloads; over the cap a connection is closed at once."""
 
     CAP = 3
     OTHER = "127.0.0.2"  # loopback answers all of 127/8
+    shared_server = False  # started once OTHER is known to work as a source
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
 
     def setUp(self):
         try:
@@ -301,15 +306,8 @@ class PerClientCap(unittest.TestCase):
             pass
         except OSError as e:
             raise unittest.SkipTest("cannot use %s as a source: %s" % (self.OTHER, e))
-        self.srv = Server(config={"max_connections_per_client": self.CAP,
-                                  "metrics_path": "/metrics"})
-        write_file(os.path.join(self.srv.root, "a.txt"), b"a\n")
-
-    def tearDown(self):
-        try:
-            self.srv.check_clean_exit()
-        finally:
-            self.srv.cleanup()
+        self.srv = self.start_server(config={"max_connections_per_client": self.CAP,
+                                             "metrics_path": "/metrics"})
 
     def refused(self):
         s = connect_from(self.OTHER, self.srv.host, self.srv.port)
