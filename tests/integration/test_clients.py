@@ -23,7 +23,7 @@ import time
 import unittest
 import urllib.parse
 
-from coserve_test import ServerTestCase, file_sha256, main, write_file
+from coserve_test import WAIT_S, ServerTestCase, file_sha256, main, write_file
 
 MiB = 1 << 20
 
@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WWW = os.path.normpath(os.path.join(HERE, "..", "..", "www"))
 
 CLIENT_TIMEOUT_S = 60  # any one client run
-LOG_TIMEOUT_S = 10  # the access log is flushed at least once a second
+LOG_TIMEOUT_S = WAIT_S  # the access log is flushed at least once a second
 CHROMIUM_TIMEOUT_S = 45  # from exec to the page's report
 
 # Sidecars are for the server's eyes: no page links them, so a mirror
@@ -232,22 +232,11 @@ class ClientTestCase(ServerTestCase):
     """A ServerTestCase whose daemon writes an access log the tests read."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.logdir = tempfile.mkdtemp(prefix="coserve-clients-")
-        cls.access_log = AccessLog(os.path.join(cls.logdir, "access.log"))
-        cls.server_config = dict(cls.server_config, access_log=cls.access_log.path)
-        try:
-            super().setUpClass()
-        except BaseException:
-            shutil.rmtree(cls.logdir, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.logdir, ignore_errors=True)
+    def server_options(cls):
+        cls.access_log = AccessLog(os.path.join(cls.tmp, "access.log"))
+        options = super().server_options()
+        options["config"]["access_log"] = cls.access_log.path
+        return options
 
     def setUp(self):
         self.scratch = tempfile.mkdtemp(prefix="coserve-out-")

@@ -21,19 +21,17 @@ SLOWFS_EIO_AFTER, SLOWFS_EIO_STAT; SLOWFS_MARKER, SLOWFS_DELAY_MS, SLOWFS_NOTIFY
 import os
 import re
 import select
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import unittest
 
-from coserve_test import (SLOWFS, HTTPConnection, ProtocolError, Server, fetch, main,
-                          write_file)
+from coserve_test import (SLOWFS, WAIT_S, HTTPConnection, ProtocolError, Server,
+                          ServerTestCase, fetch, main, wait_for, write_file)
 
 MiB = 1 << 20
 BIG = 48 * MiB  # far more than the socket buffers hold, so a stalled reader stalls the daemon
-SETTLE_S = 20.0  # how long resources may take to come back after a disconnect
+SETTLE_S = WAIT_S  # how long resources may take to come back after a disconnect
 
 needs_slowfs = unittest.skipUnless(SLOWFS and os.path.exists(SLOWFS),
                                    "SLOWFS is not set to the built slowfs.so")
@@ -94,34 +92,18 @@ def parse_len(head):
     return int(m.group(1))
 
 
-class ChangingFilesTest(unittest.TestCase):
+class ChangingFilesTest(ServerTestCase):
     """Truncation, rename-over and unlink while a response is in flight,
     each with the open-file cache on (the default) and off."""
 
-    cache_max = None  # the default: on
+    server_config = {"send_timeout_ms": 60000}  # the open-file cache: on
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
-        cls.root = os.path.join(cls.tmp, "www")
-        os.makedirs(cls.root)
-        write_file(os.path.join(cls.root, "other.txt"), b"other\n" * 100)
-        cls.server = Server(root=cls.root, config={
-            "open_file_cache_max": cls.cache_max, "send_timeout_ms": 60000})
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.check_clean_exit()
-        finally:
-            cls.server.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def make_root(cls, root):
+        write_file(os.path.join(root, "other.txt"), b"other\n" * 100)
 
     def path(self, name):
         return os.path.join(self.root, name)
-
-    def get(self, target):
-        return fetch(self.server.host, self.server.port, target)
 
     def assert_still_serving(self):
         r = self.get("/other.txt")
@@ -131,8 +113,7 @@ class ChangingFilesTest(unittest.TestCase):
         # A daemon of its own: the race tests before this one may have used
         # up the window's "read at" warnings (10 per 10 s), and this one
         # must name the file.
-        with Server(root=self.root, config={
-                "open_file_cache_max": self.cache_max, "send_timeout_ms": 60000}) as srv:
+        with Server(root=self.root, config=self.server_config) as srv:
             self.server = srv  # hides the class's daemon for this test only
             try:
                 self.check_truncated_while_sending()
@@ -155,12 +136,8 @@ class ChangingFilesTest(unittest.TestCase):
         # Every byte is the file's own: nothing invented past the new end.
         self.assertEqual(body, data[:len(body)])
         # One line says why the response stopped.
-        deadline = time.monotonic() + 10
-        while True:
-            lines = [l for l in self.server.stderr_lines[before:] if "shrank" in l]
-            if lines or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        self.server.wait_for_log("shrank", since=before)
+        lines = [l for l in self.server.stderr_lines[before:] if "shrank" in l]
         self.assertEqual(len(lines), 1, self.server.stderr_lines[before:])
         self.assertTrue(lines[0].startswith("coserve: warn: "), lines[0])
         self.assertIn(name, lines[0])
@@ -332,7 +309,7 @@ class ChangingFilesTest(unittest.TestCase):
 
 
 class ChangingFilesNoCacheTest(ChangingFilesTest):
-    cache_max = 0
+    server_config = dict(ChangingFilesTest.server_config, open_file_cache_max=0)
 
 
 class NotifyPipe:
@@ -351,7 +328,7 @@ class NotifyPipe:
             if not os.read(self.read_fd, 4096):
                 break
 
-    def wait(self, timeout=15.0):
+    def wait(self, timeout=WAIT_S):
         r, _, _ = select.select([self.read_fd], [], [], timeout)
         if not r or os.read(self.read_fd, 1) != b"s":
             raise AssertionError("no slowfs delay started within %.0f s" % timeout)
@@ -362,7 +339,7 @@ class NotifyPipe:
 
 
 @needs_slowfs
-class DisconnectTest(unittest.TestCase):
+class DisconnectTest(ServerTestCase):
     """Clients that go away while a read (or the open) is on a pool
     thread: everything they held comes back."""
 
@@ -370,15 +347,18 @@ class DisconnectTest(unittest.TestCase):
     SLOW_DATA = os.urandom(2 * MiB)
 
     cache_max = 0
+    shared_server = False  # a daemon per test, each with its notify pipe
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "big-SLOW.bin"), cls.SLOW_DATA)
+        write_file(os.path.join(root, "fast.txt"), b"fast\n")
+        write_file(os.path.join(root, "fast-big.bin"), os.urandom(16 * MiB))
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
-        self.root = os.path.join(self.tmp, "www")
-        write_file(os.path.join(self.root, "big-SLOW.bin"), self.SLOW_DATA)
-        write_file(os.path.join(self.root, "fast.txt"), b"fast\n")
-        write_file(os.path.join(self.root, "fast-big.bin"), os.urandom(16 * MiB))
         self.pipe = NotifyPipe()
-        self.server = Server(root=self.root, expect_listeners=2, env={
+        self.addCleanup(self.pipe.close)
+        self.server = self.start_server(env={
             "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW",
             "SLOWFS_DELAY_MS": str(self.DELAY_MS),
             "SLOWFS_NOTIFY_FD": str(self.pipe.write_fd),
@@ -391,14 +371,6 @@ class DisconnectTest(unittest.TestCase):
             "health_probe_interval_ms": 3600000,
         })
         self.pipe.close_write_end()
-
-    def tearDown(self):
-        try:
-            self.server.check_clean_exit()
-        finally:
-            self.server.cleanup()
-            self.pipe.close()
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def gauges(self):
         """The gauges, read on a connection the daemon has closed by the
@@ -418,13 +390,10 @@ class DisconnectTest(unittest.TestCase):
     def baseline(self):
         # Idle means nothing queued: the start-up storage probe may still
         # be out (under sanitizers it can take a while).
-        deadline = time.monotonic() + SETTLE_S
-        while True:
+        def idle():
             gauges = self.gauges()
-            if gauges["io_queue_depth"] == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        return gauges, fd_count(self.server.pid)
+            return gauges if gauges["io_queue_depth"] == 0 else None
+        return wait_for(idle, SETTLE_S, "an empty I/O queue"), fd_count(self.server.pid)
 
     def assert_back_to(self, base):
         gauges, fds = base
@@ -520,7 +489,7 @@ class DisconnectCachedTest(DisconnectTest):
 
 
 @needs_slowfs
-class StorageErrorTest(unittest.TestCase):
+class StorageErrorTest(ServerTestCase):
     """EIO from storage: 500 before the head, a close after it; one warn
     line each; other clients unaffected."""
 
@@ -528,33 +497,20 @@ class StorageErrorTest(unittest.TestCase):
     BAD_DATA = os.urandom(3 * MiB)
     OTHER = os.urandom(24 * MiB)
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
-        cls.root = os.path.join(cls.tmp, "www")
-        write_file(os.path.join(cls.root, "BADSECTOR.bin"), cls.BAD_DATA)
-        write_file(os.path.join(cls.root, "other.bin"), cls.OTHER)
-        cls.server = Server(root=cls.root, env={
-            "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
-            "SLOWFS_EIO_MARKER": "BADSECTOR", "SLOWFS_EIO_AFTER": str(cls.GOOD),
-        }, config={"chunk_bytes": 65536, "send_timeout_ms": 60000})
+    server_env = {
+        "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
+        "SLOWFS_EIO_MARKER": "BADSECTOR", "SLOWFS_EIO_AFTER": str(GOOD),
+    }
+    server_config = {"chunk_bytes": 65536, "send_timeout_ms": 60000}
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.check_clean_exit()
-        finally:
-            cls.server.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def make_root(cls, root):
+        write_file(os.path.join(root, "BADSECTOR.bin"), cls.BAD_DATA)
+        write_file(os.path.join(root, "other.bin"), cls.OTHER)
 
     def eio_lines(self, since):
-        deadline = time.monotonic() + 10
-        while True:
-            lines = [l for l in self.server.stderr_lines[since:]
-                     if "Input/output error" in l]
-            if lines or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.05)
+        self.server.wait_for_log("Input/output error", since=since)
+        return [l for l in self.server.stderr_lines[since:] if "Input/output error" in l]
 
     def test_eio_before_the_head_is_500(self):
         before = len(self.server.stderr_lines)
@@ -617,28 +573,20 @@ class StorageErrorTest(unittest.TestCase):
 
 
 @needs_slowfs
-class StatErrorTest(unittest.TestCase):
+class StatErrorTest(ServerTestCase):
     """EIO while opening (fstat): a 500 and one warn line naming the file."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="coserve-faults-")
-        cls.root = os.path.join(cls.tmp, "www")
-        write_file(os.path.join(cls.root, "BADMETA.txt"), b"unreadable\n")
-        write_file(os.path.join(cls.root, "dir", "BADMETA.html"), b"unreadable\n")
-        write_file(os.path.join(cls.root, "good.txt"), b"good\n")
-        cls.server = Server(root=cls.root, env={
-            "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
-            "SLOWFS_EIO_MARKER": "BADMETA", "SLOWFS_EIO_STAT": "1",
-        }, config={"index": "BADMETA.html"})
+    server_env = {
+        "LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NEVER-SLOW-MARKER",
+        "SLOWFS_EIO_MARKER": "BADMETA", "SLOWFS_EIO_STAT": "1",
+    }
+    server_config = {"index": "BADMETA.html"}
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.check_clean_exit()
-        finally:
-            cls.server.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def make_root(cls, root):
+        write_file(os.path.join(root, "BADMETA.txt"), b"unreadable\n")
+        write_file(os.path.join(root, "dir", "BADMETA.html"), b"unreadable\n")
+        write_file(os.path.join(root, "good.txt"), b"good\n")
 
     def test_eio_on_open_is_500_and_logged(self):
         for target, name in (("/BADMETA.txt", "BADMETA.txt"),
@@ -647,13 +595,9 @@ class StatErrorTest(unittest.TestCase):
                 before = len(self.server.stderr_lines)
                 r = fetch(self.server.host, self.server.port, target)
                 self.assertEqual(r.status, 500)
-                deadline = time.monotonic() + 10
-                while True:
-                    lines = [l for l in self.server.stderr_lines[before:]
-                             if "Input/output error" in l]
-                    if lines or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.05)
+                self.server.wait_for_log("Input/output error", since=before)
+                lines = [l for l in self.server.stderr_lines[before:]
+                         if "Input/output error" in l]
                 self.assertEqual(len(lines), 1, self.server.stderr_lines[before:])
                 self.assertTrue(lines[0].startswith("coserve: warn: /%s: cannot open: " % name),
                                 lines[0])

@@ -21,7 +21,7 @@ import unittest
 import coserve_load
 from coserve_test import (COSERVE, SLOWDOWN, WRAPPED, HTTPConnection, Server,
                           ServerTestCase, build_request, config_text, fetch, main,
-                          sha256, write_file)
+                          sha256, wait_for, write_file)
 
 FAILMALLOC = os.environ.get("FAILMALLOC", "")
 SAMPLE_RE = re.compile(r'^(coserve_[a-z_]+)(\{[^}]*\})? (\S+)$')
@@ -290,12 +290,17 @@ def get_on(sock, target="/a.txt"):
     return int(head.split()[1])
 
 
-class PerClientCap(unittest.TestCase):
+class PerClientCap(ServerTestCase):
     """max_connections_per_client counts by address, through parking and
     reloads; over the cap a connection is closed at once."""
 
     CAP = 3
     OTHER = "127.0.0.2"  # loopback answers all of 127/8
+    shared_server = False  # started once OTHER is known to work as a source
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
 
     def setUp(self):
         try:
@@ -304,15 +309,8 @@ class PerClientCap(unittest.TestCase):
             pass
         except OSError as e:
             raise unittest.SkipTest("cannot use %s as a source: %s" % (self.OTHER, e))
-        self.srv = Server(config={"max_connections_per_client": self.CAP,
-                                  "metrics_path": "/metrics"})
-        write_file(os.path.join(self.srv.root, "a.txt"), b"a\n")
-
-    def tearDown(self):
-        try:
-            self.srv.check_clean_exit()
-        finally:
-            self.srv.cleanup()
+        self.srv = self.start_server(config={"max_connections_per_client": self.CAP,
+                                             "metrics_path": "/metrics"})
 
     def refused(self):
         s = connect_from(self.OTHER, self.srv.host, self.srv.port)
@@ -328,12 +326,9 @@ class PerClientCap(unittest.TestCase):
     def reload(self, settings):
         with open(self.srv.config_path, "w") as f:
             f.write(config_text(dict(self.srv.settings, **settings)))
-        before = self.srv.stderr.count("configuration reloaded")
+        start = len(self.srv.stderr_lines)
         self.srv.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10 * SLOWDOWN
-        while self.srv.stderr.count("configuration reloaded") == before:
-            self.assertLess(time.monotonic(), deadline, self.srv.stderr)
-            time.sleep(0.05)
+        self.srv.wait_for_log("configuration reloaded", since=start)
 
     def test_cap(self):
         host, port = self.srv.host, self.srv.port
@@ -437,8 +432,12 @@ class RateLimitedWarnings(unittest.TestCase):
             try:
                 sock.bind(path)
                 n = 40
+                t0 = time.monotonic()
                 for _ in range(n):  # a 500 closes: one connection each
                     self.assertEqual(fetch(srv.host, srv.port, "/a.sock").status, 500)
+                # A machine slow enough to need more than one 10 s window
+                # may write 10 more lines in each.
+                windows = int((time.monotonic() - t0) // 10) + 1
                 # The server still serves, and said so a bounded number of times.
                 write_file(os.path.join(srv.root, "a.txt"), b"a\n")
                 self.assertEqual(fetch(srv.host, srv.port, "/a.txt").status, 200)
@@ -446,7 +445,8 @@ class RateLimitedWarnings(unittest.TestCase):
                 sock.close()
             lines = [l for l in srv.stderr_lines if "/a.sock: cannot open" in l]
             print("\n%d requests for a socket file: %d warn lines" % (n, len(lines)))
-            self.assertEqual(len(lines), 10, lines)
+            self.assertGreaterEqual(len(lines), 10, lines)
+            self.assertLessEqual(len(lines), 10 * windows, lines)
             self.assertTrue(all(l.startswith("coserve: warn: ") for l in lines), lines)
 
 
@@ -565,12 +565,15 @@ class SlowReaders(ServerTestCase):
         readers = []
         stop = threading.Event()
 
+        going = set()  # readers whose response has started
+
         def trickle(sock):
             # 4 KiB every 50 ms: about 80 KiB/s.
             try:
                 while not stop.is_set():
                     if not sock.recv(4096):
                         return
+                    going.add(sock)
                     stop.wait(0.05)
             except OSError:
                 pass
@@ -587,7 +590,7 @@ class SlowReaders(ServerTestCase):
                 t = threading.Thread(target=trickle, args=(s,), daemon=True)
                 t.start()
                 threads.append(t)
-            time.sleep(1.0)  # let every reader get going
+            wait_for(lambda: len(going) == self.READERS, what="every reader's response started")
             start = time.monotonic()
             resp = self.get("/fast.bin", timeout=60 * SLOWDOWN)
             took = time.monotonic() - start
@@ -631,12 +634,9 @@ class OutOfFds(unittest.TestCase):
                     s.sendall(build_request("GET", "/a.txt"))
                     socks.append(s)
                 # Wait until accepting has failed (the first log line).
-                deadline = time.monotonic() + 10 * SLOWDOWN
-                while "accept: Too many open files" not in srv.stderr:
-                    self.assertLess(time.monotonic(), deadline, srv.stderr)
-                    time.sleep(0.05)
+                srv.wait_for_log("accept: Too many open files")
                 cpu0 = cpu_seconds(srv.pid)
-                time.sleep(2.0)
+                time.sleep(2.0)  # the span CPU is measured over, not a wait
                 cpu = cpu_seconds(srv.pid) - cpu0
                 lines = [l for l in srv.stderr_lines if "accept" in l]
                 print("out of fds: %d clients, RLIMIT_NOFILE %d: %.2f s CPU in 2 s, "
@@ -704,10 +704,8 @@ class OutOfMemory(unittest.TestCase):
                 self.assertEqual(c.read_response().status, 200)
                 # Once parked, it needs a new buffer for the next request.
                 # Parked means no coroutine: only the scrape's is left.
-                deadline = time.monotonic() + 10
-                while metrics(host, port)["coserve_coroutines"] > 1:
-                    self.assertLess(time.monotonic(), deadline)
-                    time.sleep(0.05)
+                wait_for(lambda: metrics(host, port)["coserve_coroutines"] <= 1,
+                         what="the connection parked")
                 open(inbuf_flag, "w").close()
                 c.request("GET", "/a.txt")
                 resp = c.read_response()
@@ -757,22 +755,15 @@ class OutOfMemory(unittest.TestCase):
             c = HTTPConnection(host, port)
             c.request("GET", "/a.txt")
             self.assertEqual(c.read_response().status, 200)
-            deadline = time.monotonic() + 10
-            while metrics(host, port)["coserve_coroutines"] > 1:
-                self.assertLess(time.monotonic(), deadline)
-                time.sleep(0.05)
+            wait_for(lambda: metrics(host, port)["coserve_coroutines"] <= 1,
+                     what="the connection parked")
             open(inbuf_flag, "w").close()
             c.close()  # the parked connection wakes to an end of stream
             for _ in range(3):  # accepted with no buffer to be had, then gone
                 socket.create_connection((host, port)).close()
 
-            def seen():
-                return sum(1 for l in srv.stderr_lines
-                           if "closed before its request" in l or
-                           "no memory for a connection" in l)
-            while seen() < 4:
-                self.assertLess(time.monotonic(), deadline, srv.stderr)
-                time.sleep(0.05)
+            srv.wait_for_log(re.compile("closed before its request|no memory for a connection"),
+                             count=4)
             os.unlink(inbuf_flag)
             m = metrics(host, port)
             self.assertNotIn("no memory for a connection", srv.stderr)

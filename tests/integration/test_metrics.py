@@ -3,11 +3,8 @@ one: the text format, and counters that move with the traffic."""
 
 import os
 import re
-import shutil
-import tempfile
-import unittest
 
-from coserve_test import Server, fetch, main, write_file
+from coserve_test import ServerTestCase, fetch, main, write_file
 
 SAMPLE_RE = re.compile(r'^(coserve_[a-z_]+)(\{[^}]*\})? (\S+)$')
 
@@ -25,27 +22,22 @@ def parse(text):
     return samples
 
 
-class MetricsTest(unittest.TestCase):
+class MetricsTest(ServerTestCase):
+
+    server_config = {
+        "metrics_listen": "127.0.0.1:0",
+        "metrics_path": "/.well-known/metrics",
+    }
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"x" * 1000)
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="coserve-metrics-")
-        root = os.path.join(cls.tmp, "www")
-        write_file(os.path.join(root, "a.txt"), b"x" * 1000)
-        cls.server = Server(root=root, expect_listeners=2, config={
-            "metrics_listen": "127.0.0.1:0",
-            "metrics_path": "/.well-known/metrics",
-        })
+        super().setUpClass()
         cls.main_port = cls.server.listeners[0][1]
         cls.metrics_port = cls.server.listeners[1][1]
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.check_clean_exit()
-        finally:
-            cls.server.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def scrape(self, port=None, target="/metrics"):
         r = fetch("127.0.0.1", port or self.metrics_port, target)

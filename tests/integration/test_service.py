@@ -20,12 +20,12 @@ import time
 import unittest
 
 import coserve_test
-from coserve_test import (COSERVE, READY_TIMEOUT_S, SLOWDOWN, DaemonError, HTTPConnection,
-                          Server, config_text, daemon_env, fetch, main, wrap_argv, write_file)
+from coserve_test import (COSERVE, READY_TIMEOUT_S, SLOWDOWN, WAIT_S, DaemonError,
+                          HTTPConnection, Server, config_text, daemon_env, fetch, main, wrap_argv,
+                          write_file)
 
 AS_ROOT = os.geteuid() == 0
 NOTIFY_TIMEOUT_S = 10.0  # any one expected notify message
-LOG_TIMEOUT_S = 15.0  # any one expected log line (a reload included)
 STATUS_RE = re.compile(
     r"^(\d+) connections, (\d+\.\d) requests/s, (\d+) I/O jobs queued$")
 RELOAD_RE = re.compile(r"configuration reloaded|reload failed")
@@ -73,22 +73,6 @@ def write_config(path, text):
         f.write(text)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-
-
-def wait_for_line(srv, pattern, start=0, timeout=LOG_TIMEOUT_S):
-    """The first stderr line from index start on that matches pattern (a
-    bounded poll of what the harness reads); raises on timeout or exit."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = srv.stderr_lines
-        for line in lines[start:]:
-            if rx.search(line):
-                return line
-        if time.monotonic() > deadline or not srv.alive():
-            raise AssertionError("no log line matching %r within %.0f s (alive: %s); stderr:\n%s"
-                                 % (pattern, timeout, srv.alive(), "\n".join(lines)))
-        time.sleep(0.02)
 
 
 def proc_status(pid):
@@ -225,7 +209,7 @@ class NotifyTest(unittest.TestCase):
         self.assertLessEqual(usec, after + 0.05, (usec, after))
         self.assertLess(after - usec, 3.0)
         self.assert_ready(ns)
-        line = wait_for_line(srv, RELOAD_RE, start)
+        line = srv.wait_for_log(RELOAD_RE, since=start)
         self.assertIn("configuration reloaded" if expect_ok else "reload failed", line)
         return start
 
@@ -341,19 +325,15 @@ class ActivatedServer(Server):
         return self
 
     def wait_line(self, text):
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            for line in self.stderr_lines:
-                if text in line:
-                    return line
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                if self.proc.poll() is None:
-                    self._kill()
-                else:
-                    self._join_readers()
-                raise DaemonError("no %r (exit %r); stderr:\n%s"
-                                  % (text, self.proc.returncode, self.stderr))
-            time.sleep(0.02)
+        try:
+            return self.wait_for_log(text, timeout=READY_TIMEOUT_S)
+        except DaemonError:
+            if self.proc.poll() is None:
+                self._kill()
+            else:
+                self._join_readers()
+            raise DaemonError("no %r (exit %r); stderr:\n%s"
+                              % (text, self.proc.returncode, self.stderr)) from None
 
 
 class SocketActivationTest(unittest.TestCase):
@@ -395,7 +375,7 @@ class SocketActivationTest(unittest.TestCase):
             # A reload keeps the passed socket, whatever the file says.
             start = len(srv.stderr_lines)
             srv.send_signal(signal.SIGHUP)
-            self.assertIn("configuration reloaded", wait_for_line(srv, RELOAD_RE, start))
+            self.assertIn("configuration reloaded", srv.wait_for_log(RELOAD_RE, since=start))
             self.assertFalse([l for l in srv.stderr_lines if "no longer listening" in l])
             with HTTPConnection("127.0.0.1", port) as c:
                 for _ in range(3):
@@ -494,7 +474,7 @@ class ReloadUnderLoadTest(unittest.TestCase):
             with self.lock:
                 self.requests += done
 
-    def wait_requests(self, target, timeout=20.0):
+    def wait_requests(self, target, timeout=WAIT_S):
         deadline = time.monotonic() + timeout
         while True:
             with self.lock:
@@ -541,7 +521,7 @@ class ReloadUnderLoadTest(unittest.TestCase):
                     self.phase = "reload %d (%s)" % (i + 1, what)
                     start = len(srv.stderr_lines)
                     srv.send_signal(signal.SIGHUP)
-                    line = wait_for_line(srv, RELOAD_RE, start)
+                    line = srv.wait_for_log(RELOAD_RE, since=start)
                     if settings is None:
                         broken += 1
                         self.assertIn("reload failed", line)
@@ -550,7 +530,8 @@ class ReloadUnderLoadTest(unittest.TestCase):
                     else:
                         self.assertIn("configuration reloaded", line, what)
                     if settings is not None and len(settings["listen"]) > len(listeners):
-                        wait_for_line(srv, r"listening on %s:\d+$" % re.escape(second), start)
+                        srv.wait_for_log(re.compile(r"listening on %s:\d+$" % re.escape(second)),
+                                         since=start)
                         self.assertEqual(len(srv.listeners), 2, srv.stderr)
                         host, port = srv.listeners[1]
                         r = fetch(host, port, "/small.txt")
@@ -620,7 +601,7 @@ class PrivilegeTest(unittest.TestCase):
             # Still reloads as nobody: the file and root are readable.
             start = len(srv.stderr_lines)
             srv.send_signal(signal.SIGHUP)
-            self.assertIn("configuration reloaded", wait_for_line(srv, RELOAD_RE, start))
+            self.assertIn("configuration reloaded", srv.wait_for_log(RELOAD_RE, since=start))
             self.assertEqual(fetch(srv.host, srv.port, "/a.txt").body, b"a" * 3000)
 
     def test_drop_with_command_line_user(self):
@@ -655,7 +636,7 @@ class PrivilegeTest(unittest.TestCase):
             write_config(srv.config_path, config_text(settings))
             start = len(srv.stderr_lines)
             srv.send_signal(signal.SIGHUP)
-            self.assertIn("reload failed", wait_for_line(srv, RELOAD_RE, start))
+            self.assertIn("reload failed", srv.wait_for_log(RELOAD_RE, since=start))
             self.assertTrue([l for l in srv.stderr_lines[start:]
                              if ":%d: Permission denied" % port in l], srv.stderr)
             self.assertEqual(fetch(srv.host, srv.port, "/").body, INDEX)

@@ -8,24 +8,24 @@ import tempfile
 import shutil
 import unittest
 
-from coserve_test import Server, fetch, main, write_file
+from coserve_test import Server, ServerTestCase, fetch, main, write_file
 
 SECRET = b"outside the root\n"
 
 
-class SitesTest(unittest.TestCase):
+class SitesTest(ServerTestCase):
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="coserve-sites-")
-        cls.default = os.path.join(cls.tmp, "default")
+    def make_root(cls, root):
+        # The default site's root, and beside it the other sites'.
+        cls.default = root
         cls.example = os.path.join(cls.tmp, "example")
         cls.static = os.path.join(cls.tmp, "static")
         cls.exact = os.path.join(cls.tmp, "exact")
         write_file(os.path.join(cls.tmp, "secret.txt"), SECRET)
-        for root, who in ((cls.default, b"default"), (cls.example, b"example"),
-                          (cls.static, b"static"), (cls.exact, b"exact")):
-            write_file(os.path.join(root, "index.html"), who + b" index\n")
+        for site_root, who in ((cls.default, b"default"), (cls.example, b"example"),
+                               (cls.static, b"static"), (cls.exact, b"exact")):
+            write_file(os.path.join(site_root, "index.html"), who + b" index\n")
         d = cls.default
         write_file(os.path.join(d, ".env"), b"SECRET=1\n")
         write_file(os.path.join(d, ".git", "config"), b"[core]\n")
@@ -42,7 +42,10 @@ class SitesTest(unittest.TestCase):
         write_file(os.path.join(e, "real.txt"), b"example real\n")
         os.symlink("real.txt", os.path.join(e, "link.txt"))
         write_file(os.path.join(e, ".env"), b"EXAMPLE=1\n")
-        cls.server = Server(root=cls.default, config={
+
+    @classmethod
+    def server_options(cls):
+        return {"config": {
             "mime_overrides": ["md text/markdown; charset=utf-8", "css text/x-test"],
             "default_type": "text/plain",
             "headers": [
@@ -58,15 +61,7 @@ class SitesTest(unittest.TestCase):
                 {"names": ["*.static.test"], "root": cls.static},
                 {"names": ["exact.static.test"], "root": cls.exact},
             ],
-        })
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.check_clean_exit()
-        finally:
-            cls.server.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+        }}
 
     def get(self, target, host="default.test", headers=None, method="GET"):
         h = {"Host": host}

@@ -19,6 +19,8 @@ import socket
 import struct
 import time
 
+from coserve_test import SLOWDOWN
+
 METRICS_PATH = "/metrics"
 HOST = "127.0.0.1"
 
@@ -256,7 +258,7 @@ async def connections_open(port):
     return (await busy(port))[0]
 
 
-async def settle(pid, port, want_fds=None, timeout=30.0):
+async def settle(pid, port, want_fds=None, timeout=30.0 * SLOWDOWN):
     """Waits until no client connection is open and no coroutine alive
     and, when want_fds is given, the descriptor count is back to it;
     returns (connections, fds), or raises if a coroutine outlives every

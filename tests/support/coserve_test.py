@@ -42,6 +42,10 @@ WRAPPED_SKIP = "the daemon runs under %s, which sets its pace" % (
 READY_TIMEOUT_S = 15.0 * SLOWDOWN  # from exec to every "listening on" line
 STOP_TIMEOUT_S = 20.0 * SLOWDOWN  # from SIGTERM to exit
 IO_TIMEOUT_S = 30.0  # any single socket operation in a test
+# How long a test waits for the daemon to do something on its own time (a
+# log line, a counter, a closed descriptor): generous, as it only bounds a
+# failure and a loaded 2-core machine can be seconds late.
+WAIT_S = 30.0 * SLOWDOWN
 
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 LISTENING_RE = re.compile(
@@ -153,6 +157,23 @@ def daemon_env(extra=None):
         if "verify_asan_link_order" not in opts:
             env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
     return env
+
+
+def wait_for(predicate, timeout=WAIT_S, what=None, step=0.02):
+    """Polls predicate() until it returns a true value, and returns that
+    value. On timeout: None, or when what names the awaited event, an
+    AssertionError saying so. The way to wait for anything that happens
+    on another process's or thread's time, instead of a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            if what is not None:
+                raise AssertionError("%s: not within %.0f s" % (what, timeout))
+            return None
+        time.sleep(step)
 
 
 def skip_unless_daemon():
@@ -269,7 +290,8 @@ class Server:
     config: dict of settings over the defaults below; None deletes one.
     args: when given, the command line after the binary instead of
       ["-c", <generated config>]; expect_listeners then says how many
-      "listening on" lines mean ready.
+      "listening on" lines mean ready (by default, from the config: each
+      listen address and metrics_listen).
     env: extra environment (e.g. LD_PRELOAD); pass_fds: fds to inherit.
     """
 
@@ -297,7 +319,8 @@ class Server:
         if args is None:
             args = ["-c", self.config_path]
             if expect_listeners is None:
-                expect_listeners = len(settings.get("listen") or [])
+                expect_listeners = len(settings.get("listen") or []) + \
+                    bool(settings.get("metrics_listen"))
         self.args = [COSERVE] + root_args(args)
         self.expect_listeners = expect_listeners if expect_listeners is not None else 1
         self.env = daemon_env(env)
@@ -309,6 +332,8 @@ class Server:
         self._stderr_lines = []
         self._stdout = []
         self._lock = threading.Lock()
+        self._stderr_changed = threading.Condition(self._lock)  # a line, or EOF
+        self._stderr_eof = False
         self._ready = threading.Event()
         self._threads = []
         if start:
@@ -351,6 +376,10 @@ class Server:
                     self.listeners.append((host, int(m.group("port"))))
                     if len(self.listeners) >= self.expect_listeners:
                         self._ready.set()
+                self._stderr_changed.notify_all()
+        with self._lock:
+            self._stderr_eof = True
+            self._stderr_changed.notify_all()
         self._ready.set()  # EOF: the daemon is gone; start() reports it
 
     def _read_stdout(self):
@@ -367,6 +396,39 @@ class Server:
     def stderr_lines(self):
         with self._lock:
             return list(self._stderr_lines)
+
+    def wait_for_log(self, pattern, since=0, count=1, timeout=WAIT_S):
+        """Waits until count stderr lines from index since on match pattern
+        (a str: contained in the line; a compiled regex: searched) and
+        returns the last of them. The daemon writes a line before or after
+        what a test can observe, and the harness reads it on a thread of
+        its own: a line is never sure to be there, only to come. Raises
+        DaemonError on timeout or when the daemon's stderr ends first."""
+        if isinstance(pattern, str):
+            def matches(line):
+                return pattern in line
+        else:
+            matches = pattern.search
+        deadline = time.monotonic() + timeout
+        found = 0
+        with self._stderr_changed:
+            seen = since
+            while True:
+                for line in self._stderr_lines[seen:]:
+                    if matches(line):
+                        found += 1
+                        if found == count:
+                            return line
+                seen = max(seen, len(self._stderr_lines))
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stderr_eof:
+                    break
+                self._stderr_changed.wait(left)
+            text = "\n".join(self._stderr_lines)
+        raise DaemonError("%d of %d stderr lines matching %r within %.0f s (%s); stderr:\n%s"
+                          % (found, count, getattr(pattern, "pattern", pattern), timeout,
+                             "the daemon's stderr ended" if self._stderr_eof else "still running",
+                             text))
 
     @property
     def stdout(self):
@@ -482,39 +544,70 @@ class Server:
         return False
 
 
+def stop_checked(srv):
+    """Stops srv, raising unless it exited cleanly; shows the end of its
+    stderr either way, and removes what it left."""
+    try:
+        srv.check_clean_exit()
+    finally:
+        tail = srv.stderr_lines[-40:]
+        sys.stderr.write("--- daemon stderr (last %d lines) ---\n%s\n---\n"
+                         % (len(tail), "\n".join(tail)))
+        srv.cleanup()
+
+
 class ServerTestCase(unittest.TestCase):
-    """A test class sharing one daemon: subclasses fill cls.root in make_root()."""
+    """A test class and its daemon. The class owns a temporary directory,
+    cls.tmp, with the document root cls.root (tmp/www) in it: make_root()
+    fills the root (and may put more beside it), server_config and
+    server_env describe the daemon, or server_options() where they depend
+    on the class. tearDownClass stops the daemon, fails the class unless it
+    exited cleanly, and removes the directory. With shared_server False
+    the class gets the directory but no daemon; its tests start their own
+    with start_server(), which the same checks end."""
 
     server_config = {}
     server_env = None
+    shared_server = True
 
     @classmethod
     def make_root(cls, root):
         pass
 
     @classmethod
+    def server_options(cls):
+        """Server's keyword arguments for the class's daemon (root aside)."""
+        return {"config": dict(cls.server_config), "env": cls.server_env}
+
+    @classmethod
     def setUpClass(cls):
-        cls.rootdir = tempfile.mkdtemp(prefix="coserve-root-")
-        cls.root = os.path.join(cls.rootdir, "www")
-        os.makedirs(cls.root)
-        cls.make_root(cls.root)
+        cls.tmp = tempfile.mkdtemp(prefix="coserve-test-")
+        cls.root = os.path.join(cls.tmp, "www")
+        cls.server = None
         try:
-            cls.server = Server(root=cls.root, config=dict(cls.server_config),
-                                env=cls.server_env)
-        except Exception:
-            shutil.rmtree(cls.rootdir, ignore_errors=True)
+            os.makedirs(cls.root)
+            cls.make_root(cls.root)
+            if cls.shared_server:
+                cls.server = Server(root=cls.root, **cls.server_options())
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
             raise
 
     @classmethod
     def tearDownClass(cls):
         try:
-            cls.server.check_clean_exit()
+            if cls.server is not None:
+                stop_checked(cls.server)
         finally:
-            tail = cls.server.stderr_lines[-40:]
-            sys.stderr.write("--- daemon stderr (last %d lines) ---\n%s\n---\n"
-                             % (len(tail), "\n".join(tail)))
-            cls.server.cleanup()
-            shutil.rmtree(cls.rootdir, ignore_errors=True)
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def start_server(self, **kw):
+        """A daemon of this test's own (on cls.root unless root is given),
+        stopped and checked like the class's when the test ends."""
+        kw.setdefault("root", self.root)
+        srv = Server(**kw)
+        self.addCleanup(stop_checked, srv)
+        return srv
 
     def conn(self, **kw):
         return self.server.connect(**kw)
