@@ -80,7 +80,7 @@ now_ns(void)
 static void
 observe(struct iopool *pool, const struct iojob *job, uint64_t end_ns)
 {
-	metrics_histogram_observe(&pool->stats.latency,
+	histogram_observe(&pool->stats.latency,
 	    end_ns > job->submit_ns ? end_ns - job->submit_ns : 0);
 }
 

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "metrics.h"
+#include "histogram.h"
 
 struct iojob {
 	void		(*work)(struct iojob *);	/* worker thread */
@@ -33,7 +33,7 @@ struct iopool_stats {
 	 * before done(): queueing, work and the wake-up, which is what the
 	 * waiting coroutine sees. Inline: submit to the end of work().
 	 */
-	struct metrics_histogram latency;
+	struct histogram latency;
 };
 
 struct iopool;
