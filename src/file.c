@@ -42,7 +42,6 @@
 #include "request.h"
 #include "response.h"
 
-#define ETAG_MAX	48
 /*
  * One part's delimiter and fields in a multipart/byteranges body: ample
  * for the longest media type mime.c keeps; a longer one would get the
@@ -60,7 +59,7 @@ struct representation {
 	const struct resolution *res;	/* the file, its site and encoding */
 	const char	*type;		/* Content-Type */
 	uint64_t	 size;
-	char		 etag[ETAG_MAX];
+	char		 etag[PRECOND_ETAG_MAX];
 	char		 last_modified[HTTPDATE_LEN + 1];
 };
 

@@ -32,8 +32,8 @@ struct filecache_entry {
 	struct stat		 st;
 	unsigned		 encoding;
 	char			 name[NAME_MAX + 1];
-	char			 etag[48];
-	char			 last_modified[30];
+	char			 etag[PRECOND_ETAG_MAX];
+	char			 last_modified[HTTPDATE_LEN + 1];
 	const char		*type;
 	char			 key[];
 };

@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 
 #include "encoding.h"
+#include "httpdate.h"
 #include "iopool.h"
+#include "precond.h"
 
 struct config;
 struct filecache;
@@ -61,8 +63,8 @@ struct resolution {
 	struct stat		 st;
 	char			 name[NAME_MAX + 1];	/* for the media type */
 	/* Validators, formatted once per open and kept by the file cache. */
-	char			 etag[48];
-	char			 last_modified[30];
+	char			 etag[PRECOND_ETAG_MAX];
+	char			 last_modified[HTTPDATE_LEN + 1];
 	const char		*type;	/* Content-Type */
 	unsigned		 encoding;	/* a sidecar's ENCODING_*, or 0 */
 	/* Input: sidecar encodings the client takes, best first. */
