@@ -499,7 +499,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 	filecache_key(key, sizeof key, p->rel, p->trailing_slash, res.accept,
 	    res.accept_count);
 	/* A hot file: no open, no fstat, no close; nothing for the pool. */
-	if ((cached = filecache_lookup(root->cache, key, &res)) == NULL) {
+	if ((cached = resolve_cache_lookup(&res, key)) == NULL) {
 		if (await_job(&res.job) == -1) {
 			log_warnx_limited(&queue_log, "I/O queue full");
 			return conn_send_error(c, req, 503);
@@ -507,7 +507,7 @@ file_serve(struct conn *c, const struct request *req, const struct path *p)
 		/* On success the cache owns res.fd; this request a reference. */
 		if (res.result == RESOLVE_FILE) {
 			describe(&res, root);
-			cached = filecache_insert(root->cache, key, &res);
+			cached = resolve_cache_insert(&res, key);
 		}
 	}
 	if (res.result == RESOLVE_REDIRECT)

@@ -19,6 +19,7 @@
 
 struct config;
 struct filecache;
+struct filecache_entry;
 struct mime_table;
 struct site_config;
 struct path;
@@ -86,5 +87,20 @@ int		 resolve__open_beneath(const struct docroot *root,
 void		 resolve_init(struct resolution *res,
 		    const struct docroot *root, const struct path *path,
 		    const char *accept_encoding, size_t accept_len);
+
+/*
+ * The root's open-file cache, under key (filecache_key): a hit fills res
+ * as a RESOLVE_FILE job would, with no job at all, and returns the entry,
+ * referenced until filecache_release(); NULL on a miss or with no cache.
+ */
+struct filecache_entry *resolve_cache_lookup(struct resolution *res,
+		    const char *key);
+/*
+ * Hands a RESOLVE_FILE result, its validators made, to the cache, which
+ * takes over res->fd: the entry, referenced, or NULL when it could not be
+ * cached and res->fd stays the caller's.
+ */
+struct filecache_entry *resolve_cache_insert(const struct resolution *res,
+		    const char *key);
 
 #endif
