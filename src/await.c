@@ -10,13 +10,13 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <time.h>
 
 #include <event2/event.h>
 
 #include "await.h"
 #include "coro.h"
 #include "log.h"
+#include "monotime.h"
 
 struct event_storage {
 	_Alignas(max_align_t) unsigned char bytes[AWAIT_EVENT_BYTES];
@@ -255,8 +255,5 @@ await_sleep(long ms)
 long
 await_now_ms(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+	return monotime_ms();
 }

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "filecache.h"
 #include "iopool.h"
+#include "monotime.h"
 
 struct filecache_entry {
 	struct filecache_entry	*hash_next;
@@ -45,15 +45,6 @@ struct close_job {
 	struct iojob	 job;
 	int		 fd;
 };
-
-static long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
 
 /* FNV-1a: short keys, no adversary who can pick them cheaply. */
 static size_t
@@ -193,7 +184,7 @@ filecache_lookup(struct filecache *fc, const char *key,
 			break;
 	if (e == NULL)
 		return NULL;
-	if (now_ms() - e->resolved_ms > (long)fc->ttl_ms || !still_valid(e)) {
+	if (monotime_ms() - e->resolved_ms > (long)fc->ttl_ms || !still_valid(e)) {
 		/* Resolved again by the caller, then inserted afresh. */
 		evict(fc, e);
 		return NULL;
@@ -227,7 +218,7 @@ filecache_insert(struct filecache *fc, const char *key,
 		evict(fc, *bucket);
 	memcpy(e->key, key, keylen + 1);
 	e->file = *file;
-	e->resolved_ms = now_ms();
+	e->resolved_ms = monotime_ms();
 	e->refs = 2;		/* the table's and the caller's */
 	e->cached = 1;
 	bucket = &fc->buckets[hash(key) & (fc->nbuckets - 1)];

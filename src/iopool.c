@@ -35,7 +35,6 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_EVENTFD_H
 #include <sys/eventfd.h>
@@ -43,6 +42,7 @@
 
 #include "iopool.h"
 #include "log.h"
+#include "monotime.h"
 
 struct jobq {
 	struct iojob	*head;
@@ -66,15 +66,6 @@ struct iopool {
 	int		 notify_wfd;
 	struct iopool_stats stats;	/* reactor thread only, no lock */
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* A clock step backwards cannot happen (monotonic), but never wrap. */
 static void
@@ -254,11 +245,11 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 {
 	int	 grow;
 
-	job->submit_ns = now_ns();
+	job->submit_ns = monotime_ns();
 	if (pool->nthreads == 0) {
 		pool->stats.jobs++;
 		job->work(job);
-		observe(pool, job, now_ns());
+		observe(pool, job, monotime_ns());
 		return 1;
 	}
 	pthread_mutex_lock(&pool->lock);
@@ -305,7 +296,7 @@ iopool_reap(struct iopool *pool)
 	pthread_mutex_unlock(&pool->lock);
 
 	/* One clock read per batch: all of it reached the reactor together. */
-	reaped_ns = job != NULL ? now_ns() : 0;
+	reaped_ns = job != NULL ? monotime_ns() : 0;
 	for (; job != NULL; job = next) {
 		next = job->next;
 		observe(pool, job, reaped_ns);

@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "log.h"
+#include "monotime.h"
 
 #define LOG_LINE_MAX	1024
 
@@ -145,7 +145,6 @@ static void
 log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt,
     va_list ap)
 {
-	struct timespec	 ts;
 	char		 text[LOG_LINE_MAX];
 	long		 now, since = 0;
 	unsigned	 left_out = 0;
@@ -153,8 +152,7 @@ log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt,
 
 	if (LOG_LEVEL_WARN > log_threshold)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+	now = monotime_ms();
 	pthread_mutex_lock(&rl->lock);
 	if (rl->written == 0 || now - rl->window_ms >= LOG_RATELIMIT_MS) {
 		/* A new window; the count of the last one goes with it. */
