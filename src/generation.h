@@ -32,8 +32,9 @@ struct generation {
 
 /*
  * Builds a generation for cfg, which it then owns; NULL with err set (cfg
- * freed). The environments' hooks are the caller's: hook_arg is passed to
- * opened() and closed() with the generation as conn_env.arg.
+ * freed). The environments' hooks are the caller's: opened() and closed()
+ * are called with the generation itself (conn_env.arg), so a connection's
+ * hooks know which generation it holds.
  */
 struct generation *generation_create(struct config *cfg, struct iopool *pool,
 		    void (*opened)(void *), void (*closed)(void *), char *err,

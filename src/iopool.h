@@ -1,8 +1,10 @@
 /*
- * A fixed set of worker threads that run blocking filesystem work so the
- * reactor never does. A job is a plain struct embedded in its owner: work()
- * runs on a worker, done() runs later on the reactor thread from
- * iopool_reap(). Workers never touch libevent, sockets or coroutines.
+ * Worker threads that run blocking filesystem work so the reactor never
+ * does: a few at start, more (up to a maximum) whenever a job finds them
+ * all busy, so a storage call stuck on one thread does not hold up the
+ * rest. A job is a plain struct embedded in its owner: work() runs on a
+ * worker, done() runs later on the reactor thread from iopool_reap().
+ * Workers never touch libevent, sockets or coroutines.
  */
 #ifndef IOPOOL_H
 #define IOPOOL_H
