@@ -159,7 +159,9 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 			}
 			if (await_watch(&c->watch, EV_WRITE,
 			    c->env->cfg->send_timeout_ms) == -1) {
-				log_debug("%s: send timeout", c->peer);
+				log_at(c->env->cfg->log_level,
+				    LOG_LEVEL_DEBUG, "%s: send timeout",
+				    c->peer);
 				metrics_timeout(METRICS_TIMEOUT_SEND);
 				c->lost = 1;
 				return -1;
@@ -185,6 +187,7 @@ conn_send_head(struct conn *c, struct response *r, const void *body,
 {
 	struct iovec	 iov[2];
 
+	response_add_server(r, c->env->cfg->server_tokens);
 	if (c->close_after)
 		response_add_str(r, "Connection", "close");
 	else if (c->http10_keep_alive)
@@ -251,7 +254,8 @@ static long
 head_timeout(struct conn *c)
 {
 	metrics_timeout(METRICS_TIMEOUT_HEADER);
-	log_debug("%s: header timeout with %zu bytes", c->peer, c->in_len);
+	log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+	    "%s: header timeout with %zu bytes", c->peer, c->in_len);
 	return c->in_len > 0 ? -408 : 0;
 }
 
@@ -581,7 +585,8 @@ conn_linger(struct conn *c)
 		    await_watch(&c->watch, EV_READ, timeout) == -1)
 			return;
 	}
-	log_debug("%s: lingering close: %zu bytes dropped, closing", c->peer,
+	log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+	    "%s: lingering close: %zu bytes dropped, closing", c->peer,
 	    dropped);
 }
 
@@ -605,7 +610,8 @@ conn_main(void *arg)
 			c->close_after = 1;
 			conn_send_error(c, NULL, (int)-head_len);
 			metrics_request(c->status, c->body_bytes);
-			log_debug("%s: bad request: %ld", c->peer, -head_len);
+			log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: bad request: %ld", c->peer, -head_len);
 			/* The rest of a refused head may still be coming. */
 			if (c->head_sent && !c->lost)
 				conn_linger(c);
@@ -733,7 +739,8 @@ conn_refuse(struct conn *c)
 
 	if (recv(c->fd, &byte, 1, MSG_PEEK) == 0) {
 		/* Gone already: no one to answer, nothing refused. */
-		log_debug("%s: closed before its request", c->peer);
+		log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+		    "%s: closed before its request", c->peer);
 		conn_free(c);
 		return;
 	}

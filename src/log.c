@@ -33,14 +33,13 @@ static const struct {
 	[LOG_LEVEL_DEBUG] = { "debug", 7 },
 };
 
+/* Formats and writes one line, whatever the threshold. */
 static void
-log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+log_vemit(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
 	char	 line[LOG_LINE_MAX];
 	int	 n, m;
 
-	if (level > log_threshold)
-		return;
 	if (log_journal)
 		n = snprintf(line, sizeof line, "<%d>",
 		    log_levels[level].syslog_priority);
@@ -59,6 +58,13 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	}
 	line[n++] = '\n';
 	(void)write(STDERR_FILENO, line, n);
+}
+
+static void
+log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	if (level <= log_threshold)
+		log_vemit(level, errnum, fmt, ap);
 }
 
 static void
@@ -126,6 +132,20 @@ LOG_FN(log_info, LOG_LEVEL_INFO, 0)
 LOG_FN(log_warn, LOG_LEVEL_WARN, saved)
 LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
 LOG_FN(log_error, LOG_LEVEL_ERROR, 0)
+
+void
+log_at(enum log_level threshold, enum log_level level, const char *fmt, ...)
+{
+	int	 saved = errno;
+	va_list	 ap;
+
+	if (level > threshold)
+		return;
+	va_start(ap, fmt);
+	log_vemit(level, 0, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
 
 static void
 log_write(enum log_level level, int errnum, const char *fmt, ...)

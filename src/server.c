@@ -660,8 +660,11 @@ reload_done(struct iojob *job)
 	if (g->cfg->io_threads != old->cfg->io_threads ||
 	    g->cfg->io_queue_max != old->cfg->io_queue_max)
 		log_warnx("io_threads and io_queue_max change only on restart");
+	/*
+	 * The server's own lines follow the new level; a connection's lines
+	 * and its Server field follow its own generation's (conn.c).
+	 */
 	log_set_level(g->cfg->log_level);
-	response_set_tokens(g->cfg->server_tokens);
 	s->gen = g;
 	health_configure(g->cfg, g->roots, g->nroots);
 	generation_release(old);
@@ -791,7 +794,6 @@ server_create(struct config *cfg, const char *path,
 	if (cfg->io_threads == 0)
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
 		    "blocks every client while it waits");
-	response_set_tokens(cfg->server_tokens);
 	/* Start-up: opening roots and logs here blocks nobody yet. */
 	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
 	    err, sizeof err)) == NULL) {
