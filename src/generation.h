@@ -40,7 +40,11 @@ struct generation *generation_create(struct config *cfg, struct iopool *pool,
 		    void (*opened)(void *), void (*closed)(void *), char *err,
 		    size_t errlen);
 void		 generation_retain(struct generation *);
-/* Frees it with the last reference, on an I/O thread. */
+/*
+ * Frees it with the last reference, on an I/O thread: the only way on the
+ * reactor, since closing the access log joins its writer, which may be in
+ * a write to slow storage.
+ */
 void		 generation_release(struct generation *);
 /* The same, at once on this thread: for shutdown, once the pool is gone. */
 void		 generation_free_now(struct generation *);

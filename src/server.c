@@ -635,8 +635,13 @@ reload_done(struct iojob *job)
 	struct generation	*g = rj->gen, *old = s->gen;
 
 	s->reloading = 0;
+	/*
+	 * An unused generation is released like any other: freeing it closes
+	 * roots and the access log (joining its writer), storage calls that
+	 * must not run here.
+	 */
 	if (g != NULL && (s->draining || s->drain_pending)) {
-		generation_free_now(g);
+		generation_release(g);
 		return;
 	}
 	/*
@@ -651,7 +656,7 @@ reload_done(struct iojob *job)
 		if (g == NULL)
 			log_error("%s", rj->err);
 		else
-			generation_free_now(g);
+			generation_release(g);
 		log_warnx("reload failed: still running the previous "
 		    "configuration");
 		notify_ready();
