@@ -95,6 +95,7 @@ struct server {
 	struct event		*retire_ev;	/* the first one due */
 	int			 activated;	/* sockets from the manager */
 	int			 running;	/* server_run() has begun */
+	int			 stuck;		/* it ended with a storage call out */
 	int			 accepting;
 	int			 draining;
 	int			 drain_pending;	/* in drain_delay_ms */
@@ -865,28 +866,28 @@ server_run(struct server *s)
 	notify_ready();
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
-		return 1;
+		return SERVER_EXIT_FAILED;
 	}
-	if (conn_count() > 0) {
-		/*
-		 * Their coroutines still wait for storage calls that never
-		 * came back: nothing can be freed safely, so leave it all to
-		 * exit().
-		 */
+	/*
+	 * Coroutines still waiting for storage calls that never came back, or
+	 * the probe stuck in one: joining the pool would wait for ever, and
+	 * nothing they use can be freed, so it is all left to exit(). The
+	 * access log is flushed first.
+	 */
+	if (conn_count() > 0)
 		log_warnx("exiting with %u connection%s stuck in storage calls",
 		    conn_count(), conn_count() == 1 ? "" : "s");
-		accesslog_close(s->gen->access_log);
-		exit(0);
-	}
-	if (health_probe_stuck()) {
-		/* Joining the pool would wait on it for ever. */
+	else if (health_probe_stuck())
 		log_warnx("exiting with the storage probe stuck in a storage "
 		    "call");
-		accesslog_close(s->gen->access_log);
-		exit(0);
+	else {
+		log_info("stopped");
+		return SERVER_EXIT_OK;
 	}
-	log_info("stopped");
-	return 0;
+	accesslog_close(s->gen->access_log);
+	s->gen->access_log = NULL;
+	s->stuck = 1;
+	return SERVER_EXIT_STUCK;
 }
 
 void
@@ -894,7 +895,7 @@ server_free(struct server *s)
 {
 	size_t	 i;
 
-	if (s == NULL)
+	if (s == NULL || s->stuck)
 		return;
 	listeners_close(s);
 	for (i = 0; i < s->nsignals; i++)

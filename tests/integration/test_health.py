@@ -182,6 +182,7 @@ class HealthTest(unittest.TestCase):
                 "health_probe_timeout_ms": 6000})
             os.close(wfd)
             wfd = None
+            srv.expect_exit = 2  # a storage call abandoned
             with srv:
                 open(self.switch, "w").close()
                 # The next probe's statx is in flight once slowfs says so.
@@ -193,6 +194,7 @@ class HealthTest(unittest.TestCase):
                 self.assertIsNotNone(srv.wait(WAIT_S))
                 took = time.monotonic() - t0
                 os.unlink(self.switch)
+                self.assertEqual(srv.returncode, 2, srv.stderr)
             self.assertLess(took, 3.0, srv.stderr)
             self.assertIn("exiting with the storage probe stuck", srv.stderr)
             self.assertNotIn("reporting unhealthy", srv.stderr)

@@ -28,6 +28,7 @@ from coserve_test import (SLOWDOWN, SLOWFS, WRAPPED, WRAPPED_SKIP, HTTPConnectio
 
 DELAY_MS = 2000  # per slowed call in cases A and B
 ABORT_DELAY_MS = 800  # per slowed call in case C
+STUCK_DELAY_MS = 15000 * SLOWDOWN  # case D: longer than any shutdown waits
 CHUNK_BYTES = 131072
 SLOW_NAME = "big-SLOW.bin"
 SLOW_DATA = os.urandom(200 * 1024 + 7)  # two chunks: two slowed reads
@@ -91,7 +92,7 @@ class SlowFsTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def start(self, io_threads, delay_ms, pipe):
+    def start(self, io_threads, delay_ms, pipe, **config):
         env = {
             "LD_PRELOAD": SLOWFS,
             "SLOWFS_MARKER": "SLOW",
@@ -99,8 +100,9 @@ class SlowFsTest(unittest.TestCase):
             "SLOWFS_NOTIFY_FD": str(pipe.write_fd),
         }
         srv = Server(root=self.root, env=env, pass_fds=[pipe.write_fd],
-                     config={"io_threads": io_threads, "chunk_bytes": CHUNK_BYTES,
-                             "send_timeout_ms": 60000, "keepalive_timeout_ms": 60000})
+                     config=dict({"io_threads": io_threads, "chunk_bytes": CHUNK_BYTES,
+                                  "send_timeout_ms": 60000, "keepalive_timeout_ms": 60000},
+                                 **config))
         pipe.close_write_end()  # the daemon holds the only write end now
         return srv
 
@@ -225,6 +227,28 @@ class SlowFsTest(unittest.TestCase):
                 # Leaving the with block sends SIGTERM and requires exit 0 with
                 # no sanitizer report: an abandoned job touching freed memory
                 # would show up there.
+        finally:
+            pipe.close()
+
+    def test_d_shutdown_with_a_storage_call_stuck(self):
+        # The connection's open never comes back in time: the daemon gives
+        # up on it after shutdown_grace_ms and says so in its exit status.
+        pipe = NotifyPipe()
+        try:
+            srv = self.start(4, STUCK_DELAY_MS, pipe, shutdown_grace_ms=500)
+            srv.expect_exit = 2
+            with srv:
+                pipe.drain()
+                with srv.connect() as c:
+                    c.request("GET", "/" + SLOW_NAME)
+                    pipe.wait()
+                    t0 = time.monotonic()
+                    srv.send_signal(signal.SIGTERM)
+                    code = srv.wait(STUCK_DELAY_MS / 1000)
+                    took = time.monotonic() - t0
+                self.assertEqual(code, 2, srv.stderr)
+                self.assertIn("exiting with 1 connection stuck in storage calls", srv.stderr)
+                self.assertLess(took, STUCK_DELAY_MS / 2000, srv.stderr)
         finally:
             pipe.close()
 
