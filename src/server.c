@@ -408,23 +408,12 @@ same_addr(const struct listener *l, enum listener_kind kind,
 	    strcmp(l->addr.port, cl->port) == 0;
 }
 
-/*
- * Makes the listeners what cfg asks for: one already open on a wanted
- * address is kept (its queue of pending connections with it), others
- * are opened, the rest retired for retire_ms or closed. All or nothing:
- * on failure the running set is left as it was. Sockets from socket
- * activation are always kept.
- */
-static int
-listeners_apply(struct server *s, const struct config *cfg,
-    unsigned retire_ms)
+/* What cfg asks to listen on, in next's order; how many. */
+static size_t
+listeners_wanted(const struct server *s, const struct config *cfg,
+    const struct config_listen **want, enum listener_kind *kinds)
 {
-	struct listener			*next[CONFIG_LISTEN_MAX + 1];
-	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
-	enum listener_kind		 kinds[CONFIG_LISTEN_MAX + 1];
-	int				 kept[CONFIG_LISTEN_MAX + 1] = { 0 };
-	int				 back[CONFIG_LISTEN_MAX] = { 0 };
-	size_t				 nwant = 0, n = 0, i, j, r;
+	size_t	 nwant = 0, i;
 
 	if (!s->activated)
 		for (i = 0; i < cfg->listen_count; i++) {
@@ -435,41 +424,53 @@ listeners_apply(struct server *s, const struct config *cfg,
 		want[nwant] = &cfg->metrics_listen;
 		kinds[nwant++] = LISTENER_METRICS;
 	}
-	/* Activated sockets first: they are not the config's to change. */
+	return nwant;
+}
+
+/*
+ * The listener for one wanted address: an open one not taken yet (marked
+ * in kept), a retiring one taken back (marked in back), or a new one;
+ * NULL when it cannot be opened.
+ */
+static struct listener *
+listener_take(struct server *s, const struct config_listen *cl,
+    enum listener_kind kind, int *kept, int *back)
+{
+	struct listener	*l;
+	size_t		 j, r;
+
 	for (j = 0; j < s->nlisteners; j++)
-		if (s->activated && s->listeners[j]->kind == LISTENER_MAIN) {
-			next[n++] = s->listeners[j];
+		if (!kept[j] && same_addr(s->listeners[j], kind, cl)) {
 			kept[j] = 1;
+			return s->listeners[j];
 		}
-	for (i = 0; i < nwant; i++) {
-		for (j = 0; j < s->nlisteners; j++)
-			if (!kept[j] && same_addr(s->listeners[j], kinds[i],
-			    want[i]))
-				break;
-		/* Removed by an earlier reload but not closed yet: back. */
-		for (r = 0; j == s->nlisteners && r < s->nretiring; r++)
-			if (!back[r] && same_addr(s->retiring[r], kinds[i],
-			    want[i]))
-				break;
-		if (j < s->nlisteners) {
-			kept[j] = 1;
-			next[n++] = s->listeners[j];
-		} else if (r < s->nretiring) {
+	/* Removed by an earlier reload but not closed yet: back. */
+	for (r = 0; r < s->nretiring; r++)
+		if (!back[r] && same_addr(s->retiring[r], kind, cl)) {
 			back[r] = 1;
-			next[n++] = s->retiring[r];
-		} else if ((next[n] = listener_open(s, want[i], kinds[i])) !=
-		    NULL) {
-			/* At start-up, server_run() names them all. */
-			if (s->running)
-				log_info("listening on %s%s", next[n]->name,
-				    kinds[i] == LISTENER_METRICS ?
-				    " (metrics)" : "");
-			if (s->accepting)
-				event_add(next[n]->ev, NULL);
-			n++;
-		} else
-			goto fail;
-	}
+			return s->retiring[r];
+		}
+	if ((l = listener_open(s, cl, kind)) == NULL)
+		return NULL;
+	/* At start-up, server_run() names them all. */
+	if (s->running)
+		log_info("listening on %s%s", l->name,
+		    kind == LISTENER_METRICS ? " (metrics)" : "");
+	if (s->accepting)
+		event_add(l->ev, NULL);
+	return l;
+}
+
+/*
+ * next becomes the listener set: retiring ones taken back serve again,
+ * open ones not kept retire for retire_ms or close.
+ */
+static void
+listeners_commit(struct server *s, struct listener **next, size_t n,
+    const int *kept, const int *back, unsigned retire_ms)
+{
+	size_t	 j, r;
+
 	for (r = 0, j = 0; r < s->nretiring; r++)
 		if (back[r]) {
 			s->retiring[r]->retiring = 0;
@@ -487,9 +488,14 @@ listeners_apply(struct server *s, const struct config *cfg,
 		}
 	memcpy(s->listeners, next, n * sizeof next[0]);
 	s->nlisteners = n;
-	return 0;
-fail:
-	/* Close only what this call opened. */
+}
+
+/* Closes those of next[0..n) that the failed apply opened itself. */
+static void
+listeners_discard(struct server *s, struct listener **next, size_t n)
+{
+	size_t	 i, j, r;
+
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < s->nlisteners; j++)
 			if (next[i] == s->listeners[j])
@@ -500,7 +506,43 @@ fail:
 		if (j == s->nlisteners && r == s->nretiring)
 			listener_free(next[i]);
 	}
-	return -1;
+}
+
+/*
+ * Makes the listeners what cfg asks for: one already open on a wanted
+ * address is kept (its queue of pending connections with it), others
+ * are opened, the rest retired for retire_ms or closed. All or nothing:
+ * on failure the running set is left as it was. Sockets from socket
+ * activation are always kept.
+ */
+static int
+listeners_apply(struct server *s, const struct config *cfg,
+    unsigned retire_ms)
+{
+	struct listener			*next[CONFIG_LISTEN_MAX + 1];
+	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
+	enum listener_kind		 kinds[CONFIG_LISTEN_MAX + 1];
+	int				 kept[CONFIG_LISTEN_MAX + 1] = { 0 };
+	int				 back[CONFIG_LISTEN_MAX] = { 0 };
+	size_t				 nwant, n = 0, i, j;
+
+	nwant = listeners_wanted(s, cfg, want, kinds);
+	/* Activated sockets first: they are not the config's to change. */
+	for (j = 0; j < s->nlisteners; j++)
+		if (s->activated && s->listeners[j]->kind == LISTENER_MAIN) {
+			next[n++] = s->listeners[j];
+			kept[j] = 1;
+		}
+	for (i = 0; i < nwant; i++) {
+		if ((next[n] = listener_take(s, want[i], kinds[i], kept,
+		    back)) == NULL) {
+			listeners_discard(s, next, n);
+			return -1;
+		}
+		n++;
+	}
+	listeners_commit(s, next, n, kept, back, retire_ms);
+	return 0;
 }
 
 /* Adopts the sockets systemd passed (socket activation), if any. */
