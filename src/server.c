@@ -49,7 +49,10 @@
 #define ACCEPT_BATCH		64
 #define ACCEPT_BACKOFF_MS	100	/* after EMFILE and the like */
 #define LISTEN_BACKLOG		511
-/* Time left for connections stuck in a storage call after the abort. */
+/*
+ * Time left for connections stuck in a storage call after the abort, and
+ * for a storage probe still out when the last connection has gone.
+ */
 #define ABORT_WAIT_MS		1000
 #ifdef CORO_SANITIZERS
 #define CORO_STACK_BYTES	(512 * 1024)
@@ -886,6 +889,25 @@ fail:
 	return NULL;
 }
 
+/*
+ * A probe out when the loop ends is most likely only slow: it gets
+ * ABORT_WAIT_MS to come back before it counts as stuck (exit status 2).
+ */
+static void
+probe_wait(struct server *s)
+{
+	struct timeval	 tv = { ABORT_WAIT_MS / 1000,
+	    (ABORT_WAIT_MS % 1000) * 1000 };
+	long		 deadline = await_now_ms() + ABORT_WAIT_MS;
+
+	/* The exit timer ends a turn that would otherwise wait past it. */
+	if (!health_probe_stuck() || event_base_loopexit(s->base, &tv) == -1)
+		return;
+	while (health_probe_stuck() && await_now_ms() < deadline)
+		if (event_base_loop(s->base, EVLOOP_ONCE) == -1)
+			break;
+}
+
 int
 server_run(struct server *s)
 {
@@ -910,6 +932,8 @@ server_run(struct server *s)
 		log_warnx("event loop failed");
 		return SERVER_EXIT_FAILED;
 	}
+	if (conn_count() == 0)
+		probe_wait(s);
 	/*
 	 * Coroutines still waiting for storage calls that never came back, or
 	 * the probe stuck in one: joining the pool would wait for ever, and

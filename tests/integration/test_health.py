@@ -203,6 +203,34 @@ class HealthTest(unittest.TestCase):
             if wfd is not None:
                 os.close(wfd)
 
+    def test_shutdown_waits_for_a_slow_probe(self):
+        # A probe out at SIGTERM that comes back within a second is slow,
+        # not stuck: the daemon waits for it and exits 0.
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            self.skipTest("SLOWFS is not set to the built slowfs.so")
+        rfd, wfd = os.pipe()
+        try:
+            env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": self.marker,
+                   "SLOWFS_DELAY_MS": "300", "SLOWFS_SWITCH": self.switch,
+                   "SLOWFS_NOTIFY_FD": str(wfd)}
+            srv = Server(root=self.root, env=env, pass_fds=[wfd], config={
+                "health_path": "/health", "health_probe_interval_ms": PROBE_INTERVAL_MS,
+                "health_probe_timeout_ms": 6000})
+            os.close(wfd)
+            wfd = None
+            with srv:
+                open(self.switch, "w").close()
+                r, _, _ = select.select([rfd], [], [], WAIT_S)
+                self.assertTrue(r, "no slow storage call started")
+                srv.send_signal(signal.SIGTERM)
+                self.assertEqual(srv.wait(WAIT_S), 0, srv.stderr)
+                os.unlink(self.switch)
+            self.assertNotIn("stuck", srv.stderr)
+        finally:
+            os.close(rfd)
+            if wfd is not None:
+                os.close(wfd)
+
     def test_root_gone(self):
         with self.server(metrics_listen="127.0.0.1:0", listen=["127.0.0.1:0"]) as srv:
             moved = self.root + ".moved"
