@@ -11,13 +11,13 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <time.h>
 
 #include <event2/event.h>
 
 #include "await.h"
 #include "coro.h"
 #include "log.h"
+#include "monotime.h"
 #include "reactor.h"
 
 struct event_storage {
@@ -218,8 +218,5 @@ await_sleep(long ms)
 long
 await_now_ms(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+	return monotime_ms();
 }

@@ -58,7 +58,7 @@ int	 await_watch(struct await_watch *w, short what, long timeout_ms);
 /* Sleeps without blocking the reactor; 0, or -1 with errno ENOMEM. */
 int	 await_sleep(long ms);
 
-/* Milliseconds on a monotonic clock, for deadlines. */
+/* monotime_ms(): the clock the deadlines here are measured on. */
 long	 await_now_ms(void);
 
 #endif

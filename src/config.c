@@ -456,93 +456,93 @@ load_mime(struct loader *ld, const config_setting_t *s, struct config *c)
 }
 
 static int
-load_key(struct loader *ld, const struct key *k, config_setting_t *s,
-    struct config *c, struct site_config *site)
+load_uint(struct loader *ld, const struct key *k, const config_setting_t *s,
+    unsigned *dst)
 {
-	char		*base = k->scope == SCOPE_GLOBAL ? (char *)c : (char *)site;
-	void		*dst = base + k->offset;
-	const char	*str;
-	struct logformat *lf;
-	char		 msg[128];
 	long long	 v;
-	int		 i, n;
 
+	if (k->type == KEY_UINT_AUTO &&
+	    config_setting_type(s) == CONFIG_TYPE_STRING &&
+	    strcmp(config_setting_get_string(s), "auto") == 0) {
+		*dst = 0;
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
+		return fail(ld, s, "%s must be %san integer", k->name,
+		    k->type == KEY_UINT_AUTO ? "\"auto\" or " : "");
+	v = config_setting_get_int64(s);
+	if (v < k->min || v > k->max)
+		return fail(ld, s, "%s must be between %lld and %lld", k->name,
+		    k->min, k->max);
+	*dst = (unsigned)v;
+	return 0;
+}
+
+/* The keys whose value is one string, checked for what it must look like. */
+static int
+load_string(struct loader *ld, const struct key *k, const config_setting_t *s,
+    char **dst)
+{
+	const char		*str;
+	struct logformat	*lf;
+	char			 msg[128];
+
+	if ((str = get_string(ld, s, k->name)) == NULL)
+		return -1;
 	switch (k->type) {
-	case KEY_UINT_AUTO:
-		if (config_setting_type(s) == CONFIG_TYPE_STRING &&
-		    strcmp(config_setting_get_string(s), "auto") == 0) {
-			*(unsigned *)dst = 0;
+	case KEY_ACCESS_LOG:
+		if (strcmp(str, "off") == 0) {
+			free(*dst);
+			*dst = NULL;
 			return 0;
 		}
 		/* FALLTHROUGH */
-	case KEY_UINT:
-		if (config_setting_type(s) != CONFIG_TYPE_INT &&
-		    config_setting_type(s) != CONFIG_TYPE_INT64)
-			return fail(ld, s, "%s must be %san integer", k->name,
-			    k->type == KEY_UINT_AUTO ? "\"auto\" or " : "");
-		v = config_setting_get_int64(s);
-		if (v < k->min || v > k->max)
-			return fail(ld, s, "%s must be between %lld and %lld",
-			    k->name, k->min, k->max);
-		*(unsigned *)dst = (unsigned)v;
-		return 0;
-	case KEY_BOOL:
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			return fail(ld, s, "%s must be true or false", k->name);
-		*(int *)dst = config_setting_get_bool(s);
-		return 0;
 	case KEY_PATH:
-		if ((str = get_string(ld, s, k->name)) == NULL)
-			return -1;
 		return set_string(ld, s, dst, resolve_path(ld->file, str));
 	case KEY_FILE_NAME:
-		if ((str = get_string(ld, s, k->name)) == NULL)
-			return -1;
 		if (strchr(str, '/') != NULL || has_control(str))
 			return fail(ld, s, "%s must be a file name without "
 			    "'/'", k->name);
-		return set_string(ld, s, dst, strdup(str));
+		break;
 	case KEY_URL_PATH:
-		if ((str = get_string(ld, s, k->name)) == NULL)
-			return -1;
 		if (str[0] != '/' || has_control(str) || strchr(str, ' '))
 			return fail(ld, s, "%s must be a path starting with "
 			    "'/'", k->name);
-		return set_string(ld, s, dst, strdup(str));
+		break;
 	case KEY_LOG_FORMAT:
-		if ((str = get_string(ld, s, k->name)) == NULL)
-			return -1;
 		if (has_control(str))
 			return fail(ld, s, "%s has a control character",
 			    k->name);
 		if ((lf = logformat_compile(str, msg, sizeof msg)) == NULL)
 			return fail(ld, s, "%s: %s", k->name, msg);
 		logformat_free(lf);
-		return set_string(ld, s, dst, strdup(str));
+		break;
 	case KEY_MEDIA_TYPE:
-		if ((str = get_string(ld, s, k->name)) == NULL)
-			return -1;
 		if (strchr(str, '/') == NULL || has_control(str))
 			return fail(ld, s, "%s must be a media type like "
 			    "\"text/plain\"", k->name);
-		return set_string(ld, s, dst, strdup(str));
-	case KEY_ACCESS_LOG:
-		if ((str = get_string(ld, s, k->name)) == NULL)
-			return -1;
-		if (strcmp(str, "off") == 0) {
-			free(*(char **)dst);
-			*(char **)dst = NULL;
-			return 0;
-		}
-		return set_string(ld, s, dst, resolve_path(ld->file, str));
+		break;
+	default:
+		return -1;
+	}
+	return set_string(ld, s, dst, strdup(str));
+}
+
+/* The keys that take one of a few words. */
+static int
+load_choice(struct loader *ld, const struct key *k, const config_setting_t *s,
+    struct config *c, struct site_config *site)
+{
+	const char	*str = config_setting_get_string(s);
+
+	switch (k->type) {
 	case KEY_LOG_LEVEL:
-		if ((str = config_setting_get_string(s)) == NULL ||
-		    log_level_parse(str, dst) == -1)
+		if (str == NULL || log_level_parse(str, &c->log_level) == -1)
 			return fail(ld, s, "log_level must be one of error, "
 			    "warn, info, debug");
 		return 0;
 	case KEY_TOKENS:
-		str = config_setting_get_string(s);
 		if (str != NULL && strcmp(str, "product") == 0)
 			c->server_tokens = RESPONSE_TOKENS_PRODUCT;
 		else if (str != NULL && strcmp(str, "full") == 0)
@@ -553,24 +553,120 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 			return fail(ld, s, "server_tokens must be \"product\", "
 			    "\"full\" or \"off\"");
 		return 0;
-	case KEY_LISTEN:
-		if (!config_setting_is_aggregate(s))
-			return fail(ld, s, "listen must be a list of "
-			    "\"address:port\" strings");
-		n = config_setting_length(s);
-		if (n == 0 || n > CONFIG_LISTEN_MAX)
-			return fail(ld, s, "listen needs 1 to %d addresses",
-			    CONFIG_LISTEN_MAX);
-		for (i = 0; i < n; i++) {
-			str = config_setting_get_string_elem(s, i);
-			if (str == NULL ||
-			    config_parse_listen(str, &c->listen[i]) == -1)
-				return fail(ld, s, "listen: bad address \"%s\" "
-				    "(want \"1.2.3.4:80\", \"[::1]:80\" or "
-				    "\"*:80\")", str == NULL ? "?" : str);
-		}
-		c->listen_count = n;
+	case KEY_DOTFILES:
+		if (str != NULL && strcmp(str, "deny") == 0)
+			site->dotfiles = 0;
+		else if (str != NULL && strcmp(str, "allow") == 0)
+			site->dotfiles = 1;
+		else
+			return fail(ld, s, "dotfiles must be \"deny\" or "
+			    "\"allow\"");
 		return 0;
+	case KEY_SYMLINKS:
+		if (str != NULL && strcmp(str, "inside-root") == 0)
+			site->symlinks = SYMLINKS_INSIDE_ROOT;
+		else if (str != NULL && strcmp(str, "off") == 0)
+			site->symlinks = SYMLINKS_OFF;
+		else
+			return fail(ld, s, "symlinks must be \"inside-root\" "
+			    "or \"off\"");
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static int
+load_listen(struct loader *ld, const config_setting_t *s, struct config *c)
+{
+	const char	*str;
+	int		 i, n;
+
+	if (!config_setting_is_aggregate(s))
+		return fail(ld, s, "listen must be a list of \"address:port\" "
+		    "strings");
+	n = config_setting_length(s);
+	if (n == 0 || n > CONFIG_LISTEN_MAX)
+		return fail(ld, s, "listen needs 1 to %d addresses",
+		    CONFIG_LISTEN_MAX);
+	for (i = 0; i < n; i++) {
+		str = config_setting_get_string_elem(s, i);
+		if (str == NULL ||
+		    config_parse_listen(str, &c->listen[i]) == -1)
+			return fail(ld, s, "listen: bad address \"%s\" (want "
+			    "\"1.2.3.4:80\", \"[::1]:80\" or \"*:80\")",
+			    str == NULL ? "?" : str);
+	}
+	c->listen_count = n;
+	return 0;
+}
+
+static int
+load_header_rules(struct loader *ld, const config_setting_t *s,
+    struct site_config *site)
+{
+	int	 i;
+
+	if (!config_setting_is_list(s) ||
+	    config_setting_length(s) > CONFIG_RULES_MAX)
+		return fail(ld, s, "headers must be a list ( {...}, ... ) of "
+		    "at most %d rules", CONFIG_RULES_MAX);
+	for (i = 0; i < config_setting_length(s); i++)
+		if (load_header_rule(ld, config_setting_get_elem(s, i),
+		    &site->rules[site->rule_count++]) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+load_error_pages(struct loader *ld, const config_setting_t *s,
+    struct site_config *site)
+{
+	int	 i;
+
+	if (!config_setting_is_list(s) ||
+	    config_setting_length(s) > CONFIG_ERROR_PAGES_MAX)
+		return fail(ld, s, "error_pages must be a list ( {...}, ... ) "
+		    "of at most %d entries", CONFIG_ERROR_PAGES_MAX);
+	for (i = 0; i < config_setting_length(s); i++)
+		if (load_error_page(ld, config_setting_get_elem(s, i),
+		    &site->error_pages[site->error_page_count++]) == -1)
+			return -1;
+	return 0;
+}
+
+/* Stores setting s for key k in c (a global key) or site (a site key). */
+static int
+load_key(struct loader *ld, const struct key *k, config_setting_t *s,
+    struct config *c, struct site_config *site)
+{
+	char		*base = k->scope == SCOPE_GLOBAL ? (char *)c : (char *)site;
+	void		*dst = base + k->offset;
+	const char	*str;
+
+	switch (k->type) {
+	case KEY_UINT:
+	case KEY_UINT_AUTO:
+		return load_uint(ld, k, s, dst);
+	case KEY_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return fail(ld, s, "%s must be true or false", k->name);
+		*(int *)dst = config_setting_get_bool(s);
+		return 0;
+	case KEY_PATH:
+	case KEY_FILE_NAME:
+	case KEY_URL_PATH:
+	case KEY_LOG_FORMAT:
+	case KEY_MEDIA_TYPE:
+	case KEY_ACCESS_LOG:
+		return load_string(ld, k, s, dst);
+	case KEY_LOG_LEVEL:
+	case KEY_TOKENS:
+	case KEY_DOTFILES:
+	case KEY_SYMLINKS:
+		return load_choice(ld, k, s, c, site);
+	case KEY_LISTEN:
+		return load_listen(ld, s, c);
 	case KEY_LISTEN_ONE:
 		if ((str = get_string(ld, s, k->name)) == NULL)
 			return -1;
@@ -581,50 +677,10 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 		return 0;
 	case KEY_ENCODINGS:
 		return load_encodings(ld, s, dst);
-	case KEY_DOTFILES:
-		str = config_setting_get_string(s);
-		if (str != NULL && strcmp(str, "deny") == 0)
-			site->dotfiles = 0;
-		else if (str != NULL && strcmp(str, "allow") == 0)
-			site->dotfiles = 1;
-		else
-			return fail(ld, s, "dotfiles must be \"deny\" or "
-			    "\"allow\"");
-		return 0;
-	case KEY_SYMLINKS:
-		str = config_setting_get_string(s);
-		if (str != NULL && strcmp(str, "inside-root") == 0)
-			site->symlinks = SYMLINKS_INSIDE_ROOT;
-		else if (str != NULL && strcmp(str, "off") == 0)
-			site->symlinks = SYMLINKS_OFF;
-		else
-			return fail(ld, s, "symlinks must be \"inside-root\" "
-			    "or \"off\"");
-		return 0;
 	case KEY_HEADERS:
-		if (!config_setting_is_list(s) ||
-		    config_setting_length(s) > CONFIG_RULES_MAX)
-			return fail(ld, s, "headers must be a list ( {...}, "
-			    "... ) of at most %d rules", CONFIG_RULES_MAX);
-		for (i = 0; i < config_setting_length(s); i++) {
-			if (load_header_rule(ld, config_setting_get_elem(s, i),
-			    &site->rules[site->rule_count++]) == -1)
-				return -1;
-		}
-		return 0;
+		return load_header_rules(ld, s, site);
 	case KEY_ERROR_PAGES:
-		if (!config_setting_is_list(s) ||
-		    config_setting_length(s) > CONFIG_ERROR_PAGES_MAX)
-			return fail(ld, s, "error_pages must be a list ( {...}, "
-			    "... ) of at most %d entries",
-			    CONFIG_ERROR_PAGES_MAX);
-		for (i = 0; i < config_setting_length(s); i++) {
-			if (load_error_page(ld, config_setting_get_elem(s, i),
-			    &site->error_pages[site->error_page_count++]) ==
-			    -1)
-				return -1;
-		}
-		return 0;
+		return load_error_pages(ld, s, site);
 	case KEY_MIME:
 		return load_mime(ld, s, c);
 	case KEY_NAMES:

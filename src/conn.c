@@ -179,7 +179,9 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 			}
 			if (await_watch(&c->watch, c->transport.want,
 			    c->env->cfg->send_timeout_ms) == -1) {
-				log_debug("%s: send timeout", c->peer);
+				log_at(c->env->cfg->log_level,
+				    LOG_LEVEL_DEBUG, "%s: send timeout",
+				    c->peer);
 				metrics_timeout(METRICS_TIMEOUT_SEND);
 				c->state = CONN_LOST;
 				return -1;
@@ -250,6 +252,8 @@ http1_send_head(struct exchange *x, struct response *r, const void *body,
 
 	if (ends_connection(r->status))
 		c->close_after = 1;
+	/* The connection's own generation: a reload does not change it. */
+	response_add_server(r, c->env->cfg->server_tokens);
 	iov[0].iov_len = render_head(c, r, &text);
 	iov[0].iov_base = text;
 	iov[1].iov_base = (void *)body;
@@ -279,7 +283,8 @@ static long
 head_timeout(struct conn *c)
 {
 	metrics_timeout(METRICS_TIMEOUT_HEADER);
-	log_debug("%s: header timeout with %zu bytes", c->peer, c->in_len);
+	log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+	    "%s: header timeout with %zu bytes", c->peer, c->in_len);
 	return c->in_len > 0 ? -408 : 0;
 }
 
@@ -588,7 +593,8 @@ conn_linger(struct conn *c)
 			return;
 		dropped += (size_t)n;
 	}
-	log_debug("%s: lingering close: %zu bytes dropped, closing", c->peer,
+	log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+	    "%s: lingering close: %zu bytes dropped, closing", c->peer,
 	    dropped);
 }
 
@@ -612,7 +618,8 @@ conn_main(void *arg)
 			c->close_after = 1;
 			exchange_send_error(&x, (int)-head_len);
 			metrics_request(x.status, x.body_bytes);
-			log_debug("%s: bad request: %ld", c->peer, -head_len);
+			log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: bad request: %ld", c->peer, -head_len);
 			/* The rest of a refused head may still be coming. */
 			if (x.head_sent && c->state != CONN_LOST)
 				conn_linger(c);
@@ -742,7 +749,8 @@ conn_refuse(struct conn *c)
 
 	if (transport_input(&c->transport) == TRANSPORT_INPUT_CLOSED) {
 		/* Gone already: no one to answer, nothing refused. */
-		log_debug("%s: closed before its request", c->peer);
+		log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+		    "%s: closed before its request", c->peer);
 		conn_free(c);
 		return;
 	}

@@ -42,7 +42,6 @@
 #include "request.h"
 #include "response.h"
 
-#define ETAG_MAX	48
 /*
  * One part's delimiter and fields in a multipart/byteranges body: ample
  * for the longest media type mime.c keeps; a longer one would get the
@@ -60,7 +59,7 @@ struct representation {
 	const struct resolution *res;	/* the file, its site and encoding */
 	const char	*type;		/* Content-Type */
 	uint64_t	 size;
-	char		 etag[ETAG_MAX];
+	char		 etag[PRECOND_ETAG_MAX];
 	char		 last_modified[HTTPDATE_LEN + 1];
 };
 
@@ -495,7 +494,8 @@ open_target(const struct exchange *x, const struct path *p,
 	    x->req->accept_encoding.len);
 	filecache_key(key, sizeof key, p->rel, p->trailing_slash, res->accept,
 	    res->accept_count);
-	if ((cached = filecache_lookup(root->cache, key, res)) != NULL)
+	/* A hot file: no open, no fstat, no close; nothing for the pool. */
+	if ((cached = resolve_cache_lookup(res, key)) != NULL)
 		return cached;
 	if (await_job(&res->job) == -1) {
 		log_warnx_limited(&queue_log, "I/O queue full");
@@ -506,7 +506,7 @@ open_target(const struct exchange *x, const struct path *p,
 	if (res->result != RESOLVE_FILE)
 		return NULL;
 	describe(res, root);
-	return filecache_insert(root->cache, key, res);
+	return resolve_cache_insert(res, key);
 }
 
 /*

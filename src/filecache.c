@@ -15,12 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "filecache.h"
 #include "iopool.h"
-#include "resolve.h"
+#include "monotime.h"
 
 struct filecache_entry {
 	struct filecache_entry	*hash_next;
@@ -28,13 +27,7 @@ struct filecache_entry {
 	unsigned		 refs;
 	int			 cached;	/* still in the table */
 	long			 resolved_ms;
-	int			 fd;
-	struct stat		 st;
-	unsigned		 encoding;
-	char			 name[NAME_MAX + 1];
-	char			 etag[48];
-	char			 last_modified[30];
-	const char		*type;
+	struct filecache_file	 file;
 	char			 key[];
 };
 
@@ -48,14 +41,6 @@ struct filecache {
 	struct iopool		*pool;		/* closes descriptors */
 };
 
-static long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
 
 /* FNV-1a: short keys, no adversary who can pick them cheaply. */
 static size_t
@@ -121,7 +106,7 @@ entry_unref(struct filecache *fc, struct filecache_entry *e)
 {
 	if (--e->refs > 0)
 		return;
-	iopool_close(fc->pool, e->fd);
+	iopool_close(fc->pool, e->file.fd);
 	free(e);
 }
 
@@ -151,16 +136,17 @@ still_valid(const struct filecache_entry *e)
 {
 	struct statx	 sx;
 
-	if (statx(e->fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
+	if (statx(e->file.fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
 	    STATX_SIZE | STATX_MTIME | STATX_NLINK, &sx) == -1)
 		return 0;
-	return sx.stx_nlink > 0 && (off_t)sx.stx_size == e->st.st_size &&
-	    sx.stx_mtime.tv_sec == e->st.st_mtim.tv_sec &&
-	    sx.stx_mtime.tv_nsec == (unsigned)e->st.st_mtim.tv_nsec;
+	return sx.stx_nlink > 0 && (off_t)sx.stx_size == e->file.st.st_size &&
+	    sx.stx_mtime.tv_sec == e->file.st.st_mtim.tv_sec &&
+	    sx.stx_mtime.tv_nsec == (unsigned)e->file.st.st_mtim.tv_nsec;
 }
 
 struct filecache_entry *
-filecache_lookup(struct filecache *fc, const char *key, struct resolution *res)
+filecache_lookup(struct filecache *fc, const char *key,
+    struct filecache_file *file)
 {
 	struct filecache_entry	*e;
 
@@ -172,7 +158,7 @@ filecache_lookup(struct filecache *fc, const char *key, struct resolution *res)
 			break;
 	if (e == NULL)
 		return NULL;
-	if (now_ms() - e->resolved_ms > (long)fc->ttl_ms || !still_valid(e)) {
+	if (monotime_ms() - e->resolved_ms > (long)fc->ttl_ms || !still_valid(e)) {
 		/* Resolved again by the caller, then inserted afresh. */
 		evict(fc, e);
 		return NULL;
@@ -180,21 +166,13 @@ filecache_lookup(struct filecache *fc, const char *key, struct resolution *res)
 	lru_unlink(fc, e);
 	lru_push(fc, e);
 	e->refs++;
-	res->result = RESOLVE_FILE;
-	res->fd = e->fd;
-	res->st = e->st;
-	res->encoding = e->encoding;
-	memcpy(res->name, e->name, sizeof res->name);
-	memcpy(res->etag, e->etag, sizeof res->etag);
-	memcpy(res->last_modified, e->last_modified,
-	    sizeof res->last_modified);
-	res->type = e->type;
+	*file = e->file;
 	return e;
 }
 
 struct filecache_entry *
 filecache_insert(struct filecache *fc, const char *key,
-    const struct resolution *res)
+    const struct filecache_file *file)
 {
 	struct filecache_entry	*e, **bucket;
 	size_t			 keylen = strlen(key);
@@ -213,14 +191,8 @@ filecache_insert(struct filecache *fc, const char *key,
 	if (*bucket != NULL)
 		evict(fc, *bucket);
 	memcpy(e->key, key, keylen + 1);
-	e->fd = res->fd;
-	e->st = res->st;
-	e->encoding = res->encoding;
-	memcpy(e->name, res->name, sizeof e->name);
-	memcpy(e->etag, res->etag, sizeof e->etag);
-	memcpy(e->last_modified, res->last_modified, sizeof e->last_modified);
-	e->type = res->type;
-	e->resolved_ms = now_ms();
+	e->file = *file;
+	e->resolved_ms = monotime_ms();
 	e->refs = 2;		/* the table's and the caller's */
 	e->cached = 1;
 	bucket = &fc->buckets[hash(key) & (fc->nbuckets - 1)];
@@ -249,7 +221,7 @@ filecache_free(struct filecache *fc)
 		return;
 	for (e = fc->lru_head; e != NULL; e = next) {
 		next = e->lru_next;
-		close(e->fd);
+		close(e->file.fd);
 		free(e);
 	}
 	free(fc->buckets);

@@ -10,12 +10,27 @@
 #ifndef FILECACHE_H
 #define FILECACHE_H
 
+#include <limits.h>
 #include <stddef.h>
+#include <sys/stat.h>
+
+#include "httpdate.h"
+#include "precond.h"
 
 struct filecache;
 struct filecache_entry;
 struct iopool;
-struct resolution;
+
+/* What an entry keeps of an open regular file, and gives back on a hit. */
+struct filecache_file {
+	int		 fd;
+	struct stat	 st;
+	unsigned	 encoding;		/* a sidecar's ENCODING_*, or 0 */
+	char		 name[NAME_MAX + 1];	/* for the media type */
+	char		 etag[PRECOND_ETAG_MAX];
+	char		 last_modified[HTTPDATE_LEN + 1];
+	const char	*type;			/* Content-Type */
+};
 
 /*
  * NULL with max_entries 0 (no cache) or on ENOMEM. Descriptors it lets go
@@ -27,18 +42,17 @@ struct filecache *filecache_create(unsigned max_entries, unsigned ttl_ms,
 void		 filecache_free(struct filecache *);
 
 /*
- * A fresh entry for key: fills res (fd, st, name, encoding, result) and
- * returns the entry, referenced; NULL on a miss.
+ * A fresh entry for key: fills file and returns the entry, referenced;
+ * NULL on a miss. file->fd is the entry's, good while the reference is.
  */
 struct filecache_entry *filecache_lookup(struct filecache *, const char *key,
-		    struct resolution *res);
+		    struct filecache_file *file);
 /*
- * Takes over res->fd (a RESOLVE_FILE result) and returns the entry,
- * referenced. NULL when it could not be cached: res->fd stays the
- * caller's.
+ * Takes over file->fd and returns the entry, referenced. NULL when it
+ * could not be cached: file->fd stays the caller's.
  */
 struct filecache_entry *filecache_insert(struct filecache *, const char *key,
-		    const struct resolution *res);
+		    const struct filecache_file *file);
 /* Drops a reference; an evicted entry's descriptor is closed on the pool. */
 void		 filecache_release(struct filecache *, struct filecache_entry *);
 /* Builds the key for a path and the encodings a client takes. */

@@ -32,14 +32,19 @@ struct generation {
 
 /*
  * Builds a generation for cfg, which it then owns; NULL with err set (cfg
- * freed). The environments' hooks are the caller's: hook_arg is passed to
- * opened() and closed() with the generation as conn_env.arg.
+ * freed). The environments' hooks are the caller's: opened() and closed()
+ * are called with the generation itself (conn_env.arg), so a connection's
+ * hooks know which generation it holds.
  */
 struct generation *generation_create(struct config *cfg, struct iopool *pool,
 		    void (*opened)(void *), void (*closed)(void *), char *err,
 		    size_t errlen);
 void		 generation_retain(struct generation *);
-/* Frees it with the last reference, on an I/O thread. */
+/*
+ * Frees it with the last reference, on an I/O thread: the only way on the
+ * reactor, since closing the access log joins its writer, which may be in
+ * a write to slow storage.
+ */
 void		 generation_release(struct generation *);
 /* The same, at once on this thread: for shutdown, once the pool is gone. */
 void		 generation_free_now(struct generation *);

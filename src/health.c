@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <event2/event.h>
 
@@ -35,6 +34,7 @@
 #include "health.h"
 #include "iopool.h"
 #include "log.h"
+#include "monotime.h"
 #include "resolve.h"
 
 struct probe {
@@ -72,15 +72,6 @@ static struct {
 	uint64_t		 probe_failures;
 	uint64_t		 last_probe_ns;
 } health = { .healthy = 1 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * Worker: asks storage for each root's attributes. AT_STATX_FORCE_SYNC
@@ -134,7 +125,7 @@ static void
 probe_done(struct iojob *job)
 {
 	struct probe	*p = (struct probe *)job;
-	uint64_t	 ns = now_ns() - p->start_ns;
+	uint64_t	 ns = monotime_ns() - p->start_ns;
 	long		 ms = (long)(ns / 1000000u);
 	const char	*path = p->npaths > 0 ?
 	    p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)] : "";
@@ -199,7 +190,7 @@ probe_start(void)
 		p->paths[i] = s;
 	p->npaths = health.npaths;
 	p->timeout_ms = health.timeout_ms;
-	p->start_ns = now_ns();
+	p->start_ns = monotime_ns();
 	p->job.work = probe_work;
 	p->job.done = probe_done;
 	/* A full queue is slow storage too: wait in line and be judged. */

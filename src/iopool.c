@@ -43,7 +43,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_EVENTFD_H
 #include <sys/eventfd.h>
@@ -51,6 +50,7 @@
 
 #include "iopool.h"
 #include "log.h"
+#include "monotime.h"
 
 struct jobq {
 	struct iojob	*head;
@@ -85,15 +85,6 @@ struct iopool {
 /* Where jobs submitted on this thread complete: its reactor's channel. */
 static _Thread_local struct iopool_channel *bound;
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Single writer: a plain add, made visible to a reader on another thread. */
 static void
 stat_add(uint64_t *counter, uint64_t n)
@@ -106,7 +97,7 @@ stat_add(uint64_t *counter, uint64_t n)
 static void
 observe(struct iopool_channel *ch, const struct iojob *job, uint64_t end_ns)
 {
-	metrics_histogram_observe(&ch->stats.latency,
+	histogram_observe(&ch->stats.latency,
 	    end_ns > job->submit_ns ? end_ns - job->submit_ns : 0);
 }
 
@@ -289,14 +280,14 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	struct iopool_channel *ch = bound;
 	int	 grow;
 
-	job->submit_ns = now_ns();
+	job->submit_ns = monotime_ns();
 	job->channel = ch;
 	if (pool->nthreads == 0) {
 		/* Inline: counted where this thread's jobs are, if anywhere. */
 		job->work(job);
 		if (ch != NULL) {
 			stat_add(&ch->stats.jobs, 1);
-			observe(ch, job, now_ns());
+			observe(ch, job, monotime_ns());
 		}
 		return 1;
 	}
@@ -400,7 +391,7 @@ iopool_channel_reap(struct iopool_channel *ch)
 	pthread_mutex_unlock(&ch->lock);
 
 	/* One clock read per batch: all of it reached the reactor together. */
-	reaped_ns = job != NULL ? now_ns() : 0;
+	reaped_ns = job != NULL ? monotime_ns() : 0;
 	for (; job != NULL; job = next) {
 		next = job->next;
 		observe(ch, job, reaped_ns);
@@ -443,7 +434,7 @@ iopool_stats(struct iopool *pool, struct iopool_stats *sum)
 		sum->jobs += __atomic_load_n(&ch->stats.jobs, __ATOMIC_RELAXED);
 		sum->queue_full += __atomic_load_n(&ch->stats.queue_full,
 		    __ATOMIC_RELAXED);
-		for (i = 0; i <= METRICS_LATENCY_BOUNDS; i++)
+		for (i = 0; i <= HISTOGRAM_BOUNDS; i++)
 			sum->latency.counts[i] += __atomic_load_n(
 			    &ch->stats.latency.counts[i], __ATOMIC_RELAXED);
 		sum->latency.sum_ns += __atomic_load_n(

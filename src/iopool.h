@@ -1,8 +1,10 @@
 /*
  * Worker threads that run blocking filesystem work so the reactors never
- * do, shared by every reactor. A job is a plain struct embedded in its
- * owner: work() runs on a worker, done() runs later on the reactor that
- * submitted it, from its completion channel's iopool_channel_reap().
+ * do, shared by every reactor: a few at start, more (up to a maximum)
+ * whenever a job finds them all busy, so a storage call stuck on one thread
+ * does not hold up the rest. A job is a plain struct embedded in its owner:
+ * work() runs on a worker, done() runs later on the reactor that submitted
+ * it, from its completion channel's iopool_channel_reap().
  * Workers never touch libevent, sockets or coroutines.
  */
 #ifndef IOPOOL_H
@@ -11,7 +13,7 @@
 #include <dirent.h>
 #include <stdint.h>
 
-#include "metrics.h"
+#include "histogram.h"
 
 struct iojob {
 	void		(*work)(struct iojob *);	/* worker thread */
@@ -37,7 +39,7 @@ struct iopool_stats {
 	 * before done(): queueing, work and the wake-up, which is what the
 	 * waiting coroutine sees. Inline: submit to the end of work().
 	 */
-	struct metrics_histogram latency;
+	struct histogram latency;
 };
 
 struct iopool;

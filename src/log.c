@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "log.h"
+#include "monotime.h"
 
 #define LOG_LINE_MAX	1024
 
@@ -33,14 +33,13 @@ static const struct {
 	[LOG_LEVEL_DEBUG] = { "debug", 7 },
 };
 
+/* Formats and writes one line, whatever the threshold. */
 static void
-log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+log_vemit(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
 	char	 line[LOG_LINE_MAX];
 	int	 n, m;
 
-	if (level > log_threshold)
-		return;
 	if (log_journal)
 		n = snprintf(line, sizeof line, "<%d>",
 		    log_levels[level].syslog_priority);
@@ -59,6 +58,13 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	}
 	line[n++] = '\n';
 	(void)write(STDERR_FILENO, line, n);
+}
+
+static void
+log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	if (level <= log_threshold)
+		log_vemit(level, errnum, fmt, ap);
 }
 
 static void
@@ -127,6 +133,20 @@ LOG_FN(log_warn, LOG_LEVEL_WARN, saved)
 LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
 LOG_FN(log_error, LOG_LEVEL_ERROR, 0)
 
+void
+log_at(enum log_level threshold, enum log_level level, const char *fmt, ...)
+{
+	int	 saved = errno;
+	va_list	 ap;
+
+	if (level > threshold)
+		return;
+	va_start(ap, fmt);
+	log_vemit(level, 0, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
 static void
 log_write(enum log_level level, int errnum, const char *fmt, ...)
 {
@@ -145,7 +165,6 @@ static void
 log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt,
     va_list ap)
 {
-	struct timespec	 ts;
 	char		 text[LOG_LINE_MAX];
 	long		 now, since = 0;
 	unsigned	 left_out = 0;
@@ -153,8 +172,7 @@ log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt,
 
 	if (LOG_LEVEL_WARN > log_threshold)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+	now = monotime_ms();
 	pthread_mutex_lock(&rl->lock);
 	if (rl->written == 0 || now - rl->window_ms >= LOG_RATELIMIT_MS) {
 		/* A new window; the count of the last one goes with it. */

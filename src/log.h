@@ -27,6 +27,14 @@ void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 /*
+ * A line about one connection, weighed against threshold: the log level
+ * of the generation the connection was accepted under, not the running
+ * one (log_set_level), so a reload does not change what a connection
+ * already open logs, as nginx's per-connection log does.
+ */
+void	 log_at(enum log_level threshold, enum log_level level, const char *,
+	    ...) __attribute__((format(printf, 3, 4)));
+/*
  * Warnings a client or a shortage can bring about once per request go
  * through one of these, as printk_ratelimit does: in each window of
  * LOG_RATELIMIT_MS, the first burst lines are written and the rest only

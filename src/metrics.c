@@ -24,6 +24,7 @@
 
 #include "coro.h"
 #include "health.h"
+#include "histogram.h"
 #include "iopool.h"
 #include "metrics.h"
 
@@ -94,29 +95,6 @@ metrics_shard_detach(struct metrics_shard *s)
 		bound = NULL;
 }
 
-/* Latency bounds in nanoseconds and as the le labels print them. */
-static const struct {
-	uint64_t	 ns;
-	const char	*label;
-} latency_bounds[METRICS_LATENCY_BOUNDS] = {
-	{ 100000ULL, "0.0001" },
-	{ 250000ULL, "0.00025" },
-	{ 500000ULL, "0.0005" },
-	{ 1000000ULL, "0.001" },
-	{ 2500000ULL, "0.0025" },
-	{ 5000000ULL, "0.005" },
-	{ 10000000ULL, "0.01" },
-	{ 25000000ULL, "0.025" },
-	{ 50000000ULL, "0.05" },
-	{ 100000000ULL, "0.1" },
-	{ 250000000ULL, "0.25" },
-	{ 500000000ULL, "0.5" },
-	{ 1000000000ULL, "1" },
-	{ 2500000000ULL, "2.5" },
-	{ 5000000000ULL, "5" },
-	{ 10000000000ULL, "10" },
-};
-
 void
 metrics_request(int status, uint64_t body_bytes)
 {
@@ -159,20 +137,6 @@ void
 metrics_accept_error(void)
 {
 	count(&shard()->accept_errors, 1);
-}
-
-void
-metrics_histogram_observe(struct metrics_histogram *h, uint64_t ns)
-{
-	size_t	 i;
-
-	for (i = 0; i < METRICS_LATENCY_BOUNDS; i++)
-		if (ns <= latency_bounds[i].ns)
-			break;
-	/* Its one writer is the reactor owning it: see count(). */
-	count(&h->counts[i], 1);
-	count(&h->sum_ns, ns);
-	count(&h->count, 1);
 }
 
 void
@@ -262,19 +226,19 @@ text_value(struct text *t, const char *name, const char *type,
 
 static void
 text_histogram(struct text *t, const char *name, const char *help,
-    const struct metrics_histogram *h)
+    const struct histogram *h)
 {
 	uint64_t	 cumulative = 0;
 	size_t		 i;
 
 	text_header(t, name, "histogram", help);
-	for (i = 0; i < METRICS_LATENCY_BOUNDS; i++) {
+	for (i = 0; i < HISTOGRAM_BOUNDS; i++) {
 		cumulative += h->counts[i];
 		text_printf(t, "coserve_%s_bucket{le=\"%s\"} %" PRIu64 "\n",
-		    name, latency_bounds[i].label, cumulative);
+		    name, histogram_bound_label(i), cumulative);
 	}
 	text_printf(t, "coserve_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name,
-	    cumulative + h->counts[METRICS_LATENCY_BOUNDS]);
+	    cumulative + h->counts[HISTOGRAM_BOUNDS]);
 	/* Seconds printed from integers, exact to the nanosecond. */
 	text_printf(t, "coserve_%s_sum %" PRIu64 ".%09" PRIu64 "\n", name,
 	    (uint64_t)(h->sum_ns / 1000000000u),

@@ -13,26 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "histogram.h"
+
 struct iopool;
 
 /* Upper bound of any rendering; the fixed metric set needs about 3 KiB. */
 #define METRICS_TEXT_MAX	(64 * 1024)
 /* Response status classes 1xx .. 5xx. */
 #define METRICS_STATUS_CLASSES	5
-/* Finite latency bounds, 0.0001 s .. 10 s; +Inf comes on top. */
-#define METRICS_LATENCY_BOUNDS	16
 #define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
-
-/*
- * A latency histogram. counts[i] holds the observations in bucket i alone
- * (counts[METRICS_LATENCY_BOUNDS] those above the last bound); the
- * rendering makes them cumulative.
- */
-struct metrics_histogram {
-	uint64_t	 counts[METRICS_LATENCY_BOUNDS + 1];
-	uint64_t	 sum_ns;
-	uint64_t	 count;
-};
 
 /* Why a connection was cut off. */
 enum metrics_timeout_kind {
@@ -61,7 +50,7 @@ struct metrics_snapshot {
 	uint64_t	 io_queue_full;
 	uint64_t	 reads_cached;	/* chunks read from the page cache */
 	uint64_t	 reads_pool;	/* chunks the pool had to read */
-	struct metrics_histogram io_latency;
+	struct histogram io_latency;
 	uint64_t	 timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t	 refused[METRICS_REFUSED_REASONS];
 	uint64_t	 accept_errors;
@@ -107,10 +96,6 @@ void		 metrics_timeout(enum metrics_timeout_kind);
 void		 metrics_refused(enum metrics_refused_reason);
 /* accept() failed for want of fds or memory. */
 void		 metrics_accept_error(void);
-
-/* Adds one observation of ns nanoseconds. */
-void		 metrics_histogram_observe(struct metrics_histogram *,
-		    uint64_t ns);
 
 /*
  * Fills snap from every shard, coro_live() and pool (may be NULL); from

@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "monotime.h"
 #include "notify.h"
 
 void
@@ -32,11 +32,8 @@ void
 notify_reloading(void)
 {
 #ifdef HAVE_SYSTEMD
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	    (unsigned long long)(monotime_ns() / 1000));
 #endif
 }
 

@@ -116,43 +116,91 @@ segment_pop(struct path *p, size_t *used)
 	*used = n;
 }
 
+/* Request targets are visible ASCII (RFC 3986 2); a fragment is never sent. */
+static int
+target_visible(const char *target, size_t len)
+{
+	size_t i;
+	unsigned char c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)target[i];
+		if (c <= 0x20 || c >= 0x7f || c == '#')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Where the path begins: at 0 in origin-form, just past the authority in
+ * absolute-form ("http://host/a?q" at "/a?q"). -1 for any other form.
+ */
+static long
+path_offset(const char *target, size_t len)
+{
+	size_t i, start;
+
+	if (len == 0)
+		return -1;
+	if (target[0] == '/')
+		return 0;
+	if (prefix_nocase(target, len, "http://"))
+		start = 7;
+	else if (prefix_nocase(target, len, "https://"))
+		start = 8;
+	else
+		return -1;
+	for (i = start; i < len && target[i] != '/' && target[i] != '?'; i++)
+		;
+	if (i == start)
+		return -1; /* empty authority: RFC 9110 4.2.1 */
+	return (long)i;
+}
+
+/*
+ * Adds the raw segment seg[0..len) to rel, "." and ".." resolved against
+ * what is there (RFC 3986 5.2.4); *dots says which it was (dot_segment).
+ * Returns 0, or as segment_append, or -400 for a ".." above the root.
+ */
+static int
+segment_push(struct path *p, size_t *used, const char *seg, size_t len,
+    int *dots)
+{
+	size_t seg_start;
+	int rc;
+
+	*dots = 0;
+	if (len == 0)
+		return 0;
+	if ((rc = segment_append(p, used, seg, len, &seg_start)) != 0)
+		return rc;
+	if ((*dots = dot_segment(p->rel + seg_start, *used - seg_start)) == 0)
+		return 0;
+	/* Take the dots and their separator back off. */
+	*used = seg_start > 0 ? seg_start - 1 : 0;
+	if (*dots == 2) {
+		if (*used == 0)
+			return -400; /* above the root */
+		segment_pop(p, used);
+	}
+	return 0;
+}
+
 int
 path_parse(struct path *p, const char *target, size_t len)
 {
-	size_t i, start, path_end, used = 0, seg_len, seg_start;
-	int rc, last, dots;
-	unsigned char c;
+	size_t i, start, path_end, used = 0;
+	long offset;
+	int rc, dots;
 
 	p->rel[0] = '\0';
 	p->trailing_slash = 0;
 	p->query = NULL;
 	p->query_len = 0;
-
-	/* Request targets are visible ASCII (RFC 3986 2); a fragment is never
-	 * sent. */
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)target[i];
-		if (c <= 0x20 || c >= 0x7f || c == '#')
-			return -400;
-	}
-
-	start = 0;
-	if (len > 0 && target[0] != '/') {
-		if (prefix_nocase(target, len, "http://"))
-			start = 7;
-		else if (prefix_nocase(target, len, "https://"))
-			start = 8;
-		else
-			return -400;
-		i = start;
-		while (i < len && target[i] != '/' && target[i] != '?')
-			i++;
-		if (i == start)
-			return -400; /* empty authority: RFC 9110 4.2.1 */
-		start = i;
-	} else if (len == 0)
+	if (!target_visible(target, len) ||
+	    (offset = path_offset(target, len)) == -1)
 		return -400;
-
+	start = (size_t)offset;
 	for (path_end = start; path_end < len && target[path_end] != '?';
 	     path_end++)
 		;
@@ -167,45 +215,21 @@ path_parse(struct path *p, const char *target, size_t len)
 	}
 
 	/* start is at a '/'; each segment runs to the next one. */
-	i = start + 1;
-	for (;;) {
+	for (i = start + 1;; i++) {
 		start = i;
 		while (i < path_end && target[i] != '/')
 			i++;
-		seg_len = i - start;
-		last = i == path_end;
-
-		if (seg_len > 0) {
-			rc = segment_append(
-			    p, &used, target + start, seg_len, &seg_start);
-			if (rc != 0)
-				goto fail;
-			dots =
-			    dot_segment(p->rel + seg_start, used - seg_start);
-			if (dots > 0) {
-				/* Take the dots and their separator back off.
-				 */
-				used = seg_start > 0 ? seg_start - 1 : 0;
-				if (dots == 2) {
-					/* Above the root. */
-					if (used == 0) {
-						rc = -400;
-						goto fail;
-					}
-					segment_pop(p, &used);
-				}
-			}
-		} else
-			dots = 0;
-		if (last) {
+		rc = segment_push(p, &used, target + start, i - start, &dots);
+		if (rc != 0)
+			goto fail;
+		if (i == path_end) {
 			/*
 			 * "/a/", "/a/." and "/a/b/.." all name a directory;
 			 * the caller needs to know to redirect or list it.
 			 */
-			p->trailing_slash = seg_len == 0 || dots > 0;
+			p->trailing_slash = i == start || dots > 0;
 			break;
 		}
-		i++;
 	}
 	p->rel[used] = '\0';
 	return 0;

@@ -12,6 +12,9 @@
 
 struct request;
 
+/* The longest ETag made for a file (file.c), quotes and NUL included. */
+#define PRECOND_ETAG_MAX	48
+
 /* What the selected representation is validated by. */
 struct precond_validators {
 	const char	*etag;		/* the ETag value, quotes and any W/ included; NULL: none */

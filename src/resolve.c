@@ -322,6 +322,41 @@ resolve_init(struct resolution *res, const struct docroot *root,
 	    root->site->precompressed, res->accept);
 }
 
+struct filecache_entry *
+resolve_cache_lookup(struct resolution *res, const char *key)
+{
+	struct filecache_file	 file;
+	struct filecache_entry	*e;
+
+	if ((e = filecache_lookup(res->root->cache, key, &file)) == NULL)
+		return NULL;
+	res->result = RESOLVE_FILE;
+	res->fd = file.fd;
+	res->st = file.st;
+	res->encoding = file.encoding;
+	memcpy(res->name, file.name, sizeof res->name);
+	memcpy(res->etag, file.etag, sizeof res->etag);
+	memcpy(res->last_modified, file.last_modified,
+	    sizeof res->last_modified);
+	res->type = file.type;
+	return e;
+}
+
+struct filecache_entry *
+resolve_cache_insert(const struct resolution *res, const char *key)
+{
+	struct filecache_file	 file;
+
+	file.fd = res->fd;
+	file.st = res->st;
+	file.encoding = res->encoding;
+	memcpy(file.name, res->name, sizeof file.name);
+	memcpy(file.etag, res->etag, sizeof file.etag);
+	memcpy(file.last_modified, res->last_modified,
+	    sizeof file.last_modified);
+	file.type = res->type;
+	return filecache_insert(res->root->cache, key, &file);
+}
 
 /*
  * Chooses how paths are kept beneath the root, once: openat2 where the

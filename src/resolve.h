@@ -13,10 +13,13 @@
 #include <sys/stat.h>
 
 #include "encoding.h"
+#include "httpdate.h"
 #include "iopool.h"
+#include "precond.h"
 
 struct config;
 struct filecache;
+struct filecache_entry;
 struct mime_table;
 struct site_config;
 struct path;
@@ -61,8 +64,8 @@ struct resolution {
 	struct stat		 st;
 	char			 name[NAME_MAX + 1];	/* for the media type */
 	/* Validators, formatted once per open and kept by the file cache. */
-	char			 etag[48];
-	char			 last_modified[30];
+	char			 etag[PRECOND_ETAG_MAX];
+	char			 last_modified[HTTPDATE_LEN + 1];
 	const char		*type;	/* Content-Type */
 	unsigned		 encoding;	/* a sidecar's ENCODING_*, or 0 */
 	/* Input: sidecar encodings the client takes, best first. */
@@ -84,5 +87,20 @@ int		 resolve__open_beneath(const struct docroot *root,
 void		 resolve_init(struct resolution *res,
 		    const struct docroot *root, const struct path *path,
 		    const char *accept_encoding, size_t accept_len);
+
+/*
+ * The root's open-file cache, under key (filecache_key): a hit fills res
+ * as a RESOLVE_FILE job would, with no job at all, and returns the entry,
+ * referenced until filecache_release(); NULL on a miss or with no cache.
+ */
+struct filecache_entry *resolve_cache_lookup(struct resolution *res,
+		    const char *key);
+/*
+ * Hands a RESOLVE_FILE result, its validators made, to the cache, which
+ * takes over res->fd: the entry, referenced, or NULL when it could not be
+ * cached and res->fd stays the caller's.
+ */
+struct filecache_entry *resolve_cache_insert(const struct resolution *res,
+		    const char *key);
 
 #endif

@@ -52,33 +52,6 @@ response_reason(int status)
 	return "Unknown";
 }
 
-/* The Server field line, or "" (server_tokens = "off"). */
-static const char	*server_line = "Server: " PACKAGE_NAME "\r\n";
-static size_t		 server_line_len = sizeof("Server: " PACKAGE_NAME "\r\n") -
-			    1;
-
-/*
- * The product name alone by default: the version helps an attacker pick
- * an exploit more than it helps anyone debug (nginx's server_tokens,
- * Apache's ServerTokens Prod).
- */
-void
-response_set_tokens(enum response_tokens tokens)
-{
-	switch (tokens) {
-	case RESPONSE_TOKENS_FULL:
-		server_line = "Server: " PACKAGE_NAME "/" PACKAGE_VERSION "\r\n";
-		break;
-	case RESPONSE_TOKENS_OFF:
-		server_line = "";
-		break;
-	default:
-		server_line = "Server: " PACKAGE_NAME "\r\n";
-		break;
-	}
-	server_line_len = strlen(server_line);
-}
-
 static const char *
 date_now(void)
 {
@@ -187,7 +160,6 @@ begin(struct response *r, int status)
 	put(r, "Date: ", 6);
 	put(r, date_now(), HTTPDATE_LEN);
 	put(r, "\r\n", 2);
-	put(r, server_line, server_line_len);
 }
 
 void
@@ -233,6 +205,20 @@ response_add(struct response *r, const char *name, const char *fmt, ...)
 	va_end(ap);
 	append(r, "\r\n");
 	field_end(r, start);
+}
+
+/*
+ * The product name alone by default: the version helps an attacker pick
+ * an exploit more than it helps anyone debug (nginx's server_tokens,
+ * Apache's ServerTokens Prod).
+ */
+void
+response_add_server(struct response *r, enum response_tokens tokens)
+{
+	if (tokens == RESPONSE_TOKENS_FULL)
+		response_add_str(r, "Server", PACKAGE_NAME "/" PACKAGE_VERSION);
+	else if (tokens != RESPONSE_TOKENS_OFF)
+		response_add_str(r, "Server", PACKAGE_NAME);
 }
 
 void

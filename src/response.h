@@ -48,9 +48,7 @@ enum response_tokens {
 	RESPONSE_TOKENS_OFF		/* no Server field */
 };
 
-/* Sets the Server field of every response begun from now on. */
-void		 response_set_tokens(enum response_tokens);
-/* Starts a response with Date and Server. */
+/* Starts a response with Date; the protocol adds Server. */
 void		 response_begin(struct response *, int status);
 /* The same with a head of size bytes on the heap; -1 on ENOMEM. */
 int		 response_begin_large(struct response *, int status,
@@ -64,6 +62,12 @@ void		 response_add_str(struct response *, const char *name,
 		    const char *value);
 void		 response_add_u64(struct response *, const char *name,
 		    uint64_t value);
+/*
+ * Adds the Server field tokens asks for: the framing adds it from the
+ * generation the connection was accepted under.
+ */
+void		 response_add_server(struct response *,
+		    enum response_tokens tokens);
 /* Adds a whole "Name: value" field, already checked by its producer. */
 void		 response_add_line(struct response *, const char *field);
 /*

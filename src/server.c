@@ -49,7 +49,10 @@
 #define ACCEPT_BATCH		64
 #define ACCEPT_BACKOFF_MS	100	/* after EMFILE and the like */
 #define LISTEN_BACKLOG		511
-/* Time left for connections stuck in a storage call after the abort. */
+/*
+ * Time left for connections stuck in a storage call after the abort, and
+ * for a storage probe still out when the last connection has gone.
+ */
 #define ABORT_WAIT_MS		1000
 #ifdef CORO_SANITIZERS
 #define CORO_STACK_BYTES	(512 * 1024)
@@ -97,6 +100,7 @@ struct server {
 	struct event		*retire_ev;	/* the first one due */
 	int			 activated;	/* sockets from the manager */
 	int			 running;	/* server_run() has begun */
+	int			 stuck;		/* it ended with a storage call out */
 	int			 accepting;
 	int			 draining;
 	int			 drain_pending;	/* in drain_delay_ms */
@@ -409,23 +413,12 @@ same_addr(const struct listener *l, enum listener_kind kind,
 	    strcmp(l->addr.port, cl->port) == 0;
 }
 
-/*
- * Makes the listeners what cfg asks for: one already open on a wanted
- * address is kept (its queue of pending connections with it), others
- * are opened, the rest retired for retire_ms or closed. All or nothing:
- * on failure the running set is left as it was. Sockets from socket
- * activation are always kept.
- */
-static int
-listeners_apply(struct server *s, const struct config *cfg,
-    unsigned retire_ms)
+/* What cfg asks to listen on, in next's order; how many. */
+static size_t
+listeners_wanted(const struct server *s, const struct config *cfg,
+    const struct config_listen **want, enum listener_kind *kinds)
 {
-	struct listener			*next[CONFIG_LISTEN_MAX + 1];
-	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
-	enum listener_kind		 kinds[CONFIG_LISTEN_MAX + 1];
-	int				 kept[CONFIG_LISTEN_MAX + 1] = { 0 };
-	int				 back[CONFIG_LISTEN_MAX] = { 0 };
-	size_t				 nwant = 0, n = 0, i, j, r;
+	size_t	 nwant = 0, i;
 
 	if (!s->activated)
 		for (i = 0; i < cfg->listen_count; i++) {
@@ -436,41 +429,53 @@ listeners_apply(struct server *s, const struct config *cfg,
 		want[nwant] = &cfg->metrics_listen;
 		kinds[nwant++] = LISTENER_METRICS;
 	}
-	/* Activated sockets first: they are not the config's to change. */
+	return nwant;
+}
+
+/*
+ * The listener for one wanted address: an open one not taken yet (marked
+ * in kept), a retiring one taken back (marked in back), or a new one;
+ * NULL when it cannot be opened.
+ */
+static struct listener *
+listener_take(struct server *s, const struct config_listen *cl,
+    enum listener_kind kind, int *kept, int *back)
+{
+	struct listener	*l;
+	size_t		 j, r;
+
 	for (j = 0; j < s->nlisteners; j++)
-		if (s->activated && s->listeners[j]->kind == LISTENER_MAIN) {
-			next[n++] = s->listeners[j];
+		if (!kept[j] && same_addr(s->listeners[j], kind, cl)) {
 			kept[j] = 1;
+			return s->listeners[j];
 		}
-	for (i = 0; i < nwant; i++) {
-		for (j = 0; j < s->nlisteners; j++)
-			if (!kept[j] && same_addr(s->listeners[j], kinds[i],
-			    want[i]))
-				break;
-		/* Removed by an earlier reload but not closed yet: back. */
-		for (r = 0; j == s->nlisteners && r < s->nretiring; r++)
-			if (!back[r] && same_addr(s->retiring[r], kinds[i],
-			    want[i]))
-				break;
-		if (j < s->nlisteners) {
-			kept[j] = 1;
-			next[n++] = s->listeners[j];
-		} else if (r < s->nretiring) {
+	/* Removed by an earlier reload but not closed yet: back. */
+	for (r = 0; r < s->nretiring; r++)
+		if (!back[r] && same_addr(s->retiring[r], kind, cl)) {
 			back[r] = 1;
-			next[n++] = s->retiring[r];
-		} else if ((next[n] = listener_open(s, want[i], kinds[i])) !=
-		    NULL) {
-			/* At start-up, server_run() names them all. */
-			if (s->running)
-				log_info("listening on %s%s", next[n]->name,
-				    kinds[i] == LISTENER_METRICS ?
-				    " (metrics)" : "");
-			if (s->accepting)
-				event_add(next[n]->ev, NULL);
-			n++;
-		} else
-			goto fail;
-	}
+			return s->retiring[r];
+		}
+	if ((l = listener_open(s, cl, kind)) == NULL)
+		return NULL;
+	/* At start-up, server_run() names them all. */
+	if (s->running)
+		log_info("listening on %s%s", l->name,
+		    kind == LISTENER_METRICS ? " (metrics)" : "");
+	if (s->accepting)
+		event_add(l->ev, NULL);
+	return l;
+}
+
+/*
+ * next becomes the listener set: retiring ones taken back serve again,
+ * open ones not kept retire for retire_ms or close.
+ */
+static void
+listeners_commit(struct server *s, struct listener **next, size_t n,
+    const int *kept, const int *back, unsigned retire_ms)
+{
+	size_t	 j, r;
+
 	for (r = 0, j = 0; r < s->nretiring; r++)
 		if (back[r]) {
 			s->retiring[r]->retiring = 0;
@@ -488,9 +493,14 @@ listeners_apply(struct server *s, const struct config *cfg,
 		}
 	memcpy(s->listeners, next, n * sizeof next[0]);
 	s->nlisteners = n;
-	return 0;
-fail:
-	/* Close only what this call opened. */
+}
+
+/* Closes those of next[0..n) that the failed apply opened itself. */
+static void
+listeners_discard(struct server *s, struct listener **next, size_t n)
+{
+	size_t	 i, j, r;
+
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < s->nlisteners; j++)
 			if (next[i] == s->listeners[j])
@@ -501,7 +511,43 @@ fail:
 		if (j == s->nlisteners && r == s->nretiring)
 			listener_free(next[i]);
 	}
-	return -1;
+}
+
+/*
+ * Makes the listeners what cfg asks for: one already open on a wanted
+ * address is kept (its queue of pending connections with it), others
+ * are opened, the rest retired for retire_ms or closed. All or nothing:
+ * on failure the running set is left as it was. Sockets from socket
+ * activation are always kept.
+ */
+static int
+listeners_apply(struct server *s, const struct config *cfg,
+    unsigned retire_ms)
+{
+	struct listener			*next[CONFIG_LISTEN_MAX + 1];
+	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
+	enum listener_kind		 kinds[CONFIG_LISTEN_MAX + 1];
+	int				 kept[CONFIG_LISTEN_MAX + 1] = { 0 };
+	int				 back[CONFIG_LISTEN_MAX] = { 0 };
+	size_t				 nwant, n = 0, i, j;
+
+	nwant = listeners_wanted(s, cfg, want, kinds);
+	/* Activated sockets first: they are not the config's to change. */
+	for (j = 0; j < s->nlisteners; j++)
+		if (s->activated && s->listeners[j]->kind == LISTENER_MAIN) {
+			next[n++] = s->listeners[j];
+			kept[j] = 1;
+		}
+	for (i = 0; i < nwant; i++) {
+		if ((next[n] = listener_take(s, want[i], kinds[i], kept,
+		    back)) == NULL) {
+			listeners_discard(s, next, n);
+			return -1;
+		}
+		n++;
+	}
+	listeners_commit(s, next, n, kept, back, retire_ms);
+	return 0;
 }
 
 /* Adopts the sockets systemd passed (socket activation), if any. */
@@ -677,8 +723,13 @@ reload_done(struct iojob *job)
 	struct generation	*g = rj->gen, *old = s->gen;
 
 	s->reloading = 0;
+	/*
+	 * An unused generation is released like any other: freeing it closes
+	 * roots and the access log (joining its writer), storage calls that
+	 * must not run here.
+	 */
 	if (g != NULL && (s->draining || s->drain_pending)) {
-		generation_free_now(g);
+		generation_release(g);
 		return;
 	}
 	/*
@@ -693,7 +744,7 @@ reload_done(struct iojob *job)
 		if (g == NULL)
 			log_error("%s", rj->err);
 		else
-			generation_free_now(g);
+			generation_release(g);
 		log_warnx("reload failed: still running the previous "
 		    "configuration");
 		ready(s);
@@ -702,8 +753,11 @@ reload_done(struct iojob *job)
 	if (g->cfg->io_threads != old->cfg->io_threads ||
 	    g->cfg->io_queue_max != old->cfg->io_queue_max)
 		log_warnx("io_threads and io_queue_max change only on restart");
+	/*
+	 * The server's own lines follow the new level; a connection's lines
+	 * and its Server field follow its own generation's (conn.c).
+	 */
 	log_set_level(g->cfg->log_level);
-	response_set_tokens(g->cfg->server_tokens);
 	s->gen = g;
 	health_configure(g->cfg, g->roots, g->nroots);
 	generation_release(old);
@@ -814,7 +868,6 @@ server_create(struct config *cfg, const char *path,
 	if (cfg->io_threads == 0)
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
 		    "blocks every client while it waits");
-	response_set_tokens(cfg->server_tokens);
 	/* Start-up: opening roots and logs here blocks nobody yet. */
 	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
 	    err, sizeof err)) == NULL) {
@@ -854,6 +907,25 @@ fail:
 	return NULL;
 }
 
+/*
+ * A probe out when the loop ends is most likely only slow: it gets
+ * ABORT_WAIT_MS to come back before it counts as stuck (exit status 2).
+ */
+static void
+probe_wait(struct server *s)
+{
+	struct timeval	 tv = { ABORT_WAIT_MS / 1000,
+	    (ABORT_WAIT_MS % 1000) * 1000 };
+	long		 deadline = await_now_ms() + ABORT_WAIT_MS;
+
+	/* The exit timer ends a turn that would otherwise wait past it. */
+	if (!health_probe_stuck() || event_base_loopexit(s->base, &tv) == -1)
+		return;
+	while (health_probe_stuck() && await_now_ms() < deadline)
+		if (event_base_loop(s->base, EVLOOP_ONCE) == -1)
+			break;
+}
+
 int
 server_run(struct server *s)
 {
@@ -876,28 +948,30 @@ server_run(struct server *s)
 	ready(s);
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
-		return 1;
+		return SERVER_EXIT_FAILED;
 	}
-	if (conn_count() > 0) {
-		/*
-		 * Their coroutines still wait for storage calls that never
-		 * came back: nothing can be freed safely, so leave it all to
-		 * exit().
-		 */
+	if (conn_count() == 0)
+		probe_wait(s);
+	/*
+	 * Coroutines still waiting for storage calls that never came back, or
+	 * the probe stuck in one: joining the pool would wait for ever, and
+	 * nothing they use can be freed, so it is all left to exit(). The
+	 * access log is flushed first.
+	 */
+	if (conn_count() > 0)
 		log_warnx("exiting with %u connection%s stuck in storage calls",
 		    conn_count(), conn_count() == 1 ? "" : "s");
-		accesslog_close(s->gen->access_log);
-		exit(0);
-	}
-	if (health_probe_stuck()) {
-		/* Joining the pool would wait on it for ever. */
+	else if (health_probe_stuck())
 		log_warnx("exiting with the storage probe stuck in a storage "
 		    "call");
-		accesslog_close(s->gen->access_log);
-		exit(0);
+	else {
+		log_info("stopped");
+		return SERVER_EXIT_OK;
 	}
-	log_info("stopped");
-	return 0;
+	accesslog_close(s->gen->access_log);
+	s->gen->access_log = NULL;
+	s->stuck = 1;
+	return SERVER_EXIT_STUCK;
 }
 
 void
@@ -905,7 +979,7 @@ server_free(struct server *s)
 {
 	size_t	 i;
 
-	if (s == NULL)
+	if (s == NULL || s->stuck)
 		return;
 	listeners_close(s);
 	for (i = 0; i < s->nsignals; i++)

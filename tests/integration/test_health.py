@@ -180,6 +180,7 @@ class HealthTest(unittest.TestCase):
                 "health_probe_timeout_ms": 6000})
             os.close(wfd)
             wfd = None
+            srv.expect_exit = 2  # a storage call abandoned
             with srv:
                 open(self.switch, "w").close()
                 # The next probe's statx is in flight once slowfs says so.
@@ -191,9 +192,38 @@ class HealthTest(unittest.TestCase):
                 self.assertIsNotNone(srv.wait(WAIT_S))
                 took = time.monotonic() - t0
                 os.unlink(self.switch)
+                self.assertEqual(srv.returncode, 2, srv.stderr)
             self.assertLess(took, 5.0, srv.stderr)  # the stuck call takes 8 s
             self.assertIn("exiting with the storage probe stuck", srv.stderr)
             self.assertNotIn("reporting unhealthy", srv.stderr)
+        finally:
+            os.close(rfd)
+            if wfd is not None:
+                os.close(wfd)
+
+    def test_shutdown_waits_for_a_slow_probe(self):
+        # A probe out at SIGTERM that comes back within a second is slow,
+        # not stuck: the daemon waits for it and exits 0.
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            self.skipTest("SLOWFS is not set to the built slowfs.so")
+        rfd, wfd = os.pipe()
+        try:
+            env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": self.marker,
+                   "SLOWFS_DELAY_MS": "300", "SLOWFS_SWITCH": self.switch,
+                   "SLOWFS_NOTIFY_FD": str(wfd)}
+            srv = Server(root=self.root, env=env, pass_fds=[wfd], config={
+                "health_path": "/health", "health_probe_interval_ms": PROBE_INTERVAL_MS,
+                "health_probe_timeout_ms": 6000})
+            os.close(wfd)
+            wfd = None
+            with srv:
+                open(self.switch, "w").close()
+                r, _, _ = select.select([rfd], [], [], WAIT_S)
+                self.assertTrue(r, "no slow storage call started")
+                srv.send_signal(signal.SIGTERM)
+                self.assertEqual(srv.wait(WAIT_S), 0, srv.stderr)
+                os.unlink(self.switch)
+            self.assertNotIn("stuck", srv.stderr)
         finally:
             os.close(rfd)
             if wfd is not None:

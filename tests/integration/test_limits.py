@@ -1,6 +1,7 @@
 """Limits and timeouts: request-head sizes (414/431), keep-alive request
-cap, the Server field, the per-client connection cap, slowloris and slow
-readers, accept() out of file descriptors, and allocations that fail.
+cap, the Server field and the log level (each a generation's), the
+per-client connection cap, slowloris and slow readers, accept() out of
+file descriptors, and allocations that fail.
 
 Every case checks that the daemon keeps serving others afterwards. Timing
 assertions are gross on purpose (seconds, not milliseconds): the machine
@@ -266,6 +267,50 @@ class ServerTokens(unittest.TestCase):
                         self.assertRegex(got or "", want, tokens)
 
 
+def reload(srv, settings):
+    """Rewrites srv's configuration with settings over its own, sends
+    SIGHUP and waits for the reload to succeed."""
+    with open(srv.config_path, "w") as f:
+        f.write(config_text(dict(srv.settings, **settings)))
+    start = len(srv.stderr_lines)
+    srv.send_signal(signal.SIGHUP)
+    srv.wait_for_log("configuration reloaded", since=start)
+
+
+class PerGeneration(unittest.TestCase):
+    """server_tokens and log_level are the generation's: a connection
+    accepted before a reload keeps its Server field and its debug lines,
+    one accepted after gets the new ones."""
+
+    def test_reload_keeps_tokens_and_log_level(self):
+        with Server(config={"server_tokens": "full", "log_level": "debug"}) as srv:
+            write_file(os.path.join(srv.root, "a.txt"), b"a")
+            with srv.connect() as old:
+                old.request("GET", "/a.txt")
+                self.assertRegex(old.read_response().header("server") or "",
+                                 r"^coserve/\d")
+                reload(srv, {"server_tokens": "off", "log_level": "info"})
+                with srv.connect() as new:
+                    new.request("GET", "/a.txt")
+                    self.assertIsNone(new.read_response().header("server"))
+                    # Refused heads log "bad request" at debug level.
+                    new.send(b"GET /a.txt HTTP/2.0\r\nHost: test\r\n\r\n")
+                    self.assertEqual(new.read_response().status, 505)
+                old.request("GET", "/a.txt")
+                self.assertRegex(old.read_response().header("server") or "",
+                                 r"^coserve/\d", "a reload changed an open "
+                                 "connection's Server field")
+                old.send(b"BAD\r\n\r\n")
+                self.assertEqual(old.read_response().status, 400)
+            # Lines go out in order: the 505's would come before the 400's.
+            deadline = time.monotonic() + 10 * SLOWDOWN
+            while "bad request: 400" not in srv.stderr:
+                self.assertLess(time.monotonic(), deadline, "a reload changed "
+                                "an open connection's log level:\n" + srv.stderr)
+                time.sleep(0.05)
+            self.assertNotIn("bad request: 505", srv.stderr)
+
+
 def connect_from(source, host, port, timeout=10.0):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
@@ -324,11 +369,7 @@ class PerClientCap(ServerTestCase):
             s.close()
 
     def reload(self, settings):
-        with open(self.srv.config_path, "w") as f:
-            f.write(config_text(dict(self.srv.settings, **settings)))
-        start = len(self.srv.stderr_lines)
-        self.srv.send_signal(signal.SIGHUP)
-        self.srv.wait_for_log("configuration reloaded", since=start)
+        reload(self.srv, settings)
 
     def test_cap(self):
         host, port = self.srv.host, self.srv.port

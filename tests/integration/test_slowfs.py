@@ -7,10 +7,15 @@ flight, 100 requests for ordinary files must all finish quickly with the I/O
 pool (io_threads=4); with io_threads=0 (file I/O inline on the reactor) the
 same procedure must show the stall, which proves the measurement can fail.
 A client that gives up on a slow request must leave the daemon healthy.
+A configuration generation freed by a failed reload closes its access log
+on the pool, not on the reactor, however long that close takes.
 """
 
 import os
 import select
+import shutil
+import signal
+import socket
 import statistics
 import sys
 import threading
@@ -18,10 +23,11 @@ import time
 import unittest
 
 from coserve_test import (SLOWDOWN, SLOWFS, WRAPPED, WRAPPED_SKIP, HTTPConnection, Server,
-                          ServerTestCase, main, sha256, write_file)
+                          ServerTestCase, config_text, fetch, main, sha256, write_file)
 
 DELAY_MS = 2000  # per slowed call in cases A and B
 ABORT_DELAY_MS = 800  # per slowed call in case C
+STUCK_DELAY_MS = 15000 * SLOWDOWN  # case D: longer than any shutdown waits
 CHUNK_BYTES = 131072
 SLOW_NAME = "big-SLOW.bin"
 SLOW_DATA = os.urandom(200 * 1024 + 7)  # two chunks: two slowed reads
@@ -88,7 +94,7 @@ class SlowFsTest(ServerTestCase):
         for name, data in FAST.items():
             write_file(os.path.join(root, name), data)
 
-    def start(self, io_threads, delay_ms, pipe):
+    def start(self, io_threads, delay_ms, pipe, **config):
         env = {
             "LD_PRELOAD": SLOWFS,
             "SLOWFS_MARKER": "SLOW",
@@ -96,8 +102,9 @@ class SlowFsTest(ServerTestCase):
             "SLOWFS_NOTIFY_FD": str(pipe.write_fd),
         }
         srv = Server(root=self.root, env=env, pass_fds=[pipe.write_fd],
-                     config={"io_threads": io_threads, "chunk_bytes": CHUNK_BYTES,
-                             "send_timeout_ms": 60000, "keepalive_timeout_ms": 60000})
+                     config=dict({"io_threads": io_threads, "chunk_bytes": CHUNK_BYTES,
+                                  "send_timeout_ms": 60000, "keepalive_timeout_ms": 60000},
+                                 **config))
         pipe.close_write_end()  # the daemon holds the only write end now
         return srv
 
@@ -225,6 +232,28 @@ class SlowFsTest(ServerTestCase):
         finally:
             pipe.close()
 
+    def test_d_shutdown_with_a_storage_call_stuck(self):
+        # The connection's open never comes back in time: the daemon gives
+        # up on it after shutdown_grace_ms and says so in its exit status.
+        pipe = NotifyPipe()
+        try:
+            srv = self.start(4, STUCK_DELAY_MS, pipe, shutdown_grace_ms=500)
+            srv.expect_exit = 2
+            with srv:
+                pipe.drain()
+                with srv.connect() as c:
+                    c.request("GET", "/" + SLOW_NAME)
+                    pipe.wait()
+                    t0 = time.monotonic()
+                    srv.send_signal(signal.SIGTERM)
+                    code = srv.wait(STUCK_DELAY_MS / 1000)
+                    took = time.monotonic() - t0
+                self.assertEqual(code, 2, srv.stderr)
+                self.assertIn("exiting with 1 connection stuck in storage calls", srv.stderr)
+                self.assertLess(took, STUCK_DELAY_MS / 2000, srv.stderr)
+        finally:
+            pipe.close()
+
     def assert_fast_ok(self, srv):
         t0 = time.monotonic()
         with HTTPConnection(srv.host, srv.port, timeout=30) as c:
@@ -232,6 +261,58 @@ class SlowFsTest(ServerTestCase):
             r = c.read_response()
         self.assertEqual((r.status, r.body), (200, FAST["fast0.bin"]))
         self.assertLess(time.monotonic() - t0, STALL_S * 2 * SLOWDOWN)
+
+
+class SlowLogCloseTest(unittest.TestCase):
+    """A reload that fails after opening the new generation's access log
+    (a listener that cannot be bound) frees that generation; with close(2)
+    of the log slow, a request meanwhile must be answered at once."""
+
+    MARKER = "slowaccesslog"  # not in any random temp dir name
+    DELAY_MS = 4000
+
+    def test_failed_reload_closes_its_log_on_the_pool(self):
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            self.skipTest("SLOWFS is not set to the built slowfs.so")
+        if WRAPPED:
+            self.skipTest(WRAPPED_SKIP)
+        tmp = tempfile.mkdtemp(prefix="coserve-slowlog-")
+        switch = os.path.join(tmp, "switch")
+        pipe = NotifyPipe()
+        taken = socket.socket()
+        try:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": self.MARKER,
+                   "SLOWFS_DELAY_MS": str(self.DELAY_MS), "SLOWFS_SWITCH": switch,
+                   "SLOWFS_CLOSE": "1", "SLOWFS_NOTIFY_FD": str(pipe.write_fd)}
+            srv = Server(env=env, pass_fds=[pipe.write_fd])
+            pipe.close_write_end()
+            with srv:
+                write_file(os.path.join(srv.root, "a.txt"), b"a")
+                with open(srv.config_path, "w") as f:
+                    f.write(config_text(dict(
+                        srv.settings, access_log=os.path.join(tmp, self.MARKER + ".log"),
+                        listen=["127.0.0.1:0", "127.0.0.1:%d" % taken.getsockname()[1]])))
+                open(switch, "w").close()
+                srv.send_signal(signal.SIGHUP)
+                pipe.wait()  # the new log's open, on a worker
+                pipe.wait()  # its close, as the failed reload frees it
+                t0 = time.monotonic()
+                r = fetch(srv.host, srv.port, "/a.txt")
+                took = time.monotonic() - t0
+                self.assertEqual((r.status, r.body), (200, b"a"))
+                self.assertLess(took, self.DELAY_MS / 2000, "a request waited %.1f s: the "
+                                "reactor closed the access log itself" % took)
+                deadline = time.monotonic() + 2 * self.DELAY_MS / 1000 + 10
+                while "reload failed" not in srv.stderr:
+                    self.assertLess(time.monotonic(), deadline, srv.stderr)
+                    time.sleep(0.05)
+                os.unlink(switch)
+        finally:
+            taken.close()
+            pipe.close()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -293,6 +293,8 @@ class Server:
       "listening on" lines mean ready (by default, from the config: each
       listen address and metrics_listen).
     env: extra environment (e.g. LD_PRELOAD); pass_fds: fds to inherit.
+    expect_exit: the exit status leaving the with block requires (0, or 2
+      for a daemon that stops with a storage call stuck).
     """
 
     DEFAULTS = {
@@ -328,6 +330,7 @@ class Server:
         self.proc = None
         self.listeners = []  # [(host, port)] in the order logged
         self.returncode = None
+        self.expect_exit = 0
         self._timed_out = False
         self._stderr_lines = []
         self._stdout = []
@@ -535,7 +538,7 @@ class Server:
     def __exit__(self, exc_type, exc, tb):
         try:
             if exc_type is None:
-                self.check_clean_exit()
+                self.check_clean_exit(self.expect_exit)
             else:
                 self.stop()
                 sys.stderr.write("--- daemon stderr (test failed) ---\n%s\n---\n" % self.stderr)

@@ -7,7 +7,9 @@
  * When SLOWFS_NOTIFY_FD names an fd, one byte "s" is written to it as each
  * delay starts, so a test can wait until a slow call is really in flight
  * instead of sleeping. With SLOWFS_SWITCH naming a file, all of this
- * applies only while that file exists.
+ * applies only while that file exists. With SLOWFS_CLOSE set, close(2) of
+ * a marked fd is slow as well (not by default: the tests that came before
+ * it count the slow calls they expect).
  *
  * Threads: the daemon calls these from its reactor and its I/O workers at
  * once. The settings are read once under pthread_once and never change; the
@@ -58,6 +60,7 @@ static char marker[MARKER_MAX] = "SLOW";
 static long delay_ms = 2000;
 static int notify_fd = -1;
 static int no_openat2;	/* SLOWFS_NO_OPENAT2: act as a kernel without it */
+static int slow_close;	/* SLOWFS_CLOSE: close(2) of a marked fd too */
 
 /* Reads the environment once; the daemon never changes it later. */
 static void
@@ -77,6 +80,7 @@ settings_load(void)
 			delay_ms = v;
 	}
 	no_openat2 = getenv("SLOWFS_NO_OPENAT2") != NULL;
+	slow_close = getenv("SLOWFS_CLOSE") != NULL;
 	if ((s = getenv("SLOWFS_NOTIFY_FD")) != NULL && *s != '\0') {
 		errno = 0;
 		v = strtol(s, &end, 10);
@@ -123,6 +127,7 @@ static void *slot_fstatat, *slot_fstatat64, *slot_statx, *slot_fstat,
 static void *slot_read, *slot_pread, *slot_pread64, *slot_preadv,
     *slot_preadv2;
 static void *slot_sendfile, *slot_sendfile64;
+static void *slot_close;
 
 static long
 sys4(long number, long a, long b, long c, long d)
@@ -661,6 +666,19 @@ preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 		return -1;
 	}
 	return REAL(preadv2)(fd, iov, iovcnt, off, flags);
+}
+
+/*
+ * Closing: on a network filesystem close(2) writes back what is dirty
+ * and may wait as long as any write.
+ */
+int
+close(int fd)
+{
+	settings();
+	if (slow_close && fd_marked(fd))
+		delay();
+	return REAL(close)(fd);
 }
 
 /* A daemon that sends files with sendfile(2) reads them there. */

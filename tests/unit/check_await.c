@@ -1,7 +1,9 @@
 /*
  * Unit tests for await.c: a coroutine waiting on an fd, a timer and an I/O
  * job is resumed by the event loop, and the waits time out and complete in
- * the order the events happen.
+ * the order the events happen. The watches every connection uses
+ * (await_watch, await_watch_idle) run on real socketpairs: woken by the
+ * direction waited for only, by data and by EOF, and timed out.
  */
 #include "autoconf.h"
 
@@ -9,6 +11,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -189,6 +193,240 @@ START_TEST(job_inline)
 }
 END_TEST
 
+/* A watched socketpair: sv[0] is the connection's end, sv[1] the peer's. */
+struct watch_test {
+	int		 sv[2];
+	struct await_watch w;
+	short		 what;		/* waited for */
+	long		 timeout_ms;
+	long		 peer_after_ms;	/* the peer acts after this long */
+	int		 result;
+	int		 error;
+	long		 waited_ms;
+	int		 idle_calls;
+	int		 idle_timed_out;
+};
+
+static void
+watch_setup(struct watch_test *t)
+{
+	memset(t, 0, sizeof *t);
+	setup_threads(1);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+	    t->sv), 0);
+	ck_assert_int_eq(await_watch_open(&t->w, t->sv[0]), 0);
+}
+
+static void
+watch_teardown(struct watch_test *t)
+{
+	await_watch_close(&t->w);
+	close(t->sv[0]);
+	if (t->sv[1] != -1)
+		close(t->sv[1]);
+	teardown();
+}
+
+/* One wait, after the try that returned EAGAIN, as conn.c does. */
+static void
+watch_once(void *arg)
+{
+	struct watch_test	*t = arg;
+	long			 start = await_now_ms();
+
+	t->result = await_watch(&t->w, t->what, t->timeout_ms);
+	t->error = errno;
+	t->waited_ms = await_now_ms() - start;
+}
+
+static void
+peer_writes(void *arg)
+{
+	struct watch_test	*t = arg;
+
+	ck_assert_int_eq(await_sleep(t->peer_after_ms), 0);
+	ck_assert_int_eq(write(t->sv[1], "x", 1), 1);
+}
+
+static void
+peer_closes(void *arg)
+{
+	struct watch_test	*t = arg;
+
+	ck_assert_int_eq(await_sleep(t->peer_after_ms), 0);
+	close(t->sv[1]);
+	t->sv[1] = -1;
+}
+
+static void
+peer_drains(void *arg)
+{
+	struct watch_test	*t = arg;
+	char			 buf[4096];	/* on a 64 KiB coroutine stack */
+
+	ck_assert_int_eq(await_sleep(t->peer_after_ms), 0);
+	while (read(t->sv[1], buf, sizeof buf) > 0)
+		continue;
+}
+
+/* The connection's coroutine and the peer's, until both have ended. */
+static void
+run_both(struct watch_test *t, coro_fn *peer)
+{
+	struct coro	*a = coro_create(watch_once, t);
+	struct coro	*b = coro_create(peer, t);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	coro_resume(a);
+	coro_resume(b);
+	while (coro_live() > 0)
+		ck_assert_int_ge(event_base_loop(base, EVLOOP_ONCE), 0);
+}
+
+START_TEST(watch_wakes_on_data)
+{
+	struct watch_test	 t;
+	char			 c;
+
+	watch_setup(&t);
+	ck_assert_int_eq(read(t.sv[0], &c, 1), -1);	/* EAGAIN first */
+	t.what = EV_READ;
+	t.timeout_ms = 10000;
+	t.peer_after_ms = 50;
+	run_both(&t, peer_writes);
+	ck_assert_int_eq(t.result, 0);
+	/* Woken by the byte, not before it (the socket was writable). */
+	ck_assert_int_ge(t.waited_ms, 40);
+	ck_assert_int_lt(t.waited_ms, 5000);
+	ck_assert_int_eq(read(t.sv[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'x');
+	watch_teardown(&t);
+}
+END_TEST
+
+START_TEST(watch_wakes_on_eof)
+{
+	struct watch_test	 t;
+	char			 c;
+
+	watch_setup(&t);
+	t.what = EV_READ;
+	t.timeout_ms = 10000;
+	t.peer_after_ms = 20;
+	run_both(&t, peer_closes);
+	ck_assert_int_eq(t.result, 0);
+	ck_assert_int_lt(t.waited_ms, 5000);
+	ck_assert_int_eq(read(t.sv[0], &c, 1), 0);
+	watch_teardown(&t);
+}
+END_TEST
+
+/* A writable socket does not end a wait for input: it times out. */
+START_TEST(watch_times_out)
+{
+	struct watch_test	 t;
+
+	watch_setup(&t);
+	t.what = EV_READ;
+	t.timeout_ms = 100;
+	run(watch_once, &t);
+	ck_assert_int_eq(t.result, -1);
+	ck_assert_int_eq(t.error, ETIMEDOUT);
+	ck_assert_int_ge(t.waited_ms, 90);
+	watch_teardown(&t);
+}
+END_TEST
+
+START_TEST(watch_wakes_when_writable)
+{
+	struct watch_test	 t;
+	int			 sndbuf = 4096;
+	char			 buf[4096];
+
+	watch_setup(&t);
+	ck_assert_int_eq(setsockopt(t.sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+	    sizeof sndbuf), 0);
+	memset(buf, 'y', sizeof buf);
+	while (write(t.sv[0], buf, sizeof buf) > 0)
+		continue;
+	ck_assert_int_eq(errno, EAGAIN);
+	t.what = EV_WRITE;
+	t.timeout_ms = 10000;
+	t.peer_after_ms = 50;
+	run_both(&t, peer_drains);
+	ck_assert_int_eq(t.result, 0);
+	ck_assert_int_ge(t.waited_ms, 40);
+	ck_assert_int_lt(t.waited_ms, 5000);
+	ck_assert_int_gt(write(t.sv[0], buf, 1), 0);
+	watch_teardown(&t);
+}
+END_TEST
+
+static void
+idle_cb(void *arg, int timed_out)
+{
+	struct watch_test	*t = arg;
+
+	t->idle_calls++;
+	t->idle_timed_out = timed_out;
+}
+
+/* Runs the loop until idle_cb has run, or 10 s. */
+static void
+loop_until_idle_cb(struct watch_test *t)
+{
+	long	 deadline = await_now_ms() + 10000;
+
+	while (t->idle_calls == 0) {
+		ck_assert_int_lt(await_now_ms(), deadline);
+		ck_assert_int_ge(event_base_loop(base, EVLOOP_ONCE), 0);
+	}
+}
+
+/* Parked with no coroutine: the callback runs once, when input comes. */
+START_TEST(idle_wakes_on_data)
+{
+	struct watch_test	 t;
+	int			 i;
+
+	watch_setup(&t);
+	ck_assert_int_eq(await_watch_idle(&t.w, 10000, idle_cb, &t), 0);
+	/* Writable is not readable: nothing yet. */
+	for (i = 0; i < 3; i++)
+		ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0);
+	ck_assert_int_eq(t.idle_calls, 0);
+	ck_assert_int_eq(write(t.sv[1], "x", 1), 1);
+	loop_until_idle_cb(&t);
+	ck_assert_int_eq(t.idle_timed_out, 0);
+	/* Its timer is gone with it: no second call. */
+	ck_assert(!evtimer_pending((struct event *)t.w.idle_timer, NULL));
+	ck_assert_int_eq(t.idle_calls, 1);
+	watch_teardown(&t);
+}
+END_TEST
+
+/* Nothing comes: the callback says so once, and later input is not news. */
+START_TEST(idle_times_out)
+{
+	struct watch_test	 t;
+	long			 start;
+	int			 i;
+
+	watch_setup(&t);
+	start = await_now_ms();
+	ck_assert_int_eq(await_watch_idle(&t.w, 60, idle_cb, &t), 0);
+	loop_until_idle_cb(&t);
+	ck_assert_int_eq(t.idle_timed_out, 1);
+	ck_assert_int_ge(await_now_ms() - start, 50);
+	ck_assert_int_eq(write(t.sv[1], "x", 1), 1);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0);
+	ck_assert_int_eq(t.idle_calls, 1);
+	watch_teardown(&t);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -202,6 +440,12 @@ main(void)
 	tcase_add_test(tc, timers_interleave);
 	tcase_add_test(tc, job_on_worker);
 	tcase_add_test(tc, job_inline);
+	tcase_add_test(tc, watch_wakes_on_data);
+	tcase_add_test(tc, watch_wakes_on_eof);
+	tcase_add_test(tc, watch_times_out);
+	tcase_add_test(tc, watch_wakes_when_writable);
+	tcase_add_test(tc, idle_wakes_on_data);
+	tcase_add_test(tc, idle_times_out);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -16,7 +16,6 @@
 
 #include "filecache.h"
 #include "iopool.h"
-#include "resolve.h"
 
 static char		 dir[] = "/tmp/check_filecache.XXXXXX";
 static struct iopool	*pool;
@@ -53,9 +52,9 @@ file(const char *name, const char *content)
 	return path;
 }
 
-/* What a resolve job would produce for name. */
+/* name opened and fstat'd, as a resolve job leaves it. */
 static void
-resolved(struct resolution *res, const char *name)
+resolved(struct filecache_file *res, const char *name)
 {
 	char	 path[256];
 
@@ -64,7 +63,6 @@ resolved(struct resolution *res, const char *name)
 	ck_assert_int_ne(res->fd = open(path, O_RDONLY), -1);
 	ck_assert_int_eq(fstat(res->fd, &res->st), 0);
 	snprintf(res->name, sizeof res->name, "%s", name);
-	res->result = RESOLVE_FILE;
 }
 
 static int
@@ -77,7 +75,7 @@ START_TEST(hit_after_insert)
 {
 	struct filecache	*fc = filecache_create(8, 60000, pool);
 	struct filecache_entry	*e, *hit;
-	struct resolution	 res, again;
+	struct filecache_file	 res, again;
 
 	file("a.txt", "alpha");
 	resolved(&res, "a.txt");
@@ -102,7 +100,7 @@ changed_misses(void (*change)(void))
 {
 	struct filecache	*fc = filecache_create(8, 60000, pool);
 	struct filecache_entry	*e;
-	struct resolution	 res, again;
+	struct filecache_file	 res, again;
 
 	file("b.txt", "before");
 	resolved(&res, "b.txt");
@@ -197,7 +195,7 @@ START_TEST(truncated_in_use)
 {
 	struct filecache	*fc = filecache_create(8, 60000, pool);
 	struct filecache_entry	*held;
-	struct resolution	 res, again;
+	struct filecache_file	 res, again;
 	char			 buf[16];
 
 	file("b.txt", "before");
@@ -236,7 +234,7 @@ START_TEST(ttl_expires)
 {
 	struct filecache	*fc = filecache_create(8, 0, pool);
 	struct filecache_entry	*e;
-	struct resolution	 res, again;
+	struct filecache_file	 res, again;
 
 	file("c.txt", "c");
 	resolved(&res, "c.txt");
@@ -252,7 +250,7 @@ START_TEST(bounded_and_in_use_survives)
 {
 	struct filecache	*fc = filecache_create(2, 60000, pool);
 	struct filecache_entry	*held = NULL, *e;
-	struct resolution	 res[4], again;
+	struct filecache_file	 res[4], again;
 	char			 name[16], key[16];
 	int			 i;
 
@@ -288,7 +286,7 @@ START_TEST(one_entry_per_key)
 {
 	struct filecache	*fc = filecache_create(8, 60000, pool);
 	struct filecache_entry	*e[3], *hit;
-	struct resolution	 res[3], again;
+	struct filecache_file	 res[3], again;
 	int			 i;
 
 	file("d.txt", "delta");

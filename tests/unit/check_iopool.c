@@ -2,8 +2,8 @@
  * Unit tests for iopool.c: jobs run off the calling thread, completions
  * arrive through the notify fd of the channel bound where they were
  * submitted (and only there), the queue bound holds, a pool without
- * threads runs inline, destroy finishes every job, and the statistics
- * count jobs, refusals and latencies per channel.
+ * threads runs inline, destroy finishes every job and runs each done(),
+ * and the statistics count jobs, refusals and latencies per channel.
  */
 #include "autoconf.h"
 
@@ -294,6 +294,69 @@ START_TEST(completes_where_submitted)
 }
 END_TEST
 
+/*
+ * A completion that hands the pool a follow-up, as a read's completion
+ * queues the close: from iopool_destroy() the follow-up runs inline.
+ */
+struct chain_job {
+	struct test_job	 tj;
+	struct test_job	 next;
+	struct iopool	*pool;
+	int		 submitted;	/* iopool_submit()'s result */
+};
+
+static void
+chain_done(struct iojob *job)
+{
+	struct chain_job	*cj = (struct chain_job *)job;
+
+	cj->tj.done_calls++;
+	cj->submitted = iopool_submit(cj->pool, &cj->next.job);
+}
+
+/*
+ * Shutdown frees a job's owner in its done(): iopool_destroy() must call
+ * it once for every job not reaped, completed, running or still queued.
+ */
+START_TEST(destroy_runs_every_done)
+{
+	struct iopool	*pool = pool_open(1, 1, 16);
+	struct test_job	 unreaped, held, queued;
+	struct chain_job chain;
+	struct pollfd	 pfd = { iopool_channel_fd(ch), POLLIN, 0 };
+
+	init_job(&unreaped, 1, 1);
+	ck_assert_int_eq(iopool_submit(pool, &unreaped.job), 0);
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);	/* complete, not reaped */
+	/* The only worker is held: these two wait in the queue behind it. */
+	init_job(&held, 2, 0);
+	ck_assert_int_eq(iopool_submit(pool, &held.job), 0);
+	init_job(&queued, 3, 1);
+	ck_assert_int_eq(iopool_submit(pool, &queued.job), 0);
+	init_job(&chain.tj, 4, 1);
+	chain.tj.job.done = chain_done;
+	chain.pool = pool;
+	chain.submitted = -2;
+	init_job(&chain.next, 5, 1);
+	ck_assert_int_eq(iopool_submit(pool, &chain.tj.job), 0);
+	ck_assert_int_eq(unreaped.done_calls + held.done_calls +
+	    queued.done_calls + chain.tj.done_calls, 0);
+	__atomic_store_n(&held.gate, 1, __ATOMIC_RELEASE);
+	pool_close(pool);
+	ck_assert_int_eq(unreaped.done_calls, 1);
+	ck_assert_int_eq(held.done_calls, 1);
+	ck_assert_int_eq(queued.done_calls, 1);
+	ck_assert_int_eq(chain.tj.done_calls, 1);
+	ck_assert_int_eq(held.value, 4);
+	ck_assert_int_eq(queued.value, 6);
+	/* The follow-up ran inline, on this thread, with no done() of its own. */
+	ck_assert_int_eq(chain.submitted, 1);
+	ck_assert_int_eq(chain.next.value, 10);
+	ck_assert(pthread_equal(chain.next.ran_on, pthread_self()));
+	ck_assert_int_eq(chain.next.done_calls, 0);
+}
+END_TEST
+
 /* Workers blocked in slow jobs do not hold up the next one. */
 START_TEST(grows_past_blocked_workers)
 {
@@ -352,6 +415,7 @@ main(void)
 	tcase_add_test(tc, stats_latency_and_refusals);
 	tcase_add_test(tc, destroy_finishes_queued);
 	tcase_add_test(tc, completes_where_submitted);
+	tcase_add_test(tc, destroy_runs_every_done);
 	tcase_add_test(tc, grows_past_blocked_workers);
 	tcase_add_test(tc, growth_is_capped);
 	suite_add_tcase(s, tc);

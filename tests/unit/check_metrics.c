@@ -117,11 +117,11 @@ known_snapshot(struct metrics_snapshot *snap)
 	snap->refused[METRICS_REFUSED_PER_CLIENT] = 13;
 	snap->refused[METRICS_REFUSED_NO_MEMORY] = 14;
 	snap->accept_errors = 15;
-	metrics_histogram_observe(&snap->io_latency, 50000);	  /* 50 us */
-	metrics_histogram_observe(&snap->io_latency, 100000);	  /* on 0.0001 */
-	metrics_histogram_observe(&snap->io_latency, 100001);	  /* just over */
-	metrics_histogram_observe(&snap->io_latency, 3000000000); /* 3 s */
-	metrics_histogram_observe(&snap->io_latency, 20000000000); /* 20 s */
+	histogram_observe(&snap->io_latency, 50000);	  /* 50 us */
+	histogram_observe(&snap->io_latency, 100000);	  /* on 0.0001 */
+	histogram_observe(&snap->io_latency, 100001);	  /* just over */
+	histogram_observe(&snap->io_latency, 3000000000); /* 3 s */
+	histogram_observe(&snap->io_latency, 20000000000); /* 20 s */
 }
 
 START_TEST(format_exact)
@@ -189,20 +189,20 @@ END_TEST
 
 START_TEST(histogram_buckets)
 {
-	struct metrics_histogram h;
+	struct histogram h;
 
 	memset(&h, 0, sizeof h);
-	metrics_histogram_observe(&h, 0);
-	metrics_histogram_observe(&h, 100000);		/* le is inclusive */
-	metrics_histogram_observe(&h, 100001);
-	metrics_histogram_observe(&h, 1000000000);	/* exactly 1 s */
-	metrics_histogram_observe(&h, 10000000000);	/* exactly 10 s */
-	metrics_histogram_observe(&h, 10000000001);	/* only +Inf */
+	histogram_observe(&h, 0);
+	histogram_observe(&h, 100000);		/* le is inclusive */
+	histogram_observe(&h, 100001);
+	histogram_observe(&h, 1000000000);	/* exactly 1 s */
+	histogram_observe(&h, 10000000000);	/* exactly 10 s */
+	histogram_observe(&h, 10000000001);	/* only +Inf */
 	ck_assert_uint_eq(h.counts[0], 2);
 	ck_assert_uint_eq(h.counts[1], 1);
 	ck_assert_uint_eq(h.counts[12], 1);
-	ck_assert_uint_eq(h.counts[METRICS_LATENCY_BOUNDS - 1], 1);
-	ck_assert_uint_eq(h.counts[METRICS_LATENCY_BOUNDS], 1);
+	ck_assert_uint_eq(h.counts[HISTOGRAM_BOUNDS - 1], 1);
+	ck_assert_uint_eq(h.counts[HISTOGRAM_BOUNDS], 1);
 	ck_assert_uint_eq(h.count, 6);
 	ck_assert_uint_eq(h.sum_ns, 21000200002ULL);
 }
@@ -218,7 +218,7 @@ START_TEST(buckets_cumulative)
 
 	memset(&snap, 0, sizeof snap);
 	for (i = 0; i < 200; i++, ns = ns * 7 % 30000000011ULL)
-		metrics_histogram_observe(&snap.io_latency, ns * 3);
+		histogram_observe(&snap.io_latency, ns * 3);
 	metrics_format(&snap, buf, sizeof buf);
 	for (line = strtok(buf, "\n"); line != NULL;
 	    line = strtok(NULL, "\n")) {
@@ -233,7 +233,7 @@ START_TEST(buckets_cumulative)
 		last = value;
 		buckets++;
 	}
-	ck_assert_int_eq(buckets, METRICS_LATENCY_BOUNDS + 1);
+	ck_assert_int_eq(buckets, HISTOGRAM_BOUNDS + 1);
 	ck_assert_uint_eq(last, 200);
 	ck_assert_uint_eq(count, 200);
 }

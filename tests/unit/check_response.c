@@ -1,7 +1,7 @@
 /*
  * Unit tests for response.c: fields kept in order and read back as pairs,
- * Date and Server first, the bound on a head, a large head, and error
- * bodies.
+ * Date first, Server where the protocol adds it, the bound on a head, a
+ * large head, and error bodies.
  */
 #include "autoconf.h"
 
@@ -44,26 +44,26 @@ START_TEST(fields_in_order)
 	ck_assert(!r.overflow);
 	ck_assert_int_eq(strncmp(nth(0), "Date=", 5), 0);
 	ck_assert_uint_eq(strlen(nth(0)), 5 + HTTPDATE_LEN);
-	ck_assert_str_eq(nth(1), "Server=" PACKAGE_NAME);
-	ck_assert_str_eq(nth(2), "Content-Range=bytes 0-9/100");
-	ck_assert_str_eq(nth(3), "ETag=\"a-b\"");
-	ck_assert_str_eq(nth(4), "Content-Length=18446744073709551615");
-	ck_assert_str_eq(nth(5), "X-Zero=0");
+	ck_assert_str_eq(nth(1), "Content-Range=bytes 0-9/100");
+	ck_assert_str_eq(nth(2), "ETag=\"a-b\"");
+	ck_assert_str_eq(nth(3), "Content-Length=18446744073709551615");
+	ck_assert_str_eq(nth(4), "X-Zero=0");
 	/* Only the first colon separates: the value keeps the rest. */
-	ck_assert_str_eq(nth(6), "X-Rule=a: b");
-	ck_assert_ptr_null(nth(7));
+	ck_assert_str_eq(nth(5), "X-Rule=a: b");
+	ck_assert_ptr_null(nth(6));
 }
 END_TEST
 
 START_TEST(server_tokens)
 {
-	response_set_tokens(RESPONSE_TOKENS_OFF);
 	response_begin(&r, 200);
+	response_add_server(&r, RESPONSE_TOKENS_OFF);
 	ck_assert_ptr_null(nth(1));
-	response_set_tokens(RESPONSE_TOKENS_FULL);
-	response_begin(&r, 200);
+	response_add_server(&r, RESPONSE_TOKENS_FULL);
 	ck_assert_str_eq(nth(1), "Server=" PACKAGE_NAME "/" PACKAGE_VERSION);
-	response_set_tokens(RESPONSE_TOKENS_PRODUCT);
+	response_begin(&r, 200);
+	response_add_server(&r, RESPONSE_TOKENS_PRODUCT);
+	ck_assert_str_eq(nth(1), "Server=" PACKAGE_NAME);
 }
 END_TEST
 
@@ -108,8 +108,7 @@ START_TEST(large_head)
 	ck_assert_int_eq(response_begin_large(&r, 301, sizeof big + 256), 0);
 	response_add(&r, "Location", "/%s", big);
 	ck_assert(!r.overflow);
-	ck_assert(response_field_next(&r, &pos, &f));
-	ck_assert(response_field_next(&r, &pos, &f));
+	ck_assert(response_field_next(&r, &pos, &f));	/* Date */
 	ck_assert(response_field_next(&r, &pos, &f));
 	ck_assert_uint_eq(f.value_len, sizeof big);
 	response_free(&r);
