@@ -18,6 +18,7 @@ import signal
 import socket
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import unittest
