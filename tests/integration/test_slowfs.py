@@ -9,8 +9,13 @@ same procedure must show the stall, which proves the measurement can fail.
 A client that gives up on a slow request must leave the daemon healthy.
 A configuration generation freed by a failed reload closes its access log
 on the pool, not on the reactor, however long that close takes.
+
+The same pair of measurements for a directory listing, with only the
+directory's readdir slowed: the guard that a listing never reads its
+directory on the reactor.
 """
 
+import json
 import os
 import select
 import shutil
@@ -40,6 +45,15 @@ REQUESTS_PER_CLIENT = 10
 # behind four 2 s calls, 8 s).
 STALL_S = 2.0
 NOTIFY_TIMEOUT_S = 15.0
+# Listings (cases E and F): one directory whose readdir alone is slow (no
+# file holds the file marker), so the one delay is the directory read. The
+# bound sits well under the delay; under valgrind both stretch.
+LIST_DIR = "list-SLOWDIR"
+LIST_ENV = {"SLOWFS_MARKER": "SLOWFILE", "SLOWFS_DIR_MARKER": "SLOWDIR"}
+LIST_FILES = {"a.txt": b"a\n", "b.bin": os.urandom(3000)}
+LIST_SUBDIR = "sub"
+LIST_DELAY_MS = 4000 * SLOWDOWN
+LIST_STALL_S = 2.0 * SLOWDOWN
 
 
 def percentile(sorted_values, p):
@@ -94,18 +108,21 @@ class SlowFsTest(ServerTestCase):
         write_file(os.path.join(root, SLOW_NAME), SLOW_DATA)
         for name, data in FAST.items():
             write_file(os.path.join(root, name), data)
+        for name, data in LIST_FILES.items():
+            write_file(os.path.join(root, LIST_DIR, name), data)
+        os.makedirs(os.path.join(root, LIST_DIR, LIST_SUBDIR))
 
-    def start(self, io_threads, delay_ms, pipe, **config):
-        env = {
+    def start(self, io_threads, delay_ms, pipe, env=None, config=None):
+        env = dict({
             "LD_PRELOAD": SLOWFS,
             "SLOWFS_MARKER": "SLOW",
             "SLOWFS_DELAY_MS": str(delay_ms),
             "SLOWFS_NOTIFY_FD": str(pipe.write_fd),
-        }
+        }, **(env or {}))
         srv = Server(root=self.root, env=env, pass_fds=[pipe.write_fd],
                      config=dict({"io_threads": io_threads, "chunk_bytes": CHUNK_BYTES,
                                   "send_timeout_ms": 60000, "keepalive_timeout_ms": 60000},
-                                 **config))
+                                 **(config or {})))
         pipe.close_write_end()  # the daemon holds the only write end now
         return srv
 
@@ -238,7 +255,8 @@ class SlowFsTest(ServerTestCase):
         # up on it after shutdown_grace_ms and says so in its exit status.
         pipe = NotifyPipe()
         try:
-            srv = self.start(4, STUCK_DELAY_MS, pipe, shutdown_grace_ms=500)
+            srv = self.start(4, STUCK_DELAY_MS, pipe,
+                             config={"shutdown_grace_ms": 500})
             srv.expect_exit = 2
             with srv:
                 pipe.drain()
@@ -254,6 +272,65 @@ class SlowFsTest(ServerTestCase):
                 self.assertLess(took, STUCK_DELAY_MS / 2000, srv.stderr)
         finally:
             pipe.close()
+
+    def measure_listing(self, io_threads):
+        """The slowest of the fast requests made while a listing's readdir
+        is provably in flight, one after another until the listing is
+        done, so that a stall anywhere in it lands in one of them."""
+        pipe = NotifyPipe()
+        listing, slowest, count = {}, 0.0, 0
+        try:
+            with self.start(io_threads, LIST_DELAY_MS, pipe, env=LIST_ENV,
+                            config={"autoindex": True}) as srv:
+                pipe.drain()
+                lister = threading.Thread(target=self.fetch_listing, args=(srv, listing))
+                lister.start()
+                pipe.wait()
+                while lister.is_alive():
+                    t0 = time.monotonic()
+                    with HTTPConnection(srv.host, srv.port, timeout=60 * SLOWDOWN) as c:
+                        c.request("GET", "/fast0.bin", {"Connection": "close"})
+                        r = c.read_response()
+                    slowest = max(slowest, time.monotonic() - t0)
+                    count += 1
+                    self.assertEqual((r.status, r.body), (200, FAST["fast0.bin"]))
+                    lister.join(0.05)  # paces the loop; returns as the listing ends
+                lister.join()
+        finally:
+            pipe.close()
+        self.assertNotIn("error", listing, listing.get("error"))
+        self.assertEqual(listing.get("status"), 200)
+        want = sorted([(name, "file", len(data)) for name, data in LIST_FILES.items()] +
+                      [(LIST_SUBDIR, "dir", None)])
+        got = sorted((e["name"], e["type"], e["size"] if e["type"] == "file" else None)
+                     for e in listing["doc"])
+        self.assertEqual(got, want)
+        print("\nslowfs: io_threads=%d listing with a slow readdir: %d fast requests, "
+              "max %.1f ms (readdir delay %d ms)"
+              % (io_threads, count, slowest * 1000, LIST_DELAY_MS))
+        sys.stdout.flush()
+        return slowest
+
+    def fetch_listing(self, srv, result):
+        try:
+            with srv.connect(timeout=120 * SLOWDOWN) as c:
+                c.request("GET", "/%s/?format=json" % LIST_DIR, {"Connection": "close"})
+                r = c.read_response()
+                result["status"] = r.status
+                result["doc"] = json.loads(r.body)
+        except Exception as e:
+            result["error"] = "%s: %s" % (type(e).__name__, e)
+
+    def test_e_listing_reads_directory_off_reactor(self):
+        slowest = self.measure_listing(io_threads=4)
+        self.assertLess(slowest, LIST_STALL_S,
+                        "a fast request waited behind a listing's readdir: the reactor stalled")
+
+    def test_f_inline_listing_stalls_reactor(self):
+        slowest = self.measure_listing(io_threads=0)
+        self.assertGreaterEqual(slowest, LIST_STALL_S,
+                                "with io_threads=0 the listing's readdir should stall the "
+                                "reactor; if it does not, slowfs is not slowing it")
 
     def assert_fast_ok(self, srv):
         t0 = time.monotonic()

@@ -4,6 +4,8 @@
  * Every filesystem call that names a path containing the marker (env
  * SLOWFS_MARKER, default "SLOW"), or works on an fd whose /proc/self/fd link
  * contains it, sleeps SLOWFS_DELAY_MS (default 2000) before the real call.
+ * Reading a directory whose path contains SLOWFS_DIR_MARKER (default: the
+ * marker) is slow too, so a test can slow a listing's readdir alone.
  * When SLOWFS_NOTIFY_FD names an fd, one byte "s" is written to it as each
  * delay starts, so a test can wait until a slow call is really in flight
  * instead of sleeping. With SLOWFS_SWITCH naming a file, all of this
@@ -30,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +60,7 @@ int	 __openat64_2(int, const char *, int);
 
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 static char marker[MARKER_MAX] = "SLOW";
+static char dir_marker[MARKER_MAX];
 static long delay_ms = 2000;
 static int notify_fd = -1;
 static int no_openat2;	/* SLOWFS_NO_OPENAT2: act as a kernel without it */
@@ -73,6 +77,11 @@ settings_load(void)
 	if ((s = getenv("SLOWFS_MARKER")) != NULL && *s != '\0' &&
 	    strlen(s) < sizeof(marker))
 		strcpy(marker, s);
+	if ((s = getenv("SLOWFS_DIR_MARKER")) != NULL && *s != '\0' &&
+	    strlen(s) < sizeof(dir_marker))
+		strcpy(dir_marker, s);
+	else
+		strcpy(dir_marker, marker);
 	if ((s = getenv("SLOWFS_DELAY_MS")) != NULL && *s != '\0') {
 		errno = 0;
 		v = strtol(s, &end, 10);
@@ -128,6 +137,7 @@ static void *slot_read, *slot_pread, *slot_pread64, *slot_preadv,
     *slot_preadv2;
 static void *slot_sendfile, *slot_sendfile64;
 static void *slot_close;
+static void *slot_readdir, *slot_readdir64;
 
 static long
 sys4(long number, long a, long b, long c, long d)
@@ -178,16 +188,15 @@ path_marked(const char *path)
 	return path != NULL && strstr(path, marker) != NULL && switched_on();
 }
 
-/* Whether fd names a file whose path holds the marker; asks the kernel. */
+/* Whether fd names a file whose path holds mark; asks the kernel. */
 static int
-fd_marked(int fd)
+fd_holds(int fd, const char *mark)
 {
 	char proc[64], link[PATH_MAX + 1];
 	long n;
 
 	if (fd < 0)
 		return 0;
-	settings();
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	n = sys4(SYS_readlinkat, AT_FDCWD, (long)proc, (long)link,
 	    (long)(sizeof(link) - 1));
@@ -197,7 +206,14 @@ fd_marked(int fd)
 	if (strncmp(link, "socket:", 7) == 0 || strncmp(link, "pipe:", 5) == 0 ||
 	    strncmp(link, "anon_inode:", 11) == 0)
 		return 0;
-	return strstr(link, marker) != NULL && switched_on();
+	return strstr(link, mark) != NULL && switched_on();
+}
+
+static int
+fd_marked(int fd)
+{
+	settings();
+	return fd_holds(fd, marker);
 }
 
 /* For *at calls: the path itself, the fd for AT_EMPTY_PATH, or the directory. */
@@ -696,4 +712,66 @@ sendfile64(int out_fd, int in_fd, off64_t *off, size_t len)
 	if (fd_marked(in_fd))
 		delay();
 	return REAL(sendfile64)(out_fd, in_fd, off, len);
+}
+
+/*
+ * Reading a directory. glibc's readdir fills its buffer with getdents64,
+ * a system call made inside libc where no wrapper sees it; what a wrapper
+ * can see is the directory's offset moving. A readdir that moved it read
+ * the directory, and sleeps once that is done; one served from the buffer
+ * does not, as a disk would not make it wait either. So listing a small
+ * marked directory costs one delay, not one per entry.
+ */
+
+/* The offset of a stream on a marked directory; -1 when it is not marked. */
+static long
+dir_marked_offset(DIR *dir)
+{
+	int saved_errno = errno, fd;
+	long off = -1;
+
+	settings();
+	fd = dirfd(dir);
+	if (fd_holds(fd, dir_marker))
+		off = sys4(SYS_lseek, fd, 0, SEEK_CUR, 0);
+	errno = saved_errno;
+	return off;
+}
+
+static void
+dir_read_delay(DIR *dir, long before)
+{
+	int saved_errno = errno;
+	long after;
+
+	if (before == -1)
+		return;
+	after = sys4(SYS_lseek, dirfd(dir), 0, SEEK_CUR, 0);
+	errno = saved_errno;
+	if (after != before)
+		delay();
+}
+
+struct dirent *
+readdir(DIR *dir)
+{
+	struct dirent *de;
+	long before;
+
+	before = dir_marked_offset(dir);
+	de = REAL(readdir)(dir);
+	dir_read_delay(dir, before);
+	return de;
+}
+
+struct dirent64 *
+readdir64(DIR *dir)
+{
+	struct dirent64 *de;
+	long before;
+
+	before = dir_marked_offset(dir);
+	de = REAL(readdir64)(dir);
+	dir_read_delay(dir, before);
+	return de;
 }
