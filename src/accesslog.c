@@ -27,29 +27,29 @@
 #include "log.h"
 #include "request.h"
 
-#define ACCESSLOG_BUFFER_MAX	(256 * 1024)
-#define ACCESSLOG_LINE_MAX	4096
-#define ACCESSLOG_FLUSH_MS	1000
+#define ACCESSLOG_BUFFER_MAX (256 * 1024)
+#define ACCESSLOG_LINE_MAX 4096
+#define ACCESSLOG_FLUSH_MS 1000
 
 struct accesslog {
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 wake;
-	char		*pending;
-	size_t		 pending_len;
-	char		*spare;
-	uint64_t	 dropped;
-	int		 reopen;
-	int		 stopping;
-	int		 fd;
-	char		*path;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	char *pending;
+	size_t pending_len;
+	char *spare;
+	uint64_t dropped;
+	int reopen;
+	int stopping;
+	int fd;
+	char *path;
 	struct logformat *format;
-	pthread_t	 writer;
+	pthread_t writer;
 };
 
 static void
 write_all(int fd, const char *buf, size_t len)
 {
-	ssize_t	 n;
+	ssize_t n;
 
 	while (len > 0) {
 		n = write(fd, buf, len);
@@ -67,12 +67,12 @@ write_all(int fd, const char *buf, size_t len)
 static void *
 writer_main(void *arg)
 {
-	struct accesslog	*log = arg;
-	struct timespec		 until;
-	char			*buf;
-	size_t			 len;
-	uint64_t		 dropped;
-	int			 reopen, stopping, fd;
+	struct accesslog *log = arg;
+	struct timespec until;
+	char *buf;
+	size_t len;
+	uint64_t dropped;
+	int reopen, stopping, fd;
 
 	pthread_mutex_lock(&log->lock);
 	for (;;) {
@@ -96,8 +96,8 @@ writer_main(void *arg)
 		if (len > 0)
 			write_all(log->fd, buf, len);
 		if (dropped > 0)
-			log_warnx("access log: %" PRIu64 " lines dropped",
-			    dropped);
+			log_warnx(
+			    "access log: %" PRIu64 " lines dropped", dropped);
 		if (reopen) {
 			fd = open(log->path,
 			    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -133,14 +133,15 @@ free_parts(struct accesslog *log)
 struct accesslog *
 accesslog_open(const char *path, const char *format)
 {
-	struct accesslog	*log;
-	char			 err[128];
-	int			 rc;
+	struct accesslog *log;
+	char err[128];
+	int rc;
 
 	if ((log = calloc(1, sizeof *log)) == NULL)
 		return NULL;
 	log->fd = -1;
-	if ((log->format = logformat_compile(format, err, sizeof err)) == NULL) {
+	if ((log->format = logformat_compile(format, err, sizeof err)) ==
+	    NULL) {
 		errno = EINVAL;
 		goto fail;
 	}
@@ -148,8 +149,8 @@ accesslog_open(const char *path, const char *format)
 	    (log->pending = malloc(ACCESSLOG_BUFFER_MAX)) == NULL ||
 	    (log->spare = malloc(ACCESSLOG_BUFFER_MAX)) == NULL)
 		goto fail;
-	if ((log->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1)
+	if ((log->fd = open(
+		 path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
 		goto fail;
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_cond_init(&log->wake, NULL);
@@ -191,31 +192,31 @@ accesslog_reopen(struct accesslog *log)
 
 /* A bounded line being built: writes past the end are cut, never made. */
 struct line {
-	char	*buf;
-	size_t	 size;
-	size_t	 len;
+	char *buf;
+	size_t size;
+	size_t len;
 };
 
 static void
 line_printf(struct line *l, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 n;
+	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(l->buf + l->len, l->size - l->len, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		l->len += (size_t)n < l->size - l->len ? (size_t)n :
-		    l->size - l->len - 1;
+		l->len += (size_t)n < l->size - l->len ? (size_t)n
+						       : l->size - l->len - 1;
 }
 
 /* Copies s escaped: a client must not be able to forge log lines. */
 static void
 line_escaped(struct line *l, struct slice s)
 {
-	size_t		 i;
-	unsigned char	 ch;
+	size_t i;
+	unsigned char ch;
 
 	if (s.ptr == NULL || s.len == 0) {
 		line_printf(l, "-");
@@ -249,8 +250,8 @@ enum field {
 };
 
 static const struct {
-	const char	*name;
-	enum field	 field;
+	const char *name;
+	enum field field;
 } variables[] = {
 	{ "remote_addr", F_REMOTE_ADDR },
 	{ "time_local", F_TIME_LOCAL },
@@ -268,25 +269,25 @@ static const struct {
 	{ "request_time", F_REQUEST_TIME },
 };
 
-#define LOGFORMAT_ITEMS_MAX	64
+#define LOGFORMAT_ITEMS_MAX 64
 
 struct logformat {
 	struct {
-		enum field	 field;
-		const char	*text;	/* F_LITERAL: into fmt */
-		size_t		 len;
-	}		 items[LOGFORMAT_ITEMS_MAX];
-	size_t		 count;
-	char		*fmt;
+		enum field field;
+		const char *text; /* F_LITERAL: into fmt */
+		size_t len;
+	} items[LOGFORMAT_ITEMS_MAX];
+	size_t count;
+	char *fmt;
 };
 
 struct logformat *
 logformat_compile(const char *fmt, char *err, size_t errlen)
 {
-	struct logformat	*lf;
-	const char		*p, *name;
-	size_t			 len, i;
-	int			 braces;
+	struct logformat *lf;
+	const char *p, *name;
+	size_t len, i;
+	int braces;
 
 	if (fmt == NULL)
 		fmt = ACCESSLOG_COMBINED;
@@ -343,11 +344,11 @@ size_t
 logformat_render(const struct logformat *lf, const struct accesslog_entry *e,
     char *buf, size_t size)
 {
-	const struct request	*req = e->req;
-	struct line		 l = { buf, size, 0 };
-	struct tm		 tm;
-	char			 date[64];
-	size_t			 i;
+	const struct request *req = e->req;
+	struct line l = { buf, size, 0 };
+	struct tm tm;
+	char date[64];
+	size_t i;
 
 	for (i = 0; i < lf->count; i++) {
 		switch (lf->items[i].field) {
@@ -360,7 +361,8 @@ logformat_render(const struct logformat *lf, const struct accesslog_entry *e,
 			break;
 		case F_TIME_LOCAL:
 			localtime_r(&e->when.tv_sec, &tm);
-			strftime(date, sizeof date, "%d/%b/%Y:%H:%M:%S %z", &tm);
+			strftime(
+			    date, sizeof date, "%d/%b/%Y:%H:%M:%S %z", &tm);
 			line_printf(&l, "%s", date);
 			break;
 		case F_TIME_ISO8601:
@@ -418,8 +420,8 @@ logformat_render(const struct logformat *lf, const struct accesslog_entry *e,
 void
 accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
 {
-	char	 line[ACCESSLOG_LINE_MAX];
-	size_t	 n;
+	char line[ACCESSLOG_LINE_MAX];
+	size_t n;
 
 	n = logformat_render(log->format, e, line, sizeof line);
 	pthread_mutex_lock(&log->lock);

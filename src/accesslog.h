@@ -16,18 +16,18 @@ struct logformat;
 struct request;
 
 /* nginx's "combined": the default format. */
-#define ACCESSLOG_COMBINED \
-	"$remote_addr - - [$time_local] \"$request\" $status " \
+#define ACCESSLOG_COMBINED                                                     \
+	"$remote_addr - - [$time_local] \"$request\" $status "                 \
 	"$body_bytes_sent \"$http_referer\" \"$http_user_agent\""
 
 /* What one line can say about a request. */
 struct accesslog_entry {
-	const char		*peer;
-	struct timespec		 when;		/* wall clock, response end */
-	const struct request	*req;
-	int			 status;
-	uint64_t		 body_bytes;
-	long			 request_ms;	/* head received to response end */
+	const char *peer;
+	struct timespec when; /* wall clock, response end */
+	const struct request *req;
+	int status;
+	uint64_t body_bytes;
+	long request_ms; /* head received to response end */
 };
 
 /*
@@ -36,18 +36,18 @@ struct accesslog_entry {
  * with err set for an unknown variable.
  */
 struct logformat *logformat_compile(const char *fmt, char *err, size_t errlen);
-void		 logformat_free(struct logformat *);
+void logformat_free(struct logformat *);
 /* One line, newline included, cut to fit size; returns its length. */
-size_t		 logformat_render(const struct logformat *,
-		    const struct accesslog_entry *, char *buf, size_t size);
+size_t logformat_render(const struct logformat *,
+    const struct accesslog_entry *, char *buf, size_t size);
 
 /* Opens (appends to) path and starts the writer; NULL with errno set. */
 struct accesslog *accesslog_open(const char *path, const char *format);
 /* Writes out what is buffered, stops the writer and closes the file. */
-void		 accesslog_close(struct accesslog *);
+void accesslog_close(struct accesslog *);
 /* Asks the writer to reopen the file, for log rotation. */
-void		 accesslog_reopen(struct accesslog *);
+void accesslog_reopen(struct accesslog *);
 /* Formats and queues one line; never waits for the disk. */
-void		 accesslog_write(struct accesslog *, const struct accesslog_entry *);
+void accesslog_write(struct accesslog *, const struct accesslog_entry *);
 
 #endif

@@ -25,14 +25,14 @@ struct event_storage {
 };
 
 struct waiter {
-	struct coro	*co;
-	short		 events;
+	struct coro *co;
+	short events;
 };
 
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct waiter	*w = arg;
+	struct waiter *w = arg;
 
 	w->events = what;
 	coro_resume(w->co);
@@ -48,10 +48,10 @@ ms_to_tv(long ms, struct timeval *tv)
 int
 await_fd(int fd, short what, long timeout_ms)
 {
-	struct waiter	 w = { coro_current(), 0 };
+	struct waiter w = { coro_current(), 0 };
 	struct event_storage storage;
-	struct event	*ev = (struct event *)&storage;
-	struct timeval	 tv;
+	struct event *ev = (struct event *)&storage;
+	struct timeval tv;
 
 	if (timeout_ms < 0)
 		timeout_ms = -1;
@@ -72,10 +72,10 @@ await_fd(int fd, short what, long timeout_ms)
 static void
 watch_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct await_watch	*w = arg;
+	struct await_watch *w = arg;
 
 	if ((w->waiting & what) == 0)
-		return;		/* an edge nobody waits for: nothing is lost */
+		return; /* an edge nobody waits for: nothing is lost */
 	w->got = what;
 	w->waiting = 0;
 	if (w->waiter == NULL) {
@@ -89,7 +89,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 static void
 idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct await_watch	*w = arg;
+	struct await_watch *w = arg;
 
 	w->waiting = 0;
 	w->idle_cb(w->idle_arg, 1);
@@ -99,7 +99,7 @@ int
 await_watch_idle(struct await_watch *w, long timeout_ms,
     void (*cb)(void *arg, int timed_out), void *arg)
 {
-	struct timeval	 tv;
+	struct timeval tv;
 
 	w->waiter = NULL;
 	w->idle_cb = cb;
@@ -139,7 +139,7 @@ await_watch_close(struct await_watch *w)
 static void
 watch_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct await_watch	*w = arg;
+	struct await_watch *w = arg;
 
 	w->got = EV_TIMEOUT;
 	w->waiting = 0;
@@ -150,8 +150,8 @@ int
 await_watch(struct await_watch *w, short what, long timeout_ms)
 {
 	struct event_storage storage;
-	struct event	*timer = (struct event *)&storage;
-	struct timeval	 tv;
+	struct event *timer = (struct event *)&storage;
+	struct timeval tv;
 
 	w->waiter = coro_current();
 	w->waiting = what;
@@ -159,8 +159,8 @@ await_watch(struct await_watch *w, short what, long timeout_ms)
 	if (timeout_ms >= 0) {
 		/* A timer costs no system call, unlike re-arming the fd. */
 		ms_to_tv(timeout_ms, &tv);
-		evtimer_assign(timer, reactor_current()->base,
-		    watch_timeout_cb, w);
+		evtimer_assign(
+		    timer, reactor_current()->base, watch_timeout_cb, w);
 		if (evtimer_add(timer, &tv) == -1) {
 			w->waiting = 0;
 			errno = ENOMEM;
@@ -186,7 +186,7 @@ job_done(struct iojob *job)
 int
 await_job(struct iojob *job)
 {
-	int	 rc;
+	int rc;
 
 	job->done = job_done;
 	job->data = coro_current();
@@ -200,10 +200,10 @@ await_job(struct iojob *job)
 int
 await_sleep(long ms)
 {
-	struct waiter	 w = { coro_current(), 0 };
+	struct waiter w = { coro_current(), 0 };
 	struct event_storage storage;
-	struct event	*ev = (struct event *)&storage;
-	struct timeval	 tv;
+	struct event *ev = (struct event *)&storage;
+	struct timeval tv;
 
 	ms_to_tv(ms, &tv);
 	evtimer_assign(ev, reactor_current()->base, wake_cb, &w);

@@ -23,11 +23,11 @@ struct coro;
 struct await_watch {
 	_Alignas(max_align_t) unsigned char ev[REACTOR_EVENT_BYTES];
 	_Alignas(max_align_t) unsigned char idle_timer[REACTOR_EVENT_BYTES];
-	struct coro	*waiter;	/* NULL: parked, see await_watch_idle */
-	short		 waiting;	/* EV_READ and/or EV_WRITE */
-	short		 got;
-	void		(*idle_cb)(void *arg, int timed_out);
-	void		 *idle_arg;
+	struct coro *waiter; /* NULL: parked, see await_watch_idle */
+	short waiting;	     /* EV_READ and/or EV_WRITE */
+	short got;
+	void (*idle_cb)(void *arg, int timed_out);
+	void *idle_arg;
 };
 
 /*
@@ -35,30 +35,30 @@ struct await_watch {
  * waits for ever. Returns 0, or -1 with errno ETIMEDOUT, or ENOMEM when
  * the event cannot be armed.
  */
-int	 await_fd(int fd, short what, long timeout_ms);
+int await_fd(int fd, short what, long timeout_ms);
 /*
  * Runs job->work on the I/O pool and waits for it to complete. Returns 0,
  * or -1 with errno EAGAIN when the pool's queue is full. Overwrites
  * job->done and job->data.
  */
-int	 await_job(struct iojob *job);
+int await_job(struct iojob *job);
 /* Registers w for fd; 0, or -1 with errno ENOMEM. */
-int	 await_watch_open(struct await_watch *w, int fd);
+int await_watch_open(struct await_watch *w, int fd);
 /* Unregisters it: before the fd is closed. */
-void	 await_watch_close(struct await_watch *w);
+void await_watch_close(struct await_watch *w);
 /*
  * Parks the fd with no coroutine at all: cb(arg, 0) runs once when it
  * turns readable, or cb(arg, 1) after timeout_ms. An idle connection so
  * holds no stack. Like await_watch, only after a read returned EAGAIN.
  */
-int	 await_watch_idle(struct await_watch *w, long timeout_ms,
-	    void (*cb)(void *arg, int timed_out), void *arg);
+int await_watch_idle(struct await_watch *w, long timeout_ms,
+    void (*cb)(void *arg, int timed_out), void *arg);
 /* await_fd() for a watched fd: the same results. */
-int	 await_watch(struct await_watch *w, short what, long timeout_ms);
+int await_watch(struct await_watch *w, short what, long timeout_ms);
 /* Sleeps without blocking the reactor; 0, or -1 with errno ENOMEM. */
-int	 await_sleep(long ms);
+int await_sleep(long ms);
 
 /* monotime_ms(): the clock the deadlines here are measured on. */
-long	 await_now_ms(void);
+long await_now_ms(void);
 
 #endif

@@ -28,14 +28,14 @@ enum scope { SCOPE_GLOBAL, SCOPE_SITE };
 
 enum key_type {
 	KEY_UINT,
-	KEY_UINT_AUTO,	/* a KEY_UINT, or "auto", stored as 0 */
+	KEY_UINT_AUTO, /* a KEY_UINT, or "auto", stored as 0 */
 	KEY_BOOL,
 	KEY_PATH,	/* a file path, relative to the config file */
 	KEY_FILE_NAME,	/* a name without '/' */
 	KEY_URL_PATH,	/* "/..." */
-	KEY_LOG_FORMAT,	/* an access log format */
-	KEY_MEDIA_TYPE,	/* "type/subtype" and maybe parameters */
-	KEY_ACCESS_LOG,	/* a path or "off" */
+	KEY_LOG_FORMAT, /* an access log format */
+	KEY_MEDIA_TYPE, /* "type/subtype" and maybe parameters */
+	KEY_ACCESS_LOG, /* a path or "off" */
 	KEY_LOG_LEVEL,
 	KEY_TOKENS,
 	KEY_LISTEN,
@@ -50,15 +50,15 @@ enum key_type {
 };
 
 struct key {
-	const char	*name;
-	enum key_type	 type;
-	enum scope	 scope;
-	size_t		 offset;
-	long long	 min, max;	/* KEY_UINT bounds */
+	const char *name;
+	enum key_type type;
+	enum scope scope;
+	size_t offset;
+	long long min, max; /* KEY_UINT bounds */
 };
 
-#define G(member)	SCOPE_GLOBAL, offsetof(struct config, member)
-#define S(member)	SCOPE_SITE, offsetof(struct site_config, member)
+#define G(member) SCOPE_GLOBAL, offsetof(struct config, member)
+#define S(member) SCOPE_SITE, offsetof(struct site_config, member)
 
 static const struct key keys[] = {
 	{ "listen", KEY_LISTEN, G(listen), 0, 0 },
@@ -67,8 +67,8 @@ static const struct key keys[] = {
 	{ "io_queue_max", KEY_UINT, G(io_queue_max), 1, 1 << 20 },
 	{ "max_connections", KEY_UINT_AUTO, G(max_connections), 1,
 	    CONFIG_CONNECTIONS_MAX },
-	{ "max_connections_per_client", KEY_UINT,
-	    G(max_connections_per_client), 0, 1 << 20 },
+	{ "max_connections_per_client", KEY_UINT, G(max_connections_per_client),
+	    0, 1 << 20 },
 	{ "keepalive_requests", KEY_UINT, G(keepalive_requests), 0, 1 << 30 },
 	{ "request_line_max", KEY_UINT, G(request_limits.line_max), 256,
 	    1 << 20 },
@@ -97,8 +97,8 @@ static const struct key keys[] = {
 	{ "metrics_listen", KEY_LISTEN_ONE, G(metrics_listen), 0, 0 },
 	{ "metrics_path", KEY_URL_PATH, G(metrics_path), 0, 0 },
 	{ "health_path", KEY_URL_PATH, G(health_path), 0, 0 },
-	{ "health_probe_interval_ms", KEY_UINT, G(health_probe_interval_ms),
-	    10, 3600000 },
+	{ "health_probe_interval_ms", KEY_UINT, G(health_probe_interval_ms), 10,
+	    3600000 },
 	{ "health_probe_timeout_ms", KEY_UINT, G(health_probe_timeout_ms), 1,
 	    3600000 },
 	{ "drain_delay_ms", KEY_UINT, G(drain_delay_ms), 0, 3600000 },
@@ -118,20 +118,19 @@ static const struct key keys[] = {
 };
 
 struct loader {
-	const char	*file;
-	char		*err;
-	size_t		 errlen;
+	const char *file;
+	char *err;
+	size_t errlen;
 };
 
-static int
-fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int fail(struct loader *ld, const config_setting_t *s, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 static int
 fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 n;
+	va_list ap;
+	int n;
 
 	n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->file,
 	    s != NULL ? config_setting_source_line(s) : 0);
@@ -146,12 +145,12 @@ fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 int
 config_parse_listen(const char *text, struct config_listen *l)
 {
-	const char	*colon, *host, *port;
-	size_t		 hostlen;
-	char		 buf[INET6_ADDRSTRLEN];
-	unsigned char	 addr[sizeof(struct in6_addr)];
-	char		*end;
-	long		 n;
+	const char *colon, *host, *port;
+	size_t hostlen;
+	char buf[INET6_ADDRSTRLEN];
+	unsigned char addr[sizeof(struct in6_addr)];
+	char *end;
+	long n;
 
 	if (text[0] == '[') {
 		if ((colon = strstr(text, "]:")) == NULL)
@@ -194,9 +193,9 @@ config_parse_listen(const char *text, struct config_listen *l)
 static char *
 resolve_path(const char *file, const char *value)
 {
-	const char	*slash;
-	char		*out;
-	int		 dirlen;
+	const char *slash;
+	char *out;
+	int dirlen;
 
 	if (value[0] == '/' || file == NULL ||
 	    (slash = strrchr(file, '/')) == NULL)
@@ -219,7 +218,7 @@ has_control(const char *s)
 static int
 is_token(const char *s, size_t len)
 {
-	size_t	 i;
+	size_t i;
 
 	if (len == 0)
 		return 0;
@@ -234,7 +233,7 @@ is_token(const char *s, size_t len)
 static const char *
 get_string(struct loader *ld, const config_setting_t *s, const char *what)
 {
-	const char	*str = config_setting_get_string(s);
+	const char *str = config_setting_get_string(s);
 
 	if (str == NULL)
 		fail(ld, s, "%s must be a string", what);
@@ -246,8 +245,8 @@ get_string(struct loader *ld, const config_setting_t *s, const char *what)
 }
 
 static int
-set_string(struct loader *ld, const config_setting_t *s, char **dst,
-    char *value)
+set_string(
+    struct loader *ld, const config_setting_t *s, char **dst, char *value)
 {
 	if (value == NULL)
 		return fail(ld, s, "out of memory");
@@ -260,31 +259,34 @@ static int
 load_encodings(struct loader *ld, const config_setting_t *s, unsigned *out)
 {
 	static const struct {
-		const char	*name;
-		unsigned	 bit;
+		const char *name;
+		unsigned bit;
 	} names[] = { { "br", ENCODING_BR }, { "zstd", ENCODING_ZSTD },
 		{ "gzip", ENCODING_GZIP } };
-	const char	*str;
-	size_t		 k;
-	int		 i;
+	const char *str;
+	size_t k;
+	int i;
 
 	if (config_setting_type(s) == CONFIG_TYPE_BOOL) {
-		*out = config_setting_get_bool(s) ?
-		    ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP : 0;
+		*out = config_setting_get_bool(s)
+		    ? ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP
+		    : 0;
 		return 0;
 	}
 	if (!config_setting_is_aggregate(s))
-		return fail(ld, s, "precompressed must be true, false or a "
+		return fail(ld, s,
+		    "precompressed must be true, false or a "
 		    "list of \"br\", \"zstd\", \"gzip\"");
 	*out = 0;
 	for (i = 0; i < config_setting_length(s); i++) {
 		str = config_setting_get_string_elem(s, i);
 		for (k = 0; str != NULL && k < sizeof names / sizeof names[0];
-		    k++)
+		     k++)
 			if (strcmp(str, names[k].name) == 0)
 				break;
 		if (str == NULL || k == sizeof names / sizeof names[0])
-			return fail(ld, s, "precompressed: unknown encoding "
+			return fail(ld, s,
+			    "precompressed: unknown encoding "
 			    "\"%s\" (want br, zstd or gzip)",
 			    str != NULL ? str : "?");
 		*out |= names[k].bit;
@@ -293,16 +295,17 @@ load_encodings(struct loader *ld, const config_setting_t *s, unsigned *out)
 }
 
 static int
-load_header_rule(struct loader *ld, const config_setting_t *g,
-    struct header_rule *rule)
+load_header_rule(
+    struct loader *ld, const config_setting_t *g, struct header_rule *rule)
 {
-	const config_setting_t	*s, *add;
-	const char		*str, *colon;
-	int			 i;
+	const config_setting_t *s, *add;
+	const char *str, *colon;
+	int i;
 
 	rule->expires_s = -1;
 	if (!config_setting_is_group(g))
-		return fail(ld, g, "headers: each rule is a group "
+		return fail(ld, g,
+		    "headers: each rule is a group "
 		    "{ match = ...; ... }");
 	for (i = 0; i < config_setting_length(g); i++) {
 		s = config_setting_get_elem(g, i);
@@ -312,8 +315,10 @@ load_header_rule(struct loader *ld, const config_setting_t *g,
 			/* A decoded request path never holds a control. */
 			if ((str[0] != '/' && strncmp(str, "*.", 2) != 0) ||
 			    has_control(str))
-				return fail(ld, s, "match must be a path prefix "
-				    "(\"/assets/\") or an extension (\"*.css\")");
+				return fail(ld, s,
+				    "match must be a path prefix "
+				    "(\"/assets/\") or an extension "
+				    "(\"*.css\")");
 			if (set_string(ld, s, &rule->match, strdup(str)) == -1)
 				return -1;
 		} else if (strcmp(config_setting_name(s), "cache_control") ==
@@ -321,41 +326,47 @@ load_header_rule(struct loader *ld, const config_setting_t *g,
 			if ((str = get_string(ld, s, "cache_control")) == NULL)
 				return -1;
 			if (has_control(str))
-				return fail(ld, s, "cache_control has a "
+				return fail(ld, s,
+				    "cache_control has a "
 				    "control character");
-			if (set_string(ld, s, &rule->cache_control,
-			    strdup(str)) == -1)
+			if (set_string(
+				ld, s, &rule->cache_control, strdup(str)) == -1)
 				return -1;
 		} else if (strcmp(config_setting_name(s), "expires_s") == 0) {
 			if (config_setting_type(s) != CONFIG_TYPE_INT ||
 			    config_setting_get_int(s) < 0)
-				return fail(ld, s, "expires_s must be an "
+				return fail(ld, s,
+				    "expires_s must be an "
 				    "integer of seconds, 0 or more");
 			rule->expires_s = config_setting_get_int(s);
 		} else if (strcmp(config_setting_name(s), "add") == 0) {
 			add = s;
 			if (!config_setting_is_aggregate(add) ||
 			    config_setting_length(add) > CONFIG_ADD_MAX)
-				return fail(ld, s, "add must be a list of at "
+				return fail(ld, s,
+				    "add must be a list of at "
 				    "most %d \"Name: value\" strings",
 				    CONFIG_ADD_MAX);
 			for (; rule->add_count <
-			    (size_t)config_setting_length(add);
-			    rule->add_count++) {
-				str = config_setting_get_string_elem(add,
-				    rule->add_count);
+			     (size_t)config_setting_length(add);
+			     rule->add_count++) {
+				str = config_setting_get_string_elem(
+				    add, rule->add_count);
 				colon = str != NULL ? strchr(str, ':') : NULL;
-				if (colon == NULL || !is_token(str,
-				    colon - str) || has_control(colon))
-					return fail(ld, s, "add: \"%s\" is not "
+				if (colon == NULL ||
+				    !is_token(str, colon - str) ||
+				    has_control(colon))
+					return fail(ld, s,
+					    "add: \"%s\" is not "
 					    "\"Name: value\"",
 					    str != NULL ? str : "?");
 				if ((rule->add[rule->add_count] =
-				    strdup(str)) == NULL)
+					    strdup(str)) == NULL)
 					return fail(ld, s, "out of memory");
 			}
 		} else
-			return fail(ld, s, "headers: unknown key \"%s\" (want "
+			return fail(ld, s,
+			    "headers: unknown key \"%s\" (want "
 			    "match, cache_control, expires_s, add)",
 			    config_setting_name(s));
 	}
@@ -365,21 +376,22 @@ load_header_rule(struct loader *ld, const config_setting_t *g,
 }
 
 static int
-load_error_page(struct loader *ld, const config_setting_t *g,
-    struct error_page *page)
+load_error_page(
+    struct loader *ld, const config_setting_t *g, struct error_page *page)
 {
-	const char	*path;
-	int		 status;
+	const char *path;
+	int status;
 
 	if (!config_setting_is_group(g) ||
 	    config_setting_lookup_int(g, "status", &status) != CONFIG_TRUE ||
 	    config_setting_lookup_string(g, "path", &path) != CONFIG_TRUE ||
 	    config_setting_length(g) != 2)
-		return fail(ld, g, "error_pages: each entry is "
+		return fail(ld, g,
+		    "error_pages: each entry is "
 		    "{ status = 404; path = \"/404.html\"; }");
 	if (status < 400 || status > 599)
-		return fail(ld, g, "error_pages: status %d is not 400-599",
-		    status);
+		return fail(
+		    ld, g, "error_pages: status %d is not 400-599", status);
 	if (path[0] != '/' || has_control(path))
 		return fail(ld, g, "error_pages: path must start with '/'");
 	page->status = status;
@@ -389,13 +401,13 @@ load_error_page(struct loader *ld, const config_setting_t *g,
 }
 
 static int
-load_names(struct loader *ld, const config_setting_t *s,
-    struct site_config *site)
+load_names(
+    struct loader *ld, const config_setting_t *s, struct site_config *site)
 {
-	const char	*str;
-	char		*name;
-	size_t		 j;
-	int		 i;
+	const char *str;
+	char *name;
+	size_t j;
+	int i;
 
 	if (!config_setting_is_aggregate(s) || config_setting_length(s) == 0 ||
 	    config_setting_length(s) > CONFIG_NAMES_MAX)
@@ -406,11 +418,13 @@ load_names(struct loader *ld, const config_setting_t *s,
 		if (str == NULL || *str == '\0' || strlen(str) > 253)
 			return fail(ld, s, "names: bad host name");
 		for (j = str[0] == '*' && str[1] == '.' ? 2 : 0; str[j] != '\0';
-		    j++)
-			if (!isalnum((unsigned char)str[j]) &&
-			    str[j] != '-' && str[j] != '.')
-				return fail(ld, s, "names: bad host name "
-				    "\"%s\"", str);
+		     j++)
+			if (!isalnum((unsigned char)str[j]) && str[j] != '-' &&
+			    str[j] != '.')
+				return fail(ld, s,
+				    "names: bad host name "
+				    "\"%s\"",
+				    str);
 		if ((name = strdup(str)) == NULL)
 			return fail(ld, s, "out of memory");
 		for (j = 0; name[j] != '\0'; j++)
@@ -423,14 +437,16 @@ load_names(struct loader *ld, const config_setting_t *s,
 static int
 load_mime(struct loader *ld, const config_setting_t *s, struct config *c)
 {
-	const char	*str, *space;
-	size_t		 extlen;
-	int		 i;
+	const char *str, *space;
+	size_t extlen;
+	int i;
 
 	if (!config_setting_is_aggregate(s) ||
 	    config_setting_length(s) > CONFIG_MIME_MAX)
-		return fail(ld, s, "mime_overrides must be a list of at most "
-		    "%d \"ext type/subtype\" strings", CONFIG_MIME_MAX);
+		return fail(ld, s,
+		    "mime_overrides must be a list of at most "
+		    "%d \"ext type/subtype\" strings",
+		    CONFIG_MIME_MAX);
 	for (i = 0; i < config_setting_length(s); i++) {
 		str = config_setting_get_string_elem(s, i);
 		space = str != NULL ? strchr(str, ' ') : NULL;
@@ -442,8 +458,10 @@ load_mime(struct loader *ld, const config_setting_t *s, struct config *c)
 		if (extlen == 0 || extlen >= sizeof c->mime[0].ext ||
 		    strcspn(str, "./") < extlen || has_control(str) ||
 		    strchr(space + 1, '/') == NULL)
-			return fail(ld, s, "mime_overrides: \"%s\" is not "
-			    "\"ext type/subtype\"", str != NULL ? str : "?");
+			return fail(ld, s,
+			    "mime_overrides: \"%s\" is not "
+			    "\"ext type/subtype\"",
+			    str != NULL ? str : "?");
 		memcpy(c->mime[c->mime_count].ext, str, extlen);
 		c->mime[c->mime_count].ext[extlen] = '\0';
 		while (*space == ' ')
@@ -459,7 +477,7 @@ static int
 load_uint(struct loader *ld, const struct key *k, const config_setting_t *s,
     unsigned *dst)
 {
-	long long	 v;
+	long long v;
 
 	if (k->type == KEY_UINT_AUTO &&
 	    config_setting_type(s) == CONFIG_TYPE_STRING &&
@@ -484,9 +502,9 @@ static int
 load_string(struct loader *ld, const struct key *k, const config_setting_t *s,
     char **dst)
 {
-	const char		*str;
-	struct logformat	*lf;
-	char			 msg[128];
+	const char *str;
+	struct logformat *lf;
+	char msg[128];
 
 	if ((str = get_string(ld, s, k->name)) == NULL)
 		return -1;
@@ -502,26 +520,32 @@ load_string(struct loader *ld, const struct key *k, const config_setting_t *s,
 		return set_string(ld, s, dst, resolve_path(ld->file, str));
 	case KEY_FILE_NAME:
 		if (strchr(str, '/') != NULL || has_control(str))
-			return fail(ld, s, "%s must be a file name without "
-			    "'/'", k->name);
+			return fail(ld, s,
+			    "%s must be a file name without "
+			    "'/'",
+			    k->name);
 		break;
 	case KEY_URL_PATH:
 		if (str[0] != '/' || has_control(str) || strchr(str, ' '))
-			return fail(ld, s, "%s must be a path starting with "
-			    "'/'", k->name);
+			return fail(ld, s,
+			    "%s must be a path starting with "
+			    "'/'",
+			    k->name);
 		break;
 	case KEY_LOG_FORMAT:
 		if (has_control(str))
-			return fail(ld, s, "%s has a control character",
-			    k->name);
+			return fail(
+			    ld, s, "%s has a control character", k->name);
 		if ((lf = logformat_compile(str, msg, sizeof msg)) == NULL)
 			return fail(ld, s, "%s: %s", k->name, msg);
 		logformat_free(lf);
 		break;
 	case KEY_MEDIA_TYPE:
 		if (strchr(str, '/') == NULL || has_control(str))
-			return fail(ld, s, "%s must be a media type like "
-			    "\"text/plain\"", k->name);
+			return fail(ld, s,
+			    "%s must be a media type like "
+			    "\"text/plain\"",
+			    k->name);
 		break;
 	default:
 		return -1;
@@ -534,12 +558,13 @@ static int
 load_choice(struct loader *ld, const struct key *k, const config_setting_t *s,
     struct config *c, struct site_config *site)
 {
-	const char	*str = config_setting_get_string(s);
+	const char *str = config_setting_get_string(s);
 
 	switch (k->type) {
 	case KEY_LOG_LEVEL:
 		if (str == NULL || log_level_parse(str, &c->log_level) == -1)
-			return fail(ld, s, "log_level must be one of error, "
+			return fail(ld, s,
+			    "log_level must be one of error, "
 			    "warn, info, debug");
 		return 0;
 	case KEY_TOKENS:
@@ -550,7 +575,8 @@ load_choice(struct loader *ld, const struct key *k, const config_setting_t *s,
 		else if (str != NULL && strcmp(str, "off") == 0)
 			c->server_tokens = RESPONSE_TOKENS_OFF;
 		else
-			return fail(ld, s, "server_tokens must be \"product\", "
+			return fail(ld, s,
+			    "server_tokens must be \"product\", "
 			    "\"full\" or \"off\"");
 		return 0;
 	case KEY_DOTFILES:
@@ -559,7 +585,8 @@ load_choice(struct loader *ld, const struct key *k, const config_setting_t *s,
 		else if (str != NULL && strcmp(str, "allow") == 0)
 			site->dotfiles = 1;
 		else
-			return fail(ld, s, "dotfiles must be \"deny\" or "
+			return fail(ld, s,
+			    "dotfiles must be \"deny\" or "
 			    "\"allow\"");
 		return 0;
 	case KEY_SYMLINKS:
@@ -568,7 +595,8 @@ load_choice(struct loader *ld, const struct key *k, const config_setting_t *s,
 		else if (str != NULL && strcmp(str, "off") == 0)
 			site->symlinks = SYMLINKS_OFF;
 		else
-			return fail(ld, s, "symlinks must be \"inside-root\" "
+			return fail(ld, s,
+			    "symlinks must be \"inside-root\" "
 			    "or \"off\"");
 		return 0;
 	default:
@@ -579,21 +607,23 @@ load_choice(struct loader *ld, const struct key *k, const config_setting_t *s,
 static int
 load_listen(struct loader *ld, const config_setting_t *s, struct config *c)
 {
-	const char	*str;
-	int		 i, n;
+	const char *str;
+	int i, n;
 
 	if (!config_setting_is_aggregate(s))
-		return fail(ld, s, "listen must be a list of \"address:port\" "
+		return fail(ld, s,
+		    "listen must be a list of \"address:port\" "
 		    "strings");
 	n = config_setting_length(s);
 	if (n == 0 || n > CONFIG_LISTEN_MAX)
-		return fail(ld, s, "listen needs 1 to %d addresses",
-		    CONFIG_LISTEN_MAX);
+		return fail(
+		    ld, s, "listen needs 1 to %d addresses", CONFIG_LISTEN_MAX);
 	for (i = 0; i < n; i++) {
 		str = config_setting_get_string_elem(s, i);
 		if (str == NULL ||
 		    config_parse_listen(str, &c->listen[i]) == -1)
-			return fail(ld, s, "listen: bad address \"%s\" (want "
+			return fail(ld, s,
+			    "listen: bad address \"%s\" (want "
 			    "\"1.2.3.4:80\", \"[::1]:80\" or \"*:80\")",
 			    str == NULL ? "?" : str);
 	}
@@ -602,35 +632,39 @@ load_listen(struct loader *ld, const config_setting_t *s, struct config *c)
 }
 
 static int
-load_header_rules(struct loader *ld, const config_setting_t *s,
-    struct site_config *site)
+load_header_rules(
+    struct loader *ld, const config_setting_t *s, struct site_config *site)
 {
-	int	 i;
+	int i;
 
 	if (!config_setting_is_list(s) ||
 	    config_setting_length(s) > CONFIG_RULES_MAX)
-		return fail(ld, s, "headers must be a list ( {...}, ... ) of "
-		    "at most %d rules", CONFIG_RULES_MAX);
+		return fail(ld, s,
+		    "headers must be a list ( {...}, ... ) of "
+		    "at most %d rules",
+		    CONFIG_RULES_MAX);
 	for (i = 0; i < config_setting_length(s); i++)
 		if (load_header_rule(ld, config_setting_get_elem(s, i),
-		    &site->rules[site->rule_count++]) == -1)
+			&site->rules[site->rule_count++]) == -1)
 			return -1;
 	return 0;
 }
 
 static int
-load_error_pages(struct loader *ld, const config_setting_t *s,
-    struct site_config *site)
+load_error_pages(
+    struct loader *ld, const config_setting_t *s, struct site_config *site)
 {
-	int	 i;
+	int i;
 
 	if (!config_setting_is_list(s) ||
 	    config_setting_length(s) > CONFIG_ERROR_PAGES_MAX)
-		return fail(ld, s, "error_pages must be a list ( {...}, ... ) "
-		    "of at most %d entries", CONFIG_ERROR_PAGES_MAX);
+		return fail(ld, s,
+		    "error_pages must be a list ( {...}, ... ) "
+		    "of at most %d entries",
+		    CONFIG_ERROR_PAGES_MAX);
 	for (i = 0; i < config_setting_length(s); i++)
 		if (load_error_page(ld, config_setting_get_elem(s, i),
-		    &site->error_pages[site->error_page_count++]) == -1)
+			&site->error_pages[site->error_page_count++]) == -1)
 			return -1;
 	return 0;
 }
@@ -640,9 +674,9 @@ static int
 load_key(struct loader *ld, const struct key *k, config_setting_t *s,
     struct config *c, struct site_config *site)
 {
-	char		*base = k->scope == SCOPE_GLOBAL ? (char *)c : (char *)site;
-	void		*dst = base + k->offset;
-	const char	*str;
+	char *base = k->scope == SCOPE_GLOBAL ? (char *)c : (char *)site;
+	void *dst = base + k->offset;
+	const char *str;
 
 	switch (k->type) {
 	case KEY_UINT:
@@ -671,8 +705,8 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 		if ((str = get_string(ld, s, k->name)) == NULL)
 			return -1;
 		if (config_parse_listen(str, dst) == -1)
-			return fail(ld, s, "%s: bad address \"%s\"", k->name,
-			    str);
+			return fail(
+			    ld, s, "%s: bad address \"%s\"", k->name, str);
 		c->metrics_listen_set = 1;
 		return 0;
 	case KEY_ENCODINGS:
@@ -692,7 +726,7 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 static void
 site_clear(struct site_config *site)
 {
-	size_t	 i, j;
+	size_t i, j;
 
 	for (i = 0; i < site->name_count; i++)
 		free(site->names[i]);
@@ -732,7 +766,7 @@ site_inherit(struct site_config *dst, const struct site_config *src)
 static int
 set_defaults(struct config *c)
 {
-	struct site_config	*site = &c->sites[0];
+	struct site_config *site = &c->sites[0];
 
 	c->listen_count = 1;
 	strcpy(c->listen[0].host, "127.0.0.1");
@@ -740,7 +774,7 @@ set_defaults(struct config *c)
 	c->io_threads = 4;
 	c->io_threads_max = 256;
 	c->io_queue_max = 4096;
-	c->max_connections = 0;	/* auto */
+	c->max_connections = 0; /* auto */
 	c->keepalive_requests = 1000;
 	c->request_limits = request_limits_default;
 	c->header_timeout_ms = 10000;
@@ -766,7 +800,7 @@ set_defaults(struct config *c)
 static const struct key *
 find_key(const char *name)
 {
-	size_t	 k;
+	size_t k;
 
 	for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
 		if (strcmp(keys[k].name, name) == 0)
@@ -777,13 +811,14 @@ find_key(const char *name)
 static int
 load_server(struct loader *ld, config_setting_t *g, struct config *c)
 {
-	struct site_config	*site = &c->sites[c->site_count];
-	config_setting_t	*s;
-	const struct key	*k;
-	int			 i;
+	struct site_config *site = &c->sites[c->site_count];
+	config_setting_t *s;
+	const struct key *k;
+	int i;
 
 	if (!config_setting_is_group(g))
-		return fail(ld, g, "servers: each entry is a group "
+		return fail(ld, g,
+		    "servers: each entry is a group "
 		    "{ names = [...]; root = ...; }");
 	if (site_inherit(site, &c->sites[0]) == -1)
 		return fail(ld, g, "out of memory");
@@ -792,8 +827,10 @@ load_server(struct loader *ld, config_setting_t *g, struct config *c)
 		s = config_setting_get_elem(g, i);
 		if ((k = find_key(config_setting_name(s))) == NULL ||
 		    k->scope != SCOPE_SITE)
-			return fail(ld, s, "\"%s\" cannot be set in a server "
-			    "block", config_setting_name(s));
+			return fail(ld, s,
+			    "\"%s\" cannot be set in a server "
+			    "block",
+			    config_setting_name(s));
 		if (load_key(ld, k, s, c, site) == -1)
 			return -1;
 	}
@@ -811,8 +848,8 @@ load_server(struct loader *ld, config_setting_t *g, struct config *c)
 static int
 limits_check(struct loader *ld, config_t *cf, struct config *c)
 {
-	struct request_limits		*l = &c->request_limits;
-	const config_setting_t		*s;
+	struct request_limits *l = &c->request_limits;
+	const config_setting_t *s;
 
 	if (config_lookup(cf, "request_line_max") == NULL &&
 	    l->line_max + 2 > l->head_max)
@@ -823,15 +860,19 @@ limits_check(struct loader *ld, config_t *cf, struct config *c)
 
 	if (l->line_max + 2 > l->head_max) {
 		s = config_lookup(cf, "request_line_max");
-		return fail(ld, s != NULL ? s : config_lookup(cf,
-		    "request_head_max"), "request_line_max (%u) must be "
-		    "below request_head_max (%u)", l->line_max, l->head_max);
+		return fail(ld,
+		    s != NULL ? s : config_lookup(cf, "request_head_max"),
+		    "request_line_max (%u) must be "
+		    "below request_head_max (%u)",
+		    l->line_max, l->head_max);
 	}
 	if (l->field_max + 2 > l->head_max) {
 		s = config_lookup(cf, "request_field_max");
-		return fail(ld, s != NULL ? s : config_lookup(cf,
-		    "request_head_max"), "request_field_max (%u) must be "
-		    "below request_head_max (%u)", l->field_max, l->head_max);
+		return fail(ld,
+		    s != NULL ? s : config_lookup(cf, "request_head_max"),
+		    "request_field_max (%u) must be "
+		    "below request_head_max (%u)",
+		    l->field_max, l->head_max);
 	}
 	return 0;
 }
@@ -839,11 +880,11 @@ limits_check(struct loader *ld, config_t *cf, struct config *c)
 static int
 load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
-	struct loader		 ld = { path, err, errlen };
-	config_t		 cf;
-	config_setting_t	*top, *s, *servers = NULL;
-	const struct key	*k;
-	int			 i, rc = -1;
+	struct loader ld = { path, err, errlen };
+	config_t cf;
+	config_setting_t *top, *s, *servers = NULL;
+	const struct key *k;
+	int i, rc = -1;
 
 	config_init(&cf);
 	if (config_read_file(&cf, path) != CONFIG_TRUE) {
@@ -875,7 +916,8 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 		goto out;
 	if (c->health_path != NULL && c->metrics_path != NULL &&
 	    strcmp(c->health_path, c->metrics_path) == 0) {
-		fail(&ld, config_lookup(&cf, "health_path"), "health_path is "
+		fail(&ld, config_lookup(&cf, "health_path"),
+		    "health_path is "
 		    "metrics_path: the two need paths of their own");
 		goto out;
 	}
@@ -883,13 +925,15 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 	if (servers != NULL) {
 		if (!config_setting_is_list(servers) ||
 		    config_setting_length(servers) >= CONFIG_SITES_MAX) {
-			fail(&ld, servers, "servers must be a list ( {...}, "
-			    "... ) of at most %d blocks", CONFIG_SITES_MAX - 1);
+			fail(&ld, servers,
+			    "servers must be a list ( {...}, "
+			    "... ) of at most %d blocks",
+			    CONFIG_SITES_MAX - 1);
 			goto out;
 		}
 		for (i = 0; i < config_setting_length(servers); i++)
-			if (load_server(&ld, config_setting_get_elem(servers,
-			    i), c) == -1)
+			if (load_server(&ld,
+				config_setting_get_elem(servers, i), c) == -1)
 				goto out;
 	}
 	rc = 0;
@@ -901,7 +945,7 @@ out:
 unsigned long long
 config_nofile_reserved(const struct config *c)
 {
-	unsigned	 caches = c->open_file_cache_max > 0 ? c->site_count : 0;
+	unsigned caches = c->open_file_cache_max > 0 ? c->site_count : 0;
 
 	/* A reload keeps the old generation's caches until it is freed. */
 	return 2ULL * caches * c->open_file_cache_max + c->listen_count +
@@ -916,8 +960,8 @@ config_nofile_reserved(const struct config *c)
 static unsigned
 max_connections_auto(const struct config *c)
 {
-	struct rlimit		 nofile;
-	unsigned long long	 limit = CONFIG_CONNECTIONS_MAX, reserved, n;
+	struct rlimit nofile;
+	unsigned long long limit = CONFIG_CONNECTIONS_MAX, reserved, n;
 
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
 	    nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < limit)
@@ -931,10 +975,11 @@ struct config *
 config_load(const char *path, const struct config_overrides *o, char *err,
     size_t errlen)
 {
-	struct config	*c;
-	size_t		 i;
+	struct config *c;
+	size_t i;
 
-	snprintf(err, errlen, "%s:0: out of memory", path ? path : "(defaults)");
+	snprintf(
+	    err, errlen, "%s:0: out of memory", path ? path : "(defaults)");
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return NULL;
 	c->site_count = 1;
@@ -955,8 +1000,8 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 	}
 	if (o != NULL && o->listen_count > 0) {
 		for (i = 0; i < o->listen_count; i++) {
-			if (config_parse_listen(o->listen[i],
-			    &c->listen[i]) == -1) {
+			if (config_parse_listen(o->listen[i], &c->listen[i]) ==
+			    -1) {
 				snprintf(err, errlen,
 				    "-l %s: want ADDRESS:PORT", o->listen[i]);
 				goto fail;
@@ -977,7 +1022,7 @@ fail:
 void
 config_free(struct config *c)
 {
-	size_t	 i;
+	size_t i;
 
 	if (c == NULL)
 		return;

@@ -19,112 +19,111 @@
 #include "request.h"
 #include "response.h"
 
-#define CONFIG_LISTEN_MAX	16
-#define CONFIG_ERROR_MAX	512
-#define CONFIG_SITES_MAX	64
-#define CONFIG_NAMES_MAX	16
-#define CONFIG_RULES_MAX	64
-#define CONFIG_ADD_MAX		16
-#define CONFIG_ERROR_PAGES_MAX	32
-#define CONFIG_MIME_MAX		256
-#define CONFIG_CONNECTIONS_MAX	(1 << 20)	/* max_connections */
+#define CONFIG_LISTEN_MAX 16
+#define CONFIG_ERROR_MAX 512
+#define CONFIG_SITES_MAX 64
+#define CONFIG_NAMES_MAX 16
+#define CONFIG_RULES_MAX 64
+#define CONFIG_ADD_MAX 16
+#define CONFIG_ERROR_PAGES_MAX 32
+#define CONFIG_MIME_MAX 256
+#define CONFIG_CONNECTIONS_MAX (1 << 20) /* max_connections */
 /*
  * Descriptors beside client sockets, caches and listeners: logs, the
  * pool's eventfd, the event base, files in flight outside the caches.
  */
-#define CONFIG_NOFILE_MARGIN	64
+#define CONFIG_NOFILE_MARGIN 64
 
 struct config_listen {
-	char		 host[64];	/* numeric address, "" for any IPv4 */
-	char		 port[8];
+	char host[64]; /* numeric address, "" for any IPv4 */
+	char port[8];
 };
 
-
 enum symlinks_policy {
-	SYMLINKS_INSIDE_ROOT,	/* followed while they stay beneath the root */
-	SYMLINKS_OFF		/* never followed */
+	SYMLINKS_INSIDE_ROOT, /* followed while they stay beneath the root */
+	SYMLINKS_OFF	      /* never followed */
 };
 
 /* Response fields for the paths a rule matches. */
 struct header_rule {
-	char		*match;		/* "/prefix" or "*.ext" */
-	char		*cache_control;	/* NULL: none */
-	long		 expires_s;	/* -1: none; else now + this */
-	char		*add[CONFIG_ADD_MAX];	/* "Name: value" */
-	size_t		 add_count;
+	char *match;		   /* "/prefix" or "*.ext" */
+	char *cache_control;	   /* NULL: none */
+	long expires_s;		   /* -1: none; else now + this */
+	char *add[CONFIG_ADD_MAX]; /* "Name: value" */
+	size_t add_count;
 };
 
 struct error_page {
-	int		 status;
-	char		*path;		/* served from the same site */
+	int status;
+	char *path; /* served from the same site */
 };
 
 struct site_config {
-	char		*names[CONFIG_NAMES_MAX];	/* lower case; "*.x" */
-	size_t		 name_count;	/* 0 for the default site */
-	char		*root;
-	char		*index;
-	int		 autoindex;
-	unsigned	 autoindex_max_entries;
-	unsigned	 precompressed;	/* ENCODING_* bits */
-	int		 dotfiles;	/* 1: served; 0: 404 but /.well-known/ */
+	char *names[CONFIG_NAMES_MAX]; /* lower case; "*.x" */
+	size_t name_count;	       /* 0 for the default site */
+	char *root;
+	char *index;
+	int autoindex;
+	unsigned autoindex_max_entries;
+	unsigned precompressed; /* ENCODING_* bits */
+	int dotfiles;		/* 1: served; 0: 404 but /.well-known/ */
 	enum symlinks_policy symlinks;
 	struct header_rule rules[CONFIG_RULES_MAX];
-	size_t		 rule_count;
+	size_t rule_count;
 	struct error_page error_pages[CONFIG_ERROR_PAGES_MAX];
-	size_t		 error_page_count;
+	size_t error_page_count;
 };
 
 struct mime_override {
-	char		 ext[16];
-	char		*type;
+	char ext[16];
+	char *type;
 };
 
 struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX];
-	size_t		 listen_count;
-	unsigned	 io_threads;
-	unsigned	 io_threads_max;
-	unsigned	 io_queue_max;
-	unsigned	 max_connections;	/* "auto" worked out at load */
-	int		 max_connections_auto;	/* it was "auto" */
-	unsigned	 max_connections_per_client;	/* 0: no cap */
-	unsigned	 keepalive_requests;	/* 0: no limit */
+	size_t listen_count;
+	unsigned io_threads;
+	unsigned io_threads_max;
+	unsigned io_queue_max;
+	unsigned max_connections;	     /* "auto" worked out at load */
+	int max_connections_auto;	     /* it was "auto" */
+	unsigned max_connections_per_client; /* 0: no cap */
+	unsigned keepalive_requests;	     /* 0: no limit */
 	struct request_limits request_limits;
 	enum response_tokens server_tokens;
-	unsigned	 header_timeout_ms;
-	unsigned	 keepalive_timeout_ms;
-	unsigned	 send_timeout_ms;
-	unsigned	 shutdown_grace_ms;
-	unsigned	 chunk_bytes;
-	unsigned	 open_file_cache_max;	/* 0: no cache */
-	unsigned	 open_file_cache_ttl_ms;
-	enum log_level	 log_level;
-	char		*access_log;	/* NULL: off */
-	char		*access_log_format;	/* NULL: combined */
-	char		*mime_types;
-	char		*default_type;	/* NULL: application/octet-stream */
+	unsigned header_timeout_ms;
+	unsigned keepalive_timeout_ms;
+	unsigned send_timeout_ms;
+	unsigned shutdown_grace_ms;
+	unsigned chunk_bytes;
+	unsigned open_file_cache_max; /* 0: no cache */
+	unsigned open_file_cache_ttl_ms;
+	enum log_level log_level;
+	char *access_log;	 /* NULL: off */
+	char *access_log_format; /* NULL: combined */
+	char *mime_types;
+	char *default_type; /* NULL: application/octet-stream */
 	struct mime_override mime[CONFIG_MIME_MAX];
-	size_t		 mime_count;
+	size_t mime_count;
 	struct config_listen metrics_listen;
-	int		 metrics_listen_set;
-	char		*metrics_path;	/* NULL: not on the main listeners */
-	char		*health_path;	/* NULL: not on the main listeners */
-	unsigned	 health_probe_interval_ms;
-	unsigned	 health_probe_timeout_ms;
-	unsigned	 drain_delay_ms;	/* health 503 before the drain */
-	char		*user;		/* to become after start-up as root */
-	char		*group;		/* NULL: user's primary group */
-	struct site_config *sites;	/* [0] is the default site */
-	size_t		 site_count;
+	int metrics_listen_set;
+	char *metrics_path; /* NULL: not on the main listeners */
+	char *health_path;  /* NULL: not on the main listeners */
+	unsigned health_probe_interval_ms;
+	unsigned health_probe_timeout_ms;
+	unsigned drain_delay_ms;   /* health 503 before the drain */
+	char *user;		   /* to become after start-up as root */
+	char *group;		   /* NULL: user's primary group */
+	struct site_config *sites; /* [0] is the default site */
+	size_t site_count;
 };
 
 /* What -r and -l put over the file (or over the built-in defaults). */
 struct config_overrides {
-	const char	*user;
-	const char	*root;
-	const char	*listen[CONFIG_LISTEN_MAX];
-	size_t		 listen_count;
+	const char *user;
+	const char *root;
+	const char *listen[CONFIG_LISTEN_MAX];
+	size_t listen_count;
 };
 
 /*
@@ -132,9 +131,9 @@ struct config_overrides {
  * every value. On failure returns NULL and writes "file:line: message" into
  * err.
  */
-struct config	*config_load(const char *path, const struct config_overrides *,
-		    char *err, size_t errlen);
-void		 config_free(struct config *);
+struct config *config_load(const char *path, const struct config_overrides *,
+    char *err, size_t errlen);
+void config_free(struct config *);
 /*
  * Descriptors held beside client connections: two generations' open-file
  * caches (one per site each), the listeners, and CONFIG_NOFILE_MARGIN.
@@ -142,6 +141,6 @@ void		 config_free(struct config *);
  */
 unsigned long long config_nofile_reserved(const struct config *);
 /* Parses "host:port", "[v6]:port" or "*:port" into l; 0 or -1. */
-int		 config_parse_listen(const char *text, struct config_listen *l);
+int config_parse_listen(const char *text, struct config_listen *l);
 
 #endif

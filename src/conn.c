@@ -42,10 +42,10 @@
 #include "transport.h"
 
 /* A GET body larger than this is refused instead of read and dropped. */
-#define CONN_DISCARD_MAX	(64 * 1024)
+#define CONN_DISCARD_MAX (64 * 1024)
 /* A lingering close reads and drops at most this much, for this long. */
-#define CONN_LINGER_BYTES	(256 * 1024)
-#define CONN_LINGER_MS		2000
+#define CONN_LINGER_BYTES (256 * 1024)
+#define CONN_LINGER_MS 2000
 
 /*
  * Where a connection is in its life. Only a busy or waiting one has a
@@ -53,36 +53,36 @@
  * its socket down for reading, and frees a parked one outright.
  */
 enum conn_state {
-	CONN_BUSY,		/* its coroutine reads a head or answers */
-	CONN_WAITING,		/* its coroutine waits for a first byte */
-	CONN_LOST,		/* a send failed: the coroutine unwinds */
-	CONN_PARKING,		/* the coroutine ends, then the conn parks */
-	CONN_PARKED,		/* no coroutine, no buffer, until readable */
-	CONN_EMPTY		/* the coroutine must end before it begins */
+	CONN_BUSY,    /* its coroutine reads a head or answers */
+	CONN_WAITING, /* its coroutine waits for a first byte */
+	CONN_LOST,    /* a send failed: the coroutine unwinds */
+	CONN_PARKING, /* the coroutine ends, then the conn parks */
+	CONN_PARKED,  /* no coroutine, no buffer, until readable */
+	CONN_EMPTY    /* the coroutine must end before it begins */
 };
 
 struct conn {
-	struct transport	 transport;
-	struct await_watch	 watch;
-	const struct conn_env	*env;
-	unsigned		 listener;	/* the id of its listener */
-	int			 retiring;	/* which is going away */
-	struct reactor		*reactor;	/* the thread it lives on */
-	struct conn		*prev, *next;	/* the reactor's list */
-	enum conn_state		 state;
-	int			 close_after;	/* no keep-alive after this response */
-	int			 http10_keep_alive;
-	unsigned		 requests;
-	long			 accepted_ms;
-	char			 peer[INET6_ADDRSTRLEN];
-	struct peer		*peer_count;	/* this address's connections */
-	size_t			 in_len;
+	struct transport transport;
+	struct await_watch watch;
+	const struct conn_env *env;
+	unsigned listener;	  /* the id of its listener */
+	int retiring;		  /* which is going away */
+	struct reactor *reactor;  /* the thread it lives on */
+	struct conn *prev, *next; /* the reactor's list */
+	enum conn_state state;
+	int close_after; /* no keep-alive after this response */
+	int http10_keep_alive;
+	unsigned requests;
+	long accepted_ms;
+	char peer[INET6_ADDRSTRLEN];
+	struct peer *peer_count; /* this address's connections */
+	size_t in_len;
 	/*
 	 * One request head and the start of pipelined ones behind it:
 	 * request_head_max + 1 bytes, while active.
 	 */
-	size_t			 in_size;
-	char			*in;
+	size_t in_size;
+	char *in;
 };
 
 unsigned
@@ -94,13 +94,13 @@ conn_count(void)
 static int
 host_matches(const char *name, const char *host, size_t len)
 {
-	size_t	 namelen = strlen(name);
+	size_t namelen = strlen(name);
 
 	if (name[0] == '*' && name[1] == '.')
 		/* "*.example.com" matches any name below example.com. */
 		return len > namelen - 1 &&
-		    strncasecmp(host + len - (namelen - 1), name + 1,
-		    namelen - 1) == 0;
+		    strncasecmp(
+			host + len - (namelen - 1), name + 1, namelen - 1) == 0;
 	return len == namelen && strncasecmp(host, name, len) == 0;
 }
 
@@ -111,10 +111,10 @@ host_matches(const char *name, const char *host, size_t len)
 static const struct docroot *
 select_root(const struct conn_env *env, struct slice host)
 {
-	const struct site_config	*site;
-	const char			*end;
-	size_t				 i, j, len = host.len;
-	int				 wild;
+	const struct site_config *site;
+	const char *end;
+	size_t i, j, len = host.len;
+	int wild;
 
 	if (host.ptr == NULL)
 		return env->roots[0];
@@ -146,8 +146,8 @@ select_root(const struct conn_env *env, struct slice host)
 static ssize_t
 conn_read(struct conn *c, void *buf, size_t len, long deadline)
 {
-	long	 timeout;
-	ssize_t	 n;
+	long timeout;
+	ssize_t n;
 
 	for (;;) {
 		if ((n = transport_read(&c->transport, buf, len)) != -1 ||
@@ -168,7 +168,7 @@ conn_read(struct conn *c, void *buf, size_t len, long deadline)
 static int
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 {
-	ssize_t		 n;
+	ssize_t n;
 
 	while (iovcnt > 0) {
 		n = transport_writev(&c->transport, iov, iovcnt);
@@ -178,10 +178,9 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 				return -1;
 			}
 			if (await_watch(&c->watch, c->transport.want,
-			    c->env->cfg->send_timeout_ms) == -1) {
-				log_at(c->env->cfg->log_level,
-				    LOG_LEVEL_DEBUG, "%s: send timeout",
-				    c->peer);
+				c->env->cfg->send_timeout_ms) == -1) {
+				log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+				    "%s: send timeout", c->peer);
 				metrics_timeout(METRICS_TIMEOUT_SEND);
 				c->state = CONN_LOST;
 				return -1;
@@ -218,10 +217,10 @@ ends_connection(int status)
 static size_t
 render_head(struct conn *c, struct response *r, char **text)
 {
-	const char	*reason = response_reason(r->status);
-	const char	*connection = "";
-	size_t		 reason_len = strlen(reason), len;
-	char		*p, *end = r->head + r->len;
+	const char *reason = response_reason(r->status);
+	const char *connection = "";
+	size_t reason_len = strlen(reason), len;
+	char *p, *end = r->head + r->len;
 
 	if (c->close_after)
 		connection = "Connection: close\r\n";
@@ -243,12 +242,12 @@ render_head(struct conn *c, struct response *r, char **text)
 }
 
 static int
-http1_send_head(struct exchange *x, struct response *r, const void *body,
-    size_t len)
+http1_send_head(
+    struct exchange *x, struct response *r, const void *body, size_t len)
 {
-	struct conn	*c = x->owner;
-	struct iovec	 iov[2];
-	char		*text;
+	struct conn *c = x->owner;
+	struct iovec iov[2];
+	char *text;
 
 	if (ends_connection(r->status))
 		c->close_after = 1;
@@ -264,7 +263,7 @@ http1_send_head(struct exchange *x, struct response *r, const void *body,
 static int
 http1_send_body(struct exchange *x, const void *buf, size_t len)
 {
-	struct iovec	 iov = { (void *)buf, len };
+	struct iovec iov = { (void *)buf, len };
 
 	return conn_writev(x->owner, &iov, 1);
 }
@@ -296,13 +295,13 @@ head_timeout(struct conn *c)
 static int
 head_end_seen(const char *buf, size_t len, size_t *scanned)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = *scanned; i < len; i++) {
 		if (buf[i] != '\n')
 			continue;
 		if (i + 1 == len || (i + 2 == len && buf[i + 1] == '\r')) {
-			*scanned = i;	/* undecided until more comes */
+			*scanned = i; /* undecided until more comes */
 			return 0;
 		}
 		if (buf[i + 1] == '\n' ||
@@ -330,18 +329,18 @@ head_end_seen(const char *buf, size_t len, size_t *scanned)
 static long
 read_head(struct conn *c, struct request *req)
 {
-	const struct config	*cfg = c->env->cfg;
-	long			 deadline = -1, timeout, r;
-	size_t			 parsed = 0, scanned = 0;
-	ssize_t			 n;
+	const struct config *cfg = c->env->cfg;
+	long deadline = -1, timeout, r;
+	size_t parsed = 0, scanned = 0;
+	ssize_t n;
 
 	for (;;) {
-		if (c->in_len > 0 && (c->in_len >= 2 * parsed ||
-		    c->in_len == c->in_size ||
-		    head_end_seen(c->in, c->in_len, &scanned))) {
+		if (c->in_len > 0 &&
+		    (c->in_len >= 2 * parsed || c->in_len == c->in_size ||
+			head_end_seen(c->in, c->in_len, &scanned))) {
 			parsed = c->in_len;
 			if ((r = request_parse_limited(req, c->in, c->in_len,
-			    &cfg->request_limits)) != 0)
+				 &cfg->request_limits)) != 0)
 				return r;
 			if (c->in_len == c->in_size)
 				return -431;
@@ -355,8 +354,8 @@ read_head(struct conn *c, struct request *req)
 			deadline = c->accepted_ms + cfg->header_timeout_ms;
 		else if (deadline == -1 && c->in_len > 0)
 			deadline = await_now_ms() + cfg->header_timeout_ms;
-		n = transport_read(&c->transport, c->in + c->in_len,
-		    c->in_size - c->in_len);
+		n = transport_read(
+		    &c->transport, c->in + c->in_len, c->in_size - c->in_len);
 		if (n > 0) {
 			c->in_len += n;
 			continue;
@@ -377,8 +376,7 @@ read_head(struct conn *c, struct request *req)
 			 */
 			c->state = CONN_PARKING;
 			return 0;
-		}
-		else if ((timeout = deadline - await_now_ms()) <= 0)
+		} else if ((timeout = deadline - await_now_ms()) <= 0)
 			return head_timeout(c);
 		c->state = c->in_len == 0 ? CONN_WAITING : CONN_BUSY;
 		r = await_watch(&c->watch, c->transport.want, timeout);
@@ -400,9 +398,9 @@ static int
 discard_body(struct conn *c, uint64_t len)
 {
 	/* The body gets the same kind of deadline as a head. */
-	long	 deadline = await_now_ms() + c->env->cfg->header_timeout_ms;
-	ssize_t	 n;
-	size_t	 take;
+	long deadline = await_now_ms() + c->env->cfg->header_timeout_ms;
+	ssize_t n;
+	size_t take;
 
 	while (len > 0) {
 		if (c->in_len > 0) {
@@ -421,7 +419,7 @@ discard_body(struct conn *c, uint64_t len)
 static void
 log_access(struct conn *c, const struct exchange *x, long start_ms)
 {
-	struct accesslog_entry	 e;
+	struct accesslog_entry e;
 
 	if (c->env->access_log == NULL || !x->head_sent)
 		return;
@@ -437,10 +435,10 @@ log_access(struct conn *c, const struct exchange *x, long start_ms)
 static int
 send_metrics(struct exchange *x, struct iopool *pool)
 {
-	struct response	 r;
-	char		*text;
-	size_t		 len;
-	int		 rc;
+	struct response r;
+	char *text;
+	size_t len;
+	int rc;
 
 	if ((text = metrics_render(pool, &len)) == NULL)
 		return exchange_send_error(x, 503);
@@ -448,8 +446,8 @@ send_metrics(struct exchange *x, struct iopool *pool)
 	response_add(&r, "Content-Type", "%s", METRICS_CONTENT_TYPE);
 	response_add(&r, "Cache-Control", "no-store");
 	response_add(&r, "Content-Length", "%zu", len);
-	rc = exchange_send_head(x, &r, x->req->method == HTTP_HEAD ? NULL :
-	    text, len);
+	rc = exchange_send_head(
+	    x, &r, x->req->method == HTTP_HEAD ? NULL : text, len);
 	free(text);
 	return rc;
 }
@@ -458,8 +456,8 @@ send_metrics(struct exchange *x, struct iopool *pool)
 static int
 is_metrics(const struct conn *c, const struct path *p)
 {
-	const char	*want = c->env->metrics_only ? "/metrics" :
-	    c->env->cfg->metrics_path;
+	const char *want =
+	    c->env->metrics_only ? "/metrics" : c->env->cfg->metrics_path;
 
 	return want != NULL && strcmp(p->rel, want + 1) == 0 &&
 	    !p->trailing_slash;
@@ -472,10 +470,10 @@ is_metrics(const struct conn *c, const struct path *p)
 static int
 send_health(struct exchange *x, int detail, int retiring)
 {
-	struct response	 r;
-	char		 body[HEALTH_REASON_MAX + 1];
-	size_t		 len;
-	int		 status;
+	struct response r;
+	char body[HEALTH_REASON_MAX + 1];
+	size_t len;
+	int status;
 
 	status = health_status(body, sizeof body - 1, detail);
 	if (retiring) {
@@ -489,16 +487,16 @@ send_health(struct exchange *x, int detail, int retiring)
 	response_add(&r, "Content-Type", "text/plain; charset=utf-8");
 	response_add(&r, "Cache-Control", "no-store");
 	response_add(&r, "Content-Length", "%zu", len);
-	return exchange_send_head(x, &r, x->req->method == HTTP_HEAD ? NULL :
-	    body, len);
+	return exchange_send_head(
+	    x, &r, x->req->method == HTTP_HEAD ? NULL : body, len);
 }
 
 /* health_path on the main listeners, or /health on the metrics one. */
 static int
 is_health(const struct conn *c, const struct path *p)
 {
-	const char	*want = c->env->metrics_only ? "/health" :
-	    c->env->cfg->health_path;
+	const char *want =
+	    c->env->metrics_only ? "/health" : c->env->cfg->health_path;
 
 	return want != NULL && strcmp(p->rel, want + 1) == 0 &&
 	    !p->trailing_slash;
@@ -507,7 +505,7 @@ is_health(const struct conn *c, const struct path *p)
 static int
 send_options(struct exchange *x)
 {
-	struct response	 r;
+	struct response r;
 
 	response_begin(&r, 204);
 	response_add(&r, "Allow", EXCHANGE_ALLOW_METHODS);
@@ -518,9 +516,9 @@ send_options(struct exchange *x)
 static int
 handle(struct conn *c, struct exchange *x)
 {
-	const struct request	*req = x->req;
-	struct path		 p;
-	int			 rc;
+	const struct request *req = x->req;
+	struct path p;
+	int rc;
 
 	if (req->transfer_encoding)
 		return exchange_send_error(x, 501), -1;
@@ -581,9 +579,9 @@ input_pending(struct conn *c)
 static void
 conn_linger(struct conn *c)
 {
-	long	 deadline = await_now_ms() + CONN_LINGER_MS;
-	size_t	 dropped = 0;
-	ssize_t	 n;
+	long deadline = await_now_ms() + CONN_LINGER_MS;
+	size_t dropped = 0;
+	ssize_t n;
 
 	c->in_len = 0;
 	if (transport_shutdown(&c->transport, SHUT_WR) == -1)
@@ -601,11 +599,11 @@ conn_linger(struct conn *c)
 static void
 conn_main(void *arg)
 {
-	struct conn	*c = arg;
-	struct request	 req;
-	struct exchange	 x;
-	long		 head_len, start_ms;
-	int		 rc;
+	struct conn *c = arg;
+	struct request req;
+	struct exchange x;
+	long head_len, start_ms;
+	int rc;
 
 	if (c->state == CONN_EMPTY)
 		return;
@@ -613,8 +611,8 @@ conn_main(void *arg)
 		if ((head_len = read_head(c, &req)) == 0)
 			break;
 		if (head_len < 0) {
-			exchange_init(&x, &http1_ops, c, NULL,
-			    c->env->roots[0]);
+			exchange_init(
+			    &x, &http1_ops, c, NULL, c->env->roots[0]);
 			c->close_after = 1;
 			exchange_send_error(&x, (int)-head_len);
 			metrics_request(x.status, x.body_bytes);
@@ -626,12 +624,12 @@ conn_main(void *arg)
 			break;
 		}
 		c->requests++;
-		exchange_init(&x, &http1_ops, c, &req,
-		    select_root(c->env, req.host));
+		exchange_init(
+		    &x, &http1_ops, c, &req, select_root(c->env, req.host));
 		c->close_after = !req.keep_alive || c->reactor->draining ||
 		    c->retiring || c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
-		    c->requests >= c->env->cfg->keepalive_requests);
+			c->requests >= c->env->cfg->keepalive_requests);
 		c->http10_keep_alive = req.keep_alive && req.version_minor == 0;
 		/* The head stays in c->in until the response is logged. */
 		start_ms = await_now_ms();
@@ -653,7 +651,7 @@ conn_main(void *arg)
 	}
 }
 
-static void	 conn_finish(void *);
+static void conn_finish(void *);
 
 static void
 conn_free(struct conn *c)
@@ -678,7 +676,7 @@ conn_free(struct conn *c)
 static void
 peer_text(const struct sockaddr *sa, char *buf, size_t len)
 {
-	const void	*addr;
+	const void *addr;
 
 	if (sa->sa_family == AF_INET6)
 		addr = &((const struct sockaddr_in6 *)sa)->sin6_addr;
@@ -695,7 +693,7 @@ peer_text(const struct sockaddr *sa, char *buf, size_t len)
 static int
 conn_activate(struct conn *c)
 {
-	struct coro	*co;
+	struct coro *co;
 
 	c->in_size = (size_t)c->env->cfg->request_limits.head_max + 1;
 	if ((c->in = malloc(c->in_size)) == NULL)
@@ -703,7 +701,8 @@ conn_activate(struct conn *c)
 	if ((co = coro_create(conn_main, c)) == NULL)
 		goto fail;
 	if (coro_defer(co, conn_finish, c) == -1) {
-		/* Run it empty: only a finished coroutine gives its stack back. */
+		/* Run it empty: only a finished coroutine gives its stack back.
+		 */
 		c->state = CONN_EMPTY;
 		coro_resume(co);
 		goto fail;
@@ -726,12 +725,13 @@ fail:
 static void
 refuse(struct transport *t)
 {
-	static const char	 answer[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	static const char answer[] =
+	    "HTTP/1.1 503 Service Unavailable\r\n"
 	    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n"
 	    "\r\n";
-	const struct iovec	 iov = { (void *)answer, sizeof answer - 1 };
-	char			 drain[1024];
-	int			 i;
+	const struct iovec iov = { (void *)answer, sizeof answer - 1 };
+	char drain[1024];
+	int i;
 
 	for (i = 0; i < 64 && transport_read(t, drain, sizeof drain) > 0; i++)
 		;
@@ -745,7 +745,7 @@ static void
 conn_refuse(struct conn *c)
 {
 	/* Short of memory, every parked connection that wakes ends here. */
-	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
+	static struct log_ratelimit rl = LOG_RATELIMIT_INITIALIZER(10);
 
 	if (transport_input(&c->transport) == TRANSPORT_INPUT_CLOSED) {
 		/* Gone already: no one to answer, nothing refused. */
@@ -762,14 +762,13 @@ conn_refuse(struct conn *c)
 static void
 conn_wake(void *arg, int timed_out)
 {
-	struct conn	*c = arg;
+	struct conn *c = arg;
 
 	if (timed_out) {
 		if (c->requests == 0)
 			metrics_timeout(METRICS_TIMEOUT_HEADER);
 		conn_free(c);
-	}
-	else if (conn_activate(c) == -1)
+	} else if (conn_activate(c) == -1)
 		conn_refuse(c);
 }
 
@@ -800,7 +799,7 @@ park_new(struct conn *c)
 static void
 conn_finish(void *arg)
 {
-	struct conn	*c = arg;
+	struct conn *c = arg;
 
 	if (c->state == CONN_PARKING && !c->reactor->draining) {
 		free(c->in);
@@ -815,10 +814,10 @@ int
 conn_start(const struct conn_env *env, unsigned listener, int fd,
     const struct sockaddr *peer, socklen_t peerlen)
 {
-	struct conn	*c;
-	struct peer	*pc;
+	struct conn *c;
+	struct peer *pc;
 	struct transport t;
-	int		 one = 1;
+	int one = 1;
 
 	if ((pc = peers_acquire(peer, env->cfg->max_connections_per_client)) ==
 	    NULL) {
@@ -881,7 +880,7 @@ fail:
 void
 conn_listener_retiring(unsigned listener, int retiring)
 {
-	struct conn	*c;
+	struct conn *c;
 
 	for (c = reactor_current()->conns; c != NULL; c = c->next)
 		if (c->listener == listener)
@@ -891,15 +890,15 @@ conn_listener_retiring(unsigned listener, int retiring)
 void
 conn_drain(void)
 {
-	struct reactor	*r = reactor_current();
-	struct conn	*c, *next;
+	struct reactor *r = reactor_current();
+	struct conn *c, *next;
 
 	r->draining = 1;
 	for (c = r->conns; c != NULL; c = next) {
 		next = c->next;
 		c->close_after = 1;
 		if (c->state == CONN_PARKED)
-			conn_free(c);	/* idle, with no coroutine to unwind */
+			conn_free(c); /* idle, with no coroutine to unwind */
 		else if (c->state == CONN_WAITING)
 			transport_shutdown(&c->transport, SHUT_RD);
 	}
@@ -908,7 +907,7 @@ conn_drain(void)
 void
 conn_abort_all(void)
 {
-	struct conn	*c, *next;
+	struct conn *c, *next;
 
 	for (c = reactor_current()->conns; c != NULL; c = next) {
 		next = c->next;

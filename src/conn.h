@@ -18,17 +18,17 @@ struct docroot;
 
 /* What the server lends to every connection; it outlives them all. */
 struct conn_env {
-	const struct config	*cfg;
-	struct docroot		**roots;	/* [0] the default site */
-	size_t			 root_count;
-	struct accesslog	*access_log;
-	struct iopool		*pool;		/* for the metrics */
-	int			 metrics_only;	/* the metrics listener */
-	int			 retiring;	/* a listener a reload removed */
+	const struct config *cfg;
+	struct docroot **roots; /* [0] the default site */
+	size_t root_count;
+	struct accesslog *access_log;
+	struct iopool *pool; /* for the metrics */
+	int metrics_only;    /* the metrics listener */
+	int retiring;	     /* a listener a reload removed */
 	/* Called on the reactor as each connection starts and ends. */
-	void			(*opened)(void *arg);
-	void			(*closed)(void *arg);
-	void			 *arg;
+	void (*opened)(void *arg);
+	void (*closed)(void *arg);
+	void *arg;
 };
 
 struct conn;
@@ -39,19 +39,19 @@ struct conn;
  * is closed at once (0). Returns -1 when memory is short: the client then
  * gets a 503, or waits parked for its request and another try.
  */
-int		 conn_start(const struct conn_env *, unsigned listener,
-		    int fd, const struct sockaddr *peer, socklen_t peerlen);
+int conn_start(const struct conn_env *, unsigned listener, int fd,
+    const struct sockaddr *peer, socklen_t peerlen);
 /*
  * A reload removed that listener (1) or took it back (0): from their
  * next answer on, its connections' health says 503 "draining" and they
  * close after it, or they serve as before. Set at accept from
  * conn_env.retiring, decided here from then on.
  */
-void		 conn_listener_retiring(unsigned listener, int retiring);
-unsigned	 conn_count(void);
+void conn_listener_retiring(unsigned listener, int retiring);
+unsigned conn_count(void);
 /* Finish in-flight responses, close idle connections, keep-alive no more. */
-void		 conn_drain(void);
+void conn_drain(void);
 /* Fail every connection's pending socket I/O so its coroutine unwinds. */
-void		 conn_abort_all(void);
+void conn_abort_all(void);
 
 #endif

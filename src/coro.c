@@ -129,7 +129,7 @@ static _Thread_local unsigned coro_pool_max;
 static _Thread_local unsigned coro_live_count;
 static _Thread_local struct coro *coro_live_head;
 static _Thread_local struct coro *coro_running; /* NULL: the thread's stack */
-static _Thread_local coro_ctx coro_thread_ctx; /* the thread's, suspended */
+static _Thread_local coro_ctx coro_thread_ctx;	/* the thread's, suspended */
 
 static _Thread_local void *coro_altstack; /* ours, if we had to install one */
 static _Thread_local stack_t coro_old_altstack;

@@ -19,29 +19,29 @@ typedef void coro_fn(void *arg);
  * Sets the calling thread's stack size and how many free stacks it keeps
  * for reuse.
  */
-int		 coro_init(size_t stack_bytes, unsigned pool_max);
+int coro_init(size_t stack_bytes, unsigned pool_max);
 /* Frees the pooled stacks; no coroutine may be alive. */
-void		 coro_shutdown(void);
+void coro_shutdown(void);
 
 /* Returns NULL with errno set when no stack can be had. */
-struct coro	*coro_create(coro_fn *fn, void *arg);
+struct coro *coro_create(coro_fn *fn, void *arg);
 /*
  * Runs co until it yields (returns 1) or its function returns (returns 0):
  * then its deferred functions have run and co is freed.
  */
-int		 coro_resume(struct coro *co);
+int coro_resume(struct coro *co);
 /* Suspends the running coroutine; only valid inside one. */
-void		 coro_yield(void);
+void coro_yield(void);
 /* The running coroutine, or NULL on the thread's own stack. */
-struct coro	*coro_current(void);
+struct coro *coro_current(void);
 /*
  * Registers fn(arg) to run when co finishes, last registered first: a
  * request's memory is released however its coroutine ends.
  */
-int		 coro_defer(struct coro *co, void (*fn)(void *), void *arg);
+int coro_defer(struct coro *co, void (*fn)(void *), void *arg);
 
 /* This thread's live coroutines and pooled stacks, for tests and status. */
-unsigned	 coro_live(void);
-unsigned	 coro_pooled(void);
+unsigned coro_live(void);
+unsigned coro_pooled(void);
 
 #endif

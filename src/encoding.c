@@ -13,9 +13,9 @@
 #include "encoding.h"
 
 static const struct {
-	unsigned	 bit;
-	const char	*name;
-	const char	*suffix;
+	unsigned bit;
+	const char *name;
+	const char *suffix;
 } codings[ENCODING_COUNT] = {
 	{ ENCODING_BR, "br", ".br" },
 	{ ENCODING_ZSTD, "zstd", ".zst" },
@@ -32,7 +32,7 @@ is_ows(char c)
 static int
 parse_qvalue(const char *p, size_t len)
 {
-	int	 q, i, digit;
+	int q, i, digit;
 
 	if (len < 3 || (p[0] != 'q' && p[0] != 'Q') || p[1] != '=')
 		return -1;
@@ -57,10 +57,10 @@ size_t
 encoding_rank(const char *value, size_t len, unsigned offered,
     unsigned out[ENCODING_COUNT])
 {
-	int		 weight[ENCODING_COUNT], star = -1, q;
-	const char	*p = value, *end = value + len, *name, *semi, *next;
-	size_t		 namelen, i, j, n = 0;
-	unsigned	 tmp;
+	int weight[ENCODING_COUNT], star = -1, q;
+	const char *p = value, *end = value + len, *name, *semi, *next;
+	size_t namelen, i, j, n = 0;
+	unsigned tmp;
 
 	if (value == NULL)
 		return 0;
@@ -91,8 +91,8 @@ encoding_rank(const char *value, size_t len, unsigned offered,
 				star = q;
 			for (i = 0; i < ENCODING_COUNT; i++)
 				if (strlen(codings[i].name) == namelen &&
-				    strncasecmp(name, codings[i].name,
-				    namelen) == 0)
+				    strncasecmp(
+					name, codings[i].name, namelen) == 0)
 					weight[i] = q;
 		}
 		p = next + 1;
@@ -120,7 +120,7 @@ encoding_rank(const char *value, size_t len, unsigned offered,
 const char *
 encoding_name(unsigned encoding)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < ENCODING_COUNT; i++)
 		if (codings[i].bit == encoding)
@@ -131,7 +131,7 @@ encoding_name(unsigned encoding)
 const char *
 encoding_suffix(unsigned encoding)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < ENCODING_COUNT; i++)
 		if (codings[i].bit == encoding)

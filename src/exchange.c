@@ -13,8 +13,8 @@
 #include "response.h"
 
 void
-exchange_init(struct exchange *x, const struct exchange_ops *ops,
-    void *owner, const struct request *req, const struct docroot *root)
+exchange_init(struct exchange *x, const struct exchange_ops *ops, void *owner,
+    const struct request *req, const struct docroot *root)
 {
 	x->ops = ops;
 	x->owner = owner;
@@ -26,8 +26,8 @@ exchange_init(struct exchange *x, const struct exchange_ops *ops,
 }
 
 int
-exchange_send_head(struct exchange *x, struct response *r, const void *body,
-    size_t len)
+exchange_send_head(
+    struct exchange *x, struct response *r, const void *body, size_t len)
 {
 	if (r->overflow) {
 		log_warnx("response head for %d too large", r->status);
@@ -57,9 +57,9 @@ exchange_send_body(struct exchange *x, const void *buf, size_t len)
 int
 exchange_send_error(struct exchange *x, int status)
 {
-	struct response	 r;
-	char		 body[RESPONSE_ERROR_BODY_MAX];
-	size_t		 len;
+	struct response r;
+	char body[RESPONSE_ERROR_BODY_MAX];
+	size_t len;
 
 	len = response_error_body(status, body);
 	response_begin(&r, status);
@@ -67,6 +67,6 @@ exchange_send_error(struct exchange *x, int status)
 		response_add(&r, "Allow", EXCHANGE_ALLOW_METHODS);
 	response_add(&r, "Content-Type", "text/html; charset=utf-8");
 	response_add(&r, "Content-Length", "%zu", len);
-	return exchange_send_head(x, &r, x->req != NULL &&
-	    x->req->method == HTTP_HEAD ? NULL : body, len);
+	return exchange_send_head(x, &r,
+	    x->req != NULL && x->req->method == HTTP_HEAD ? NULL : body, len);
 }

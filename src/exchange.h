@@ -19,31 +19,29 @@ struct request;
 struct response;
 
 /* The methods every exchange allows (OPTIONS, 405). */
-#define EXCHANGE_ALLOW_METHODS	"GET, HEAD, OPTIONS"
+#define EXCHANGE_ALLOW_METHODS "GET, HEAD, OPTIONS"
 
 /* What a protocol does with an answer; each returns 0 or -1. */
 struct exchange_ops {
 	/* Sends r's head, followed by len body bytes (len may be 0). */
-	int		 (*send_head)(struct exchange *, struct response *r,
-			    const void *body, size_t len);
-	int		 (*send_body)(struct exchange *, const void *buf,
-			    size_t len);
+	int (*send_head)(struct exchange *, struct response *r,
+	    const void *body, size_t len);
+	int (*send_body)(struct exchange *, const void *buf, size_t len);
 };
 
 struct exchange {
 	const struct exchange_ops *ops;
-	void			*owner;		/* the protocol's */
-	const struct request	*req;		/* NULL: a head refused */
-	const struct docroot	*root;		/* the site answering */
+	void *owner;		    /* the protocol's */
+	const struct request *req;  /* NULL: a head refused */
+	const struct docroot *root; /* the site answering */
 	/* What went out, for the access log and the metrics. */
-	int			 status;
-	int			 head_sent;
-	uint64_t		 body_bytes;
+	int status;
+	int head_sent;
+	uint64_t body_bytes;
 };
 
-void		 exchange_init(struct exchange *, const struct exchange_ops *,
-		    void *owner, const struct request *,
-		    const struct docroot *);
+void exchange_init(struct exchange *, const struct exchange_ops *, void *owner,
+    const struct request *, const struct docroot *);
 /*
  * Sends r's head followed by body (NULL: none; a HEAD's is the caller's
  * to leave out). A head that did not fit its buffer is answered 500
@@ -51,11 +49,10 @@ void		 exchange_init(struct exchange *, const struct exchange_ops *,
  * abort it (HTTP/1.1 closes the connection), since the framing promised
  * can no longer be kept.
  */
-int		 exchange_send_head(struct exchange *, struct response *r,
-		    const void *body, size_t len);
-int		 exchange_send_body(struct exchange *, const void *buf,
-		    size_t len);
+int exchange_send_head(
+    struct exchange *, struct response *r, const void *body, size_t len);
+int exchange_send_body(struct exchange *, const void *buf, size_t len);
 /* Answers status with a small HTML body (none for HEAD). */
-int		 exchange_send_error(struct exchange *, int status);
+int exchange_send_error(struct exchange *, int status);
 
 #endif

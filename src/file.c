@@ -47,46 +47,46 @@
  * for the longest media type mime.c keeps; a longer one would get the
  * whole file instead of a multipart response.
  */
-#define PART_HEAD_MAX	512
-#define BOUNDARY_MAX	48
+#define PART_HEAD_MAX 512
+#define BOUNDARY_MAX 48
 
 /* Warnings any client can repeat once per request: rate-limited. */
-static struct log_ratelimit	 read_log = LOG_RATELIMIT_INITIALIZER(10);
-static struct log_ratelimit	 queue_log = LOG_RATELIMIT_INITIALIZER(10);
+static struct log_ratelimit read_log = LOG_RATELIMIT_INITIALIZER(10);
+static struct log_ratelimit queue_log = LOG_RATELIMIT_INITIALIZER(10);
 
 /* What a 200, 206 or 304 says about the open file. */
 struct representation {
-	const struct resolution *res;	/* the file, its site and encoding */
-	const char	*type;		/* Content-Type */
-	uint64_t	 size;
-	char		 etag[PRECOND_ETAG_MAX];
-	char		 last_modified[HTTPDATE_LEN + 1];
+	const struct resolution *res; /* the file, its site and encoding */
+	const char *type;	      /* Content-Type */
+	uint64_t size;
+	char etag[PRECOND_ETAG_MAX];
+	char last_modified[HTTPDATE_LEN + 1];
 };
 
 /* Which bytes a 200 or 206 sends, and how they are framed. */
 struct body_plan {
 	struct byte_range parts[RANGE_MAX_PARTS];
-	size_t		 count;		/* 0: an empty body */
-	int		 multipart;	/* multipart/byteranges, else raw bytes */
-	char		 boundary[BOUNDARY_MAX];
-	uint64_t	 length;	/* Content-Length */
+	size_t count;  /* 0: an empty body */
+	int multipart; /* multipart/byteranges, else raw bytes */
+	char boundary[BOUNDARY_MAX];
+	uint64_t length; /* Content-Length */
 };
 
 /* The read jobs of one response. */
 struct file_job {
-	struct iojob		 job;
-	int			 fd;
-	void			*buf;
-	size_t			 len;
-	off_t			 off;
-	ssize_t			 nread;
-	int			 error;
+	struct iojob job;
+	int fd;
+	void *buf;
+	size_t len;
+	off_t off;
+	ssize_t nread;
+	int error;
 };
 
 static void
 read_work(struct iojob *job)
 {
-	struct file_job	*fj = (struct file_job *)job;
+	struct file_job *fj = (struct file_job *)job;
 
 	do
 		fj->nread = pread(fj->fd, fj->buf, fj->len, fj->off);
@@ -105,9 +105,9 @@ static int
 read_cached(struct file_job *fj)
 {
 #if defined(HAVE_PREADV2) && defined(RWF_NOWAIT)
-	static int	 unsupported;
-	struct iovec	 iov = { fj->buf, fj->len };
-	ssize_t		 n;
+	static int unsupported;
+	struct iovec iov = { fj->buf, fj->len };
+	ssize_t n;
 
 	if (unsupported)
 		return -1;
@@ -117,8 +117,8 @@ read_cached(struct file_job *fj)
 		metrics_cached_read(1);
 		return 0;
 	}
-	if (n == -1 && (errno == EOPNOTSUPP || errno == ENOSYS ||
-	    errno == EINVAL))
+	if (n == -1 &&
+	    (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
 		unsupported = 1;
 	metrics_cached_read(0);
 #else
@@ -143,7 +143,7 @@ run_job(struct file_job *fj, void (*work)(struct iojob *))
 static void
 file_close(int fd)
 {
-	struct iopool_close	 cj;
+	struct iopool_close cj;
 
 	if (fd == -1)
 		return;
@@ -161,9 +161,9 @@ make_etag(const struct stat *st, unsigned encoding, char *buf, size_t len)
 	 */
 	snprintf(buf, len, "\"%" PRIx64 "-%" PRIx64 "%s%s\"",
 	    (uint64_t)st->st_mtim.tv_sec * 1000000000u +
-	    (uint64_t)st->st_mtim.tv_nsec, (uint64_t)st->st_size,
-	    encoding != 0 ? "-" : "", encoding != 0 ? encoding_name(encoding) :
-	    "");
+		(uint64_t)st->st_mtim.tv_nsec,
+	    (uint64_t)st->st_size, encoding != 0 ? "-" : "",
+	    encoding != 0 ? encoding_name(encoding) : "");
 }
 
 /* What the head says about a resolved file, worked out once per open. */
@@ -182,25 +182,25 @@ describe(struct resolution *res, const struct docroot *root)
 static int
 send_redirect(struct exchange *x, const struct path *p, struct response *r)
 {
-	char	 location[sizeof p->rel * 3 + 2];
-	char	 body[RESPONSE_ERROR_BODY_MAX];
-	size_t	 len;
+	char location[sizeof p->rel * 3 + 2];
+	char body[RESPONSE_ERROR_BODY_MAX];
+	size_t len;
 
-	long	 loclen;
-	int	 rc;
+	long loclen;
+	int rc;
 
 	if ((loclen = path_encode(p->rel, location, sizeof location)) == -1)
 		return exchange_send_error(x, 414);
-	if (response_begin_large(r, 301, RESPONSE_HEAD_MAX + loclen +
-	    p->query_len) == -1)
+	if (response_begin_large(
+		r, 301, RESPONSE_HEAD_MAX + loclen + p->query_len) == -1)
 		return exchange_send_error(x, 503);
 	len = response_error_body(301, body);
 	response_add(r, "Location", "%s/%.*s", location, (int)p->query_len,
 	    p->query != NULL ? p->query : "");
 	response_add(r, "Content-Type", "text/html; charset=utf-8");
 	response_add(r, "Content-Length", "%zu", len);
-	rc = exchange_send_head(x, r, x->req->method == HTTP_HEAD ? NULL : body,
-	    len);
+	rc = exchange_send_head(
+	    x, r, x->req->method == HTTP_HEAD ? NULL : body, len);
 	response_free(r);
 	return rc;
 }
@@ -208,8 +208,8 @@ send_redirect(struct exchange *x, const struct path *p, struct response *r)
 static int
 send_unsatisfiable(struct exchange *x, uint64_t size, struct response *r)
 {
-	char	 body[RESPONSE_ERROR_BODY_MAX];
-	size_t	 len;
+	char body[RESPONSE_ERROR_BODY_MAX];
+	size_t len;
 
 	len = response_error_body(416, body);
 	response_begin(r, 416);
@@ -229,7 +229,7 @@ send_unsatisfiable(struct exchange *x, uint64_t size, struct response *r)
 static void
 head_begin(struct response *r, int status, const struct representation *rep)
 {
-	const struct site_config	*site = rep->res->root->site;
+	const struct site_config *site = rep->res->root->site;
 
 	response_begin(r, status);
 	response_add_str(r, "ETag", rep->etag);
@@ -249,16 +249,16 @@ head_begin(struct response *r, int status, const struct representation *rep)
 static void
 make_boundary(char buf[BOUNDARY_MAX], const char *etag)
 {
-	static uint64_t	 counter;
-	uint64_t	 bits[2];
-	struct timespec	 ts;
-	const char	*p;
+	static uint64_t counter;
+	uint64_t bits[2];
+	struct timespec ts;
+	const char *p;
 
 	if (getrandom(bits, sizeof bits, GRND_NONBLOCK) != sizeof bits) {
 		/* Not seeded yet, or no getrandom: unique, if guessable. */
 		clock_gettime(CLOCK_REALTIME, &ts);
-		bits[0] = (uint64_t)ts.tv_sec * 1000000000u +
-		    (uint64_t)ts.tv_nsec;
+		bits[0] =
+		    (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 		bits[1] = ++counter ^ ((uint64_t)getpid() << 32);
 		for (p = etag; *p != '\0'; p++)
 			bits[1] = bits[1] * 1099511628211u ^ (unsigned char)*p;
@@ -276,9 +276,10 @@ static long
 part_head(char *buf, size_t size, const struct body_plan *plan,
     const struct representation *rep, size_t i)
 {
-	int	 n;
+	int n;
 
-	n = snprintf(buf, size, "%s--%s\r\nContent-Type: %s\r\n"
+	n = snprintf(buf, size,
+	    "%s--%s\r\nContent-Type: %s\r\n"
 	    "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n\r\n",
 	    i > 0 ? "\r\n" : "", plan->boundary, rep->type,
 	    plan->parts[i].first, plan->parts[i].last, rep->size);
@@ -302,9 +303,9 @@ part_tail(char *buf, size_t size, const struct body_plan *plan)
 static int
 plan_multipart(struct body_plan *plan, const struct representation *rep)
 {
-	char	 tmp[PART_HEAD_MAX];
-	long	 n;
-	size_t	 i;
+	char tmp[PART_HEAD_MAX];
+	long n;
+	size_t i;
 
 	make_boundary(plan->boundary, rep->etag);
 	plan->length = 0;
@@ -324,10 +325,10 @@ plan_multipart(struct body_plan *plan, const struct representation *rep)
  * small response is one write.
  */
 static int
-send_buffered(struct exchange *x, struct response **head, const char *buf,
-    size_t len)
+send_buffered(
+    struct exchange *x, struct response **head, const char *buf, size_t len)
 {
-	struct response	*r = *head;
+	struct response *r = *head;
 
 	if (r != NULL) {
 		*head = NULL;
@@ -346,15 +347,15 @@ static int
 send_body(struct exchange *x, struct file_job *fj, struct response *r,
     const struct body_plan *plan, const struct representation *rep)
 {
-	const struct docroot	*root = x->root;
-	struct response		*head = r;
-	char			*buf;
-	size_t			 cap, size, fill = 0, i;
-	uint64_t		 off, left;
-	int			 status = 503;
+	const struct docroot *root = x->root;
+	struct response *head = r;
+	char *buf;
+	size_t cap, size, fill = 0, i;
+	uint64_t off, left;
+	int status = 503;
 
-	cap = plan->length < root->chunk_bytes ? (size_t)plan->length :
-	    root->chunk_bytes;
+	cap = plan->length < root->chunk_bytes ? (size_t)plan->length
+					       : root->chunk_bytes;
 	if (cap == 0)
 		cap = 1;
 	size = cap + (plan->multipart ? PART_HEAD_MAX : 0);
@@ -365,8 +366,8 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 	/* Invariant: fill <= cap wherever a part head or the tail goes in. */
 	for (i = 0; i < plan->count; i++) {
 		if (plan->multipart)
-			fill += (size_t)part_head(buf + fill, size - fill, plan,
-			    rep, i);
+			fill += (size_t)part_head(
+			    buf + fill, size - fill, plan, rep, i);
 		off = plan->parts[i].first;
 		left = plan->parts[i].last - off + 1;
 		while (left > 0) {
@@ -378,7 +379,8 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 			fj->buf = buf + fill;
 			fj->len = left < cap - fill ? (size_t)left : cap - fill;
 			fj->off = (off_t)off;
-			if (read_cached(fj) == -1 && run_job(fj, read_work) == -1)
+			if (read_cached(fj) == -1 &&
+			    run_job(fj, read_work) == -1)
 				goto fail;
 			if (fj->nread <= 0) {
 				/*
@@ -390,10 +392,10 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 				 * find whole.
 				 */
 				log_warnx_limited(&read_log,
-				    "/%s: read at %jd: %s",
-				    rep->res->path->rel, (intmax_t)fj->off,
-				    fj->nread == 0 ? "file shrank" :
-				    strerror(fj->error));
+				    "/%s: read at %jd: %s", rep->res->path->rel,
+				    (intmax_t)fj->off,
+				    fj->nread == 0 ? "file shrank"
+						   : strerror(fj->error));
 				if (fj->nread == -1)
 					status = 500;
 				goto fail;
@@ -429,23 +431,23 @@ fail:
 static int
 send_error_page(struct exchange *x, int status)
 {
-	const struct docroot		*root = x->root;
-	const struct site_config	*site = root->site;
-	struct resolution		 res;
-	struct representation		 rep;
-	struct body_plan		 plan;
-	struct file_job			 fj;
-	struct response			 r;
-	struct path			 page;
-	size_t				 i;
-	int				 rc;
+	const struct docroot *root = x->root;
+	const struct site_config *site = root->site;
+	struct resolution res;
+	struct representation rep;
+	struct body_plan plan;
+	struct file_job fj;
+	struct response r;
+	struct path page;
+	size_t i;
+	int rc;
 
 	for (i = 0; i < site->error_page_count; i++)
 		if (site->error_pages[i].status == status)
 			break;
 	if (i == site->error_page_count ||
 	    path_parse(&page, site->error_pages[i].path,
-	    strlen(site->error_pages[i].path)) != 0)
+		strlen(site->error_pages[i].path)) != 0)
 		return exchange_send_error(x, status);
 	resolve_init(&res, root, &page, NULL, 0);
 	if (await_job(&res.job) == -1)
@@ -464,8 +466,8 @@ send_error_page(struct exchange *x, int status)
 	plan.parts[0].last = rep.size - 1;
 	plan.length = rep.size;
 	response_begin(&r, status);
-	response_add(&r, "Content-Type", "%s", mime_lookup(root->mime,
-	    res.name));
+	response_add(
+	    &r, "Content-Type", "%s", mime_lookup(root->mime, res.name));
 	response_add(&r, "Content-Length", "%" PRIu64, plan.length);
 	if (x->req->method == HTTP_HEAD)
 		rc = exchange_send_head(x, &r, NULL, 0);
@@ -485,9 +487,9 @@ static struct filecache_entry *
 open_target(const struct exchange *x, const struct path *p,
     struct resolution *res, int *queued)
 {
-	const struct docroot	*root = x->root;
-	struct filecache_entry	*cached;
-	char			 key[sizeof p->rel + 16];
+	const struct docroot *root = x->root;
+	struct filecache_entry *cached;
+	char key[sizeof p->rel + 16];
 
 	*queued = 0;
 	resolve_init(res, root, p, x->req->accept_encoding.ptr,
@@ -519,7 +521,7 @@ decide(const struct request *req, const struct representation *rep,
     struct body_plan *plan)
 {
 	struct precond_validators v;
-	int			 status = 200, range_applies;
+	int status = 200, range_applies;
 
 	v.etag = rep->etag;
 	v.last_modified = rep->res->st.st_mtime;
@@ -545,8 +547,7 @@ decide(const struct request *req, const struct representation *rep,
 			break;
 		}
 	}
-	if (status == 206 && plan->count > 1 &&
-	    plan_multipart(plan, rep) == -1)
+	if (status == 206 && plan->count > 1 && plan_multipart(plan, rep) == -1)
 		status = 200;
 	if (status == 200) {
 		plan->count = rep->size > 0;
@@ -554,8 +555,9 @@ decide(const struct request *req, const struct representation *rep,
 		plan->parts[0].last = rep->size - 1;
 	}
 	if (!plan->multipart)
-		plan->length = plan->count > 0 ?
-		    plan->parts[0].last - plan->parts[0].first + 1 : 0;
+		plan->length = plan->count > 0
+		    ? plan->parts[0].last - plan->parts[0].first + 1
+		    : 0;
 	return status;
 }
 
@@ -564,7 +566,7 @@ static int
 send_file(struct exchange *x, struct file_job *fj, int status,
     const struct body_plan *plan, const struct representation *rep)
 {
-	struct response	 r;
+	struct response r;
 
 	head_begin(&r, status, rep);
 	if (plan->multipart)
@@ -573,14 +575,14 @@ send_file(struct exchange *x, struct file_job *fj, int status,
 	else
 		response_add_str(&r, "Content-Type", rep->type);
 	if (rep->res->encoding != 0)
-		response_add_str(&r, "Content-Encoding",
-		    encoding_name(rep->res->encoding));
+		response_add_str(
+		    &r, "Content-Encoding", encoding_name(rep->res->encoding));
 	response_add_u64(&r, "Content-Length", plan->length);
 	response_add_str(&r, "Accept-Ranges", "bytes");
 	if (status == 206 && !plan->multipart)
-		response_add(&r, "Content-Range", "bytes %" PRIu64 "-%" PRIu64
-		    "/%" PRIu64, plan->parts[0].first, plan->parts[0].last,
-		    rep->size);
+		response_add(&r, "Content-Range",
+		    "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+		    plan->parts[0].first, plan->parts[0].last, rep->size);
 	if (x->req->method == HTTP_HEAD)
 		return exchange_send_head(x, &r, NULL, 0);
 	return send_body(x, fj, &r, plan, rep);
@@ -589,14 +591,14 @@ send_file(struct exchange *x, struct file_job *fj, int status,
 int
 file_serve(struct exchange *x, const struct path *p)
 {
-	const struct docroot	*root = x->root;
-	struct resolution	 res;
-	struct file_job		 fj;
-	struct response		 r;
-	struct representation	 rep;
-	struct body_plan	 plan;
-	struct filecache_entry	*cached;
-	int			 queued, rc;
+	const struct docroot *root = x->root;
+	struct resolution res;
+	struct file_job fj;
+	struct response r;
+	struct representation rep;
+	struct body_plan plan;
+	struct filecache_entry *cached;
+	int queued, rc;
 
 	cached = open_target(x, p, &res, &queued);
 	if (queued == -1)
@@ -606,8 +608,8 @@ file_serve(struct exchange *x, const struct path *p)
 	if (res.result == RESOLVE_LISTING)
 		return listing_serve(x, p, res.fd,
 		    &(const struct listing_options){ .root = root,
-		    .max_entries = root->site->autoindex_max_entries,
-		    .dotfiles = root->site->dotfiles });
+			.max_entries = root->site->autoindex_max_entries,
+			.dotfiles = root->site->dotfiles });
 	if (res.result == RESOLVE_FAILED)
 		return send_error_page(x, res.status);
 	memset(&fj, 0, sizeof fj);

@@ -15,6 +15,6 @@ struct path;
  * Answers a GET or HEAD for p in the exchange's site. 0, or -1 when the
  * exchange was lost midway (exchange_send_head).
  */
-int		 file_serve(struct exchange *, const struct path *p);
+int file_serve(struct exchange *, const struct path *p);
 
 #endif

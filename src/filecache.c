@@ -22,31 +22,30 @@
 #include "monotime.h"
 
 struct filecache_entry {
-	struct filecache_entry	*hash_next;
-	struct filecache_entry	*lru_prev, *lru_next;	/* most recent first */
-	unsigned		 refs;
-	int			 cached;	/* still in the table */
-	long			 resolved_ms;
-	struct filecache_file	 file;
-	char			 key[];
+	struct filecache_entry *hash_next;
+	struct filecache_entry *lru_prev, *lru_next; /* most recent first */
+	unsigned refs;
+	int cached; /* still in the table */
+	long resolved_ms;
+	struct filecache_file file;
+	char key[];
 };
 
 struct filecache {
-	struct filecache_entry	**buckets;
-	size_t			 nbuckets;	/* a power of two */
-	struct filecache_entry	*lru_head, *lru_tail;
-	unsigned		 count;
-	unsigned		 max_entries;
-	unsigned		 ttl_ms;
-	struct iopool		*pool;		/* closes descriptors */
+	struct filecache_entry **buckets;
+	size_t nbuckets; /* a power of two */
+	struct filecache_entry *lru_head, *lru_tail;
+	unsigned count;
+	unsigned max_entries;
+	unsigned ttl_ms;
+	struct iopool *pool; /* closes descriptors */
 };
-
 
 /* FNV-1a: short keys, no adversary who can pick them cheaply. */
 static size_t
 hash(const char *key)
 {
-	uint64_t	 h = 14695981039346656037ULL;
+	uint64_t h = 14695981039346656037ULL;
 
 	for (; *key != '\0'; key++)
 		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
@@ -56,8 +55,8 @@ hash(const char *key)
 struct filecache *
 filecache_create(unsigned max_entries, unsigned ttl_ms, struct iopool *pool)
 {
-	struct filecache	*fc;
-	size_t			 n = 16;
+	struct filecache *fc;
+	size_t n = 16;
 
 	if (max_entries == 0)
 		return NULL;
@@ -114,10 +113,10 @@ entry_unref(struct filecache *fc, struct filecache_entry *e)
 static void
 evict(struct filecache *fc, struct filecache_entry *e)
 {
-	struct filecache_entry	**pp;
+	struct filecache_entry **pp;
 
 	for (pp = &fc->buckets[hash(e->key) & (fc->nbuckets - 1)]; *pp != e;
-	    pp = &(*pp)->hash_next)
+	     pp = &(*pp)->hash_next)
 		continue;
 	*pp = e->hash_next;
 	lru_unlink(fc, e);
@@ -134,10 +133,10 @@ evict(struct filecache *fc, struct filecache_entry *e)
 static int
 still_valid(const struct filecache_entry *e)
 {
-	struct statx	 sx;
+	struct statx sx;
 
 	if (statx(e->file.fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
-	    STATX_SIZE | STATX_MTIME | STATX_NLINK, &sx) == -1)
+		STATX_SIZE | STATX_MTIME | STATX_NLINK, &sx) == -1)
 		return 0;
 	return sx.stx_nlink > 0 && (off_t)sx.stx_size == e->file.st.st_size &&
 	    sx.stx_mtime.tv_sec == e->file.st.st_mtim.tv_sec &&
@@ -145,20 +144,21 @@ still_valid(const struct filecache_entry *e)
 }
 
 struct filecache_entry *
-filecache_lookup(struct filecache *fc, const char *key,
-    struct filecache_file *file)
+filecache_lookup(
+    struct filecache *fc, const char *key, struct filecache_file *file)
 {
-	struct filecache_entry	*e;
+	struct filecache_entry *e;
 
 	if (fc == NULL || *key == '\0')
 		return NULL;
 	for (e = fc->buckets[hash(key) & (fc->nbuckets - 1)]; e != NULL;
-	    e = e->hash_next)
+	     e = e->hash_next)
 		if (strcmp(e->key, key) == 0)
 			break;
 	if (e == NULL)
 		return NULL;
-	if (monotime_ms() - e->resolved_ms > (long)fc->ttl_ms || !still_valid(e)) {
+	if (monotime_ms() - e->resolved_ms > (long)fc->ttl_ms ||
+	    !still_valid(e)) {
 		/* Resolved again by the caller, then inserted afresh. */
 		evict(fc, e);
 		return NULL;
@@ -171,11 +171,11 @@ filecache_lookup(struct filecache *fc, const char *key,
 }
 
 struct filecache_entry *
-filecache_insert(struct filecache *fc, const char *key,
-    const struct filecache_file *file)
+filecache_insert(
+    struct filecache *fc, const char *key, const struct filecache_file *file)
 {
-	struct filecache_entry	*e, **bucket;
-	size_t			 keylen = strlen(key);
+	struct filecache_entry *e, **bucket;
+	size_t keylen = strlen(key);
 
 	if (fc == NULL || keylen == 0 ||
 	    (e = calloc(1, sizeof *e + keylen + 1)) == NULL)
@@ -193,7 +193,7 @@ filecache_insert(struct filecache *fc, const char *key,
 	memcpy(e->key, key, keylen + 1);
 	e->file = *file;
 	e->resolved_ms = monotime_ms();
-	e->refs = 2;		/* the table's and the caller's */
+	e->refs = 2; /* the table's and the caller's */
 	e->cached = 1;
 	bucket = &fc->buckets[hash(key) & (fc->nbuckets - 1)];
 	e->hash_next = *bucket;
@@ -215,7 +215,7 @@ filecache_release(struct filecache *fc, struct filecache_entry *e)
 void
 filecache_free(struct filecache *fc)
 {
-	struct filecache_entry	*e, *next;
+	struct filecache_entry *e, *next;
 
 	if (fc == NULL)
 		return;
@@ -232,11 +232,11 @@ size_t
 filecache_key(char *buf, size_t size, const char *rel, int trailing_slash,
     const unsigned *accept, size_t accept_count)
 {
-	size_t	 len = strlen(rel), i;
+	size_t len = strlen(rel), i;
 
 	/* Once per request: plain copies, no printf. */
 	if (len + 6 > size) {
-		buf[0] = '\0';	/* no key: not cached */
+		buf[0] = '\0'; /* no key: not cached */
 		return 0;
 	}
 	memcpy(buf, rel, len);

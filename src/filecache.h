@@ -23,41 +23,40 @@ struct iopool;
 
 /* What an entry keeps of an open regular file, and gives back on a hit. */
 struct filecache_file {
-	int		 fd;
-	struct stat	 st;
-	unsigned	 encoding;		/* a sidecar's ENCODING_*, or 0 */
-	char		 name[NAME_MAX + 1];	/* for the media type */
-	char		 etag[PRECOND_ETAG_MAX];
-	char		 last_modified[HTTPDATE_LEN + 1];
-	const char	*type;			/* Content-Type */
+	int fd;
+	struct stat st;
+	unsigned encoding;	 /* a sidecar's ENCODING_*, or 0 */
+	char name[NAME_MAX + 1]; /* for the media type */
+	char etag[PRECOND_ETAG_MAX];
+	char last_modified[HTTPDATE_LEN + 1];
+	const char *type; /* Content-Type */
 };
 
 /*
  * NULL with max_entries 0 (no cache) or on ENOMEM. Descriptors it lets go
  * are closed by jobs on pool.
  */
-struct filecache *filecache_create(unsigned max_entries, unsigned ttl_ms,
-		    struct iopool *pool);
+struct filecache *filecache_create(
+    unsigned max_entries, unsigned ttl_ms, struct iopool *pool);
 /* Closes every descriptor: no entry may be in use. Storage calls. */
-void		 filecache_free(struct filecache *);
+void filecache_free(struct filecache *);
 
 /*
  * A fresh entry for key: fills file and returns the entry, referenced;
  * NULL on a miss. file->fd is the entry's, good while the reference is.
  */
-struct filecache_entry *filecache_lookup(struct filecache *, const char *key,
-		    struct filecache_file *file);
+struct filecache_entry *filecache_lookup(
+    struct filecache *, const char *key, struct filecache_file *file);
 /*
  * Takes over file->fd and returns the entry, referenced. NULL when it
  * could not be cached: file->fd stays the caller's.
  */
-struct filecache_entry *filecache_insert(struct filecache *, const char *key,
-		    const struct filecache_file *file);
+struct filecache_entry *filecache_insert(
+    struct filecache *, const char *key, const struct filecache_file *file);
 /* Drops a reference; an evicted entry's descriptor is closed on the pool. */
-void		 filecache_release(struct filecache *, struct filecache_entry *);
+void filecache_release(struct filecache *, struct filecache_entry *);
 /* Builds the key for a path and the encodings a client takes. */
-size_t		 filecache_key(char *buf, size_t size, const char *rel,
-		    int trailing_slash, const unsigned *accept,
-		    size_t accept_count);
+size_t filecache_key(char *buf, size_t size, const char *rel,
+    int trailing_slash, const unsigned *accept, size_t accept_count);
 
 #endif

@@ -21,8 +21,8 @@
 static void
 free_work(struct iojob *job)
 {
-	struct generation	*g = job->data;
-	size_t			 i;
+	struct generation *g = job->data;
+	size_t i;
 
 	for (i = 0; i < g->nroots; i++)
 		docroot_close(g->roots[i]);
@@ -53,9 +53,9 @@ struct generation *
 generation_create(struct config *cfg, struct iopool *pool,
     void (*opened)(void *), void (*closed)(void *), char *err, size_t errlen)
 {
-	const char		*exts[CONFIG_MIME_MAX], *types[CONFIG_MIME_MAX];
-	struct generation	*g;
-	size_t			 i;
+	const char *exts[CONFIG_MIME_MAX], *types[CONFIG_MIME_MAX];
+	struct generation *g;
+	size_t i;
 
 	if ((g = calloc(1, sizeof *g)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -68,20 +68,22 @@ generation_create(struct config *cfg, struct iopool *pool,
 		exts[i] = cfg->mime[i].ext;
 		types[i] = cfg->mime[i].type;
 	}
-	if ((g->mime = mime_load_with(cfg->mime_types, exts, types,
-	    cfg->mime_count)) == NULL || (cfg->default_type != NULL &&
-	    mime_set_default(g->mime, cfg->default_type) == -1)) {
+	if ((g->mime = mime_load_with(
+		 cfg->mime_types, exts, types, cfg->mime_count)) == NULL ||
+	    (cfg->default_type != NULL &&
+		mime_set_default(g->mime, cfg->default_type) == -1)) {
 		snprintf(err, errlen, "media types: out of memory");
 		goto fail;
 	}
 	for (i = 0; i < cfg->site_count; i++) {
 		if ((g->roots[i] = docroot_open(cfg, &cfg->sites[i], g->mime,
-		    pool, err, errlen)) == NULL)
+			 pool, err, errlen)) == NULL)
 			goto fail;
 		g->nroots++;
 	}
-	if (cfg->access_log != NULL && (g->access_log =
-	    accesslog_open(cfg->access_log, cfg->access_log_format)) == NULL) {
+	if (cfg->access_log != NULL &&
+	    (g->access_log = accesslog_open(
+		 cfg->access_log, cfg->access_log_format)) == NULL) {
 		snprintf(err, errlen, "access log %s: %s", cfg->access_log,
 		    strerror(errno));
 		goto fail;
@@ -122,7 +124,7 @@ generation_release(struct generation *g)
 	switch (iopool_submit(g->env.pool, &g->free_job)) {
 	case 0:
 		break;
-	case 1:		/* no I/O threads: it ran inline */
+	case 1: /* no I/O threads: it ran inline */
 		free(g);
 		break;
 	default:

@@ -18,16 +18,16 @@ struct iopool;
 struct mime_table;
 
 struct generation {
-	unsigned		 refs;	/* the server's, and one per connection */
-	struct config		*cfg;
-	struct mime_table	*mime;
-	struct docroot		*roots[CONFIG_SITES_MAX];	/* one per site */
-	size_t			 nroots;
-	struct accesslog	*access_log;
-	struct conn_env		 env;		/* for the main listeners */
-	struct conn_env		 metrics_env;	/* for metrics_listen */
-	struct conn_env		 retiring_env;	/* listeners in drain_delay_ms */
-	struct iojob		 free_job;
+	unsigned refs; /* the server's, and one per connection */
+	struct config *cfg;
+	struct mime_table *mime;
+	struct docroot *roots[CONFIG_SITES_MAX]; /* one per site */
+	size_t nroots;
+	struct accesslog *access_log;
+	struct conn_env env;	      /* for the main listeners */
+	struct conn_env metrics_env;  /* for metrics_listen */
+	struct conn_env retiring_env; /* listeners in drain_delay_ms */
+	struct iojob free_job;
 };
 
 /*
@@ -37,16 +37,15 @@ struct generation {
  * hooks know which generation it holds.
  */
 struct generation *generation_create(struct config *cfg, struct iopool *pool,
-		    void (*opened)(void *), void (*closed)(void *), char *err,
-		    size_t errlen);
-void		 generation_retain(struct generation *);
+    void (*opened)(void *), void (*closed)(void *), char *err, size_t errlen);
+void generation_retain(struct generation *);
 /*
  * Frees it with the last reference, on an I/O thread: the only way on the
  * reactor, since closing the access log joins its writer, which may be in
  * a write to slow storage.
  */
-void		 generation_release(struct generation *);
+void generation_release(struct generation *);
 /* The same, at once on this thread: for shutdown, once the pool is gone. */
-void		 generation_free_now(struct generation *);
+void generation_free_now(struct generation *);
 
 #endif

@@ -14,29 +14,28 @@
 #include "response.h"
 
 static int
-rule_matches(const struct header_rule *rule, const char *rel,
-    const char *name)
+rule_matches(const struct header_rule *rule, const char *rel, const char *name)
 {
-	size_t	 len, namelen;
+	size_t len, namelen;
 
 	if (rule->match[0] == '/') {
 		/* The rule is written with its leading '/', rel without. */
 		len = strlen(rule->match + 1);
 		return strncmp(rel, rule->match + 1, len) == 0;
 	}
-	len = strlen(rule->match + 1);	/* ".ext" */
+	len = strlen(rule->match + 1); /* ".ext" */
 	namelen = strlen(name);
 	return namelen > len &&
 	    strcasecmp(name + namelen - len, rule->match + 1) == 0;
 }
 
 void
-headers_apply(const struct site_config *site, const char *rel,
-    const char *name, struct response *r, time_t now)
+headers_apply(const struct site_config *site, const char *rel, const char *name,
+    struct response *r, time_t now)
 {
-	const struct header_rule	*cache = NULL, *expires = NULL;
-	char				 date[HTTPDATE_LEN + 1];
-	size_t				 i, j;
+	const struct header_rule *cache = NULL, *expires = NULL;
+	char date[HTTPDATE_LEN + 1];
+	size_t i, j;
 
 	for (i = 0; i < site->rule_count; i++) {
 		if (!rule_matches(&site->rules[i], rel, name))
@@ -49,8 +48,8 @@ headers_apply(const struct site_config *site, const char *rel,
 	if (cache != NULL)
 		response_add(r, "Cache-Control", "%s", cache->cache_control);
 	else if (expires != NULL)
-		response_add(r, "Cache-Control", "max-age=%ld",
-		    expires->expires_s);
+		response_add(
+		    r, "Cache-Control", "max-age=%ld", expires->expires_s);
 	if (expires != NULL) {
 		httpdate_format(now + expires->expires_s, date);
 		response_add(r, "Expires", "%s", date);

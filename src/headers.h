@@ -17,7 +17,7 @@ struct site_config;
  * Cache-Control and Expires the last matching rule wins; `add` fields
  * accumulate in rule order.
  */
-void	 headers_apply(const struct site_config *site, const char *rel,
-	    const char *name, struct response *r, time_t now);
+void headers_apply(const struct site_config *site, const char *rel,
+    const char *name, struct response *r, time_t now);
 
 #endif

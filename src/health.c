@@ -38,39 +38,39 @@
 #include "resolve.h"
 
 struct probe {
-	struct iojob	 job;
-	uint64_t	 start_ns;
-	unsigned	 timeout_ms;	/* as configured when submitted */
-	int		 late;		/* the deadline passed first */
-	size_t		 npaths;
-	const char	*paths[CONFIG_SITES_MAX];
+	struct iojob job;
+	uint64_t start_ns;
+	unsigned timeout_ms; /* as configured when submitted */
+	int late;	     /* the deadline passed first */
+	size_t npaths;
+	const char *paths[CONFIG_SITES_MAX];
 	/* Set by the worker. */
-	size_t		 current;	/* atomic: the root being statted */
-	int		 error;		/* errno of the failure, or 0 */
-	char		 strings[];	/* the paths */
+	size_t current; /* atomic: the root being statted */
+	int error;	/* errno of the failure, or 0 */
+	char strings[]; /* the paths */
 };
 
 static struct {
-	struct event_base	*base;
-	struct iopool		*pool;
-	struct event		*tick_ev;
-	struct event		*deadline_ev;
-	unsigned		 interval_ms;
-	unsigned		 timeout_ms;
-	int			 enabled;
-	int			 draining;
+	struct event_base *base;
+	struct iopool *pool;
+	struct event *tick_ev;
+	struct event *deadline_ev;
+	unsigned interval_ms;
+	unsigned timeout_ms;
+	int enabled;
+	int draining;
 	/* The roots to probe: npaths NUL-terminated strings in a row. */
-	char			*paths;
-	size_t			 paths_len;
-	size_t			 npaths;
-	struct probe		*probe;		/* out, or NULL */
-	int			 healthy;
-	const char		*summary;	/* a fixed reason, for all */
+	char *paths;
+	size_t paths_len;
+	size_t npaths;
+	struct probe *probe; /* out, or NULL */
+	int healthy;
+	const char *summary; /* a fixed reason, for all */
 	/* The detail, naming the root: for the metrics listener and log. */
-	char			 reason[HEALTH_REASON_MAX];
-	uint64_t		 probes;
-	uint64_t		 probe_failures;
-	uint64_t		 last_probe_ns;
+	char reason[HEALTH_REASON_MAX];
+	uint64_t probes;
+	uint64_t probe_failures;
+	uint64_t last_probe_ns;
 } health = { .healthy = 1 };
 
 /*
@@ -81,14 +81,14 @@ static struct {
 static void
 probe_work(struct iojob *job)
 {
-	struct probe	*p = (struct probe *)job;
-	struct statx	 sx;
-	size_t		 i;
+	struct probe *p = (struct probe *)job;
+	struct statx sx;
+	size_t i;
 
 	for (i = 0; i < p->npaths; i++) {
 		__atomic_store_n(&p->current, i, __ATOMIC_RELAXED);
 		if (statx(AT_FDCWD, p->paths[i], AT_STATX_FORCE_SYNC,
-		    STATX_TYPE | STATX_MTIME, &sx) == -1) {
+			STATX_TYPE | STATX_MTIME, &sx) == -1) {
 			p->error = errno;
 			return;
 		}
@@ -100,15 +100,14 @@ probe_work(struct iojob *job)
 }
 
 /* One log line per change of verdict, not one per probe. */
-static void
-verdict(int healthy, const char *summary, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void verdict(int healthy, const char *summary, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 verdict(int healthy, const char *summary, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 was = health.healthy;
+	va_list ap;
+	int was = health.healthy;
 
 	health.summary = summary;
 	va_start(ap, fmt);
@@ -124,11 +123,12 @@ verdict(int healthy, const char *summary, const char *fmt, ...)
 static void
 probe_done(struct iojob *job)
 {
-	struct probe	*p = (struct probe *)job;
-	uint64_t	 ns = monotime_ns() - p->start_ns;
-	long		 ms = (long)(ns / 1000000u);
-	const char	*path = p->npaths > 0 ?
-	    p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)] : "";
+	struct probe *p = (struct probe *)job;
+	uint64_t ns = monotime_ns() - p->start_ns;
+	long ms = (long)(ns / 1000000u);
+	const char *path = p->npaths > 0
+	    ? p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)]
+	    : "";
 
 	if (health.deadline_ev != NULL)
 		evtimer_del(health.deadline_ev);
@@ -142,13 +142,15 @@ probe_done(struct iojob *job)
 	if ((p->error != 0 || ms > (long)p->timeout_ms) && !p->late)
 		health.probe_failures++;
 	if (!health.enabled || health.draining)
-		;	/* health off since, or shutting down: no verdict */
+		; /* health off since, or shutting down: no verdict */
 	else if (p->error != 0)
 		verdict(0, "storage failed", "storage failed: %s: %s", path,
 		    strerror(p->error));
 	else if (p->late || ms > (long)p->timeout_ms)
-		verdict(0, "storage slow", "storage slow: %s answered in "
-		    "%ld ms (deadline %u ms)", path, ms, p->timeout_ms);
+		verdict(0, "storage slow",
+		    "storage slow: %s answered in "
+		    "%ld ms (deadline %u ms)",
+		    path, ms, p->timeout_ms);
 	else
 		verdict(1, "ok", "ok");
 	free(p);
@@ -158,26 +160,28 @@ probe_done(struct iojob *job)
 static void
 deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct probe	*p = health.probe;
+	struct probe *p = health.probe;
 
 	if (p == NULL)
 		return;
-	p->late = 1;		/* stuck, whatever health says: see server_run */
+	p->late = 1; /* stuck, whatever health says: see server_run */
 	if (!health.enabled)
 		return;
 	health.probe_failures++;
 	verdict(0, "storage slow", "storage slow: %s: no answer in %u ms",
-	    p->npaths > 0 ? p->paths[__atomic_load_n(&p->current,
-	    __ATOMIC_RELAXED)] : "", p->timeout_ms);
+	    p->npaths > 0
+		? p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)]
+		: "",
+	    p->timeout_ms);
 }
 
 static void
 probe_start(void)
 {
-	struct probe	*p;
-	struct timeval	 tv;
-	const char	*s;
-	size_t		 i;
+	struct probe *p;
+	struct timeval tv;
+	const char *s;
+	size_t i;
 
 	if (health.probe != NULL || health.draining || !health.enabled)
 		return;
@@ -202,7 +206,7 @@ probe_start(void)
 	switch (iopool_submit(health.pool, &p->job)) {
 	case 0:
 		break;
-	case 1:		/* no I/O threads: it ran inline */
+	case 1: /* no I/O threads: it ran inline */
 		probe_done(&p->job);
 		break;
 	default:
@@ -226,9 +230,10 @@ health_init(struct event_base *base, struct iopool *pool)
 {
 	health.base = base;
 	health.pool = pool;
-	if ((health.tick_ev = event_new(base, -1, EV_PERSIST, tick_cb,
-	    NULL)) == NULL || (health.deadline_ev = evtimer_new(base,
-	    deadline_cb, NULL)) == NULL) {
+	if ((health.tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL)) ==
+		NULL ||
+	    (health.deadline_ev = evtimer_new(base, deadline_cb, NULL)) ==
+		NULL) {
 		health_shutdown();
 		return -1;
 	}
@@ -236,12 +241,12 @@ health_init(struct event_base *base, struct iopool *pool)
 }
 
 void
-health_configure(const struct config *cfg, struct docroot *const *roots,
-    size_t nroots)
+health_configure(
+    const struct config *cfg, struct docroot *const *roots, size_t nroots)
 {
-	struct timeval	 tv;
-	char		*paths, *s;
-	size_t		 i, j, len = 0, n = 0;
+	struct timeval tv;
+	char *paths, *s;
+	size_t i, j, len = 0, n = 0;
 
 	for (i = 0; i < nroots; i++)
 		len += strlen(roots[i]->real) + 1;
@@ -298,8 +303,8 @@ health_status(char *reason, size_t len, int detail)
 		return 503;
 	}
 	if (!health.healthy) {
-		snprintf(reason, len, "%s", detail ? health.reason :
-		    health.summary);
+		snprintf(
+		    reason, len, "%s", detail ? health.reason : health.summary);
 		return 503;
 	}
 	snprintf(reason, len, "ok");

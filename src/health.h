@@ -21,39 +21,39 @@ struct event_base;
 struct iopool;
 
 /* Longest reason text, NUL included. */
-#define HEALTH_REASON_MAX	256
+#define HEALTH_REASON_MAX 256
 
 /* For the metrics. */
 struct health_stats {
-	int		 enabled;	/* probing: health is served somewhere */
-	int		 healthy;
-	uint64_t	 probes;	/* completed */
-	uint64_t	 probe_failures;	/* failed or past the deadline */
-	uint64_t	 last_probe_ns;	/* the last completed probe's time */
+	int enabled; /* probing: health is served somewhere */
+	int healthy;
+	uint64_t probes;	 /* completed */
+	uint64_t probe_failures; /* failed or past the deadline */
+	uint64_t last_probe_ns;	 /* the last completed probe's time */
 };
 
 /* Binds the module to the reactor and the pool; 0 or -1. */
-int		 health_init(struct event_base *, struct iopool *);
+int health_init(struct event_base *, struct iopool *);
 /*
  * Takes the probe's settings and the roots to probe from a (new)
  * configuration. Probing runs only where health is served: health_path
  * set, or a metrics listener. Paths are copied.
  */
-void		 health_configure(const struct config *,
-		    struct docroot *const *roots, size_t nroots);
+void health_configure(
+    const struct config *, struct docroot *const *roots, size_t nroots);
 /* From now on 503 "draining", and no more probes. */
-void		 health_drain(void);
+void health_drain(void);
 /*
  * 200 or 503, with a one-line reason in reason: "ok", "draining", "storage
  * slow" or "storage failed", and with detail the root and error too (for
  * the metrics listener and the log, not the public listeners: it tells
  * anyone the server's file layout).
  */
-int		 health_status(char *reason, size_t len, int detail);
+int health_status(char *reason, size_t len, int detail);
 /* A probe is still out: at exit, storage that may never answer. */
-int		 health_probe_stuck(void);
-void		 health_stats(struct health_stats *);
+int health_probe_stuck(void);
+void health_stats(struct health_stats *);
 /* After the pool is gone (its done() calls have run). */
-void		 health_shutdown(void);
+void health_shutdown(void);
 
 #endif

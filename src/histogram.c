@@ -7,8 +7,8 @@
 #include "histogram.h"
 
 static const struct {
-	uint64_t	 ns;
-	const char	*label;
+	uint64_t ns;
+	const char *label;
 } bounds[HISTOGRAM_BOUNDS] = {
 	{ 100000ULL, "0.0001" },
 	{ 250000ULL, "0.00025" },
@@ -32,14 +32,14 @@ static const struct {
 static void
 add(uint64_t *counter, uint64_t n)
 {
-	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) +
-	    n, __ATOMIC_RELAXED);
+	__atomic_store_n(counter,
+	    __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 void
 histogram_observe(struct histogram *h, uint64_t ns)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < HISTOGRAM_BOUNDS; i++)
 		if (ns <= bounds[i].ns)

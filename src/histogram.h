@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* Finite bounds; +Inf comes on top. */
-#define HISTOGRAM_BOUNDS	16
+#define HISTOGRAM_BOUNDS 16
 
 /*
  * counts[i] holds the observations in bucket i alone
@@ -21,14 +21,14 @@
  * them cumulative.
  */
 struct histogram {
-	uint64_t	 counts[HISTOGRAM_BOUNDS + 1];
-	uint64_t	 sum_ns;
-	uint64_t	 count;
+	uint64_t counts[HISTOGRAM_BOUNDS + 1];
+	uint64_t sum_ns;
+	uint64_t count;
 };
 
 /* Adds one observation of ns nanoseconds; a bound is inclusive. */
-void		 histogram_observe(struct histogram *, uint64_t ns);
+void histogram_observe(struct histogram *, uint64_t ns);
 /* Bound i (< HISTOGRAM_BOUNDS) in seconds, as an le label prints it. */
-const char	*histogram_bound_label(size_t i);
+const char *histogram_bound_label(size_t i);
 
 #endif

@@ -18,12 +18,12 @@
 /* 9999-12-31 23:59:59 UTC: the last instant a four-digit year can show. */
 #define HTTPDATE_MAX_SECONDS INT64_C(253402300799)
 
-static const char day_names[7][4] = {
-    "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-static const char *const day_names_long[7] = {"Sunday", "Monday", "Tuesday",
-    "Wednesday", "Thursday", "Friday", "Saturday"};
-static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May",
-    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+static const char day_names[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri",
+	"Sat" };
+static const char *const day_names_long[7] = { "Sunday", "Monday", "Tuesday",
+	"Wednesday", "Thursday", "Friday", "Saturday" };
+static const char month_names[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
+	"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
 /* The broken-down date before it is checked and converted. */
 struct date_fields {
@@ -235,8 +235,8 @@ days_from_civil(int year, int month, int day)
 static int
 fields_valid(const struct date_fields *f)
 {
-	static const int mdays[12] = {
-	    31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+		30, 31 };
 	int max;
 	int64_t wday;
 

@@ -13,10 +13,11 @@
  * iopool_channel_reap(), swaps its whole done queue out under the
  * channel's lock, clears the eventfd, and calls done() for each job
  * outside the lock: done() always runs on the thread that submitted the
- * job. A worker holding both locks takes pool->lock first. A job's memory belongs to its submitter throughout; the pool only
- * links it. There is no cancellation of a queued or running job: its
- * submitter must keep the job alive until done() runs, which is how a
- * request whose client went away still gets a safe completion.
+ * job. A worker holding both locks takes pool->lock first. A job's memory
+ * belongs to its submitter throughout; the pool only links it. There is no
+ * cancellation of a queued or running job: its submitter must keep the job
+ * alive until done() runs, which is how a request whose client went away still
+ * gets a safe completion.
  *
  * Growth: a job that finds every worker busy (more jobs waiting than
  * workers idle) starts another worker, up to max_threads. A fixed pool
@@ -53,33 +54,33 @@
 #include "monotime.h"
 
 struct jobq {
-	struct iojob	*head;
-	struct iojob	*tail;
+	struct iojob *head;
+	struct iojob *tail;
 };
 
 struct iopool_channel {
-	pthread_mutex_t	 lock;		/* guards done */
-	struct jobq	 done;
-	int		 notify_rfd;	/* eventfd, or a pipe's read end */
-	int		 notify_wfd;
-	struct iopool_stats stats;	/* its reactor writes, no lock */
-	struct iopool	*pool;		/* NULL once the pool is destroyed */
-	struct iopool_channel *next;	/* pool->channels, under pool->lock */
+	pthread_mutex_t lock; /* guards done */
+	struct jobq done;
+	int notify_rfd; /* eventfd, or a pipe's read end */
+	int notify_wfd;
+	struct iopool_stats stats;   /* its reactor writes, no lock */
+	struct iopool *pool;	     /* NULL once the pool is destroyed */
+	struct iopool_channel *next; /* pool->channels, under pool->lock */
 };
 
 struct iopool {
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 wake;		/* todo became non-empty, or stop */
-	struct jobq	 todo;
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* todo became non-empty, or stop */
+	struct jobq todo;
 	struct iopool_channel *channels;
-	unsigned	 queued;	/* in todo or running; bounded */
-	unsigned	 queue_max;
-	int		 stopping;
-	unsigned	 nthreads;
-	unsigned	 max_threads;
-	unsigned	 idle;		/* workers waiting for a job */
-	unsigned	 todo_count;	/* jobs in todo */
-	pthread_t	*threads;
+	unsigned queued; /* in todo or running; bounded */
+	unsigned queue_max;
+	int stopping;
+	unsigned nthreads;
+	unsigned max_threads;
+	unsigned idle;	     /* workers waiting for a job */
+	unsigned todo_count; /* jobs in todo */
+	pthread_t *threads;
 };
 
 /* Where jobs submitted on this thread complete: its reactor's channel. */
@@ -89,8 +90,8 @@ static _Thread_local struct iopool_channel *bound;
 static void
 stat_add(uint64_t *counter, uint64_t n)
 {
-	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) +
-	    n, __ATOMIC_RELAXED);
+	__atomic_store_n(counter,
+	    __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 /* A clock step backwards cannot happen (monotonic), but never wrap. */
@@ -115,8 +116,8 @@ jobq_push(struct jobq *q, struct iojob *job)
 static void
 notify(struct iopool_channel *ch)
 {
-	uint64_t	 one = 1;
-	ssize_t		 n;
+	uint64_t one = 1;
+	ssize_t n;
 
 	do
 		n = write(ch->notify_wfd, &one,
@@ -127,10 +128,10 @@ notify(struct iopool_channel *ch)
 static void *
 worker_main(void *arg)
 {
-	struct iopool	*pool = arg;
+	struct iopool *pool = arg;
 	struct iopool_channel *ch;
-	struct iojob	*job;
-	int		 was_empty;
+	struct iojob *job;
+	int was_empty;
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
@@ -148,7 +149,8 @@ worker_main(void *arg)
 
 		job->work(job);
 
-		/* Not pending once it can be reaped: the lock order is pool, ch. */
+		/* Not pending once it can be reaped: the lock order is pool,
+		 * ch. */
 		pthread_mutex_lock(&pool->lock);
 		pool->queued--;
 		ch = job->channel;
@@ -173,7 +175,7 @@ notify_open(struct iopool_channel *ch)
 		return 0;
 	}
 #endif
-	int	 fds[2];
+	int fds[2];
 
 	if (pipe(fds) == -1)
 		return -1;
@@ -197,9 +199,9 @@ notify_close(struct iopool_channel *ch)
 struct iopool *
 iopool_create(unsigned nthreads, unsigned max_threads, unsigned queue_max)
 {
-	struct iopool	*pool;
-	unsigned	 i;
-	int		 rc;
+	struct iopool *pool;
+	unsigned i;
+	int rc;
 
 	if ((pool = calloc(1, sizeof *pool)) == NULL)
 		return NULL;
@@ -209,12 +211,13 @@ iopool_create(unsigned nthreads, unsigned max_threads, unsigned queue_max)
 		goto fail_pool;
 	if (pthread_cond_init(&pool->wake, NULL) != 0)
 		goto fail_lock;
-	if (nthreads > 0 && (pool->threads = calloc(pool->max_threads,
-	    sizeof *pool->threads)) == NULL)
+	if (nthreads > 0 &&
+	    (pool->threads =
+		    calloc(pool->max_threads, sizeof *pool->threads)) == NULL)
 		goto fail_cond;
 	for (i = 0; i < nthreads; i++) {
-		if ((rc = pthread_create(&pool->threads[i], NULL, worker_main,
-		    pool)) != 0) {
+		if ((rc = pthread_create(
+			 &pool->threads[i], NULL, worker_main, pool)) != 0) {
 			errno = rc;
 			goto fail_threads;
 		}
@@ -243,8 +246,8 @@ void
 iopool_destroy(struct iopool *pool)
 {
 	struct iopool_channel *ch;
-	struct iojob	*job, *next;
-	unsigned	 i;
+	struct iojob *job, *next;
+	unsigned i;
 
 	if (pool == NULL)
 		return;
@@ -256,7 +259,8 @@ iopool_destroy(struct iopool *pool)
 		pthread_join(pool->threads[i], NULL);
 	free(pool->threads);
 	pool->threads = NULL;
-	/* Alone now: completions run here, and a job they submit runs inline. */
+	/* Alone now: completions run here, and a job they submit runs inline.
+	 */
 	pool->nthreads = 0;
 	for (ch = pool->channels; ch != NULL; ch = ch->next) {
 		job = ch->done.head;
@@ -278,7 +282,7 @@ int
 iopool_submit(struct iopool *pool, struct iojob *job)
 {
 	struct iopool_channel *ch = bound;
-	int	 grow;
+	int grow;
 
 	job->submit_ns = monotime_ns();
 	job->channel = ch;
@@ -304,13 +308,14 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	pool->queued++;
 	jobq_push(&pool->todo, job);
 	pool->todo_count++;
-	grow = pool->todo_count > pool->idle &&
-	    pool->nthreads < pool->max_threads;
+	grow =
+	    pool->todo_count > pool->idle && pool->nthreads < pool->max_threads;
 	pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
 	/* Failing to grow is not fatal: the job still waits its turn. */
-	if (grow && pthread_create(&pool->threads[pool->nthreads], NULL,
-	    worker_main, pool) == 0)
+	if (grow &&
+	    pthread_create(
+		&pool->threads[pool->nthreads], NULL, worker_main, pool) == 0)
 		pool->nthreads++;
 	return 0;
 }
@@ -378,9 +383,9 @@ iopool_channel_fd(const struct iopool_channel *ch)
 void
 iopool_channel_reap(struct iopool_channel *ch)
 {
-	struct iojob	*job, *next;
-	char		 drain[64];
-	uint64_t	 reaped_ns;
+	struct iojob *job, *next;
+	char drain[64];
+	uint64_t reaped_ns;
 
 	pthread_mutex_lock(&ch->lock);
 	job = ch->done.head;
@@ -408,7 +413,7 @@ iopool_channel_stats(const struct iopool_channel *ch)
 unsigned
 iopool_pending(struct iopool *pool)
 {
-	unsigned	 n;
+	unsigned n;
 
 	pthread_mutex_lock(&pool->lock);
 	n = pool->queued;
@@ -426,21 +431,21 @@ void
 iopool_stats(struct iopool *pool, struct iopool_stats *sum)
 {
 	const struct iopool_channel *ch;
-	size_t		 i;
+	size_t i;
 
 	memset(sum, 0, sizeof *sum);
 	pthread_mutex_lock(&pool->lock);
 	for (ch = pool->channels; ch != NULL; ch = ch->next) {
 		sum->jobs += __atomic_load_n(&ch->stats.jobs, __ATOMIC_RELAXED);
-		sum->queue_full += __atomic_load_n(&ch->stats.queue_full,
-		    __ATOMIC_RELAXED);
+		sum->queue_full +=
+		    __atomic_load_n(&ch->stats.queue_full, __ATOMIC_RELAXED);
 		for (i = 0; i <= HISTOGRAM_BOUNDS; i++)
 			sum->latency.counts[i] += __atomic_load_n(
 			    &ch->stats.latency.counts[i], __ATOMIC_RELAXED);
 		sum->latency.sum_ns += __atomic_load_n(
 		    &ch->stats.latency.sum_ns, __ATOMIC_RELAXED);
-		sum->latency.count += __atomic_load_n(
-		    &ch->stats.latency.count, __ATOMIC_RELAXED);
+		sum->latency.count +=
+		    __atomic_load_n(&ch->stats.latency.count, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&pool->lock);
 }
@@ -448,7 +453,7 @@ iopool_stats(struct iopool *pool, struct iopool_stats *sum)
 static void
 close_work(struct iojob *job)
 {
-	struct iopool_close	*cj = (struct iopool_close *)job;
+	struct iopool_close *cj = (struct iopool_close *)job;
 
 	if (cj->dir != NULL)
 		closedir(cj->dir);
@@ -475,14 +480,14 @@ close_free(struct iojob *job)
 void
 iopool_close(struct iopool *pool, int fd)
 {
-	struct iopool_close	*cj;
+	struct iopool_close *cj;
 
 	if ((cj = malloc(sizeof *cj)) == NULL) {
-		close(fd);	/* no memory for a job: a brief block */
+		close(fd); /* no memory for a job: a brief block */
 		return;
 	}
 	iopool_close_init(cj, fd, NULL);
 	cj->job.done = close_free;
 	if (iopool_submit(pool, &cj->job) == 1)
-		free(cj);	/* no threads: closed inline */
+		free(cj); /* no threads: closed inline */
 }

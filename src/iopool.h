@@ -16,24 +16,24 @@
 #include "histogram.h"
 
 struct iojob {
-	void		(*work)(struct iojob *);	/* worker thread */
-	void		(*done)(struct iojob *);	/* reactor thread */
-	void		 *data;				/* the submitter's */
+	void (*work)(struct iojob *); /* worker thread */
+	void (*done)(struct iojob *); /* reactor thread */
+	void *data;		      /* the submitter's */
 	/*
 	 * Queued even past queue_max: for jobs that release what an earlier
 	 * job took (a close), which that earlier job already bounds.
 	 */
-	int		  past_limit;
-	struct iojob	 *next;				/* owned by the pool */
-	uint64_t	  submit_ns;			/* owned by the pool */
+	int past_limit;
+	struct iojob *next; /* owned by the pool */
+	uint64_t submit_ns; /* owned by the pool */
 	/* The submitting thread's channel, where done() runs. */
-	struct iopool_channel *channel;			/* owned by the pool */
+	struct iopool_channel *channel; /* owned by the pool */
 };
 
 /* One channel's, written by its reactor only, like submit and reap. */
 struct iopool_stats {
-	uint64_t		 jobs;		/* accepted by iopool_submit */
-	uint64_t		 queue_full;	/* refused with EAGAIN */
+	uint64_t jobs;	     /* accepted by iopool_submit */
+	uint64_t queue_full; /* refused with EAGAIN */
 	/*
 	 * Submit to the moment iopool_channel_reap() takes the completion, just
 	 * before done(): queueing, work and the wake-up, which is what the
@@ -51,14 +51,14 @@ struct iopool_channel;
  * in iopool_submit(): it blocks the caller and exists to measure what the
  * threads buy.
  */
-struct iopool	*iopool_create(unsigned nthreads, unsigned max_threads,
-		    unsigned queue_max);
+struct iopool *iopool_create(
+    unsigned nthreads, unsigned max_threads, unsigned queue_max);
 /*
  * Finishes queued jobs, joins the workers, calls done() for every job not
  * yet reaped, on the calling thread (a job submitted from there runs
  * inline), frees the pool. Every reactor must have stopped.
  */
-void		 iopool_destroy(struct iopool *);
+void iopool_destroy(struct iopool *);
 
 /*
  * Queues job: returns 0, and done() will be called from the reap of the
@@ -67,12 +67,12 @@ void		 iopool_destroy(struct iopool *);
  * Returns -1 with errno EAGAIN when the queue is full (unless
  * job->past_limit).
  */
-int		 iopool_submit(struct iopool *, struct iojob *job);
+int iopool_submit(struct iopool *, struct iojob *job);
 /* Jobs queued or running, for status and tests. */
-unsigned	 iopool_pending(struct iopool *);
-unsigned	 iopool_threads(const struct iopool *);
+unsigned iopool_pending(struct iopool *);
+unsigned iopool_threads(const struct iopool *);
 /* Every channel's statistics added up; safe from any thread. */
-void		 iopool_stats(struct iopool *, struct iopool_stats *sum);
+void iopool_stats(struct iopool *, struct iopool_stats *sum);
 
 /*
  * A reactor's completion channel: its own done queue and eventfd, so the
@@ -80,13 +80,13 @@ void		 iopool_stats(struct iopool *, struct iopool_stats *sum);
  * owner, before or after iopool_destroy(); NULL when it cannot be had.
  */
 struct iopool_channel *iopool_channel_create(struct iopool *);
-void		 iopool_channel_free(struct iopool_channel *);
+void iopool_channel_free(struct iopool_channel *);
 /* Jobs submitted on the calling thread from now on complete on ch. */
-void		 iopool_channel_bind(struct iopool_channel *ch);
+void iopool_channel_bind(struct iopool_channel *ch);
 /* Readable when completions wait for iopool_channel_reap(). */
-int		 iopool_channel_fd(const struct iopool_channel *);
+int iopool_channel_fd(const struct iopool_channel *);
 /* Calls done() for every completed job, outside the lock. */
-void		 iopool_channel_reap(struct iopool_channel *);
+void iopool_channel_reap(struct iopool_channel *);
 const struct iopool_stats *iopool_channel_stats(const struct iopool_channel *);
 
 /*
@@ -95,14 +95,14 @@ const struct iopool_stats *iopool_channel_stats(const struct iopool_channel *);
  * job took, which that job already bounded.
  */
 struct iopool_close {
-	struct iojob	 job;
-	int		 fd;		/* closed unless dir is set */
-	DIR		*dir;		/* closedir()ed when set */
+	struct iojob job;
+	int fd;	  /* closed unless dir is set */
+	DIR *dir; /* closedir()ed when set */
 };
 
 /* Prepares cj to close fd or dir; then await_job() or iopool_submit(). */
-void		 iopool_close_init(struct iopool_close *cj, int fd, DIR *dir);
+void iopool_close_init(struct iopool_close *cj, int fd, DIR *dir);
 /* Closes fd with a job of its own that nobody waits for. */
-void		 iopool_close(struct iopool *, int fd);
+void iopool_close(struct iopool *, int fd);
 
 #endif

@@ -41,14 +41,14 @@
  * stat'ed), entries moved by the merge sort, entries counted. Each is a
  * few milliseconds at most, so other requests' jobs get their turn.
  */
-#define READ_BATCH		2048
-#define SORT_BUDGET		(64 * 1024)
-#define COUNT_BUDGET		8192
+#define READ_BATCH 2048
+#define SORT_BUDGET (64 * 1024)
+#define COUNT_BUDGET 8192
 /* The first allocations; both double from there up to their caps. */
-#define NAMES_INITIAL_BYTES	(16 * 1024)
-#define ENTRIES_INITIAL		256
+#define NAMES_INITIAL_BYTES (16 * 1024)
+#define ENTRIES_INITIAL 256
 /* Reactor time between yields while a fast client takes the body. */
-#define YIELD_EVERY_BYTES	(256 * 1024)
+#define YIELD_EVERY_BYTES (256 * 1024)
 
 /* --- the entries ------------------------------------------------------- */
 
@@ -77,8 +77,8 @@ static int
 grow(void **buf, size_t *cap, size_t need, size_t initial, size_t max,
     size_t size)
 {
-	size_t	 ncap = *cap > 0 ? *cap : initial;
-	void	*p;
+	size_t ncap = *cap > 0 ? *cap : initial;
+	void *p;
 
 	if (need <= *cap)
 		return 0;
@@ -101,7 +101,7 @@ int
 listing_add(struct listing *l, const char *name, size_t len,
     enum listing_type type, uint64_t size_bytes, int64_t mtime)
 {
-	struct listing_entry	*e;
+	struct listing_entry *e;
 
 	if (len == 0 || len > NAME_MAX || memchr(name, '/', len) != NULL) {
 		errno = EINVAL;
@@ -116,9 +116,9 @@ listing_add(struct listing *l, const char *name, size_t len,
 		return 1;
 	}
 	if (grow((void **)&l->entries, &l->entries_cap, l->count + 1,
-	    ENTRIES_INITIAL, l->max_entries, sizeof *l->entries) == -1 ||
+		ENTRIES_INITIAL, l->max_entries, sizeof *l->entries) == -1 ||
 	    grow((void **)&l->names, &l->names_cap, l->names_len + len,
-	    NAMES_INITIAL_BYTES, l->max_entries * (NAME_MAX + 1), 1) == -1)
+		NAMES_INITIAL_BYTES, l->max_entries * (NAME_MAX + 1), 1) == -1)
 		return -1;
 	memcpy(l->names + l->names_len, name, len);
 	e = &l->entries[l->count++];
@@ -135,13 +135,14 @@ static int
 entry_cmp(const struct listing *l, const struct listing_entry *x,
     const struct listing_entry *y)
 {
-	size_t	 n;
-	int	 d;
+	size_t n;
+	int d;
 
 	if ((x->type == LISTING_DIR) != (y->type == LISTING_DIR))
 		return x->type == LISTING_DIR ? -1 : 1;
 	n = x->name_len < y->name_len ? x->name_len : y->name_len;
-	if ((d = memcmp(l->names + x->name_off, l->names + y->name_off, n)) != 0)
+	if ((d = memcmp(l->names + x->name_off, l->names + y->name_off, n)) !=
+	    0)
 		return d;
 	return (x->name_len > y->name_len) - (x->name_len < y->name_len);
 }
@@ -155,8 +156,8 @@ entry_cmp(const struct listing *l, const struct listing_entry *x,
 int
 listing_sort_step(struct listing *l, size_t budget)
 {
-	struct listing_entry	*src, *dst, *tmp;
-	size_t			 n = l->count;
+	struct listing_entry *src, *dst, *tmp;
+	size_t n = l->count;
 
 	if (l->sorted)
 		return 1;
@@ -187,17 +188,21 @@ listing_sort_step(struct listing *l, size_t budget)
 					break;
 			}
 			l->sort_lo = l->sort_hi;
-			l->sort_mid = n - l->sort_lo > l->sort_width ?
-			    l->sort_lo + l->sort_width : n;
-			l->sort_hi = n - l->sort_mid > l->sort_width ?
-			    l->sort_mid + l->sort_width : n;
+			l->sort_mid = n - l->sort_lo > l->sort_width
+			    ? l->sort_lo + l->sort_width
+			    : n;
+			l->sort_hi = n - l->sort_mid > l->sort_width
+			    ? l->sort_mid + l->sort_width
+			    : n;
 			l->sort_i = l->sort_k = l->sort_lo;
 			l->sort_j = l->sort_mid;
 		}
-		for (; l->sort_k < l->sort_hi && budget > 0; l->sort_k++,
-		    budget--) {
-			if (l->sort_j == l->sort_hi || (l->sort_i < l->sort_mid &&
-			    entry_cmp(l, &src[l->sort_i], &src[l->sort_j]) <= 0))
+		for (; l->sort_k < l->sort_hi && budget > 0;
+		     l->sort_k++, budget--) {
+			if (l->sort_j == l->sort_hi ||
+			    (l->sort_i < l->sort_mid &&
+				entry_cmp(
+				    l, &src[l->sort_i], &src[l->sort_j]) <= 0))
 				dst[l->sort_k] = src[l->sort_i++];
 			else
 				dst[l->sort_k] = src[l->sort_j++];
@@ -215,7 +220,7 @@ listing_sort_step(struct listing *l, size_t budget)
 int
 listing_sort(struct listing *l)
 {
-	int	 rc;
+	int rc;
 
 	while ((rc = listing_sort_step(l, SIZE_MAX)) == 0)
 		;
@@ -238,7 +243,7 @@ listing_writer_init(struct listing_writer *w, char *buf, size_t cap,
 static void
 put(struct listing_writer *w, const char *s, size_t n)
 {
-	size_t	 take;
+	size_t take;
 
 	w->total += n;
 	if (w->buf == NULL)
@@ -266,9 +271,9 @@ puts_w(struct listing_writer *w, const char *s)
 
 /* --- escaping ---------------------------------------------------------- */
 
-static const char	 hex[] = "0123456789abcdef";
-static const char	 hex_upper[] = "0123456789ABCDEF";	/* RFC 3986 2.1 */
-static const char	 replacement[] = "\xef\xbf\xbd";	/* U+FFFD */
+static const char hex[] = "0123456789abcdef";
+static const char hex_upper[] = "0123456789ABCDEF"; /* RFC 3986 2.1 */
+static const char replacement[] = "\xef\xbf\xbd";   /* U+FFFD */
 
 /*
  * The length of the well-formed UTF-8 sequence at s (Unicode 15, table
@@ -277,8 +282,8 @@ static const char	 replacement[] = "\xef\xbf\xbd";	/* U+FFFD */
 static size_t
 utf8_len(const unsigned char *s, size_t n)
 {
-	unsigned char	 lo = 0x80, hi = 0xbf;
-	size_t		 len, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len, i;
 
 	if (s[0] < 0x80)
 		return 1;
@@ -314,19 +319,29 @@ utf8_len(const unsigned char *s, size_t n)
 static void
 html_put(struct listing_writer *w, const char *s, size_t n)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, run = 0, len;
-	const char		*esc;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0, len;
+	const char *esc;
 
 	while (i < n) {
 		esc = NULL;
 		len = 1;
 		switch (p[i]) {
-		case '&': esc = "&amp;"; break;
-		case '<': esc = "&lt;"; break;
-		case '>': esc = "&gt;"; break;
-		case '"': esc = "&quot;"; break;
-		case '\'': esc = "&#39;"; break;
+		case '&':
+			esc = "&amp;";
+			break;
+		case '<':
+			esc = "&lt;";
+			break;
+		case '>':
+			esc = "&gt;";
+			break;
+		case '"':
+			esc = "&quot;";
+			break;
+		case '\'':
+			esc = "&#39;";
+			break;
 		default:
 			if (p[i] < 0x20 || p[i] == 0x7f ||
 			    (len = utf8_len(p + i, n - i)) == 0) {
@@ -362,9 +377,9 @@ unreserved(unsigned char c)
 static void
 url_put(struct listing_writer *w, const char *s, size_t n)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i, run = 0;
-	char			 enc[3];
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, run = 0;
+	char enc[3];
 
 	for (i = 0; i < n; i++) {
 		if (unreserved(p[i]))
@@ -387,9 +402,9 @@ url_put(struct listing_writer *w, const char *s, size_t n)
 static void
 json_put(struct listing_writer *w, const char *s, size_t n)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, run = 0, len;
-	char			 esc[7];
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0, len;
+	char esc[7];
 
 	while (i < n) {
 		len = utf8_len(p + i, n - i);
@@ -400,13 +415,27 @@ json_put(struct listing_writer *w, const char *s, size_t n)
 		}
 		put(w, s + run, i - run);
 		switch (p[i]) {
-		case '"': puts_w(w, "\\\""); break;
-		case '\\': puts_w(w, "\\\\"); break;
-		case '\b': puts_w(w, "\\b"); break;
-		case '\f': puts_w(w, "\\f"); break;
-		case '\n': puts_w(w, "\\n"); break;
-		case '\r': puts_w(w, "\\r"); break;
-		case '\t': puts_w(w, "\\t"); break;
+		case '"':
+			puts_w(w, "\\\"");
+			break;
+		case '\\':
+			puts_w(w, "\\\\");
+			break;
+		case '\b':
+			puts_w(w, "\\b");
+			break;
+		case '\f':
+			puts_w(w, "\\f");
+			break;
+		case '\n':
+			puts_w(w, "\\n");
+			break;
+		case '\r':
+			puts_w(w, "\\r");
+			break;
+		case '\t':
+			puts_w(w, "\\t");
+			break;
 		default:
 			if (len == 0)
 				puts_w(w, "\\ufffd");
@@ -427,8 +456,8 @@ json_put(struct listing_writer *w, const char *s, size_t n)
 static size_t
 u64_text(uint64_t v, char buf[20])
 {
-	char	 tmp[20];
-	size_t	 n = 0, i;
+	char tmp[20];
+	size_t n = 0, i;
 
 	do
 		tmp[n++] = (char)('0' + v % 10);
@@ -441,15 +470,15 @@ u64_text(uint64_t v, char buf[20])
 static void
 put_u64(struct listing_writer *w, uint64_t v)
 {
-	char	 buf[20];
+	char buf[20];
 
 	put(w, buf, u64_text(v, buf));
 }
 
 /* Seconds of 0000-01-01T00:00:00Z and of 10000-01-01T00:00:00Z. */
-#define ISO_MIN		(-62167219200LL)
-#define ISO_END		(253402300800LL)
-#define ISO_LEN		20
+#define ISO_MIN (-62167219200LL)
+#define ISO_END (253402300800LL)
+#define ISO_LEN 20
 
 /*
  * ISO 8601 in UTC, "2024-02-29T13:05:00Z", for years 0000 to 9999;
@@ -459,8 +488,8 @@ put_u64(struct listing_writer *w, uint64_t v)
 static int
 iso_time(int64_t t, char buf[ISO_LEN])
 {
-	int64_t		 days, secs, era, doe, yoe, doy, mp, y, m, d;
-	int		 i;
+	int64_t days, secs, era, doe, yoe, doy, mp, y, m, d;
+	int i;
 
 	if (t < ISO_MIN || t >= ISO_END)
 		return 0;
@@ -513,19 +542,23 @@ html_dir(struct listing_writer *w, const char *dir)
 static void
 html_head(struct listing_writer *w, const char *dir)
 {
-	puts_w(w, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
+	puts_w(w,
+	    "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
 	    "<meta name=\"viewport\" content=\"width=device-width\">\n"
 	    "<title>Index of ");
 	html_dir(w, dir);
-	puts_w(w, "</title>\n<style>body{font-family:sans-serif;margin:2em}"
+	puts_w(w,
+	    "</title>\n<style>body{font-family:sans-serif;margin:2em}"
 	    "td,th{padding:0 1em 0 0;text-align:left}"
 	    "td+td{text-align:right;font-family:monospace}</style>\n"
 	    "</head>\n<body>\n<h1>Index of ");
 	html_dir(w, dir);
-	puts_w(w, "</h1>\n<table>\n<thead><tr><th>Name</th><th>Size</th>"
+	puts_w(w,
+	    "</h1>\n<table>\n<thead><tr><th>Name</th><th>Size</th>"
 	    "<th>Modified (UTC)</th></tr></thead>\n<tbody>\n");
 	if (*dir != '\0')
-		puts_w(w, "<tr><td><a href=\"../\">../</a></td><td>-</td>"
+		puts_w(w,
+		    "<tr><td><a href=\"../\">../</a></td><td>-</td>"
 		    "<td>-</td></tr>\n");
 }
 
@@ -533,9 +566,9 @@ static void
 html_entry(struct listing_writer *w, const struct listing *l,
     const struct listing_entry *e)
 {
-	const char	*name = l->names + e->name_off;
-	char		 when[ISO_LEN];
-	int		 dir = e->type == LISTING_DIR;
+	const char *name = l->names + e->name_off;
+	char when[ISO_LEN];
+	int dir = e->type == LISTING_DIR;
 
 	puts_w(w, "<tr><td><a href=\"");
 	url_put(w, name, e->name_len);
@@ -570,8 +603,8 @@ static void
 json_entry(struct listing_writer *w, const struct listing *l,
     const struct listing_entry *e, int first)
 {
-	const char	*name = l->names + e->name_off;
-	char		 when[ISO_LEN];
+	const char *name = l->names + e->name_off;
+	char when[ISO_LEN];
 
 	puts_w(w, first ? "\n{\"name\":\"" : ",\n{\"name\":\"");
 	json_put(w, name, e->name_len);
@@ -595,8 +628,8 @@ listing_render_step(const struct listing *l, const char *dir,
     enum listing_format format, struct listing_writer *w, size_t *next,
     size_t budget)
 {
-	const int	 json = format == LISTING_JSON;
-	size_t		 end;
+	const int json = format == LISTING_JSON;
+	size_t end;
 
 	if (*next == 0 && json)
 		puts_w(w, "[");
@@ -621,7 +654,7 @@ int
 listing_render(const struct listing *l, const char *dir,
     enum listing_format format, struct listing_writer *w)
 {
-	size_t	 next = 0;
+	size_t next = 0;
 
 	listing_render_step(l, dir, format, w, &next, SIZE_MAX);
 	if (w->buf != NULL && !w->failed && w->len > 0) {
@@ -635,7 +668,7 @@ listing_render(const struct listing *l, const char *dir,
 int
 listing_wants_json(const char *query, size_t len)
 {
-	const char	*p, *end, *amp;
+	const char *p, *end, *amp;
 	static const char want[] = "format=json";
 
 	if (query == NULL)
@@ -656,26 +689,21 @@ listing_wants_json(const char *query, size_t len)
 
 /* --- reading, on the pool ---------------------------------------------- */
 
-enum listing_phase {
-	PHASE_READ,
-	PHASE_SORT,
-	PHASE_COUNT,
-	PHASE_DONE
-};
+enum listing_phase { PHASE_READ, PHASE_SORT, PHASE_COUNT, PHASE_DONE };
 
 struct listing_job {
-	struct iojob			 job;
-	int				 dirfd;	/* until fdopendir takes it */
-	DIR				*dir;
-	const struct docroot		*root;
-	const char			*rel;	/* the directory, as in path */
-	const struct listing_options	*opt;
-	enum listing_format		 format;
-	enum listing_phase		 phase;
-	int				 error;	/* an errno; 0 */
-	struct listing			 listing;
-	struct listing_writer		 counter;
-	size_t				 counted;	/* entries */
+	struct iojob job;
+	int dirfd; /* until fdopendir takes it */
+	DIR *dir;
+	const struct docroot *root;
+	const char *rel; /* the directory, as in path */
+	const struct listing_options *opt;
+	enum listing_format format;
+	enum listing_phase phase;
+	int error; /* an errno; 0 */
+	struct listing listing;
+	struct listing_writer counter;
+	size_t counted; /* entries */
 };
 
 /*
@@ -686,11 +714,11 @@ struct listing_job {
 static int
 stat_link_target(struct listing_job *lj, const char *name, struct stat *st)
 {
-	char	 rel[PATH_MAX + NAME_MAX + 2];
-	int	 fd, rc;
+	char rel[PATH_MAX + NAME_MAX + 2];
+	int fd, rc;
 
 	if ((size_t)snprintf(rel, sizeof rel, "%s%s%s", lj->rel,
-	    *lj->rel != '\0' ? "/" : "", name) >= sizeof rel)
+		*lj->rel != '\0' ? "/" : "", name) >= sizeof rel)
 		return -1;
 	if ((fd = resolve__open_beneath(lj->root, rel)) == -1)
 		return -1;
@@ -713,18 +741,18 @@ type_of(mode_t mode)
 static int
 hidden(const struct listing_job *lj, const char *name)
 {
-	return !lj->opt->dotfiles && (*lj->rel != '\0' ||
-	    strcmp(name, ".well-known") != 0);
+	return !lj->opt->dotfiles &&
+	    (*lj->rel != '\0' || strcmp(name, ".well-known") != 0);
 }
 
 /* The next READ_BATCH names; at the end, the directory is closed. */
 static void
 read_batch(struct listing_job *lj)
 {
-	struct dirent	*de;
-	struct stat	 st, target;
-	const char	*name;
-	unsigned	 n;
+	struct dirent *de;
+	struct stat st, target;
+	const char *name;
+	unsigned n;
 
 	if (lj->dir == NULL) {
 		if ((lj->dir = fdopendir(lj->dirfd)) == NULL) {
@@ -746,8 +774,9 @@ read_batch(struct listing_job *lj)
 			return;
 		}
 		name = de->d_name;
-		if (name[0] == '.' && (name[1] == '\0' ||
-		    (name[1] == '.' && name[2] == '\0') || hidden(lj, name)))
+		if (name[0] == '.' &&
+		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0') ||
+			hidden(lj, name)))
 			continue;
 		if (lj->listing.count >= lj->listing.max_entries) {
 			lj->listing.omitted++;
@@ -761,8 +790,8 @@ read_batch(struct listing_job *lj)
 		    stat_link_target(lj, name, &target) == 0)
 			st = target;
 		if (listing_add(&lj->listing, name, strlen(name),
-		    type_of(st.st_mode), (uint64_t)st.st_size,
-		    (int64_t)st.st_mtime) == -1) {
+			type_of(st.st_mode), (uint64_t)st.st_size,
+			(int64_t)st.st_mtime) == -1) {
 			lj->error = errno;
 			return;
 		}
@@ -773,7 +802,7 @@ read_batch(struct listing_job *lj)
 static void
 step_work(struct iojob *job)
 {
-	struct listing_job	*lj = (struct listing_job *)job;
+	struct listing_job *lj = (struct listing_job *)job;
 
 	switch (lj->phase) {
 	case PHASE_READ:
@@ -792,7 +821,7 @@ step_work(struct iojob *job)
 		break;
 	case PHASE_COUNT:
 		if (listing_render_step(&lj->listing, lj->rel, lj->format,
-		    &lj->counter, &lj->counted, COUNT_BUDGET) == 1)
+			&lj->counter, &lj->counted, COUNT_BUDGET) == 1)
 			lj->phase = PHASE_DONE;
 		break;
 	case PHASE_DONE:
@@ -803,17 +832,17 @@ step_work(struct iojob *job)
 /* --- serving, on the reactor ------------------------------------------- */
 
 struct sender {
-	struct exchange		*exchange;
-	struct response		*head;		/* until the first chunk */
-	size_t			 since_yield;
+	struct exchange *exchange;
+	struct response *head; /* until the first chunk */
+	size_t since_yield;
 };
 
 /* The writer's flush: the head with the first chunk, then chunk by chunk. */
 static int
 send_chunk(void *arg, const char *buf, size_t len)
 {
-	struct sender	*s = arg;
-	int		 rc;
+	struct sender *s = arg;
+	int rc;
 
 	if (s->head != NULL) {
 		rc = exchange_send_head(s->exchange, s->head, buf, len);
@@ -854,20 +883,21 @@ read_listing(struct listing_job *lj)
 static int
 send_listing(struct exchange *x, struct listing_job *lj)
 {
-	struct response		 r;
-	struct listing_writer	 w;
-	struct sender		 s = { x, &r, 0 };
-	char			*buf;
-	int			 rc;
+	struct response r;
+	struct listing_writer w;
+	struct sender s = { x, &r, 0 };
+	char *buf;
+	int rc;
 
 	response_begin(&r, 200);
-	response_add(&r, "Content-Type", "%s", lj->format == LISTING_JSON ?
-	    "application/json" : "text/html; charset=utf-8");
+	response_add(&r, "Content-Type", "%s",
+	    lj->format == LISTING_JSON ? "application/json"
+				       : "text/html; charset=utf-8");
 	response_add(&r, "Content-Length", "%" PRIu64, lj->counter.total);
 	response_add(&r, "Cache-Control", "no-cache");
 	if (lj->listing.omitted > 0)
-		response_add(&r, "Listing-Truncated", "%" PRIu64,
-		    lj->listing.omitted);
+		response_add(
+		    &r, "Listing-Truncated", "%" PRIu64, lj->listing.omitted);
 	if (x->req->method == HTTP_HEAD)
 		return exchange_send_head(x, &r, NULL, 0);
 	if ((buf = malloc(LISTING_CHUNK_BYTES)) == NULL) {
@@ -890,17 +920,17 @@ int
 listing_serve(struct exchange *x, const struct path *p, int dirfd,
     const struct listing_options *opt)
 {
-	struct listing_job	 lj;
-	struct iopool_close	 cj;
-	int			 status, rc;
+	struct listing_job lj;
+	struct iopool_close cj;
+	int status, rc;
 
 	memset(&lj, 0, sizeof lj);
 	lj.dirfd = dirfd;
 	lj.root = opt->root;
 	lj.rel = p->rel;
 	lj.opt = opt;
-	lj.format = listing_wants_json(p->query, p->query_len) ?
-	    LISTING_JSON : LISTING_HTML;
+	lj.format = listing_wants_json(p->query, p->query_len) ? LISTING_JSON
+							       : LISTING_HTML;
 	listing_init(&lj.listing, opt->max_entries);
 
 	if ((status = read_listing(&lj)) != 0)

@@ -18,27 +18,24 @@ struct exchange;
 struct path;
 
 /* autoindex_max_entries above this is taken as this: offsets stay 32-bit. */
-#define LISTING_ENTRIES_LIMIT	10000000u
+#define LISTING_ENTRIES_LIMIT 10000000u
 /* The rendered body goes out in chunks of this size. */
-#define LISTING_CHUNK_BYTES	(64 * 1024)
+#define LISTING_CHUNK_BYTES (64 * 1024)
 
 enum listing_type {
 	LISTING_DIR,
 	LISTING_FILE,
-	LISTING_OTHER		/* devices, sockets, dangling links... */
+	LISTING_OTHER /* devices, sockets, dangling links... */
 };
 
-enum listing_format {
-	LISTING_HTML,
-	LISTING_JSON
-};
+enum listing_format { LISTING_HTML, LISTING_JSON };
 
 struct listing_entry {
-	uint64_t	 size_bytes;
-	int64_t		 mtime;		/* seconds since the epoch */
-	uint32_t	 name_off;	/* into the listing's names arena */
-	uint16_t	 name_len;	/* at most NAME_MAX; no NUL stored */
-	uint8_t		 type;		/* enum listing_type */
+	uint64_t size_bytes;
+	int64_t mtime;	   /* seconds since the epoch */
+	uint32_t name_off; /* into the listing's names arena */
+	uint16_t name_len; /* at most NAME_MAX; no NUL stored */
+	uint8_t type;	   /* enum listing_type */
 };
 
 /*
@@ -48,29 +45,29 @@ struct listing_entry {
  */
 struct listing {
 	struct listing_entry *entries;
-	size_t		 count;
-	size_t		 entries_cap;
-	char		*names;
-	size_t		 names_len;
-	size_t		 names_cap;
-	size_t		 max_entries;
-	uint64_t	 omitted;
+	size_t count;
+	size_t entries_cap;
+	char *names;
+	size_t names_len;
+	size_t names_cap;
+	size_t max_entries;
+	uint64_t omitted;
 	/* A merge sort in progress: the other buffer and where it stands. */
 	struct listing_entry *sort_buf;
-	size_t		 sort_width;
-	size_t		 sort_lo, sort_mid, sort_hi;
-	size_t		 sort_i, sort_j, sort_k;
-	int		 sorted;
+	size_t sort_width;
+	size_t sort_lo, sort_mid, sort_hi;
+	size_t sort_i, sort_j, sort_k;
+	int sorted;
 };
 
-void		 listing_init(struct listing *, size_t max_entries);
+void listing_init(struct listing *, size_t max_entries);
 /*
  * Adds one entry (len <= NAME_MAX, no '/'). Returns 0; 1 when the listing
  * is full and the entry was only counted in omitted; -1 with errno ENOMEM
  * or EINVAL.
  */
-int		 listing_add(struct listing *, const char *name, size_t len,
-		    enum listing_type, uint64_t size_bytes, int64_t mtime);
+int listing_add(struct listing *, const char *name, size_t len,
+    enum listing_type, uint64_t size_bytes, int64_t mtime);
 /*
  * Sorts: directories first, then names in bytewise order. A bottom-up
  * merge sort that moves at most about budget entries per call, so a large
@@ -79,11 +76,11 @@ int		 listing_add(struct listing *, const char *name, size_t len,
  * are needed, -1 with errno ENOMEM. Entries may not be added once it has
  * started.
  */
-int		 listing_sort_step(struct listing *, size_t budget);
+int listing_sort_step(struct listing *, size_t budget);
 /* All of it at once: 0, or -1 with errno ENOMEM. */
-int		 listing_sort(struct listing *);
+int listing_sort(struct listing *);
 /* Frees what the listing holds; it may be reused after listing_init(). */
-void		 listing_free(struct listing *);
+void listing_free(struct listing *);
 
 /*
  * Where rendered bytes go. With buf NULL it only counts them (total);
@@ -92,18 +89,17 @@ void		 listing_free(struct listing *);
  * the rendering.
  */
 struct listing_writer {
-	char		*buf;
-	size_t		 cap;
-	size_t		 len;
-	uint64_t	 total;		/* every byte put, flushed or not */
-	int		 (*flush)(void *arg, const char *buf, size_t len);
-	void		 *arg;
-	int		 failed;
+	char *buf;
+	size_t cap;
+	size_t len;
+	uint64_t total; /* every byte put, flushed or not */
+	int (*flush)(void *arg, const char *buf, size_t len);
+	void *arg;
+	int failed;
 };
 
-void		 listing_writer_init(struct listing_writer *, char *buf,
-		    size_t cap, int (*flush)(void *, const char *, size_t),
-		    void *arg);
+void listing_writer_init(struct listing_writer *, char *buf, size_t cap,
+    int (*flush)(void *, const char *, size_t), void *arg);
 /*
  * Renders the whole document for the directory dir ("" for the root, else
  * "a/b" as in struct path) into w. Returns 0, or -1 when a flush failed.
@@ -121,25 +117,24 @@ void		 listing_writer_init(struct listing_writer *, char *buf,
  * document is always valid JSON, and "href" (the percent-encoded name, as
  * in the HTML) still names the entry exactly.
  */
-int		 listing_render(const struct listing *, const char *dir,
-		    enum listing_format, struct listing_writer *w);
+int listing_render(const struct listing *, const char *dir, enum listing_format,
+    struct listing_writer *w);
 /*
  * The same document in parts, for a counting pass spread over several
  * jobs: *next starts at 0, each call renders at most budget entries (the
  * head before the first, the tail after the last) and returns 1 once the
  * tail is out. Leaves what it rendered in w's buffer (no final flush).
  */
-int		 listing_render_step(const struct listing *, const char *dir,
-		    enum listing_format, struct listing_writer *w,
-		    size_t *next, size_t budget);
+int listing_render_step(const struct listing *, const char *dir,
+    enum listing_format, struct listing_writer *w, size_t *next, size_t budget);
 /* Whether a query string ("?a=b&c", or NULL) asks for format=json. */
-int		 listing_wants_json(const char *query, size_t len);
+int listing_wants_json(const char *query, size_t len);
 
 /* What one site allows a listing to show. */
 struct listing_options {
-	const struct docroot *root;	/* the site's, for symlink targets */
-	unsigned	 max_entries;
-	int		 dotfiles;	/* 1: names starting with '.' are listed */
+	const struct docroot *root; /* the site's, for symlink targets */
+	unsigned max_entries;
+	int dotfiles; /* 1: names starting with '.' are listed */
 };
 
 /*
@@ -150,7 +145,7 @@ struct listing_options {
  * how many entries it left out in a Listing-Truncated field. Returns 0,
  * or -1 when the exchange was lost midway.
  */
-int		 listing_serve(struct exchange *, const struct path *,
-		    int dirfd, const struct listing_options *);
+int listing_serve(struct exchange *, const struct path *, int dirfd,
+    const struct listing_options *);
 
 #endif

@@ -18,14 +18,14 @@
 #include "log.h"
 #include "monotime.h"
 
-#define LOG_LINE_MAX	1024
+#define LOG_LINE_MAX 1024
 
-static enum log_level	 log_threshold = LOG_LEVEL_INFO;
-static int		 log_journal;
+static enum log_level log_threshold = LOG_LEVEL_INFO;
+static int log_journal;
 
 static const struct {
-	const char	*name;
-	int		 syslog_priority;
+	const char *name;
+	int syslog_priority;
 } log_levels[] = {
 	[LOG_LEVEL_ERROR] = { "error", 3 },
 	[LOG_LEVEL_WARN] = { "warn", 4 },
@@ -37,22 +37,22 @@ static const struct {
 static void
 log_vemit(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char	 line[LOG_LINE_MAX];
-	int	 n, m;
+	char line[LOG_LINE_MAX];
+	int n, m;
 
 	if (log_journal)
 		n = snprintf(line, sizeof line, "<%d>",
 		    log_levels[level].syslog_priority);
 	else
-		n = snprintf(line, sizeof line, "coserve: %s: ",
-		    log_levels[level].name);
+		n = snprintf(
+		    line, sizeof line, "coserve: %s: ", log_levels[level].name);
 	m = vsnprintf(line + n, sizeof line - n, fmt, ap);
 	if (m < 0)
 		return;
 	n = (size_t)(n + m) >= sizeof line - 1 ? (int)sizeof line - 2 : n + m;
 	if (errnum != 0) {
-		m = snprintf(line + n, sizeof line - n, ": %s",
-		    strerror(errnum));
+		m = snprintf(
+		    line + n, sizeof line - n, ": %s", strerror(errnum));
 		n = (size_t)(n + m) >= sizeof line - 1 ? (int)sizeof line - 2
 						       : n + m;
 	}
@@ -103,7 +103,7 @@ log_set_level(enum log_level level)
 int
 log_level_parse(const char *name, enum log_level *out)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < sizeof log_levels / sizeof log_levels[0]; i++) {
 		if (strcasecmp(name, log_levels[i].name) == 0) {
@@ -114,17 +114,16 @@ log_level_parse(const char *name, enum log_level *out)
 	return -1;
 }
 
-#define LOG_FN(fn, level, errnum)					\
-	void								\
-	fn(const char *fmt, ...)					\
-	{								\
-		int	 saved = errno;					\
-		va_list	 ap;						\
-									\
-		va_start(ap, fmt);					\
-		log_vwrite(level, errnum, fmt, ap);			\
-		va_end(ap);						\
-		errno = saved;						\
+#define LOG_FN(fn, level, errnum)                                              \
+	void fn(const char *fmt, ...)                                          \
+	{                                                                      \
+		int saved = errno;                                             \
+		va_list ap;                                                    \
+                                                                               \
+		va_start(ap, fmt);                                             \
+		log_vwrite(level, errnum, fmt, ap);                            \
+		va_end(ap);                                                    \
+		errno = saved;                                                 \
 	}
 
 LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
@@ -136,8 +135,8 @@ LOG_FN(log_error, LOG_LEVEL_ERROR, 0)
 void
 log_at(enum log_level threshold, enum log_level level, const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int saved = errno;
+	va_list ap;
 
 	if (level > threshold)
 		return;
@@ -150,7 +149,7 @@ log_at(enum log_level threshold, enum log_level level, const char *fmt, ...)
 static void
 log_write(enum log_level level, int errnum, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vwrite(level, errnum, fmt, ap);
@@ -162,13 +161,12 @@ log_write(enum log_level level, int errnum, const char *fmt, ...)
  * formats it outside: the lock is held for a few loads and stores only.
  */
 static void
-log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt,
-    va_list ap)
+log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt, va_list ap)
 {
-	char		 text[LOG_LINE_MAX];
-	long		 now, since = 0;
-	unsigned	 left_out = 0;
-	int		 write_it = 1;
+	char text[LOG_LINE_MAX];
+	long now, since = 0;
+	unsigned left_out = 0;
+	int write_it = 1;
 
 	if (LOG_LEVEL_WARN > log_threshold)
 		return;
@@ -202,8 +200,8 @@ log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt,
 void
 log_warn_limited(struct log_ratelimit *rl, const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vlimited(rl, saved, fmt, ap);
@@ -214,8 +212,8 @@ log_warn_limited(struct log_ratelimit *rl, const char *fmt, ...)
 void
 log_warnx_limited(struct log_ratelimit *rl, const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vlimited(rl, 0, fmt, ap);
@@ -226,8 +224,8 @@ log_warnx_limited(struct log_ratelimit *rl, const char *fmt, ...)
 void
 fatal(const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vwrite(LOG_LEVEL_ERROR, saved, fmt, ap);
@@ -238,7 +236,7 @@ fatal(const char *fmt, ...)
 void
 fatalx(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vwrite(LOG_LEVEL_ERROR, 0, fmt, ap);

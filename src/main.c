@@ -17,13 +17,13 @@
 #include "log.h"
 #include "server.h"
 
-#define DEFAULT_CONFIG	SYSCONFDIR "/coserve/coserve.conf"
+#define DEFAULT_CONFIG SYSCONFDIR "/coserve/coserve.conf"
 
 /* What the command line asks for. */
 struct options {
-	struct config_overrides	 overrides;
-	const char		*path;	/* NULL: built-in defaults */
-	int			 test;	/* -t */
+	struct config_overrides overrides;
+	const char *path; /* NULL: built-in defaults */
+	int test;	  /* -t */
 };
 
 static void
@@ -52,8 +52,8 @@ usage(FILE *out)
 static int
 parse_options(int argc, char **argv, struct options *opt)
 {
-	struct config_overrides	*o = &opt->overrides;
-	int			 ch;
+	struct config_overrides *o = &opt->overrides;
+	int ch;
 
 	while ((ch = getopt(argc, argv, "c:hl:r:tu:V")) != -1) {
 		switch (ch) {
@@ -104,7 +104,7 @@ parse_options(int argc, char **argv, struct options *opt)
 static void
 nofile_raise(void)
 {
-	struct rlimit	 nofile;
+	struct rlimit nofile;
 
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
 	    nofile.rlim_cur < nofile.rlim_max) {
@@ -117,15 +117,16 @@ nofile_raise(void)
 static void
 nofile_check(const struct config *cfg)
 {
-	struct rlimit		 nofile;
-	unsigned long long	 need;
+	struct rlimit nofile;
+	unsigned long long need;
 
 	need = cfg->max_connections + config_nofile_reserved(cfg);
 	if (cfg->max_connections_auto)
 		log_info("max_connections auto: %u", cfg->max_connections);
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
 	    nofile.rlim_cur != RLIM_INFINITY && need > nofile.rlim_cur)
-		log_warnx("max_connections %u and open_file_cache_max %u for "
+		log_warnx(
+		    "max_connections %u and open_file_cache_max %u for "
 		    "%zu site%s need about %llu descriptors, but the limit is "
 		    "%llu: raise the hard limit (LimitNOFILE=, ulimit -Hn)",
 		    cfg->max_connections, cfg->open_file_cache_max,
@@ -137,15 +138,15 @@ nofile_check(const struct config *cfg)
 static int
 check_only(const struct config *cfg, const char *path)
 {
-	struct docroot	*root;
-	char		 err[CONFIG_ERROR_MAX];
-	size_t		 i;
+	struct docroot *root;
+	char err[CONFIG_ERROR_MAX];
+	size_t i;
 
 	for (i = 0; i < cfg->site_count; i++) {
 		if ((root = docroot_open(cfg, &cfg->sites[i], NULL, NULL, err,
-		    sizeof err)) == NULL) {
-			fprintf(stderr, "%s: %s\n", path != NULL ? path :
-			    "(defaults)", err);
+			 sizeof err)) == NULL) {
+			fprintf(stderr, "%s: %s\n",
+			    path != NULL ? path : "(defaults)", err);
 			return 1;
 		}
 		docroot_close(root);
@@ -161,9 +162,9 @@ check_only(const struct config *cfg, const char *path)
 static struct server *
 start(struct config *cfg, const struct options *opt, int drop)
 {
-	struct server	*s;
-	char		 err[CONFIG_ERROR_MAX];
-	char		*user = NULL, *group = NULL;
+	struct server *s;
+	char err[CONFIG_ERROR_MAX];
+	char *user = NULL, *group = NULL;
 
 	/* cfg belongs to the server from here on: keep what the drop needs. */
 	if (drop == 0 && (user = strdup(cfg->user)) == NULL)
@@ -188,11 +189,11 @@ out:
 int
 main(int argc, char **argv)
 {
-	struct options	 opt = { 0 };
-	struct config	*cfg;
-	struct server	*s;
-	char		 err[CONFIG_ERROR_MAX];
-	int		 rc, drop;
+	struct options opt = { 0 };
+	struct config *cfg;
+	struct server *s;
+	char err[CONFIG_ERROR_MAX];
+	int rc, drop;
 
 	log_init(LOG_LEVEL_INFO);
 	/* Reads the zone file now, not on the reactor at the first log line. */
@@ -200,17 +201,17 @@ main(int argc, char **argv)
 	nofile_raise();
 	if ((rc = parse_options(argc, argv, &opt)) != -1)
 		return rc;
-	if ((cfg = config_load(opt.path, &opt.overrides, err,
-	    sizeof err)) == NULL) {
+	if ((cfg = config_load(opt.path, &opt.overrides, err, sizeof err)) ==
+	    NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
 	log_set_level(cfg->log_level);
 	/* Refused before anything is bound or opened. */
-	if ((drop = privilege_check(cfg->user, cfg->group, err,
-	    sizeof err)) == -1) {
-		fprintf(stderr, "%s: %s\n", opt.path != NULL ? opt.path :
-		    "coserve", err);
+	if ((drop = privilege_check(cfg->user, cfg->group, err, sizeof err)) ==
+	    -1) {
+		fprintf(stderr, "%s: %s\n",
+		    opt.path != NULL ? opt.path : "coserve", err);
 		config_free(cfg);
 		return 1;
 	}

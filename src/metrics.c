@@ -28,10 +28,10 @@
 #include "iopool.h"
 #include "metrics.h"
 
-static struct metrics_shard	 unbound;	/* threads with no reactor */
+static struct metrics_shard unbound; /* threads with no reactor */
 static struct {
-	pthread_mutex_t		 lock;		/* guards the list */
-	struct metrics_shard	*shards;
+	pthread_mutex_t lock; /* guards the list */
+	struct metrics_shard *shards;
 } registry = { PTHREAD_MUTEX_INITIALIZER, &unbound };
 static _Thread_local struct metrics_shard *bound;
 
@@ -45,8 +45,8 @@ shard(void)
 static void
 count(uint64_t *counter, uint64_t n)
 {
-	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) +
-	    n, __ATOMIC_RELAXED);
+	__atomic_store_n(counter,
+	    __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 static uint64_t
@@ -68,8 +68,8 @@ metrics_shard_attach(struct metrics_shard *s)
 void
 metrics_shard_detach(struct metrics_shard *s)
 {
-	struct metrics_shard	**pp;
-	size_t			 i;
+	struct metrics_shard **pp;
+	size_t i;
 
 	pthread_mutex_lock(&registry.lock);
 	for (pp = &registry.shards; *pp != NULL; pp = &(*pp)->next)
@@ -143,10 +143,10 @@ void
 metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 {
 	const struct metrics_shard *s;
-	struct iopool_stats	 st;
-	struct health_stats	 hs;
-	uint64_t		 closed = 0;
-	size_t			 i;
+	struct iopool_stats st;
+	struct health_stats hs;
+	uint64_t closed = 0;
+	size_t i;
 
 	memset(snap, 0, sizeof *snap);
 	health_stats(&hs);
@@ -186,9 +186,9 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 
 /* An snprintf-like cursor: counts what it could not store. */
 struct text {
-	char	*buf;
-	size_t	 size;
-	size_t	 len;		/* needed so far; may exceed size */
+	char *buf;
+	size_t size;
+	size_t len; /* needed so far; may exceed size */
 };
 
 static void text_printf(struct text *, const char *, ...)
@@ -197,9 +197,9 @@ static void text_printf(struct text *, const char *, ...)
 static void
 text_printf(struct text *t, const char *fmt, ...)
 {
-	va_list	 ap;
-	size_t	 room = t->len < t->size ? t->size - t->len : 0;
-	int	 n;
+	va_list ap;
+	size_t room = t->len < t->size ? t->size - t->len : 0;
+	int n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(room > 0 ? t->buf + t->len : NULL, room, fmt, ap);
@@ -209,16 +209,16 @@ text_printf(struct text *t, const char *fmt, ...)
 }
 
 static void
-text_header(struct text *t, const char *name, const char *type,
-    const char *help)
+text_header(
+    struct text *t, const char *name, const char *type, const char *help)
 {
 	text_printf(t, "# HELP coserve_%s %s\n# TYPE coserve_%s %s\n", name,
 	    help, name, type);
 }
 
 static void
-text_value(struct text *t, const char *name, const char *type,
-    const char *help, uint64_t value)
+text_value(struct text *t, const char *name, const char *type, const char *help,
+    uint64_t value)
 {
 	text_header(t, name, type, help);
 	text_printf(t, "coserve_%s %" PRIu64 "\n", name, value);
@@ -228,8 +228,8 @@ static void
 text_histogram(struct text *t, const char *name, const char *help,
     const struct histogram *h)
 {
-	uint64_t	 cumulative = 0;
-	size_t		 i;
+	uint64_t cumulative = 0;
+	size_t i;
 
 	text_header(t, name, "histogram", help);
 	for (i = 0; i < HISTOGRAM_BOUNDS; i++) {
@@ -249,8 +249,8 @@ text_histogram(struct text *t, const char *name, const char *help,
 size_t
 metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 {
-	struct text	 t = { buf, size, 0 };
-	int		 i;
+	struct text t = { buf, size, 0 };
+	int i;
 
 	if (size > 0)
 		buf[0] = '\0';
@@ -273,7 +273,8 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    snap->io_threads);
 	text_value(&t, "io_queue_depth", "gauge",
 	    "I/O pool jobs queued or running now.", snap->io_queue_depth);
-	text_printf(&t, "# HELP coserve_file_reads_total File chunks read: "
+	text_printf(&t,
+	    "# HELP coserve_file_reads_total File chunks read: "
 	    "from the page cache on the reactor, or by the I/O pool.\n"
 	    "# TYPE coserve_file_reads_total counter\n"
 	    "coserve_file_reads_total{source=\"page_cache\"} %" PRIu64 "\n"
@@ -288,7 +289,8 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    "Time from submitting an I/O job to the reactor reaping its "
 	    "completion (inline: to the end of its work).",
 	    &snap->io_latency);
-	text_printf(&t, "# HELP coserve_timeouts_total Connections cut off: "
+	text_printf(&t,
+	    "# HELP coserve_timeouts_total Connections cut off: "
 	    "a request head not complete within header_timeout_ms, or a "
 	    "client not reading for send_timeout_ms.\n"
 	    "# TYPE coserve_timeouts_total counter\n"
@@ -296,20 +298,22 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    "coserve_timeouts_total{kind=\"send\"} %" PRIu64 "\n",
 	    snap->timeouts[METRICS_TIMEOUT_HEADER],
 	    snap->timeouts[METRICS_TIMEOUT_SEND]);
-	text_printf(&t, "# HELP coserve_connections_refused_total Connections "
+	text_printf(&t,
+	    "# HELP coserve_connections_refused_total Connections "
 	    "refused before a request was read: over "
 	    "max_connections_per_client (closed), or for want of memory "
 	    "(503).\n"
 	    "# TYPE coserve_connections_refused_total counter\n"
-	    "coserve_connections_refused_total{reason=\"per_client\"} %"
-	    PRIu64 "\n"
-	    "coserve_connections_refused_total{reason=\"no_memory\"} %"
-	    PRIu64 "\n",
+	    "coserve_connections_refused_total{reason=\"per_client\"} %" PRIu64
+	    "\n"
+	    "coserve_connections_refused_total{reason=\"no_memory\"} %" PRIu64
+	    "\n",
 	    snap->refused[METRICS_REFUSED_PER_CLIENT],
 	    snap->refused[METRICS_REFUSED_NO_MEMORY]);
 	text_value(&t, "accept_errors_total", "counter",
 	    "accept() failures for want of file descriptors or memory; "
-	    "accepting pauses briefly after each.", snap->accept_errors);
+	    "accepting pauses briefly after each.",
+	    snap->accept_errors);
 	if (!snap->health_enabled)
 		return t.len;
 	text_value(&t, "healthy", "gauge",
@@ -321,8 +325,9 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    snap->health_probe_failures);
 	text_header(&t, "health_probe_seconds", "gauge",
 	    "Time the last completed storage probe took.");
-	text_printf(&t, "coserve_health_probe_seconds %" PRIu64 ".%09" PRIu64
-	    "\n", snap->health_probe_ns / 1000000000u,
+	text_printf(&t,
+	    "coserve_health_probe_seconds %" PRIu64 ".%09" PRIu64 "\n",
+	    snap->health_probe_ns / 1000000000u,
 	    snap->health_probe_ns % 1000000000u);
 	return t.len;
 }
@@ -331,8 +336,8 @@ char *
 metrics_render(struct iopool *pool, size_t *len)
 {
 	struct metrics_snapshot snap;
-	size_t		 size = 4096, need;
-	char		*buf, *bigger;
+	size_t size = 4096, need;
+	char *buf, *bigger;
 
 	metrics_snapshot(&snap, pool);
 	if ((buf = malloc(size)) == NULL)

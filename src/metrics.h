@@ -18,48 +18,48 @@
 struct iopool;
 
 /* Upper bound of any rendering; the fixed metric set needs about 3 KiB. */
-#define METRICS_TEXT_MAX	(64 * 1024)
+#define METRICS_TEXT_MAX (64 * 1024)
 /* Response status classes 1xx .. 5xx. */
-#define METRICS_STATUS_CLASSES	5
-#define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_STATUS_CLASSES 5
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* Why a connection was cut off. */
 enum metrics_timeout_kind {
-	METRICS_TIMEOUT_HEADER,		/* header_timeout_ms */
-	METRICS_TIMEOUT_SEND,		/* send_timeout_ms */
+	METRICS_TIMEOUT_HEADER, /* header_timeout_ms */
+	METRICS_TIMEOUT_SEND,	/* send_timeout_ms */
 	METRICS_TIMEOUT_KINDS
 };
 
 /* Why a connection was refused before any request was read. */
 enum metrics_refused_reason {
-	METRICS_REFUSED_PER_CLIENT,	/* max_connections_per_client */
-	METRICS_REFUSED_NO_MEMORY,	/* answered 503 */
+	METRICS_REFUSED_PER_CLIENT, /* max_connections_per_client */
+	METRICS_REFUSED_NO_MEMORY,  /* answered 503 */
 	METRICS_REFUSED_REASONS
 };
 
 /* Everything one rendering shows. */
 struct metrics_snapshot {
-	uint64_t	 requests[METRICS_STATUS_CLASSES];	/* [0] is 1xx */
-	uint64_t	 response_bytes;
-	uint64_t	 connections_accepted;
-	uint64_t	 connections_open;
-	uint64_t	 coroutines;
-	uint64_t	 io_threads;
-	uint64_t	 io_queue_depth;
-	uint64_t	 io_jobs;
-	uint64_t	 io_queue_full;
-	uint64_t	 reads_cached;	/* chunks read from the page cache */
-	uint64_t	 reads_pool;	/* chunks the pool had to read */
+	uint64_t requests[METRICS_STATUS_CLASSES]; /* [0] is 1xx */
+	uint64_t response_bytes;
+	uint64_t connections_accepted;
+	uint64_t connections_open;
+	uint64_t coroutines;
+	uint64_t io_threads;
+	uint64_t io_queue_depth;
+	uint64_t io_jobs;
+	uint64_t io_queue_full;
+	uint64_t reads_cached; /* chunks read from the page cache */
+	uint64_t reads_pool;   /* chunks the pool had to read */
 	struct histogram io_latency;
-	uint64_t	 timeouts[METRICS_TIMEOUT_KINDS];
-	uint64_t	 refused[METRICS_REFUSED_REASONS];
-	uint64_t	 accept_errors;
+	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
+	uint64_t refused[METRICS_REFUSED_REASONS];
+	uint64_t accept_errors;
 	/* The health state; shown only while health is served (enabled). */
-	int		 health_enabled;
-	uint64_t	 healthy;
-	uint64_t	 health_probes;
-	uint64_t	 health_probe_failures;
-	uint64_t	 health_probe_ns;	/* the last probe's time */
+	int health_enabled;
+	uint64_t healthy;
+	uint64_t health_probes;
+	uint64_t health_probe_failures;
+	uint64_t health_probe_ns; /* the last probe's time */
 };
 
 /*
@@ -67,53 +67,52 @@ struct metrics_snapshot {
  * thread it is attached to, read by any snapshot.
  */
 struct metrics_shard {
-	uint64_t	 requests[METRICS_STATUS_CLASSES];
-	uint64_t	 response_bytes;
-	uint64_t	 connections_accepted;
-	uint64_t	 connections_closed;
-	uint64_t	 reads[2];	/* [0] pool, [1] page cache */
-	uint64_t	 timeouts[METRICS_TIMEOUT_KINDS];
-	uint64_t	 refused[METRICS_REFUSED_REASONS];
-	uint64_t	 accept_errors;
-	struct metrics_shard *next;	/* the registry's list */
+	uint64_t requests[METRICS_STATUS_CLASSES];
+	uint64_t response_bytes;
+	uint64_t connections_accepted;
+	uint64_t connections_closed;
+	uint64_t reads[2]; /* [0] pool, [1] page cache */
+	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
+	uint64_t refused[METRICS_REFUSED_REASONS];
+	uint64_t accept_errors;
+	struct metrics_shard *next; /* the registry's list */
 };
 
 /* The calling thread counts in s from now on; s joins the totals. */
-void		 metrics_shard_attach(struct metrics_shard *s);
+void metrics_shard_attach(struct metrics_shard *s);
 /* Before s is freed: its counts stay in the totals. */
-void		 metrics_shard_detach(struct metrics_shard *s);
+void metrics_shard_detach(struct metrics_shard *s);
 
 /*
  * Counters, each into the calling thread's shard. One response by its
  * status class and its body bytes:
  */
-void		 metrics_request(int status, uint64_t body_bytes);
-void		 metrics_connection_opened(void);
+void metrics_request(int status, uint64_t body_bytes);
+void metrics_connection_opened(void);
 /* A chunk found in the page cache (hit), or left to the pool. */
-void		 metrics_cached_read(int hit);
-void		 metrics_connection_closed(void);
-void		 metrics_timeout(enum metrics_timeout_kind);
-void		 metrics_refused(enum metrics_refused_reason);
+void metrics_cached_read(int hit);
+void metrics_connection_closed(void);
+void metrics_timeout(enum metrics_timeout_kind);
+void metrics_refused(enum metrics_refused_reason);
 /* accept() failed for want of fds or memory. */
-void		 metrics_accept_error(void);
+void metrics_accept_error(void);
 
 /*
  * Fills snap from every shard, coro_live() and pool (may be NULL); from
  * any thread.
  */
-void		 metrics_snapshot(struct metrics_snapshot *snap,
-		    struct iopool *pool);
+void metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool);
 /*
  * Formats snap into buf like snprintf: writes at most size bytes including
  * a NUL and returns the length the whole text needs.
  */
-size_t		 metrics_format(const struct metrics_snapshot *snap, char *buf,
-		    size_t size);
+size_t metrics_format(
+    const struct metrics_snapshot *snap, char *buf, size_t size);
 /*
  * The current metrics as text, in a buffer of at most METRICS_TEXT_MAX
  * bytes that the caller frees; its length goes to *len. NULL with errno
  * set (ENOMEM) when it cannot be had: answer 503.
  */
-char		*metrics_render(struct iopool *pool, size_t *len);
+char *metrics_render(struct iopool *pool, size_t *len);
 
 #endif

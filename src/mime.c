@@ -43,47 +43,47 @@ struct mime_table {
 
 /* Sorted by extension: mime_lookup searches it directly without a table. */
 static const struct mime_entry builtin_types[] = {
-    {"avif", "image/avif", 0},
-    {"bmp", "image/bmp", 0},
-    {"css", "text/css; charset=utf-8", 0},
-    {"csv", "text/csv; charset=utf-8", 0},
-    {"gif", "image/gif", 0},
-    {"gz", "application/gzip", 0},
-    {"htm", "text/html; charset=utf-8", 0},
-    {"html", "text/html; charset=utf-8", 0},
-    {"ico", "image/vnd.microsoft.icon", 0},
-    {"jpeg", "image/jpeg", 0},
-    {"jpg", "image/jpeg", 0},
-    {"js", "text/javascript; charset=utf-8", 0},
-    {"json", "application/json; charset=utf-8", 0},
-    {"map", "application/json; charset=utf-8", 0},
-    {"md", "text/markdown; charset=utf-8", 0},
-    {"mjs", "text/javascript; charset=utf-8", 0},
-    {"mp3", "audio/mpeg", 0},
-    {"mp4", "video/mp4", 0},
-    {"oga", "audio/ogg", 0},
-    {"ogg", "audio/ogg", 0},
-    {"ogv", "video/ogg", 0},
-    {"otf", "font/otf", 0},
-    {"pdf", "application/pdf", 0},
-    {"png", "image/png", 0},
-    {"svg", "image/svg+xml; charset=utf-8", 0},
-    {"tar", "application/x-tar", 0},
-    {"tgz", "application/gzip", 0},
-    {"tif", "image/tiff", 0},
-    {"tiff", "image/tiff", 0},
-    {"ttf", "font/ttf", 0},
-    {"txt", "text/plain; charset=utf-8", 0},
-    {"wasm", "application/wasm", 0},
-    {"wav", "audio/wav", 0},
-    {"webm", "video/webm", 0},
-    {"webmanifest", "application/manifest+json", 0},
-    {"webp", "image/webp", 0},
-    {"woff", "font/woff", 0},
-    {"woff2", "font/woff2", 0},
-    {"xhtml", "application/xhtml+xml", 0},
-    {"xml", "application/xml; charset=utf-8", 0},
-    {"zip", "application/zip", 0},
+	{ "avif", "image/avif", 0 },
+	{ "bmp", "image/bmp", 0 },
+	{ "css", "text/css; charset=utf-8", 0 },
+	{ "csv", "text/csv; charset=utf-8", 0 },
+	{ "gif", "image/gif", 0 },
+	{ "gz", "application/gzip", 0 },
+	{ "htm", "text/html; charset=utf-8", 0 },
+	{ "html", "text/html; charset=utf-8", 0 },
+	{ "ico", "image/vnd.microsoft.icon", 0 },
+	{ "jpeg", "image/jpeg", 0 },
+	{ "jpg", "image/jpeg", 0 },
+	{ "js", "text/javascript; charset=utf-8", 0 },
+	{ "json", "application/json; charset=utf-8", 0 },
+	{ "map", "application/json; charset=utf-8", 0 },
+	{ "md", "text/markdown; charset=utf-8", 0 },
+	{ "mjs", "text/javascript; charset=utf-8", 0 },
+	{ "mp3", "audio/mpeg", 0 },
+	{ "mp4", "video/mp4", 0 },
+	{ "oga", "audio/ogg", 0 },
+	{ "ogg", "audio/ogg", 0 },
+	{ "ogv", "video/ogg", 0 },
+	{ "otf", "font/otf", 0 },
+	{ "pdf", "application/pdf", 0 },
+	{ "png", "image/png", 0 },
+	{ "svg", "image/svg+xml; charset=utf-8", 0 },
+	{ "tar", "application/x-tar", 0 },
+	{ "tgz", "application/gzip", 0 },
+	{ "tif", "image/tiff", 0 },
+	{ "tiff", "image/tiff", 0 },
+	{ "ttf", "font/ttf", 0 },
+	{ "txt", "text/plain; charset=utf-8", 0 },
+	{ "wasm", "application/wasm", 0 },
+	{ "wav", "audio/wav", 0 },
+	{ "webm", "video/webm", 0 },
+	{ "webmanifest", "application/manifest+json", 0 },
+	{ "webp", "image/webp", 0 },
+	{ "woff", "font/woff", 0 },
+	{ "woff2", "font/woff2", 0 },
+	{ "xhtml", "application/xhtml+xml", 0 },
+	{ "xml", "application/xml; charset=utf-8", 0 },
+	{ "zip", "application/zip", 0 },
 };
 #define BUILTIN_COUNT (sizeof builtin_types / sizeof builtin_types[0])
 
@@ -125,8 +125,8 @@ is_space(char c)
 static int
 needs_charset(const char *type, size_t len)
 {
-	static const char *const text_like[] = {"application/javascript",
-	    "application/json", "application/xml", "image/svg+xml"};
+	static const char *const text_like[] = { "application/javascript",
+		"application/json", "application/xml", "image/svg+xml" };
 	size_t i;
 
 	if (memchr(type, ';', len) != NULL)
@@ -157,7 +157,7 @@ type_valid(const char *p, size_t len)
 				return 0;
 			slash = i;
 		} else if (c <= 0x20 || c >= 0x7f ||
-			   strchr("\"(),:;<=>?@[\\]{}", c) != NULL)
+		    strchr("\"(),:;<=>?@[\\]{}", c) != NULL)
 			return 0;
 	}
 	return slash != 0 && slash + 1 < len;
@@ -268,8 +268,9 @@ line_parse(struct mime_table *mt, const char *line, size_t len)
 			break;
 		/* Interned lazily: a type with no usable extension costs
 		 * nothing. */
-		if (type == NULL && (type = type_intern(mt, line + type_start,
-					 type_len)) == NULL)
+		if (type == NULL &&
+		    (type = type_intern(mt, line + type_start, type_len)) ==
+			NULL)
 			return -1;
 		if (entry_add(mt, line + start, i - start, type) == -1)
 			return -1;
@@ -425,8 +426,8 @@ mime_free(struct mime_table *mt)
 const char *
 mime_lookup(const struct mime_table *mt, const char *filename)
 {
-	const char *fallback = mt != NULL && mt->fallback != NULL ?
-	    mt->fallback : MIME_DEFAULT;
+	const char *fallback =
+	    mt != NULL && mt->fallback != NULL ? mt->fallback : MIME_DEFAULT;
 	struct mime_entry key;
 	const struct mime_entry *found, *entries = builtin_types;
 	const char *base, *dot;

@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 /* Nanoseconds since an arbitrary start (boot, on Linux). */
-uint64_t	 monotime_ns(void);
+uint64_t monotime_ns(void);
 /* The same clock in milliseconds, for deadlines. */
-long		 monotime_ms(void);
+long monotime_ms(void);
 
 #endif

@@ -49,8 +49,8 @@ void
 notify_status(const char *fmt, ...)
 {
 #ifdef HAVE_SYSTEMD
-	char	 status[256];
-	va_list	 ap;
+	char status[256];
+	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(status, sizeof status, fmt, ap);
@@ -75,7 +75,7 @@ unsigned long long
 notify_watchdog_usec(void)
 {
 #ifdef HAVE_SYSTEMD
-	uint64_t	 usec;
+	uint64_t usec;
 
 	if (sd_watchdog_enabled(0, &usec) > 0)
 		return usec;
@@ -95,13 +95,13 @@ int
 notify_listen_fds(void)
 {
 #ifdef HAVE_SYSTEMD
-	int	 n, i;
+	int n, i;
 
 	if ((n = sd_listen_fds(1)) <= 0)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (sd_is_socket(SD_LISTEN_FDS_START + i, AF_UNSPEC,
-		    SOCK_STREAM, 1) <= 0)
+			SOCK_STREAM, 1) <= 0)
 			return -1;
 	return n;
 #else

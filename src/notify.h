@@ -12,22 +12,22 @@
  * shows a status from the moment the service is ready, and again after a
  * reload, not only from the first periodic update.
  */
-void	 notify_ready(const char *status);
-/* RELOADING=1 with MONOTONIC_USEC, as sd_notify(3) asks for Type=notify-reload. */
-void	 notify_reloading(void);
-void	 notify_stopping(void);
-void	 notify_status(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2)));
+void notify_ready(const char *status);
+/* RELOADING=1 with MONOTONIC_USEC, as sd_notify(3) asks for Type=notify-reload.
+ */
+void notify_reloading(void);
+void notify_stopping(void);
+void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Whether a service manager listens: STATUS= updates are worth making. */
-int	 notify_status_wanted(void);
+int notify_status_wanted(void);
 /* The watchdog interval in microseconds, 0 when none is asked for. */
 unsigned long long notify_watchdog_usec(void);
-void	 notify_watchdog(void);
+void notify_watchdog(void);
 /*
  * Stream sockets passed by the service manager, numbered from 3; returns
  * how many (0 without socket activation), -1 if one is not a listening
  * stream socket.
  */
-int	 notify_listen_fds(void);
+int notify_listen_fds(void);
 
 #endif

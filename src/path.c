@@ -163,8 +163,8 @@ path_offset(const char *target, size_t len)
  * Returns 0, or as segment_append, or -400 for a ".." above the root.
  */
 static int
-segment_push(struct path *p, size_t *used, const char *seg, size_t len,
-    int *dots)
+segment_push(
+    struct path *p, size_t *used, const char *seg, size_t len, int *dots)
 {
 	size_t seg_start;
 	int rc;
@@ -244,9 +244,9 @@ fail:
 long
 path_encode(const char *rel, char *out, size_t size)
 {
-	static const char	 hex[] = "0123456789ABCDEF";
-	unsigned char		 c;
-	size_t			 n = 0;
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char c;
+	size_t n = 0;
 
 	if (size < 2)
 		return -1;
@@ -273,7 +273,7 @@ path_encode(const char *rel, char *out, size_t size)
 int
 path_is_hidden(const char *rel)
 {
-	const char	*seg = rel;
+	const char *seg = rel;
 
 	if (strncmp(rel, ".well-known", 11) == 0 &&
 	    (rel[11] == '/' || rel[11] == '\0'))

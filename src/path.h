@@ -11,10 +11,10 @@
 #include <stddef.h>
 
 struct path {
-	char	 rel[4096];	/* "" for the root, else "a/b/c": no leading '/' */
-	int	 trailing_slash;	/* the decoded path ended with '/' */
-	const char *query;	/* '?' and what follows in the target, or NULL */
-	size_t	 query_len;
+	char rel[4096];	    /* "" for the root, else "a/b/c": no leading '/' */
+	int trailing_slash; /* the decoded path ended with '/' */
+	const char *query;  /* '?' and what follows in the target, or NULL */
+	size_t query_len;
 };
 
 /*
@@ -25,7 +25,7 @@ struct path {
  * step of its dot-segment removal, does not fit in rel, since no file can
  * have it (414 is for a request line over its limit). On error rel is "".
  */
-int		 path_parse(struct path *p, const char *target, size_t len);
+int path_parse(struct path *p, const char *target, size_t len);
 
 /*
  * Percent-encodes rel for use as an absolute path in a Location field: a
@@ -33,11 +33,11 @@ int		 path_parse(struct path *p, const char *target, size_t len);
  * encoded, so the result can neither start with "//" nor carry controls.
  * Returns the length, or -1 when out (size bytes) is too small.
  */
-long		 path_encode(const char *rel, char *out, size_t size);
+long path_encode(const char *rel, char *out, size_t size);
 /*
  * Whether rel has a segment starting with '.' ("hidden" by convention),
  * not counting a first segment ".well-known" (RFC 8615), which is public.
  */
-int		 path_is_hidden(const char *rel);
+int path_is_hidden(const char *rel);
 
 #endif

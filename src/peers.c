@@ -24,25 +24,25 @@
 
 #include "peers.h"
 
-#define PEERS_BUCKETS	4096	/* a power of two */
+#define PEERS_BUCKETS 4096 /* a power of two */
 
 struct peer {
-	struct peer	*next;
-	unsigned	 count;
-	unsigned	 bucket;
-	size_t		 len;		/* 4 or 16 */
-	unsigned char	 addr[16];
+	struct peer *next;
+	unsigned count;
+	unsigned bucket;
+	size_t len; /* 4 or 16 */
+	unsigned char addr[16];
 };
 
-static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
-static struct peer	*buckets[PEERS_BUCKETS];
-static unsigned		 npeers;
-static uint32_t		 seed;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct peer *buckets[PEERS_BUCKETS];
+static unsigned npeers;
+static uint32_t seed;
 
 unsigned
 peers_count(void)
 {
-	unsigned	 n;
+	unsigned n;
 
 	pthread_mutex_lock(&lock);
 	n = npeers;
@@ -55,13 +55,13 @@ static size_t
 addr_bytes(const struct sockaddr *sa, const unsigned char **out)
 {
 	if (sa->sa_family == AF_INET) {
-		*out = (const unsigned char *)
-		    &((const struct sockaddr_in *)sa)->sin_addr;
+		*out = (const unsigned char *)&((const struct sockaddr_in *)sa)
+			   ->sin_addr;
 		return 4;
 	}
 	if (sa->sa_family == AF_INET6) {
-		*out = (const unsigned char *)
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		*out = (const unsigned char *)&((const struct sockaddr_in6 *)sa)
+			   ->sin6_addr;
 		return 16;
 	}
 	return 0;
@@ -71,8 +71,8 @@ addr_bytes(const struct sockaddr *sa, const unsigned char **out)
 static unsigned
 hash(const unsigned char *p, size_t len)
 {
-	uint32_t	 h = 2166136261u ^ seed;
-	size_t		 i;
+	uint32_t h = 2166136261u ^ seed;
+	size_t i;
 
 	for (i = 0; i < len; i++) {
 		h ^= p[i];
@@ -84,15 +84,15 @@ hash(const unsigned char *p, size_t len)
 struct peer *
 peers_acquire(const struct sockaddr *sa, unsigned cap)
 {
-	static struct peer	 unix_peer;	/* every AF_UNIX client */
-	const unsigned char	*addr;
-	struct peer		*p;
-	size_t			 len;
-	unsigned		 b;
+	static struct peer unix_peer; /* every AF_UNIX client */
+	const unsigned char *addr;
+	struct peer *p;
+	size_t len;
+	unsigned b;
 
 	pthread_mutex_lock(&lock);
 	if (seed == 0) {
-		struct timespec	 ts;
+		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		seed = ((uint32_t)ts.tv_nsec ^ (uint32_t)getpid() << 16) | 1;
@@ -130,7 +130,7 @@ count:
 void
 peers_release(struct peer *p)
 {
-	struct peer	**pp;
+	struct peer **pp;
 
 	if (p == NULL)
 		return;

@@ -17,10 +17,10 @@ struct peer;
  * NULL when the address already has cap connections (cap 0: no cap) or
  * no memory is left for a new entry; errno says which (EAGAIN, ENOMEM).
  */
-struct peer	*peers_acquire(const struct sockaddr *sa, unsigned cap);
+struct peer *peers_acquire(const struct sockaddr *sa, unsigned cap);
 /* Counts one connection fewer; the entry goes at zero. */
-void		 peers_release(struct peer *);
+void peers_release(struct peer *);
 /* Addresses with a connection open now. */
-unsigned	 peers_count(void);
+unsigned peers_count(void);
 
 #endif

@@ -20,15 +20,15 @@
 #include "request.h"
 
 enum compare {
-	COMPARE_STRONG,	/* both strong, same opaque-tag (RFC 9110 8.8.3.2) */
+	COMPARE_STRONG, /* both strong, same opaque-tag (RFC 9110 8.8.3.2) */
 	COMPARE_WEAK	/* same opaque-tag, weak or not */
 };
 
 /* An entity-tag split into its parts; opaque includes the quotes. */
 struct etag {
-	int		 weak;
-	const char	*opaque;
-	size_t		 len;
+	int weak;
+	const char *opaque;
+	size_t len;
 };
 
 static int
@@ -51,7 +51,7 @@ is_etagc(unsigned char c)
 static int
 etag_parse(const char *p, size_t len, size_t *i, struct etag *out)
 {
-	size_t	 j = *i;
+	size_t j = *i;
 
 	out->weak = 0;
 	/* "W/" is case-sensitive (RFC 9110 8.8.3). */
@@ -86,7 +86,7 @@ etag_equal(const struct etag *a, const struct etag *b, enum compare how)
 static int
 validator_etag(const struct precond_validators *v, struct etag *out)
 {
-	size_t	 i = 0, len;
+	size_t i = 0, len;
 
 	if (v->etag == NULL)
 		return -1;
@@ -103,13 +103,13 @@ validator_etag(const struct precond_validators *v, struct etag *out)
  * 5.6.1.2); a value that is not a valid list matches nothing.
  */
 static int
-etag_list_matches(struct slice list, const struct precond_validators *v,
-    enum compare how)
+etag_list_matches(
+    struct slice list, const struct precond_validators *v, enum compare how)
 {
-	const char	*p = list.ptr;
-	size_t		 len = list.len, i = 0;
-	struct etag	 ours, tag;
-	int		 have_ours, matched = 0;
+	const char *p = list.ptr;
+	size_t len = list.len, i = 0;
+	struct etag ours, tag;
+	int have_ours, matched = 0;
 
 	if (len == 1 && p[0] == '*')
 		return 1;
@@ -147,9 +147,9 @@ date_is_strong(const struct precond_validators *v)
 static int
 if_range_holds(struct slice value, const struct precond_validators *v)
 {
-	struct etag	 ours, tag;
-	size_t		 i = 0;
-	time_t		 date;
+	struct etag ours, tag;
+	size_t i = 0;
+	time_t date;
 
 	/* A date can start with a 'W' ("Wed, ..."), never with "W/". */
 	if ((value.len > 0 && value.ptr[0] == '"') ||
@@ -174,12 +174,11 @@ field_date(struct slice value, time_t *out)
 }
 
 enum precond_result
-precond_evaluate(const struct request *req,
-    const struct precond_validators *v, int *range_applies)
+precond_evaluate(const struct request *req, const struct precond_validators *v,
+    int *range_applies)
 {
-	int	 get_or_head = req->method == HTTP_GET ||
-		    req->method == HTTP_HEAD;
-	time_t	 date;
+	int get_or_head = req->method == HTTP_GET || req->method == HTTP_HEAD;
+	time_t date;
 
 	*range_applies = 0;
 	/* Steps 1 and 2: the representation must be the one the client has. */
@@ -193,8 +192,8 @@ precond_evaluate(const struct request *req,
 	/* Steps 3 and 4: the client's copy may already be current. */
 	if (req->if_none_match.ptr != NULL) {
 		if (etag_list_matches(req->if_none_match, v, COMPARE_WEAK))
-			return get_or_head ? PRECOND_NOT_MODIFIED :
-			    PRECOND_FAILED;
+			return get_or_head ? PRECOND_NOT_MODIFIED
+					   : PRECOND_FAILED;
 	} else if (get_or_head &&
 	    field_date(req->if_modified_since, &date) == 0 &&
 	    v->last_modified <= date)

@@ -13,19 +13,20 @@
 struct request;
 
 /* The longest ETag made for a file (file.c), quotes and NUL included. */
-#define PRECOND_ETAG_MAX	48
+#define PRECOND_ETAG_MAX 48
 
 /* What the selected representation is validated by. */
 struct precond_validators {
-	const char	*etag;		/* the ETag value, quotes and any W/ included; NULL: none */
-	time_t		 last_modified;	/* the Last-Modified value, whole seconds */
-	time_t		 now;		/* the server's clock: is last_modified strong yet? */
+	const char
+	    *etag; /* the ETag value, quotes and any W/ included; NULL: none */
+	time_t last_modified; /* the Last-Modified value, whole seconds */
+	time_t now; /* the server's clock: is last_modified strong yet? */
 };
 
 enum precond_result {
-	PRECOND_PROCEED,	/* 200, or 206 when the range applies */
-	PRECOND_NOT_MODIFIED,	/* 304 */
-	PRECOND_FAILED		/* 412 */
+	PRECOND_PROCEED,      /* 200, or 206 when the range applies */
+	PRECOND_NOT_MODIFIED, /* 304 */
+	PRECOND_FAILED	      /* 412 */
 };
 
 /*
@@ -35,6 +36,6 @@ enum precond_result {
  * PRECOND_PROCEED. Whether the Range itself is satisfiable is range.c's.
  */
 enum precond_result precond_evaluate(const struct request *,
-		    const struct precond_validators *, int *range_applies);
+    const struct precond_validators *, int *range_applies);
 
 #endif

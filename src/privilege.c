@@ -16,11 +16,11 @@
 #include "privilege.h"
 
 static int
-lookup(const char *user, const char *group, uid_t *uid, gid_t *gid,
-    char *err, size_t errlen)
+lookup(const char *user, const char *group, uid_t *uid, gid_t *gid, char *err,
+    size_t errlen)
 {
-	struct passwd	*pw;
-	struct group	*gr;
+	struct passwd *pw;
+	struct group *gr;
 
 	errno = 0;
 	if ((pw = getpwnam(user)) == NULL) {
@@ -43,16 +43,16 @@ lookup(const char *user, const char *group, uid_t *uid, gid_t *gid,
 }
 
 int
-privilege_check(const char *user, const char *group, char *err,
-    size_t errlen)
+privilege_check(const char *user, const char *group, char *err, size_t errlen)
 {
-	uid_t	 uid;
-	gid_t	 gid;
+	uid_t uid;
+	gid_t gid;
 
 	if (geteuid() != 0)
-		return 1;	/* nothing to drop; `user` is moot */
+		return 1; /* nothing to drop; `user` is moot */
 	if (user == NULL) {
-		snprintf(err, errlen, "refusing to run as root: set user "
+		snprintf(err, errlen,
+		    "refusing to run as root: set user "
 		    "(user = \"root\" to insist)");
 		return -1;
 	}
@@ -64,8 +64,8 @@ privilege_check(const char *user, const char *group, char *err,
 int
 privilege_drop(const char *user, const char *group, char *err, size_t errlen)
 {
-	uid_t	 uid;
-	gid_t	 gid;
+	uid_t uid;
+	gid_t gid;
 
 	if (lookup(user, group, &uid, &gid, err, errlen) == -1)
 		return -1;
@@ -77,8 +77,8 @@ privilege_drop(const char *user, const char *group, char *err, size_t errlen)
 	/* Verified, not assumed: a saved set-user-ID of 0 would allow this. */
 	if (setuid(0) != -1 || seteuid(0) != -1 || getuid() != uid ||
 	    geteuid() != uid || getgid() != gid || getegid() != gid) {
-		snprintf(err, errlen, "privileges of %s could be regained",
-		    user);
+		snprintf(
+		    err, errlen, "privileges of %s could be regained", user);
 		return -1;
 	}
 	return 0;

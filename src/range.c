@@ -91,8 +91,8 @@ spec_parse(const char *p, size_t len, uint64_t size, struct byte_range *out)
 static size_t
 ranges_coalesce(struct byte_range *r, size_t n)
 {
-	struct byte_range	 tmp;
-	size_t			 i, j, out;
+	struct byte_range tmp;
+	size_t i, j, out;
 
 	/* Insertion sort: n is at most RANGE_MAX_PARTS. */
 	for (i = 1; i < n; i++) {
@@ -117,9 +117,9 @@ enum range_result
 range_parse_list(const char *value, size_t len, uint64_t size,
     struct byte_range *out, size_t max, size_t *count)
 {
-	struct byte_range	 parts[RANGE_MAX_PARTS], r;
-	size_t			 i, start, end, specs = 0, n = 0;
-	uint64_t		 total = 0;
+	struct byte_range parts[RANGE_MAX_PARTS], r;
+	size_t i, start, end, specs = 0, n = 0;
+	uint64_t total = 0;
 
 	if (value == NULL || max == 0)
 		return RANGE_IGNORE;
@@ -183,7 +183,7 @@ enum range_result
 range_parse(
     const char *value, size_t len, uint64_t size, struct byte_range *out)
 {
-	size_t	 count;
+	size_t count;
 
 	return range_parse_list(value, len, size, out, 1, &count);
 }

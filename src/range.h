@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 struct byte_range {
-	uint64_t	 first;	/* inclusive */
-	uint64_t	 last;	/* inclusive */
+	uint64_t first; /* inclusive */
+	uint64_t last;	/* inclusive */
 };
 
 /*
@@ -18,12 +18,12 @@ struct byte_range {
  * whole representation is sent (200). Bounds the parts of a multipart
  * response, so a request cannot make it much larger than the file.
  */
-#define RANGE_MAX_PARTS	16
+#define RANGE_MAX_PARTS 16
 
 enum range_result {
-	RANGE_IGNORE,		/* absent, malformed, not bytes, or refused: send 200 */
-	RANGE_OK,		/* satisfiable ranges in out: send 206 */
-	RANGE_UNSATISFIABLE	/* send 416 with Content-Range: bytes *\/size */
+	RANGE_IGNORE, /* absent, malformed, not bytes, or refused: send 200 */
+	RANGE_OK,     /* satisfiable ranges in out: send 206 */
+	RANGE_UNSATISFIABLE /* send 416 with Content-Range: bytes *\/size */
 };
 
 /*
@@ -37,12 +37,11 @@ enum range_result {
  * Unsatisfiable specs are dropped; none left is RANGE_UNSATISFIABLE.
  * Only RANGE_OK writes out and *count. max is at most RANGE_MAX_PARTS.
  */
-enum range_result range_parse_list(const char *value, size_t len,
-		    uint64_t size, struct byte_range *out, size_t max,
-		    size_t *count);
+enum range_result range_parse_list(const char *value, size_t len, uint64_t size,
+    struct byte_range *out, size_t max, size_t *count);
 
 /* The same for one range only: a field with several is RANGE_IGNORE. */
-enum range_result range_parse(const char *value, size_t len, uint64_t size,
-		    struct byte_range *out);
+enum range_result range_parse(
+    const char *value, size_t len, uint64_t size, struct byte_range *out);
 
 #endif

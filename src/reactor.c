@@ -29,10 +29,9 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct reactor *
-reactor_create(struct iopool *pool, size_t stack_bytes,
-    unsigned stack_pool_max)
+reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
 {
-	struct reactor	*r;
+	struct reactor *r;
 
 	if (event_get_struct_event_size() > REACTOR_EVENT_BYTES) {
 		log_warnx("libevent's struct event is %zu bytes, more than %d",
@@ -50,8 +49,8 @@ reactor_create(struct iopool *pool, size_t stack_bytes,
 	if ((r->completions = iopool_channel_create(pool)) == NULL)
 		goto fail_base;
 	if ((r->completion_ev = event_new(r->base,
-	    iopool_channel_fd(r->completions), EV_READ | EV_PERSIST, reap_cb,
-	    r->completions)) == NULL) {
+		 iopool_channel_fd(r->completions), EV_READ | EV_PERSIST,
+		 reap_cb, r->completions)) == NULL) {
 		errno = ENOMEM;
 		goto fail_channel;
 	}

@@ -31,18 +31,18 @@ struct iopool_channel;
  * the size against the running library instead of taking it from
  * event_struct.h.
  */
-#define REACTOR_EVENT_BYTES	256
+#define REACTOR_EVENT_BYTES 256
 
 struct reactor {
-	struct event_base	*base;
-	struct iopool		*pool;		/* shared by every reactor */
-	struct iopool_channel	*completions;	/* its jobs come back here */
-	struct event		*completion_ev;	/* reaps them */
+	struct event_base *base;
+	struct iopool *pool;		    /* shared by every reactor */
+	struct iopool_channel *completions; /* its jobs come back here */
+	struct event *completion_ev;	    /* reaps them */
 	/* Its connections: conn.c links, counts and drains them. */
-	struct conn		*conns;
-	unsigned		 nconns;
-	int			 draining;	/* no keep-alive, no parking */
-	struct metrics_shard	 metrics;	/* summed at render */
+	struct conn *conns;
+	unsigned nconns;
+	int draining;		      /* no keep-alive, no parking */
+	struct metrics_shard metrics; /* summed at render */
 };
 
 /*
@@ -51,14 +51,14 @@ struct reactor {
  * scheduler with stacks of stack_bytes, keeping up to stack_pool_max free.
  * NULL when any of it cannot be had.
  */
-struct reactor	*reactor_create(struct iopool *pool, size_t stack_bytes,
-		    unsigned stack_pool_max);
+struct reactor *reactor_create(
+    struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max);
 /*
  * Frees it on its thread, after iopool_destroy() or once every job it
  * submitted has completed; no connection or coroutine may be left.
  */
-void		 reactor_free(struct reactor *);
+void reactor_free(struct reactor *);
 /* The calling thread's reactor, or NULL on a thread without one. */
-struct reactor	*reactor_current(void);
+struct reactor *reactor_current(void);
 
 #endif

@@ -46,39 +46,39 @@ static const struct {
 	const char *name;
 	enum field_id id;
 } field_names[] = {
-    {"Host", FIELD_HOST},
-    {"Connection", FIELD_CONNECTION},
-    {"Content-Length", FIELD_CONTENT_LENGTH},
-    {"Transfer-Encoding", FIELD_TRANSFER_ENCODING},
-    {"Expect", FIELD_EXPECT},
-    {"If-Match", FIELD_IF_MATCH},
-    {"If-Unmodified-Since", FIELD_IF_UNMODIFIED_SINCE},
-    {"If-None-Match", FIELD_IF_NONE_MATCH},
-    {"If-Modified-Since", FIELD_IF_MODIFIED_SINCE},
-    {"If-Range", FIELD_IF_RANGE},
-    {"Range", FIELD_RANGE},
-    {"Accept-Encoding", FIELD_ACCEPT_ENCODING},
-    {"User-Agent", FIELD_USER_AGENT},
-    {"Referer", FIELD_REFERER},
+	{ "Host", FIELD_HOST },
+	{ "Connection", FIELD_CONNECTION },
+	{ "Content-Length", FIELD_CONTENT_LENGTH },
+	{ "Transfer-Encoding", FIELD_TRANSFER_ENCODING },
+	{ "Expect", FIELD_EXPECT },
+	{ "If-Match", FIELD_IF_MATCH },
+	{ "If-Unmodified-Since", FIELD_IF_UNMODIFIED_SINCE },
+	{ "If-None-Match", FIELD_IF_NONE_MATCH },
+	{ "If-Modified-Since", FIELD_IF_MODIFIED_SINCE },
+	{ "If-Range", FIELD_IF_RANGE },
+	{ "Range", FIELD_RANGE },
+	{ "Accept-Encoding", FIELD_ACCEPT_ENCODING },
+	{ "User-Agent", FIELD_USER_AGENT },
+	{ "Referer", FIELD_REFERER },
 };
 
 static const struct {
 	const char *name;
 	enum http_method method;
 } method_names[] = {
-    {"GET", HTTP_GET},
-    {"HEAD", HTTP_HEAD},
-    {"OPTIONS", HTTP_OPTIONS},
-    {"POST", HTTP_KNOWN_OTHER},
-    {"PUT", HTTP_KNOWN_OTHER},
-    {"DELETE", HTTP_KNOWN_OTHER},
-    {"CONNECT", HTTP_KNOWN_OTHER},
-    {"TRACE", HTTP_KNOWN_OTHER},
-    {"PATCH", HTTP_KNOWN_OTHER},
+	{ "GET", HTTP_GET },
+	{ "HEAD", HTTP_HEAD },
+	{ "OPTIONS", HTTP_OPTIONS },
+	{ "POST", HTTP_KNOWN_OTHER },
+	{ "PUT", HTTP_KNOWN_OTHER },
+	{ "DELETE", HTTP_KNOWN_OTHER },
+	{ "CONNECT", HTTP_KNOWN_OTHER },
+	{ "TRACE", HTTP_KNOWN_OTHER },
+	{ "PATCH", HTTP_KNOWN_OTHER },
 };
 
-const struct request_limits request_limits_default = {
-    REQUEST_LINE_MAX, REQUEST_FIELD_MAX, REQUEST_HEAD_MAX, REQUEST_FIELDS_MAX};
+const struct request_limits request_limits_default = { REQUEST_LINE_MAX,
+	REQUEST_FIELD_MAX, REQUEST_HEAD_MAX, REQUEST_FIELDS_MAX };
 
 /* What the Connection fields said, applied once the head is complete. */
 struct parse_state {
@@ -359,7 +359,7 @@ connection_parse(struct parse_state *st, const char *p, size_t len)
 			    mem_eq_nocase(p + start, "close", 5))
 				st->connection_close = 1;
 			else if (end - start == 10 &&
-				 mem_eq_nocase(p + start, "keep-alive", 10))
+			    mem_eq_nocase(p + start, "keep-alive", 10))
 				st->connection_keep_alive = 1;
 		}
 		i++; /* past the comma, or past the end to stop */
@@ -443,7 +443,8 @@ field_line_parse(
 	case FIELD_IF_MATCH:
 		return slice_set(&req->if_match, value, value_len, 1);
 	case FIELD_IF_UNMODIFIED_SINCE:
-		return slice_set(&req->if_unmodified_since, value, value_len, 1);
+		return slice_set(
+		    &req->if_unmodified_since, value, value_len, 1);
 	case FIELD_IF_NONE_MATCH:
 		return slice_set(&req->if_none_match, value, value_len, 0);
 	case FIELD_IF_MODIFIED_SINCE:
@@ -532,8 +533,8 @@ request_parse_limited(struct request *req, const char *buf, size_t len,
 			break;
 	}
 
-	rc = line_find(buf, pos, lim, LINE_REQUEST, limits->line_max, &end,
-	    &next);
+	rc = line_find(
+	    buf, pos, lim, LINE_REQUEST, limits->line_max, &end, &next);
 	if (rc == 0)
 		goto incomplete;
 	if (rc < 0)
@@ -543,8 +544,8 @@ request_parse_limited(struct request *req, const char *buf, size_t len,
 	pos = next;
 
 	for (;;) {
-		rc = line_find(buf, pos, lim, LINE_FIELD, limits->field_max,
-		    &end, &next);
+		rc = line_find(
+		    buf, pos, lim, LINE_FIELD, limits->field_max, &end, &next);
 		if (rc == 0)
 			goto incomplete;
 		if (rc < 0)

@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 /* The defaults of struct request_limits (and of the configuration). */
-#define REQUEST_LINE_MAX	8192	/* longer: 414 */
-#define REQUEST_FIELD_MAX	8192	/* one longer field line: 431 */
-#define REQUEST_HEAD_MAX	16384	/* request line and fields: else 431 */
+#define REQUEST_LINE_MAX 8192  /* longer: 414 */
+#define REQUEST_FIELD_MAX 8192 /* one longer field line: 431 */
+#define REQUEST_HEAD_MAX 16384 /* request line and fields: else 431 */
 /*
  * Nothing is kept per field line (the parser keeps slices of the dozen
  * fields it acts on), so the count bounds no memory: request_head_max
@@ -23,7 +23,7 @@
  * proxy chain or CDN can add, where Apache's and HAProxy's 100 refuse
  * them (nginx counts none). It still stops a head of empty-valued lines.
  */
-#define REQUEST_FIELDS_MAX	1000	/* more fields: 431 */
+#define REQUEST_FIELDS_MAX 1000 /* more fields: 431 */
 
 /*
  * How large a head may be. A request line too long is a 414 (RFC 9110
@@ -32,10 +32,10 @@
  * the header fields collectively, are too large").
  */
 struct request_limits {
-	unsigned	 line_max;	/* request line content, bytes */
-	unsigned	 field_max;	/* one field line's content, bytes */
-	unsigned	 head_max;	/* the whole head, line ends included */
-	unsigned	 fields_max;	/* field lines */
+	unsigned line_max;   /* request line content, bytes */
+	unsigned field_max;  /* one field line's content, bytes */
+	unsigned head_max;   /* the whole head, line ends included */
+	unsigned fields_max; /* field lines */
 };
 
 extern const struct request_limits request_limits_default;
@@ -44,37 +44,38 @@ enum http_method {
 	HTTP_GET,
 	HTTP_HEAD,
 	HTTP_OPTIONS,
-	HTTP_KNOWN_OTHER,	/* POST, PUT, DELETE, CONNECT, TRACE, PATCH: 405 */
-	HTTP_UNKNOWN		/* any other token: 501 */
+	HTTP_KNOWN_OTHER, /* POST, PUT, DELETE, CONNECT, TRACE, PATCH: 405 */
+	HTTP_UNKNOWN	  /* any other token: 501 */
 };
 
 struct slice {
-	const char	*ptr;	/* NULL when absent */
-	size_t		 len;
+	const char *ptr; /* NULL when absent */
+	size_t len;
 };
 
 struct request {
 	enum http_method method;
-	struct slice	 method_name;
-	struct slice	 target;	/* as sent: origin-form or absolute-form */
-	int		 version_minor;	/* HTTP/1.x */
-	int		 keep_alive;	/* after version default and Connection */
-	struct slice	 host;
-	struct slice	 if_match;
-	struct slice	 if_unmodified_since;
-	struct slice	 if_none_match;
-	struct slice	 if_modified_since;
-	struct slice	 if_range;
-	struct slice	 range;
-	/* Repeated lines leave an empty value: identity only (RFC 9110 12.5.3). */
-	struct slice	 accept_encoding;
-	struct slice	 user_agent;
-	struct slice	 referer;
-	int64_t		 content_length;	/* -1 when absent */
-	int		 transfer_encoding;	/* the field was present */
-	int		 expect_continue;
-	unsigned	 field_count;
-	size_t		 head_len;	/* bytes of the request head */
+	struct slice method_name;
+	struct slice target; /* as sent: origin-form or absolute-form */
+	int version_minor;   /* HTTP/1.x */
+	int keep_alive;	     /* after version default and Connection */
+	struct slice host;
+	struct slice if_match;
+	struct slice if_unmodified_since;
+	struct slice if_none_match;
+	struct slice if_modified_since;
+	struct slice if_range;
+	struct slice range;
+	/* Repeated lines leave an empty value: identity only (RFC 9110 12.5.3).
+	 */
+	struct slice accept_encoding;
+	struct slice user_agent;
+	struct slice referer;
+	int64_t content_length; /* -1 when absent */
+	int transfer_encoding;	/* the field was present */
+	int expect_continue;
+	unsigned field_count;
+	size_t head_len; /* bytes of the request head */
 };
 
 /*
@@ -87,11 +88,11 @@ struct request {
  * Transfer-Encoding mean for it, except that both at once is a 400. On an
  * error or incomplete input, req holds nothing meaningful.
  */
-long		 request_parse(struct request *req, const char *buf, size_t len);
+long request_parse(struct request *req, const char *buf, size_t len);
 /* The same within lim instead of request_limits_default. */
-long		 request_parse_limited(struct request *req, const char *buf,
-		    size_t len, const struct request_limits *lim);
+long request_parse_limited(struct request *req, const char *buf, size_t len,
+    const struct request_limits *lim);
 /* Case-insensitive compare of a slice with a NUL-terminated token. */
-int		 slice_eq(struct slice s, const char *token);
+int slice_eq(struct slice s, const char *token);
 
 #endif

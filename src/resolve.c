@@ -34,21 +34,21 @@
  * fallback checks where an O_PATH descriptor really points before it
  * opens anything.
  */
-#define OPEN_FLAGS	(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 /*
  * openat2 with RESOLVE_BENEATH answers EAGAIN when a rename elsewhere
  * raced a ".." it walked (a symlink's target, say) and it cannot prove
  * the walk stayed beneath; the call is safe to repeat. Bounded, since
  * someone renaming in a loop could keep it failing.
  */
-#define OPENAT2_TRIES	8
+#define OPENAT2_TRIES 8
 
 static int
 openat2_beneath(int dirfd, const char *rel, int no_symlinks)
 {
 #if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
-	struct open_how	 how;
-	int		 fd, tries = 0;
+	struct open_how how;
+	int fd, tries = 0;
 
 	memset(&how, 0, sizeof how);
 	how.flags = OPEN_FLAGS;
@@ -70,8 +70,8 @@ openat2_beneath(int dirfd, const char *rel, int no_symlinks)
 static int
 fd_path(int fd, char *buf, size_t size)
 {
-	char	 link[32];
-	ssize_t	 n;
+	char link[32];
+	ssize_t n;
 
 	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 	if ((n = readlink(link, buf, size - 1)) == -1)
@@ -82,18 +82,18 @@ fd_path(int fd, char *buf, size_t size)
 
 /* Checks where pathfd really points, then opens it for reading. */
 static int
-reopen_beneath(const struct docroot *root, const char *rel, int pathfd,
-    int no_symlinks)
+reopen_beneath(
+    const struct docroot *root, const char *rel, int pathfd, int no_symlinks)
 {
-	char	 real[PATH_MAX], link[32];
-	size_t	 rootlen;
+	char real[PATH_MAX], link[32];
+	size_t rootlen;
 
 	if (fd_path(pathfd, real, sizeof real) == -1)
 		goto escape;
 	rootlen = strlen(root->real);
 	if (strncmp(real, root->real, rootlen) != 0 ||
 	    (real[rootlen] != '\0' && real[rootlen] != '/' &&
-	    strcmp(root->real, "/") != 0))
+		strcmp(root->real, "/") != 0))
 		goto escape;
 	/* Without symlinks, the real path is exactly the one asked for. */
 	if (no_symlinks && strcmp(rel, ".") != 0 &&
@@ -119,8 +119,8 @@ escape:
 static int
 open_beneath(const struct docroot *root, const char *rel)
 {
-	int	 no_symlinks = root->site->symlinks == SYMLINKS_OFF;
-	int	 fd, pathfd, error;
+	int no_symlinks = root->site->symlinks == SYMLINKS_OFF;
+	int fd, pathfd, error;
 
 	if (root->use_openat2)
 		return openat2_beneath(root->fd, rel, no_symlinks);
@@ -148,9 +148,9 @@ status_of_errno(int error)
 	switch (error) {
 	case ENOENT:
 	case ENOTDIR:
-	case EXDEV:	/* escapes the root: as if it did not exist */
+	case EXDEV: /* escapes the root: as if it did not exist */
 	case ELOOP:
-	case ENAMETOOLONG:	/* a name past NAME_MAX: no such file */
+	case ENAMETOOLONG: /* a name past NAME_MAX: no such file */
 		return 404;
 	case EACCES:
 	case EPERM:
@@ -158,7 +158,7 @@ status_of_errno(int error)
 	case EMFILE:
 	case ENFILE:
 	case ENOMEM:
-	case EAGAIN:	/* openat2 kept losing a race with renames */
+	case EAGAIN: /* openat2 kept losing a race with renames */
 		return 503;
 	default:
 		return 500;
@@ -184,8 +184,8 @@ resolve_failed(struct resolution *res, int status)
 static void
 resolve_error(struct resolution *res, const char *rel, int error)
 {
-	static struct log_ratelimit	 rl = LOG_RATELIMIT_INITIALIZER(10);
-	int				 status = status_of_errno(error);
+	static struct log_ratelimit rl = LOG_RATELIMIT_INITIALIZER(10);
+	int status = status_of_errno(error);
 
 	if (status >= 500) {
 		/* One per request a client can repeat: rate-limited. */
@@ -198,8 +198,8 @@ resolve_error(struct resolution *res, const char *rel, int error)
 static void
 set_name(struct resolution *res, const char *rel)
 {
-	const char	*slash = strrchr(rel, '/'), *base;
-	size_t		 len;
+	const char *slash = strrchr(rel, '/'), *base;
+	size_t len;
 
 	/* An opened file's name is at most NAME_MAX: no cut in practice. */
 	base = slash != NULL ? slash + 1 : rel;
@@ -216,21 +216,21 @@ set_name(struct resolution *res, const char *rel)
 static void
 open_sidecar(struct resolution *res, const char *rel)
 {
-	char		 name[PATH_MAX];
-	struct stat	 st;
-	size_t		 i;
-	int		 fd;
+	char name[PATH_MAX];
+	struct stat st;
+	size_t i;
+	int fd;
 
 	for (i = 0; i < res->accept_count; i++) {
 		if ((size_t)snprintf(name, sizeof name, "%s%s", rel,
-		    encoding_suffix(res->accept[i])) >= sizeof name)
+			encoding_suffix(res->accept[i])) >= sizeof name)
 			continue;
 		if ((fd = open_beneath(res->root, name)) == -1)
 			continue;
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 		    (st.st_mtim.tv_sec > res->st.st_mtim.tv_sec ||
-		    (st.st_mtim.tv_sec == res->st.st_mtim.tv_sec &&
-		    st.st_mtim.tv_nsec >= res->st.st_mtim.tv_nsec))) {
+			(st.st_mtim.tv_sec == res->st.st_mtim.tv_sec &&
+			    st.st_mtim.tv_nsec >= res->st.st_mtim.tv_nsec))) {
 			close(res->fd);
 			res->fd = fd;
 			res->st = st;
@@ -245,11 +245,11 @@ open_sidecar(struct resolution *res, const char *rel)
 static void
 resolve_work(struct iojob *job)
 {
-	struct resolution	*res = (struct resolution *)job;
-	struct resolution	*fj = res;
-	const struct path	*p = res->path;
-	char			 index_rel[sizeof p->rel + NAME_MAX + 2];
-	int			 dirfd, error;
+	struct resolution *res = (struct resolution *)job;
+	struct resolution *fj = res;
+	const struct path *p = res->path;
+	char index_rel[sizeof p->rel + NAME_MAX + 2];
+	int dirfd, error;
 
 	if (!fj->root->site->dotfiles && path_is_hidden(p->rel)) {
 		resolve_failed(fj, 404);
@@ -269,8 +269,8 @@ resolve_work(struct iojob *job)
 			return;
 		}
 		if ((size_t)snprintf(index_rel, sizeof index_rel, "%s%s%s",
-		    p->rel, p->rel[0] != '\0' ? "/" : "", fj->root->index) >=
-		    sizeof index_rel) {
+			p->rel, p->rel[0] != '\0' ? "/" : "",
+			fj->root->index) >= sizeof index_rel) {
 			close(dirfd);
 			resolve_failed(fj, 404);
 			return;
@@ -325,8 +325,8 @@ resolve_init(struct resolution *res, const struct docroot *root,
 struct filecache_entry *
 resolve_cache_lookup(struct resolution *res, const char *key)
 {
-	struct filecache_file	 file;
-	struct filecache_entry	*e;
+	struct filecache_file file;
+	struct filecache_entry *e;
 
 	if ((e = filecache_lookup(res->root->cache, key, &file)) == NULL)
 		return NULL;
@@ -336,8 +336,8 @@ resolve_cache_lookup(struct resolution *res, const char *key)
 	res->encoding = file.encoding;
 	memcpy(res->name, file.name, sizeof res->name);
 	memcpy(res->etag, file.etag, sizeof res->etag);
-	memcpy(res->last_modified, file.last_modified,
-	    sizeof res->last_modified);
+	memcpy(
+	    res->last_modified, file.last_modified, sizeof res->last_modified);
 	res->type = file.type;
 	return e;
 }
@@ -345,15 +345,15 @@ resolve_cache_lookup(struct resolution *res, const char *key)
 struct filecache_entry *
 resolve_cache_insert(const struct resolution *res, const char *key)
 {
-	struct filecache_file	 file;
+	struct filecache_file file;
 
 	file.fd = res->fd;
 	file.st = res->st;
 	file.encoding = res->encoding;
 	memcpy(file.name, res->name, sizeof file.name);
 	memcpy(file.etag, res->etag, sizeof file.etag);
-	memcpy(file.last_modified, res->last_modified,
-	    sizeof file.last_modified);
+	memcpy(
+	    file.last_modified, res->last_modified, sizeof file.last_modified);
 	file.type = res->type;
 	return filecache_insert(res->root->cache, key, &file);
 }
@@ -366,8 +366,8 @@ resolve_cache_insert(const struct resolution *res, const char *key)
 static int
 docroot_probe(struct docroot *root, char *err, size_t errlen)
 {
-	char	 real[PATH_MAX];
-	int	 fd, openat2_errno;
+	char real[PATH_MAX];
+	int fd, openat2_errno;
 
 	if ((fd = openat2_beneath(root->fd, ".", 0)) != -1) {
 		close(fd);
@@ -376,13 +376,14 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 	}
 	openat2_errno = errno;
 	if (fd_path(root->fd, real, sizeof real) == -1) {
-		snprintf(err, errlen, "root %s: cannot keep paths beneath it: "
+		snprintf(err, errlen,
+		    "root %s: cannot keep paths beneath it: "
 		    "openat2 fails (%s) and /proc/self/fd is unreadable",
 		    root->real, strerror(openat2_errno));
 		return -1;
 	}
 	log_info("openat2 is unavailable: checking opened paths through "
-	    "/proc/self/fd instead");
+		 "/proc/self/fd instead");
 	return 0;
 }
 
@@ -391,7 +392,7 @@ docroot_open(const struct config *cfg, const struct site_config *site,
     const struct mime_table *mime, struct iopool *pool, char *err,
     size_t errlen)
 {
-	struct docroot	*root;
+	struct docroot *root;
 
 	if ((root = calloc(1, sizeof *root)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -404,16 +405,17 @@ docroot_open(const struct config *cfg, const struct site_config *site,
 	root->mime = mime;
 	/* Start-up, before the reactor runs: blocking here is fine. */
 	if ((root->fd = open(site->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || (root->real = realpath(site->root, NULL)) == NULL) {
-		snprintf(err, errlen, "root %s: %s", site->root,
-		    strerror(errno));
+		-1 ||
+	    (root->real = realpath(site->root, NULL)) == NULL) {
+		snprintf(
+		    err, errlen, "root %s: %s", site->root, strerror(errno));
 		goto fail;
 	}
 	if (docroot_probe(root, err, errlen) == -1)
 		goto fail;
 	if (pool != NULL && cfg->open_file_cache_max > 0 &&
 	    (root->cache = filecache_create(cfg->open_file_cache_max,
-	    cfg->open_file_cache_ttl_ms, pool)) == NULL) {
+		 cfg->open_file_cache_ttl_ms, pool)) == NULL) {
 		snprintf(err, errlen, "open-file cache: out of memory");
 		goto fail;
 	}

@@ -26,81 +26,78 @@ struct path;
 
 /* What a site serves from; built at start-up, read-only afterwards. */
 struct docroot {
-	int			 fd;		/* O_PATH directory */
-	int			 use_openat2;	/* else check /proc/self/fd */
-	char			*real;		/* its canonical path */
-	const char		*index;		/* site->index */
-	const struct site_config *site;		/* borrowed from the config */
-	const struct mime_table	*mime;		/* borrowed, shared by sites */
-	size_t			 chunk_bytes;
-	struct filecache	*cache;		/* NULL: none */
+	int fd;				/* O_PATH directory */
+	int use_openat2;		/* else check /proc/self/fd */
+	char *real;			/* its canonical path */
+	const char *index;		/* site->index */
+	const struct site_config *site; /* borrowed from the config */
+	const struct mime_table *mime;	/* borrowed, shared by sites */
+	size_t chunk_bytes;
+	struct filecache *cache; /* NULL: none */
 };
 
 /*
  * Opens site's root at start-up or for a reload; NULL with err set. pool
  * (may be NULL: no open-file cache) closes what the cache lets go.
  */
-struct docroot	*docroot_open(const struct config *,
-		    const struct site_config *site,
-		    const struct mime_table *mime, struct iopool *pool,
-		    char *err, size_t errlen);
-void		 docroot_close(struct docroot *);
+struct docroot *docroot_open(const struct config *,
+    const struct site_config *site, const struct mime_table *mime,
+    struct iopool *pool, char *err, size_t errlen);
+void docroot_close(struct docroot *);
 
 enum resolve_result {
-	RESOLVE_FILE,		/* fd and st describe a regular file */
-	RESOLVE_REDIRECT,	/* a directory named without its trailing slash */
-	RESOLVE_LISTING,	/* fd is the directory to list (autoindex) */
-	RESOLVE_FAILED		/* status says which error to send */
+	RESOLVE_FILE,	  /* fd and st describe a regular file */
+	RESOLVE_REDIRECT, /* a directory named without its trailing slash */
+	RESOLVE_LISTING,  /* fd is the directory to list (autoindex) */
+	RESOLVE_FAILED	  /* status says which error to send */
 };
 
 struct resolution {
-	struct iojob		 job;
-	const struct docroot	*root;
-	const struct path	*path;
+	struct iojob job;
+	const struct docroot *root;
+	const struct path *path;
 	/* Results, set by the worker. */
-	enum resolve_result	 result;
-	int			 status;
-	int			 fd;
-	struct stat		 st;
-	char			 name[NAME_MAX + 1];	/* for the media type */
+	enum resolve_result result;
+	int status;
+	int fd;
+	struct stat st;
+	char name[NAME_MAX + 1]; /* for the media type */
 	/* Validators, formatted once per open and kept by the file cache. */
-	char			 etag[PRECOND_ETAG_MAX];
-	char			 last_modified[HTTPDATE_LEN + 1];
-	const char		*type;	/* Content-Type */
-	unsigned		 encoding;	/* a sidecar's ENCODING_*, or 0 */
+	char etag[PRECOND_ETAG_MAX];
+	char last_modified[HTTPDATE_LEN + 1];
+	const char *type;  /* Content-Type */
+	unsigned encoding; /* a sidecar's ENCODING_*, or 0 */
 	/* Input: sidecar encodings the client takes, best first. */
-	unsigned		 accept[ENCODING_COUNT];
-	size_t			 accept_count;
+	unsigned accept[ENCODING_COUNT];
+	size_t accept_count;
 };
 
 /*
  * For listing.c, on a worker: opens rel beneath root as a resolution
  * would (symlink policy included); an fd, or -1 with errno.
  */
-int		 resolve__open_beneath(const struct docroot *root,
-		    const char *rel);
+int resolve__open_beneath(const struct docroot *root, const char *rel);
 
 /*
  * Prepares res to resolve path under root, looking for the sidecars the
  * Accept-Encoding value allows (NULL: none); then await_job(&res->job).
  */
-void		 resolve_init(struct resolution *res,
-		    const struct docroot *root, const struct path *path,
-		    const char *accept_encoding, size_t accept_len);
+void resolve_init(struct resolution *res, const struct docroot *root,
+    const struct path *path, const char *accept_encoding, size_t accept_len);
 
 /*
  * The root's open-file cache, under key (filecache_key): a hit fills res
  * as a RESOLVE_FILE job would, with no job at all, and returns the entry,
  * referenced until filecache_release(); NULL on a miss or with no cache.
  */
-struct filecache_entry *resolve_cache_lookup(struct resolution *res,
-		    const char *key);
+struct filecache_entry *resolve_cache_lookup(
+    struct resolution *res, const char *key);
 /*
  * Hands a RESOLVE_FILE result, its validators made, to the cache, which
  * takes over res->fd: the entry, referenced, or NULL when it could not be
  * cached and res->fd stays the caller's.
  */
-struct filecache_entry *resolve_cache_insert(const struct resolution *res,
-		    const char *key);
+struct filecache_entry *resolve_cache_insert(
+    const struct resolution *res, const char *key);
 
 #endif

@@ -16,8 +16,8 @@
 #include "response.h"
 
 static const struct {
-	int		 status;
-	const char	*reason;
+	int status;
+	const char *reason;
 } reasons[] = {
 	{ 100, "Continue" },
 	{ 200, "OK" },
@@ -44,7 +44,7 @@ static const struct {
 const char *
 response_reason(int status)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (reasons[i].status == status)
@@ -56,9 +56,9 @@ static const char *
 date_now(void)
 {
 	/* Per thread: each reactor keeps its own. */
-	static _Thread_local char	 cached[HTTPDATE_LEN + 1];
-	static _Thread_local time_t	 cached_at = -1;
-	time_t		 now = time(NULL);
+	static _Thread_local char cached[HTTPDATE_LEN + 1];
+	static _Thread_local time_t cached_at = -1;
+	time_t now = time(NULL);
 
 	if (now != cached_at) {
 		httpdate_format(now, cached);
@@ -102,7 +102,7 @@ field_end(struct response *r, size_t start)
 void
 response_add_str(struct response *r, const char *name, const char *value)
 {
-	size_t	 start = r->len;
+	size_t start = r->len;
 
 	put(r, name, strlen(name));
 	put(r, ": ", 2);
@@ -114,8 +114,8 @@ response_add_str(struct response *r, const char *name, const char *value)
 void
 response_add_u64(struct response *r, const char *name, uint64_t value)
 {
-	char	 digits[20], *p = digits + sizeof digits;
-	size_t	 start = r->len;
+	char digits[20], *p = digits + sizeof digits;
+	size_t start = r->len;
 
 	do
 		*--p = '0' + value % 10;
@@ -130,7 +130,7 @@ response_add_u64(struct response *r, const char *name, uint64_t value)
 static void
 vappend(struct response *r, const char *fmt, va_list ap)
 {
-	int	 n;
+	int n;
 
 	if (r->overflow)
 		return;
@@ -144,7 +144,7 @@ vappend(struct response *r, const char *fmt, va_list ap)
 static void
 append(struct response *r, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vappend(r, fmt, ap);
@@ -196,8 +196,8 @@ response_free(struct response *r)
 void
 response_add(struct response *r, const char *name, const char *fmt, ...)
 {
-	va_list	 ap;
-	size_t	 start = r->len;
+	va_list ap;
+	size_t start = r->len;
 
 	append(r, "%s: ", name);
 	va_start(ap, fmt);
@@ -224,17 +224,17 @@ response_add_server(struct response *r, enum response_tokens tokens)
 void
 response_add_line(struct response *r, const char *field)
 {
-	size_t	 start = r->len;
+	size_t start = r->len;
 
 	append(r, "%s\r\n", field);
 	field_end(r, start);
 }
 
 int
-response_field_next(const struct response *r, size_t *pos,
-    struct response_field *f)
+response_field_next(
+    const struct response *r, size_t *pos, struct response_field *f)
 {
-	const char	*line, *colon, *end;
+	const char *line, *colon, *end;
 
 	if (*pos < RESPONSE_STATUS_LINE_MAX)
 		*pos = RESPONSE_STATUS_LINE_MAX;
@@ -246,8 +246,7 @@ response_field_next(const struct response *r, size_t *pos,
 	colon = memchr(line, ':', end - line);
 	f->name = line;
 	f->name_len = (size_t)(colon - line);
-	for (colon++; colon < end && (*colon == ' ' || *colon == '\t');
-	    colon++)
+	for (colon++; colon < end && (*colon == ' ' || *colon == '\t'); colon++)
 		;
 	f->value = colon;
 	f->value_len = (size_t)(end - colon);
@@ -258,7 +257,7 @@ response_field_next(const struct response *r, size_t *pos,
 size_t
 response_error_body(int status, char buf[RESPONSE_ERROR_BODY_MAX])
 {
-	int	 n;
+	int n;
 
 	n = snprintf(buf, RESPONSE_ERROR_BODY_MAX,
 	    "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"

@@ -17,70 +17,65 @@
  * Enough for every head but a redirect with a very long Location, which
  * asks for a larger buffer: this one lives on a coroutine stack.
  */
-#define RESPONSE_HEAD_MAX	4096
+#define RESPONSE_HEAD_MAX 4096
 /* Room in front of the fields: "HTTP/1.1 431 " and the longest reason. */
 #define RESPONSE_STATUS_LINE_MAX 64
 /* Room behind them, for "Connection: keep-alive\r\n\r\n". */
-#define RESPONSE_TRAILER_MAX	32
+#define RESPONSE_TRAILER_MAX 32
 
 struct response {
-	char		*head;		/* inline_head, or heap from begin_large */
-	size_t		 size;
+	char *head; /* inline_head, or heap from begin_large */
+	size_t size;
 	/* The fields: head[RESPONSE_STATUS_LINE_MAX] to head[len]. */
-	size_t		 len;
-	int		 overflow;	/* a field did not fit: send 500 */
-	int		 status;
-	char		 inline_head[RESPONSE_HEAD_MAX];
+	size_t len;
+	int overflow; /* a field did not fit: send 500 */
+	int status;
+	char inline_head[RESPONSE_HEAD_MAX];
 };
 
 /* One field, pointing into the response; not NUL-terminated. */
 struct response_field {
-	const char	*name;
-	size_t		 name_len;
-	const char	*value;
-	size_t		 value_len;
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
 };
 
 /* What the Server field says (server_tokens). */
 enum response_tokens {
-	RESPONSE_TOKENS_PRODUCT,	/* "coserve" */
-	RESPONSE_TOKENS_FULL,		/* "coserve/1.2.3" */
-	RESPONSE_TOKENS_OFF		/* no Server field */
+	RESPONSE_TOKENS_PRODUCT, /* "coserve" */
+	RESPONSE_TOKENS_FULL,	 /* "coserve/1.2.3" */
+	RESPONSE_TOKENS_OFF	 /* no Server field */
 };
 
 /* Starts a response with Date; the protocol adds Server. */
-void		 response_begin(struct response *, int status);
+void response_begin(struct response *, int status);
 /* The same with a head of size bytes on the heap; -1 on ENOMEM. */
-int		 response_begin_large(struct response *, int status,
-		    size_t size);
+int response_begin_large(struct response *, int status, size_t size);
 /* Frees what response_begin_large() took; harmless after response_begin(). */
-void		 response_free(struct response *);
-void		 response_add(struct response *, const char *name,
-		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void response_free(struct response *);
+void response_add(struct response *, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The same for a plain string value or a number, without printf. */
-void		 response_add_str(struct response *, const char *name,
-		    const char *value);
-void		 response_add_u64(struct response *, const char *name,
-		    uint64_t value);
+void response_add_str(struct response *, const char *name, const char *value);
+void response_add_u64(struct response *, const char *name, uint64_t value);
 /*
  * Adds the Server field tokens asks for: the framing adds it from the
  * generation the connection was accepted under.
  */
-void		 response_add_server(struct response *,
-		    enum response_tokens tokens);
+void response_add_server(struct response *, enum response_tokens tokens);
 /* Adds a whole "Name: value" field, already checked by its producer. */
-void		 response_add_line(struct response *, const char *field);
+void response_add_line(struct response *, const char *field);
 /*
  * The fields in the order they were added: *pos starts at 0. Returns 1
  * with f set, 0 after the last.
  */
-int		 response_field_next(const struct response *, size_t *pos,
-		    struct response_field *f);
-const char	*response_reason(int status);
-#define RESPONSE_ERROR_BODY_MAX	256
+int response_field_next(
+    const struct response *, size_t *pos, struct response_field *f);
+const char *response_reason(int status);
+#define RESPONSE_ERROR_BODY_MAX 256
 
 /* Writes a short HTML body for an error status into buf; returns its length. */
-size_t		 response_error_body(int status,
-		    char buf[RESPONSE_ERROR_BODY_MAX]);
+size_t response_error_body(int status, char buf[RESPONSE_ERROR_BODY_MAX]);
 
 #endif

@@ -46,87 +46,87 @@
 #include "response.h"
 #include "server.h"
 
-#define ACCEPT_BATCH		64
-#define ACCEPT_BACKOFF_MS	100	/* after EMFILE and the like */
-#define LISTEN_BACKLOG		511
+#define ACCEPT_BATCH 64
+#define ACCEPT_BACKOFF_MS 100 /* after EMFILE and the like */
+#define LISTEN_BACKLOG 511
 /*
  * Time left for connections stuck in a storage call after the abort, and
  * for a storage probe still out when the last connection has gone.
  */
-#define ABORT_WAIT_MS		1000
+#define ABORT_WAIT_MS 1000
 #ifdef CORO_SANITIZERS
-#define CORO_STACK_BYTES	(512 * 1024)
+#define CORO_STACK_BYTES (512 * 1024)
 #else
-#define CORO_STACK_BYTES	(128 * 1024)
+#define CORO_STACK_BYTES (128 * 1024)
 #endif
-#define CORO_POOL_MAX		256
+#define CORO_POOL_MAX 256
 
-#define STATUS_INTERVAL_MS	5000
-#define STATUS_LINE_MAX		128
+#define STATUS_INTERVAL_MS 5000
+#define STATUS_LINE_MAX 128
 
 enum listener_kind { LISTENER_MAIN, LISTENER_METRICS };
 
 struct listener {
-	int			 fd;
-	struct event		*ev;
-	struct server		*server;
-	enum listener_kind	 kind;
-	struct config_listen	 addr;		/* as configured, for reloads */
-	unsigned		 id;		/* never reused */
-	int			 retiring;	/* removed, open drain_delay_ms */
-	long			 retire_at_ms;	/* then closed */
-	char			 name[80];	/* as bound */
+	int fd;
+	struct event *ev;
+	struct server *server;
+	enum listener_kind kind;
+	struct config_listen addr; /* as configured, for reloads */
+	unsigned id;		   /* never reused */
+	int retiring;		   /* removed, open drain_delay_ms */
+	long retire_at_ms;	   /* then closed */
+	char name[80];		   /* as bound */
 };
 
 struct reload_job {
-	struct iojob		 job;
-	struct server		*server;
-	struct generation	*gen;		/* the result, or NULL */
-	char			 err[CONFIG_ERROR_MAX];
+	struct iojob job;
+	struct server *server;
+	struct generation *gen; /* the result, or NULL */
+	char err[CONFIG_ERROR_MAX];
 };
 
 struct server {
-	struct reactor		*reactor;	/* the one; see reactor.h */
-	struct event_base	*base;		/* its */
-	struct iopool		*pool;
-	struct generation	*gen;		/* for new connections */
-	const char		*config_path;	/* NULL: built-in defaults */
+	struct reactor *reactor; /* the one; see reactor.h */
+	struct event_base *base; /* its */
+	struct iopool *pool;
+	struct generation *gen;	 /* for new connections */
+	const char *config_path; /* NULL: built-in defaults */
 	const struct config_overrides *overrides;
-	struct listener		*listeners[CONFIG_LISTEN_MAX + 1];
-	size_t			 nlisteners;
+	struct listener *listeners[CONFIG_LISTEN_MAX + 1];
+	size_t nlisteners;
 	/* Removed by a reload, still accepting until their retire_at_ms. */
-	struct listener		*retiring[CONFIG_LISTEN_MAX];
-	size_t			 nretiring;
-	struct event		*retire_ev;	/* the first one due */
-	int			 activated;	/* sockets from the manager */
-	int			 running;	/* server_run() has begun */
-	int			 stuck;		/* it ended with a storage call out */
-	int			 accepting;
-	int			 draining;
-	int			 drain_pending;	/* in drain_delay_ms */
-	const char		*drain_why;
-	int			 reloading;
-	struct reload_job	 reload;
-	struct event		*backoff_ev;
-	struct event		*grace_ev;
-	struct event		*drain_ev;
-	struct event		*status_ev;
-	struct event		*watchdog_ev;
-	struct event		*signal_evs[4];
-	size_t			 nsignals;
-	uint64_t		 status_requests;
-	long			 status_ms;
-	unsigned		 listener_ids;	/* the last given */
+	struct listener *retiring[CONFIG_LISTEN_MAX];
+	size_t nretiring;
+	struct event *retire_ev; /* the first one due */
+	int activated;		 /* sockets from the manager */
+	int running;		 /* server_run() has begun */
+	int stuck;		 /* it ended with a storage call out */
+	int accepting;
+	int draining;
+	int drain_pending; /* in drain_delay_ms */
+	const char *drain_why;
+	int reloading;
+	struct reload_job reload;
+	struct event *backoff_ev;
+	struct event *grace_ev;
+	struct event *drain_ev;
+	struct event *status_ev;
+	struct event *watchdog_ev;
+	struct event *signal_evs[4];
+	size_t nsignals;
+	uint64_t status_requests;
+	long status_ms;
+	unsigned listener_ids; /* the last given */
 };
 
 /* Connection hooks carry only their generation; there is one server. */
-static struct server	*the_server;
-static struct log_ratelimit	 accept_log = LOG_RATELIMIT_INITIALIZER(1);
+static struct server *the_server;
+static struct log_ratelimit accept_log = LOG_RATELIMIT_INITIALIZER(1);
 
 static void
 listeners_enable(struct server *s, int on)
 {
-	size_t	 i;
+	size_t i;
 
 	if (s->accepting == on || s->draining)
 		return;
@@ -158,7 +158,7 @@ listener_free(struct listener *l)
 static void
 listeners_close(struct server *s)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < s->nlisteners; i++)
 		listener_free(s->listeners[i]);
@@ -180,7 +180,7 @@ listeners_close(struct server *s)
 static void
 accept_backoff(struct server *s)
 {
-	struct timeval	 tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
 
 	log_warn_limited(&accept_log, "accept");
 	metrics_accept_error();
@@ -195,9 +195,9 @@ accept_backoff(struct server *s)
 static void
 retire_arm(struct server *s)
 {
-	struct timeval	 tv;
-	long		 first, left;
-	size_t		 i;
+	struct timeval tv;
+	long first, left;
+	size_t i;
 
 	if (s->retire_ev == NULL)
 		return;
@@ -219,14 +219,14 @@ retire_arm(struct server *s)
 static void
 retire_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct server	*s = arg;
-	long		 now = await_now_ms();
-	size_t		 i, j;
+	struct server *s = arg;
+	long now = await_now_ms();
+	size_t i, j;
 
 	for (i = 0, j = 0; i < s->nretiring; i++) {
 		if (s->retiring[i]->retire_at_ms <= now) {
-			log_info("no longer listening on %s",
-			    s->retiring[i]->name);
+			log_info(
+			    "no longer listening on %s", s->retiring[i]->name);
 			listener_free(s->retiring[i]);
 		} else
 			s->retiring[j++] = s->retiring[i];
@@ -259,13 +259,13 @@ listener_retire(struct server *s, struct listener *l, unsigned ms)
 static void
 accept_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct listener		*l = arg;
-	struct server		*s = l->server;
-	struct generation	*g = s->gen;
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen;
-	struct timeval		 tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
-	int			 i, cfd;
+	struct listener *l = arg;
+	struct server *s = l->server;
+	struct generation *g = s->gen;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+	int i, cfd;
 
 	for (i = 0; i < ACCEPT_BATCH && s->accepting; i++) {
 		if (conn_count() >= g->cfg->max_connections) {
@@ -281,10 +281,10 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 				accept_backoff(s);
 			return;
 		}
-		if (conn_start(l->retiring ? &g->retiring_env :
-		    l->kind == LISTENER_MAIN ? &g->env :
-		    &g->metrics_env, l->id, cfd, (struct sockaddr *)&ss,
-		    sslen) == -1) {
+		if (conn_start(l->retiring	       ? &g->retiring_env
+			    : l->kind == LISTENER_MAIN ? &g->env
+						       : &g->metrics_env,
+			l->id, cfd, (struct sockaddr *)&ss, sslen) == -1) {
 			/* Out of memory: let some connections finish first. */
 			listeners_enable(s, 0);
 			evtimer_add(s->backoff_ev, &tv);
@@ -308,7 +308,7 @@ conn_opened(void *arg)
 static void
 conn_closed(void *arg)
 {
-	struct server	*s = the_server;
+	struct server *s = the_server;
 
 	generation_release(arg);
 	if (s->draining) {
@@ -324,18 +324,18 @@ conn_closed(void *arg)
 static void
 describe(struct listener *l)
 {
-	struct sockaddr_storage	 bound;
-	socklen_t		 boundlen = sizeof bound;
-	char			 host[64], port[8];
+	struct sockaddr_storage bound;
+	socklen_t boundlen = sizeof bound;
+	char host[64], port[8];
 
 	if (getsockname(l->fd, (struct sockaddr *)&bound, &boundlen) == -1 ||
 	    getnameinfo((struct sockaddr *)&bound, boundlen, host, sizeof host,
-	    port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
 		snprintf(l->name, sizeof l->name, "fd %d", l->fd);
 		return;
 	}
-	snprintf(l->name, sizeof l->name, bound.ss_family == AF_INET6 ?
-	    "[%s]:%s" : "%s:%s", host, port);
+	snprintf(l->name, sizeof l->name,
+	    bound.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
 /* A listener around fd, which it owns from here on; NULL on failure. */
@@ -343,7 +343,7 @@ static struct listener *
 listener_new(struct server *s, int fd, enum listener_kind kind,
     const struct config_listen *addr)
 {
-	struct listener	*l;
+	struct listener *l;
 
 	if ((l = calloc(1, sizeof *l)) == NULL) {
 		close(fd);
@@ -357,8 +357,8 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 	if (addr != NULL)
 		l->addr = *addr;
 	describe(l);
-	if ((l->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, accept_cb,
-	    l)) == NULL) {
+	if ((l->ev = event_new(
+		 s->base, fd, EV_READ | EV_PERSIST, accept_cb, l)) == NULL) {
 		listener_free(l);
 		return NULL;
 	}
@@ -366,11 +366,11 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 }
 
 static struct listener *
-listener_open(struct server *s, const struct config_listen *cl,
-    enum listener_kind kind)
+listener_open(
+    struct server *s, const struct config_listen *cl, enum listener_kind kind)
 {
-	struct addrinfo		 hints, *res;
-	int			 fd, rc, one = 1;
+	struct addrinfo hints, *res;
+	int fd, rc, one = 1;
 
 	memset(&hints, 0, sizeof hints);
 	/* "*" means every IPv4 address; "[::]" is how to ask for IPv6. */
@@ -378,13 +378,13 @@ listener_open(struct server *s, const struct config_listen *cl,
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
 	if ((rc = getaddrinfo(cl->host[0] != '\0' ? cl->host : NULL, cl->port,
-	    &hints, &res)) != 0) {
-		log_warnx("listen %s:%s: %s", cl->host, cl->port,
-		    gai_strerror(rc));
+		 &hints, &res)) != 0) {
+		log_warnx(
+		    "listen %s:%s: %s", cl->host, cl->port, gai_strerror(rc));
 		return NULL;
 	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	fd = socket(
+	    res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -418,7 +418,7 @@ static size_t
 listeners_wanted(const struct server *s, const struct config *cfg,
     const struct config_listen **want, enum listener_kind *kinds)
 {
-	size_t	 nwant = 0, i;
+	size_t nwant = 0, i;
 
 	if (!s->activated)
 		for (i = 0; i < cfg->listen_count; i++) {
@@ -441,8 +441,8 @@ static struct listener *
 listener_take(struct server *s, const struct config_listen *cl,
     enum listener_kind kind, int *kept, int *back)
 {
-	struct listener	*l;
-	size_t		 j, r;
+	struct listener *l;
+	size_t j, r;
 
 	for (j = 0; j < s->nlisteners; j++)
 		if (!kept[j] && same_addr(s->listeners[j], kind, cl)) {
@@ -474,7 +474,7 @@ static void
 listeners_commit(struct server *s, struct listener **next, size_t n,
     const int *kept, const int *back, unsigned retire_ms)
 {
-	size_t	 j, r;
+	size_t j, r;
 
 	for (r = 0, j = 0; r < s->nretiring; r++)
 		if (back[r]) {
@@ -485,10 +485,11 @@ listeners_commit(struct server *s, struct listener **next, size_t n,
 	s->nretiring = j;
 	retire_arm(s);
 	for (j = 0; j < s->nlisteners; j++)
-		if (!kept[j] && (!s->running || listener_retire(s,
-		    s->listeners[j], retire_ms) == -1)) {
-			log_info("no longer listening on %s",
-			    s->listeners[j]->name);
+		if (!kept[j] &&
+		    (!s->running ||
+			listener_retire(s, s->listeners[j], retire_ms) == -1)) {
+			log_info(
+			    "no longer listening on %s", s->listeners[j]->name);
 			listener_free(s->listeners[j]);
 		}
 	memcpy(s->listeners, next, n * sizeof next[0]);
@@ -499,7 +500,7 @@ listeners_commit(struct server *s, struct listener **next, size_t n,
 static void
 listeners_discard(struct server *s, struct listener **next, size_t n)
 {
-	size_t	 i, j, r;
+	size_t i, j, r;
 
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < s->nlisteners; j++)
@@ -521,15 +522,14 @@ listeners_discard(struct server *s, struct listener **next, size_t n)
  * activation are always kept.
  */
 static int
-listeners_apply(struct server *s, const struct config *cfg,
-    unsigned retire_ms)
+listeners_apply(struct server *s, const struct config *cfg, unsigned retire_ms)
 {
-	struct listener			*next[CONFIG_LISTEN_MAX + 1];
-	const struct config_listen	*want[CONFIG_LISTEN_MAX + 1];
-	enum listener_kind		 kinds[CONFIG_LISTEN_MAX + 1];
-	int				 kept[CONFIG_LISTEN_MAX + 1] = { 0 };
-	int				 back[CONFIG_LISTEN_MAX] = { 0 };
-	size_t				 nwant, n = 0, i, j;
+	struct listener *next[CONFIG_LISTEN_MAX + 1];
+	const struct config_listen *want[CONFIG_LISTEN_MAX + 1];
+	enum listener_kind kinds[CONFIG_LISTEN_MAX + 1];
+	int kept[CONFIG_LISTEN_MAX + 1] = { 0 };
+	int back[CONFIG_LISTEN_MAX] = { 0 };
+	size_t nwant, n = 0, i, j;
 
 	nwant = listeners_wanted(s, cfg, want, kinds);
 	/* Activated sockets first: they are not the config's to change. */
@@ -539,8 +539,8 @@ listeners_apply(struct server *s, const struct config *cfg,
 			kept[j] = 1;
 		}
 	for (i = 0; i < nwant; i++) {
-		if ((next[n] = listener_take(s, want[i], kinds[i], kept,
-		    back)) == NULL) {
+		if ((next[n] = listener_take(
+			 s, want[i], kinds[i], kept, back)) == NULL) {
 			listeners_discard(s, next, n);
 			return -1;
 		}
@@ -554,12 +554,12 @@ listeners_apply(struct server *s, const struct config *cfg,
 static int
 listeners_adopt(struct server *s)
 {
-	struct listener	*l;
-	int		 n, i, flags;
+	struct listener *l;
+	int n, i, flags;
 
 	if ((n = notify_listen_fds()) == -1) {
 		log_warnx("a socket passed by the service manager is not a "
-		    "listening stream socket");
+			  "listening stream socket");
 		return -1;
 	}
 	if (n > CONFIG_LISTEN_MAX) {
@@ -582,9 +582,9 @@ listeners_adopt(struct server *s)
 static void
 grace_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct server	*s = arg;
-	struct timeval	 tv = { ABORT_WAIT_MS / 1000,
-	    (ABORT_WAIT_MS % 1000) * 1000 };
+	struct server *s = arg;
+	struct timeval tv = { ABORT_WAIT_MS / 1000,
+		(ABORT_WAIT_MS % 1000) * 1000 };
 
 	log_warnx("shutdown grace period over: aborting %u connection%s",
 	    conn_count(), conn_count() == 1 ? "" : "s");
@@ -596,8 +596,8 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 static void
 shutdown_now(struct server *s, const char *why)
 {
-	struct timeval	 tv;
-	unsigned	 ms = s->gen->cfg->shutdown_grace_ms;
+	struct timeval tv;
+	unsigned ms = s->gen->cfg->shutdown_grace_ms;
 
 	log_info("%s: shutting down, %u connection%s open", why, conn_count(),
 	    conn_count() == 1 ? "" : "s");
@@ -619,7 +619,7 @@ shutdown_now(struct server *s, const char *why)
 static void
 drain_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct server	*s = arg;
+	struct server *s = arg;
 
 	shutdown_now(s, s->drain_why);
 }
@@ -631,8 +631,8 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 static void
 shutdown_begin(struct server *s, const char *why)
 {
-	struct timeval	 tv;
-	unsigned	 ms = s->gen->cfg->drain_delay_ms;
+	struct timeval tv;
+	unsigned ms = s->gen->cfg->drain_delay_ms;
 
 	if (s->draining || s->drain_pending) {
 		log_info("%s again: aborting connections", why);
@@ -648,8 +648,8 @@ shutdown_begin(struct server *s, const char *why)
 		shutdown_now(s, why);
 		return;
 	}
-	log_info("%s: health reports draining; shutting down in %u ms", why,
-	    ms);
+	log_info(
+	    "%s: health reports draining; shutting down in %u ms", why, ms);
 	s->drain_pending = 1;
 	s->drain_why = why;
 	health_drain();
@@ -663,18 +663,22 @@ shutdown_begin(struct server *s, const char *why)
 static void
 status_format(struct server *s, char *buf, size_t size)
 {
-	struct metrics_snapshot	 snap;
-	uint64_t		 requests = 0;
-	long			 now = await_now_ms(), elapsed;
-	size_t			 i;
+	struct metrics_snapshot snap;
+	uint64_t requests = 0;
+	long now = await_now_ms(), elapsed;
+	size_t i;
 
 	metrics_snapshot(&snap, s->pool);
 	for (i = 0; i < METRICS_STATUS_CLASSES; i++)
 		requests += snap.requests[i];
 	elapsed = now - s->status_ms;
-	snprintf(buf, size, "%u connections, %.1f requests/s, %u I/O jobs "
-	    "queued", conn_count(), elapsed > 0 ? (double)(requests -
-	    s->status_requests) * 1000 / elapsed : 0.0,
+	snprintf(buf, size,
+	    "%u connections, %.1f requests/s, %u I/O jobs "
+	    "queued",
+	    conn_count(),
+	    elapsed > 0
+		? (double)(requests - s->status_requests) * 1000 / elapsed
+		: 0.0,
 	    iopool_pending(s->pool));
 	s->status_requests = requests;
 	s->status_ms = now;
@@ -683,7 +687,7 @@ status_format(struct server *s, char *buf, size_t size)
 static void
 status_cb(evutil_socket_t fd, short what, void *arg)
 {
-	char	 status[STATUS_LINE_MAX];
+	char status[STATUS_LINE_MAX];
 
 	status_format(arg, status, sizeof status);
 	notify_status("%s", status);
@@ -693,7 +697,7 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ready(struct server *s)
 {
-	char	 status[STATUS_LINE_MAX];
+	char status[STATUS_LINE_MAX];
 
 	status_format(s, status, sizeof status);
 	notify_ready(status);
@@ -703,24 +707,24 @@ ready(struct server *s)
 static void
 reload_work(struct iojob *job)
 {
-	struct reload_job	*rj = (struct reload_job *)job;
-	struct server		*s = rj->server;
-	struct config		*cfg;
+	struct reload_job *rj = (struct reload_job *)job;
+	struct server *s = rj->server;
+	struct config *cfg;
 
 	rj->gen = NULL;
 	if ((cfg = config_load(s->config_path, s->overrides, rj->err,
-	    sizeof rj->err)) == NULL)
+		 sizeof rj->err)) == NULL)
 		return;
-	rj->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
-	    rj->err, sizeof rj->err);
+	rj->gen = generation_create(
+	    cfg, s->pool, conn_opened, conn_closed, rj->err, sizeof rj->err);
 }
 
 static void
 reload_done(struct iojob *job)
 {
-	struct reload_job	*rj = (struct reload_job *)job;
-	struct server		*s = rj->server;
-	struct generation	*g = rj->gen, *old = s->gen;
+	struct reload_job *rj = (struct reload_job *)job;
+	struct server *s = rj->server;
+	struct generation *g = rj->gen, *old = s->gen;
 
 	s->reloading = 0;
 	/*
@@ -738,15 +742,17 @@ reload_done(struct iojob *job)
 	 * that leaves drain_delay_ms out (or a truncated file) must not close
 	 * it at once.
 	 */
-	if (g == NULL || listeners_apply(s, g->cfg, g->cfg->drain_delay_ms >
-	    old->cfg->drain_delay_ms ? g->cfg->drain_delay_ms :
-	    old->cfg->drain_delay_ms) == -1) {
+	if (g == NULL ||
+	    listeners_apply(s, g->cfg,
+		g->cfg->drain_delay_ms > old->cfg->drain_delay_ms
+		    ? g->cfg->drain_delay_ms
+		    : old->cfg->drain_delay_ms) == -1) {
 		if (g == NULL)
 			log_error("%s", rj->err);
 		else
 			generation_release(g);
 		log_warnx("reload failed: still running the previous "
-		    "configuration");
+			  "configuration");
 		ready(s);
 		return;
 	}
@@ -778,8 +784,9 @@ reload_begin(struct server *s)
 		log_info("SIGHUP: a reload is already under way");
 		return;
 	}
-	log_info("SIGHUP: reloading %s", s->config_path != NULL ?
-	    s->config_path : "the built-in configuration");
+	log_info("SIGHUP: reloading %s",
+	    s->config_path != NULL ? s->config_path
+				   : "the built-in configuration");
 	notify_reloading();
 	s->reloading = 1;
 	memset(&s->reload, 0, sizeof s->reload);
@@ -801,7 +808,7 @@ watchdog_cb(evutil_socket_t fd, short what, void *arg)
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct server	*s = arg;
+	struct server *s = arg;
 
 	switch (sig) {
 	case SIGTERM:
@@ -823,8 +830,8 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 static struct event *
 timer_every(struct server *s, long ms, event_callback_fn cb)
 {
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
-	struct event	*ev;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct event *ev;
 
 	if ((ev = event_new(s->base, -1, EV_PERSIST, cb, s)) == NULL ||
 	    event_add(ev, &tv) == -1)
@@ -833,14 +840,14 @@ timer_every(struct server *s, long ms, event_callback_fn cb)
 }
 
 struct server *
-server_create(struct config *cfg, const char *path,
-    const struct config_overrides *o)
+server_create(
+    struct config *cfg, const char *path, const struct config_overrides *o)
 {
-	static const int	 signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
-	struct server		*s;
-	char			 err[CONFIG_ERROR_MAX];
-	unsigned long long	 watchdog_usec;
-	size_t			 i;
+	static const int signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+	struct server *s;
+	char err[CONFIG_ERROR_MAX];
+	unsigned long long watchdog_usec;
+	size_t i;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
 		log_warn("server");
@@ -852,14 +859,13 @@ server_create(struct config *cfg, const char *path,
 	s->overrides = o;
 	signal(SIGPIPE, SIG_IGN);
 	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_threads_max,
-	    cfg->io_queue_max)) ==
-	    NULL) {
+		 cfg->io_queue_max)) == NULL) {
 		log_warn("I/O pool");
 		config_free(cfg);
 		goto fail;
 	}
-	if ((s->reactor = reactor_create(s->pool, CORO_STACK_BYTES,
-	    CORO_POOL_MAX)) == NULL) {
+	if ((s->reactor = reactor_create(
+		 s->pool, CORO_STACK_BYTES, CORO_POOL_MAX)) == NULL) {
 		log_warn("reactor");
 		config_free(cfg);
 		goto fail;
@@ -867,10 +873,10 @@ server_create(struct config *cfg, const char *path,
 	s->base = s->reactor->base;
 	if (cfg->io_threads == 0)
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
-		    "blocks every client while it waits");
+			  "blocks every client while it waits");
 	/* Start-up: opening roots and logs here blocks nobody yet. */
 	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
-	    err, sizeof err)) == NULL) {
+		 err, sizeof err)) == NULL) {
 		log_warnx("%s", err);
 		goto fail;
 	}
@@ -884,8 +890,8 @@ server_create(struct config *cfg, const char *path,
 	if (health_init(s->base, s->pool) == -1)
 		goto fail;
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++) {
-		s->signal_evs[i] = evsignal_new(s->base, signals[i], signal_cb,
-		    s);
+		s->signal_evs[i] =
+		    evsignal_new(s->base, signals[i], signal_cb, s);
 		if (s->signal_evs[i] == NULL ||
 		    evsignal_add(s->signal_evs[i], NULL) == -1)
 			goto fail;
@@ -893,12 +899,13 @@ server_create(struct config *cfg, const char *path,
 	}
 	if (listeners_adopt(s) == -1 || listeners_apply(s, cfg, 0) == -1)
 		goto fail;
-	if (notify_status_wanted() && (s->status_ev = timer_every(s,
-	    STATUS_INTERVAL_MS, status_cb)) == NULL)
+	if (notify_status_wanted() &&
+	    (s->status_ev = timer_every(s, STATUS_INTERVAL_MS, status_cb)) ==
+		NULL)
 		goto fail;
 	if ((watchdog_usec = notify_watchdog_usec()) > 0 &&
-	    (s->watchdog_ev = timer_every(s, (long)(watchdog_usec / 2000),
-	    watchdog_cb)) == NULL)
+	    (s->watchdog_ev = timer_every(
+		 s, (long)(watchdog_usec / 2000), watchdog_cb)) == NULL)
 		goto fail;
 	s->status_ms = await_now_ms();
 	return s;
@@ -914,9 +921,9 @@ fail:
 static void
 probe_wait(struct server *s)
 {
-	struct timeval	 tv = { ABORT_WAIT_MS / 1000,
-	    (ABORT_WAIT_MS % 1000) * 1000 };
-	long		 deadline = await_now_ms() + ABORT_WAIT_MS;
+	struct timeval tv = { ABORT_WAIT_MS / 1000,
+		(ABORT_WAIT_MS % 1000) * 1000 };
+	long deadline = await_now_ms() + ABORT_WAIT_MS;
 
 	/* The exit timer ends a turn that would otherwise wait past it. */
 	if (!health_probe_stuck() || event_base_loopexit(s->base, &tv) == -1)
@@ -929,15 +936,16 @@ probe_wait(struct server *s)
 int
 server_run(struct server *s)
 {
-	const struct config	*cfg = s->gen->cfg;
-	size_t			 i;
+	const struct config *cfg = s->gen->cfg;
+	size_t i;
 
 	s->running = 1;
 	listeners_enable(s, 1);
 	for (i = 0; i < s->nlisteners; i++)
 		log_info("listening on %s%s", s->listeners[i]->name,
-		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)" :
-		    s->activated ? " (socket activation)" : "");
+		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)"
+			: s->activated ? " (socket activation)"
+				       : "");
 	for (i = 0; i < s->gen->nroots; i++)
 		log_info("serving %s%s%s", s->gen->roots[i]->real,
 		    i == 0 ? " (default site)" : " for ",
@@ -963,7 +971,7 @@ server_run(struct server *s)
 		    conn_count(), conn_count() == 1 ? "" : "s");
 	else if (health_probe_stuck())
 		log_warnx("exiting with the storage probe stuck in a storage "
-		    "call");
+			  "call");
 	else {
 		log_info("stopped");
 		return SERVER_EXIT_OK;
@@ -977,7 +985,7 @@ server_run(struct server *s)
 void
 server_free(struct server *s)
 {
-	size_t	 i;
+	size_t i;
 
 	if (s == NULL || s->stuck)
 		return;
@@ -996,7 +1004,8 @@ server_free(struct server *s)
 		event_free(s->retire_ev);
 	if (s->backoff_ev != NULL)
 		event_free(s->backoff_ev);
-	/* Runs what is queued, a reload's or a generation's release included. */
+	/* Runs what is queued, a reload's or a generation's release included.
+	 */
 	iopool_destroy(s->pool);
 	health_shutdown();
 	generation_free_now(s->gen);

@@ -16,35 +16,34 @@
 
 /* What the client has sent that nobody has read yet. */
 enum transport_input {
-	TRANSPORT_INPUT_NONE,		/* nothing: a read would wait */
-	TRANSPORT_INPUT_READY,		/* bytes a read would return */
-	TRANSPORT_INPUT_CLOSED		/* the end of its stream, or an error */
+	TRANSPORT_INPUT_NONE,  /* nothing: a read would wait */
+	TRANSPORT_INPUT_READY, /* bytes a read would return */
+	TRANSPORT_INPUT_CLOSED /* the end of its stream, or an error */
 };
 
 struct transport;
 
 struct transport_ops {
 	/* > 0 bytes, 0 at the end of the stream, -1 with errno. */
-	ssize_t		 (*read)(struct transport *, void *buf, size_t len);
+	ssize_t (*read)(struct transport *, void *buf, size_t len);
 	/* Bytes written (maybe fewer than asked), or -1 with errno. */
-	ssize_t		 (*writev)(struct transport *, const struct iovec *,
-			    int iovcnt);
+	ssize_t (*writev)(struct transport *, const struct iovec *, int iovcnt);
 	/* SHUT_RD, SHUT_WR or SHUT_RDWR; a pending read or write fails. */
-	int		 (*shutdown)(struct transport *, int how);
+	int (*shutdown)(struct transport *, int how);
 	/* Looks without consuming anything and without waiting. */
 	enum transport_input (*input)(struct transport *);
 	/* Releases the transport and closes its socket. */
-	void		 (*close)(struct transport *);
+	void (*close)(struct transport *);
 };
 
 struct transport {
 	const struct transport_ops *ops;
-	int		 fd;		/* the socket, for await_watch */
-	short		 want;		/* after EAGAIN: EV_READ or EV_WRITE */
+	int fd;	    /* the socket, for await_watch */
+	short want; /* after EAGAIN: EV_READ or EV_WRITE */
 };
 
 /* The plain socket: fd (non-blocking) is the transport's from now on. */
-void		 transport_socket_init(struct transport *, int fd);
+void transport_socket_init(struct transport *, int fd);
 
 static inline ssize_t
 transport_read(struct transport *t, void *buf, size_t len)

@@ -17,7 +17,7 @@
 static ssize_t
 socket_read(struct transport *t, void *buf, size_t len)
 {
-	ssize_t	 n;
+	ssize_t n;
 
 	while ((n = recv(t->fd, buf, len, 0)) == -1 && errno == EINTR)
 		;
@@ -29,8 +29,8 @@ socket_read(struct transport *t, void *buf, size_t len)
 static ssize_t
 socket_writev(struct transport *t, const struct iovec *iov, int iovcnt)
 {
-	struct msghdr	 msg;
-	ssize_t		 n;
+	struct msghdr msg;
+	ssize_t n;
 
 	memset(&msg, 0, sizeof msg);
 	msg.msg_iov = (struct iovec *)iov;
@@ -52,8 +52,8 @@ socket_shutdown(struct transport *t, int how)
 static enum transport_input
 socket_input(struct transport *t)
 {
-	char	 byte;
-	ssize_t	 n;
+	char byte;
+	ssize_t n;
 
 	while ((n = recv(t->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT)) == -1 &&
 	    errno == EINTR)
