@@ -303,11 +303,8 @@ class PerGeneration(unittest.TestCase):
                 old.send(b"BAD\r\n\r\n")
                 self.assertEqual(old.read_response().status, 400)
             # Lines go out in order: the 505's would come before the 400's.
-            deadline = time.monotonic() + 10 * SLOWDOWN
-            while "bad request: 400" not in srv.stderr:
-                self.assertLess(time.monotonic(), deadline, "a reload changed "
-                                "an open connection's log level:\n" + srv.stderr)
-                time.sleep(0.05)
+            wait_for(lambda: "bad request: 400" in srv.stderr, 10 * SLOWDOWN,
+                     "the old connection's debug line (a reload changed its log level)")
             self.assertNotIn("bad request: 505", srv.stderr)
 
 
@@ -889,11 +886,8 @@ class DefaultConnectionCeiling(unittest.TestCase):
                 for _ in range(self.CLIENTS):
                     conns.append(HTTPConnection(srv.host, srv.port))
                 # Each accepted connection is a descriptor in the daemon.
-                deadline = time.monotonic() + 60 * SLOWDOWN
-                while (accepted := coserve_load.fd_count(srv.pid) - before) < self.CLIENTS:
-                    self.assertLess(time.monotonic(), deadline, "%d of %d connections "
-                                    "accepted" % (accepted, self.CLIENTS))
-                    time.sleep(0.05)
+                wait_for(lambda: coserve_load.fd_count(srv.pid) - before >= self.CLIENTS,
+                         60 * SLOWDOWN, "%d connections accepted" % self.CLIENTS)
                 some = conns[::10]
                 for c in some:
                     c.send(build_request("GET", "/a.txt"))

@@ -24,7 +24,7 @@ import tempfile
 import time
 import unittest
 
-from coserve_test import COSERVE, SANITIZER_MARKERS, WRAPPED, WRAPPER, main
+from coserve_test import COSERVE, SANITIZER_MARKERS, WRAPPED, WRAPPER, main, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -94,16 +94,9 @@ def quiet_env():
 
 
 def wait_until(what, predicate, timeout=STATE_TIMEOUT_S):
-    """Polls predicate until it returns something true, and returns that;
-    fails the test with `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = predicate()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %d s waiting for %s" % (timeout, what))
-        time.sleep(POLL_S)
+    """predicate's first true value; fails the test with `what` after
+    timeout seconds."""
+    return wait_for(predicate, timeout, what, POLL_S)
 
 
 class System:
