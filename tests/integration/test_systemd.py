@@ -132,7 +132,10 @@ class System:
             ["script", "-qfec", inner, self.console], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=into_cgroup, env=quiet_env())
-        self.pid1 = wait_until("systemd to start", self._find_pid1, BOOT_TIMEOUT_S)
+        try:
+            self.pid1 = wait_until("systemd to start", self._find_pid1, BOOT_TIMEOUT_S)
+        except AssertionError as e:
+            raise AssertionError("%s; the console:\n%s" % (e, self.console_tail())) from None
         wait_until("systemd's private bus socket",
                    lambda: os.path.exists("/proc/%d/root/run/systemd/private" % self.pid1),
                    BOOT_TIMEOUT_S)
@@ -144,17 +147,20 @@ class System:
 
     def _find_pid1(self):
         """The inner systemd's host pid: unshare's child, once it runs
-        systemd."""
+        systemd. How deep that is depends on $SHELL, which script(1) runs
+        the command with: bash execs unshare, dash forks it."""
         if self.launcher.poll() is not None:
             raise AssertionError("the launcher exited %d:\n%s"
                                  % (self.launcher.returncode, self.console_tail()))
-        for pid in self._children(self.launcher.pid):
-            for child in self._children(pid):
-                try:
-                    if os.path.realpath("/proc/%d/exe" % child) == os.path.realpath(SYSTEMD):
-                        return child
-                except OSError:
-                    pass
+        pids = self._children(self.launcher.pid)
+        while pids:
+            pid = pids.pop(0)
+            try:
+                if os.path.realpath("/proc/%d/exe" % pid) == os.path.realpath(SYSTEMD):
+                    return pid
+            except OSError:
+                pass
+            pids.extend(self._children(pid))
         return None
 
     @staticmethod
