@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #include "request.h"
 #include "response.h"
 #include "transport.h"
+#include "zerocopy.h"
 
 /* A GET body larger than this is refused instead of read and dropped. */
 #define CONN_DISCARD_MAX (64 * 1024)
@@ -268,9 +270,79 @@ http1_send_body(struct exchange *x, const void *buf, size_t len)
 	return conn_writev(x->owner, &iov, 1);
 }
 
+/*
+ * The head and buf ride in front of the file's first bytes, so a response
+ * sent this way takes as few calls and segments as the copy path's. Each
+ * call's EAGAIN waits for the socket with the send timeout, as
+ * conn_writev does, so a slow client holds only its own coroutine.
+ */
+static int
+http1_send_file(struct exchange *x, struct response *r, const void *buf,
+    size_t len, int fd, uint64_t off, uint64_t count)
+{
+	struct conn *c = x->owner;
+	struct iovec iov[2], *v = iov;
+	int iovcnt = 0, sent = 0, cold = 0;
+	char *text;
+	ssize_t n;
+
+	if (r != NULL) {
+		if (ends_connection(r->status))
+			c->close_after = 1;
+		response_add_server(r, c->env->cfg->server_tokens);
+		iov[iovcnt].iov_len = render_head(c, r, &text);
+		iov[iovcnt++].iov_base = text;
+	}
+	if (len > 0) {
+		iov[iovcnt].iov_base = (void *)buf;
+		iov[iovcnt++].iov_len = len;
+	}
+	while (iovcnt > 0 || count > 0) {
+		n = zerocopy_send(&c->transport, &cold, v, iovcnt, fd,
+		    (off_t)off,
+		    count < SIZE_MAX ? (size_t)count : SIZE_MAX);
+		if (n == -1) {
+			if (errno == EBUSY && !sent)
+				return -1;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				goto lost;
+			if (await_watch(&c->watch, c->transport.want,
+				c->env->cfg->send_timeout_ms) == -1) {
+				log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+				    "%s: send timeout", c->peer);
+				metrics_timeout(METRICS_TIMEOUT_SEND);
+				goto lost;
+			}
+			continue;
+		}
+		if (n == 0 && iovcnt == 0) {
+			errno = ENODATA;
+			goto lost;
+		}
+		sent = 1;
+		while (iovcnt > 0 && (size_t)n >= v->iov_len) {
+			n -= v->iov_len;
+			v++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= n;
+			n = 0;
+		}
+		off += (uint64_t)n;
+		count -= (uint64_t)n;
+	}
+	return 0;
+lost:
+	c->state = CONN_LOST;
+	return -1;
+}
+
 static const struct exchange_ops http1_ops = {
 	.send_head = http1_send_head,
 	.send_body = http1_send_body,
+	.send_file = http1_send_file,
 };
 
 /*

@@ -5,6 +5,7 @@
  */
 #include "autoconf.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "exchange.h"
@@ -51,6 +52,28 @@ exchange_send_body(struct exchange *x, const void *buf, size_t len)
 	if (x->ops->send_body(x, buf, len) == -1)
 		return -1;
 	x->body_bytes += len;
+	return 0;
+}
+
+int
+exchange_send_file(struct exchange *x, struct response *r, const void *buf,
+    size_t len, int fd, uint64_t off, uint64_t count)
+{
+	if (r != NULL && r->overflow)
+		return exchange_send_head(x, r, NULL, 0);
+	if (r != NULL) {
+		x->status = r->status;
+		x->head_sent = 1;
+	}
+	if (x->ops->send_file(x, r, buf, len, fd, off, count) == -1) {
+		/* Nothing went out: the head is still to send. */
+		if (r != NULL && errno == EBUSY) {
+			x->status = 0;
+			x->head_sent = 0;
+		}
+		return -1;
+	}
+	x->body_bytes += len + count;
 	return 0;
 }
 

@@ -27,6 +27,14 @@ struct exchange_ops {
 	int (*send_head)(struct exchange *, struct response *r,
 	    const void *body, size_t len);
 	int (*send_body)(struct exchange *, const void *buf, size_t len);
+	/*
+	 * Sends r's head (NULL: already sent), len bytes of buf, then count
+	 * bytes of the file fd from off without copying them. On -1 with
+	 * errno EBUSY (the I/O queue is full) nothing went out; ENODATA: the
+	 * file ended early. NULL where the transport cannot: handlers copy.
+	 */
+	int (*send_file)(struct exchange *, struct response *r,
+	    const void *buf, size_t len, int fd, uint64_t off, uint64_t count);
 };
 
 struct exchange {
@@ -52,6 +60,12 @@ void exchange_init(struct exchange *, const struct exchange_ops *, void *owner,
 int exchange_send_head(
     struct exchange *, struct response *r, const void *body, size_t len);
 int exchange_send_body(struct exchange *, const void *buf, size_t len);
+/*
+ * The send_file op's results, with the accounting: -1 with errno EBUSY
+ * leaves the exchange as it was, so the caller may still answer an error.
+ */
+int exchange_send_file(struct exchange *, struct response *r,
+    const void *buf, size_t len, int fd, uint64_t off, uint64_t count);
 /* Answers status with a small HTML body (none for HEAD). */
 int exchange_send_error(struct exchange *, int status);
 
