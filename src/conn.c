@@ -302,8 +302,9 @@ http1_send_file(struct exchange *x, struct response *r, const void *buf,
 		    (off_t)off,
 		    count < SIZE_MAX ? (size_t)count : SIZE_MAX);
 		if (n == -1) {
-			if (errno == EBUSY && !sent)
-				return -1;
+			/* Maybe the socket's error: the error answer finds out. */
+			if (!sent && errno != EAGAIN && errno != EWOULDBLOCK)
+				return 1;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				goto lost;
 			if (await_watch(&c->watch, c->transport.want,
@@ -317,6 +318,8 @@ http1_send_file(struct exchange *x, struct response *r, const void *buf,
 		}
 		if (n == 0 && iovcnt == 0) {
 			errno = ENODATA;
+			if (!sent)
+				return 1;
 			goto lost;
 		}
 		sent = 1;

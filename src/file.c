@@ -353,27 +353,31 @@ zerocopy(const struct exchange *x, uint64_t len)
 
 /*
  * Sends one part with sendfile, the buffered bytes (and the head, the
- * first time) in front of it. -1 when the exchange is lost, or with errno
- * EBUSY and nothing sent.
+ * first time) in front of it. -1 on failure, with *status the error to
+ * answer if the head is still unsent, as the copy path answers.
  */
 static int
 send_part(struct exchange *x, struct response **head, const char *buf,
     size_t fill, int fd, uint64_t off, uint64_t len,
-    const struct representation *rep)
+    const struct representation *rep, int *status)
 {
-	if (exchange_send_file(x, *head, buf, fill, fd, off, len) == -1) {
-		if (errno == EBUSY)
-			log_warnx_limited(&queue_log, "I/O queue full");
-		else if (errno == ENODATA || errno == EIO)
-			log_warnx_limited(&read_log, "/%s: sendfile from %ju: %s",
-			    rep->res->path->rel, (uintmax_t)off,
-			    errno == ENODATA ? "file shrank" : strerror(errno));
-		if (errno != EBUSY)
-			*head = NULL;
-		return -1;
+	int rc;
+
+	if ((rc = exchange_send_file(x, *head, buf, fill, fd, off, len)) == 0) {
+		*head = NULL;
+		return 0;
 	}
-	*head = NULL;
-	return 0;
+	if (errno == EBUSY)
+		log_warnx_limited(&queue_log, "I/O queue full");
+	else if (errno == ENODATA || errno == EIO)
+		log_warnx_limited(&read_log, "/%s: sendfile from %ju: %s",
+		    rep->res->path->rel, (uintmax_t)off,
+		    errno == ENODATA ? "file shrank" : strerror(errno));
+	if (rc == -1)
+		*head = NULL;
+	else if (errno != EBUSY && errno != ENODATA)
+		*status = 500;
+	return -1;
 }
 
 /*
@@ -417,7 +421,7 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 		left = plan->parts[i].last - off + 1;
 		if (zerocopy(x, left)) {
 			if (send_part(x, &head, buf, fill, fj->fd, off, left,
-				rep) == -1)
+				rep, &status) == -1)
 				goto fail;
 			fill = 0;
 			continue;

@@ -94,7 +94,23 @@ static void
 send_work(struct iojob *job)
 {
 	struct send_job *sj = (struct send_job *)job;
+	char byte;
 
+	/*
+	 * What goes in front (a head) waits until storage has given the first
+	 * byte: a bad sector or a truncated file is then an error response,
+	 * not a head followed by a close. The page read stays cached.
+	 */
+	if (sj->iovcnt > 0) {
+		while ((sj->n = pread(sj->fd, &byte, 1, sj->off)) == -1 &&
+		    errno == EINTR)
+			;
+		if (sj->n <= 0) {
+			sj->error = sj->n == 0 ? ENODATA : errno;
+			sj->n = -1;
+			return;
+		}
+	}
 	sj->n = transport_sendfile(
 	    sj->t, sj->iov, sj->iovcnt, sj->fd, sj->off, sj->len);
 	sj->error = errno;

@@ -26,6 +26,9 @@ struct transport;
  * (at most ZEROCOPY_STEP_BYTES), from a request coroutine; its results,
  * and -1 with errno EBUSY when the pool's queue is full and nothing was
  * sent. EAGAIN means the socket is full: wait for t->want and call again.
+ * When the pool sends and iov is not empty, the file's first byte is read
+ * before anything goes out: a file that cannot be read (errno from the
+ * read) or ends before off (ENODATA) fails with iov still unsent.
  * *cold starts 0 for a run of calls through one file; once a call finds
  * pages missing it is set, and the rest of the run goes to the pool.
  */
