@@ -7,6 +7,9 @@ flight, 100 requests for ordinary files must all finish quickly with the I/O
 pool (io_threads=4); with io_threads=0 (file I/O inline on the reactor) the
 same procedure must show the stall, which proves the measurement can fail.
 A client that gives up on a slow request must leave the daemon healthy.
+Bodies of 16 KiB and more go by sendfile: the fast files on the reactor,
+the slow one (whose pages slowfs keeps out of cachestat's sight) on the
+pool, which the metrics must show.
 A configuration generation freed by a failed reload closes its access log
 on the pool, not on the reactor, however long that close takes.
 
@@ -17,6 +20,7 @@ directory on the reactor.
 
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -206,6 +210,31 @@ class SlowFsTest(ServerTestCase):
             return
         self.assertLess(ms[-1], STALL_S * 1000,
                         "a fast request waited behind the slow file: the reactor stalled")
+
+    def test_a2_slow_sendfile_delays_only_its_request(self):
+        pipe = NotifyPipe()
+        try:
+            with self.start(4, DELAY_MS, pipe, config={"metrics_listen": "127.0.0.1:0"}) as srv:
+                pipe.drain()
+                slow = {}
+                slow_thread = threading.Thread(target=self.slow_fetch, args=(srv, slow))
+                slow_thread.start()
+                pipe.wait()
+                latencies, failures = self.fast_requests(srv)
+                slow_thread.join(120)
+                r = fetch(srv.listeners[1][0], srv.listeners[1][1], "/metrics")
+        finally:
+            pipe.close()
+        self.assertEqual(slow.get("sha"), sha256(SLOW_DATA), slow)
+        self.assertEqual(failures, [])
+        sends = dict(re.findall(r'^coserve_file_sends_total\{source="(\w+)"\} (\d+)$',
+                                r.body.decode(), re.M))
+        # Every fast file went by sendfile on the reactor, the slow one on the pool.
+        self.assertGreaterEqual(int(sends["page_cache"]), CLIENTS * REQUESTS_PER_CLIENT)
+        self.assertGreaterEqual(int(sends["pool"]), 1)
+        if not WRAPPED:
+            self.assertLess(max(latencies), STALL_S,
+                            "a fast request waited behind the slow sendfile")
 
     def test_b_inline_io_stalls_reactor(self):
         ms = self.measure(io_threads=0)
