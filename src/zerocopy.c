@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "await.h"
+#include "log.h"
 #include "metrics.h"
 #include "transport.h"
 #include "zerocopy.h"
@@ -70,8 +71,10 @@ resident(int fd, off_t off, size_t len)
 		return 0;
 	if (syscall(SYS_cachestat, fd, &range, &cs, 0) == -1) {
 		/* Old kernels, and sandboxes that refuse what they do not know. */
-		if (errno == ENOSYS || errno == EPERM)
-			__atomic_store_n(&no_cachestat, 1, __ATOMIC_RELAXED);
+		if ((errno == ENOSYS || errno == EPERM) &&
+		    !__atomic_exchange_n(&no_cachestat, 1, __ATOMIC_RELAXED))
+			log_info("cachestat is unavailable: every sendfile "
+				 "runs on the I/O pool");
 		return 0;
 	}
 	return cs.nr_cache >= ((uint64_t)off + len - 1) / page -

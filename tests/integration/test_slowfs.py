@@ -253,9 +253,15 @@ class SlowFsTest(ServerTestCase):
                                 "a fast request waited behind the slow sendfile")
         sends = dict(re.findall(r'^coserve_file_sends_total\{source="(\w+)"\} (\d+)$',
                                 r.body.decode(), re.M))
-        # Every fast file went by sendfile on the reactor, the slow one on the pool.
-        self.assertGreaterEqual(int(sends["page_cache"]), 2 * CLIENTS * REQUESTS_PER_CLIENT)
-        self.assertGreaterEqual(int(sends["pool"]), 2)
+        # Every fast file went by sendfile on the reactor, the slow one on
+        # the pool; without cachestat (valgrind knows no such call) all of
+        # them on the pool.
+        fast = 2 * CLIENTS * REQUESTS_PER_CLIENT
+        if any("cachestat is unavailable" in l for l in srv.stderr_lines):
+            self.assertGreaterEqual(int(sends["pool"]), fast + 2)
+        else:
+            self.assertGreaterEqual(int(sends["page_cache"]), fast)
+            self.assertGreaterEqual(int(sends["pool"]), 2)
 
     def test_b_inline_io_stalls_reactor(self):
         ms = self.measure(io_threads=0)
