@@ -11,7 +11,8 @@
  * socket down (the call then fails), never closes it while the coroutine
  * lives. The socket stays non-blocking, so a full one answers EAGAIN and
  * the worker is free again at once: the coroutine waits for writability
- * on the reactor, with the send timeout, as the copy path does. The job,
+ * on the reactor, with the send timeout, as the copy path does (once it
+ * has made sure the socket did not drain meanwhile). The job,
  * iov and transport are the coroutine's, alive until done().
  *
  * cachestat counts a page whose read is still in flight as cached, and a
@@ -28,10 +29,13 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "await.h"
 #include "log.h"
@@ -119,6 +123,20 @@ send_work(struct iojob *job)
 	sj->error = errno;
 }
 
+/*
+ * Whether the socket is ready again for what a worker's call found it
+ * not ready for. The readiness edge may have come and gone between the
+ * worker's EAGAIN and now, with nobody waiting (await_watch keeps none),
+ * so it is looked for here, on the reactor, before the caller waits.
+ */
+static int
+ready_again(const struct transport *t)
+{
+	struct pollfd p = { t->fd, t->want == EV_READ ? POLLIN : POLLOUT, 0 };
+
+	return poll(&p, 1, 0) == 1;
+}
+
 ssize_t
 zerocopy_send(struct transport *t, int *cold, const struct iovec *iov,
     int iovcnt, int fd, off_t off, size_t len)
@@ -135,18 +153,21 @@ zerocopy_send(struct transport *t, int *cold, const struct iovec *iov,
 	}
 	*cold = 1;
 	metrics_file_send(0);
-	memset(&sj, 0, sizeof sj);
-	sj.job.work = send_work;
-	sj.t = t;
-	sj.iov = iov;
-	sj.iovcnt = iovcnt;
-	sj.fd = fd;
-	sj.off = off;
-	sj.len = len;
-	if (await_job(&sj.job) == -1) {
-		errno = EBUSY;
-		return -1;
-	}
+	do {
+		memset(&sj, 0, sizeof sj);
+		sj.job.work = send_work;
+		sj.t = t;
+		sj.iov = iov;
+		sj.iovcnt = iovcnt;
+		sj.fd = fd;
+		sj.off = off;
+		sj.len = len;
+		if (await_job(&sj.job) == -1) {
+			errno = EBUSY;
+			return -1;
+		}
+	} while (sj.n == -1 && (sj.error == EAGAIN || sj.error == EWOULDBLOCK) &&
+	    ready_again(t));
 	errno = sj.error;
 	return sj.n;
 }
