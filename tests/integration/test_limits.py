@@ -709,7 +709,7 @@ class OutOfMemory(unittest.TestCase):
     stack memory, and the daemon serves normally once memory is back."""
 
     HEAD_MAX = 12345        # the connection buffer: malloc(12346)
-    ODD = 77777             # a file below chunk_bytes: malloc(77777)
+    ODD = 77777             # a file below chunk_bytes: malloc(77777), when copied
 
     def setUp(self):
         if WRAPPED:
@@ -724,7 +724,8 @@ class OutOfMemory(unittest.TestCase):
         srv = Server(config={"request_head_max": self.HEAD_MAX,
                              "request_line_max": 8192, "request_field_max": 8192,
                              "chunk_bytes": 131072, "metrics_path": "/metrics",
-                             "open_file_cache_max": 0},
+                             # Only a copied body has a chunk buffer.
+                             "sendfile_min_bytes": 0, "open_file_cache_max": 0},
                      env={"LD_PRELOAD": FAILMALLOC,
                           "FAILMALLOC_SIZES": "%d,%d" % (self.HEAD_MAX + 1, self.ODD)},
                      start=False)
