@@ -180,19 +180,19 @@ def targets(agg, skipped=None):
             return None
 
     def add(key, text, mine, other, goal, at_least, who, stretch=None):
+        goal_text = ("≥ " if at_least else "≤ ") + "%.2f" % goal
+        if stretch is not None:
+            goal_text += " (stretch %.2f)" % stretch
         if key in skipped and mine is None:
-            res.append((text, None, "", "not measured: " + skipped[key]))
+            res.append((text, None, goal_text, "not measured: " + skipped[key]))
             return
         if mine is None or not other:
             return
         ratio = mine / other
         met = ratio >= goal if at_least else ratio <= goal
-        goal_text = ("≥ " if at_least else "≤ ") + "%.2f" % goal
         verdict = "yes" if met else "**no**"
-        if stretch is not None:
-            goal_text += " (stretch %.2f)" % stretch
-            if met:
-                verdict += ", stretch too" if ratio >= stretch else ", not the stretch"
+        if stretch is not None and met:
+            verdict += ", stretch too" if ratio >= stretch else ", not the stretch"
         res.append(("%s (vs %s)" % (text, who) if who else text, ratio, goal_text, verdict))
 
     def best(key, metric, highest):
@@ -267,7 +267,7 @@ def chart(agg, png, workdir, title):
     table(os.path.join(dat, "idle.dat"), ["idle"],
           lambda k, n: agg[k][n]["kib_per_conn"]["median"])
     script = r"""
-set terminal pngcairo size 1400,1000 font ",11"
+set terminal pngcairo size 1800,1000 font ",11"
 set output '%(png)s'
 set multiplot layout 2,2 title "coserve vs nginx, lighttpd, h2o — %(title)s"
 set style data histogram

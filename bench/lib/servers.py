@@ -129,11 +129,12 @@ class Server:
             return None
         os.makedirs(self.rundir, exist_ok=True)
         self.port = free_port()
-        cmd = self._command(os.path.join(self.rundir, "server.conf"))
+        conf = os.path.join(self.rundir, "server.conf")
+        cmd = self._command(conf)
         p = subprocess.run(cmd[:1] + ["-t"] + cmd[1:], capture_output=True, text=True)
         if p.returncode == 0:
             return None
-        out = (p.stderr + p.stdout).strip()
+        out = (p.stderr + p.stdout).strip().replace(conf, os.path.basename(conf))
         return out.splitlines()[-1] if out else "exit status %d" % p.returncode
 
     def _wait_ready(self):
