@@ -123,8 +123,8 @@ class Server:
 
     def config_error(self):
         """None when coserve accepts this configuration (`coserve -t`),
-        else its message, e.g. an option this binary does not know. The
-        peers' configurations are not checked: they always start."""
+        else its message, e.g. an option this binary does not know. Peers
+        are not asked: a peer that rejects its configuration fails start()."""
         if not self.name.startswith("coserve"):
             return None
         os.makedirs(self.rundir, exist_ok=True)
