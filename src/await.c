@@ -74,8 +74,9 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct await_watch *w = arg;
 
+	w->seen |= what;
 	if ((w->waiting & what) == 0)
-		return; /* an edge nobody waits for: nothing is lost */
+		return; /* an edge nobody waits for: seen keeps it */
 	w->got = what;
 	w->waiting = 0;
 	if (w->waiter == NULL) {
@@ -118,6 +119,7 @@ await_watch_open(struct await_watch *w, int fd)
 {
 	w->waiter = NULL;
 	w->waiting = 0;
+	w->seen = 0;
 	evtimer_assign((struct event *)w->idle_timer, reactor_current()->base,
 	    idle_timeout_cb, w);
 	event_assign((struct event *)w->ev, reactor_current()->base, fd,

@@ -139,6 +139,26 @@ select_root(const struct conn_env *env, struct slice host)
 }
 
 /*
+ * transport_read, or EAGAIN without a system call when the last read took
+ * all there was and the socket has not been reported readable since: at
+ * full speed a client sends its next request only after the response, so
+ * the read after each response would find nothing (lighttpd and nginx do
+ * not make it either). Readiness is reported only while the coroutine is
+ * suspended, so what seen holds before a read is what the read consumes.
+ */
+static ssize_t
+conn_recv(struct conn *c, void *buf, size_t len)
+{
+	if (c->transport.drained && !(c->watch.seen & EV_READ)) {
+		c->transport.want = EV_READ;
+		errno = EAGAIN;
+		return -1;
+	}
+	c->watch.seen &= ~EV_READ;
+	return transport_read(&c->transport, buf, len);
+}
+
+/*
  * Reads into buf, waiting for what the transport wants until deadline
  * (an await_now_ms() time; -1: none). Returns what transport_read does,
  * and -1 with ETIMEDOUT when the deadline passes.
@@ -150,7 +170,7 @@ conn_read(struct conn *c, void *buf, size_t len, long deadline)
 	ssize_t n;
 
 	for (;;) {
-		if ((n = transport_read(&c->transport, buf, len)) != -1 ||
+		if ((n = conn_recv(c, buf, len)) != -1 ||
 		    (errno != EAGAIN && errno != EWOULDBLOCK))
 			return n;
 		if (deadline == -1)
@@ -354,8 +374,7 @@ read_head(struct conn *c, struct request *req)
 			deadline = c->accepted_ms + cfg->header_timeout_ms;
 		else if (deadline == -1 && c->in_len > 0)
 			deadline = await_now_ms() + cfg->header_timeout_ms;
-		n = transport_read(
-		    &c->transport, c->in + c->in_len, c->in_size - c->in_len);
+		n = conn_recv(c, c->in + c->in_len, c->in_size - c->in_len);
 		if (n > 0) {
 			c->in_len += n;
 			continue;
@@ -774,8 +793,9 @@ conn_wake(void *arg, int timed_out)
 
 /*
  * Waits for c's next byte with no coroutine and no buffer, for at most
- * timeout_ms: 0, or -1 when the watch cannot be armed. Only after a read
- * found nothing, since an edge that came before is not seen again.
+ * timeout_ms: 0, or -1 when the watch cannot be armed. Only after
+ * conn_recv found nothing, since an edge that came before is not seen
+ * again.
  */
 static int
 conn_park(struct conn *c, long timeout_ms)
