@@ -30,6 +30,9 @@ struct await_watch {
 	short seen; /* readiness reported since the owner cleared it */
 	void (*idle_cb)(void *arg, int timed_out);
 	void *idle_arg;
+	long idle_deadline_ms; /* await_now_ms() when a park times out */
+	long idle_armed_ms;    /* when idle_timer fires, if idle_armed */
+	int idle_armed;
 };
 
 /*
