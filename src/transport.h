@@ -51,6 +51,12 @@ struct transport {
 	const struct transport_ops *ops;
 	int fd;	    /* the socket, for await_watch */
 	short want; /* after EAGAIN: EV_READ or EV_WRITE */
+	/*
+	 * The last read took all there was (it returned fewer bytes than
+	 * asked, or EAGAIN): until the socket is reported readable again, a
+	 * read would find nothing.
+	 */
+	int drained;
 };
 
 /* The plain socket: fd (non-blocking) is the transport's from now on. */

@@ -24,6 +24,13 @@ socket_read(struct transport *t, void *buf, size_t len)
 		;
 	if (n == -1)
 		t->want = EV_READ;
+	/*
+	 * A stream socket's recv copies everything queued, up to len: a short
+	 * count means the queue was empty when it returned (nginx's epoll
+	 * module relies on the same, clearing its ready flag).
+	 */
+	t->drained = n == -1 ? errno == EAGAIN || errno == EWOULDBLOCK
+			     : n > 0 && (size_t)n < len;
 	return n;
 }
 
@@ -130,4 +137,5 @@ transport_socket_init(struct transport *t, int fd)
 	t->ops = &socket_ops;
 	t->fd = fd;
 	t->want = 0;
+	t->drained = 0;
 }

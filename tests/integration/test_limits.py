@@ -708,7 +708,8 @@ class OutOfMemory(unittest.TestCase):
     """Allocations on the request path that fail get a 503 from static or
     stack memory, and the daemon serves normally once memory is back."""
 
-    HEAD_MAX = 12345        # the connection buffer: malloc(12346)
+    HEAD_MAX = 12345
+    INBUF = 1024            # a connection's first buffer: conn.c's CONN_BUFFER_START
     ODD = 77777             # a file below chunk_bytes: malloc(77777), when copied
 
     def setUp(self):
@@ -727,11 +728,11 @@ class OutOfMemory(unittest.TestCase):
                              # Only a copied body has a chunk buffer.
                              "sendfile_min_bytes": 0, "open_file_cache_max": 0},
                      env={"LD_PRELOAD": FAILMALLOC,
-                          "FAILMALLOC_SIZES": "%d,%d" % (self.HEAD_MAX + 1, self.ODD)},
+                          "FAILMALLOC_SIZES": "%d,%d" % (self.INBUF, self.ODD)},
                      start=False)
         flag = os.path.join(srv.tmp, "fail")
         srv.env["FAILMALLOC_FLAG"] = flag
-        inbuf_flag = "%s.%d" % (flag, self.HEAD_MAX + 1)
+        inbuf_flag = "%s.%d" % (flag, self.INBUF)
         chunk_flag = "%s.%d" % (flag, self.ODD)
         with srv:
             srv.start()
@@ -782,11 +783,11 @@ class OutOfMemory(unittest.TestCase):
                              "request_line_max": 8192, "request_field_max": 8192,
                              "metrics_path": "/metrics", "log_level": "debug"},
                      env={"LD_PRELOAD": FAILMALLOC,
-                          "FAILMALLOC_SIZES": "%d" % (self.HEAD_MAX + 1)},
+                          "FAILMALLOC_SIZES": "%d" % self.INBUF},
                      start=False)
         flag = os.path.join(srv.tmp, "fail")
         srv.env["FAILMALLOC_FLAG"] = flag
-        inbuf_flag = "%s.%d" % (flag, self.HEAD_MAX + 1)
+        inbuf_flag = "%s.%d" % (flag, self.INBUF)
         with srv:
             srv.start()
             write_file(os.path.join(srv.root, "a.txt"), b"a\n")
