@@ -58,12 +58,26 @@ struct jobq {
 	struct iojob *tail;
 };
 
+/*
+ * Descriptors to close, gathered on one reactor and closed by one job:
+ * a close may wait for storage, but a job per close would cost a pool
+ * round trip per request that opened a file on the reactor.
+ */
+#define CLOSE_BATCH 64
+
+struct close_batch {
+	struct iojob job;
+	unsigned count;
+	int fds[CLOSE_BATCH];
+};
+
 struct iopool_channel {
 	pthread_mutex_t lock; /* guards done */
 	struct jobq done;
 	int notify_rfd; /* eventfd, or a pipe's read end */
 	int notify_wfd;
 	struct iopool_stats stats;   /* its reactor writes, no lock */
+	struct close_batch *closes;  /* filling; its reactor's alone */
 	struct iopool *pool;	     /* NULL once the pool is destroyed */
 	struct iopool_channel *next; /* pool->channels, under pool->lock */
 };
@@ -85,6 +99,8 @@ struct iopool {
 
 /* Where jobs submitted on this thread complete: its reactor's channel. */
 static _Thread_local struct iopool_channel *bound;
+
+static void closes_flush(struct iopool_channel *);
 
 /* Single writer: a plain add, made visible to a reader on another thread. */
 static void
@@ -271,8 +287,10 @@ iopool_destroy(struct iopool *pool)
 		}
 	}
 	/* Each channel is its reactor's to free, after this. */
-	for (ch = pool->channels; ch != NULL; ch = ch->next)
+	for (ch = pool->channels; ch != NULL; ch = ch->next) {
+		closes_flush(ch);
 		ch->pool = NULL;
+	}
 	pthread_cond_destroy(&pool->wake);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
@@ -363,6 +381,7 @@ iopool_channel_free(struct iopool_channel *ch)
 			}
 		pthread_mutex_unlock(&ch->pool->lock);
 	}
+	closes_flush(ch);
 	notify_close(ch);
 	pthread_mutex_destroy(&ch->lock);
 	free(ch);
@@ -402,6 +421,8 @@ iopool_channel_reap(struct iopool_channel *ch)
 		observe(ch, job, reaped_ns);
 		job->done(job);
 	}
+	/* Whatever this loop turn gave up, done() included: one job. */
+	closes_flush(ch);
 }
 
 const struct iopool_stats *
@@ -477,11 +498,66 @@ close_free(struct iojob *job)
 	free(job);
 }
 
+static void
+close_batch_work(struct iojob *job)
+{
+	struct close_batch *b = (struct close_batch *)job;
+	unsigned i;
+
+	for (i = 0; i < b->count; i++)
+		close(b->fds[i]);
+}
+
+/*
+ * Hands the channel's batch to the pool. Once the pool is gone (teardown,
+ * where blocking is allowed) or has no threads, it is closed here.
+ */
+static void
+closes_flush(struct iopool_channel *ch)
+{
+	struct close_batch *b = ch->closes;
+
+	if (b == NULL)
+		return;
+	ch->closes = NULL;
+	if (ch->pool == NULL || bound != ch) {
+		close_batch_work(&b->job);
+		free(b);
+	} else if (iopool_submit(ch->pool, &b->job) == 1)
+		free(b); /* no threads: closed inline */
+}
+
+/*
+ * Batched on the calling reactor's channel: the batch goes to the pool
+ * when full, or at the end of this loop turn, since its first descriptor
+ * wakes the channel and iopool_channel_reap() flushes it. So at most
+ * CLOSE_BATCH descriptors wait to be handed over, for one turn at most.
+ */
 void
 iopool_close(struct iopool *pool, int fd)
 {
+	struct iopool_channel *ch = bound;
 	struct iopool_close *cj;
+	struct close_batch *b;
 
+	if (fd == -1)
+		return;
+	if (ch != NULL && ch->pool == pool && pool->nthreads > 0) {
+		if ((b = ch->closes) == NULL &&
+		    (b = calloc(1, sizeof *b)) != NULL) {
+			b->job.work = close_batch_work;
+			b->job.done = close_free;
+			b->job.past_limit = 1;
+			ch->closes = b;
+			notify(ch);
+		}
+		if (b != NULL) {
+			b->fds[b->count++] = fd;
+			if (b->count == CLOSE_BATCH)
+				closes_flush(ch);
+			return;
+		}
+	}
 	if ((cj = malloc(sizeof *cj)) == NULL) {
 		close(fd); /* no memory for a job: a brief block */
 		return;

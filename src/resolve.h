@@ -1,9 +1,9 @@
 /*
  * Path resolution: from a normalised request path to an open regular file
- * (or, with autoindex, a directory to list) beneath a document root, as
- * one I/O pool job. Everything a site's
- * policies say about which names may be served is decided here, on the
- * worker, where blocking on storage is allowed.
+ * (or, with autoindex, a directory to list) beneath a document root. It
+ * is tried on the reactor from the kernel's caches alone, and otherwise
+ * is one I/O pool job, where blocking on storage is allowed. Everything a
+ * site's policies say about which names may be served is decided here.
  */
 #ifndef RESOLVE_H
 #define RESOLVE_H
@@ -28,12 +28,14 @@ struct path;
 struct docroot {
 	int fd;				/* O_PATH directory */
 	int use_openat2;		/* else check /proc/self/fd */
+	int use_cached;			/* openat2 knows RESOLVE_CACHED */
 	char *real;			/* its canonical path */
 	const char *index;		/* site->index */
 	const struct site_config *site; /* borrowed from the config */
 	const struct mime_table *mime;	/* borrowed, shared by sites */
 	size_t chunk_bytes;
 	struct filecache *cache; /* NULL: none */
+	struct iopool *pool;	 /* NULL: no reactor (-t, unit tests) */
 };
 
 /*
@@ -84,6 +86,15 @@ int resolve__open_beneath(const struct docroot *root, const char *rel);
  */
 void resolve_init(struct resolution *res, const struct docroot *root,
     const struct path *path, const char *accept_encoding, size_t accept_len);
+
+/*
+ * On the reactor: resolves res from what the kernel has in memory, with
+ * no call that can wait for storage (openat2 RESOLVE_CACHED, statx
+ * AT_STATX_DONT_SYNC). 0 when res is resolved, whatever the answer; -1
+ * when only the pool can answer: then await_job(&res->job), as if this
+ * had not been tried.
+ */
+int resolve_cached(struct resolution *res);
 
 /*
  * The root's open-file cache, under key (filecache_key): a hit fills res
