@@ -4,7 +4,7 @@
  * reads of one chunk each, and a close. The open and the reads are first
  * tried on the reactor with calls that cannot wait for storage (openat2
  * RESOLVE_CACHED, preadv2 RWF_NOWAIT), and closes are batched, so a file
- * in memory costs no job at all. The coroutine waits for each job, so the
+ * in memory costs no job of its own. The coroutine waits for each job, so the
  * code below reads as plain blocking code while the reactor thread never
  * waits for the filesystem. One chunk buffer per response bounds memory: the
  * next pread is not issued until the previous chunk has gone into the socket.
