@@ -17,8 +17,12 @@
 
 struct iojob {
 	void (*work)(struct iojob *); /* worker thread */
-	void (*done)(struct iojob *); /* reactor thread */
-	void *data;		      /* the submitter's */
+	/*
+	 * Reactor thread. NULL makes the job detached: nothing comes back,
+	 * and work() owns the job (it may free it).
+	 */
+	void (*done)(struct iojob *);
+	void *data; /* the submitter's */
 	/*
 	 * Queued even past queue_max: for jobs that release what an earlier
 	 * job took (a close), which that earlier job already bounds.
@@ -83,6 +87,16 @@ struct iopool_channel *iopool_channel_create(struct iopool *);
 void iopool_channel_free(struct iopool_channel *);
 /* Jobs submitted on the calling thread from now on complete on ch. */
 void iopool_channel_bind(struct iopool_channel *ch);
+/*
+ * started(arg) runs on the reactor when a batch of closes begins to fill
+ * (iopool_close): the reactor is to call iopool_channel_flush() before it
+ * next waits for events. Without it, the channel's fd turns readable and
+ * iopool_channel_reap() flushes.
+ */
+void iopool_channel_on_closes(
+    struct iopool_channel *ch, void (*started)(void *), void *arg);
+/* Hands the closes gathered so far to the pool, as one job. */
+void iopool_channel_flush(struct iopool_channel *ch);
 /* Readable when completions wait for iopool_channel_reap(). */
 int iopool_channel_fd(const struct iopool_channel *);
 /* Calls done() for every completed job, outside the lock. */

@@ -403,6 +403,12 @@ START_TEST(growth_is_capped)
 }
 END_TEST
 
+static void
+count_call(void *arg)
+{
+	(*(int *)arg)++;
+}
+
 /* Whether fd is open; fcntl never blocks. */
 static int
 is_open(int fd)
@@ -414,7 +420,7 @@ START_TEST(closes_share_a_job)
 {
 	struct iopool	*pool = pool_open(1, 0, 4);
 	struct pollfd	 pfd = { iopool_channel_fd(ch), POLLIN, 0 };
-	int		 fds[10], i, rounds;
+	int		 fds[10], i, rounds, started = 0;
 
 	for (i = 0; i < 10; i += 2)
 		ck_assert_int_eq(pipe(&fds[i]), 0);
@@ -432,6 +438,19 @@ START_TEST(closes_share_a_job)
 	for (i = 0; i < 10; i++)
 		ck_assert_msg(!is_open(fds[i]), "fd %d still open", fds[i]);
 	ck_assert_uint_eq(iopool_channel_stats(ch)->jobs, 1);
+
+	/* A reactor is asked to flush, once per batch, at its turn's end. */
+	iopool_channel_on_closes(ch, count_call, &started);
+	ck_assert_int_eq(pipe(fds), 0);
+	iopool_close(pool, fds[0]);
+	iopool_close(pool, fds[1]);
+	ck_assert_int_eq(started, 1);
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	iopool_channel_flush(ch);
+	ck_assert_uint_eq(iopool_channel_stats(ch)->jobs, 2);
+	for (rounds = 0; rounds < 1000 && is_open(fds[1]); rounds++)
+		usleep(10000);
+	ck_assert(!is_open(fds[0]) && !is_open(fds[1]));
 	pool_close(pool);
 }
 END_TEST
