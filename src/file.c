@@ -518,14 +518,18 @@ open_target(const struct exchange *x, const struct path *p,
 	if ((cached = resolve_cache_lookup(res, key)) != NULL)
 		return cached;
 	if (resolve(res) == -1) {
+		resolve_cache_forget(res, key);
 		*queued = -1;
 		return NULL;
 	}
 	/* On success the cache owns res->fd; this request a reference. */
-	if (res->result != RESOLVE_FILE)
-		return NULL;
-	describe(res, root);
-	return resolve_cache_insert(res, key);
+	if (res->result == RESOLVE_FILE) {
+		describe(res, root);
+		cached = resolve_cache_insert(res, key);
+	}
+	if (cached == NULL)
+		resolve_cache_forget(res, key);
+	return cached;
 }
 
 /*

@@ -526,6 +526,12 @@ resolve_cache_insert(const struct resolution *res, const char *key)
 	return filecache_insert(res->root->cache, key, &file);
 }
 
+void
+resolve_cache_forget(const struct resolution *res, const char *key)
+{
+	filecache_forget(res->root->cache, key);
+}
+
 /*
  * Chooses how paths are kept beneath the root, once: openat2 where the
  * kernel (and any seccomp filter) allows it, else /proc/self/fd checks.

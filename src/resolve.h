@@ -106,9 +106,11 @@ struct filecache_entry *resolve_cache_lookup(
 /*
  * Hands a RESOLVE_FILE result, its validators made, to the cache, which
  * takes over res->fd: the entry, referenced, or NULL when it could not be
- * cached and res->fd stays the caller's.
+ * cached and res->fd stays the caller's. After a lookup miss that ends in
+ * no insert, resolve_cache_forget() (filecache_forget).
  */
 struct filecache_entry *resolve_cache_insert(
     const struct resolution *res, const char *key);
+void resolve_cache_forget(const struct resolution *res, const char *key);
 
 #endif
