@@ -24,11 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #ifdef HAVE_LINUX_OPENAT2_H
 #include <linux/openat2.h>
+#endif
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546 /* <linux/magic.h> */
 #endif
 
 #include "config.h"
@@ -72,8 +76,9 @@ openat2_beneath(int dirfd, const char *rel, int no_symlinks, int cached)
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	if (no_symlinks)
 		how.resolve |= RESOLVE_NO_SYMLINKS;
+	/* Cached: only on the root's own filesystem (docroot_probe). */
 	if (cached)
-		how.resolve |= RESOLVE_CACHED;
+		how.resolve |= RESOLVE_CACHED | RESOLVE_NO_XDEV;
 	do
 		fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
 	while (fd == -1 && (errno == EINTR || (errno == EAGAIN && !cached)) &&
@@ -221,8 +226,11 @@ walk_open(struct walk *w, const char *rel)
 	}
 	fd = openat2_beneath(
 	    root->fd, rel, root->site->symlinks == SYMLINKS_OFF, 1);
-	/* ENOENT from the cache is a negative dentry: as sure as a lookup. */
-	if (fd == -1 && status_of_errno(errno) >= 500)
+	/*
+	 * ENOENT from the cache is a negative dentry: as sure as a lookup.
+	 * EXDEV may be a mount point (RESOLVE_NO_XDEV), not an escape.
+	 */
+	if (fd == -1 && (status_of_errno(errno) >= 500 || errno == EXDEV))
 		w->gave_up = 1;
 	return fd;
 }
@@ -533,6 +541,22 @@ resolve_cache_forget(const struct resolution *res, const char *key)
 }
 
 /*
+ * Whether the reactor may open files on the root's filesystem. The
+ * dentry cache answering is not enough where the open itself can wait:
+ * FUSE asks its daemon on every open. Network filesystems need not be
+ * named: their names are revalidated, so RESOLVE_CACHED answers EAGAIN.
+ * Other mounts beneath the root are not looked at here: the reactor's
+ * opens do not cross into them (RESOLVE_NO_XDEV).
+ */
+static int
+cached_open_safe(int rootfd)
+{
+	struct statfs sf;
+
+	return fstatfs(rootfd, &sf) == 0 && sf.f_type != FUSE_SUPER_MAGIC;
+}
+
+/*
  * Chooses how paths are kept beneath the root, once: openat2 where the
  * kernel (and any seccomp filter) allows it, else /proc/self/fd checks.
  * With neither, nothing could be served safely.
@@ -553,6 +577,12 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 		if (!root->use_cached)
 			log_info("openat2 lacks RESOLVE_CACHED: every open "
 				 "goes to the I/O pool");
+		else if (!cached_open_safe(root->fd)) {
+			root->use_cached = 0;
+			log_info("root %s: on FUSE, whose opens can wait: "
+				 "every open goes to the I/O pool",
+			    root->real);
+		}
 		return 0;
 	}
 	openat2_errno = errno;
