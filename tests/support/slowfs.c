@@ -447,7 +447,8 @@ syscall(long number, ...)
  * answers, so the bytes before it still arrive. A read with RWF_NOWAIT
  * that reaches the bad byte gets EAGAIN instead: a bad sector is never in
  * the page cache. With SLOWFS_EIO_STAT set (non-empty), fstat of a
- * marked file fails with EIO too, so opening it fails. Marked files are
+ * marked file fails with EIO too, and so does statx of its fd
+ * (AT_EMPTY_PATH), so opening it fails. Marked files are
  * also slow if they hold the delay marker. Settings are read once, like
  * the others, under their own once.
  */
@@ -617,6 +618,10 @@ statx(int dirfd, const char *path, int flags, unsigned int mask,
 	/* Cached attributes only: what slow storage answers at once. */
 	if (at_marked(dirfd, path) && !(flags & AT_STATX_DONT_SYNC))
 		delay();
+	/* An fstat by another name fails like one. */
+	if ((flags & AT_EMPTY_PATH) && path[0] == '\0' &&
+	    eio_stat_fails(dirfd) == -1)
+		return -1;
 	return REAL(statx)(dirfd, path, flags, mask, stx);
 }
 
