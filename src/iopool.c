@@ -434,8 +434,9 @@ iopool_channel_reap(struct iopool_channel *ch)
 		observe(ch, job, reaped_ns);
 		job->done(job);
 	}
-	/* Whatever this loop turn gave up, done() included: one job. */
-	closes_flush(ch);
+	/* With no reactor to ask for the end of the turn, here is as late. */
+	if (ch->closes_started == NULL)
+		closes_flush(ch);
 }
 
 const struct iopool_stats *
@@ -573,9 +574,11 @@ iopool_close(struct iopool *pool, int fd)
 		return;
 	if (ch != NULL && ch->pool == pool && pool->nthreads > 0) {
 		if ((b = ch->closes) == NULL &&
-		    (b = calloc(1, sizeof *b)) != NULL) {
+		    (b = malloc(sizeof *b)) != NULL) {
+			memset(&b->job, 0, sizeof b->job);
 			b->job.work = close_batch_work;
 			b->job.past_limit = 1;
+			b->count = 0;
 			ch->closes = b;
 			if (ch->closes_started != NULL)
 				ch->closes_started(ch->closes_arg);
