@@ -116,6 +116,11 @@ class CachedOpenTest(ServerTestCase):
                 self.assertEqual((r.status, r.body), (200, b"%02d" % i * 100))
 
     def test_warm_opens_cost_no_pool_job(self):
+        fallback = [l for l in self.server.stderr_lines
+                    if "openat2 is unavailable" in l or "lacks RESOLVE_CACHED" in l]
+        if fallback:
+            # valgrind 3.19 does not know openat2, nor do old kernels.
+            self.skipTest("every open goes to the pool here: %s" % fallback[0])
         self.pipelined()  # warm: dentries and pages
         before = self.jobs()
         self.pipelined()
