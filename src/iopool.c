@@ -15,7 +15,7 @@
  * outside the lock: done() always runs on the thread that submitted the
  * job. A worker holding both locks takes pool->lock first. A job's memory
  * belongs to its submitter throughout; the pool only links it. A detached
- * job (no done()) is the exception: nothing comes back for it, and its
+ * job is the exception: nothing comes back for it, and its
  * work() owns it (a batch of closes frees itself). There is no
  * cancellation of a queued or running job: its submitter must keep the job
  * alive until done() runs, which is how a request whose client went away still
@@ -169,7 +169,7 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&pool->lock);
 
 		/* A detached job is work()'s own: it may be gone after. */
-		detached = job->done == NULL;
+		detached = job->detached;
 		job->work(job);
 
 		/* Not pending once it can be reaped: the lock order is pool,
@@ -317,8 +317,8 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 		/* Inline: counted where this thread's jobs are, if anywhere. */
 		if (ch != NULL)
 			stat_add(&ch->stats.jobs, 1);
-		if (job->done == NULL) {
-			job->work(job); /* detached: may free job */
+		if (job->detached) {
+			job->work(job); /* may free job */
 			return 1;
 		}
 		job->work(job);
@@ -578,6 +578,7 @@ iopool_close(struct iopool *pool, int fd)
 			memset(&b->job, 0, sizeof b->job);
 			b->job.work = close_batch_work;
 			b->job.past_limit = 1;
+			b->job.detached = 1;
 			b->count = 0;
 			ch->closes = b;
 			if (ch->closes_started != NULL)

@@ -17,17 +17,18 @@
 
 struct iojob {
 	void (*work)(struct iojob *); /* worker thread */
-	/*
-	 * Reactor thread. NULL makes the job detached: nothing comes back,
-	 * and work() owns the job (it may free it).
-	 */
-	void (*done)(struct iojob *);
-	void *data; /* the submitter's */
+	void (*done)(struct iojob *); /* reactor thread */
+	void *data;		      /* the submitter's */
 	/*
 	 * Queued even past queue_max: for jobs that release what an earlier
 	 * job took (a close), which that earlier job already bounds.
 	 */
 	int past_limit;
+	/*
+	 * Nothing comes back: done() is never called, and work() owns the
+	 * job (it may free it). For work the reactor has no use for.
+	 */
+	int detached;
 	struct iojob *next; /* owned by the pool */
 	uint64_t submit_ns; /* owned by the pool */
 	/* The submitting thread's channel, where done() runs. */

@@ -71,6 +71,7 @@ init_job(struct test_job *tj, int value, int gate)
 	tj->job.work = work;
 	tj->job.done = done;
 	tj->job.past_limit = 0;
+	tj->job.detached = 0;
 	tj->value = value;
 	tj->gate = gate;
 	tj->done_calls = 0;
