@@ -28,7 +28,7 @@ enum scope { SCOPE_GLOBAL, SCOPE_SITE };
 
 enum key_type {
 	KEY_UINT,
-	KEY_UINT_AUTO, /* a KEY_UINT, or "auto", stored as 0 */
+	KEY_UINT_AUTO, /* a KEY_UINT, or "auto", stored as CONFIG_AUTO */
 	KEY_BOOL,
 	KEY_PATH,	/* a file path, relative to the config file */
 	KEY_FILE_NAME,	/* a name without '/' */
@@ -86,7 +86,8 @@ static const struct key keys[] = {
 	{ "shutdown_grace_ms", KEY_UINT, G(shutdown_grace_ms), 0, 3600000 },
 	{ "chunk_bytes", KEY_UINT, G(chunk_bytes), 4096, 16 << 20 },
 	{ "sendfile_min_bytes", KEY_UINT, G(sendfile_min_bytes), 0, 1 << 30 },
-	{ "open_file_cache_max", KEY_UINT, G(open_file_cache_max), 0, 1 << 20 },
+	{ "open_file_cache_max", KEY_UINT_AUTO, G(open_file_cache_max), 0,
+	    1 << 20 },
 	{ "open_file_cache_ttl_ms", KEY_UINT, G(open_file_cache_ttl_ms), 0,
 	    3600000 },
 	{ "log_level", KEY_LOG_LEVEL, G(log_level), 0, 0 },
@@ -483,7 +484,7 @@ load_uint(struct loader *ld, const struct key *k, const config_setting_t *s,
 	if (k->type == KEY_UINT_AUTO &&
 	    config_setting_type(s) == CONFIG_TYPE_STRING &&
 	    strcmp(config_setting_get_string(s), "auto") == 0) {
-		*dst = 0;
+		*dst = CONFIG_AUTO;
 		return 0;
 	}
 	if (config_setting_type(s) != CONFIG_TYPE_INT &&
@@ -775,7 +776,7 @@ set_defaults(struct config *c)
 	c->io_threads = 4;
 	c->io_threads_max = 256;
 	c->io_queue_max = 4096;
-	c->max_connections = 0; /* auto */
+	c->max_connections = CONFIG_AUTO;
 	c->keepalive_requests = 1000;
 	c->request_limits = request_limits_default;
 	c->header_timeout_ms = 10000;
@@ -784,7 +785,7 @@ set_defaults(struct config *c)
 	c->shutdown_grace_ms = 10000;
 	c->chunk_bytes = 65536;
 	c->sendfile_min_bytes = 16384;
-	c->open_file_cache_max = 1024;
+	c->open_file_cache_max = CONFIG_AUTO;
 	c->open_file_cache_ttl_ms = 2000;
 	c->health_probe_interval_ms = 2000;
 	c->health_probe_timeout_ms = 500;
@@ -954,6 +955,35 @@ config_nofile_reserved(const struct config *c)
 	    c->metrics_listen_set + CONFIG_NOFILE_MARGIN;
 }
 
+/* The hard descriptor limit (main raises the soft one to it), bounded. */
+static unsigned long long
+nofile_limit(void)
+{
+	struct rlimit nofile;
+	unsigned long long limit = CONFIG_CONNECTIONS_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < limit)
+		limit = nofile.rlim_max;
+	return limit;
+}
+
+/*
+ * open_file_cache_max "auto": an eighth of the descriptors for each site's
+ * cache, a quarter for all of them, since a reload holds two generations':
+ * room for a real tree's files (65,536 with a limit of 512 Ki) that leaves
+ * three quarters of the limit to clients. An entry is memory only while a
+ * file is in it.
+ */
+static unsigned
+open_file_cache_auto(const struct config *c)
+{
+	unsigned long long n = nofile_limit() / (8 * c->site_count);
+
+	return n < CONFIG_FILE_CACHE_AUTO_MAX ? (unsigned)n
+					      : CONFIG_FILE_CACHE_AUTO_MAX;
+}
+
 /*
  * max_connections "auto": every descriptor the hard limit allows (main
  * raises the soft limit to it) that is not reserved. A limit too low for
@@ -962,12 +992,8 @@ config_nofile_reserved(const struct config *c)
 static unsigned
 max_connections_auto(const struct config *c)
 {
-	struct rlimit nofile;
-	unsigned long long limit = CONFIG_CONNECTIONS_MAX, reserved, n;
+	unsigned long long limit = nofile_limit(), reserved, n;
 
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-	    nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < limit)
-		limit = nofile.rlim_max;
 	reserved = config_nofile_reserved(c);
 	n = reserved < limit / 2 ? limit - reserved : limit / 2;
 	return n > 0 ? (unsigned)n : 1;
@@ -1011,7 +1037,12 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 		}
 		c->listen_count = o->listen_count;
 	}
-	if (c->max_connections == 0) {
+	/* The caches first: max_connections "auto" leaves them their room. */
+	if (c->open_file_cache_max == CONFIG_AUTO) {
+		c->open_file_cache_max = open_file_cache_auto(c);
+		c->open_file_cache_auto = 1;
+	}
+	if (c->max_connections == CONFIG_AUTO) {
 		c->max_connections = max_connections_auto(c);
 		c->max_connections_auto = 1;
 	}

@@ -12,6 +12,7 @@
 #ifndef CONFIG_H
 #define CONFIG_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include "encoding.h"
@@ -28,6 +29,9 @@
 #define CONFIG_ERROR_PAGES_MAX 32
 #define CONFIG_MIME_MAX 256
 #define CONFIG_CONNECTIONS_MAX (1 << 20) /* max_connections */
+#define CONFIG_FILE_CACHE_AUTO_MAX 65536 /* open_file_cache_max "auto" */
+/* How a KEY_UINT_AUTO key says "auto" until config_load works it out. */
+#define CONFIG_AUTO UINT_MAX
 /*
  * Descriptors beside client sockets, caches and listeners: logs, the
  * pool's eventfd, the event base, files in flight outside the caches.
@@ -97,7 +101,8 @@ struct config {
 	unsigned shutdown_grace_ms;
 	unsigned chunk_bytes;
 	unsigned sendfile_min_bytes; /* 0: never */
-	unsigned open_file_cache_max; /* 0: no cache */
+	unsigned open_file_cache_max; /* 0: no cache; "auto" worked out */
+	int open_file_cache_auto;     /* it was "auto" */
 	unsigned open_file_cache_ttl_ms;
 	enum log_level log_level;
 	char *access_log;	 /* NULL: off */

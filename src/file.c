@@ -1,10 +1,13 @@
 /*
- * The static file handler. A request becomes three kinds of I/O pool job:
- * an open (resolve under the root, fstat, find the index), reads of one
- * chunk each, and a close. The coroutine waits for each job, so the code
- * below reads as plain blocking code while the reactor thread never touches
- * the filesystem. One chunk buffer per response bounds memory: the next
- * pread is not issued until the previous chunk has gone into the socket.
+ * The static file handler. A request becomes up to three kinds of I/O
+ * pool job: an open (resolve under the root, fstat, find the index),
+ * reads of one chunk each, and a close. The open and the reads are first
+ * tried on the reactor with calls that cannot wait for storage (openat2
+ * RESOLVE_CACHED, preadv2 RWF_NOWAIT), and closes are batched, so a file
+ * in memory costs no job of its own. The coroutine waits for each job, so the
+ * code below reads as plain blocking code while the reactor thread never
+ * waits for the filesystem. One chunk buffer per response bounds memory: the
+ * next pread is not issued until the previous chunk has gone into the socket.
  */
 #include "autoconf.h"
 
@@ -139,17 +142,31 @@ run_job(struct file_job *fj, void (*work)(struct iojob *))
 	return 0;
 }
 
-/* Closes an fd this request opened (not the cache's) and waits for it. */
+/*
+ * Closes an fd this request opened (not the cache's) on the pool, with
+ * the other closes of this loop turn; nothing waits for it.
+ */
 static void
-file_close(int fd)
+file_close(const struct docroot *root, int fd)
 {
-	struct iopool_close cj;
+	if (fd != -1)
+		iopool_close(root->pool, fd);
+}
 
-	if (fd == -1)
-		return;
-	iopool_close_init(&cj, fd, NULL);
-	if (await_job(&cj.job) == -1)
-		log_warnx("cannot queue a file close");
+/*
+ * Resolves res: on the reactor when the kernel's caches can answer, else
+ * as a pool job. -1 when the pool would not take the job.
+ */
+static int
+resolve(struct resolution *res)
+{
+	if (resolve_cached(res) == 0)
+		return 0;
+	if (await_job(&res->job) == -1) {
+		log_warnx_limited(&queue_log, "I/O queue full");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -506,12 +523,12 @@ send_error_page(struct exchange *x, int status)
 		strlen(site->error_pages[i].path)) != 0)
 		return exchange_send_error(x, status);
 	resolve_init(&res, root, &page, NULL, 0);
-	if (await_job(&res.job) == -1)
+	if (resolve(&res) == -1)
 		return exchange_send_error(x, status);
 	memset(&fj, 0, sizeof fj);
 	fj.fd = res.fd;
 	if (res.result != RESOLVE_FILE) {
-		file_close(fj.fd);
+		file_close(root, fj.fd);
 		return exchange_send_error(x, status);
 	}
 	memset(&rep, 0, sizeof rep);
@@ -529,13 +546,14 @@ send_error_page(struct exchange *x, int status)
 		rc = exchange_send_head(x, &r, NULL, 0);
 	else
 		rc = send_body(x, &fj, &r, &plan, &rep);
-	file_close(fj.fd);
+	file_close(root, fj.fd);
 	return rc;
 }
 
 /*
- * Open: the file p names, from the open-file cache (no pool job at all)
- * or from one resolve job. Returns the cache entry the request now holds,
+ * Open: the file p names, from the open-file cache (no open at all), from
+ * the kernel's caches on the reactor (no pool job either), or from one
+ * resolve job. Returns the cache entry the request now holds,
  * or NULL with res->fd, if any, the request's own to close. *queued is
  * -1 when the pool would not take the job.
  */
@@ -555,16 +573,19 @@ open_target(const struct exchange *x, const struct path *p,
 	/* A hot file: no open, no fstat, no close; nothing for the pool. */
 	if ((cached = resolve_cache_lookup(res, key)) != NULL)
 		return cached;
-	if (await_job(&res->job) == -1) {
-		log_warnx_limited(&queue_log, "I/O queue full");
+	if (resolve(res) == -1) {
+		resolve_cache_forget(res, key);
 		*queued = -1;
 		return NULL;
 	}
 	/* On success the cache owns res->fd; this request a reference. */
-	if (res->result != RESOLVE_FILE)
-		return NULL;
-	describe(res, root);
-	return resolve_cache_insert(res, key);
+	if (res->result == RESOLVE_FILE) {
+		describe(res, root);
+		cached = resolve_cache_insert(res, key);
+	}
+	if (cached == NULL)
+		resolve_cache_forget(res, key);
+	return cached;
 }
 
 /*
@@ -695,6 +716,6 @@ file_serve(struct exchange *x, const struct path *p)
 	if (cached != NULL)
 		filecache_release(root->cache, cached);
 	else
-		file_close(fj.fd);
+		file_close(root, fj.fd);
 	return rc;
 }

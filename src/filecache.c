@@ -25,7 +25,8 @@ struct filecache_entry {
 	struct filecache_entry *hash_next;
 	struct filecache_entry *lru_prev, *lru_next; /* most recent first */
 	unsigned refs;
-	int cached; /* still in the table */
+	int cached;	  /* still in the table */
+	int revalidating; /* past its TTL, one request resolving it again */
 	long resolved_ms;
 	struct filecache_file file;
 	char key[];
@@ -157,10 +158,20 @@ filecache_lookup(
 			break;
 	if (e == NULL)
 		return NULL;
-	if (monotime_ms() - e->resolved_ms > (long)fc->ttl_ms ||
-	    !still_valid(e)) {
+	if (!still_valid(e)) {
 		/* Resolved again by the caller, then inserted afresh. */
 		evict(fc, e);
+		return NULL;
+	}
+	/*
+	 * Past its TTL, the first request resolves the path again (a miss),
+	 * and the others keep using the entry, which is still the file it
+	 * was, until that one inserts or forgets: requests arriving together
+	 * do not all resolve the same path at once.
+	 */
+	if (!e->revalidating &&
+	    monotime_ms() - e->resolved_ms > (long)fc->ttl_ms) {
+		e->revalidating = 1;
 		return NULL;
 	}
 	lru_unlink(fc, e);
@@ -201,6 +212,21 @@ filecache_insert(
 	lru_push(fc, e);
 	fc->count++;
 	return e;
+}
+
+void
+filecache_forget(struct filecache *fc, const char *key)
+{
+	struct filecache_entry *e;
+
+	if (fc == NULL || *key == '\0')
+		return;
+	for (e = fc->buckets[hash(key) & (fc->nbuckets - 1)]; e != NULL;
+	     e = e->hash_next)
+		if (strcmp(e->key, key) == 0)
+			break;
+	if (e != NULL && e->revalidating)
+		evict(fc, e);
 }
 
 void

@@ -6,6 +6,8 @@
  * every use its attributes are re-read from the open descriptor with
  * statx(AT_STATX_DONT_SYNC), which never waits for storage: a file
  * rewritten in place, or unlinked or renamed over, is noticed at once.
+ * Past the TTL one request resolves the path again while the others go on
+ * using the entry.
  */
 #ifndef FILECACHE_H
 #define FILECACHE_H
@@ -44,6 +46,8 @@ void filecache_free(struct filecache *);
 /*
  * A fresh entry for key: fills file and returns the entry, referenced;
  * NULL on a miss. file->fd is the entry's, good while the reference is.
+ * A miss may be the one that revalidates an entry past its TTL: the
+ * caller then inserts what it resolved, or calls filecache_forget().
  */
 struct filecache_entry *filecache_lookup(
     struct filecache *, const char *key, struct filecache_file *file);
@@ -53,6 +57,12 @@ struct filecache_entry *filecache_lookup(
  */
 struct filecache_entry *filecache_insert(
     struct filecache *, const char *key, const struct filecache_file *file);
+/*
+ * After a miss that resolved no file to insert (or could not insert it):
+ * an entry being revalidated under key is dropped, so the others stop
+ * using it. Any other entry stays.
+ */
+void filecache_forget(struct filecache *, const char *key);
 /* Drops a reference; an evicted entry's descriptor is closed on the pool. */
 void filecache_release(struct filecache *, struct filecache_entry *);
 /* Builds the key for a path and the encodings a client takes. */

@@ -14,7 +14,9 @@
  * channel's lock, clears the eventfd, and calls done() for each job
  * outside the lock: done() always runs on the thread that submitted the
  * job. A worker holding both locks takes pool->lock first. A job's memory
- * belongs to its submitter throughout; the pool only links it. There is no
+ * belongs to its submitter throughout; the pool only links it. A detached
+ * job is the exception: nothing comes back for it, and its
+ * work() owns it (a batch of closes frees itself). There is no
  * cancellation of a queued or running job: its submitter must keep the job
  * alive until done() runs, which is how a request whose client went away still
  * gets a safe completion.
@@ -34,7 +36,8 @@
  * from another thread. Submit stamps job->submit_ns from the monotonic
  * clock before the job is queued; a worker never touches the stamp, and
  * reap observes the latency once the job is back on the reactor. Jobs
- * that iopool_destroy() finishes are never reaped and so are not observed.
+ * that iopool_destroy() finishes, and detached jobs, are never reaped and
+ * so are not observed.
  */
 #include "autoconf.h"
 
@@ -58,12 +61,28 @@ struct jobq {
 	struct iojob *tail;
 };
 
+/*
+ * Descriptors to close, gathered on one reactor and closed by one job:
+ * a close may wait for storage, but a job per close would cost a pool
+ * round trip per request that opened a file on the reactor.
+ */
+#define CLOSE_BATCH 64
+
+struct close_batch {
+	struct iojob job;
+	unsigned count;
+	int fds[CLOSE_BATCH];
+};
+
 struct iopool_channel {
 	pthread_mutex_t lock; /* guards done */
 	struct jobq done;
 	int notify_rfd; /* eventfd, or a pipe's read end */
 	int notify_wfd;
-	struct iopool_stats stats;   /* its reactor writes, no lock */
+	struct iopool_stats stats;	/* its reactor writes, no lock */
+	struct close_batch *closes;	/* filling; its reactor's alone */
+	void (*closes_started)(void *); /* see iopool_channel_on_closes */
+	void *closes_arg;
 	struct iopool *pool;	     /* NULL once the pool is destroyed */
 	struct iopool_channel *next; /* pool->channels, under pool->lock */
 };
@@ -85,6 +104,8 @@ struct iopool {
 
 /* Where jobs submitted on this thread complete: its reactor's channel. */
 static _Thread_local struct iopool_channel *bound;
+
+static void closes_flush(struct iopool_channel *);
 
 /* Single writer: a plain add, made visible to a reader on another thread. */
 static void
@@ -131,7 +152,7 @@ worker_main(void *arg)
 	struct iopool *pool = arg;
 	struct iopool_channel *ch;
 	struct iojob *job;
-	int was_empty;
+	int was_empty, detached;
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
@@ -147,12 +168,16 @@ worker_main(void *arg)
 		pool->todo_count--;
 		pthread_mutex_unlock(&pool->lock);
 
+		/* A detached job is work()'s own: it may be gone after. */
+		detached = job->detached;
 		job->work(job);
 
 		/* Not pending once it can be reaped: the lock order is pool,
 		 * ch. */
 		pthread_mutex_lock(&pool->lock);
 		pool->queued--;
+		if (detached)
+			continue;
 		ch = job->channel;
 		pthread_mutex_lock(&ch->lock);
 		was_empty = ch->done.head == NULL;
@@ -271,8 +296,10 @@ iopool_destroy(struct iopool *pool)
 		}
 	}
 	/* Each channel is its reactor's to free, after this. */
-	for (ch = pool->channels; ch != NULL; ch = ch->next)
+	for (ch = pool->channels; ch != NULL; ch = ch->next) {
+		closes_flush(ch);
 		ch->pool = NULL;
+	}
 	pthread_cond_destroy(&pool->wake);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
@@ -288,11 +315,15 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	job->channel = ch;
 	if (pool->nthreads == 0) {
 		/* Inline: counted where this thread's jobs are, if anywhere. */
-		job->work(job);
-		if (ch != NULL) {
+		if (ch != NULL)
 			stat_add(&ch->stats.jobs, 1);
-			observe(ch, job, monotime_ns());
+		if (job->detached) {
+			job->work(job); /* may free job */
+			return 1;
 		}
+		job->work(job);
+		if (ch != NULL)
+			observe(ch, job, monotime_ns());
 		return 1;
 	}
 	if (ch == NULL || ch->pool != pool)
@@ -363,6 +394,7 @@ iopool_channel_free(struct iopool_channel *ch)
 			}
 		pthread_mutex_unlock(&ch->pool->lock);
 	}
+	closes_flush(ch);
 	notify_close(ch);
 	pthread_mutex_destroy(&ch->lock);
 	free(ch);
@@ -402,6 +434,9 @@ iopool_channel_reap(struct iopool_channel *ch)
 		observe(ch, job, reaped_ns);
 		job->done(job);
 	}
+	/* With no reactor to ask for the end of the turn, here is as late. */
+	if (ch->closes_started == NULL)
+		closes_flush(ch);
 }
 
 const struct iopool_stats *
@@ -477,11 +512,87 @@ close_free(struct iojob *job)
 	free(job);
 }
 
+/* Detached: nothing comes back to the reactor, which has no use for it. */
+static void
+close_batch_work(struct iojob *job)
+{
+	struct close_batch *b = (struct close_batch *)job;
+	unsigned i;
+
+	for (i = 0; i < b->count; i++)
+		close(b->fds[i]);
+	free(b);
+}
+
+/*
+ * Hands the channel's batch to the pool. Once the pool is gone (teardown,
+ * where blocking is allowed), or off the reactor, it is closed here.
+ */
+static void
+closes_flush(struct iopool_channel *ch)
+{
+	struct close_batch *b = ch->closes;
+
+	if (b == NULL)
+		return;
+	ch->closes = NULL;
+	if (ch->pool == NULL || bound != ch)
+		close_batch_work(&b->job);
+	else
+		iopool_submit(ch->pool, &b->job);
+}
+
+void
+iopool_channel_on_closes(
+    struct iopool_channel *ch, void (*started)(void *), void *arg)
+{
+	ch->closes_started = started;
+	ch->closes_arg = arg;
+}
+
+void
+iopool_channel_flush(struct iopool_channel *ch)
+{
+	closes_flush(ch);
+}
+
+/*
+ * Batched on the calling reactor's channel: the batch goes to the pool
+ * when full, or at the end of this loop turn, which its first descriptor
+ * asks the reactor for (or, with no one to ask, the channel's fd, which
+ * iopool_channel_reap() answers). So at most CLOSE_BATCH descriptors wait
+ * to be handed over, for one loop turn at most.
+ */
 void
 iopool_close(struct iopool *pool, int fd)
 {
+	struct iopool_channel *ch = bound;
 	struct iopool_close *cj;
+	struct close_batch *b;
 
+	if (fd == -1)
+		return;
+	if (ch != NULL && ch->pool == pool && pool->nthreads > 0) {
+		if ((b = ch->closes) == NULL &&
+		    (b = malloc(sizeof *b)) != NULL) {
+			memset(&b->job, 0, sizeof b->job);
+			b->job.work = close_batch_work;
+			b->job.past_limit = 1;
+			b->job.detached = 1;
+			b->count = 0;
+			ch->closes = b;
+			if (ch->closes_started != NULL)
+				ch->closes_started(ch->closes_arg);
+			else
+				notify(ch);
+		}
+		if (b != NULL) {
+			b->fds[b->count++] = fd;
+			if (b->count == CLOSE_BATCH)
+				closes_flush(ch);
+			return;
+		}
+	}
 	if ((cj = malloc(sizeof *cj)) == NULL) {
 		close(fd); /* no memory for a job: a brief block */
 		return;

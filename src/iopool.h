@@ -24,6 +24,11 @@ struct iojob {
 	 * job took (a close), which that earlier job already bounds.
 	 */
 	int past_limit;
+	/*
+	 * Nothing comes back: done() is never called, and work() owns the
+	 * job (it may free it). For work the reactor has no use for.
+	 */
+	int detached;
 	struct iojob *next; /* owned by the pool */
 	uint64_t submit_ns; /* owned by the pool */
 	/* The submitting thread's channel, where done() runs. */
@@ -83,6 +88,16 @@ struct iopool_channel *iopool_channel_create(struct iopool *);
 void iopool_channel_free(struct iopool_channel *);
 /* Jobs submitted on the calling thread from now on complete on ch. */
 void iopool_channel_bind(struct iopool_channel *ch);
+/*
+ * started(arg) runs on the reactor when a batch of closes begins to fill
+ * (iopool_close): the reactor is to call iopool_channel_flush() before it
+ * next waits for events. Without it, the channel's fd turns readable and
+ * iopool_channel_reap() flushes.
+ */
+void iopool_channel_on_closes(
+    struct iopool_channel *ch, void (*started)(void *), void *arg);
+/* Hands the closes gathered so far to the pool, as one job. */
+void iopool_channel_flush(struct iopool_channel *ch);
 /* Readable when completions wait for iopool_channel_reap(). */
 int iopool_channel_fd(const struct iopool_channel *);
 /* Calls done() for every completed job, outside the lock. */
@@ -102,7 +117,11 @@ struct iopool_close {
 
 /* Prepares cj to close fd or dir; then await_job() or iopool_submit(). */
 void iopool_close_init(struct iopool_close *cj, int fd, DIR *dir);
-/* Closes fd with a job of its own that nobody waits for. */
+/*
+ * Closes fd on the pool, and nobody waits for it. On a reactor the close
+ * joins that reactor's batch: one job closes every descriptor given up in
+ * a loop turn (up to 64). Elsewhere it is a job of its own.
+ */
 void iopool_close(struct iopool *, int fd);
 
 #endif

@@ -121,6 +121,9 @@ nofile_check(const struct config *cfg)
 	unsigned long long need;
 
 	need = cfg->max_connections + config_nofile_reserved(cfg);
+	if (cfg->open_file_cache_auto)
+		log_info(
+		    "open_file_cache_max auto: %u", cfg->open_file_cache_max);
 	if (cfg->max_connections_auto)
 		log_info("max_connections auto: %u", cfg->max_connections);
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&

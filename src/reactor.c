@@ -28,6 +28,23 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 	iopool_channel_reap(arg);
 }
 
+/*
+ * Closes given up in a loop turn go to the pool as one job at its end:
+ * an event made active runs after the callbacks already due this turn,
+ * before the loop waits again.
+ */
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	iopool_channel_flush(arg);
+}
+
+static void
+closes_started(void *arg)
+{
+	event_active(arg, 0, 0);
+}
+
 struct reactor *
 reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
 {
@@ -58,13 +75,21 @@ reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
 		errno = ENOMEM;
 		goto fail_event;
 	}
-	if (coro_init(stack_bytes, stack_pool_max) == -1)
+	if ((r->flush_ev = event_new(
+		 r->base, -1, 0, flush_cb, r->completions)) == NULL) {
+		errno = ENOMEM;
 		goto fail_event;
+	}
+	if (coro_init(stack_bytes, stack_pool_max) == -1)
+		goto fail_flush;
+	iopool_channel_on_closes(r->completions, closes_started, r->flush_ev);
 	iopool_channel_bind(r->completions);
 	metrics_shard_attach(&r->metrics);
 	current = r;
 	return r;
 
+fail_flush:
+	event_free(r->flush_ev);
 fail_event:
 	event_free(r->completion_ev);
 fail_channel:
@@ -85,6 +110,9 @@ reactor_free(struct reactor *r)
 		current = NULL;
 	metrics_shard_detach(&r->metrics);
 	coro_shutdown();
+	/* Closes still gathered are made here: the reactor is done. */
+	iopool_channel_on_closes(r->completions, NULL, NULL);
+	event_free(r->flush_ev);
 	event_free(r->completion_ev);
 	iopool_channel_free(r->completions);
 	event_base_free(r->base);

@@ -38,6 +38,7 @@ struct reactor {
 	struct iopool *pool;		    /* shared by every reactor */
 	struct iopool_channel *completions; /* its jobs come back here */
 	struct event *completion_ev;	    /* reaps them */
+	struct event *flush_ev;		    /* hands its closes over */
 	/* Its connections: conn.c links, counts and drains them. */
 	struct conn *conns;
 	unsigned nconns;

@@ -3,8 +3,17 @@
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so the kernel refuses
  * every escape, symlinks included; where openat2 is missing the path is
  * opened O_PATH, where that descriptor really points is checked, and only
- * then is the file opened for reading. Runs on I/O pool workers only
- * (docroot_open at start-up excepted).
+ * then is the file opened for reading.
+ *
+ * A resolution runs in one of two places. On the reactor, first
+ * (resolve_cached): openat2 with RESOLVE_CACHED is answered from the
+ * dentry cache or fails at once with EAGAIN, and statx with
+ * AT_STATX_DONT_SYNC reads the attributes in memory, so neither waits for
+ * storage; descriptors it lets go are closed on the pool. Anything it
+ * cannot answer that way sends the whole resolution to an I/O pool
+ * worker (resolve_work), where every call may block. Both walk the same
+ * code (struct walk says where it runs), so they cannot disagree about
+ * what is served.
  */
 #include "autoconf.h"
 
@@ -15,14 +24,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #ifdef HAVE_LINUX_OPENAT2_H
 #include <linux/openat2.h>
 #endif
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546 /* <linux/magic.h> */
+#endif
 
 #include "config.h"
 #include "filecache.h"
+#include "iopool.h"
 #include "log.h"
 #include "mime.h"
 #include "path.h"
@@ -32,19 +47,25 @@
  * Opens rel beneath the root. openat2(RESOLVE_BENEATH) lets the kernel
  * refuse every escape, symlinks included; where it is missing, the
  * fallback checks where an O_PATH descriptor really points before it
- * opens anything.
+ * opens anything. O_NONBLOCK keeps a FIFO from waiting for a writer, and
+ * is what lets an open on the reactor never wait (io_uring pairs it with
+ * RESOLVE_CACHED's LOOKUP_CACHED for its own non-blocking opens).
  */
 #define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 /*
  * openat2 with RESOLVE_BENEATH answers EAGAIN when a rename elsewhere
  * raced a ".." it walked (a symlink's target, say) and it cannot prove
  * the walk stayed beneath; the call is safe to repeat. Bounded, since
- * someone renaming in a loop could keep it failing.
+ * someone renaming in a loop could keep it failing. With RESOLVE_CACHED
+ * EAGAIN is also the dentry cache's "not here": never repeated then, the
+ * pool's uncached walk is the retry.
  */
 #define OPENAT2_TRIES 8
+/* What a file's description needs from statx. */
+#define STATX_NEEDED (STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME)
 
 static int
-openat2_beneath(int dirfd, const char *rel, int no_symlinks)
+openat2_beneath(int dirfd, const char *rel, int no_symlinks, int cached)
 {
 #if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
 	struct open_how how;
@@ -55,12 +76,16 @@ openat2_beneath(int dirfd, const char *rel, int no_symlinks)
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	if (no_symlinks)
 		how.resolve |= RESOLVE_NO_SYMLINKS;
+	/* Cached: only on the root's own filesystem (docroot_probe). */
+	if (cached)
+		how.resolve |= RESOLVE_CACHED | RESOLVE_NO_XDEV;
 	do
 		fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-	while (fd == -1 && (errno == EAGAIN || errno == EINTR) &&
+	while (fd == -1 && (errno == EINTR || (errno == EAGAIN && !cached)) &&
 	    ++tries < OPENAT2_TRIES);
 	return fd;
 #else
+	(void)dirfd, (void)rel, (void)no_symlinks, (void)cached;
 	errno = ENOSYS;
 	return -1;
 #endif
@@ -123,7 +148,7 @@ open_beneath(const struct docroot *root, const char *rel)
 	int fd, pathfd, error;
 
 	if (root->use_openat2)
-		return openat2_beneath(root->fd, rel, no_symlinks);
+		return openat2_beneath(root->fd, rel, no_symlinks, 0);
 	if ((pathfd = openat(root->fd, rel, O_PATH | O_CLOEXEC)) == -1)
 		return -1;
 	if ((fd = reopen_beneath(root, rel, pathfd, no_symlinks)) == -1) {
@@ -165,34 +190,148 @@ status_of_errno(int error)
 	}
 }
 
-static void
-resolve_failed(struct resolution *res, int status)
+/*
+ * Where a resolution runs. On a worker (cached 0) every call may block.
+ * On the reactor only calls that cannot wait for storage are made, and
+ * gave_up says one of them could not answer: the resolution has released
+ * what it opened and must run again, from the start, on the pool.
+ */
+struct walk {
+	struct resolution *res;
+	int cached;
+	int gave_up;
+};
+
+/*
+ * Opens rel as the walk may. -1 with errno is final (no such file, or
+ * one that may not be served) unless gave_up is set: on the reactor that
+ * is every answer but those, EAGAIN from a dentry cache miss first.
+ */
+static int
+walk_open(struct walk *w, const char *rel)
 {
+	const struct docroot *root = w->res->root;
+	int fd;
+
+	if (!w->cached)
+		return open_beneath(root, rel);
+	/*
+	 * The /proc fallback has no cached-only form: its O_PATH openat may
+	 * look names up on storage, so such a root resolves on the pool.
+	 */
+	if (!root->use_cached) {
+		w->gave_up = 1;
+		errno = EAGAIN;
+		return -1;
+	}
+	fd = openat2_beneath(
+	    root->fd, rel, root->site->symlinks == SYMLINKS_OFF, 1);
+	/*
+	 * ENOENT from the cache is a negative dentry: as sure as a lookup.
+	 * EXDEV may be a mount point (RESOLVE_NO_XDEV), not an escape.
+	 */
+	if (fd == -1 && (status_of_errno(errno) >= 500 || errno == EXDEV))
+		w->gave_up = 1;
+	return fd;
+}
+
+static void
+stat_from_statx(struct stat *st, const struct statx *sx)
+{
+	memset(st, 0, sizeof *st);
+	st->st_dev = makedev(sx->stx_dev_major, sx->stx_dev_minor);
+	st->st_ino = sx->stx_ino;
+	st->st_mode = sx->stx_mode;
+	st->st_nlink = sx->stx_nlink;
+	st->st_uid = sx->stx_uid;
+	st->st_gid = sx->stx_gid;
+	st->st_size = (off_t)sx->stx_size;
+	st->st_blksize = sx->stx_blksize;
+	st->st_blocks = (blkcnt_t)sx->stx_blocks;
+	st->st_atim.tv_sec = sx->stx_atime.tv_sec;
+	st->st_atim.tv_nsec = sx->stx_atime.tv_nsec;
+	st->st_mtim.tv_sec = sx->stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = sx->stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = sx->stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = sx->stx_ctime.tv_nsec;
+}
+
+/*
+ * The open file's attributes. On the reactor, AT_STATX_DONT_SYNC answers
+ * from what is in memory (fstat may ask a network filesystem's server);
+ * a failure there, or attributes it could not give, go to the pool.
+ */
+static int
+walk_stat(struct walk *w, int fd, struct stat *st)
+{
+	struct statx sx;
+
+	if (!w->cached)
+		return fstat(fd, st);
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_BASIC_STATS,
+		&sx) == -1 ||
+	    (sx.stx_mask & STATX_NEEDED) != STATX_NEEDED) {
+		w->gave_up = 1;
+		errno = EAGAIN;
+		return -1;
+	}
+	stat_from_statx(st, &sx);
+	return 0;
+}
+
+/*
+ * A close can wait for storage: on the reactor it is left to the pool,
+ * batched (iopool_close). A root without a pool (-t, unit tests) has no
+ * reactor either.
+ */
+static void
+walk_close(struct walk *w, int fd)
+{
+	if (w->cached && w->res->root->pool != NULL)
+		iopool_close(w->res->root->pool, fd);
+	else
+		close(fd);
+}
+
+static void
+walk_failed(struct walk *w, int status)
+{
+	struct resolution *res = w->res;
+
 	if (res->fd != -1)
-		close(res->fd);
+		walk_close(w, res->fd);
 	res->fd = -1;
 	res->result = RESOLVE_FAILED;
 	res->status = status;
 }
 
 /*
- * Fails res with the status error calls for. ENOENT and its kind are the
+ * Fails the resolution with the status error calls for, or, when the
+ * walk gave up, only releases what it holds. ENOENT and its kind are the
  * client's doing; anything that ends in a 5xx is the server's, and says
  * so in one line (a worker may log: lines are single writes, and the
- * limiter has a lock).
+ * limiter has a lock). A walk on the reactor never gets that far: it
+ * gives up first, and the pool's walk logs.
  */
 static void
-resolve_error(struct resolution *res, const char *rel, int error)
+walk_error(struct walk *w, const char *rel, int error)
 {
 	static struct log_ratelimit rl = LOG_RATELIMIT_INITIALIZER(10);
+	struct resolution *res = w->res;
 	int status = status_of_errno(error);
 
+	if (w->gave_up) {
+		if (res->fd != -1)
+			walk_close(w, res->fd);
+		res->fd = -1;
+		return;
+	}
 	if (status >= 500) {
 		/* One per request a client can repeat: rate-limited. */
 		errno = error;
 		log_warn_limited(&rl, "/%s: cannot open", rel);
 	}
-	resolve_failed(res, status);
+	walk_failed(w, status);
 }
 
 static void
@@ -211,11 +350,15 @@ set_name(struct resolution *res, const char *rel)
 /*
  * Replaces the open file by its best precompressed sidecar ("X.br" beside
  * "X"), if the client takes one and one is there as a regular file. The
- * sidecar must be at least as new as X: a stale one is not served.
+ * sidecar must be at least as new as X: a stale one is not served. On the
+ * reactor a sidecar the dentry cache cannot vouch for either way (not
+ * even as missing) gives the whole resolution up: which file is served
+ * must not depend on where it was resolved.
  */
 static void
-open_sidecar(struct resolution *res, const char *rel)
+walk_sidecar(struct walk *w, const char *rel)
 {
+	struct resolution *res = w->res;
 	char name[PATH_MAX];
 	struct stat st;
 	size_t i;
@@ -225,88 +368,121 @@ open_sidecar(struct resolution *res, const char *rel)
 		if ((size_t)snprintf(name, sizeof name, "%s%s", rel,
 			encoding_suffix(res->accept[i])) >= sizeof name)
 			continue;
-		if ((fd = open_beneath(res->root, name)) == -1)
+		if ((fd = walk_open(w, name)) == -1) {
+			if (w->gave_up)
+				return;
 			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		}
+		if (walk_stat(w, fd, &st) == 0 && S_ISREG(st.st_mode) &&
 		    (st.st_mtim.tv_sec > res->st.st_mtim.tv_sec ||
 			(st.st_mtim.tv_sec == res->st.st_mtim.tv_sec &&
 			    st.st_mtim.tv_nsec >= res->st.st_mtim.tv_nsec))) {
-			close(res->fd);
+			walk_close(w, res->fd);
 			res->fd = fd;
 			res->st = st;
 			res->encoding = res->accept[i];
 			return;
 		}
-		close(fd);
+		walk_close(w, fd);
+		if (w->gave_up)
+			return;
 	}
 }
 
-/* Worker: open, fstat, and for a directory its index. */
+/* Open, stat, and for a directory its index, wherever w says. */
 static void
-resolve_work(struct iojob *job)
+walk_resolve(struct walk *w)
 {
-	struct resolution *res = (struct resolution *)job;
-	struct resolution *fj = res;
+	struct resolution *res = w->res;
 	const struct path *p = res->path;
 	char index_rel[sizeof p->rel + NAME_MAX + 2];
 	int dirfd, error;
 
-	if (!fj->root->site->dotfiles && path_is_hidden(p->rel)) {
-		resolve_failed(fj, 404);
+	if (!res->root->site->dotfiles && path_is_hidden(p->rel)) {
+		walk_failed(w, 404);
 		return;
 	}
-	fj->fd = open_beneath(fj->root, p->rel[0] != '\0' ? p->rel : ".");
-	if (fj->fd == -1 || fstat(fj->fd, &fj->st) == -1) {
-		resolve_error(fj, p->rel, errno);
+	res->fd = walk_open(w, p->rel[0] != '\0' ? p->rel : ".");
+	if (res->fd == -1 || walk_stat(w, res->fd, &res->st) == -1) {
+		walk_error(w, p->rel, errno);
 		return;
 	}
-	if (S_ISDIR(fj->st.st_mode)) {
-		dirfd = fj->fd;
-		fj->fd = -1;
+	if (S_ISDIR(res->st.st_mode)) {
+		dirfd = res->fd;
+		res->fd = -1;
 		if (!p->trailing_slash) {
-			close(dirfd);
-			fj->result = RESOLVE_REDIRECT;
+			walk_close(w, dirfd);
+			res->result = RESOLVE_REDIRECT;
 			return;
 		}
 		if ((size_t)snprintf(index_rel, sizeof index_rel, "%s%s%s",
 			p->rel, p->rel[0] != '\0' ? "/" : "",
-			fj->root->index) >= sizeof index_rel) {
-			close(dirfd);
-			resolve_failed(fj, 404);
+			res->root->index) >= sizeof index_rel) {
+			walk_close(w, dirfd);
+			walk_failed(w, 404);
 			return;
 		}
-		if ((fj->fd = open_beneath(fj->root, index_rel)) == -1) {
+		if ((res->fd = walk_open(w, index_rel)) == -1) {
 			error = errno;
-			if (error == ENOENT && fj->root->site->autoindex) {
+			if (!w->gave_up && error == ENOENT &&
+			    res->root->site->autoindex) {
 				/* No index: the directory itself is listed. */
-				fj->fd = dirfd;
-				fj->result = RESOLVE_LISTING;
+				res->fd = dirfd;
+				res->result = RESOLVE_LISTING;
 				return;
 			}
-			close(dirfd);
-			if (error == ENOENT)
-				resolve_failed(fj, 403);
+			walk_close(w, dirfd);
+			if (!w->gave_up && error == ENOENT)
+				walk_failed(w, 403);
 			else
-				resolve_error(fj, index_rel, error);
+				walk_error(w, index_rel, error);
 			return;
 		}
-		close(dirfd);
-		if (fstat(fj->fd, &fj->st) == -1) {
-			resolve_error(fj, index_rel, errno);
+		walk_close(w, dirfd);
+		if (walk_stat(w, res->fd, &res->st) == -1) {
+			walk_error(w, index_rel, errno);
 			return;
 		}
 	} else if (p->trailing_slash) {
 		/* "/file/" names a directory that is not there. */
-		resolve_failed(fj, 404);
+		walk_failed(w, 404);
 		return;
 	}
-	if (!S_ISREG(fj->st.st_mode)) {
-		resolve_failed(fj, 403);
+	if (!S_ISREG(res->st.st_mode)) {
+		walk_failed(w, 403);
 		return;
 	}
-	set_name(fj, p->trailing_slash ? fj->root->index : p->rel);
-	fj->result = RESOLVE_FILE;
-	open_sidecar(fj, p->trailing_slash ? index_rel : p->rel);
+	set_name(res, p->trailing_slash ? res->root->index : p->rel);
+	res->result = RESOLVE_FILE;
+	walk_sidecar(w, p->trailing_slash ? index_rel : p->rel);
+	if (w->gave_up) {
+		walk_close(w, res->fd);
+		res->fd = -1;
+	}
+}
+
+/* Worker: the walk that may block. */
+static void
+resolve_work(struct iojob *job)
+{
+	struct walk w = { (struct resolution *)job, 0, 0 };
+
+	walk_resolve(&w);
+}
+
+int
+resolve_cached(struct resolution *res)
+{
+	struct walk w = { res, 1, 0 };
+
+	walk_resolve(&w);
+	if (!w.gave_up)
+		return 0;
+	/* As resolve_init left it, for the pool's walk. */
+	res->result = RESOLVE_FILE;
+	res->status = 0;
+	res->encoding = 0;
+	return -1;
 }
 
 void
@@ -358,6 +534,28 @@ resolve_cache_insert(const struct resolution *res, const char *key)
 	return filecache_insert(res->root->cache, key, &file);
 }
 
+void
+resolve_cache_forget(const struct resolution *res, const char *key)
+{
+	filecache_forget(res->root->cache, key);
+}
+
+/*
+ * Whether the reactor may open files on the root's filesystem. The
+ * dentry cache answering is not enough where the open itself can wait:
+ * FUSE asks its daemon on every open. Network filesystems need not be
+ * named: their names are revalidated, so RESOLVE_CACHED answers EAGAIN.
+ * Other mounts beneath the root are not looked at here: the reactor's
+ * opens do not cross into them (RESOLVE_NO_XDEV).
+ */
+static int
+cached_open_safe(int rootfd)
+{
+	struct statfs sf;
+
+	return fstatfs(rootfd, &sf) == 0 && sf.f_type != FUSE_SUPER_MAGIC;
+}
+
 /*
  * Chooses how paths are kept beneath the root, once: openat2 where the
  * kernel (and any seccomp filter) allows it, else /proc/self/fd checks.
@@ -369,9 +567,22 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 	char real[PATH_MAX];
 	int fd, openat2_errno;
 
-	if ((fd = openat2_beneath(root->fd, ".", 0)) != -1) {
+	if ((fd = openat2_beneath(root->fd, ".", 0, 0)) != -1) {
 		close(fd);
 		root->use_openat2 = 1;
+		/* RESOLVE_CACHED is Linux 5.12's; older kernels say EINVAL. */
+		if ((fd = openat2_beneath(root->fd, ".", 0, 1)) != -1)
+			close(fd);
+		root->use_cached = fd != -1 || errno == EAGAIN;
+		if (!root->use_cached)
+			log_info("openat2 lacks RESOLVE_CACHED: every open "
+				 "goes to the I/O pool");
+		else if (!cached_open_safe(root->fd)) {
+			root->use_cached = 0;
+			log_info("root %s: on FUSE, whose opens can wait: "
+				 "every open goes to the I/O pool",
+			    root->real);
+		}
 		return 0;
 	}
 	openat2_errno = errno;
@@ -404,6 +615,7 @@ docroot_open(const struct config *cfg, const struct site_config *site,
 	root->site = site;
 	root->index = site->index;
 	root->mime = mime;
+	root->pool = pool;
 	/* Start-up, before the reactor runs: blocking here is fine. */
 	if ((root->fd = open(site->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) ==
 		-1 ||

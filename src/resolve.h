@@ -1,9 +1,9 @@
 /*
  * Path resolution: from a normalised request path to an open regular file
- * (or, with autoindex, a directory to list) beneath a document root, as
- * one I/O pool job. Everything a site's
- * policies say about which names may be served is decided here, on the
- * worker, where blocking on storage is allowed.
+ * (or, with autoindex, a directory to list) beneath a document root. It
+ * is tried on the reactor from the kernel's caches alone, and otherwise
+ * is one I/O pool job, where blocking on storage is allowed. Everything a
+ * site's policies say about which names may be served is decided here.
  */
 #ifndef RESOLVE_H
 #define RESOLVE_H
@@ -28,6 +28,7 @@ struct path;
 struct docroot {
 	int fd;				/* O_PATH directory */
 	int use_openat2;		/* else check /proc/self/fd */
+	int use_cached;			/* openat2 knows RESOLVE_CACHED */
 	char *real;			/* its canonical path */
 	const char *index;		/* site->index */
 	const struct site_config *site; /* borrowed from the config */
@@ -35,6 +36,7 @@ struct docroot {
 	size_t chunk_bytes;
 	size_t sendfile_min_bytes; /* 0: never */
 	struct filecache *cache; /* NULL: none */
+	struct iopool *pool;	 /* NULL: no reactor (-t, unit tests) */
 };
 
 /*
@@ -87,6 +89,15 @@ void resolve_init(struct resolution *res, const struct docroot *root,
     const struct path *path, const char *accept_encoding, size_t accept_len);
 
 /*
+ * On the reactor: resolves res from what the kernel has in memory, with
+ * no call that can wait for storage (openat2 RESOLVE_CACHED, statx
+ * AT_STATX_DONT_SYNC). 0 when res is resolved, whatever the answer; -1
+ * when only the pool can answer: then await_job(&res->job), as if this
+ * had not been tried.
+ */
+int resolve_cached(struct resolution *res);
+
+/*
  * The root's open-file cache, under key (filecache_key): a hit fills res
  * as a RESOLVE_FILE job would, with no job at all, and returns the entry,
  * referenced until filecache_release(); NULL on a miss or with no cache.
@@ -96,9 +107,11 @@ struct filecache_entry *resolve_cache_lookup(
 /*
  * Hands a RESOLVE_FILE result, its validators made, to the cache, which
  * takes over res->fd: the entry, referenced, or NULL when it could not be
- * cached and res->fd stays the caller's.
+ * cached and res->fd stays the caller's. After a lookup miss that ends in
+ * no insert, resolve_cache_forget() (filecache_forget).
  */
 struct filecache_entry *resolve_cache_insert(
     const struct resolution *res, const char *key);
+void resolve_cache_forget(const struct resolution *res, const char *key);
 
 #endif

@@ -37,6 +37,7 @@ MASKS = [
     (re.compile(r"(?<![^\s])/\S*"), "<path>"),
     # Worked out from this machine's descriptor limit.
     (re.compile(r"(max_connections auto: )\d+"), r"\1<n>"),
+    (re.compile(r"(open_file_cache_max auto: )\d+"), r"\1<n>"),
 ]
 
 

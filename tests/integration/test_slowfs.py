@@ -16,6 +16,12 @@ on the pool, not on the reactor, however long that close takes.
 The same pair of measurements for a directory listing, with only the
 directory's readdir slowed: the guard that a listing never reads its
 directory on the reactor.
+
+And for a slow lookup (SLOWFS_LOOKUP_MARKER: opening the name is slow,
+reading the file is not): the reactor's own open (openat2 RESOLVE_CACHED)
+answers EAGAIN for such a name, and the request goes to the pool, delaying
+only itself, whether the slow name is the file, the directory of an index
+or a precompressed sidecar; it is still served byte-exact.
 """
 
 import json
@@ -62,6 +68,16 @@ LIST_FILES = {"a.txt": b"a\n", "b.bin": os.urandom(3000)}
 LIST_SUBDIR = "sub"
 LIST_DELAY_MS = 4000 * SLOWDOWN
 LIST_STALL_S = 2.0 * SLOWDOWN
+# Slow lookups (cases G to J): names holding LOOKUP_MARKER are slow to
+# open, never to read. No file holds the file marker.
+LOOKUP_MARKER = "LAZYNAME"
+LOOKUP_FILE = "page-%s.bin" % LOOKUP_MARKER
+LOOKUP_DATA = os.urandom(100 * 1024 + 3)
+LOOKUP_DIR = "dir-%s" % LOOKUP_MARKER
+LOOKUP_INDEX = b"<p>index behind a slow name</p>\n"
+SIDECAR_FILE = "styles.css"  # its sidecar's name alone is slow: ".css.gz"
+SIDECAR_DATA = b"body { color: black }\n" * 40
+SIDECAR_GZ = os.urandom(301)  # served as is: never decoded
 
 
 def percentile(sorted_values, p):
@@ -120,6 +136,10 @@ class SlowFsTest(ServerTestCase):
         for name, data in LIST_FILES.items():
             write_file(os.path.join(root, LIST_DIR, name), data)
         os.makedirs(os.path.join(root, LIST_DIR, LIST_SUBDIR))
+        write_file(os.path.join(root, LOOKUP_FILE), LOOKUP_DATA)
+        write_file(os.path.join(root, LOOKUP_DIR, "index.html"), LOOKUP_INDEX)
+        write_file(os.path.join(root, SIDECAR_FILE), SIDECAR_DATA)
+        write_file(os.path.join(root, SIDECAR_FILE + ".gz"), SIDECAR_GZ)
 
     def start(self, io_threads, delay_ms, pipe, env=None, config=None):
         env = dict({
@@ -387,6 +407,75 @@ class SlowFsTest(ServerTestCase):
         self.assertGreaterEqual(slowest, LIST_STALL_S,
                                 "with io_threads=0 the listing's readdir should stall the "
                                 "reactor; if it does not, slowfs is not slowing it")
+
+    def measure_lookup(self, io_threads, marker, target, headers, want, delay_ms=DELAY_MS):
+        """Fast requests while a request whose lookup is slow is provably
+        in flight; returns their latencies in ms, sorted."""
+        pipe = NotifyPipe()
+        slow = {}
+
+        def fetch_slow(srv):
+            try:
+                with srv.connect(timeout=120 * SLOWDOWN) as c:
+                    c.request("GET", target, dict(headers, Connection="close"))
+                    r = c.read_response()
+                    slow["response"] = (r.status, r.header("content-encoding"), r.body)
+            except Exception as e:
+                slow["error"] = "%s: %s" % (type(e).__name__, e)
+
+        try:
+            with self.start(io_threads, delay_ms, pipe,
+                            env={"SLOWFS_MARKER": "NO-FILE-HOLDS-THIS",
+                                 "SLOWFS_LOOKUP_MARKER": marker}) as srv:
+                pipe.drain()
+                slow_thread = threading.Thread(target=fetch_slow, args=(srv,))
+                slow_thread.start()
+                pipe.wait()
+                latencies, failures = self.fast_requests(srv)
+                slow_thread.join(120 * SLOWDOWN)
+                self.assertFalse(slow_thread.is_alive(), "the slow-lookup fetch never finished")
+        finally:
+            pipe.close()
+        self.assertNotIn("error", slow, slow.get("error"))
+        self.assertEqual(slow["response"], want, "the slow-lookup request was not served "
+                         "byte-exact by the pool")
+        self.assertEqual(failures, [])
+        self.assertEqual(len(latencies), CLIENTS * REQUESTS_PER_CLIENT)
+        ms = sorted(x * 1000 for x in latencies)
+        print("\nslowfs: io_threads=%d %s with a slow lookup: fast requests n=%d median=%.1fms "
+              "max=%.1fms (lookup delay %d ms)"
+              % (io_threads, target, len(ms), statistics.median(ms), ms[-1], delay_ms))
+        sys.stdout.flush()
+        return ms
+
+    def assert_lookup_off_reactor(self, marker, target, headers, want):
+        ms = self.measure_lookup(4, marker, target, headers, want)
+        if WRAPPED:
+            print("not asserting the %.0f ms stall bound: %s" % (STALL_S * 1000, WRAPPED_SKIP))
+            return
+        self.assertLess(ms[-1], STALL_S * 1000,
+                        "a fast request waited behind a slow lookup: the reactor stalled")
+
+    def test_g_slow_lookup_delays_only_its_request(self):
+        self.assert_lookup_off_reactor(LOOKUP_MARKER, "/" + LOOKUP_FILE, {},
+                                       (200, None, LOOKUP_DATA))
+
+    def test_h_slow_index_directory_lookup(self):
+        self.assert_lookup_off_reactor(LOOKUP_MARKER, "/%s/" % LOOKUP_DIR, {},
+                                       (200, None, LOOKUP_INDEX))
+
+    def test_i_slow_sidecar_lookup(self):
+        self.assert_lookup_off_reactor(".css.gz", "/" + SIDECAR_FILE,
+                                       {"Accept-Encoding": "gzip"}, (200, "gzip", SIDECAR_GZ))
+
+    def test_j_inline_slow_lookup_stalls_reactor(self):
+        # One slowed call only (the open): long enough that the fast
+        # requests made after it started still meet the stall.
+        ms = self.measure_lookup(0, LOOKUP_MARKER, "/" + LOOKUP_FILE, {},
+                                 (200, None, LOOKUP_DATA), delay_ms=int(3 * STALL_S * 1000))
+        self.assertGreaterEqual(ms[-1], STALL_S * 1000,
+                                "with io_threads=0 the slow lookup should stall the reactor; "
+                                "if it does not, slowfs is not slowing it")
 
     def assert_fast_ok(self, srv):
         t0 = time.monotonic()

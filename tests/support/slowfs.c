@@ -13,6 +13,15 @@
  * a marked fd is slow as well (not by default: the tests that came before
  * it count the slow calls they expect).
  *
+ * Slow storage is also storage whose names are not in the dentry cache:
+ * an openat2 with RESOLVE_CACHED of a marked path answers EAGAIN at once,
+ * as the kernel does for a dentry miss, and only the uncached call sleeps.
+ * SLOWFS_LOOKUP_MARKER (unset: none) marks paths whose lookup alone is
+ * slow: opens, stats and openat2 of a path containing it sleep (or, with
+ * RESOLVE_CACHED, answer EAGAIN at once), but the opened fd is fast: its
+ * reads and fstat do not wait. Choose it so that it does not contain the
+ * marker ("SLOW" is in "SLOWNAME"), or the file is slow to read as well.
+ *
  * Threads: the daemon calls these from its reactor and its I/O workers at
  * once. The settings are read once under pthread_once and never change; the
  * real functions are looked up with dlsym(RTLD_NEXT) and published with
@@ -52,6 +61,14 @@
 #ifndef SYS_cachestat
 #define SYS_cachestat 451
 #endif
+/* <linux/openat2.h>'s, spelt out: it is missing from older headers. */
+#define SLOWFS_RESOLVE_CACHED 0x20
+
+struct slowfs_open_how {
+	unsigned long long flags;
+	unsigned long long mode;
+	unsigned long long resolve;
+};
 
 /* Fortified entry points that glibc's headers may route open() through. */
 int	 __open_2(const char *, int);
@@ -64,6 +81,7 @@ int	 __openat64_2(int, const char *, int);
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 static char marker[MARKER_MAX] = "SLOW";
 static char dir_marker[MARKER_MAX];
+static char lookup_marker[MARKER_MAX];	/* "": none */
 static long delay_ms = 2000;
 static int notify_fd = -1;
 static int no_openat2;	/* SLOWFS_NO_OPENAT2: act as a kernel without it */
@@ -85,6 +103,9 @@ settings_load(void)
 		strcpy(dir_marker, s);
 	else
 		strcpy(dir_marker, marker);
+	if ((s = getenv("SLOWFS_LOOKUP_MARKER")) != NULL &&
+	    strlen(s) < sizeof(lookup_marker))
+		strcpy(lookup_marker, s);
 	if ((s = getenv("SLOWFS_DELAY_MS")) != NULL && *s != '\0') {
 		errno = 0;
 		v = strtol(s, &end, 10);
@@ -184,11 +205,14 @@ switched_on(void)
 	return on;
 }
 
+/* Whether looking path up is slow: the marker, or the lookup marker. */
 static int
 path_marked(const char *path)
 {
 	settings();
-	return path != NULL && strstr(path, marker) != NULL && switched_on();
+	return path != NULL && (strstr(path, marker) != NULL ||
+	    (lookup_marker[0] != '\0' && strstr(path, lookup_marker) != NULL)) &&
+	    switched_on();
 }
 
 /* Whether fd names a file whose path holds mark; asks the kernel. */
@@ -408,8 +432,15 @@ syscall(long number, ...)
 			errno = ENOSYS;
 			return -1;
 		}
-		if (at_marked((int)a[0], (const char *)a[1]))
+		if (at_marked((int)a[0], (const char *)a[1])) {
+			/* Not in the dentry cache: the kernel would not wait. */
+			if (a[2] != 0 && (((const struct slowfs_open_how *)a[2])
+			    ->resolve & SLOWFS_RESOLVE_CACHED) != 0) {
+				errno = EAGAIN;
+				return -1;
+			}
 			delay();
+		}
 	}
 	if (number == SYS_cachestat &&
 	    (fd_marked((int)a[0]) || eio_marked((int)a[0]))) {
@@ -428,7 +459,8 @@ syscall(long number, ...)
  * answers, so the bytes before it still arrive. A read with RWF_NOWAIT
  * that reaches the bad byte gets EAGAIN instead: a bad sector is never in
  * the page cache. With SLOWFS_EIO_STAT set (non-empty), fstat of a
- * marked file fails with EIO too, so opening it fails. Marked files are
+ * marked file fails with EIO too, and so does statx of its fd
+ * (AT_EMPTY_PATH), so opening it fails. Marked files are
  * also slow if they hold the delay marker. Settings are read once, like
  * the others, under their own once.
  */
@@ -598,6 +630,10 @@ statx(int dirfd, const char *path, int flags, unsigned int mask,
 	/* Cached attributes only: what slow storage answers at once. */
 	if (at_marked(dirfd, path) && !(flags & AT_STATX_DONT_SYNC))
 		delay();
+	/* An fstat by another name fails like one. */
+	if ((flags & AT_EMPTY_PATH) && path[0] == '\0' &&
+	    eio_stat_fails(dirfd) == -1)
+		return -1;
 	return REAL(statx)(dirfd, path, flags, mask, stx);
 }
 

@@ -388,7 +388,8 @@ auto_connections(const char *text)
 /*
  * "auto" is the hard RLIMIT_NOFILE less two generations' open-file caches
  * (one per site), the listeners and a margin of 64; at least half the
- * limit goes to clients.
+ * limit goes to clients. The caches' "auto" (the default) is an eighth of
+ * the limit per site.
  */
 START_TEST(max_connections_auto)
 {
@@ -404,13 +405,15 @@ START_TEST(max_connections_auto)
 		return;
 	}
 
-	ck_assert_uint_eq(auto_connections(""), 20000 - 2 * 1024 - 1 - 64);
+	ck_assert_uint_eq(auto_connections(""), 20000 - 2 * 2500 - 1 - 64);
 	ck_assert_uint_eq(auto_connections("max_connections = \"auto\";\n"
 	    "listen = [ \"127.0.0.1:1\", \"127.0.0.1:2\" ];\n"
 	    "metrics_listen = \"127.0.0.1:3\";\n"),
-	    20000 - 2 * 1024 - 3 - 64);
+	    20000 - 2 * 2500 - 3 - 64);
 	ck_assert_uint_eq(auto_connections("servers = ( { names = [\"a\"]; },\n"
-	    "  { names = [\"b\"]; } );\n"), 20000 - 3 * 2 * 1024 - 1 - 64);
+	    "  { names = [\"b\"]; } );\n"), 20000 - 3 * 2 * 833 - 1 - 64);
+	ck_assert_uint_eq(auto_connections("open_file_cache_max = 1024;\n"),
+	    20000 - 2 * 1024 - 1 - 64);
 	ck_assert_uint_eq(auto_connections("open_file_cache_max = 0;\n"),
 	    20000 - 1 - 64);
 	ck_assert_uint_eq(auto_connections("open_file_cache_max = 5000;\n"),
@@ -421,7 +424,19 @@ START_TEST(max_connections_auto)
 	ck_assert_ptr_nonnull(c);
 	ck_assert_uint_eq(c->max_connections, 7);
 	ck_assert_int_eq(c->max_connections_auto, 0);
+	ck_assert_uint_eq(c->open_file_cache_max, 2500);
+	ck_assert_int_eq(c->open_file_cache_auto, 1);
 	config_free(c);
+
+	/* A huge limit: the caches stop at 65536 entries each. */
+	nofile.rlim_cur = nofile.rlim_max = 1 << 20;
+	if (setrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		write_conf("open_file_cache_max = \"auto\";\n");
+		c = config_load(path, NULL, err, sizeof err);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_uint_eq(c->open_file_cache_max, 65536);
+		config_free(c);
+	}
 }
 END_TEST
 

@@ -246,6 +246,41 @@ START_TEST(ttl_expires)
 }
 END_TEST
 
+/*
+ * Past the TTL one lookup misses, to resolve again; the ones after it use
+ * the entry meanwhile, until an insert replaces it or a forget drops it.
+ */
+START_TEST(ttl_revalidates_once)
+{
+	struct filecache	*fc = filecache_create(8, 0, pool);
+	struct filecache_entry	*e;
+	struct filecache_file	 res, again, fresh;
+
+	file("c.txt", "c");
+	resolved(&res, "c.txt");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "c|000", &res));
+	filecache_release(fc, e);
+	usleep(5000);
+	ck_assert_ptr_null(filecache_lookup(fc, "c|000", &again));
+	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "c|000", &again));
+	ck_assert_int_eq(again.fd, res.fd);
+	filecache_release(fc, e);
+	/* The revalidation's insert replaces it. */
+	resolved(&fresh, "c.txt");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "c|000", &fresh));
+	filecache_release(fc, e);
+	ck_assert(!fd_open(res.fd));
+	/* A forget after a revalidation drops the entry; otherwise not. */
+	filecache_forget(fc, "c|000");
+	usleep(5000);
+	ck_assert_ptr_null(filecache_lookup(fc, "c|000", &again));
+	filecache_forget(fc, "c|000");
+	ck_assert_ptr_null(filecache_lookup(fc, "c|000", &again));
+	ck_assert(!fd_open(fresh.fd));
+	filecache_free(fc);
+}
+END_TEST
+
 START_TEST(bounded_and_in_use_survives)
 {
 	struct filecache	*fc = filecache_create(2, 60000, pool);
@@ -341,6 +376,7 @@ main(void)
 	tcase_add_test(tc, touched);
 	tcase_add_test(tc, truncated_in_use);
 	tcase_add_test(tc, ttl_expires);
+	tcase_add_test(tc, ttl_revalidates_once);
 	tcase_add_test(tc, bounded_and_in_use_survives);
 	tcase_add_test(tc, one_entry_per_key);
 	tcase_add_test(tc, keys);

@@ -3,11 +3,14 @@
  * arrive through the notify fd of the channel bound where they were
  * submitted (and only there), the queue bound holds, a pool without
  * threads runs inline, destroy finishes every job and runs each done(),
- * and the statistics count jobs, refusals and latencies per channel.
+ * the statistics count jobs, refusals and latencies per channel, and
+ * closes given up on a reactor share one job per loop turn.
  */
 #include "autoconf.h"
 
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -68,6 +71,7 @@ init_job(struct test_job *tj, int value, int gate)
 	tj->job.work = work;
 	tj->job.done = done;
 	tj->job.past_limit = 0;
+	tj->job.detached = 0;
 	tj->value = value;
 	tj->gate = gate;
 	tj->done_calls = 0;
@@ -400,6 +404,58 @@ START_TEST(growth_is_capped)
 }
 END_TEST
 
+static void
+count_call(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Whether fd is open; fcntl never blocks. */
+static int
+is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
+}
+
+START_TEST(closes_share_a_job)
+{
+	struct iopool	*pool = pool_open(1, 0, 4);
+	struct pollfd	 pfd = { iopool_channel_fd(ch), POLLIN, 0 };
+	int		 fds[10], i, rounds, started = 0;
+
+	for (i = 0; i < 10; i += 2)
+		ck_assert_int_eq(pipe(&fds[i]), 0);
+	for (i = 0; i < 10; i++)
+		iopool_close(pool, fds[i]);
+	/* Held until the loop turn ends, which the channel's fd announces. */
+	ck_assert_uint_eq(iopool_channel_stats(ch)->jobs, 0);
+	ck_assert_int_eq(poll(&pfd, 1, 0), 1);
+	iopool_channel_reap(ch);
+	ck_assert_uint_eq(iopool_channel_stats(ch)->jobs, 1);
+	for (rounds = 0; rounds < 1000 && is_open(fds[9]); rounds++) {
+		ck_assert_int_ge(poll(&pfd, 1, 10), 0);
+		iopool_channel_reap(ch);
+	}
+	for (i = 0; i < 10; i++)
+		ck_assert_msg(!is_open(fds[i]), "fd %d still open", fds[i]);
+	ck_assert_uint_eq(iopool_channel_stats(ch)->jobs, 1);
+
+	/* A reactor is asked to flush, once per batch, at its turn's end. */
+	iopool_channel_on_closes(ch, count_call, &started);
+	ck_assert_int_eq(pipe(fds), 0);
+	iopool_close(pool, fds[0]);
+	iopool_close(pool, fds[1]);
+	ck_assert_int_eq(started, 1);
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	iopool_channel_flush(ch);
+	ck_assert_uint_eq(iopool_channel_stats(ch)->jobs, 2);
+	for (rounds = 0; rounds < 1000 && is_open(fds[1]); rounds++)
+		usleep(10000);
+	ck_assert(!is_open(fds[0]) && !is_open(fds[1]));
+	pool_close(pool);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -418,6 +474,7 @@ main(void)
 	tcase_add_test(tc, destroy_runs_every_done);
 	tcase_add_test(tc, grows_past_blocked_workers);
 	tcase_add_test(tc, growth_is_capped);
+	tcase_add_test(tc, closes_share_a_job);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

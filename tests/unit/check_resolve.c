@@ -2,7 +2,9 @@
  * Unit tests for resolve.c: the resolve job run directly (it is plain
  * code for a worker) against a real tree, for every answer it gives:
  * a file, an index, a redirect, a listing, and the refusals (missing,
- * hidden, a directory without index, an escape by symlink, a non-file).
+ * hidden, a directory without index, an escape by symlink, a non-file);
+ * and the reactor's walk from the kernel's caches, which must give the
+ * same answers or leave the resolution to the pool untouched.
  */
 #include "autoconf.h"
 
@@ -255,6 +257,77 @@ START_TEST(sidecar)
 }
 END_TEST
 
+/*
+ * The reactor's walk of target, after the worker's (which put its names in
+ * the dentry cache): the same answer, with no job. must: it may not leave
+ * this one to the pool (a negative dentry, which some filesystems do not
+ * keep, or an escape, which it does not judge, may).
+ */
+static void
+expect_cached_agrees(const char *target, const char *accept, int must)
+{
+	struct resolution	 job, cached;
+	struct path		 p, q;
+
+	resolve(target, accept, &job, &p);
+	ck_assert_int_eq(path_parse(&q, target, strlen(target)), 0);
+	resolve_init(&cached, root, &q, accept,
+	    accept != NULL ? strlen(accept) : 0);
+	if (resolve_cached(&cached) == -1) {
+		ck_assert_msg(!must, "%s: left to the pool", target);
+		ck_assert_int_eq(cached.fd, -1);
+		ck_assert_uint_eq(cached.encoding, 0);
+	} else {
+		ck_assert_msg(cached.result == job.result, "%s: result %d, "
+		    "not %d", target, cached.result, job.result);
+		ck_assert_int_eq(cached.status, job.status);
+		ck_assert_uint_eq(cached.encoding, job.encoding);
+		ck_assert_int_eq(cached.fd != -1, job.fd != -1);
+		if (job.result == RESOLVE_FILE) {
+			ck_assert_int_eq(cached.st.st_size, job.st.st_size);
+			ck_assert_int_eq(cached.st.st_ino, job.st.st_ino);
+			ck_assert_int_eq(cached.st.st_mtim.tv_nsec,
+			    job.st.st_mtim.tv_nsec);
+			ck_assert_str_eq(cached.name, job.name);
+		}
+	}
+	if (job.fd != -1)
+		close(job.fd);
+	if (cached.fd != -1)
+		close(cached.fd);
+}
+
+START_TEST(cached_walk_agrees)
+{
+	struct resolution	 res;
+	struct path		 p;
+
+	put("a.txt.gz", "gzipped!");
+	cfg->sites[0].precompressed = ENCODING_GZIP;
+	open_root();
+	expect_cached_agrees("/a.txt", NULL, 1);
+	expect_cached_agrees("/a.txt", "gzip", 1);
+	expect_cached_agrees("/docs/", NULL, 1);
+	expect_cached_agrees("/docs", NULL, 1);
+	expect_cached_agrees("/empty/", NULL, 1);
+	expect_cached_agrees("/a.txt/", NULL, 1);
+	expect_cached_agrees("/inside.txt", NULL, 1);
+	expect_cached_agrees("/.secret", NULL, 1);
+	expect_cached_agrees("/fifo", NULL, 1);
+	expect_cached_agrees("/missing.txt", NULL, 0);
+	expect_cached_agrees("/escape.txt", NULL, 0);
+
+	/* A name nobody looked up is not in the dentry cache: the pool's. */
+	ck_assert_int_eq(path_parse(&p, "/never-seen.txt", 15), 0);
+	resolve_init(&res, root, &p, NULL, 0);
+	ck_assert_int_eq(resolve_cached(&res), -1);
+	ck_assert_int_eq(res.fd, -1);
+	res.job.work(&res.job);
+	ck_assert_int_eq(res.result, RESOLVE_FAILED);
+	ck_assert_int_eq(res.status, 404);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -271,6 +344,7 @@ main(void)
 	tcase_add_test(tc, dotfiles_and_well_known);
 	tcase_add_test(tc, symlinks_off);
 	tcase_add_test(tc, sidecar);
+	tcase_add_test(tc, cached_walk_agrees);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
