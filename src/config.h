@@ -100,7 +100,7 @@ struct config {
 	unsigned send_timeout_ms;
 	unsigned shutdown_grace_ms;
 	unsigned chunk_bytes;
-	unsigned sendfile_min_bytes; /* 0: never */
+	unsigned sendfile_min_bytes;  /* 0: never */
 	unsigned open_file_cache_max; /* 0: no cache; "auto" worked out */
 	int open_file_cache_auto;     /* it was "auto" */
 	unsigned open_file_cache_ttl_ms;

@@ -327,10 +327,10 @@ http1_send_file(struct exchange *x, struct response *r, const void *buf,
 	}
 	while (iovcnt > 0 || count > 0) {
 		n = zerocopy_send(&c->transport, &cold, v, iovcnt, fd,
-		    (off_t)off,
-		    count < SIZE_MAX ? (size_t)count : SIZE_MAX);
+		    (off_t)off, count < SIZE_MAX ? (size_t)count : SIZE_MAX);
 		if (n == -1) {
-			/* Maybe the socket's error: the error answer finds out. */
+			/* Maybe the socket's error: the error answer finds out.
+			 */
 			if (!sent && errno != EAGAIN && errno != EWOULDBLOCK)
 				return 1;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)

@@ -36,8 +36,8 @@ struct exchange_ops {
 	 * the socket failed, which the next send finds out). NULL where the
 	 * transport cannot: handlers copy.
 	 */
-	int (*send_file)(struct exchange *, struct response *r,
-	    const void *buf, size_t len, int fd, uint64_t off, uint64_t count);
+	int (*send_file)(struct exchange *, struct response *r, const void *buf,
+	    size_t len, int fd, uint64_t off, uint64_t count);
 };
 
 struct exchange {
@@ -67,8 +67,8 @@ int exchange_send_body(struct exchange *, const void *buf, size_t len);
  * The send_file op's results, with the accounting: after a 1 the exchange
  * is as it was, so the caller may still answer an error if r was its head.
  */
-int exchange_send_file(struct exchange *, struct response *r,
-    const void *buf, size_t len, int fd, uint64_t off, uint64_t count);
+int exchange_send_file(struct exchange *, struct response *r, const void *buf,
+    size_t len, int fd, uint64_t off, uint64_t count);
 /* Answers status with a small HTML body (none for HEAD). */
 int exchange_send_error(struct exchange *, int status);
 

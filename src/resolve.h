@@ -35,8 +35,8 @@ struct docroot {
 	const struct mime_table *mime;	/* borrowed, shared by sites */
 	size_t chunk_bytes;
 	size_t sendfile_min_bytes; /* 0: never */
-	struct filecache *cache; /* NULL: none */
-	struct iopool *pool;	 /* NULL: no reactor (-t, unit tests) */
+	struct filecache *cache;   /* NULL: none */
+	struct iopool *pool;	   /* NULL: no reactor (-t, unit tests) */
 };
 
 /*

@@ -74,15 +74,16 @@ resident(int fd, off_t off, size_t len)
 	if (__atomic_load_n(&no_cachestat, __ATOMIC_RELAXED))
 		return 0;
 	if (syscall(SYS_cachestat, fd, &range, &cs, 0) == -1) {
-		/* Old kernels, and sandboxes that refuse what they do not know. */
+		/* Old kernels, and sandboxes that refuse what they do not know.
+		 */
 		if ((errno == ENOSYS || errno == EPERM) &&
 		    !__atomic_exchange_n(&no_cachestat, 1, __ATOMIC_RELAXED))
 			log_info("cachestat is unavailable: every sendfile "
 				 "runs on the I/O pool");
 		return 0;
 	}
-	return cs.nr_cache >= ((uint64_t)off + len - 1) / page -
-		(uint64_t)off / page + 1;
+	return cs.nr_cache >=
+	    ((uint64_t)off + len - 1) / page - (uint64_t)off / page + 1;
 }
 
 struct send_job {
@@ -166,8 +167,8 @@ zerocopy_send(struct transport *t, int *cold, const struct iovec *iov,
 			errno = EBUSY;
 			return -1;
 		}
-	} while (sj.n == -1 && (sj.error == EAGAIN || sj.error == EWOULDBLOCK) &&
-	    ready_again(t));
+	} while (sj.n == -1 &&
+	    (sj.error == EAGAIN || sj.error == EWOULDBLOCK) && ready_again(t));
 	errno = sj.error;
 	return sj.n;
 }

@@ -32,7 +32,7 @@ struct transport;
  * *cold starts 0 for a run of calls through one file; once a call finds
  * pages missing it is set, and the rest of the run goes to the pool.
  */
-ssize_t zerocopy_send(struct transport *t, int *cold,
-    const struct iovec *iov, int iovcnt, int fd, off_t off, size_t len);
+ssize_t zerocopy_send(struct transport *t, int *cold, const struct iovec *iov,
+    int iovcnt, int fd, off_t off, size_t len);
 
 #endif

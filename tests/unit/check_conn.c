@@ -277,11 +277,13 @@ START_TEST(request_arriving_while_busy_is_answered)
 
 	ck_assert_int_eq(pipe(release), 0);
 	b.fd = release[0];
+	/* The open must go to the pool, not be served from the kernel's caches. */
+	root->use_cached = 0;
 	connect_pair();
 	ck_assert_int_eq(iopool_submit(pool, &b.job), 0);
 	send_text("GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
 	/* Read and parsed; its open waits behind the blocker. */
-	for (i = 0; i < 100 && coro_live() == 0; i++) {
+	for (i = 0; i < 5000 && coro_live() == 0; i++) {
 		event_base_loop(base, EVLOOP_NONBLOCK);
 		poll(NULL, 0, 1);
 	}
