@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,7 @@ struct key {
 
 static const struct key keys[] = {
 	{ "listen", KEY_LISTEN, G(listen), 0, 0 },
+	{ "reactors", KEY_UINT_AUTO, G(reactors), 1, CONFIG_REACTORS_MAX },
 	{ "io_threads", KEY_UINT, G(io_threads), 0, 256 },
 	{ "io_threads_max", KEY_UINT, G(io_threads_max), 0, 4096 },
 	{ "io_queue_max", KEY_UINT, G(io_queue_max), 1, 1 << 20 },
@@ -771,6 +773,7 @@ set_defaults(struct config *c)
 	c->listen_count = 1;
 	strcpy(c->listen[0].host, "127.0.0.1");
 	strcpy(c->listen[0].port, "8080");
+	c->reactors = 0; /* auto */
 	c->io_threads = 4;
 	c->io_threads_max = 256;
 	c->io_queue_max = 4096;
@@ -946,10 +949,33 @@ unsigned long long
 config_nofile_reserved(const struct config *c)
 {
 	unsigned caches = c->open_file_cache_max > 0 ? c->site_count : 0;
+	unsigned reactors = c->reactors > 0 ? c->reactors : 1;
 
-	/* A reload keeps the old generation's caches until it is freed. */
-	return 2ULL * caches * c->open_file_cache_max + c->listen_count +
-	    c->metrics_listen_set + CONFIG_NOFILE_MARGIN;
+	/*
+	 * A reload keeps the old generation's caches until it is freed; each
+	 * reactor has its own cache per site and its own copy of each
+	 * listening socket.
+	 */
+	return 2ULL * reactors * caches * c->open_file_cache_max +
+	    (unsigned long long)reactors *
+	    (c->listen_count + c->metrics_listen_set) +
+	    CONFIG_NOFILE_MARGIN;
+}
+
+/*
+ * reactors "auto": one per CPU the process may run on (its affinity mask,
+ * which taskset and systemd's CPUAffinity= narrow), not per CPU present.
+ */
+static unsigned
+reactors_auto(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof set, &set) == -1 ||
+	    (n = CPU_COUNT(&set)) < 1)
+		return 1;
+	return n < CONFIG_REACTORS_MAX ? (unsigned)n : CONFIG_REACTORS_MAX;
 }
 
 /*
@@ -1008,6 +1034,10 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 			}
 		}
 		c->listen_count = o->listen_count;
+	}
+	if (c->reactors == 0) {
+		c->reactors = reactors_auto();
+		c->reactors_auto = 1;
 	}
 	if (c->max_connections == 0) {
 		c->max_connections = max_connections_auto(c);

@@ -28,6 +28,7 @@
 #define CONFIG_ERROR_PAGES_MAX 32
 #define CONFIG_MIME_MAX 256
 #define CONFIG_CONNECTIONS_MAX (1 << 20) /* max_connections */
+#define CONFIG_REACTORS_MAX 64
 /*
  * Descriptors beside client sockets, caches and listeners: logs, the
  * pool's eventfd, the event base, files in flight outside the caches.
@@ -82,6 +83,8 @@ struct mime_override {
 struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX];
 	size_t listen_count;
+	unsigned reactors; /* "auto" worked out at load */
+	int reactors_auto; /* it was "auto" */
 	unsigned io_threads;
 	unsigned io_threads_max;
 	unsigned io_queue_max;

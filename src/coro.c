@@ -513,7 +513,9 @@ coro_create(coro_fn *fn, void *arg)
 	if (co->next != NULL)
 		co->next->prev = co;
 	coro_live_head = co;
-	coro_live_count++;
+	/* One writer; metrics read it from other threads. */
+	__atomic_store_n(
+	    &coro_live_count, coro_live_count + 1, __ATOMIC_RELAXED);
 	return co;
 
 fail_stack:
@@ -542,7 +544,8 @@ coro_finish(struct coro *co)
 		coro_live_head = co->next;
 	if (co->next != NULL)
 		co->next->prev = co->prev;
-	coro_live_count--;
+	__atomic_store_n(
+	    &coro_live_count, coro_live_count - 1, __ATOMIC_RELAXED);
 
 	/* One at a time: a deferred function may defer another. */
 	while ((d = co->defers) != NULL) {
@@ -620,6 +623,12 @@ unsigned
 coro_live(void)
 {
 	return coro_live_count;
+}
+
+const unsigned *
+coro_live_counter(void)
+{
+	return &coro_live_count;
 }
 
 unsigned

@@ -29,7 +29,8 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct reactor *
-reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
+reactor_create(struct iopool *pool, unsigned index, size_t stack_bytes,
+    unsigned stack_pool_max)
 {
 	struct reactor *r;
 
@@ -41,6 +42,7 @@ reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
 	}
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return NULL;
+	r->index = index;
 	r->pool = pool;
 	if ((r->base = event_base_new()) == NULL) {
 		errno = ENOMEM;
@@ -61,6 +63,8 @@ reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
 	if (coro_init(stack_bytes, stack_pool_max) == -1)
 		goto fail_event;
 	iopool_channel_bind(r->completions);
+	r->metrics.reactor = (int)index;
+	r->metrics.coroutines = coro_live_counter();
 	metrics_shard_attach(&r->metrics);
 	current = r;
 	return r;

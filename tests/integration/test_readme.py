@@ -37,6 +37,8 @@ MASKS = [
     (re.compile(r"(?<![^\s])/\S*"), "<path>"),
     # Worked out from this machine's descriptor limit.
     (re.compile(r"(max_connections auto: )\d+"), r"\1<n>"),
+    # One reactor per CPU this machine lets it run on.
+    (re.compile(r"\d+ reactors? \(auto\)"), "<n> reactors (auto)"),
 ]
 
 

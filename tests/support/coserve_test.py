@@ -304,6 +304,10 @@ class Server:
         "log_level": "info",
         "access_log": "off",
         "shutdown_grace_ms": 10000,
+        # Unset: "auto", one reactor per CPU (two on CI's machine). CI's
+        # single-reactor run sets it to 1.
+        "reactors": int(os.environ["COSERVE_TEST_REACTORS"])
+        if os.environ.get("COSERVE_TEST_REACTORS") else None,
     }
 
     def __init__(self, root=None, config=None, args=None, env=None, pass_fds=(),

@@ -1,0 +1,235 @@
+"""Several reactors (`reactors = 2`): connections land on each, and what
+is global stays exact across them: max_connections, the per-client cap, a
+reload with requests in flight on both, and the drain on SIGTERM."""
+
+import os
+import re
+import select
+import signal
+import socket
+import time
+import unittest
+
+from coserve_test import (SLOWDOWN, ServerTestCase, build_request, fetch, main, sha256,
+                          wait_for, write_file)
+
+REACTORS = 2
+BIG = 4 * 1024 * 1024
+BIG_DATA = bytes(range(256)) * (BIG // 256)
+GAUGE_RE = re.compile(r'^coserve_reactor_connections_open\{reactor="(\d+)"\} (\d+)$', re.M)
+OTHER = "127.0.0.2"  # loopback answers all of 127/8
+
+
+def reactor_connections(srv):
+    """{reactor: open connections}, read on the metrics listener (whose own
+    connection counts too, on one of them)."""
+    r = fetch(srv.host, srv.listeners[1][1], "/metrics")
+    assert r.status == 200, r
+    return {int(k): int(v) for k, v in GAUGE_RE.findall(r.body.decode())}
+
+
+def read_head(sock):
+    """Reads up to the end of a response head; returns (status, rest)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before a response head")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), head, rest
+
+
+def get_on(sock, target="/a.txt"):
+    """One keep-alive GET on sock; its status."""
+    sock.sendall(build_request("GET", target))
+    status, head, body = read_head(sock)
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return status
+
+
+def connect(host, port, source=None, rcvbuf=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(10 * SLOWDOWN)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if source:
+        s.bind((source, 0))
+    s.connect((host, port))
+    return s
+
+
+def answered(socks, want, timeout):
+    """Waits until want of socks have a response head (or timeout): the set
+    of those answered and of those the daemon closed."""
+    ok, closed = set(), set()
+    deadline = time.monotonic() + timeout
+    while len(ok) < want and time.monotonic() < deadline:
+        ready, _, _ = select.select([s for s in socks if s not in ok and s not in closed],
+                                    [], [], max(0.0, deadline - time.monotonic()))
+        for s in ready:
+            try:
+                data = s.recv(65536, socket.MSG_PEEK)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                closed.add(s)
+            elif b"\r\n\r\n" in data:
+                ok.add(s)
+    return ok, closed
+
+
+class Reactors(ServerTestCase):
+    shared_server = False
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
+        write_file(os.path.join(root, "big.bin"), BIG_DATA)
+
+    def start(self, **config):
+        settings = {"reactors": REACTORS, "metrics_listen": "127.0.0.1:0"}
+        settings.update(config)
+        return self.start_server(config=settings)
+
+    def test_connections_land_on_every_reactor(self):
+        srv = self.start()
+        self.assertIn("coserve: info: %d reactors, " % REACTORS, srv.stderr)
+        socks = [connect(srv.host, srv.port) for _ in range(24)]
+        try:
+            for s in socks:
+                self.assertEqual(get_on(s), 200)
+            per = reactor_connections(srv)
+            self.assertEqual(sorted(per), list(range(REACTORS)), per)
+            # Each reactor holds some of them, and together all (the
+            # metrics request's own connection too).
+            self.assertTrue(all(n > 0 for n in per.values()), per)
+            self.assertEqual(sum(per.values()), len(socks) + 1, per)
+        finally:
+            for s in socks:
+                s.close()
+        wait_for(lambda: sum(reactor_connections(srv).values()) == 1, what="connections closed")
+
+    def test_max_connections_is_exact(self):
+        cap = 6
+        srv = self.start(max_connections=cap)
+        socks = [connect(srv.host, srv.port) for _ in range(16)]
+        try:
+            for s in socks:
+                s.sendall(build_request("GET", "/a.txt"))
+            ok, closed = answered(socks, cap, 10 * SLOWDOWN)
+            self.assertEqual((len(ok), len(closed)), (cap, 0))
+            # No reactor takes one more: the others wait in the queue.
+            more, closed = answered([s for s in socks if s not in ok], 1, 1.0)
+            self.assertEqual((len(more), len(closed)), (0, 0),
+                             "a connection past max_connections was served")
+            # Two close: exactly two more are served, whichever reactor
+            # they wait on.
+            for s in list(ok)[:2]:
+                socks.remove(s)
+                s.close()
+            waiting = [s for s in socks if s not in ok]
+            more, closed = answered(waiting, 2, 10 * SLOWDOWN)
+            self.assertEqual((len(more), len(closed)), (2, 0))
+            extra, _ = answered([s for s in waiting if s not in more], 1, 1.0)
+            self.assertEqual(len(extra), 0, "a connection past max_connections was served")
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_per_client_cap_is_exact(self):
+        try:
+            connect(OTHER, 9).close()
+        except ConnectionRefusedError:
+            pass
+        except OSError as e:
+            raise unittest.SkipTest("cannot use %s as a source: %s" % (OTHER, e))
+        cap = 3
+        srv = self.start(max_connections_per_client=cap)
+        socks = [connect(srv.host, srv.port, source=OTHER) for _ in range(10)]
+        try:
+            for s in socks:
+                try:
+                    s.sendall(build_request("GET", "/a.txt"))
+                except (ConnectionResetError, BrokenPipeError):
+                    pass
+            # Every one is either served or closed at once: no waiting.
+            ok, closed = answered(socks, len(socks), 10 * SLOWDOWN)
+            while len(ok) + len(closed) < len(socks):
+                more_ok, more_closed = answered(
+                    [s for s in socks if s not in ok and s not in closed],
+                    len(socks), 10 * SLOWDOWN)
+                if not more_ok and not more_closed:
+                    break
+                ok |= more_ok
+                closed |= more_closed
+            self.assertEqual((len(ok), len(closed)), (cap, len(socks) - cap))
+            per = reactor_connections(srv)
+            self.assertEqual(sum(per.values()), cap + 1, per)
+        finally:
+            for s in socks:
+                s.close()
+
+    def big_downloads(self, srv, n=12):
+        """n connections, each with a GET of big.bin under way (head read,
+        body not), until they sit on every reactor."""
+        socks = []
+        for _ in range(n):
+            s = connect(srv.host, srv.port, rcvbuf=4096)
+            s.sendall(build_request("GET", "/big.bin", {"Connection": "close"}))
+            status, _, rest = read_head(s)
+            self.assertEqual(status, 200)
+            socks.append((s, rest))
+        per = reactor_connections(srv)
+        self.assertTrue(all(per.get(i, 0) > 0 for i in range(REACTORS)),
+                        "in flight on one reactor only: %r" % per)
+        return socks
+
+    def finish(self, socks):
+        for s, body in socks:
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                body += chunk
+            s.close()
+            self.assertEqual(len(body), BIG)
+            self.assertEqual(sha256(body), sha256(BIG_DATA))
+
+    def test_reload_with_requests_on_every_reactor(self):
+        srv = self.start()
+        socks = self.big_downloads(srv)
+        try:
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_for_log("configuration reloaded")
+            # New connections, on whichever reactor, get the new generation.
+            for _ in range(8):
+                self.assertEqual(fetch(srv.host, srv.port, "/a.txt").status, 200)
+            self.finish(socks)
+        finally:
+            for s, _ in socks:
+                s.close()
+        self.assertEqual(srv.stderr.count("configuration reloaded"), 1)
+
+    def test_sigterm_drains_every_reactor(self):
+        srv = self.start()
+        socks = self.big_downloads(srv)
+        try:
+            mark = len(srv.stderr_lines)
+            srv.send_signal(signal.SIGTERM)
+            srv.wait_for_log("SIGTERM: shutting down, %d connections open" % len(socks),
+                             since=mark)
+            self.finish(socks)
+        finally:
+            for s, _ in socks:
+                s.close()
+        self.assertEqual(srv.wait(), 0)
+        # One line per event, not one per reactor.
+        self.assertEqual(srv.stderr.count("shutting down"), 1, srv.stderr)
+        self.assertEqual(srv.stderr.count("coserve: info: stopped"), 1, srv.stderr)
+
+
+if __name__ == "__main__":
+    main()
