@@ -100,9 +100,15 @@
 
 enum listener_kind { LISTENER_MAIN, LISTENER_METRICS };
 
-/* A listening socket; reactor 0's, each lane accepting on a tap of it. */
+/*
+ * A listening address: one socket per reactor in a SO_REUSEPORT group
+ * (or one socket for all, from socket activation); reactor 0's, each
+ * lane accepting on a tap of its own socket.
+ */
 struct listener {
-	int fd;
+	int fd; /* fds[0] */
+	int fds[CONFIG_REACTORS_MAX];
+	unsigned nfds;
 	struct server *server;
 	enum listener_kind kind;
 	struct config_listen addr; /* as configured, for reloads */
@@ -169,6 +175,7 @@ struct server {
 	unsigned loops;		 /* under lock: lane threads in their loop */
 	int pool_gone;		 /* under lock: lanes may free their reactor */
 	long watchdog_ms;	 /* a lane silent this long stops the pings */
+	unsigned nreactors;	 /* as started; a reload does not change it */
 	struct generation *gen;	 /* for new connections; under lock */
 	const char *config_path; /* NULL: built-in defaults */
 	const struct config_overrides *overrides;
@@ -261,8 +268,10 @@ taps_close(struct lane *lane)
 static void
 listener_free(struct listener *l)
 {
-	if (l->fd != -1)
-		close(l->fd);
+	unsigned i;
+
+	for (i = 0; i < l->nfds; i++)
+		close(l->fds[i]);
 	free(l);
 }
 
@@ -522,7 +531,8 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 		close(fd);
 		return NULL;
 	}
-	l->fd = fd;
+	l->fd = l->fds[0] = fd;
+	l->nfds = 1;
 	l->server = s;
 	l->kind = kind;
 	/* Never reused: connections outlive their listener. */
@@ -533,12 +543,40 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 	return l;
 }
 
+/* A socket listening on addr, in its SO_REUSEPORT group; -1 on failure. */
+static int
+socket_listen(const struct sockaddr *addr, socklen_t len)
+{
+	int fd, one = 1;
+
+	if ((fd = socket(addr->sa_family,
+		 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1 ||
+	    bind(fd, addr, len) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * One socket per reactor on cl, all bound to the address the first one
+ * got (port 0 asks for any port once), so the kernel spreads new
+ * connections over them by their addresses' hash.
+ */
 static struct listener *
 listener_open(
     struct server *s, const struct config_listen *cl, enum listener_kind kind)
 {
 	struct addrinfo hints, *res;
-	int fd, rc, one = 1;
+	struct sockaddr_storage bound;
+	socklen_t boundlen = sizeof bound;
+	struct listener *l = NULL;
+	int fd, rc;
 
 	memset(&hints, 0, sizeof hints);
 	/* "*" means every IPv4 address; "[::]" is how to ask for IPv6. */
@@ -551,24 +589,31 @@ listener_open(
 		    "listen %s:%s: %s", cl->host, cl->port, gai_strerror(rc));
 		return NULL;
 	}
-	fd = socket(
-	    res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
+	if ((fd = socket_listen(res->ai_addr, res->ai_addrlen)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&bound, &boundlen) == -1)
 		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (res->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1)
+	if ((l = listener_new(s, fd, kind, cl)) == NULL) {
+		fd = -1;
 		goto fail;
+	}
+	fd = -1;
+	while (l->nfds < s->nreactors) {
+		if ((fd = socket_listen((struct sockaddr *)&bound, boundlen)) ==
+		    -1)
+			goto fail;
+		l->fds[l->nfds++] = fd;
+		fd = -1;
+	}
 	freeaddrinfo(res);
-	return listener_new(s, fd, kind, cl);
+	return l;
 fail:
 	log_warn("listen %s%s%s:%s", strchr(cl->host, ':') ? "[" : "",
 	    cl->host[0] ? cl->host : "*", strchr(cl->host, ':') ? "]" : "",
 	    cl->port);
 	if (fd != -1)
 		close(fd);
+	if (l != NULL)
+		listener_free(l);
 	freeaddrinfo(res);
 	return NULL;
 }
@@ -763,7 +808,11 @@ tap_find(struct lane *lane, const struct listener *l)
 	t->id = l->id;
 	t->kind = l->kind;
 	t->retiring = 0;
-	if ((t->fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	/* Its own socket; with socket activation, the one passed. */
+	if ((t->fd = fcntl(
+		 l->fds[lane->reactor->index < l->nfds ? lane->reactor->index
+						       : 0],
+		 F_DUPFD_CLOEXEC, 0)) == -1 ||
 	    (t->ev = event_new(lane->base, t->fd, EV_READ | EV_PERSIST,
 		 accept_cb, t)) == NULL) {
 		log_warn("reactor %u: listening on %s", lane->reactor->index,
@@ -1269,6 +1318,9 @@ reload_done(struct iojob *job)
 	if (g->cfg->io_threads != old->cfg->io_threads ||
 	    g->cfg->io_queue_max != old->cfg->io_queue_max)
 		log_warnx("io_threads and io_queue_max change only on restart");
+	if (g->cfg->reactors != s->nreactors)
+		log_warnx(
+		    "reactors changes only on restart: still %u", s->nreactors);
 	/*
 	 * The server's own lines follow the new level; a connection's lines
 	 * and its Server field follow its own generation's (conn.c).
@@ -1382,6 +1434,7 @@ server_create(
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
 	s->watchdog_ms = (long)(notify_watchdog_usec() / 2000);
+	s->nreactors = cfg->reactors;
 	signal(SIGPIPE, SIG_IGN);
 	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_threads_max,
 		 cfg->io_queue_max)) == NULL) {
@@ -1464,7 +1517,7 @@ server_run(struct server *s)
 	size_t i;
 
 	s->running = 1;
-	if (lanes_start(s, cfg->reactors) == -1)
+	if (lanes_start(s, s->nreactors) == -1)
 		return SERVER_EXIT_FAILED;
 	s->lanes[0]->accepting = 1;
 	lane_sync(s->lanes[0]);
