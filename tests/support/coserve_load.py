@@ -32,9 +32,11 @@ ASAN_QUARANTINE_MB = 16
 
 
 def sanitized(binary):
-    """Whether the daemon at binary is an AddressSanitizer build."""
+    """Whether the daemon at binary is a sanitizer build (ASan or TSan),
+    whose memory and time go by other rules."""
     with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def daemon_env(binary):

@@ -47,7 +47,8 @@ IO_TIMEOUT_S = 30.0  # any single socket operation in a test
 # failure and a loaded 2-core machine can be seconds late.
 WAIT_S = 30.0 * SLOWDOWN
 
-SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer",
+                     "ThreadSanitizer")
 LISTENING_RE = re.compile(
     r"^coserve: info: listening on (?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)"
     r"(?: \((?P<kind>metrics)\))?\s*$"
