@@ -1021,7 +1021,12 @@ lane_main(void *arg)
 	struct server *s = the_server;
 	unsigned index = (unsigned)(uintptr_t)arg;
 	struct lane *lane = lane_create(s, index);
+	char name[16];
 	int go;
+
+	/* "coserve-r1" in top -H, ps -L and /proc/PID/task/TID/comm. */
+	snprintf(name, sizeof name, "coserve-r%u", index);
+	pthread_setname_np(pthread_self(), name);
 
 	pthread_mutex_lock(&s->lock);
 	s->lanes[index] = lane;

@@ -3,6 +3,7 @@ is global stays exact across them: max_connections, the per-client cap, a
 reload with requests in flight on both, and the drain on SIGTERM."""
 
 import os
+import platform
 import re
 import select
 import signal
@@ -10,8 +11,12 @@ import socket
 import time
 import unittest
 
-from coserve_test import (SLOWDOWN, ServerTestCase, build_request, fetch, main, sha256,
-                          wait_for, write_file)
+from coserve_test import (COSERVE, SLOWDOWN, WRAPPED, ServerTestCase, build_request, fetch,
+                          main, sha256, wait_for, write_file)
+
+SLOWFS = os.environ.get("SLOWFS", "")
+# clock_nanosleep, which slowfs sleeps in, by machine.
+SLEEP_SYSCALL = {"x86_64": 230, "aarch64": 115}.get(platform.machine())
 
 REACTORS = 2
 BIG = 4 * 1024 * 1024
@@ -96,7 +101,7 @@ class Reactors(ServerTestCase):
 
     def test_connections_land_on_every_reactor(self):
         srv = self.start()
-        self.assertIn("coserve: info: %d reactors, " % REACTORS, srv.stderr)
+        srv.wait_for_log("coserve: info: %d reactors, " % REACTORS)
         socks = [connect(srv.host, srv.port) for _ in range(24)]
         try:
             for s in socks:
@@ -238,6 +243,96 @@ class Reactors(ServerTestCase):
         # One line per event, not one per reactor.
         self.assertEqual(srv.stderr.count("shutting down"), 1, srv.stderr)
         self.assertEqual(srv.stderr.count("coserve: info: stopped"), 1, srv.stderr)
+
+
+def has_systemd():
+    """Whether the daemon links libsystemd (sd_notify)."""
+    with open(COSERVE, "rb") as f:
+        return b"libsystemd.so" in f.read()
+
+
+def sleeping_thread(pid):
+    """The name of the daemon's thread asleep in clock_nanosleep (where
+    slowfs stalls a storage call), or None."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                call = f.read().split()[0]
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+        except (OSError, IndexError):
+            continue
+        if call.isdigit() and int(call) == SLEEP_SYSCALL:
+            return comm
+    return None
+
+
+class WatchdogOneReactor(ServerTestCase):
+    """WATCHDOG=1 stops while one reactor alone is stuck, reactor 0 (which
+    sends it) still turning; it comes back when that reactor does. The
+    stall: io_threads = 0 runs a storage call on the reactor itself, and
+    slowfs makes it sleep. NOTIFY_SOCKET and WATCHDOG_USEC stand in for
+    the service manager (test_systemd SIGSTOPs the whole process)."""
+
+    shared_server = False
+    DELAY_MS = 1500  # per storage call: open, stat and read stall 4.5 s
+    WATCHDOG_MS = 600  # pings every 300 ms; a reactor silent 300 ms stops them
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "SLOW.bin"), b"s" * 100)
+
+    def setUp(self):
+        if not has_systemd():
+            self.skipTest("coserve was built without systemd support")
+        if not SLOWFS or WRAPPED:
+            self.skipTest("needs slowfs.so, and a daemon not under valgrind")
+        if SLEEP_SYSCALL is None:
+            self.skipTest("no clock_nanosleep number for %s" % platform.machine())
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(self.notify.close)
+        self.notify_path = os.path.join(self.tmp, "notify-%d" % os.getpid())
+        self.notify.bind(self.notify_path)
+        self.addCleanup(os.unlink, self.notify_path)
+
+    def pings(self, seconds):
+        """WATCHDOG=1 datagrams that arrive within seconds."""
+        n = 0
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.notify], [], [], left)
+            if ready and b"WATCHDOG=1" in self.notify.recv(4096).split(b"\n"):
+                n += 1
+        return n
+
+    def test_one_stuck_reactor_stops_the_pings(self):
+        srv = self.start_server(
+            config={"reactors": REACTORS, "io_threads": 0},
+            env={"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW",
+                 "SLOWFS_DELAY_MS": str(self.DELAY_MS), "NOTIFY_SOCKET": self.notify_path,
+                 "WATCHDOG_USEC": str(self.WATCHDOG_MS * 1000)})
+        self.assertGreater(self.pings(2.0 * SLOWDOWN), 0, "no WATCHDOG=1 at all")
+        # A slow request stalls whichever reactor took it: until it is
+        # reactor 1 (reactor 0 stalled stops the pings trivially).
+        for attempt in range(12):
+            sock = connect(srv.host, srv.port)
+            self.addCleanup(sock.close)
+            sock.sendall(build_request("GET", "/SLOW.bin", {"Connection": "close"}))
+            wait_for(lambda: sleeping_thread(srv.pid) is not None, what="the stall")
+            if sleeping_thread(srv.pid) == "coserve-r1":
+                break
+            # Reactor 0 stalled: let it finish, then try another connection.
+            self.assertEqual(read_head(sock)[0], 200)
+            self.pings(0.5)
+        else:
+            self.fail("the kernel never gave reactor 1 a connection")
+        # One ping may still be under way; then none while it is stuck.
+        self.pings(2 * self.WATCHDOG_MS / 2000)
+        self.assertEqual(self.pings(1.0), 0, "pinged with reactor 1 stuck")
+        self.assertEqual(sleeping_thread(srv.pid), "coserve-r1", "the stall ended early")
+        # It comes back: the pings too.
+        self.assertEqual(read_head(sock)[0], 200)
+        self.assertGreater(self.pings(2.0 * SLOWDOWN), 0, "no WATCHDOG=1 after the stall")
 
 
 if __name__ == "__main__":
