@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,26 @@ notify(struct iopool_channel *ch)
 	while (n == -1 && errno == EINTR);
 }
 
+/*
+ * The daemon's signals (SIGTERM, SIGHUP...) go to the reactor that
+ * handles them, never to a worker: a worker may sit in a storage call for
+ * as long as the storage likes, and a handler run there (ThreadSanitizer
+ * defers it to the thread's next intercepted call) would wait as long.
+ * Faults (SIGSEGV and the like) stay deliverable.
+ */
+static void
+signals_block(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -134,6 +155,7 @@ worker_main(void *arg)
 	struct iojob *job;
 	int was_empty;
 
+	signals_block();
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		while (pool->todo.head == NULL && !pool->stopping) {

@@ -1052,6 +1052,18 @@ lane_main(void *arg)
 	return NULL;
 }
 
+/* The signals reactor 0 handles, and no other thread takes. */
+static void
+signals_handled(sigset_t *set)
+{
+	static const int signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+	size_t i;
+
+	sigemptyset(set);
+	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
+		sigaddset(set, signals[i]);
+}
+
 /*
  * Starts reactors 1..n-1, each on a thread of its own that takes none of
  * the signals reactor 0 handles; 0 once every one is ready, or -1.
@@ -1063,11 +1075,7 @@ lanes_start(struct server *s, unsigned n)
 	unsigned i, started = 0;
 	int rc = 0;
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGUSR1);
+	signals_handled(&block);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	for (i = 1; i < n; i++) {
 		if ((errno = pthread_create(&s->threads[i], NULL, lane_main,
@@ -1419,8 +1427,8 @@ timer_every(struct server *s, long ms, event_callback_fn cb)
 	return ev;
 }
 
-struct server *
-server_create(
+static struct server *
+server_build(
     struct config *cfg, const char *path, const struct config_overrides *o)
 {
 	static const int signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
@@ -1493,6 +1501,24 @@ server_create(
 fail:
 	server_free(s);
 	return NULL;
+}
+
+struct server *
+server_create(
+    struct config *cfg, const char *path, const struct config_overrides *o)
+{
+	struct server *s;
+	sigset_t block, old;
+
+	/*
+	 * The threads started here (the I/O pool's, the access log's writer)
+	 * inherit a mask without the signals reactor 0 handles.
+	 */
+	signals_handled(&block);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	s = server_build(cfg, path, o);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return s;
 }
 
 /*
