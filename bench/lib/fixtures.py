@@ -1,7 +1,8 @@
 """Deterministic fixtures for the benchmark: every byte comes from a seeded
 generator, so two machines (or two runs) serve the same tree. Written once
 into the work directory and reused while its stamp matches; fsync'd so the
-cold-cache run can evict the pages with posix_fadvise(DONTNEED)."""
+cold-cache run can evict the pages with posix_fadvise(DONTNEED), and the
+truly cold run can drop them with the dentries and inodes."""
 
 import hashlib
 import os
@@ -14,6 +15,7 @@ SMALL_COUNT = 10000
 SMALL_MIN_BYTES, SMALL_MAX_BYTES = 512, 8192
 SLOW_COUNT = 100
 SLOW_MARKER = "SLOW_"  # slowfs delays any path (or fd) containing this
+NO_MARKER = "SLOWFS_MATCHES_NO_FIXTURE"  # for slowfs's marker when only lookups are slow
 FAST_COUNT = 100  # files fetched while the slow ones stall
 
 FIXED = {"1k.bin": 1024, "16k.bin": 16 * 1024, "64k.bin": 64 * 1024}
@@ -106,3 +108,26 @@ def evict(root):
             os.close(fd)
         n += 1
     return n
+
+
+DROP_CACHES = "/proc/sys/vm/drop_caches"
+
+
+def drop_caches_unavailable():
+    """None when drop_caches() can work here, else why not."""
+    if os.geteuid() != 0:
+        return "not root"
+    try:
+        open(DROP_CACHES, "w").close()  # opening drops nothing: only a write does
+    except OSError as e:
+        return "cannot write %s: %s" % (DROP_CACHES, e.strerror)
+    return None
+
+
+def drop_caches():
+    """Drops every clean page, dentry and inode the kernel caches, the whole
+    machine's (what posix_fadvise cannot: the lookups go to storage too);
+    the sync first makes every dirty page clean."""
+    os.sync()
+    with open(DROP_CACHES, "w") as f:
+        f.write("3")

@@ -1,8 +1,9 @@
 """The servers under test: how each is configured (from bench/conf/*.in),
-started in the foreground on 127.0.0.1 pinned to CPU 0, found again in
-/proc (CPU time and RSS of the whole process tree, threads included) and
-stopped. Every process started here is in a session of its own, so stop()
-can end the server and anything it forked, and nothing else."""
+started in the foreground on 127.0.0.1 pinned to CPU 0 (or, with two
+workers, free to use CPUs 0 and 1), found again in /proc (CPU time and
+RSS of the whole process tree, threads included) and stopped. Every
+process started here is in a session of its own, so stop() can end the
+server and anything it forked, and nothing else."""
 
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
+SHARED_CPUS = "0,1"  # the two-core row: server and load share both
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT_S = 60.0  # valgrind starts slowly
 STOP_TIMEOUT_S = 3.0
@@ -59,19 +61,29 @@ def _tree(pid):
 
 
 class Server:
-    def __init__(self, name, workdir, root, coserve_bin):
+    def __init__(self, name, workdir, root, coserve_bin, workers=1):
+        """workers: 1, pinned to CPU 0 as every row but one; more, on CPUs
+        0 and 1 with that many reactors, worker processes or threads."""
         self.name = name
         self.root = root
         self.coserve_bin = coserve_bin
         self.workdir = workdir
-        self.rundir = os.path.join(workdir, "run", name)
+        self.workers = workers
+        self.cpus = SERVER_CPU if workers == 1 else SHARED_CPUS
+        self.rundir = os.path.join(workdir, "run", name if workers == 1 else "%s-%dw" % (name, workers))
         self.proc = None
         self.port = None
 
     def _command(self, conf):
         subst = {"PORT": str(self.port), "ROOT": self.root, "RUN": self.rundir,
                  "NOFILE": os.environ.get("BENCH_NOFILE", "20000"),
-                 "IO_THREADS": "0" if self.name == "coserve-serial" else "4"}
+                 "IO_THREADS": "0" if self.name == "coserve-serial" else "4",
+                 "WORKERS": str(self.workers),
+                 # lighttpd: 0 is one process; N > 0 is a master and N workers
+                 "MAX_WORKER": "0" if self.workers == 1 else str(self.workers),
+                 # coserve: one reactor is the default, so the one-worker
+                 # rows need no option a binary without reactors would reject
+                 "REACTORS": "" if self.workers == 1 else "reactors = %d;" % self.workers}
         if self.name in ("coserve", "coserve-serial"):
             _render("coserve.conf.in", conf, subst)
             return [self.coserve_bin, "-c", conf]
@@ -96,7 +108,7 @@ class Server:
         for attempt in range(3):
             self.port = free_port()
             conf = os.path.join(self.rundir, "server.conf")
-            cmd = ["taskset", "-c", SERVER_CPU] + (wrapper or []) + self._command(conf)
+            cmd = ["taskset", "-c", self.cpus] + (wrapper or []) + self._command(conf)
             env = dict(os.environ)
             env.update(env_extra or {})
             self.log = open(os.path.join(self.rundir, "stderr.log"), "ab")
@@ -108,6 +120,22 @@ class Server:
                 return self
             self.stop()
         raise RuntimeError("%s did not start; see %s/stderr.log" % (self.name, self.rundir))
+
+    def config_error(self):
+        """None when coserve accepts this configuration (`coserve -t`),
+        else its message, e.g. an option this binary does not know. Peers
+        are not asked: a peer that rejects its configuration fails start()."""
+        if not self.name.startswith("coserve"):
+            return None
+        os.makedirs(self.rundir, exist_ok=True)
+        self.port = free_port()
+        conf = os.path.join(self.rundir, "server.conf")
+        cmd = self._command(conf)
+        p = subprocess.run(cmd[:1] + ["-t"] + cmd[1:], capture_output=True, text=True)
+        if p.returncode == 0:
+            return None
+        out = (p.stderr + p.stdout).strip().replace(conf, os.path.basename(conf))
+        return out.splitlines()[-1] if out else "exit status %d" % p.returncode
 
     def _wait_ready(self):
         deadline = time.monotonic() + READY_TIMEOUT_S

@@ -99,6 +99,7 @@ def main():
     completed = len(lat_us)
     lat_us += censored
     lat_us.sort()
+
     def pct(p):
         return lat_us[min(len(lat_us) - 1, int(p / 100.0 * len(lat_us)))] if lat_us else 0
     print(json.dumps({
