@@ -6,21 +6,14 @@ grows by gigabytes here); figures are printed, not asserted tightly."""
 import os
 import socket
 
-from coserve_test import COSERVE, Server, ServerTestCase, main
-
-
-def tsan_build():
-    with open(COSERVE, "rb") as f:
-        return b"__tsan_init" in f.read()
-
+from coserve_test import RSS_FACTOR, Server, ServerTestCase, main
 
 GiB = 1 << 30
 CLIENTS = 300
 CHUNK = 65536
 # Per stalled response: one chunk, the connection buffer, a touched stack,
 # socket bookkeeping; 1 MiB each is far above that and far below a leak.
-# ThreadSanitizer shadows every byte the daemon touches several times over.
-GROWTH_LIMIT = CLIENTS * (1 << 20) * (4 if COSERVE and tsan_build() else 1)
+GROWTH_LIMIT = CLIENTS * (1 << 20) * RSS_FACTOR
 
 
 def rss_bytes(pid):

@@ -39,6 +39,21 @@ SLOWDOWN = 10 if WRAPPED else 1
 WRAPPED_SKIP = "the daemon runs under %s, which sets its pace" % (
     os.path.basename(WRAPPER[0]) if WRAPPED else "nothing")
 
+
+
+def _tsan_build():
+    try:
+        with open(COSERVE, "rb") as f:
+            return b"__tsan_init" in f.read()
+    except OSError:
+        return False
+
+
+# A ThreadSanitizer build (--enable-tsan) shadows every byte the daemon
+# touches several times over: bounds on its RSS stretch by RSS_FACTOR.
+TSAN = bool(COSERVE) and _tsan_build()
+RSS_FACTOR = 4 if TSAN else 1
+
 READY_TIMEOUT_S = 15.0 * SLOWDOWN  # from exec to every "listening on" line
 STOP_TIMEOUT_S = 20.0 * SLOWDOWN  # from SIGTERM to exit
 IO_TIMEOUT_S = 30.0  # any single socket operation in a test
