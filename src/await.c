@@ -74,41 +74,74 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct await_watch *w = arg;
 
+	w->seen |= what;
 	if ((w->waiting & what) == 0)
-		return; /* an edge nobody waits for: nothing is lost */
+		return; /* an edge nobody waits for: seen keeps it */
 	w->got = what;
 	w->waiting = 0;
 	if (w->waiter == NULL) {
-		evtimer_del((struct event *)w->idle_timer);
+		/* The idle timer stays armed: see await_watch_idle. */
 		w->idle_cb(w->idle_arg, 0);
 		return;
 	}
 	coro_resume(w->waiter);
 }
 
-static void
-idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct await_watch *w = arg;
-
-	w->waiting = 0;
-	w->idle_cb(w->idle_arg, 1);
-}
-
-int
-await_watch_idle(struct await_watch *w, long timeout_ms,
-    void (*cb)(void *arg, int timed_out), void *arg)
+static int
+idle_arm(struct await_watch *w, long timeout_ms)
 {
 	struct timeval tv;
 
-	w->waiter = NULL;
-	w->idle_cb = cb;
-	w->idle_arg = arg;
 	ms_to_tv(timeout_ms, &tv);
 	if (evtimer_add((struct event *)w->idle_timer, &tv) == -1) {
 		errno = ENOMEM;
 		return -1;
 	}
+	w->idle_armed = 1;
+	w->idle_armed_ms = await_now_ms() + timeout_ms;
+	return 0;
+}
+
+/*
+ * The idle timer fires at the deadline it was armed for, which may be an
+ * earlier park's: parked until a later deadline, it is armed again for
+ * the rest; not parked, it waits for the next park to arm it.
+ */
+static void
+idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct await_watch *w = arg;
+	long left;
+
+	w->idle_armed = 0;
+	if (w->waiter != NULL || w->waiting == 0)
+		return;
+	if ((left = w->idle_deadline_ms - await_now_ms()) > 0 &&
+	    idle_arm(w, left) == 0)
+		return;
+	w->waiting = 0;
+	w->idle_cb(w->idle_arg, 1);
+}
+
+/*
+ * A connection parks after nearly every request and wakes for the next
+ * one, so the timer is not deleted when it wakes nor added again when it
+ * parks: only a deadline is noted, and the timer, once armed, is left to
+ * fire and look at it (about once per timeout per connection, instead of
+ * a heap insertion and removal per request). It is armed afresh only when
+ * it is not armed or armed for later than the new deadline.
+ */
+int
+await_watch_idle(struct await_watch *w, long timeout_ms,
+    void (*cb)(void *arg, int timed_out), void *arg)
+{
+	w->waiter = NULL;
+	w->idle_cb = cb;
+	w->idle_arg = arg;
+	w->idle_deadline_ms = await_now_ms() + timeout_ms;
+	if ((!w->idle_armed || w->idle_armed_ms > w->idle_deadline_ms) &&
+	    idle_arm(w, timeout_ms) == -1)
+		return -1;
 	w->waiting = EV_READ;
 	return 0;
 }
@@ -118,6 +151,8 @@ await_watch_open(struct await_watch *w, int fd)
 {
 	w->waiter = NULL;
 	w->waiting = 0;
+	w->seen = 0;
+	w->idle_armed = 0;
 	evtimer_assign((struct event *)w->idle_timer, reactor_current()->base,
 	    idle_timeout_cb, w);
 	event_assign((struct event *)w->ev, reactor_current()->base, fd,

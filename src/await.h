@@ -17,8 +17,9 @@ struct coro;
 /*
  * A socket watched for the whole life of its connection: registered once,
  * edge-triggered, so waiting costs no epoll_ctl. The caller must try its
- * read or write first and wait only after EAGAIN: an edge that comes while
- * nobody waits is not kept.
+ * read or write first and wait only after EAGAIN, or after a read that
+ * took all there was with no EV_READ in seen since: an edge that comes
+ * while nobody waits wakes nobody, and only seen keeps a trace of it.
  */
 struct await_watch {
 	_Alignas(max_align_t) unsigned char ev[REACTOR_EVENT_BYTES];
@@ -26,8 +27,12 @@ struct await_watch {
 	struct coro *waiter; /* NULL: parked, see await_watch_idle */
 	short waiting;	     /* EV_READ and/or EV_WRITE */
 	short got;
+	short seen; /* readiness reported since the owner cleared it */
 	void (*idle_cb)(void *arg, int timed_out);
 	void *idle_arg;
+	long idle_deadline_ms; /* await_now_ms() when a park times out */
+	long idle_armed_ms;    /* when idle_timer fires, if idle_armed */
+	int idle_armed;
 };
 
 /*
@@ -49,7 +54,8 @@ void await_watch_close(struct await_watch *w);
 /*
  * Parks the fd with no coroutine at all: cb(arg, 0) runs once when it
  * turns readable, or cb(arg, 1) after timeout_ms. An idle connection so
- * holds no stack. Like await_watch, only after a read returned EAGAIN.
+ * holds no stack. Like await_watch, only after a read returned EAGAIN or
+ * took all there was, with no EV_READ seen since.
  */
 int await_watch_idle(struct await_watch *w, long timeout_ms,
     void (*cb)(void *arg, int timed_out), void *arg);

@@ -87,6 +87,7 @@ static const struct key keys[] = {
 	{ "send_timeout_ms", KEY_UINT, G(send_timeout_ms), 1, 3600000 },
 	{ "shutdown_grace_ms", KEY_UINT, G(shutdown_grace_ms), 0, 3600000 },
 	{ "chunk_bytes", KEY_UINT, G(chunk_bytes), 4096, 16 << 20 },
+	{ "sendfile_min_bytes", KEY_UINT, G(sendfile_min_bytes), 0, 1 << 30 },
 	{ "open_file_cache_max", KEY_UINT, G(open_file_cache_max), 0, 1 << 20 },
 	{ "open_file_cache_ttl_ms", KEY_UINT, G(open_file_cache_ttl_ms), 0,
 	    3600000 },
@@ -785,6 +786,7 @@ set_defaults(struct config *c)
 	c->send_timeout_ms = 30000;
 	c->shutdown_grace_ms = 10000;
 	c->chunk_bytes = 65536;
+	c->sendfile_min_bytes = 16384;
 	c->open_file_cache_max = 1024;
 	c->open_file_cache_ttl_ms = 2000;
 	c->health_probe_interval_ms = 2000;

@@ -99,6 +99,7 @@ struct config {
 	unsigned send_timeout_ms;
 	unsigned shutdown_grace_ms;
 	unsigned chunk_bytes;
+	unsigned sendfile_min_bytes; /* 0: never */
 	unsigned open_file_cache_max; /* 0: no cache */
 	unsigned open_file_cache_ttl_ms;
 	enum log_level log_level;

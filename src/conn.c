@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,21 @@
 #include "request.h"
 #include "response.h"
 #include "transport.h"
+#include "zerocopy.h"
 
 /* A GET body larger than this is refused instead of read and dropped. */
 #define CONN_DISCARD_MAX (64 * 1024)
 /* A lingering close reads and drops at most this much, for this long. */
 #define CONN_LINGER_BYTES (256 * 1024)
 #define CONN_LINGER_MS 2000
+/*
+ * A connection's input buffer starts this small, from malloc's per-thread
+ * cache, and grows to request_head_max + 1 for a head that needs it. At
+ * full speed nearly every keep-alive request parks its connection (freeing
+ * the buffer) and wakes it (taking one), and a 16 KiB malloc and free cost
+ * more than parsing the request.
+ */
+#define CONN_BUFFER_START 1024
 
 /*
  * Where a connection is in its life. Only a busy or waiting one has a
@@ -78,8 +88,8 @@ struct conn {
 	struct peer *peer_count; /* this address's connections */
 	size_t in_len;
 	/*
-	 * One request head and the start of pipelined ones behind it:
-	 * request_head_max + 1 bytes, while active.
+	 * One request head and the start of pipelined ones behind it, while
+	 * active: CONN_BUFFER_START bytes, or request_head_max + 1.
 	 */
 	size_t in_size;
 	char *in;
@@ -139,6 +149,26 @@ select_root(const struct conn_env *env, struct slice host)
 }
 
 /*
+ * transport_read, or EAGAIN without a system call when the last read took
+ * all there was and the socket has not been reported readable since: at
+ * full speed a client sends its next request only after the response, so
+ * the read after each response would find nothing (lighttpd and nginx do
+ * not make it either). Readiness is reported only while the coroutine is
+ * suspended, so what seen holds before a read is what the read consumes.
+ */
+static ssize_t
+conn_recv(struct conn *c, void *buf, size_t len)
+{
+	if (c->transport.drained && !(c->watch.seen & EV_READ)) {
+		c->transport.want = EV_READ;
+		errno = EAGAIN;
+		return -1;
+	}
+	c->watch.seen &= ~EV_READ;
+	return transport_read(&c->transport, buf, len);
+}
+
+/*
  * Reads into buf, waiting for what the transport wants until deadline
  * (an await_now_ms() time; -1: none). Returns what transport_read does,
  * and -1 with ETIMEDOUT when the deadline passes.
@@ -150,7 +180,7 @@ conn_read(struct conn *c, void *buf, size_t len, long deadline)
 	ssize_t n;
 
 	for (;;) {
-		if ((n = transport_read(&c->transport, buf, len)) != -1 ||
+		if ((n = conn_recv(c, buf, len)) != -1 ||
 		    (errno != EAGAIN && errno != EWOULDBLOCK))
 			return n;
 		if (deadline == -1)
@@ -268,9 +298,82 @@ http1_send_body(struct exchange *x, const void *buf, size_t len)
 	return conn_writev(x->owner, &iov, 1);
 }
 
+/*
+ * The head and buf ride in front of the file's first bytes, so a response
+ * sent this way takes as few calls and segments as the copy path's. Each
+ * call's EAGAIN waits for the socket with the send timeout, as
+ * conn_writev does, so a slow client holds only its own coroutine.
+ */
+static int
+http1_send_file(struct exchange *x, struct response *r, const void *buf,
+    size_t len, int fd, uint64_t off, uint64_t count)
+{
+	struct conn *c = x->owner;
+	struct iovec iov[2], *v = iov;
+	int iovcnt = 0, sent = 0, cold = 0;
+	char *text;
+	ssize_t n;
+
+	if (r != NULL) {
+		if (ends_connection(r->status))
+			c->close_after = 1;
+		response_add_server(r, c->env->cfg->server_tokens);
+		iov[iovcnt].iov_len = render_head(c, r, &text);
+		iov[iovcnt++].iov_base = text;
+	}
+	if (len > 0) {
+		iov[iovcnt].iov_base = (void *)buf;
+		iov[iovcnt++].iov_len = len;
+	}
+	while (iovcnt > 0 || count > 0) {
+		n = zerocopy_send(&c->transport, &cold, v, iovcnt, fd,
+		    (off_t)off,
+		    count < SIZE_MAX ? (size_t)count : SIZE_MAX);
+		if (n == -1) {
+			/* Maybe the socket's error: the error answer finds out. */
+			if (!sent && errno != EAGAIN && errno != EWOULDBLOCK)
+				return 1;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				goto lost;
+			if (await_watch(&c->watch, c->transport.want,
+				c->env->cfg->send_timeout_ms) == -1) {
+				log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+				    "%s: send timeout", c->peer);
+				metrics_timeout(METRICS_TIMEOUT_SEND);
+				goto lost;
+			}
+			continue;
+		}
+		if (n == 0 && iovcnt == 0) {
+			errno = ENODATA;
+			if (!sent)
+				return 1;
+			goto lost;
+		}
+		sent = 1;
+		while (iovcnt > 0 && (size_t)n >= v->iov_len) {
+			n -= v->iov_len;
+			v++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= n;
+			n = 0;
+		}
+		off += (uint64_t)n;
+		count -= (uint64_t)n;
+	}
+	return 0;
+lost:
+	c->state = CONN_LOST;
+	return -1;
+}
+
 static const struct exchange_ops http1_ops = {
 	.send_head = http1_send_head,
 	.send_body = http1_send_body,
+	.send_file = http1_send_file,
 };
 
 /*
@@ -322,28 +425,38 @@ head_end_seen(const char *buf, size_t len, size_t *scanned)
  * The parser starts over from the head's first byte, so running it on
  * every arrival would cost time quadratic in the head's size for a client
  * trickling it in small segments (seconds of reactor time at a 1 MiB
- * request_head_max). It runs when the head's end has come, when the
- * buffer is full, and otherwise only once the input has doubled since the
- * last run: linear in all, and a bad head is still refused early.
+ * request_head_max). It runs when the head's end has come, when
+ * request_head_max + 1 bytes have come, and otherwise only once the input
+ * has doubled since the last run: linear in all, and a bad head is still
+ * refused early. Answers 503 when a long head finds no memory to grow into.
  */
 static long
 read_head(struct conn *c, struct request *req)
 {
 	const struct config *cfg = c->env->cfg;
+	size_t room = (size_t)cfg->request_limits.head_max + 1;
 	long deadline = -1, timeout, r;
 	size_t parsed = 0, scanned = 0;
 	ssize_t n;
+	char *in;
 
 	for (;;) {
 		if (c->in_len > 0 &&
-		    (c->in_len >= 2 * parsed || c->in_len == c->in_size ||
+		    (c->in_len >= 2 * parsed || c->in_len == room ||
 			head_end_seen(c->in, c->in_len, &scanned))) {
 			parsed = c->in_len;
 			if ((r = request_parse_limited(req, c->in, c->in_len,
 				 &cfg->request_limits)) != 0)
 				return r;
-			if (c->in_len == c->in_size)
+			if (c->in_len == room)
 				return -431;
+		}
+		/* A head longer than the first buffer: room for the longest. */
+		if (c->in_len == c->in_size) {
+			if ((in = realloc(c->in, room)) == NULL)
+				return -503;
+			c->in = in;
+			c->in_size = room;
 		}
 		/*
 		 * One deadline for the whole head, from the connection's start
@@ -354,8 +467,7 @@ read_head(struct conn *c, struct request *req)
 			deadline = c->accepted_ms + cfg->header_timeout_ms;
 		else if (deadline == -1 && c->in_len > 0)
 			deadline = await_now_ms() + cfg->header_timeout_ms;
-		n = transport_read(
-		    &c->transport, c->in + c->in_len, c->in_size - c->in_len);
+		n = conn_recv(c, c->in + c->in_len, c->in_size - c->in_len);
 		if (n > 0) {
 			c->in_len += n;
 			continue;
@@ -696,6 +808,8 @@ conn_activate(struct conn *c)
 	struct coro *co;
 
 	c->in_size = (size_t)c->env->cfg->request_limits.head_max + 1;
+	if (c->in_size > CONN_BUFFER_START)
+		c->in_size = CONN_BUFFER_START;
 	if ((c->in = malloc(c->in_size)) == NULL)
 		return -1;
 	if ((co = coro_create(conn_main, c)) == NULL)
@@ -774,8 +888,9 @@ conn_wake(void *arg, int timed_out)
 
 /*
  * Waits for c's next byte with no coroutine and no buffer, for at most
- * timeout_ms: 0, or -1 when the watch cannot be armed. Only after a read
- * found nothing, since an edge that came before is not seen again.
+ * timeout_ms: 0, or -1 when the watch cannot be armed. Only after
+ * conn_recv found nothing, since an edge that came before is not seen
+ * again.
  */
 static int
 conn_park(struct conn *c, long timeout_ms)

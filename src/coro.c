@@ -1,8 +1,10 @@
 /*
- * Stackful coroutines for the reactor thread. A coroutine is a malloc'd
- * struct plus an mmap'd stack with a PROT_NONE guard page at its low end;
- * finished stacks go to a bounded free list so a busy server does not pay
- * for mmap, mprotect and page faults on every request. The context switch is
+ * Stackful coroutines for the reactor thread. A coroutine is an mmap'd
+ * stack with a PROT_NONE guard page at its low end and its struct at its
+ * high end, above the frames; finished stacks go to a bounded free list so
+ * a busy server does not pay for mmap, mprotect and page faults, nor for a
+ * malloc and free, on every request (a connection gets a coroutine per
+ * request). The context switch is
  * a few lines of assembly (coro_x86_64.S, coro_aarch64.S) or, where there is
  * none, ucontext. A SIGSEGV handler on an alternate signal stack tells a
  * stack overflow apart from other faults by looking for the address in the
@@ -109,6 +111,9 @@ struct coro {
 	enum coro_state state;
 	struct coro *caller;	   /* who resumed us; NULL: the thread */
 	struct coro_defer *defers; /* last registered first */
+	/* The first one registered needs no malloc: most have just one. */
+	struct coro_defer first_defer;
+	int first_defer_taken;
 
 	/* The mapping: guard page, then the stack. The handler reads it. */
 	char *map;
@@ -132,6 +137,9 @@ struct coro {
 	void *tsan_caller;
 #endif
 };
+
+/* What the struct takes at the top of the mapping, alignment kept. */
+#define CORO_HEADER_BYTES ((sizeof(struct coro) + 63) & ~(size_t)63)
 
 static _Thread_local int coro_initialised;
 static _Thread_local size_t coro_page_bytes;
@@ -285,6 +293,13 @@ coro_stack_low(const struct coro *co)
 	return co->map + coro_page_bytes;
 }
 
+/* The part of the stack the coroutine runs on: below its struct. */
+static inline size_t
+coro_run_bytes(void)
+{
+	return coro_stack_bytes - CORO_HEADER_BYTES;
+}
+
 /*
  * Runs on the alternate stack. Only async-signal-safe calls: write(2) and
  * sigaction(2). Returning re-executes the faulting instruction, which now
@@ -434,6 +449,9 @@ coro_init(size_t stack_bytes, unsigned pool_max)
 		errno = EINVAL;
 		return -1;
 	}
+	/* The struct takes the top: at least a page is left to run on. */
+	if (stack_bytes < CORO_HEADER_BYTES + (size_t)page)
+		stack_bytes = CORO_HEADER_BYTES + (size_t)page;
 	bytes = (stack_bytes + (size_t)page - 1) & ~((size_t)page - 1);
 
 	if (pool_max > 0) {
@@ -524,11 +542,11 @@ coro_ctx_make(coro_ctx *ctx, char *low)
 	if (getcontext(ctx) == -1)
 		return -1;
 	ctx->uc_stack.ss_sp = low;
-	ctx->uc_stack.ss_size = coro_stack_bytes;
+	ctx->uc_stack.ss_size = coro_run_bytes();
 	ctx->uc_link = NULL;
 	makecontext(ctx, coro_entry, 0);
 #else
-	ctx->sp = coro__make(low + coro_stack_bytes, coro_entry);
+	ctx->sp = coro__make(low + coro_run_bytes(), coro_entry);
 #endif
 	return 0;
 }
@@ -537,16 +555,18 @@ struct coro *
 coro_create(coro_fn *fn, void *arg)
 {
 	struct coro *co;
+	char *map;
 	int saved_errno;
 
 	if (!coro_initialised) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((co = calloc(1, sizeof *co)) == NULL)
+	if ((map = coro_stack_get()) == NULL)
 		return NULL;
-	if ((co->map = coro_stack_get()) == NULL)
-		goto fail;
+	co = (struct coro *)(map + coro_page_bytes + coro_run_bytes());
+	memset(co, 0, sizeof *co);
+	co->map = map;
 	co->fn = fn;
 	co->arg = arg;
 	co->state = CORO_SUSPENDED;
@@ -556,7 +576,7 @@ coro_create(coro_fn *fn, void *arg)
 
 #ifdef CORO_VALGRIND
 	co->valgrind_stack = VALGRIND_STACK_REGISTER(
-	    coro_stack_low(co), coro_stack_low(co) + coro_stack_bytes);
+	    coro_stack_low(co), coro_stack_low(co) + coro_run_bytes());
 #endif
 #ifdef CORO_TSAN
 	co->tsan_fiber = __tsan_create_fiber(0);
@@ -576,11 +596,7 @@ coro_create(coro_fn *fn, void *arg)
 
 fail_stack:
 	saved_errno = errno;
-	coro_stack_put(co->map);
-	errno = saved_errno;
-fail:
-	saved_errno = errno;
-	free(co);
+	coro_stack_put(map);
 	errno = saved_errno;
 	return NULL;
 }
@@ -593,6 +609,7 @@ static void
 coro_finish(struct coro *co)
 {
 	struct coro_defer *d;
+	char *map = co->map;
 
 	if (co->prev != NULL)
 		co->prev->next = co->next;
@@ -607,7 +624,8 @@ coro_finish(struct coro *co)
 	while ((d = co->defers) != NULL) {
 		co->defers = d->next;
 		d->fn(d->arg);
-		free(d);
+		if (d != &co->first_defer)
+			free(d);
 	}
 #ifdef CORO_VALGRIND
 	VALGRIND_STACK_DEREGISTER(co->valgrind_stack);
@@ -615,8 +633,8 @@ coro_finish(struct coro *co)
 #ifdef CORO_TSAN
 	__tsan_destroy_fiber(co->tsan_fiber);
 #endif
-	coro_stack_put(co->map);
-	free(co);
+	/* co lives in the mapping: gone, or another's, from here on. */
+	coro_stack_put(map);
 }
 
 int
@@ -632,7 +650,7 @@ coro_resume(struct coro *co)
 	co->state = CORO_RUNNING;
 	coro_running = co;
 
-	coro_san_start(&fake_stack, coro_stack_low(co), coro_stack_bytes);
+	coro_san_start(&fake_stack, coro_stack_low(co), coro_run_bytes());
 #ifdef CORO_TSAN
 	co->tsan_caller = __tsan_get_current_fiber();
 #endif
@@ -672,10 +690,13 @@ coro_current(void)
 int
 coro_defer(struct coro *co, void (*fn)(void *), void *arg)
 {
-	struct coro_defer *d;
+	struct coro_defer *d = &co->first_defer;
 
-	if ((d = malloc(sizeof *d)) == NULL)
+	if (co->first_defer_taken)
+		d = malloc(sizeof *d);
+	if (d == NULL)
 		return -1;
+	co->first_defer_taken = 1;
 	d->fn = fn;
 	d->arg = arg;
 	d->next = co->defers;

@@ -5,6 +5,7 @@
  */
 #include "autoconf.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "exchange.h"
@@ -51,6 +52,29 @@ exchange_send_body(struct exchange *x, const void *buf, size_t len)
 	if (x->ops->send_body(x, buf, len) == -1)
 		return -1;
 	x->body_bytes += len;
+	return 0;
+}
+
+int
+exchange_send_file(struct exchange *x, struct response *r, const void *buf,
+    size_t len, int fd, uint64_t off, uint64_t count)
+{
+	int rc;
+
+	if (r != NULL && r->overflow)
+		return exchange_send_head(x, r, NULL, 0);
+	if (r != NULL) {
+		x->status = r->status;
+		x->head_sent = 1;
+	}
+	if ((rc = x->ops->send_file(x, r, buf, len, fd, off, count)) != 0) {
+		if (rc == 1 && r != NULL) {
+			x->status = 0;
+			x->head_sent = 0;
+		}
+		return rc;
+	}
+	x->body_bytes += len + count;
 	return 0;
 }
 

@@ -27,6 +27,17 @@ struct exchange_ops {
 	int (*send_head)(struct exchange *, struct response *r,
 	    const void *body, size_t len);
 	int (*send_body)(struct exchange *, const void *buf, size_t len);
+	/*
+	 * Sends r's head (NULL: already sent), len bytes of buf, then count
+	 * bytes of the file fd from off without copying them. 0, -1 when
+	 * the exchange is lost (errno ENODATA: the file ended early), or 1
+	 * when nothing went out: errno EBUSY, the I/O queue is full; ENODATA,
+	 * the file ends before off; another, the file could not be read (or
+	 * the socket failed, which the next send finds out). NULL where the
+	 * transport cannot: handlers copy.
+	 */
+	int (*send_file)(struct exchange *, struct response *r,
+	    const void *buf, size_t len, int fd, uint64_t off, uint64_t count);
 };
 
 struct exchange {
@@ -52,6 +63,12 @@ void exchange_init(struct exchange *, const struct exchange_ops *, void *owner,
 int exchange_send_head(
     struct exchange *, struct response *r, const void *body, size_t len);
 int exchange_send_body(struct exchange *, const void *buf, size_t len);
+/*
+ * The send_file op's results, with the accounting: after a 1 the exchange
+ * is as it was, so the caller may still answer an error if r was its head.
+ */
+int exchange_send_file(struct exchange *, struct response *r,
+    const void *buf, size_t len, int fd, uint64_t off, uint64_t count);
 /* Answers status with a small HTML body (none for HEAD). */
 int exchange_send_error(struct exchange *, int status);
 

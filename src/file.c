@@ -339,10 +339,55 @@ send_buffered(
 }
 
 /*
- * Streams the plan's bytes. One buffer of at most chunk_bytes (plus room
- * for one part head) is filled by a pread job and emptied into the socket
- * in turn, so memory stays bounded however large the file or the ranges;
- * part delimiters go into the same buffer as the bytes around them.
+ * Whether a part of len bytes goes by sendfile: where the protocol can,
+ * from sendfile_min_bytes up. Below it, one copy through a buffer costs
+ * less than the extra calls (a residency probe, the head apart from the
+ * bytes) that a sendfile takes.
+ */
+static int
+zerocopy(const struct exchange *x, uint64_t len)
+{
+	size_t min = x->root->sendfile_min_bytes;
+
+	return x->ops->send_file != NULL && min > 0 && len >= min;
+}
+
+/*
+ * Sends one part with sendfile, the buffered bytes (and the head, the
+ * first time) in front of it. -1 on failure, with *status the error to
+ * answer if the head is still unsent, as the copy path answers.
+ */
+static int
+send_part(struct exchange *x, struct response **head, const char *buf,
+    size_t fill, int fd, uint64_t off, uint64_t len,
+    const struct representation *rep, int *status)
+{
+	int rc;
+
+	if ((rc = exchange_send_file(x, *head, buf, fill, fd, off, len)) == 0) {
+		*head = NULL;
+		return 0;
+	}
+	if (errno == EBUSY)
+		log_warnx_limited(&queue_log, "I/O queue full");
+	else if (errno == ENODATA || errno == EIO)
+		log_warnx_limited(&read_log, "/%s: sendfile from %ju: %s",
+		    rep->res->path->rel, (uintmax_t)off,
+		    errno == ENODATA ? "file shrank" : strerror(errno));
+	if (rc == -1)
+		*head = NULL;
+	else if (errno != EBUSY && errno != ENODATA)
+		*status = 500;
+	return -1;
+}
+
+/*
+ * Streams the plan's bytes. A part of sendfile_min_bytes or more goes by
+ * sendfile, with whatever is buffered in front of it; the rest goes through
+ * one buffer of at most chunk_bytes (plus room for one part head), filled
+ * by a pread job and emptied into the socket in turn, so memory stays
+ * bounded however large the file or the ranges; part delimiters go into
+ * the same buffer as the bytes around them.
  */
 static int
 send_body(struct exchange *x, struct file_job *fj, struct response *r,
@@ -352,11 +397,15 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 	struct response *head = r;
 	char *buf;
 	size_t cap, size, fill = 0, i;
-	uint64_t off, left;
+	uint64_t off, left, copied = 0;
 	int status = 503;
 
-	cap = plan->length < root->chunk_bytes ? (size_t)plan->length
-					       : root->chunk_bytes;
+	for (i = 0; i < plan->count; i++) {
+		left = plan->parts[i].last - plan->parts[i].first + 1;
+		if (!zerocopy(x, left))
+			copied += left;
+	}
+	cap = copied < root->chunk_bytes ? (size_t)copied : root->chunk_bytes;
 	if (cap == 0)
 		cap = 1;
 	size = cap + (plan->multipart ? PART_HEAD_MAX : 0);
@@ -371,6 +420,13 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 			    buf + fill, size - fill, plan, rep, i);
 		off = plan->parts[i].first;
 		left = plan->parts[i].last - off + 1;
+		if (zerocopy(x, left)) {
+			if (send_part(x, &head, buf, fill, fj->fd, off, left,
+				rep, &status) == -1)
+				goto fail;
+			fill = 0;
+			continue;
+		}
 		while (left > 0) {
 			if (fill >= cap) {
 				if (send_buffered(x, &head, buf, fill) == -1)

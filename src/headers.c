@@ -46,13 +46,13 @@ headers_apply(const struct site_config *site, const char *rel, const char *name,
 			expires = &site->rules[i];
 	}
 	if (cache != NULL)
-		response_add(r, "Cache-Control", "%s", cache->cache_control);
+		response_add_str(r, "Cache-Control", cache->cache_control);
 	else if (expires != NULL)
 		response_add(
 		    r, "Cache-Control", "max-age=%ld", expires->expires_s);
 	if (expires != NULL) {
 		httpdate_format(now + expires->expires_s, date);
-		response_add(r, "Expires", "%s", date);
+		response_add_str(r, "Expires", date);
 	}
 	for (i = 0; i < site->rule_count; i++) {
 		if (!rule_matches(&site->rules[i], rel, name))

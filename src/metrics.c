@@ -83,8 +83,10 @@ metrics_shard_detach(struct metrics_shard *s)
 	count(&unbound.response_bytes, s->response_bytes);
 	count(&unbound.connections_accepted, s->connections_accepted);
 	count(&unbound.connections_closed, s->connections_closed);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		count(&unbound.reads[i], s->reads[i]);
+		count(&unbound.sends[i], s->sends[i]);
+	}
 	for (i = 0; i < METRICS_TIMEOUT_KINDS; i++)
 		count(&unbound.timeouts[i], s->timeouts[i]);
 	for (i = 0; i < METRICS_REFUSED_REASONS; i++)
@@ -107,6 +109,12 @@ void
 metrics_cached_read(int hit)
 {
 	count(&shard()->reads[hit != 0], 1);
+}
+
+void
+metrics_file_send(int resident)
+{
+	count(&shard()->sends[resident != 0], 1);
 }
 
 void
@@ -167,6 +175,8 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 		closed += shard_closed;
 		snap->reads_pool += load(&s->reads[0]);
 		snap->reads_cached += load(&s->reads[1]);
+		snap->sends_pool += load(&s->sends[0]);
+		snap->sends_cached += load(&s->sends[1]);
 		for (i = 0; i < METRICS_TIMEOUT_KINDS; i++)
 			snap->timeouts[i] += load(&s->timeouts[i]);
 		for (i = 0; i < METRICS_REFUSED_REASONS; i++)
@@ -325,6 +335,13 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    "coserve_file_reads_total{source=\"page_cache\"} %" PRIu64 "\n"
 	    "coserve_file_reads_total{source=\"pool\"} %" PRIu64 "\n",
 	    snap->reads_cached, snap->reads_pool);
+	text_printf(&t,
+	    "# HELP coserve_file_sends_total File sendfile calls: "
+	    "on the reactor with the pages resident, or by the I/O pool.\n"
+	    "# TYPE coserve_file_sends_total counter\n"
+	    "coserve_file_sends_total{source=\"page_cache\"} %" PRIu64 "\n"
+	    "coserve_file_sends_total{source=\"pool\"} %" PRIu64 "\n",
+	    snap->sends_cached, snap->sends_pool);
 	text_value(&t, "io_jobs_total", "counter",
 	    "I/O pool jobs accepted (queued or run inline).", snap->io_jobs);
 	text_value(&t, "io_queue_full_total", "counter",

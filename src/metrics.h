@@ -60,6 +60,8 @@ struct metrics_snapshot {
 	uint64_t io_queue_full;
 	uint64_t reads_cached; /* chunks read from the page cache */
 	uint64_t reads_pool;   /* chunks the pool had to read */
+	uint64_t sends_cached; /* sendfiles on the reactor, pages resident */
+	uint64_t sends_pool;   /* sendfiles the pool made */
 	struct histogram io_latency;
 	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t refused[METRICS_REFUSED_REASONS];
@@ -84,6 +86,7 @@ struct metrics_shard {
 	uint64_t connections_accepted;
 	uint64_t connections_closed;
 	uint64_t reads[2]; /* [0] pool, [1] page cache */
+	uint64_t sends[2]; /* the same, for sendfile */
 	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t refused[METRICS_REFUSED_REASONS];
 	uint64_t accept_errors;
@@ -106,6 +109,8 @@ void metrics_request(int status, uint64_t body_bytes);
 void metrics_connection_opened(void);
 /* A chunk found in the page cache (hit), or left to the pool. */
 void metrics_cached_read(int hit);
+/* A sendfile made on the reactor (resident), or left to the pool. */
+void metrics_file_send(int resident);
 void metrics_connection_closed(void);
 void metrics_timeout(enum metrics_timeout_kind);
 void metrics_refused(enum metrics_refused_reason);

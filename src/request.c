@@ -42,39 +42,44 @@ enum field_id {
 	FIELD_REFERER
 };
 
+/* Names with their lengths: no strlen per entry per request. */
+#define NAME(s) s, sizeof s - 1
+
 static const struct {
 	const char *name;
+	size_t len;
 	enum field_id id;
 } field_names[] = {
-	{ "Host", FIELD_HOST },
-	{ "Connection", FIELD_CONNECTION },
-	{ "Content-Length", FIELD_CONTENT_LENGTH },
-	{ "Transfer-Encoding", FIELD_TRANSFER_ENCODING },
-	{ "Expect", FIELD_EXPECT },
-	{ "If-Match", FIELD_IF_MATCH },
-	{ "If-Unmodified-Since", FIELD_IF_UNMODIFIED_SINCE },
-	{ "If-None-Match", FIELD_IF_NONE_MATCH },
-	{ "If-Modified-Since", FIELD_IF_MODIFIED_SINCE },
-	{ "If-Range", FIELD_IF_RANGE },
-	{ "Range", FIELD_RANGE },
-	{ "Accept-Encoding", FIELD_ACCEPT_ENCODING },
-	{ "User-Agent", FIELD_USER_AGENT },
-	{ "Referer", FIELD_REFERER },
+	{ NAME("Host"), FIELD_HOST },
+	{ NAME("Connection"), FIELD_CONNECTION },
+	{ NAME("Content-Length"), FIELD_CONTENT_LENGTH },
+	{ NAME("Transfer-Encoding"), FIELD_TRANSFER_ENCODING },
+	{ NAME("Expect"), FIELD_EXPECT },
+	{ NAME("If-Match"), FIELD_IF_MATCH },
+	{ NAME("If-Unmodified-Since"), FIELD_IF_UNMODIFIED_SINCE },
+	{ NAME("If-None-Match"), FIELD_IF_NONE_MATCH },
+	{ NAME("If-Modified-Since"), FIELD_IF_MODIFIED_SINCE },
+	{ NAME("If-Range"), FIELD_IF_RANGE },
+	{ NAME("Range"), FIELD_RANGE },
+	{ NAME("Accept-Encoding"), FIELD_ACCEPT_ENCODING },
+	{ NAME("User-Agent"), FIELD_USER_AGENT },
+	{ NAME("Referer"), FIELD_REFERER },
 };
 
 static const struct {
 	const char *name;
+	size_t len;
 	enum http_method method;
 } method_names[] = {
-	{ "GET", HTTP_GET },
-	{ "HEAD", HTTP_HEAD },
-	{ "OPTIONS", HTTP_OPTIONS },
-	{ "POST", HTTP_KNOWN_OTHER },
-	{ "PUT", HTTP_KNOWN_OTHER },
-	{ "DELETE", HTTP_KNOWN_OTHER },
-	{ "CONNECT", HTTP_KNOWN_OTHER },
-	{ "TRACE", HTTP_KNOWN_OTHER },
-	{ "PATCH", HTTP_KNOWN_OTHER },
+	{ NAME("GET"), HTTP_GET },
+	{ NAME("HEAD"), HTTP_HEAD },
+	{ NAME("OPTIONS"), HTTP_OPTIONS },
+	{ NAME("POST"), HTTP_KNOWN_OTHER },
+	{ NAME("PUT"), HTTP_KNOWN_OTHER },
+	{ NAME("DELETE"), HTTP_KNOWN_OTHER },
+	{ NAME("CONNECT"), HTTP_KNOWN_OTHER },
+	{ NAME("TRACE"), HTTP_KNOWN_OTHER },
+	{ NAME("PATCH"), HTTP_KNOWN_OTHER },
 };
 
 const struct request_limits request_limits_default = { REQUEST_LINE_MAX,
@@ -87,14 +92,57 @@ struct parse_state {
 	int connection_keep_alive;
 };
 
-/* tchar (RFC 9110 5.6.2). */
+/*
+ * What each byte may be, one lookup per byte on the hot path (the parser
+ * runs once per request): a tchar (RFC 9110 5.6.2); allowed in a request
+ * line (visible ASCII and SP); allowed in a field line (also HTAB and
+ * obs-text); allowed in a Host value (unreserved, pct-encoded, sub-delims,
+ * ':' and the IP-literal brackets). CR and LF are in none: they end lines.
+ */
+#define CHAR_TOKEN 1
+#define CHAR_REQUEST 2
+#define CHAR_FIELD 4
+#define CHAR_HOST 8
+
+static const unsigned char char_class[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0,		/* 0x00 */
+	0, 4, 0, 0, 0, 0, 0, 0,		/* 0x08 */
+	0, 0, 0, 0, 0, 0, 0, 0,		/* 0x10 */
+	0, 0, 0, 0, 0, 0, 0, 0,		/* 0x18 */
+	6, 15, 6, 7, 15, 15, 15, 15,	/* 0x20  !"#$%&' */
+	14, 14, 15, 15, 14, 15, 15, 6,	/* 0x28 ()*+,-./ */
+	15, 15, 15, 15, 15, 15, 15, 15, /* 0x30 01234567 */
+	15, 15, 14, 14, 6, 14, 6, 6,	/* 0x38 89:;<=>? */
+	6, 15, 15, 15, 15, 15, 15, 15,	/* 0x40 @ABCDEFG */
+	15, 15, 15, 15, 15, 15, 15, 15, /* 0x48 HIJKLMNO */
+	15, 15, 15, 15, 15, 15, 15, 15, /* 0x50 PQRSTUVW */
+	15, 15, 15, 14, 6, 14, 7, 15,	/* 0x58 XYZ[\]^_ */
+	7, 15, 15, 15, 15, 15, 15, 15,	/* 0x60 `abcdefg */
+	15, 15, 15, 15, 15, 15, 15, 15, /* 0x68 hijklmno */
+	15, 15, 15, 15, 15, 15, 15, 15, /* 0x70 pqrstuvw */
+	15, 15, 15, 6, 7, 6, 15, 0,	/* 0x78 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0x80 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0x88 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0x90 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0x98 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xa0 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xa8 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xb0 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xb8 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xc0 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xc8 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xd0 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xd8 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xe0 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xe8 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xf0 */
+	4, 4, 4, 4, 4, 4, 4, 4,		/* 0xf8 */
+};
+
 static int
 is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return char_class[c] & CHAR_TOKEN;
 }
 
 /* ASCII only: the locale must not change what a header name means. */
@@ -129,57 +177,45 @@ slice_eq(struct slice s, const char *token)
 }
 
 /*
- * Whether byte c may appear in a line of this kind at all. Checking every
- * byte as it is scanned is what lets an incomplete line fail early.
- */
-static int
-byte_allowed(enum line_kind kind, unsigned char c)
-{
-	if (c == ' ' || (c > 0x20 && c < 0x7f))
-		return 1;
-	if (kind == LINE_FIELD && (c == '\t' || c >= 0x80))
-		return 1;
-	return 0;
-}
-
-/*
  * Finds the end of the line starting at buf[pos], looking no further than
  * lim. Returns 1 with the content end and the start of the next line, 0 if
  * the line has not ended before lim, or the negated status: -400 for a bare
  * CR or a byte the line may not hold, -414 for a request line whose content
  * passes max, -431 for a field line whose content does. CRLF and a bare LF
- * both end a line (RFC 9112 2.2).
+ * both end a line (RFC 9112 2.2). Every byte is checked as it is scanned,
+ * which is what lets an incomplete line fail early.
  */
 static int
 line_find(const char *buf, size_t pos, size_t lim, enum line_kind kind,
     size_t max, size_t *content_end, size_t *next)
 {
-	size_t i;
-	unsigned char c;
+	unsigned char allowed =
+	    kind == LINE_REQUEST ? CHAR_REQUEST : CHAR_FIELD;
+	size_t i, stop = lim - pos > max ? pos + max : lim;
 
-	for (i = pos; i < lim; i++) {
-		c = (unsigned char)buf[i];
-		if (c == '\n') {
-			*content_end = i;
-			*next = i + 1;
-			return 1;
-		}
-		if (c == '\r') {
-			if (i + 1 >= lim)
-				return 0;
-			if (buf[i + 1] != '\n')
-				return -400;
-			*content_end = i;
-			*next = i + 2;
-			return 1;
-		}
-		/* This byte would make the content one longer than i - pos. */
-		if (i - pos >= max)
-			return kind == LINE_REQUEST ? -414 : -431;
-		if (!byte_allowed(kind, c))
-			return -400;
+	for (i = pos; i < stop && (char_class[(unsigned char)buf[i]] & allowed);
+	     i++)
+		;
+	if (i == lim)
+		return 0;
+	if (buf[i] == '\n') {
+		*content_end = i;
+		*next = i + 1;
+		return 1;
 	}
-	return 0;
+	if (buf[i] == '\r') {
+		if (i + 1 >= lim)
+			return 0;
+		if (buf[i + 1] != '\n')
+			return -400;
+		*content_end = i;
+		*next = i + 2;
+		return 1;
+	}
+	/* A byte that would make the content longer than max, or a bad one. */
+	if (i == stop)
+		return kind == LINE_REQUEST ? -414 : -431;
+	return -400;
 }
 
 static enum http_method
@@ -189,7 +225,7 @@ method_classify(const char *p, size_t len)
 
 	/* Method names are case-sensitive (RFC 9110 9.1). */
 	for (i = 0; i < sizeof method_names / sizeof method_names[0]; i++) {
-		if (strlen(method_names[i].name) == len &&
+		if (method_names[i].len == len &&
 		    memcmp(method_names[i].name, p, len) == 0)
 			return method_names[i].method;
 	}
@@ -276,7 +312,7 @@ field_lookup(const char *name, size_t len)
 	size_t i;
 
 	for (i = 0; i < sizeof field_names / sizeof field_names[0]; i++) {
-		if (strlen(field_names[i].name) == len &&
+		if (field_names[i].len == len &&
 		    mem_eq_nocase(field_names[i].name, name, len))
 			return field_names[i].id;
 	}
@@ -291,16 +327,10 @@ static int
 host_valid(const char *p, size_t len)
 {
 	size_t i;
-	unsigned char c;
 
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)p[i];
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9'))
-			continue;
-		if (strchr("-._~%!$&'()*+,;=:[]", c) == NULL || c == '\0')
+	for (i = 0; i < len; i++)
+		if (!(char_class[(unsigned char)p[i]] & CHAR_HOST))
 			return 0;
-	}
 	return 1;
 }
 

@@ -416,6 +416,7 @@ docroot_open(const struct config *cfg, const struct site_config *site,
 	}
 	root->fd = -1;
 	root->chunk_bytes = cfg->chunk_bytes;
+	root->sendfile_min_bytes = cfg->sendfile_min_bytes;
 	root->site = site;
 	root->index = site->index;
 	root->mime = mime;

@@ -33,6 +33,7 @@ struct docroot {
 	const struct site_config *site; /* borrowed from the config */
 	const struct mime_table *mime;	/* borrowed, shared by sites */
 	size_t chunk_bytes;
+	size_t sendfile_min_bytes; /* 0: never */
 	/*
 	 * An open-file cache per reactor, indexed by reactor, each made on
 	 * its reactor's first use and touched by that reactor only, so a

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * Enough for every head but a redirect with a very long Location, which
@@ -56,9 +57,26 @@ int response_begin_large(struct response *, int status, size_t size);
 void response_free(struct response *);
 void response_add(struct response *, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The same for a plain string value or a number, without printf. */
-void response_add_str(struct response *, const char *name, const char *value);
-void response_add_u64(struct response *, const char *name, uint64_t value);
+/*
+ * The same for a plain string value or a number, without printf; inline,
+ * so that the length of a literal name is known when compiling.
+ */
+void response__field(struct response *, const char *name, size_t name_len,
+    const char *value, size_t value_len);
+void response__field_u64(
+    struct response *, const char *name, size_t name_len, uint64_t value);
+
+static inline void
+response_add_str(struct response *r, const char *name, const char *value)
+{
+	response__field(r, name, strlen(name), value, strlen(value));
+}
+
+static inline void
+response_add_u64(struct response *r, const char *name, uint64_t value)
+{
+	response__field_u64(r, name, strlen(name), value);
+}
 /*
  * Adds the Server field tokens asks for: the framing adds it from the
  * generation the connection was accepted under.

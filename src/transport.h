@@ -28,6 +28,17 @@ struct transport_ops {
 	ssize_t (*read)(struct transport *, void *buf, size_t len);
 	/* Bytes written (maybe fewer than asked), or -1 with errno. */
 	ssize_t (*writev)(struct transport *, const struct iovec *, int iovcnt);
+	/*
+	 * Writes iov, then up to len bytes of the file fd from off, without
+	 * copying them through user space: the bytes written of both (maybe
+	 * fewer than asked; 0 with nothing in iov: fd ends before off), or
+	 * -1 with errno. Unlike the others it waits for storage when fd's
+	 * pages are not in memory, so only zerocopy.c calls it. NULL in a
+	 * transport that must see the bytes (TLS without kTLS): the caller
+	 * copies them.
+	 */
+	ssize_t (*sendfile)(struct transport *, const struct iovec *,
+	    int iovcnt, int fd, off_t off, size_t len);
 	/* SHUT_RD, SHUT_WR or SHUT_RDWR; a pending read or write fails. */
 	int (*shutdown)(struct transport *, int how);
 	/* Looks without consuming anything and without waiting. */
@@ -40,6 +51,12 @@ struct transport {
 	const struct transport_ops *ops;
 	int fd;	    /* the socket, for await_watch */
 	short want; /* after EAGAIN: EV_READ or EV_WRITE */
+	/*
+	 * The last read took all there was (it returned fewer bytes than
+	 * asked, or EAGAIN): until the socket is reported readable again, a
+	 * read would find nothing.
+	 */
+	int drained;
 };
 
 /* The plain socket: fd (non-blocking) is the transport's from now on. */
@@ -55,6 +72,13 @@ static inline ssize_t
 transport_writev(struct transport *t, const struct iovec *iov, int iovcnt)
 {
 	return t->ops->writev(t, iov, iovcnt);
+}
+
+static inline ssize_t
+transport_sendfile(struct transport *t, const struct iovec *iov, int iovcnt,
+    int fd, off_t off, size_t len)
+{
+	return t->ops->sendfile(t, iov, iovcnt, fd, off, len);
 }
 
 static inline int

@@ -708,8 +708,9 @@ class OutOfMemory(unittest.TestCase):
     """Allocations on the request path that fail get a 503 from static or
     stack memory, and the daemon serves normally once memory is back."""
 
-    HEAD_MAX = 12345        # the connection buffer: malloc(12346)
-    ODD = 77777             # a file below chunk_bytes: malloc(77777)
+    HEAD_MAX = 12345
+    INBUF = 1024            # a connection's first buffer: conn.c's CONN_BUFFER_START
+    ODD = 77777             # a file below chunk_bytes: malloc(77777), when copied
 
     def setUp(self):
         if WRAPPED:
@@ -724,13 +725,14 @@ class OutOfMemory(unittest.TestCase):
         srv = Server(config={"request_head_max": self.HEAD_MAX,
                              "request_line_max": 8192, "request_field_max": 8192,
                              "chunk_bytes": 131072, "metrics_path": "/metrics",
-                             "open_file_cache_max": 0},
+                             # Only a copied body has a chunk buffer.
+                             "sendfile_min_bytes": 0, "open_file_cache_max": 0},
                      env={"LD_PRELOAD": FAILMALLOC,
-                          "FAILMALLOC_SIZES": "%d,%d" % (self.HEAD_MAX + 1, self.ODD)},
+                          "FAILMALLOC_SIZES": "%d,%d" % (self.INBUF, self.ODD)},
                      start=False)
         flag = os.path.join(srv.tmp, "fail")
         srv.env["FAILMALLOC_FLAG"] = flag
-        inbuf_flag = "%s.%d" % (flag, self.HEAD_MAX + 1)
+        inbuf_flag = "%s.%d" % (flag, self.INBUF)
         chunk_flag = "%s.%d" % (flag, self.ODD)
         with srv:
             srv.start()
@@ -781,11 +783,11 @@ class OutOfMemory(unittest.TestCase):
                              "request_line_max": 8192, "request_field_max": 8192,
                              "metrics_path": "/metrics", "log_level": "debug"},
                      env={"LD_PRELOAD": FAILMALLOC,
-                          "FAILMALLOC_SIZES": "%d" % (self.HEAD_MAX + 1)},
+                          "FAILMALLOC_SIZES": "%d" % self.INBUF},
                      start=False)
         flag = os.path.join(srv.tmp, "fail")
         srv.env["FAILMALLOC_FLAG"] = flag
-        inbuf_flag = "%s.%d" % (flag, self.HEAD_MAX + 1)
+        inbuf_flag = "%s.%d" % (flag, self.INBUF)
         with srv:
             srv.start()
             write_file(os.path.join(srv.root, "a.txt"), b"a\n")

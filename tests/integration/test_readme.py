@@ -42,9 +42,9 @@ MASKS = [
 ]
 
 
-# Lines the daemon prints only where it runs: without openat2 (an old
-# kernel, a seccomp sandbox, valgrind) it says which fallback it takes.
-CIRCUMSTANTIAL = re.compile(r"^coserve: info: openat2 is unavailable")
+# Lines the daemon prints only where it runs: without openat2 or cachestat
+# (an old kernel, a seccomp sandbox, valgrind) it says which fallback it takes.
+CIRCUMSTANTIAL = re.compile(r"^coserve: info: (openat2|cachestat) is unavailable")
 
 
 def log_lines(srv):

@@ -4,9 +4,9 @@
  * and keeps serving. malloc() of a size N listed in FAILMALLOC_SIZES (comma
  * separated, at most SIZES_MAX) returns NULL with ENOMEM while the file
  * "$FAILMALLOC_FLAG.N" exists; every other call goes to glibc's own
- * allocator. A test picks sizes no other allocation has (a request_head_max
- * + 1, a file length below chunk_bytes), creates a flag, sends requests,
- * and removes the flag to let memory "come back".
+ * allocator. A test picks sizes no other allocation has (a connection's
+ * first input buffer, a file length below chunk_bytes), creates a flag,
+ * sends requests, and removes the flag to let memory "come back".
  *
  * Only malloc is replaced: calloc, realloc and free stay glibc's, which is
  * consistent because __libc_malloc is the allocator glibc's free expects.

@@ -49,6 +49,9 @@
 #ifndef SYS_openat2
 #define SYS_openat2 437
 #endif
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#endif
 
 /* Fortified entry points that glibc's headers may route open() through. */
 int	 __open_2(const char *, int);
@@ -380,9 +383,13 @@ __openat64_2(int dirfd, const char *path, int flags)
 	return REAL(__openat64_2)(dirfd, path, flags);
 }
 
+static int eio_marked(int fd);
+
 /*
- * glibc has no openat2() wrapper yet, so the daemon calls syscall(2). Six
- * longs are always forwarded: the kernel ignores the ones a call lacks.
+ * glibc has no openat2() or cachestat() wrapper yet, so the daemon calls
+ * syscall(2). Six longs are always forwarded: the kernel ignores the ones
+ * a call lacks. A marked file's pages are never in the page cache, so
+ * cachestat finds none of them (and a bad sector is never cached either).
  */
 long
 syscall(long number, ...)
@@ -403,6 +410,11 @@ syscall(long number, ...)
 		}
 		if (at_marked((int)a[0], (const char *)a[1]))
 			delay();
+	}
+	if (number == SYS_cachestat &&
+	    (fd_marked((int)a[0]) || eio_marked((int)a[0]))) {
+		memset((void *)a[2], 0, 5 * sizeof(unsigned long long));
+		return 0;
 	}
 	return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -697,21 +709,32 @@ close(int fd)
 	return REAL(close)(fd);
 }
 
-/* A daemon that sends files with sendfile(2) reads them there. */
+/*
+ * A daemon that sends files with sendfile(2) reads them there: slow, and
+ * failing at the bad byte like a read.
+ */
 ssize_t
 sendfile(int out_fd, int in_fd, off_t *off, size_t len)
 {
+	long long allowed;
+
 	if (fd_marked(in_fd))
 		delay();
-	return REAL(sendfile)(out_fd, in_fd, off, len);
+	if ((allowed = eio_allow(in_fd, off != NULL ? *off : -1, len)) == -1)
+		return -1;
+	return REAL(sendfile)(out_fd, in_fd, off, (size_t)allowed);
 }
 
 ssize_t
 sendfile64(int out_fd, int in_fd, off64_t *off, size_t len)
 {
+	long long allowed;
+
 	if (fd_marked(in_fd))
 		delay();
-	return REAL(sendfile64)(out_fd, in_fd, off, len);
+	if ((allowed = eio_allow(in_fd, off != NULL ? *off : -1, len)) == -1)
+		return -1;
+	return REAL(sendfile64)(out_fd, in_fd, off, (size_t)allowed);
 }
 
 /*

@@ -64,6 +64,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c->health_probe_interval_ms, 2000);
 	ck_assert_uint_eq(c->health_probe_timeout_ms, 500);
 	ck_assert_uint_eq(c->drain_delay_ms, 0);
+	ck_assert_uint_eq(c->sendfile_min_bytes, 16384);
 	config_free(c);
 }
 END_TEST
@@ -84,6 +85,7 @@ START_TEST(full_file)
 	    "send_timeout_ms = 2;\n"
 	    "shutdown_grace_ms = 3;\n"
 	    "chunk_bytes = 8192;\n"
+	    "sendfile_min_bytes = 0;\n"
 	    "request_line_max = 1000;\n"
 	    "request_field_max = 2000;\n"
 	    "request_head_max = 4000;\n"
@@ -111,6 +113,7 @@ START_TEST(full_file)
 	ck_assert_uint_eq(c->send_timeout_ms, 2);
 	ck_assert_uint_eq(c->shutdown_grace_ms, 3);
 	ck_assert_uint_eq(c->chunk_bytes, 8192);
+	ck_assert_uint_eq(c->sendfile_min_bytes, 0);
 	ck_assert_uint_eq(c->request_limits.line_max, 1000);
 	ck_assert_uint_eq(c->request_limits.field_max, 2000);
 	ck_assert_uint_eq(c->request_limits.head_max, 4000);
@@ -153,6 +156,7 @@ static const struct {
 	{ "io_threads = \"four\";\n", ":1: ", "must be an integer" },
 	{ "io_threads = -1;\n", ":1: ", "between 0 and 256" },
 	{ "chunk_bytes = 1;\n", ":1: ", "between 4096" },
+	{ "sendfile_min_bytes = -1;\n", ":1: ", "between 0 and 1073741824" },
 	{ "listen = [];\n", ":1: ", "listen needs" },
 	{ "listen = [ \"nowhere\" ];\n", ":1: ", "bad address \"nowhere\"" },
 	{ "listen = [ \"1.2.3.4:99999\" ];\n", ":1: ", "bad address" },

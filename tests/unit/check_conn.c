@@ -242,6 +242,65 @@ START_TEST(parked_connection_drains)
 }
 END_TEST
 
+/* An I/O worker held busy until the test writes to fd. */
+struct blocker {
+	struct iojob	 job;
+	int		 fd;
+};
+
+static void
+blocker_work(struct iojob *job)
+{
+	char	 c;
+
+	(void)!read(((struct blocker *)job)->fd, &c, 1);
+}
+
+static void
+blocker_done(struct iojob *job)
+{
+	(void)job;
+}
+
+/*
+ * After a read that took all there was, the connection parks without
+ * reading again; the next request arriving while the coroutine still
+ * waits for the pool (nobody waits for the socket then) must not be lost
+ * to that: its readiness is kept, and the connection reads.
+ */
+START_TEST(request_arriving_while_busy_is_answered)
+{
+	struct blocker	 b = { { .work = blocker_work,
+			     .done = blocker_done }, -1 };
+	char		 buf[4096];
+	int		 release[2], i;
+
+	ck_assert_int_eq(pipe(release), 0);
+	b.fd = release[0];
+	connect_pair();
+	ck_assert_int_eq(iopool_submit(pool, &b.job), 0);
+	send_text("GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+	/* Read and parsed; its open waits behind the blocker. */
+	for (i = 0; i < 100 && coro_live() == 0; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	ck_assert_uint_eq(coro_live(), 1);
+	send_text("GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+	for (i = 0; i < 10; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	ck_assert_int_eq(write(release[1], "x", 1), 1);
+	ck_assert_int_eq(receive(buf, sizeof buf, 2), 0);
+	ck_assert_int_eq(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17), 0);
+	ck_assert_ptr_nonnull(strstr(strstr(buf, "hello\n"),
+	    "HTTP/1.1 200 OK\r\n"));
+	close(release[0]);
+	close(release[1]);
+}
+END_TEST
+
 START_TEST(socket_transport)
 {
 	struct transport	 t;
@@ -256,6 +315,7 @@ START_TEST(socket_transport)
 	ck_assert_int_eq(transport_read(&t, buf, sizeof buf), -1);
 	ck_assert_int_eq(errno, EAGAIN);
 	ck_assert_int_eq(t.want, EV_READ);
+	ck_assert_int_eq(t.drained, 1);
 	ck_assert_int_eq(transport_writev(&t, iov, 2), 4);
 	ck_assert_int_eq(read(sv[1], buf, sizeof buf), 4);
 	ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
@@ -264,6 +324,13 @@ START_TEST(socket_transport)
 	ck_assert_int_eq(transport_input(&t), TRANSPORT_INPUT_READY);
 	ck_assert_int_eq(transport_input(&t), TRANSPORT_INPUT_READY);
 	ck_assert_int_eq(transport_read(&t, buf, sizeof buf), 2);
+	/* Fewer bytes than asked: the socket had no more. */
+	ck_assert_int_eq(t.drained, 1);
+	ck_assert_int_eq(write(sv[1], "xyz", 3), 3);
+	ck_assert_int_eq(transport_read(&t, buf, 2), 2);
+	ck_assert_int_eq(t.drained, 0);
+	ck_assert_int_eq(transport_read(&t, buf, 2), 1);
+	ck_assert_int_eq(t.drained, 1);
 	ck_assert_int_eq(transport_shutdown(&t, SHUT_WR), 0);
 	ck_assert_int_eq(read(sv[1], buf, sizeof buf), 0);
 	close(sv[1]);
@@ -290,6 +357,7 @@ main(void)
 	tcase_add_test(tc, http10_keep_alive);
 	tcase_add_test(tc, bad_head_is_refused_and_closed);
 	tcase_add_test(tc, parked_connection_drains);
+	tcase_add_test(tc, request_arriving_while_busy_is_answered);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tt, socket_transport);
 	suite_add_tcase(s, tt);

@@ -49,6 +49,11 @@ static const char expected[] =
     "# TYPE coserve_file_reads_total counter\n"
     "coserve_file_reads_total{source=\"page_cache\"} 8\n"
     "coserve_file_reads_total{source=\"pool\"} 9\n"
+    "# HELP coserve_file_sends_total File sendfile calls: on the reactor "
+    "with the pages resident, or by the I/O pool.\n"
+    "# TYPE coserve_file_sends_total counter\n"
+    "coserve_file_sends_total{source=\"page_cache\"} 16\n"
+    "coserve_file_sends_total{source=\"pool\"} 17\n"
     "# HELP coserve_io_jobs_total I/O pool jobs accepted (queued or run "
     "inline).\n"
     "# TYPE coserve_io_jobs_total counter\n"
@@ -113,6 +118,8 @@ known_snapshot(struct metrics_snapshot *snap)
 	snap->io_queue_full = 6;
 	snap->reads_cached = 8;
 	snap->reads_pool = 9;
+	snap->sends_cached = 16;
+	snap->sends_pool = 17;
 	snap->timeouts[METRICS_TIMEOUT_HEADER] = 11;
 	snap->timeouts[METRICS_TIMEOUT_SEND] = 12;
 	snap->refused[METRICS_REFUSED_PER_CLIENT] = 13;

@@ -787,6 +787,60 @@ START_TEST(test_slice_eq)
 }
 END_TEST
 
+/*
+ * Every byte value in each place a byte class decides: a method, a
+ * target, a field value and a Host value, each judged against the
+ * grammar as RFC 9110 and 9112 write it, not against the parser's table.
+ */
+static int
+is_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
+START_TEST(test_every_byte)
+{
+	struct request req;
+	char buf[128];
+	int c, n, visible, tchar, host, field;
+	long want;
+
+	for (c = 0; c < 256; c++) {
+		visible = c > 0x20 && c < 0x7f;
+		tchar = is_alnum(c) ||
+		    (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+		host = is_alnum(c) ||
+		    (c != 0 && strchr("-._~%!$&'()*+,;=:[]", c) != NULL);
+		field = visible || c == ' ' || c == '\t' || c >= 0x80;
+
+		n = snprintf(buf, sizeof buf,
+		    "G%cT / HTTP/1.1\r\nHost: a\r\n\r\n", c);
+		want = tchar ? n : -400;
+		ck_assert_msg(request_parse(&req, buf, (size_t)n) == want,
+		    "method byte 0x%02x", c);
+
+		n = snprintf(buf, sizeof buf,
+		    "GET /a%cb HTTP/1.1\r\nHost: a\r\n\r\n", c);
+		want = visible ? n : -400;
+		ck_assert_msg(request_parse(&req, buf, (size_t)n) == want,
+		    "target byte 0x%02x", c);
+
+		n = snprintf(buf, sizeof buf,
+		    "GET / HTTP/1.1\r\nHost: a\r\nX-A: a%cb\r\n\r\n", c);
+		want = field ? n : -400;
+		ck_assert_msg(request_parse(&req, buf, (size_t)n) == want,
+		    "field byte 0x%02x", c);
+
+		n = snprintf(buf, sizeof buf,
+		    "GET / HTTP/1.1\r\nHost: a%cb\r\n\r\n", c);
+		want = host ? n : -400;
+		ck_assert_msg(request_parse(&req, buf, (size_t)n) == want,
+		    "Host byte 0x%02x", c);
+	}
+}
+END_TEST
+
 static Suite *
 request_suite(void)
 {
@@ -812,6 +866,7 @@ request_suite(void)
 	tcase_add_test(tc, test_field_line_limit);
 	tcase_add_test(tc, test_custom_limits);
 	tcase_add_test(tc, test_slice_eq);
+	tcase_add_test(tc, test_every_byte);
 	suite_add_tcase(s, tc);
 	return s;
 }
