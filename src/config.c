@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,7 @@ struct key {
 
 static const struct key keys[] = {
 	{ "listen", KEY_LISTEN, G(listen), 0, 0 },
+	{ "reactors", KEY_UINT_AUTO, G(reactors), 1, CONFIG_REACTORS_MAX },
 	{ "io_threads", KEY_UINT, G(io_threads), 0, 256 },
 	{ "io_threads_max", KEY_UINT, G(io_threads_max), 0, 4096 },
 	{ "io_queue_max", KEY_UINT, G(io_queue_max), 1, 1 << 20 },
@@ -773,6 +775,7 @@ set_defaults(struct config *c)
 	c->listen_count = 1;
 	strcpy(c->listen[0].host, "127.0.0.1");
 	strcpy(c->listen[0].port, "8080");
+	c->reactors = CONFIG_AUTO;
 	c->io_threads = 4;
 	c->io_threads_max = 256;
 	c->io_queue_max = 4096;
@@ -949,10 +952,33 @@ unsigned long long
 config_nofile_reserved(const struct config *c)
 {
 	unsigned caches = c->open_file_cache_max > 0 ? c->site_count : 0;
+	unsigned reactors = c->reactors != CONFIG_AUTO ? c->reactors : 1;
 
-	/* A reload keeps the old generation's caches until it is freed. */
-	return 2ULL * caches * c->open_file_cache_max + c->listen_count +
-	    c->metrics_listen_set + CONFIG_NOFILE_MARGIN;
+	/*
+	 * A reload keeps the old generation's caches until it is freed; each
+	 * reactor has its own cache per site and its own copy of each
+	 * listening socket.
+	 */
+	return 2ULL * reactors * caches * c->open_file_cache_max +
+	    (unsigned long long)reactors *
+	    (c->listen_count + c->metrics_listen_set) +
+	    CONFIG_NOFILE_MARGIN;
+}
+
+/*
+ * reactors "auto": one per CPU the process may run on (its affinity mask,
+ * which taskset and systemd's CPUAffinity= narrow), not per CPU present.
+ */
+static unsigned
+reactors_auto(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof set, &set) == -1 ||
+	    (n = CPU_COUNT(&set)) < 1)
+		return 1;
+	return n < CONFIG_REACTORS_MAX ? (unsigned)n : CONFIG_REACTORS_MAX;
 }
 
 /* The hard descriptor limit (main raises the soft one to it), bounded. */
@@ -969,16 +995,17 @@ nofile_limit(void)
 }
 
 /*
- * open_file_cache_max "auto": an eighth of the descriptors for each site's
- * cache, a quarter for all of them, since a reload holds two generations':
- * room for a real tree's files (65,536 with a limit of 512 Ki) that leaves
- * three quarters of the limit to clients. An entry is memory only while a
- * file is in it.
+ * open_file_cache_max "auto": an eighth of the descriptors shared by each
+ * site's caches (one per reactor), a quarter for all of them, since a
+ * reload holds two generations': room for a real tree's files (65,536 with
+ * a limit of 512 Ki and one reactor) that leaves three quarters of the
+ * limit to clients. An entry is memory only while a file is in it.
  */
 static unsigned
 open_file_cache_auto(const struct config *c)
 {
-	unsigned long long n = nofile_limit() / (8 * c->site_count);
+	unsigned long long n =
+	    nofile_limit() / (8ULL * c->site_count * c->reactors);
 
 	return n < CONFIG_FILE_CACHE_AUTO_MAX ? (unsigned)n
 					      : CONFIG_FILE_CACHE_AUTO_MAX;
@@ -1037,7 +1064,14 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 		}
 		c->listen_count = o->listen_count;
 	}
-	/* The caches first: max_connections "auto" leaves them their room. */
+	/*
+	 * The reactors first, then the caches (one per site and reactor):
+	 * max_connections "auto" leaves them their room.
+	 */
+	if (c->reactors == CONFIG_AUTO) {
+		c->reactors = reactors_auto();
+		c->reactors_auto = 1;
+	}
 	if (c->open_file_cache_max == CONFIG_AUTO) {
 		c->open_file_cache_max = open_file_cache_auto(c);
 		c->open_file_cache_auto = 1;

@@ -32,6 +32,7 @@
 #define CONFIG_FILE_CACHE_AUTO_MAX 65536 /* open_file_cache_max "auto" */
 /* How a KEY_UINT_AUTO key says "auto" until config_load works it out. */
 #define CONFIG_AUTO UINT_MAX
+#define CONFIG_REACTORS_MAX 64
 /*
  * Descriptors beside client sockets, caches and listeners: logs, the
  * pool's eventfd, the event base, files in flight outside the caches.
@@ -86,6 +87,8 @@ struct mime_override {
 struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX];
 	size_t listen_count;
+	unsigned reactors; /* "auto" worked out at load */
+	int reactors_auto; /* it was "auto" */
 	unsigned io_threads;
 	unsigned io_threads_max;
 	unsigned io_queue_max;

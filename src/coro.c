@@ -48,6 +48,16 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define CORO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORO_TSAN 1
+#endif
+#endif
+#ifdef CORO_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 /*
  * Valgrind takes a jump of the stack pointer to another stack for a huge
@@ -120,6 +130,11 @@ struct coro {
 	void *fake_stack;
 	const void *caller_stack;
 	size_t caller_stack_bytes;
+#endif
+#ifdef CORO_TSAN
+	/* TSan's: a fiber of our own, and the resumer's to go back to. */
+	void *tsan_fiber;
+	void *tsan_caller;
 #endif
 };
 
@@ -198,6 +213,43 @@ coro_san_leave(struct coro *co, int finished)
 #else
 	(void)co;
 	(void)finished;
+#endif
+}
+
+/*
+ * TSan keeps a shadow call stack and a clock per thread; each coroutine is
+ * a fiber to it, switched to right before the stack is, or it takes one
+ * coroutine's frames for another's. Nothing without TSan.
+ */
+static inline void
+coro_tsan_switch(void *fiber)
+{
+#ifdef CORO_TSAN
+	__tsan_switch_to_fiber(fiber, 0);
+#else
+	(void)fiber;
+#endif
+}
+
+static inline void *
+coro_tsan_fiber(const struct coro *co)
+{
+#ifdef CORO_TSAN
+	return co->tsan_fiber;
+#else
+	(void)co;
+	return NULL;
+#endif
+}
+
+static inline void *
+coro_tsan_caller(const struct coro *co)
+{
+#ifdef CORO_TSAN
+	return co->tsan_caller;
+#else
+	(void)co;
+	return NULL;
 #endif
 }
 
@@ -473,6 +525,7 @@ coro_entry(void)
 
 	co->state = CORO_DONE;
 	coro_san_leave(co, 1);
+	coro_tsan_switch(coro_tsan_caller(co));
 	coro_switch(&co->ctx, coro_ctx_of(co->caller));
 	abort(); /* a finished coroutine is never resumed */
 }
@@ -525,6 +578,9 @@ coro_create(coro_fn *fn, void *arg)
 	co->valgrind_stack = VALGRIND_STACK_REGISTER(
 	    coro_stack_low(co), coro_stack_low(co) + coro_run_bytes());
 #endif
+#ifdef CORO_TSAN
+	co->tsan_fiber = __tsan_create_fiber(0);
+#endif
 
 	/* Fill in the node, then publish it: the handler may run anywhere. */
 	co->prev = NULL;
@@ -533,7 +589,9 @@ coro_create(coro_fn *fn, void *arg)
 	if (co->next != NULL)
 		co->next->prev = co;
 	coro_live_head = co;
-	coro_live_count++;
+	/* One writer; metrics read it from other threads. */
+	__atomic_store_n(
+	    &coro_live_count, coro_live_count + 1, __ATOMIC_RELAXED);
 	return co;
 
 fail_stack:
@@ -559,7 +617,8 @@ coro_finish(struct coro *co)
 		coro_live_head = co->next;
 	if (co->next != NULL)
 		co->next->prev = co->prev;
-	coro_live_count--;
+	__atomic_store_n(
+	    &coro_live_count, coro_live_count - 1, __ATOMIC_RELAXED);
 
 	/* One at a time: a deferred function may defer another. */
 	while ((d = co->defers) != NULL) {
@@ -570,6 +629,9 @@ coro_finish(struct coro *co)
 	}
 #ifdef CORO_VALGRIND
 	VALGRIND_STACK_DEREGISTER(co->valgrind_stack);
+#endif
+#ifdef CORO_TSAN
+	__tsan_destroy_fiber(co->tsan_fiber);
 #endif
 	/* co lives in the mapping: gone, or another's, from here on. */
 	coro_stack_put(map);
@@ -589,6 +651,10 @@ coro_resume(struct coro *co)
 	coro_running = co;
 
 	coro_san_start(&fake_stack, coro_stack_low(co), coro_run_bytes());
+#ifdef CORO_TSAN
+	co->tsan_caller = __tsan_get_current_fiber();
+#endif
+	coro_tsan_switch(coro_tsan_fiber(co));
 	coro_switch(coro_ctx_of(self), &co->ctx);
 	coro_san_finish(fake_stack, NULL, NULL);
 
@@ -609,6 +675,7 @@ coro_yield(void)
 		abort();
 	co->state = CORO_SUSPENDED;
 	coro_san_leave(co, 0);
+	coro_tsan_switch(coro_tsan_caller(co));
 	coro_switch(&co->ctx, coro_ctx_of(co->caller));
 	/* Resumed, perhaps by another coroutine than last time. */
 	coro_san_enter(co);
@@ -641,6 +708,12 @@ unsigned
 coro_live(void)
 {
 	return coro_live_count;
+}
+
+const unsigned *
+coro_live_counter(void)
+{
+	return &coro_live_count;
 }
 
 unsigned

@@ -42,6 +42,11 @@ int coro_defer(struct coro *co, void (*fn)(void *), void *arg);
 
 /* This thread's live coroutines and pooled stacks, for tests and status. */
 unsigned coro_live(void);
+/*
+ * The calling thread's live count, for another thread to read with a
+ * relaxed atomic load while this one lives (the metrics, per reactor).
+ */
+const unsigned *coro_live_counter(void);
 unsigned coro_pooled(void);
 
 #endif

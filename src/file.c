@@ -108,11 +108,11 @@ static int
 read_cached(struct file_job *fj)
 {
 #if defined(HAVE_PREADV2) && defined(RWF_NOWAIT)
-	static int unsupported;
+	static int unsupported; /* any reactor may set it: relaxed atomics */
 	struct iovec iov = { fj->buf, fj->len };
 	ssize_t n;
 
-	if (unsupported)
+	if (__atomic_load_n(&unsupported, __ATOMIC_RELAXED))
 		return -1;
 	n = preadv2(fj->fd, &iov, 1, fj->off, RWF_NOWAIT);
 	if (n > 0) {
@@ -122,7 +122,7 @@ read_cached(struct file_job *fj)
 	}
 	if (n == -1 &&
 	    (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
-		unsupported = 1;
+		__atomic_store_n(&unsupported, 1, __ATOMIC_RELAXED);
 	metrics_cached_read(0);
 #else
 	(void)fj;
@@ -266,7 +266,7 @@ head_begin(struct response *r, int status, const struct representation *rep)
 static void
 make_boundary(char buf[BOUNDARY_MAX], const char *etag)
 {
-	static uint64_t counter;
+	static uint64_t counter; /* shared by the reactors: atomic */
 	uint64_t bits[2];
 	struct timespec ts;
 	const char *p;
@@ -276,7 +276,8 @@ make_boundary(char buf[BOUNDARY_MAX], const char *etag)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		bits[0] =
 		    (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		bits[1] = ++counter ^ ((uint64_t)getpid() << 32);
+		bits[1] = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) ^
+		    ((uint64_t)getpid() << 32);
 		for (p = etag; *p != '\0'; p++)
 			bits[1] = bits[1] * 1099511628211u ^ (unsigned char)*p;
 	}
@@ -714,7 +715,7 @@ file_serve(struct exchange *x, const struct path *p)
 		break;
 	}
 	if (cached != NULL)
-		filecache_release(root->cache, cached);
+		filecache_release(docroot_cache(root), cached);
 	else
 		file_close(root, fj.fd);
 	return rc;

@@ -1,7 +1,9 @@
 /*
- * Generations. Reference counts are touched only on the reactor thread
- * (connections open and close there), so they need no atomics. Creation
- * may run on an I/O thread: it touches nothing shared.
+ * Generations. Every reactor's connections hold references, and each
+ * reactor holds one for the connections it accepts next, so the count is
+ * atomic: the release that takes it to zero sees every earlier use
+ * (acquire-release). Creation may run on an I/O thread: it touches
+ * nothing shared.
  */
 #include "autoconf.h"
 
@@ -109,13 +111,13 @@ fail:
 void
 generation_retain(struct generation *g)
 {
-	g->refs++;
+	__atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
 }
 
 void
 generation_release(struct generation *g)
 {
-	if (--g->refs > 0)
+	if (__atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	g->free_job.work = free_work;
 	g->free_job.done = free_done;
@@ -136,6 +138,6 @@ generation_release(struct generation *g)
 void
 generation_free_now(struct generation *g)
 {
-	if (g != NULL && --g->refs == 0)
+	if (g != NULL && __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		generation_free(g);
 }

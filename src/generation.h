@@ -18,7 +18,8 @@ struct iopool;
 struct mime_table;
 
 struct generation {
-	unsigned refs; /* the server's, and one per connection */
+	/* Atomic: the server's, each reactor's, each connection's. */
+	unsigned refs;
 	struct config *cfg;
 	struct mime_table *mime;
 	struct docroot *roots[CONFIG_SITES_MAX]; /* one per site */

@@ -14,14 +14,18 @@
  *
  * Health is process-wide, not a reactor's: one state, one probe. Its
  * timers and its probe's completion run on the reactor whose base
- * health_init() was given (the only one today). With several reactors the
- * others only read the state, which then has to be published atomically
- * (the healthy flag and the reason together) rather than read plainly.
+ * health_init() was given, the only writer; every reactor reads the state
+ * to answer a health request or render the metrics. health.lock guards
+ * what they read (the verdict with its reason, the draining flag, the
+ * counters), so a reader never sees a reason from one verdict beside the
+ * flag of another. It is taken per health request, never per file
+ * request. The writer reads its own fields without it.
  */
 #include "autoconf.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +39,6 @@
 #include "iopool.h"
 #include "log.h"
 #include "monotime.h"
-#include "resolve.h"
 
 struct probe {
 	struct iojob job;
@@ -51,6 +54,7 @@ struct probe {
 };
 
 static struct {
+	pthread_mutex_t lock; /* see above */
 	struct event_base *base;
 	struct iopool *pool;
 	struct event *tick_ev;
@@ -71,7 +75,7 @@ static struct {
 	uint64_t probes;
 	uint64_t probe_failures;
 	uint64_t last_probe_ns;
-} health = { .healthy = 1 };
+} health = { .lock = PTHREAD_MUTEX_INITIALIZER, .healthy = 1 };
 
 /*
  * Worker: asks storage for each root's attributes. AT_STATX_FORCE_SYNC
@@ -109,11 +113,13 @@ verdict(int healthy, const char *summary, const char *fmt, ...)
 	va_list ap;
 	int was = health.healthy;
 
+	pthread_mutex_lock(&health.lock);
 	health.summary = summary;
 	va_start(ap, fmt);
 	vsnprintf(health.reason, sizeof health.reason, fmt, ap);
 	va_end(ap);
 	health.healthy = healthy;
+	pthread_mutex_unlock(&health.lock);
 	if (was && !healthy)
 		log_warnx("health: %s: reporting unhealthy", health.reason);
 	else if (!was && healthy)
@@ -133,6 +139,7 @@ probe_done(struct iojob *job)
 	if (health.deadline_ev != NULL)
 		evtimer_del(health.deadline_ev);
 	health.probe = NULL;
+	pthread_mutex_lock(&health.lock);
 	health.probes++;
 	health.last_probe_ns = ns;
 	/*
@@ -141,6 +148,7 @@ probe_done(struct iojob *job)
 	 */
 	if ((p->error != 0 || ms > (long)p->timeout_ms) && !p->late)
 		health.probe_failures++;
+	pthread_mutex_unlock(&health.lock);
 	if (!health.enabled || health.draining)
 		; /* health off since, or shutting down: no verdict */
 	else if (p->error != 0)
@@ -167,7 +175,9 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	p->late = 1; /* stuck, whatever health says: see server_run */
 	if (!health.enabled)
 		return;
+	pthread_mutex_lock(&health.lock);
 	health.probe_failures++;
+	pthread_mutex_unlock(&health.lock);
 	verdict(0, "storage slow", "storage slow: %s: no answer in %u ms",
 	    p->npaths > 0
 		? p->paths[__atomic_load_n(&p->current, __ATOMIC_RELAXED)]
@@ -242,14 +252,14 @@ health_init(struct event_base *base, struct iopool *pool)
 
 void
 health_configure(
-    const struct config *cfg, struct docroot *const *roots, size_t nroots)
+    const struct config *cfg, const char *const *roots, size_t nroots)
 {
 	struct timeval tv;
 	char *paths, *s;
 	size_t i, j, len = 0, n = 0;
 
 	for (i = 0; i < nroots; i++)
-		len += strlen(roots[i]->real) + 1;
+		len += strlen(roots[i]) + 1;
 	if ((paths = malloc(len > 0 ? len : 1)) == NULL) {
 		/* Keep probing what was probed before. */
 		log_warn("health: roots");
@@ -258,11 +268,11 @@ health_configure(
 	/* Sites often share a root: each distinct one once. */
 	for (i = 0, s = paths; i < nroots; i++) {
 		for (j = 0; j < i; j++)
-			if (strcmp(roots[i]->real, roots[j]->real) == 0)
+			if (strcmp(roots[i], roots[j]) == 0)
 				break;
 		if (j < i)
 			continue;
-		strcpy(s, roots[i]->real);
+		strcpy(s, roots[i]);
 		s += strlen(s) + 1;
 		n++;
 	}
@@ -272,14 +282,16 @@ health_configure(
 	health.npaths = n;
 	health.interval_ms = cfg->health_probe_interval_ms;
 	health.timeout_ms = cfg->health_probe_timeout_ms;
+	pthread_mutex_lock(&health.lock);
 	health.enabled = cfg->health_path != NULL || cfg->metrics_listen_set;
+	if (!health.enabled || health.draining)
+		health.healthy = 1;
+	pthread_mutex_unlock(&health.lock);
 	if (health.tick_ev == NULL)
 		return;
 	event_del(health.tick_ev);
-	if (!health.enabled || health.draining) {
-		health.healthy = 1;
+	if (!health.enabled || health.draining)
 		return;
-	}
 	tv.tv_sec = health.interval_ms / 1000;
 	tv.tv_usec = (health.interval_ms % 1000) * 1000;
 	event_add(health.tick_ev, &tv);
@@ -290,7 +302,9 @@ health_configure(
 void
 health_drain(void)
 {
+	pthread_mutex_lock(&health.lock);
 	health.draining = 1;
+	pthread_mutex_unlock(&health.lock);
 	if (health.tick_ev != NULL)
 		event_del(health.tick_ev);
 }
@@ -298,17 +312,20 @@ health_drain(void)
 int
 health_status(char *reason, size_t len, int detail)
 {
-	if (health.draining) {
+	int status = 503;
+
+	pthread_mutex_lock(&health.lock);
+	if (health.draining)
 		snprintf(reason, len, "draining");
-		return 503;
-	}
-	if (!health.healthy) {
+	else if (!health.healthy)
 		snprintf(
 		    reason, len, "%s", detail ? health.reason : health.summary);
-		return 503;
+	else {
+		snprintf(reason, len, "ok");
+		status = 200;
 	}
-	snprintf(reason, len, "ok");
-	return 200;
+	pthread_mutex_unlock(&health.lock);
+	return status;
 }
 
 /*
@@ -326,11 +343,13 @@ void
 health_stats(struct health_stats *st)
 {
 	memset(st, 0, sizeof *st);
+	pthread_mutex_lock(&health.lock);
 	st->enabled = health.enabled;
 	st->healthy = health.healthy && !health.draining;
 	st->probes = health.probes;
 	st->probe_failures = health.probe_failures;
 	st->last_probe_ns = health.last_probe_ns;
+	pthread_mutex_unlock(&health.lock);
 }
 
 void
@@ -342,6 +361,22 @@ health_shutdown(void)
 		event_free(health.deadline_ev);
 	free(health.paths);
 	/* A probe stuck in storage is the pool's to finish; not freed here. */
-	memset(&health, 0, sizeof health);
+	health.base = NULL;
+	health.pool = NULL;
+	health.tick_ev = NULL;
+	health.deadline_ev = NULL;
+	health.paths = NULL;
+	health.paths_len = 0;
+	health.npaths = 0;
+	health.probe = NULL;
+	pthread_mutex_lock(&health.lock);
+	health.enabled = 0;
+	health.draining = 0;
 	health.healthy = 1;
+	health.summary = NULL;
+	health.reason[0] = '\0';
+	health.probes = 0;
+	health.probe_failures = 0;
+	health.last_probe_ns = 0;
+	pthread_mutex_unlock(&health.lock);
 }

@@ -7,7 +7,7 @@
  * a probe still out after its deadline counts as a failure at once, so a
  * saturated pool or a hung network mount turns the instance unhealthy
  * without the reactor ever waiting. One health state per process, kept
- * and read on the reactor thread only.
+ * by one reactor and read by any.
  */
 #ifndef HEALTH_H
 #define HEALTH_H
@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 struct config;
-struct docroot;
 struct event_base;
 struct iopool;
 
@@ -40,7 +39,7 @@ int health_init(struct event_base *, struct iopool *);
  * set, or a metrics listener. Paths are copied.
  */
 void health_configure(
-    const struct config *, struct docroot *const *roots, size_t nroots);
+    const struct config *, const char *const *roots, size_t nroots);
 /* From now on 503 "draining", and no more probes. */
 void health_drain(void);
 /*

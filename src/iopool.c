@@ -25,10 +25,11 @@
  * workers idle) starts another worker, up to max_threads. A fixed pool
  * would let as many slow storage calls as it has threads hold up every
  * other request; growing keeps the fast ones moving while fewer than
- * max_threads calls are stuck. Workers are never retired. nthreads and
- * threads[] are touched only by the thread that submits (one reactor
- * today; several would start workers under the lock); idle, todo_count
- * and the list of channels are guarded by the lock.
+ * max_threads calls are stuck. Workers are never retired. Every reactor
+ * submits, so a worker is started under the lock, which guards threads[],
+ * idle, todo_count and the list of channels; nthreads is written under it
+ * too and read without it (atomically) to tell the inline pool (none,
+ * for good or after iopool_destroy()) from one with workers.
  *
  * Statistics are per channel (ch->stats) and take no lock: only the
  * channel's reactor, in iopool_submit() and iopool_channel_reap(), writes
@@ -44,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +148,26 @@ notify(struct iopool_channel *ch)
 	while (n == -1 && errno == EINTR);
 }
 
+/*
+ * The daemon's signals (SIGTERM, SIGHUP...) go to the reactor that
+ * handles them, never to a worker: a worker may sit in a storage call for
+ * as long as the storage likes, and a handler run there (ThreadSanitizer
+ * defers it to the thread's next intercepted call) would wait as long.
+ * Faults (SIGSEGV and the like) stay deliverable.
+ */
+static void
+signals_block(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -154,6 +176,7 @@ worker_main(void *arg)
 	struct iojob *job;
 	int was_empty, detached;
 
+	signals_block();
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		while (pool->todo.head == NULL && !pool->stopping) {
@@ -286,7 +309,7 @@ iopool_destroy(struct iopool *pool)
 	pool->threads = NULL;
 	/* Alone now: completions run here, and a job they submit runs inline.
 	 */
-	pool->nthreads = 0;
+	__atomic_store_n(&pool->nthreads, 0, __ATOMIC_RELAXED);
 	for (ch = pool->channels; ch != NULL; ch = ch->next) {
 		job = ch->done.head;
 		ch->done.head = ch->done.tail = NULL;
@@ -313,7 +336,7 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 
 	job->submit_ns = monotime_ns();
 	job->channel = ch;
-	if (pool->nthreads == 0) {
+	if (__atomic_load_n(&pool->nthreads, __ATOMIC_RELAXED) == 0) {
 		/* Inline: counted where this thread's jobs are, if anywhere. */
 		if (ch != NULL)
 			stat_add(&ch->stats.jobs, 1);
@@ -341,13 +364,14 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	pool->todo_count++;
 	grow =
 	    pool->todo_count > pool->idle && pool->nthreads < pool->max_threads;
-	pthread_cond_signal(&pool->wake);
-	pthread_mutex_unlock(&pool->lock);
 	/* Failing to grow is not fatal: the job still waits its turn. */
 	if (grow &&
 	    pthread_create(
 		&pool->threads[pool->nthreads], NULL, worker_main, pool) == 0)
-		pool->nthreads++;
+		__atomic_store_n(
+		    &pool->nthreads, pool->nthreads + 1, __ATOMIC_RELAXED);
+	pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
 	return 0;
 }
 
@@ -459,7 +483,7 @@ iopool_pending(struct iopool *pool)
 unsigned
 iopool_threads(const struct iopool *pool)
 {
-	return pool->nthreads;
+	return __atomic_load_n(&pool->nthreads, __ATOMIC_RELAXED);
 }
 
 void

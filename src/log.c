@@ -20,6 +20,7 @@
 
 #define LOG_LINE_MAX 1024
 
+/* Set by a reload on one reactor, read by all: relaxed atomics. */
 static enum log_level log_threshold = LOG_LEVEL_INFO;
 static int log_journal;
 
@@ -63,7 +64,7 @@ log_vemit(enum log_level level, int errnum, const char *fmt, va_list ap)
 static void
 log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	if (level <= log_threshold)
+	if (level <= __atomic_load_n(&log_threshold, __ATOMIC_RELAXED))
 		log_vemit(level, errnum, fmt, ap);
 }
 
@@ -89,7 +90,7 @@ log_libevent(int severity, const char *msg)
 void
 log_init(enum log_level level)
 {
-	log_threshold = level;
+	__atomic_store_n(&log_threshold, level, __ATOMIC_RELAXED);
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 	event_set_log_callback(log_libevent);
 }
@@ -97,7 +98,7 @@ log_init(enum log_level level)
 void
 log_set_level(enum log_level level)
 {
-	log_threshold = level;
+	__atomic_store_n(&log_threshold, level, __ATOMIC_RELAXED);
 }
 
 int
@@ -168,7 +169,7 @@ log_vlimited(struct log_ratelimit *rl, int errnum, const char *fmt, va_list ap)
 	unsigned left_out = 0;
 	int write_it = 1;
 
-	if (LOG_LEVEL_WARN > log_threshold)
+	if (LOG_LEVEL_WARN > __atomic_load_n(&log_threshold, __ATOMIC_RELAXED))
 		return;
 	now = monotime_ms();
 	pthread_mutex_lock(&rl->lock);

@@ -28,7 +28,7 @@
 #include "iopool.h"
 #include "metrics.h"
 
-static struct metrics_shard unbound; /* threads with no reactor */
+static struct metrics_shard unbound = { .reactor = -1 }; /* no reactor */
 static struct {
 	pthread_mutex_t lock; /* guards the list */
 	struct metrics_shard *shards;
@@ -153,7 +153,9 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 	const struct metrics_shard *s;
 	struct iopool_stats st;
 	struct health_stats hs;
-	uint64_t closed = 0;
+	uint64_t closed = 0, shard_closed;
+	unsigned coroutines;
+	int reactors = 0;
 	size_t i;
 
 	memset(snap, 0, sizeof *snap);
@@ -169,7 +171,8 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 			snap->requests[i] += load(&s->requests[i]);
 		snap->response_bytes += load(&s->response_bytes);
 		snap->connections_accepted += load(&s->connections_accepted);
-		closed += load(&s->connections_closed);
+		shard_closed = load(&s->connections_closed);
+		closed += shard_closed;
 		snap->reads_pool += load(&s->reads[0]);
 		snap->reads_cached += load(&s->reads[1]);
 		snap->sends_pool += load(&s->sends[0]);
@@ -179,11 +182,23 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 		for (i = 0; i < METRICS_REFUSED_REASONS; i++)
 			snap->refused[i] += load(&s->refused[i]);
 		snap->accept_errors += load(&s->accept_errors);
+		if (s->coroutines == NULL)
+			continue;
+		coroutines = __atomic_load_n(s->coroutines, __ATOMIC_RELAXED);
+		snap->coroutines += coroutines;
+		reactors++;
+		if (s->reactor < 0 || s->reactor >= METRICS_REACTORS_MAX)
+			continue;
+		snap->reactors[s->reactor].present = 1;
+		snap->reactors[s->reactor].connections_open =
+		    load(&s->connections_accepted) - shard_closed;
+		snap->reactors[s->reactor].coroutines = coroutines;
 	}
 	pthread_mutex_unlock(&registry.lock);
 	snap->connections_open = snap->connections_accepted - closed;
-	/* This reactor's: a gauge per reactor, once there are several. */
-	snap->coroutines = coro_live();
+	/* No reactor (a test): the calling thread's. */
+	if (reactors == 0)
+		snap->coroutines = coro_live();
 	if (pool == NULL)
 		return;
 	iopool_stats(pool, &st);
@@ -256,6 +271,35 @@ text_histogram(struct text *t, const char *name, const char *help,
 	text_printf(t, "coserve_%s_count %" PRIu64 "\n", name, h->count);
 }
 
+/* The gauges per reactor; none with no reactor attached (a test). */
+static void
+text_reactors(struct text *t, const struct metrics_snapshot *snap)
+{
+	int i;
+
+	for (i = 0; i < METRICS_REACTORS_MAX; i++)
+		if (snap->reactors[i].present)
+			break;
+	if (i == METRICS_REACTORS_MAX)
+		return;
+	text_header(t, "reactor_connections_open", "gauge",
+	    "Client connections open now, by reactor.");
+	for (i = 0; i < METRICS_REACTORS_MAX; i++)
+		if (snap->reactors[i].present)
+			text_printf(t,
+			    "coserve_reactor_connections_open{reactor=\"%d\"} "
+			    "%" PRIu64 "\n",
+			    i, snap->reactors[i].connections_open);
+	text_header(t, "reactor_coroutines", "gauge",
+	    "Coroutines alive now, by reactor.");
+	for (i = 0; i < METRICS_REACTORS_MAX; i++)
+		if (snap->reactors[i].present)
+			text_printf(t,
+			    "coserve_reactor_coroutines{reactor=\"%d\"} "
+			    "%" PRIu64 "\n",
+			    i, snap->reactors[i].coroutines);
+}
+
 size_t
 metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 {
@@ -278,6 +322,7 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    "Client connections open now.", snap->connections_open);
 	text_value(&t, "coroutines", "gauge", "Coroutines alive now.",
 	    snap->coroutines);
+	text_reactors(&t, snap);
 	text_value(&t, "io_threads", "gauge",
 	    "I/O pool worker threads (0: jobs run inline on the reactor).",
 	    snap->io_threads);

@@ -37,6 +37,16 @@ enum metrics_refused_reason {
 	METRICS_REFUSED_REASONS
 };
 
+/* Reactors with gauges of their own (CONFIG_REACTORS_MAX). */
+#define METRICS_REACTORS_MAX 64
+
+/* One reactor's gauges. */
+struct metrics_reactor {
+	int present;
+	uint64_t connections_open;
+	uint64_t coroutines;
+};
+
 /* Everything one rendering shows. */
 struct metrics_snapshot {
 	uint64_t requests[METRICS_STATUS_CLASSES]; /* [0] is 1xx */
@@ -62,6 +72,8 @@ struct metrics_snapshot {
 	uint64_t health_probes;
 	uint64_t health_probe_failures;
 	uint64_t health_probe_ns; /* the last probe's time */
+	/* By reactor index, for those attached now. */
+	struct metrics_reactor reactors[METRICS_REACTORS_MAX];
 };
 
 /*
@@ -78,6 +90,9 @@ struct metrics_shard {
 	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t refused[METRICS_REFUSED_REASONS];
 	uint64_t accept_errors;
+	/* A reactor's shard: its index and its live coroutine count. */
+	int reactor; /* -1: not a reactor's */
+	const unsigned *coroutines;
 	struct metrics_shard *next; /* the registry's list */
 };
 

@@ -46,7 +46,8 @@ closes_started(void *arg)
 }
 
 struct reactor *
-reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
+reactor_create(struct iopool *pool, unsigned index, size_t stack_bytes,
+    unsigned stack_pool_max)
 {
 	struct reactor *r;
 
@@ -58,6 +59,7 @@ reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
 	}
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return NULL;
+	r->index = index;
 	r->pool = pool;
 	if ((r->base = event_base_new()) == NULL) {
 		errno = ENOMEM;
@@ -84,6 +86,8 @@ reactor_create(struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max)
 		goto fail_flush;
 	iopool_channel_on_closes(r->completions, closes_started, r->flush_ev);
 	iopool_channel_bind(r->completions);
+	r->metrics.reactor = (int)index;
+	r->metrics.coroutines = coro_live_counter();
 	metrics_shard_attach(&r->metrics);
 	current = r;
 	return r;

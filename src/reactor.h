@@ -8,8 +8,8 @@
  * reactor_current(), or through a pointer it already holds (a
  * connection's c->reactor). Process-wide state is not here: the
  * configuration generation, limits, metrics totals and health are shared
- * deliberately, each saying how where it lives. There is one reactor
- * today; nothing here assumes it is the only one.
+ * deliberately, each saying how where it lives. The server runs one
+ * reactor per core (server.c).
  */
 #ifndef REACTOR_H
 #define REACTOR_H
@@ -34,6 +34,7 @@ struct iopool_channel;
 #define REACTOR_EVENT_BYTES 256
 
 struct reactor {
+	unsigned index; /* 0 .. reactors - 1; 0 runs the server's own work */
 	struct event_base *base;
 	struct iopool *pool;		    /* shared by every reactor */
 	struct iopool_channel *completions; /* its jobs come back here */
@@ -47,13 +48,13 @@ struct reactor {
 };
 
 /*
- * Creates a reactor for the calling thread, which is to run it (and free
- * it): its base, its completion channel on pool, and a coroutine
- * scheduler with stacks of stack_bytes, keeping up to stack_pool_max free.
- * NULL when any of it cannot be had.
+ * Creates reactor number index for the calling thread, which is to run it
+ * (and free it): its base, its completion channel on pool, and a
+ * coroutine scheduler with stacks of stack_bytes, keeping up to
+ * stack_pool_max free. NULL when any of it cannot be had.
  */
-struct reactor *reactor_create(
-    struct iopool *pool, size_t stack_bytes, unsigned stack_pool_max);
+struct reactor *reactor_create(struct iopool *pool, unsigned index,
+    size_t stack_bytes, unsigned stack_pool_max);
 /*
  * Frees it on its thread, after iopool_destroy() or once every job it
  * submitted has completed; no connection or coroutine may be left.

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "mime.h"
 #include "path.h"
+#include "reactor.h"
 #include "resolve.h"
 
 /*
@@ -504,7 +505,8 @@ resolve_cache_lookup(struct resolution *res, const char *key)
 	struct filecache_file file;
 	struct filecache_entry *e;
 
-	if ((e = filecache_lookup(res->root->cache, key, &file)) == NULL)
+	if ((e = filecache_lookup(docroot_cache(res->root), key, &file)) ==
+	    NULL)
 		return NULL;
 	res->result = RESOLVE_FILE;
 	res->fd = file.fd;
@@ -531,13 +533,13 @@ resolve_cache_insert(const struct resolution *res, const char *key)
 	memcpy(
 	    file.last_modified, res->last_modified, sizeof file.last_modified);
 	file.type = res->type;
-	return filecache_insert(res->root->cache, key, &file);
+	return filecache_insert(docroot_cache(res->root), key, &file);
 }
 
 void
 resolve_cache_forget(const struct resolution *res, const char *key)
 {
-	filecache_forget(res->root->cache, key);
+	filecache_forget(docroot_cache(res->root), key);
 }
 
 /*
@@ -598,6 +600,20 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 	return 0;
 }
 
+struct filecache *
+docroot_cache(const struct docroot *root)
+{
+	struct reactor *r = reactor_current();
+	unsigned i = r != NULL ? r->index : 0;
+
+	if (root->caches == NULL || i >= CONFIG_REACTORS_MAX)
+		return NULL;
+	if (root->caches[i] == NULL)
+		root->caches[i] = filecache_create(
+		    root->cache_max, root->cache_ttl_ms, root->pool);
+	return root->caches[i];
+}
+
 struct docroot *
 docroot_open(const struct config *cfg, const struct site_config *site,
     const struct mime_table *mime, struct iopool *pool, char *err,
@@ -626,11 +642,15 @@ docroot_open(const struct config *cfg, const struct site_config *site,
 	}
 	if (docroot_probe(root, err, errlen) == -1)
 		goto fail;
-	if (pool != NULL && cfg->open_file_cache_max > 0 &&
-	    (root->cache = filecache_create(cfg->open_file_cache_max,
-		 cfg->open_file_cache_ttl_ms, pool)) == NULL) {
-		snprintf(err, errlen, "open-file cache: out of memory");
-		goto fail;
+	if (pool != NULL && cfg->open_file_cache_max > 0) {
+		if ((root->caches = calloc(CONFIG_REACTORS_MAX,
+			 sizeof root->caches[0])) == NULL) {
+			snprintf(err, errlen, "open-file cache: out of memory");
+			goto fail;
+		}
+		root->cache_max = cfg->open_file_cache_max;
+		root->cache_ttl_ms = cfg->open_file_cache_ttl_ms;
+		root->pool = pool;
 	}
 	return root;
 fail:
@@ -641,11 +661,15 @@ fail:
 void
 docroot_close(struct docroot *root)
 {
+	size_t i;
+
 	if (root == NULL)
 		return;
 	if (root->fd != -1)
 		close(root->fd);
-	filecache_free(root->cache);
+	for (i = 0; root->caches != NULL && i < CONFIG_REACTORS_MAX; i++)
+		filecache_free(root->caches[i]);
+	free(root->caches);
 	free(root->real);
 	free(root);
 }

@@ -35,9 +35,22 @@ struct docroot {
 	const struct mime_table *mime;	/* borrowed, shared by sites */
 	size_t chunk_bytes;
 	size_t sendfile_min_bytes; /* 0: never */
-	struct filecache *cache;   /* NULL: none */
-	struct iopool *pool;	   /* NULL: no reactor (-t, unit tests) */
+	/*
+	 * An open-file cache per reactor, indexed by reactor, each made on
+	 * its reactor's first use and touched by that reactor only, so a
+	 * lookup takes no lock. NULL: no cache.
+	 */
+	struct filecache **caches;
+	unsigned cache_max;
+	unsigned cache_ttl_ms;
+	struct iopool *pool;
 };
+
+/*
+ * The calling reactor's open-file cache for root, made on first use; NULL
+ * with no cache (or no memory for one: files are then opened each time).
+ */
+struct filecache *docroot_cache(const struct docroot *);
 
 /*
  * Opens site's root at start-up or for a reload; NULL with err set. pool

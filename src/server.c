@@ -1,10 +1,11 @@
 /*
- * The reactor. Listening sockets are non-blocking; each readiness event
- * accepts a bounded batch so one busy listener cannot starve the others.
- * At max_connections the listeners are disabled and re-enabled when a
- * connection closes. SIGTERM or SIGINT starts a drain: listeners close,
- * idle connections close, busy ones finish their response, and after
- * shutdown_grace_ms (or a second signal) the rest are aborted. With
+ * The server and its reactors, one per core (`reactors`). Listening
+ * sockets are non-blocking; each readiness event accepts a bounded batch
+ * so one busy listener cannot starve the others. At max_connections a
+ * reactor stops watching its listeners and watches them again when a
+ * connection closes, on any reactor. SIGTERM or SIGINT starts a drain:
+ * listeners close, idle connections close, busy ones finish their response, and
+ * after shutdown_grace_ms (or a second signal) the rest are aborted. With
  * drain_delay_ms, the health endpoint turns 503 first and all of that
  * waits that long, so a load balancer takes the instance out before any
  * connection is refused.
@@ -15,6 +16,34 @@
  * closed) and the new generation replaces the old for new connections.
  * Connections accepted earlier keep theirs until they close. Any failure
  * leaves the running configuration untouched.
+ *
+ * Threads. Reactor 0 runs on the main thread and does the server's own
+ * work: signals, reload, drain, health, the service manager. Every
+ * reactor, 0 included, is a lane: its thread accepts on its own
+ * descriptor for each listening socket (a dup, so the socket stays open
+ * until the last lane lets it go, and one socket's queue feeds every
+ * lane: a busy or stuck lane leaves its connections to the others) and
+ * serves what it accepts to the end. What the lanes share:
+ * - s->lock guards the listener sets (s->listeners, s->retiring and what
+ *   is in them), s->gen and the flags drain, abort and stop; reactor 0
+ *   changes them under it, then wakes every lane (its eventfd), which
+ *   copies what it needs under the same lock (lane_sync). A lane dups a
+ *   listener's descriptor under the lock, and reactor 0 closes one under
+ *   it after taking it out of the sets, so a lane never dups a closed one.
+ * - s->conns, the open connections of every lane, is the max_connections
+ *   budget: a lane takes a slot with an atomic add before accept4 and
+ *   gives it back if no connection came of it, so the cap is exact. A
+ *   lane out of slots is paused (s->npaused counts them); whoever frees a
+ *   slot and sees a paused lane wakes them all. The pausing lane counts
+ *   itself in npaused before it looks at the budget again, and the closer
+ *   frees the slot before it looks at npaused (both sequentially
+ *   consistent), so one of the two always sees the other.
+ * - Each lane holds a reference to the generation its next connections
+ *   get, taken from s->gen under the lock (the counts are atomic).
+ * - lane->heartbeat_ms, stamped by each lane's timer, read by reactor 0
+ *   before each watchdog ping.
+ * The accept path takes no lock: the lane's own taps, its own generation
+ * pointer, one atomic add.
  */
 #include "autoconf.h"
 
@@ -22,10 +51,12 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,14 +92,23 @@
 #endif
 #define CORO_POOL_MAX 256
 
+/* A lane's listener descriptors: the listeners and the retiring ones. */
+#define TAPS_MAX (2 * CONFIG_LISTEN_MAX + 1)
+
 #define STATUS_INTERVAL_MS 5000
 #define STATUS_LINE_MAX 128
 
 enum listener_kind { LISTENER_MAIN, LISTENER_METRICS };
 
+/*
+ * A listening address: one socket per reactor in a SO_REUSEPORT group
+ * (or one socket for all, from socket activation); reactor 0's, each
+ * lane accepting on a tap of its own socket.
+ */
 struct listener {
-	int fd;
-	struct event *ev;
+	int fd; /* fds[0] */
+	int fds[CONFIG_REACTORS_MAX];
+	unsigned nfds;
 	struct server *server;
 	enum listener_kind kind;
 	struct config_listen addr; /* as configured, for reloads */
@@ -76,6 +116,37 @@ struct listener {
 	int retiring;		   /* removed, open drain_delay_ms */
 	long retire_at_ms;	   /* then closed */
 	char name[80];		   /* as bound */
+};
+
+/* A lane's own descriptor for one listener, and the event that watches it. */
+struct tap {
+	struct lane *lane;
+	unsigned id; /* the listener's */
+	int fd;	     /* a dup of the listener's */
+	enum listener_kind kind;
+	int retiring; /* as last copied */
+	struct event *ev;
+};
+
+/* One reactor and what the server keeps for it. */
+struct lane {
+	struct server *server;
+	struct reactor *reactor;
+	struct event_base *base;
+	/* The rest is the lane's own, but for heartbeat_ms and drained. */
+	struct generation *gen; /* its reference: for the next connections */
+	struct tap *taps[TAPS_MAX];
+	size_t ntaps;
+	int accepting;	   /* its taps are watched */
+	int paused;	   /* out of connection slots (counted in npaused) */
+	int opened;	   /* conn_start() opened a connection */
+	int drained;	   /* atomic: took the drain (taps closed) */
+	int aborted;	   /* took the abort */
+	long heartbeat_ms; /* atomic: its loop last turned */
+	int wake_fd;	   /* eventfd: reactor 0 changed something */
+	struct event *wake_ev;
+	struct event *backoff_ev;
+	struct event *heartbeat_ev;
 };
 
 struct reload_job {
@@ -86,10 +157,26 @@ struct reload_job {
 };
 
 struct server {
-	struct reactor *reactor; /* the one; see reactor.h */
+	struct reactor *reactor; /* reactor 0's, on the main thread */
 	struct event_base *base; /* its */
 	struct iopool *pool;
-	struct generation *gen;	 /* for new connections */
+	pthread_mutex_t lock; /* see the top of the file */
+	pthread_cond_t changed;
+	struct lane *lanes[CONFIG_REACTORS_MAX];
+	unsigned nlanes;
+	unsigned conns;	  /* atomic: every lane's, the budget */
+	unsigned npaused; /* atomic: lanes out of slots */
+	int aborting;	  /* under lock */
+	int stopping;	  /* under lock: lanes leave their loops */
+	pthread_t threads[CONFIG_REACTORS_MAX]; /* [1..nthreads] */
+	unsigned nthreads;			/* started */
+	unsigned registered;	 /* under lock: lane threads that made theirs */
+	int lanes_ready;	 /* under lock: every lane is in lanes[] */
+	unsigned loops;		 /* under lock: lane threads in their loop */
+	int pool_gone;		 /* under lock: lanes may free their reactor */
+	long watchdog_ms;	 /* a lane silent this long stops the pings */
+	unsigned nreactors;	 /* as started; a reload does not change it */
+	struct generation *gen;	 /* for new connections; under lock */
 	const char *config_path; /* NULL: built-in defaults */
 	const struct config_overrides *overrides;
 	struct listener *listeners[CONFIG_LISTEN_MAX + 1];
@@ -101,13 +188,11 @@ struct server {
 	int activated;		 /* sockets from the manager */
 	int running;		 /* server_run() has begun */
 	int stuck;		 /* it ended with a storage call out */
-	int accepting;
-	int draining;
-	int drain_pending; /* in drain_delay_ms */
+	int draining;		 /* under lock */
+	int drain_pending;	 /* in drain_delay_ms */
 	const char *drain_why;
 	int reloading;
 	struct reload_job reload;
-	struct event *backoff_ev;
 	struct event *grace_ev;
 	struct event *drain_ev;
 	struct event *status_ev;
@@ -121,37 +206,72 @@ struct server {
 
 /* Connection hooks carry only their generation; there is one server. */
 static struct server *the_server;
+/* The lane running on this thread. */
+static _Thread_local struct lane *this_lane;
 static struct log_ratelimit accept_log = LOG_RATELIMIT_INITIALIZER(1);
 
 static void
-listeners_enable(struct server *s, int on)
+lane_wake(struct lane *lane)
+{
+	uint64_t one = 1;
+
+	(void)write(lane->wake_fd, &one, sizeof one);
+}
+
+/* After a change under s->lock: every lane copies it (lane_sync). */
+static void
+lanes_wake(struct server *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nlanes; i++)
+		lane_wake(s->lanes[i]);
+}
+
+static void
+taps_enable(struct lane *lane, int on)
 {
 	size_t i;
 
-	if (s->accepting == on || s->draining)
+	if (lane->accepting == on)
 		return;
-	s->accepting = on;
-	for (i = 0; i < s->nlisteners; i++) {
+	lane->accepting = on;
+	for (i = 0; i < lane->ntaps; i++) {
 		if (on)
-			event_add(s->listeners[i]->ev, NULL);
+			event_add(lane->taps[i]->ev, NULL);
 		else
-			event_del(s->listeners[i]->ev);
-	}
-	for (i = 0; i < s->nretiring; i++) {
-		if (on)
-			event_add(s->retiring[i]->ev, NULL);
-		else
-			event_del(s->retiring[i]->ev);
+			event_del(lane->taps[i]->ev);
 	}
 }
 
 static void
+tap_free(struct tap *t)
+{
+	if (t->ev != NULL)
+		event_free(t->ev);
+	if (t->fd != -1)
+		close(t->fd);
+	free(t);
+}
+
+static void
+taps_close(struct lane *lane)
+{
+	size_t i;
+
+	for (i = 0; i < lane->ntaps; i++)
+		tap_free(lane->taps[i]);
+	lane->ntaps = 0;
+}
+
+/* Under s->lock: lanes may be dup'ing its descriptor. */
+static void
 listener_free(struct listener *l)
 {
-	if (l->ev != NULL)
-		event_free(l->ev);
-	if (l->fd != -1)
-		close(l->fd);
+	unsigned i;
+
+	for (i = 0; i < l->nfds; i++)
+		close(l->fds[i]);
 	free(l);
 }
 
@@ -160,15 +280,16 @@ listeners_close(struct server *s)
 {
 	size_t i;
 
+	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < s->nlisteners; i++)
 		listener_free(s->listeners[i]);
 	s->nlisteners = 0;
 	for (i = 0; i < s->nretiring; i++)
 		listener_free(s->retiring[i]);
 	s->nretiring = 0;
+	pthread_mutex_unlock(&s->lock);
 	if (s->retire_ev != NULL)
 		evtimer_del(s->retire_ev);
-	s->accepting = 0;
 }
 
 /*
@@ -178,14 +299,14 @@ listeners_close(struct server *s)
  * logged at most once per LOG_RATELIMIT_MS with the count since.
  */
 static void
-accept_backoff(struct server *s)
+accept_backoff(struct lane *lane)
 {
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
 
 	log_warn_limited(&accept_log, "accept");
 	metrics_accept_error();
-	listeners_enable(s, 0);
-	evtimer_add(s->backoff_ev, &tv);
+	taps_enable(lane, 0);
+	evtimer_add(lane->backoff_ev, &tv);
 }
 
 /*
@@ -223,6 +344,7 @@ retire_cb(evutil_socket_t fd, short what, void *arg)
 	long now = await_now_ms();
 	size_t i, j;
 
+	pthread_mutex_lock(&s->lock);
 	for (i = 0, j = 0; i < s->nretiring; i++) {
 		if (s->retiring[i]->retire_at_ms <= now) {
 			log_info(
@@ -232,13 +354,15 @@ retire_cb(evutil_socket_t fd, short what, void *arg)
 			s->retiring[j++] = s->retiring[i];
 	}
 	s->nretiring = j;
+	pthread_mutex_unlock(&s->lock);
+	lanes_wake(s);
 	retire_arm(s);
 }
 
 /*
  * A main listener a reload removed keeps accepting for drain_delay_ms,
  * its health answering 503, so a balancer polling it stops first. 0 when
- * it is kept that way, -1 when it must close now.
+ * it is kept that way, -1 when it must close now. Under s->lock.
  */
 static int
 listener_retire(struct server *s, struct listener *l, unsigned ms)
@@ -250,44 +374,98 @@ listener_retire(struct server *s, struct listener *l, unsigned ms)
 	    l->name, ms);
 	l->retiring = 1;
 	l->retire_at_ms = await_now_ms() + (long)ms;
-	conn_listener_retiring(l->id, 1);
 	s->retiring[s->nretiring++] = l;
 	retire_arm(s);
 	return 0;
 }
 
+/*
+ * Gives back a connection slot; a paused lane may take it. The free comes
+ * before the look at npaused (see the top of the file).
+ */
+static void
+slot_release(struct server *s)
+{
+	unsigned i;
+
+	__atomic_sub_fetch(&s->conns, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->npaused, __ATOMIC_SEQ_CST) == 0)
+		return;
+	for (i = 0; i < s->nlanes; i++)
+		if (s->lanes[i] != this_lane)
+			lane_wake(s->lanes[i]);
+}
+
+/* Watches the taps again if a slot is free. */
+static void
+lane_resume(struct lane *lane)
+{
+	struct server *s = lane->server;
+
+	if (!lane->paused ||
+	    __atomic_load_n(&s->conns, __ATOMIC_SEQ_CST) >=
+		lane->gen->cfg->max_connections)
+		return;
+	lane->paused = 0;
+	__atomic_sub_fetch(&s->npaused, 1, __ATOMIC_SEQ_CST);
+	if (!evtimer_pending(lane->backoff_ev, NULL))
+		taps_enable(lane, 1);
+}
+
+/* Out of slots: counted as paused first, then the budget looked at again. */
+static void
+lane_pause(struct lane *lane)
+{
+	taps_enable(lane, 0);
+	if (!lane->paused) {
+		lane->paused = 1;
+		__atomic_add_fetch(&lane->server->npaused, 1, __ATOMIC_SEQ_CST);
+	}
+	lane_resume(lane);
+}
+
 static void
 accept_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct listener *l = arg;
-	struct server *s = l->server;
-	struct generation *g = s->gen;
+	struct tap *t = arg;
+	struct lane *lane = t->lane;
+	struct server *s = lane->server;
+	struct generation *g = lane->gen;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
-	int i, cfd;
+	int i, cfd, rc;
 
-	for (i = 0; i < ACCEPT_BATCH && s->accepting; i++) {
-		if (conn_count() >= g->cfg->max_connections) {
-			listeners_enable(s, 0);
+	for (i = 0; i < ACCEPT_BATCH && lane->accepting; i++) {
+		/* A slot first, so that the cap holds across lanes. */
+		if (__atomic_add_fetch(&s->conns, 1, __ATOMIC_SEQ_CST) >
+		    g->cfg->max_connections) {
+			slot_release(s);
+			lane_pause(lane);
 			return;
 		}
 		sslen = sizeof ss;
 		cfd = accept4(fd, (struct sockaddr *)&ss, &sslen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd == -1) {
+			slot_release(s);
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM)
-				accept_backoff(s);
+				accept_backoff(lane);
 			return;
 		}
-		if (conn_start(l->retiring	       ? &g->retiring_env
-			    : l->kind == LISTENER_MAIN ? &g->env
-						       : &g->metrics_env,
-			l->id, cfd, (struct sockaddr *)&ss, sslen) == -1) {
+		lane->opened = 0;
+		rc = conn_start(t->retiring	   ? &g->retiring_env
+			: t->kind == LISTENER_MAIN ? &g->env
+						   : &g->metrics_env,
+		    t->id, cfd, (struct sockaddr *)&ss, sslen);
+		/* Refused or failed: no connection holds the slot. */
+		if (!lane->opened)
+			slot_release(s);
+		if (rc == -1) {
 			/* Out of memory: let some connections finish first. */
-			listeners_enable(s, 0);
-			evtimer_add(s->backoff_ev, &tv);
+			taps_enable(lane, 0);
+			evtimer_add(lane->backoff_ev, &tv);
 			return;
 		}
 	}
@@ -296,29 +474,33 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 static void
 backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
-	listeners_enable(arg, 1);
+	struct lane *lane = arg;
+
+	if (!lane->paused)
+		taps_enable(lane, 1);
 }
 
 static void
 conn_opened(void *arg)
 {
 	generation_retain(arg);
+	this_lane->opened = 1;
 }
+
+static void lane_check_done(struct lane *);
 
 static void
 conn_closed(void *arg)
 {
-	struct server *s = the_server;
+	struct lane *lane = this_lane;
 
 	generation_release(arg);
-	if (s->draining) {
-		if (conn_count() == 0)
-			event_base_loopexit(s->base, NULL);
+	slot_release(lane->server);
+	if (lane->drained) {
+		lane_check_done(lane);
 		return;
 	}
-	if (!s->accepting && conn_count() < s->gen->cfg->max_connections &&
-	    !evtimer_pending(s->backoff_ev, NULL))
-		listeners_enable(s, 1);
+	lane_resume(lane);
 }
 
 static void
@@ -349,7 +531,8 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 		close(fd);
 		return NULL;
 	}
-	l->fd = fd;
+	l->fd = l->fds[0] = fd;
+	l->nfds = 1;
 	l->server = s;
 	l->kind = kind;
 	/* Never reused: connections outlive their listener. */
@@ -357,20 +540,43 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 	if (addr != NULL)
 		l->addr = *addr;
 	describe(l);
-	if ((l->ev = event_new(
-		 s->base, fd, EV_READ | EV_PERSIST, accept_cb, l)) == NULL) {
-		listener_free(l);
-		return NULL;
-	}
 	return l;
 }
 
+/* A socket listening on addr, in its SO_REUSEPORT group; -1 on failure. */
+static int
+socket_listen(const struct sockaddr *addr, socklen_t len)
+{
+	int fd, one = 1;
+
+	if ((fd = socket(addr->sa_family,
+		 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1 ||
+	    bind(fd, addr, len) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * One socket per reactor on cl, all bound to the address the first one
+ * got (port 0 asks for any port once), so the kernel spreads new
+ * connections over them by their addresses' hash.
+ */
 static struct listener *
 listener_open(
     struct server *s, const struct config_listen *cl, enum listener_kind kind)
 {
 	struct addrinfo hints, *res;
-	int fd, rc, one = 1;
+	struct sockaddr_storage bound;
+	socklen_t boundlen = sizeof bound;
+	struct listener *l = NULL;
+	int fd, rc;
 
 	memset(&hints, 0, sizeof hints);
 	/* "*" means every IPv4 address; "[::]" is how to ask for IPv6. */
@@ -383,24 +589,31 @@ listener_open(
 		    "listen %s:%s: %s", cl->host, cl->port, gai_strerror(rc));
 		return NULL;
 	}
-	fd = socket(
-	    res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
+	if ((fd = socket_listen(res->ai_addr, res->ai_addrlen)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&bound, &boundlen) == -1)
 		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (res->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1)
+	if ((l = listener_new(s, fd, kind, cl)) == NULL) {
+		fd = -1;
 		goto fail;
+	}
+	fd = -1;
+	while (l->nfds < s->nreactors) {
+		if ((fd = socket_listen((struct sockaddr *)&bound, boundlen)) ==
+		    -1)
+			goto fail;
+		l->fds[l->nfds++] = fd;
+		fd = -1;
+	}
 	freeaddrinfo(res);
-	return listener_new(s, fd, kind, cl);
+	return l;
 fail:
 	log_warn("listen %s%s%s:%s", strchr(cl->host, ':') ? "[" : "",
 	    cl->host[0] ? cl->host : "*", strchr(cl->host, ':') ? "]" : "",
 	    cl->port);
 	if (fd != -1)
 		close(fd);
+	if (l != NULL)
+		listener_free(l);
 	freeaddrinfo(res);
 	return NULL;
 }
@@ -461,14 +674,12 @@ listener_take(struct server *s, const struct config_listen *cl,
 	if (s->running)
 		log_info("listening on %s%s", l->name,
 		    kind == LISTENER_METRICS ? " (metrics)" : "");
-	if (s->accepting)
-		event_add(l->ev, NULL);
 	return l;
 }
 
 /*
  * next becomes the listener set: retiring ones taken back serve again,
- * open ones not kept retire for retire_ms or close.
+ * open ones not kept retire for retire_ms or close. The lanes follow.
  */
 static void
 listeners_commit(struct server *s, struct listener **next, size_t n,
@@ -476,14 +687,13 @@ listeners_commit(struct server *s, struct listener **next, size_t n,
 {
 	size_t j, r;
 
+	pthread_mutex_lock(&s->lock);
 	for (r = 0, j = 0; r < s->nretiring; r++)
-		if (back[r]) {
+		if (back[r])
 			s->retiring[r]->retiring = 0;
-			conn_listener_retiring(s->retiring[r]->id, 0);
-		} else
+		else
 			s->retiring[j++] = s->retiring[r];
 	s->nretiring = j;
-	retire_arm(s);
 	for (j = 0; j < s->nlisteners; j++)
 		if (!kept[j] &&
 		    (!s->running ||
@@ -494,6 +704,9 @@ listeners_commit(struct server *s, struct listener **next, size_t n,
 		}
 	memcpy(s->listeners, next, n * sizeof next[0]);
 	s->nlisteners = n;
+	pthread_mutex_unlock(&s->lock);
+	retire_arm(s);
+	lanes_wake(s);
 }
 
 /* Closes those of next[0..n) that the failed apply opened itself. */
@@ -579,16 +792,363 @@ listeners_adopt(struct server *s)
 	return 0;
 }
 
+/* The lane's tap of l, made (its descriptor a dup of l's) if it has none. */
+static struct tap *
+tap_find(struct lane *lane, const struct listener *l)
+{
+	struct tap *t;
+	size_t i;
+
+	for (i = 0; i < lane->ntaps; i++)
+		if (lane->taps[i]->id == l->id)
+			return lane->taps[i];
+	if (lane->ntaps == TAPS_MAX || (t = calloc(1, sizeof *t)) == NULL)
+		return NULL;
+	t->lane = lane;
+	t->id = l->id;
+	t->kind = l->kind;
+	t->retiring = 0;
+	/* Its own socket; with socket activation, the one passed. */
+	if ((t->fd = fcntl(
+		 l->fds[lane->reactor->index < l->nfds ? lane->reactor->index
+						       : 0],
+		 F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (t->ev = event_new(lane->base, t->fd, EV_READ | EV_PERSIST,
+		 accept_cb, t)) == NULL) {
+		log_warn("reactor %u: listening on %s", lane->reactor->index,
+		    l->name);
+		tap_free(t);
+		return NULL;
+	}
+	if (lane->accepting)
+		event_add(t->ev, NULL);
+	lane->taps[lane->ntaps++] = t;
+	return t;
+}
+
+/*
+ * Under s->lock: a tap for every listener, retiring ones included, and
+ * none for a listener gone; a listener retired or taken back changes its
+ * connections' health here, on their own reactor.
+ */
+static void
+taps_sync(struct lane *lane)
+{
+	struct server *s = lane->server;
+	struct listener *all[TAPS_MAX];
+	struct tap *t;
+	size_t n = 0, i, j, k;
+
+	for (i = 0; i < s->nlisteners; i++)
+		all[n++] = s->listeners[i];
+	for (i = 0; i < s->nretiring; i++)
+		all[n++] = s->retiring[i];
+	for (i = 0; i < n; i++) {
+		if ((t = tap_find(lane, all[i])) == NULL)
+			continue;
+		if (t->retiring != all[i]->retiring) {
+			t->retiring = all[i]->retiring;
+			conn_listener_retiring(t->id, t->retiring);
+		}
+	}
+	for (j = 0, k = 0; j < lane->ntaps; j++) {
+		for (i = 0; i < n; i++)
+			if (all[i]->id == lane->taps[j]->id)
+				break;
+		if (i < n)
+			lane->taps[k++] = lane->taps[j];
+		else
+			tap_free(lane->taps[j]);
+	}
+	lane->ntaps = k;
+}
+
+/*
+ * A lane leaves its loop when it has drained its last connection (or
+ * the server stops it); reactor 0 when every lane has drained and no
+ * connection is left anywhere.
+ */
+static void
+lane_check_done(struct lane *lane)
+{
+	struct server *s = lane->server;
+	unsigned i;
+
+	if (lane->reactor->index > 0) {
+		if (lane->drained && lane->reactor->nconns == 0)
+			event_base_loopexit(lane->base, NULL);
+		/* The last connection of all: reactor 0 may be done. */
+		if (__atomic_load_n(&s->conns, __ATOMIC_SEQ_CST) == 0)
+			lane_wake(s->lanes[0]);
+		return;
+	}
+	if (!lane->drained || __atomic_load_n(&s->conns, __ATOMIC_SEQ_CST) > 0)
+		return;
+	for (i = 1; i < s->nlanes; i++)
+		if (!__atomic_load_n(&s->lanes[i]->drained, __ATOMIC_ACQUIRE))
+			return;
+	event_base_loopexit(lane->base, NULL);
+}
+
+/* Copies what reactor 0 changed: listeners, generation, drain, abort. */
+static void
+lane_sync(struct lane *lane)
+{
+	struct server *s = lane->server;
+	struct generation *old = NULL;
+	int draining, aborting, stopping;
+
+	pthread_mutex_lock(&s->lock);
+	draining = s->draining;
+	aborting = s->aborting;
+	stopping = s->stopping;
+	if (draining)
+		taps_close(lane);
+	else
+		taps_sync(lane);
+	if (lane->gen != s->gen) {
+		old = lane->gen;
+		generation_retain(s->gen);
+		lane->gen = s->gen;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (old != NULL)
+		generation_release(old);
+	if (draining && !lane->drained) {
+		conn_drain();
+		__atomic_store_n(&lane->drained, 1, __ATOMIC_RELEASE);
+	}
+	if (aborting && !lane->aborted) {
+		lane->aborted = 1;
+		conn_abort_all();
+	}
+	if (stopping && lane->reactor->index > 0)
+		event_base_loopexit(lane->base, NULL);
+	if (draining)
+		lane_check_done(lane);
+	else
+		lane_resume(lane);
+}
+
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n;
+
+	(void)read(fd, &n, sizeof n);
+	lane_sync(arg);
+}
+
+static void
+heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lane *lane = arg;
+
+	__atomic_store_n(&lane->heartbeat_ms, await_now_ms(), __ATOMIC_RELAXED);
+}
+
+static void
+lane_free(struct lane *lane)
+{
+	if (lane == NULL)
+		return;
+	taps_close(lane);
+	if (lane->wake_ev != NULL)
+		event_free(lane->wake_ev);
+	if (lane->backoff_ev != NULL)
+		event_free(lane->backoff_ev);
+	if (lane->heartbeat_ev != NULL)
+		event_free(lane->heartbeat_ev);
+	if (lane->wake_fd != -1)
+		close(lane->wake_fd);
+	if (lane->gen != NULL)
+		generation_free_now(lane->gen);
+	reactor_free(lane->reactor);
+	free(lane);
+}
+
+/*
+ * A lane for reactor index, on the calling thread, which is to run it;
+ * its taps come with its first lane_sync(). NULL on failure.
+ */
+static struct lane *
+lane_create(struct server *s, unsigned index)
+{
+	struct lane *lane;
+	struct timeval tv;
+
+	if ((lane = calloc(1, sizeof *lane)) == NULL)
+		return NULL;
+	lane->server = s;
+	lane->wake_fd = -1;
+	if ((lane->reactor = reactor_create(
+		 s->pool, index, CORO_STACK_BYTES, CORO_POOL_MAX)) == NULL)
+		goto fail;
+	lane->base = lane->reactor->base;
+	if ((lane->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (lane->wake_ev = event_new(lane->base, lane->wake_fd,
+		 EV_READ | EV_PERSIST, wake_cb, lane)) == NULL ||
+	    event_add(lane->wake_ev, NULL) == -1 ||
+	    (lane->backoff_ev = evtimer_new(lane->base, backoff_cb, lane)) ==
+		NULL)
+		goto fail;
+	lane->heartbeat_ms = await_now_ms();
+	if (s->watchdog_ms > 0) {
+		tv.tv_sec = s->watchdog_ms / 4000;
+		tv.tv_usec = (s->watchdog_ms / 4 % 1000) * 1000;
+		if ((lane->heartbeat_ev = event_new(lane->base, -1, EV_PERSIST,
+			 heartbeat_cb, lane)) == NULL ||
+		    event_add(lane->heartbeat_ev, &tv) == -1)
+			goto fail;
+	}
+	this_lane = lane;
+	return lane;
+fail:
+	log_warn("reactor %u", index);
+	lane_free(lane);
+	return NULL;
+}
+
+/*
+ * A lane's thread: it makes its reactor, waits until every lane is there,
+ * runs its loop until drained (or stopped), then waits for the pool to be
+ * gone (jobs it submitted may complete until then) before freeing its
+ * reactor on its own thread.
+ */
+static void *
+lane_main(void *arg)
+{
+	struct server *s = the_server;
+	unsigned index = (unsigned)(uintptr_t)arg;
+	struct lane *lane = lane_create(s, index);
+	char name[16];
+	int go;
+
+	/* "coserve-r1" in top -H, ps -L and /proc/PID/task/TID/comm. */
+	snprintf(name, sizeof name, "coserve-r%u", index);
+	pthread_setname_np(pthread_self(), name);
+
+	pthread_mutex_lock(&s->lock);
+	s->lanes[index] = lane;
+	s->registered++;
+	pthread_cond_broadcast(&s->changed);
+	while (!s->lanes_ready)
+		pthread_cond_wait(&s->changed, &s->lock);
+	go = lane != NULL && !s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	if (go) {
+		lane->accepting = 1;
+		lane_sync(lane);
+		if (event_base_dispatch(lane->base) == -1)
+			log_warnx("reactor %u: event loop failed", index);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->loops--;
+	pthread_cond_broadcast(&s->changed);
+	while (!s->pool_gone)
+		pthread_cond_wait(&s->changed, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	lane_free(lane);
+	return NULL;
+}
+
+/* The signals reactor 0 handles, and no other thread takes. */
+static void
+signals_handled(sigset_t *set)
+{
+	static const int signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+	size_t i;
+
+	sigemptyset(set);
+	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
+		sigaddset(set, signals[i]);
+}
+
+/*
+ * Starts reactors 1..n-1, each on a thread of its own that takes none of
+ * the signals reactor 0 handles; 0 once every one is ready, or -1.
+ */
+static int
+lanes_start(struct server *s, unsigned n)
+{
+	sigset_t block, old;
+	unsigned i, started = 0;
+	int rc = 0;
+
+	signals_handled(&block);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (i = 1; i < n; i++) {
+		if ((errno = pthread_create(&s->threads[i], NULL, lane_main,
+			 (void *)(uintptr_t)i)) != 0) {
+			log_warn("reactor %u: thread", i);
+			rc = -1;
+			break;
+		}
+		started++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_lock(&s->lock);
+	s->nthreads = started;
+	s->loops = started;
+	while (s->registered < started)
+		pthread_cond_wait(&s->changed, &s->lock);
+	for (i = 1; i <= started; i++)
+		if (s->lanes[i] == NULL)
+			rc = -1;
+	if (rc == 0)
+		s->nlanes = n;
+	else
+		s->stopping = 1;
+	s->lanes_ready = 1;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/*
+ * Ends the lane threads: out of their loops (told to stop, if they have
+ * not drained), then, once the pool is gone, each frees its reactor.
+ */
+static void
+lanes_stop(struct server *s)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->lock);
+	for (i = 1; i <= s->nthreads; i++)
+		if (s->lanes[i] != NULL)
+			lane_wake(s->lanes[i]);
+	pthread_mutex_lock(&s->lock);
+	while (s->loops > 0)
+		pthread_cond_wait(&s->changed, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Open connections, every reactor's. */
+static unsigned
+conns_open(struct server *s)
+{
+	return __atomic_load_n(&s->conns, __ATOMIC_SEQ_CST);
+}
+
+/* Logged once, here; every lane aborts its own connections. */
 static void
 grace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
 	struct timeval tv = { ABORT_WAIT_MS / 1000,
 		(ABORT_WAIT_MS % 1000) * 1000 };
+	unsigned n = conns_open(s);
 
-	log_warnx("shutdown grace period over: aborting %u connection%s",
-	    conn_count(), conn_count() == 1 ? "" : "s");
-	conn_abort_all();
+	log_warnx("shutdown grace period over: aborting %u connection%s", n,
+	    n == 1 ? "" : "s");
+	pthread_mutex_lock(&s->lock);
+	s->aborting = 1;
+	pthread_mutex_unlock(&s->lock);
+	lanes_wake(s);
+	lane_sync(s->lanes[0]);
 	/* Whatever still waits on storage is not waited for. */
 	event_base_loopexit(s->base, &tv);
 }
@@ -597,20 +1157,20 @@ static void
 shutdown_now(struct server *s, const char *why)
 {
 	struct timeval tv;
-	unsigned ms = s->gen->cfg->shutdown_grace_ms;
+	unsigned ms = s->gen->cfg->shutdown_grace_ms, n = conns_open(s);
 
-	log_info("%s: shutting down, %u connection%s open", why, conn_count(),
-	    conn_count() == 1 ? "" : "s");
+	log_info("%s: shutting down, %u connection%s open", why, n,
+	    n == 1 ? "" : "s");
 	s->drain_pending = 0;
 	health_drain();
 	notify_stopping();
 	listeners_close(s);
+	pthread_mutex_lock(&s->lock);
 	s->draining = 1;
-	conn_drain();
-	if (conn_count() == 0) {
-		event_base_loopexit(s->base, NULL);
-		return;
-	}
+	pthread_mutex_unlock(&s->lock);
+	lanes_wake(s);
+	/* Reactor 0 drains itself now, and leaves when every lane is done. */
+	lane_sync(s->lanes[0]);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(s->grace_ev, &tv);
@@ -640,7 +1200,7 @@ shutdown_begin(struct server *s, const char *why)
 			evtimer_del(s->drain_ev);
 			shutdown_now(s, why);
 		}
-		if (conn_count() > 0)
+		if (conns_open(s) > 0)
 			grace_cb(-1, 0, s);
 		return;
 	}
@@ -675,7 +1235,7 @@ status_format(struct server *s, char *buf, size_t size)
 	snprintf(buf, size,
 	    "%u connections, %.1f requests/s, %u I/O jobs "
 	    "queued",
-	    conn_count(),
+	    conns_open(s),
 	    elapsed > 0
 		? (double)(requests - s->status_requests) * 1000 / elapsed
 		: 0.0,
@@ -701,6 +1261,18 @@ ready(struct server *s)
 
 	status_format(s, status, sizeof status);
 	notify_ready(status);
+}
+
+/* The probe takes g's settings and its roots' paths. */
+static void
+health_roots(const struct generation *g)
+{
+	const char *paths[CONFIG_SITES_MAX];
+	size_t i;
+
+	for (i = 0; i < g->nroots; i++)
+		paths[i] = g->roots[i]->real;
+	health_configure(g->cfg, paths, g->nroots);
 }
 
 /* Worker: everything a new configuration needs from storage. */
@@ -759,20 +1331,23 @@ reload_done(struct iojob *job)
 	if (g->cfg->io_threads != old->cfg->io_threads ||
 	    g->cfg->io_queue_max != old->cfg->io_queue_max)
 		log_warnx("io_threads and io_queue_max change only on restart");
+	if (g->cfg->reactors != s->nreactors)
+		log_warnx(
+		    "reactors changes only on restart: still %u", s->nreactors);
 	/*
 	 * The server's own lines follow the new level; a connection's lines
 	 * and its Server field follow its own generation's (conn.c).
 	 */
 	log_set_level(g->cfg->log_level);
+	pthread_mutex_lock(&s->lock);
 	s->gen = g;
-	health_configure(g->cfg, g->roots, g->nroots);
+	pthread_mutex_unlock(&s->lock);
+	/* Each lane takes the new generation (and max_connections) itself. */
+	lanes_wake(s);
+	health_roots(g);
 	generation_release(old);
 	log_info("configuration reloaded");
 	ready(s);
-	/* max_connections may have moved either way. */
-	if (conn_count() < g->cfg->max_connections &&
-	    !evtimer_pending(s->backoff_ev, NULL))
-		listeners_enable(s, 1);
 }
 
 static void
@@ -798,10 +1373,23 @@ reload_begin(struct server *s)
 		reload_done(&s->reload.job);
 }
 
-/* From the reactor itself: a stalled reactor stops the pings. */
+/*
+ * From reactor 0, and only while every other reactor's heartbeat is
+ * recent: one stalled reactor, whichever, stops the pings.
+ */
 static void
 watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct server *s = arg;
+	long now = await_now_ms();
+	unsigned i;
+
+	for (i = 1; i < s->nlanes; i++)
+		if (now -
+			__atomic_load_n(
+			    &s->lanes[i]->heartbeat_ms, __ATOMIC_RELAXED) >
+		    s->watchdog_ms)
+			return;
 	notify_watchdog();
 }
 
@@ -839,14 +1427,13 @@ timer_every(struct server *s, long ms, event_callback_fn cb)
 	return ev;
 }
 
-struct server *
-server_create(
+static struct server *
+server_build(
     struct config *cfg, const char *path, const struct config_overrides *o)
 {
 	static const int signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
 	struct server *s;
 	char err[CONFIG_ERROR_MAX];
-	unsigned long long watchdog_usec;
 	size_t i;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
@@ -857,6 +1444,10 @@ server_create(
 	the_server = s;
 	s->config_path = path;
 	s->overrides = o;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->changed, NULL);
+	s->watchdog_ms = (long)(notify_watchdog_usec() / 2000);
+	s->nreactors = cfg->reactors;
 	signal(SIGPIPE, SIG_IGN);
 	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_threads_max,
 		 cfg->io_queue_max)) == NULL) {
@@ -864,12 +1455,12 @@ server_create(
 		config_free(cfg);
 		goto fail;
 	}
-	if ((s->reactor = reactor_create(
-		 s->pool, CORO_STACK_BYTES, CORO_POOL_MAX)) == NULL) {
-		log_warn("reactor");
+	if ((s->lanes[0] = lane_create(s, 0)) == NULL) {
 		config_free(cfg);
 		goto fail;
 	}
+	s->nlanes = 1;
+	s->reactor = s->lanes[0]->reactor;
 	s->base = s->reactor->base;
 	if (cfg->io_threads == 0)
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
@@ -880,12 +1471,10 @@ server_create(
 		log_warnx("%s", err);
 		goto fail;
 	}
-	s->backoff_ev = evtimer_new(s->base, backoff_cb, s);
 	s->grace_ev = evtimer_new(s->base, grace_cb, s);
 	s->drain_ev = evtimer_new(s->base, drain_cb, s);
 	s->retire_ev = evtimer_new(s->base, retire_cb, s);
-	if (s->backoff_ev == NULL || s->grace_ev == NULL ||
-	    s->drain_ev == NULL || s->retire_ev == NULL)
+	if (s->grace_ev == NULL || s->drain_ev == NULL || s->retire_ev == NULL)
 		goto fail;
 	if (health_init(s->base, s->pool) == -1)
 		goto fail;
@@ -903,15 +1492,33 @@ server_create(
 	    (s->status_ev = timer_every(s, STATUS_INTERVAL_MS, status_cb)) ==
 		NULL)
 		goto fail;
-	if ((watchdog_usec = notify_watchdog_usec()) > 0 &&
-	    (s->watchdog_ev = timer_every(
-		 s, (long)(watchdog_usec / 2000), watchdog_cb)) == NULL)
+	if (s->watchdog_ms > 0 &&
+	    (s->watchdog_ev = timer_every(s, s->watchdog_ms, watchdog_cb)) ==
+		NULL)
 		goto fail;
 	s->status_ms = await_now_ms();
 	return s;
 fail:
 	server_free(s);
 	return NULL;
+}
+
+struct server *
+server_create(
+    struct config *cfg, const char *path, const struct config_overrides *o)
+{
+	struct server *s;
+	sigset_t block, old;
+
+	/*
+	 * The threads started here (the I/O pool's, the access log's writer)
+	 * inherit a mask without the signals reactor 0 handles.
+	 */
+	signals_handled(&block);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	s = server_build(cfg, path, o);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return s;
 }
 
 /*
@@ -937,10 +1544,14 @@ int
 server_run(struct server *s)
 {
 	const struct config *cfg = s->gen->cfg;
+	unsigned n;
 	size_t i;
 
 	s->running = 1;
-	listeners_enable(s, 1);
+	if (lanes_start(s, s->nreactors) == -1)
+		return SERVER_EXIT_FAILED;
+	s->lanes[0]->accepting = 1;
+	lane_sync(s->lanes[0]);
 	for (i = 0; i < s->nlisteners; i++)
 		log_info("listening on %s%s", s->listeners[i]->name,
 		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)"
@@ -950,25 +1561,26 @@ server_run(struct server *s)
 		log_info("serving %s%s%s", s->gen->roots[i]->real,
 		    i == 0 ? " (default site)" : " for ",
 		    i == 0 ? "" : cfg->sites[i].names[0]);
-	log_info("%u I/O thread%s", cfg->io_threads,
-	    cfg->io_threads == 1 ? "" : "s");
-	health_configure(cfg, s->gen->roots, s->gen->nroots);
+	log_info("%u reactor%s%s, %u I/O thread%s", s->nlanes,
+	    s->nlanes == 1 ? "" : "s", cfg->reactors_auto ? " (auto)" : "",
+	    cfg->io_threads, cfg->io_threads == 1 ? "" : "s");
+	health_roots(s->gen);
 	ready(s);
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
 		return SERVER_EXIT_FAILED;
 	}
-	if (conn_count() == 0)
+	if ((n = conns_open(s)) == 0)
 		probe_wait(s);
 	/*
 	 * Coroutines still waiting for storage calls that never came back, or
 	 * the probe stuck in one: joining the pool would wait for ever, and
-	 * nothing they use can be freed, so it is all left to exit(). The
-	 * access log is flushed first.
+	 * nothing they use can be freed, so it is all left to exit(), the
+	 * other reactors' threads included. The access log is flushed first.
 	 */
-	if (conn_count() > 0)
+	if (n > 0)
 		log_warnx("exiting with %u connection%s stuck in storage calls",
-		    conn_count(), conn_count() == 1 ? "" : "s");
+		    n, n == 1 ? "" : "s");
 	else if (health_probe_stuck())
 		log_warnx("exiting with the storage probe stuck in a storage "
 			  "call");
@@ -989,6 +1601,7 @@ server_free(struct server *s)
 
 	if (s == NULL || s->stuck)
 		return;
+	lanes_stop(s);
 	listeners_close(s);
 	for (i = 0; i < s->nsignals; i++)
 		event_free(s->signal_evs[i]);
@@ -1002,14 +1615,22 @@ server_free(struct server *s)
 		event_free(s->drain_ev);
 	if (s->retire_ev != NULL)
 		event_free(s->retire_ev);
-	if (s->backoff_ev != NULL)
-		event_free(s->backoff_ev);
-	/* Runs what is queued, a reload's or a generation's release included.
+	/*
+	 * Runs what is queued, a reload's or a generation's release included,
+	 * on every channel; then the lanes free their reactors.
 	 */
 	iopool_destroy(s->pool);
+	pthread_mutex_lock(&s->lock);
+	s->pool_gone = 1;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	for (i = 1; i <= s->nthreads; i++)
+		pthread_join(s->threads[i], NULL);
 	health_shutdown();
 	generation_free_now(s->gen);
-	reactor_free(s->reactor);
+	lane_free(s->lanes[0]);
+	pthread_cond_destroy(&s->changed);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 	the_server = NULL;
 }

@@ -38,6 +38,8 @@ MASKS = [
     # Worked out from this machine's descriptor limit.
     (re.compile(r"(max_connections auto: )\d+"), r"\1<n>"),
     (re.compile(r"(open_file_cache_max auto: )\d+"), r"\1<n>"),
+    # One reactor per CPU this machine lets it run on.
+    (re.compile(r"\d+ reactors? \(auto\)"), "<n> reactors (auto)"),
 ]
 
 

@@ -148,10 +148,14 @@ class SlowFsTest(ServerTestCase):
             "SLOWFS_DELAY_MS": str(delay_ms),
             "SLOWFS_NOTIFY_FD": str(pipe.write_fd),
         }, **(env or {}))
+        settings = {"io_threads": io_threads, "chunk_bytes": CHUNK_BYTES,
+                    "send_timeout_ms": 60000, "keepalive_timeout_ms": 60000}
+        if io_threads == 0:
+            # An inline storage call stalls its own reactor only: one
+            # reactor, so that every client shares the one that stalls.
+            settings["reactors"] = 1
         srv = Server(root=self.root, env=env, pass_fds=[pipe.write_fd],
-                     config=dict({"io_threads": io_threads, "chunk_bytes": CHUNK_BYTES,
-                                  "send_timeout_ms": 60000, "keepalive_timeout_ms": 60000},
-                                 **(config or {})))
+                     config=dict(settings, **(config or {})))
         pipe.close_write_end()  # the daemon holds the only write end now
         return srv
 

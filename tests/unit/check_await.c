@@ -30,7 +30,7 @@ static void
 setup_threads(unsigned nthreads)
 {
 	ck_assert_ptr_nonnull(pool = iopool_create(nthreads, 0, 8));
-	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 64 * 1024, 8));
+	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 0, 64 * 1024, 8));
 	ck_assert_ptr_eq(reactor_current(), reactor);
 	base = reactor->base;
 }

@@ -1,6 +1,7 @@
 /* Unit tests for config.c: defaults, every key, and file:line errors. */
 #include "autoconf.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <check.h>
@@ -368,15 +369,20 @@ START_TEST(listen_forms)
 }
 END_TEST
 
-/* What a configuration's max_connections "auto" comes to. */
+/*
+ * What a configuration's max_connections "auto" comes to, with one
+ * reactor unless it says otherwise.
+ */
 static unsigned
 auto_connections(const char *text)
 {
-	char		 err[CONFIG_ERROR_MAX];
+	char		 err[CONFIG_ERROR_MAX], conf[1024];
 	struct config	*c;
 	unsigned	 n;
 
-	write_conf(text);
+	snprintf(conf, sizeof conf, "%s%s",
+	    strstr(text, "reactors") == NULL ? "reactors = 1;\n" : "", text);
+	write_conf(conf);
 	c = config_load(path, NULL, err, sizeof err);
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_int_eq(c->max_connections_auto, 1);
@@ -418,6 +424,9 @@ START_TEST(max_connections_auto)
 	    20000 - 1 - 64);
 	ck_assert_uint_eq(auto_connections("open_file_cache_max = 5000;\n"),
 	    10000);
+	/* Each reactor has its own caches and its own listener descriptors. */
+	ck_assert_uint_eq(auto_connections("reactors = 2;\n"),
+	    20000 - 2 * 2 * 1024 - 2 * 1 - 64);
 
 	write_conf("max_connections = 7;\n");
 	c = config_load(path, NULL, err, sizeof err);
@@ -440,6 +449,35 @@ START_TEST(max_connections_auto)
 }
 END_TEST
 
+/* reactors: a count, or "auto" for the CPUs this process may run on. */
+START_TEST(reactors)
+{
+	char		 err[CONFIG_ERROR_MAX];
+	struct config	*c;
+	cpu_set_t	 set;
+
+	write_conf("reactors = 3;\n");
+	ck_assert_ptr_nonnull(c = config_load(path, NULL, err, sizeof err));
+	ck_assert_uint_eq(c->reactors, 3);
+	ck_assert_int_eq(c->reactors_auto, 0);
+	config_free(c);
+
+	write_conf("reactors = \"auto\";\n");
+	ck_assert_ptr_nonnull(c = config_load(path, NULL, err, sizeof err));
+	ck_assert_int_eq(sched_getaffinity(0, sizeof set, &set), 0);
+	ck_assert_uint_eq(c->reactors, (unsigned)CPU_COUNT(&set));
+	ck_assert_int_eq(c->reactors_auto, 1);
+	config_free(c);
+
+	write_conf("\nreactors = 0;\n");
+	ck_assert_ptr_null(config_load(path, NULL, err, sizeof err));
+	ck_assert_msg(strstr(err, ":2: reactors must be between 1 and 64") !=
+	    NULL, "%s", err);
+	write_conf("reactors = 65;\n");
+	ck_assert_ptr_null(config_load(path, NULL, err, sizeof err));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -450,6 +488,7 @@ main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, reactors);
 	tcase_add_test(tc, full_file);
 	tcase_add_test(tc, overrides_win);
 	tcase_add_loop_test(tc, bad_files, 0, sizeof bad / sizeof bad[0]);

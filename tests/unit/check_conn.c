@@ -52,7 +52,7 @@ setup(void)
 	fputs("hello\n", f);
 	fclose(f);
 	ck_assert_ptr_nonnull(pool = iopool_create(1, 0, 8));
-	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 256 * 1024, 8));
+	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 0, 256 * 1024, 8));
 	base = reactor->base;
 	cfg = config_load(NULL, &o, err, sizeof err);
 	ck_assert_msg(cfg != NULL, "%s", err);

@@ -119,7 +119,7 @@ setup(void)
 	write_file("data.bin", content, sizeof content);
 	write_file("empty.txt", "", 0);
 	ck_assert_ptr_nonnull(pool = iopool_create(1, 0, 8));
-	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 256 * 1024, 8));
+	ck_assert_ptr_nonnull(reactor = reactor_create(pool, 0, 256 * 1024, 8));
 	base = reactor->base;
 	cfg = config_load(NULL, &o, err, sizeof err);
 	ck_assert_msg(cfg != NULL, "%s", err);

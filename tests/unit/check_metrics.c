@@ -7,6 +7,7 @@
 #include "autoconf.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,68 @@ START_TEST(registry_counts)
 }
 END_TEST
 
+/*
+ * Two reactors' shards, each counted by its own thread: the totals add
+ * them up, and each reactor's gauges are its own.
+ */
+static unsigned shard_coroutines[2] = { 3, 4 };
+
+static void *
+count_in_shard(void *arg)
+{
+	struct metrics_shard *s = arg;
+	int i;
+
+	metrics_shard_attach(s);
+	for (i = 0; i < 5 + s->reactor; i++)
+		metrics_connection_opened();
+	metrics_connection_closed();
+	return NULL;
+}
+
+START_TEST(reactor_gauges)
+{
+	struct metrics_shard	 shards[2];
+	struct metrics_snapshot	 snap;
+	pthread_t		 t[2];
+	char			 buf[METRICS_TEXT_MAX];
+	int			 i;
+
+	memset(shards, 0, sizeof shards);
+	for (i = 0; i < 2; i++) {
+		shards[i].reactor = i;
+		shards[i].coroutines = &shard_coroutines[i];
+		ck_assert_int_eq(pthread_create(&t[i], NULL, count_in_shard,
+		    &shards[i]), 0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	metrics_snapshot(&snap, NULL);
+	ck_assert_uint_eq(snap.connections_accepted, 11);
+	ck_assert_uint_eq(snap.connections_open, 9);
+	ck_assert_uint_eq(snap.coroutines, 7);
+	ck_assert_int_eq(snap.reactors[0].present, 1);
+	ck_assert_uint_eq(snap.reactors[0].connections_open, 4);
+	ck_assert_uint_eq(snap.reactors[1].connections_open, 5);
+	ck_assert_uint_eq(snap.reactors[1].coroutines, 4);
+	ck_assert_int_eq(snap.reactors[2].present, 0);
+	metrics_format(&snap, buf, sizeof buf);
+	ck_assert_ptr_nonnull(strstr(buf,
+	    "# TYPE coserve_reactor_connections_open gauge\n"
+	    "coserve_reactor_connections_open{reactor=\"0\"} 4\n"
+	    "coserve_reactor_connections_open{reactor=\"1\"} 5\n"));
+	ck_assert_ptr_nonnull(strstr(buf,
+	    "coserve_reactor_coroutines{reactor=\"0\"} 3\n"
+	    "coserve_reactor_coroutines{reactor=\"1\"} 4\n"));
+	for (i = 0; i < 2; i++)
+		metrics_shard_detach(&shards[i]);
+	/* Gone, their counts stay in the totals; their gauges go. */
+	metrics_snapshot(&snap, NULL);
+	ck_assert_uint_eq(snap.connections_accepted, 11);
+	ck_assert_int_eq(snap.reactors[0].present, 0);
+}
+END_TEST
+
 static void
 nop_work(struct iojob *job)
 {
@@ -328,6 +391,7 @@ main(void)
 	tcase_add_test(tc, buckets_cumulative);
 	tcase_add_test(tc, registry_counts);
 	tcase_add_test(tc, render_reads_pool);
+	tcase_add_test(tc, reactor_gauges);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
