@@ -395,7 +395,7 @@ auto_connections(const char *text)
  * "auto" is the hard RLIMIT_NOFILE less two generations' open-file caches
  * (one per site), the listeners and a margin of 64; at least half the
  * limit goes to clients. The caches' "auto" (the default) is an eighth of
- * the limit per site.
+ * the limit per site, shared by its reactors' caches.
  */
 START_TEST(max_connections_auto)
 {
@@ -424,11 +424,16 @@ START_TEST(max_connections_auto)
 	    20000 - 1 - 64);
 	ck_assert_uint_eq(auto_connections("open_file_cache_max = 5000;\n"),
 	    10000);
-	/* Each reactor has its own caches and its own listener descriptors. */
+	/*
+	 * Each reactor has its own caches, which share the site's eighth, and
+	 * its own listener descriptors.
+	 */
 	ck_assert_uint_eq(auto_connections("reactors = 2;\n"),
-	    20000 - 2 * 2 * 1024 - 2 * 1 - 64);
+	    20000 - 2 * 2 * 1250 - 2 * 1 - 64);
+	ck_assert_uint_eq(auto_connections("reactors = 2;\n"
+	    "open_file_cache_max = 1024;\n"), 20000 - 2 * 2 * 1024 - 2 * 1 - 64);
 
-	write_conf("max_connections = 7;\n");
+	write_conf("reactors = 1;\nmax_connections = 7;\n");
 	c = config_load(path, NULL, err, sizeof err);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_uint_eq(c->max_connections, 7);
@@ -440,7 +445,7 @@ START_TEST(max_connections_auto)
 	/* A huge limit: the caches stop at 65536 entries each. */
 	nofile.rlim_cur = nofile.rlim_max = 1 << 20;
 	if (setrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-		write_conf("open_file_cache_max = \"auto\";\n");
+		write_conf("reactors = 1;\nopen_file_cache_max = \"auto\";\n");
 		c = config_load(path, NULL, err, sizeof err);
 		ck_assert_ptr_nonnull(c);
 		ck_assert_uint_eq(c->open_file_cache_max, 65536);
