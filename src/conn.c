@@ -311,6 +311,7 @@ http1_send_file(struct exchange *x, struct response *r, const void *buf,
 	struct conn *c = x->owner;
 	struct iovec iov[2], *v = iov;
 	int iovcnt = 0, sent = 0, cold = 0;
+	size_t head_left = 0;
 	char *text;
 	ssize_t n;
 
@@ -318,7 +319,7 @@ http1_send_file(struct exchange *x, struct response *r, const void *buf,
 		if (ends_connection(r->status))
 			c->close_after = 1;
 		response_add_server(r, c->env->cfg->server_tokens);
-		iov[iovcnt].iov_len = render_head(c, r, &text);
+		iov[iovcnt].iov_len = head_left = render_head(c, r, &text);
 		iov[iovcnt++].iov_base = text;
 	}
 	if (len > 0) {
@@ -351,6 +352,10 @@ http1_send_file(struct exchange *x, struct response *r, const void *buf,
 			goto lost;
 		}
 		sent = 1;
+		/* Counted as they go: a cut-off download logs its bytes. */
+		x->body_bytes += (uint64_t)n -
+		    ((size_t)n < head_left ? (size_t)n : head_left);
+		head_left -= (size_t)n < head_left ? (size_t)n : head_left;
 		while (iovcnt > 0 && (size_t)n >= v->iov_len) {
 			n -= v->iov_len;
 			v++;

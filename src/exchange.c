@@ -67,15 +67,12 @@ exchange_send_file(struct exchange *x, struct response *r, const void *buf,
 		x->status = r->status;
 		x->head_sent = 1;
 	}
-	if ((rc = x->ops->send_file(x, r, buf, len, fd, off, count)) != 0) {
-		if (rc == 1 && r != NULL) {
-			x->status = 0;
-			x->head_sent = 0;
-		}
-		return rc;
+	rc = x->ops->send_file(x, r, buf, len, fd, off, count);
+	if (rc == 1 && r != NULL) {
+		x->status = 0;
+		x->head_sent = 0;
 	}
-	x->body_bytes += len + count;
-	return 0;
+	return rc;
 }
 
 int

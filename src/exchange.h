@@ -33,8 +33,10 @@ struct exchange_ops {
 	 * the exchange is lost (errno ENODATA: the file ended early), or 1
 	 * when nothing went out: errno EBUSY, the I/O queue is full; ENODATA,
 	 * the file ends before off; another, the file could not be read (or
-	 * the socket failed, which the next send finds out). NULL where the
-	 * transport cannot: handlers copy.
+	 * the socket failed, which the next send finds out). The body bytes
+	 * (buf's and the file's) are added to body_bytes as they go out, so
+	 * a response cut off midway counts what the client got. NULL where
+	 * the transport cannot: handlers copy.
 	 */
 	int (*send_file)(struct exchange *, struct response *r, const void *buf,
 	    size_t len, int fd, uint64_t off, uint64_t count);

@@ -65,11 +65,11 @@ def multipart_parts(body, content_type):
     return parts
 
 
-def stalled_download(srv, target, rcvbuf=4096):
+def stalled_download(srv, target, rcvbuf=4096, headers=None):
     """A GET whose client reads only the head: the daemon then waits on a
     full socket, part-way through the body."""
     c = srv.connect(rcvbuf=rcvbuf)
-    c.request("GET", target, {"Connection": "close"})
+    c.request("GET", target, dict(headers or {}, Connection="close"))
     return c, c.read_head()
 
 
@@ -208,15 +208,20 @@ class SendTimeoutTest(ServerTestCase):
     """A client that stops reading is cut off after send_timeout_ms, on the
     sendfile path as on the copy path."""
 
-    server_config = {"metrics_listen": "127.0.0.1:0", "send_timeout_ms": 300}
-
     @classmethod
     def make_root(cls, root):
         write_file(os.path.join(root, "big.bin"), BIG)
 
+    @classmethod
+    def server_options(cls):
+        cls.access_log = os.path.join(cls.tmp, "access.log")
+        return {"config": {"metrics_listen": "127.0.0.1:0", "send_timeout_ms": 300,
+                           "access_log": cls.access_log}}
+
     def test_send_timeout_cuts_off_a_stalled_client(self):
+        ua = "sendfile-cut-%d" % time.monotonic_ns()
         before = scrape(self.server)[SEND_TIMEOUTS]
-        c, head = stalled_download(self.server, "/big.bin")
+        c, head = stalled_download(self.server, "/big.bin", headers={"User-Agent": ua})
         with c:
             wait_for(lambda: scrape(self.server)[SEND_TIMEOUTS] > before,
                      what="a send timeout")
@@ -225,6 +230,17 @@ class SendTimeoutTest(ServerTestCase):
         self.assertEqual(body, BIG[:len(body)])
         m = scrape(self.server)
         self.assertGreaterEqual(m[SENDS] + m[SENDS_POOL], 1)
+
+        # The log counts what went out before the cut, as the copy path does.
+        def lines():
+            with open(self.access_log, encoding="utf-8", errors="replace") as f:
+                return [l for l in f if ua in l]
+
+        wait_for(lambda: len(lines()) == 1, what="the access log line")
+        status, size = re.search(r'" (\d{3}) (\d+) ', lines()[0]).groups()
+        self.assertEqual(status, "200")
+        self.assertGreaterEqual(int(size), max(len(body), 1))
+        self.assertLess(int(size), BIG_LEN)
 
 
 class SendfileOffTest(ServerTestCase):
