@@ -298,6 +298,26 @@ http1_send_body(struct exchange *x, const void *buf, size_t len)
 	return conn_writev(x->owner, &iov, 1);
 }
 
+/* Whether a send's errno says the peer or the path to it is gone. */
+static int
+socket_gone(int err)
+{
+	switch (err) {
+	case EPIPE:
+	case ECONNRESET:
+	case ECONNABORTED:
+	case ENOTCONN:
+	case ESHUTDOWN:
+	case ETIMEDOUT:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENETDOWN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /*
  * The head and buf ride in front of the file's first bytes, so a response
  * sent this way takes as few calls and segments as the copy path's. Each
@@ -330,9 +350,13 @@ http1_send_file(struct exchange *x, struct response *r, const void *buf,
 		n = zerocopy_send(&c->transport, &cold, v, iovcnt, fd,
 		    (off_t)off, count < SIZE_MAX ? (size_t)count : SIZE_MAX);
 		if (n == -1) {
-			/* Maybe the socket's error: the error answer finds out.
+			/*
+			 * Only the file's error leaves room for an error
+			 * answer; a client gone before the first byte is an
+			 * abort, as it is on the copy path, not a 500.
 			 */
-			if (!sent && errno != EAGAIN && errno != EWOULDBLOCK)
+			if (!sent && errno != EAGAIN && errno != EWOULDBLOCK &&
+			    !socket_gone(errno))
 				return 1;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				goto lost;

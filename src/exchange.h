@@ -30,10 +30,10 @@ struct exchange_ops {
 	/*
 	 * Sends r's head (NULL: already sent), len bytes of buf, then count
 	 * bytes of the file fd from off without copying them. 0, -1 when
-	 * the exchange is lost (errno ENODATA: the file ended early), or 1
-	 * when nothing went out: errno EBUSY, the I/O queue is full; ENODATA,
-	 * the file ends before off; another, the file could not be read (or
-	 * the socket failed, which the next send finds out). The body bytes
+	 * the exchange is lost (errno ENODATA: the file ended early; a
+	 * socket that fails, even before the first byte), or 1 when nothing
+	 * went out: errno EBUSY, the I/O queue is full; ENODATA, the file
+	 * ends before off; another, the file could not be read. The body bytes
 	 * (buf's and the file's) are added to body_bytes as they go out, so
 	 * a response cut off midway counts what the client got. NULL where
 	 * the transport cannot: handlers copy.

@@ -6,6 +6,8 @@ access log counts exact bytes, and sendfile_min_bytes = 0 turns it off."""
 
 import os
 import re
+import socket
+import struct
 import threading
 import time
 
@@ -187,6 +189,24 @@ class SendfileTest(ServerTestCase):
             self.assertLess(time.monotonic() - t0, 60)
             body = read_until_closed(c, BIG_LEN)
         self.assertEqual(sha256(body), sha256(BIG))
+
+    def test_client_gone_before_the_first_byte_is_no_500(self):
+        # Reset right after the request: the daemon's first send fails
+        # (or its head goes out first, whichever wins), an abort either way.
+        ua = "sendfile-reset-%d" % time.monotonic_ns()
+        for _ in range(20):
+            c = self.server.connect()
+            c.request("GET", "/big.bin", {"User-Agent": ua})
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+
+        def lines():
+            with open(self.access_log, encoding="utf-8", errors="replace") as f:
+                return [l for l in f if ua in l]
+
+        wait_for(lambda: len(lines()) == 20, what="twenty access log lines")
+        statuses = {re.search(r'" (\d{3}) ', l).group(1) for l in lines()}
+        self.assertEqual(statuses, {"200"})
 
     def test_many_concurrent_downloads(self):
         results = []
