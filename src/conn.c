@@ -326,11 +326,11 @@ socket_gone(int err)
  */
 static int
 http1_send_file(struct exchange *x, struct response *r, const void *buf,
-    size_t len, int fd, uint64_t off, uint64_t count)
+    size_t len, int fd, uint64_t off, uint64_t count, int local)
 {
 	struct conn *c = x->owner;
 	struct iovec iov[2], *v = iov;
-	int iovcnt = 0, sent = 0, cold = 0;
+	int iovcnt = 0, sent = 0, cold = !local;
 	size_t head_left = 0;
 	char *text;
 	ssize_t n;

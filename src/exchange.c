@@ -57,7 +57,7 @@ exchange_send_body(struct exchange *x, const void *buf, size_t len)
 
 int
 exchange_send_file(struct exchange *x, struct response *r, const void *buf,
-    size_t len, int fd, uint64_t off, uint64_t count)
+    size_t len, int fd, uint64_t off, uint64_t count, int local)
 {
 	int rc;
 
@@ -67,7 +67,7 @@ exchange_send_file(struct exchange *x, struct response *r, const void *buf,
 		x->status = r->status;
 		x->head_sent = 1;
 	}
-	rc = x->ops->send_file(x, r, buf, len, fd, off, count);
+	rc = x->ops->send_file(x, r, buf, len, fd, off, count, local);
 	if (rc == 1 && r != NULL) {
 		x->status = 0;
 		x->head_sent = 0;

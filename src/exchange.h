@@ -33,13 +33,15 @@ struct exchange_ops {
 	 * the exchange is lost (errno ENODATA: the file ended early; a
 	 * socket that fails, even before the first byte), or 1 when nothing
 	 * went out: errno EBUSY, the I/O queue is full; ENODATA, the file
-	 * ends before off; another, the file could not be read. The body bytes
-	 * (buf's and the file's) are added to body_bytes as they go out, so
-	 * a response cut off midway counts what the client got. NULL where
+	 * ends before off; another, the file could not be read. The body
+	 * bytes (buf's and the file's) are added to body_bytes as they go
+	 * out, so a response cut off midway counts what the client got.
+	 * local: fd is where docroot_local() lets the reactor send cached
+	 * pages itself; else the I/O pool makes every sendfile. NULL where
 	 * the transport cannot: handlers copy.
 	 */
 	int (*send_file)(struct exchange *, struct response *r, const void *buf,
-	    size_t len, int fd, uint64_t off, uint64_t count);
+	    size_t len, int fd, uint64_t off, uint64_t count, int local);
 };
 
 struct exchange {
@@ -70,7 +72,7 @@ int exchange_send_body(struct exchange *, const void *buf, size_t len);
  * is as it was, so the caller may still answer an error if r was its head.
  */
 int exchange_send_file(struct exchange *, struct response *r, const void *buf,
-    size_t len, int fd, uint64_t off, uint64_t count);
+    size_t len, int fd, uint64_t off, uint64_t count, int local);
 /* Answers status with a small HTML body (none for HEAD). */
 int exchange_send_error(struct exchange *, int status);
 

@@ -381,7 +381,8 @@ send_part(struct exchange *x, struct response **head, const char *buf,
 {
 	int rc;
 
-	if ((rc = exchange_send_file(x, *head, buf, fill, fd, off, len)) == 0) {
+	if ((rc = exchange_send_file(x, *head, buf, fill, fd, off, len,
+		 docroot_local(x->root, &rep->res->st))) == 0) {
 		*head = NULL;
 		return 0;
 	}

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,24 @@
 #ifdef HAVE_LINUX_OPENAT2_H
 #include <linux/openat2.h>
 #endif
-#ifndef FUSE_SUPER_MAGIC
-#define FUSE_SUPER_MAGIC 0x65735546 /* <linux/magic.h> */
+#include <linux/magic.h>
+
+/* Where <linux/magic.h> is older, or never named them. */
+#ifndef CIFS_SUPER_MAGIC
+#define CIFS_SUPER_MAGIC 0xFF534D42
 #endif
+#ifndef SMB2_SUPER_MAGIC
+#define SMB2_SUPER_MAGIC 0xFE534D42
+#endif
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+#ifndef AFS_FS_MAGIC
+#define AFS_FS_MAGIC 0x6B414653
+#endif
+#define GFS2_MAGIC 0x01161970
+#define LUSTRE_SUPER_MAGIC 0x0BD00BD0
+#define ORANGEFS_DEVREQ_MAGIC 0x13661366
 
 #include "config.h"
 #include "filecache.h"
@@ -543,19 +559,60 @@ resolve_cache_forget(const struct resolution *res, const char *key)
 }
 
 /*
- * Whether the reactor may open files on the root's filesystem. The
- * dentry cache answering is not enough where the open itself can wait:
- * FUSE asks its daemon on every open. Network filesystems need not be
- * named: their names are revalidated, so RESOLVE_CACHED answers EAGAIN.
- * Other mounts beneath the root are not looked at here: the reactor's
- * opens do not cross into them (RESOLVE_NO_XDEV).
+ * Filesystems whose reads can wait on a server, a daemon or another
+ * node even for pages in memory: before a sendfile the kernel may
+ * revalidate the file (NFS asks for its attributes once their cache has
+ * expired, every few seconds), so only the pool sends from them.
  */
 static int
-cached_open_safe(int rootfd)
+remote_fs(uint32_t type)
+{
+	switch (type) {
+	case NFS_SUPER_MAGIC:
+	case SMB_SUPER_MAGIC:
+	case CIFS_SUPER_MAGIC:
+	case SMB2_SUPER_MAGIC:
+	case CEPH_SUPER_MAGIC:
+	case FUSE_SUPER_MAGIC:
+	case V9FS_MAGIC:
+	case AFS_SUPER_MAGIC:
+	case AFS_FS_MAGIC:
+	case CODA_SUPER_MAGIC:
+	case GFS2_MAGIC:
+	case OCFS2_SUPER_MAGIC:
+	case LUSTRE_SUPER_MAGIC:
+	case ORANGEFS_DEVREQ_MAGIC:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Whether the root's filesystem is a local one, and which it is: on
+ * another (a mount beneath the root) or a remote one, a file's sendfile
+ * goes to the pool. Start-up or a reload's pool job: fstatfs on a network
+ * root may wait here. An unknown filesystem counts as remote.
+ */
+static void
+probe_filesystem(struct docroot *root)
 {
 	struct statfs sf;
+	struct stat st;
 
-	return fstatfs(rootfd, &sf) == 0 && sf.f_type != FUSE_SUPER_MAGIC;
+	root->local = fstat(root->fd, &st) == 0 &&
+	    fstatfs(root->fd, &sf) == 0 && !remote_fs((uint32_t)sf.f_type);
+	root->dev = root->local ? st.st_dev : 0;
+	if (!root->local)
+		log_info("root %s: on a network or FUSE filesystem: every "
+			 "sendfile goes to the I/O pool",
+		    root->real);
+}
+
+int
+docroot_local(const struct docroot *root, const struct stat *st)
+{
+	return root->local && st->st_dev == root->dev;
 }
 
 /*
@@ -569,6 +626,7 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 	char real[PATH_MAX];
 	int fd, openat2_errno;
 
+	probe_filesystem(root);
 	if ((fd = openat2_beneath(root->fd, ".", 0, 0)) != -1) {
 		close(fd);
 		root->use_openat2 = 1;
@@ -579,10 +637,18 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 		if (!root->use_cached)
 			log_info("openat2 lacks RESOLVE_CACHED: every open "
 				 "goes to the I/O pool");
-		else if (!cached_open_safe(root->fd)) {
+		else if (!root->local) {
+			/*
+			 * Names on a network filesystem are revalidated, so
+			 * RESOLVE_CACHED would answer EAGAIN anyway; FUSE
+			 * asks its daemon on every open, which the dentry
+			 * cache answering does not spare. Other mounts
+			 * beneath the root are not looked at: the reactor's
+			 * opens do not cross into them (RESOLVE_NO_XDEV).
+			 */
 			root->use_cached = 0;
-			log_info("root %s: on FUSE, whose opens can wait: "
-				 "every open goes to the I/O pool",
+			log_info("root %s: opens can wait: every open goes "
+				 "to the I/O pool",
 			    root->real);
 		}
 		return 0;

@@ -29,6 +29,8 @@ struct docroot {
 	int fd;				/* O_PATH directory */
 	int use_openat2;		/* else check /proc/self/fd */
 	int use_cached;			/* openat2 knows RESOLVE_CACHED */
+	int local;			/* on a local filesystem, */
+	dev_t dev;			/* this one */
 	char *real;			/* its canonical path */
 	const char *index;		/* site->index */
 	const struct site_config *site; /* borrowed from the config */
@@ -51,6 +53,13 @@ struct docroot {
  * with no cache (or no memory for one: files are then opened each time).
  */
 struct filecache *docroot_cache(const struct docroot *);
+
+/*
+ * Whether the reactor may sendfile st's file from the page cache: only
+ * on the root's own filesystem, and that a local one, whose reads of
+ * cached pages never wait on a server (docroot_probe).
+ */
+int docroot_local(const struct docroot *, const struct stat *st);
 
 /*
  * Opens site's root at start-up or for a reload; NULL with err set. pool

@@ -2,7 +2,9 @@
  * Zero-copy file bodies. Before a sendfile on the reactor, cachestat(2)
  * (Linux 6.5) counts the pages of the range that are in the page cache;
  * all of them there, the reactor sends them itself. Any missing, or no
- * cachestat, and the same call goes to the I/O pool.
+ * cachestat, and the same call goes to the I/O pool; so does every call
+ * for a file whose caller started it cold: on a network or FUSE
+ * filesystem a read revalidates the file with its server first.
  *
  * Threads: a pool job makes one transport_sendfile() on the connection's
  * socket. Nothing else writes to that socket meanwhile: the only writer is

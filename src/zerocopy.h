@@ -29,7 +29,8 @@ struct transport;
  * When the pool sends and iov is not empty, the file's first byte is read
  * before anything goes out: a file that cannot be read (errno from the
  * read) or ends before off (ENODATA) fails with iov still unsent.
- * *cold starts 0 for a run of calls through one file; once a call finds
+ * *cold starts 0 for a run of calls through one file (1 where the file's
+ * reads can wait even for cached pages: docroot_local); once a call finds
  * pages missing it is set, and the rest of the run goes to the pool.
  */
 ssize_t zerocopy_send(struct transport *t, int *cold, const struct iovec *iov,

@@ -328,6 +328,29 @@ START_TEST(cached_walk_agrees)
 }
 END_TEST
 
+/*
+ * The reactor's sendfile is for the root's own, local filesystem only:
+ * a file on another (here /proc) or under a root found remote goes by
+ * the pool.
+ */
+START_TEST(sendfile_local)
+{
+	struct stat st;
+	char path[300];
+
+	open_root();
+	snprintf(path, sizeof path, "%s/a.txt", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(root->local, 1); /* /tmp: no network filesystem */
+	ck_assert_int_eq(docroot_local(root, &st), 1);
+	root->local = 0;
+	ck_assert_int_eq(docroot_local(root, &st), 0);
+	root->local = 1;
+	ck_assert_int_eq(stat("/proc/self/stat", &st), 0);
+	ck_assert_int_eq(docroot_local(root, &st), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -345,6 +368,7 @@ main(void)
 	tcase_add_test(tc, symlinks_off);
 	tcase_add_test(tc, sidecar);
 	tcase_add_test(tc, cached_walk_agrees);
+	tcase_add_test(tc, sendfile_local);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
