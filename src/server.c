@@ -178,7 +178,7 @@ struct server {
 	unsigned nreactors;	 /* as started; a reload does not change it */
 	struct generation *gen;	 /* for new connections; under lock */
 	const char *config_path; /* NULL: built-in defaults */
-	const struct config_overrides *overrides;
+	struct config_overrides overrides; /* with the reactors running */
 	struct listener *listeners[CONFIG_LISTEN_MAX + 1];
 	size_t nlisteners;
 	/* Removed by a reload, still accepting until their retire_at_ms. */
@@ -1284,7 +1284,7 @@ reload_work(struct iojob *job)
 	struct config *cfg;
 
 	rj->gen = NULL;
-	if ((cfg = config_load(s->config_path, s->overrides, rj->err,
+	if ((cfg = config_load(s->config_path, &s->overrides, rj->err,
 		 sizeof rj->err)) == NULL)
 		return;
 	rj->gen = generation_create(
@@ -1331,7 +1331,7 @@ reload_done(struct iojob *job)
 	if (g->cfg->io_threads != old->cfg->io_threads ||
 	    g->cfg->io_queue_max != old->cfg->io_queue_max)
 		log_warnx("io_threads and io_queue_max change only on restart");
-	if (g->cfg->reactors != s->nreactors)
+	if (g->cfg->reactors_asked != s->nreactors)
 		log_warnx(
 		    "reactors changes only on restart: still %u", s->nreactors);
 	/*
@@ -1443,11 +1443,11 @@ server_build(
 	}
 	the_server = s;
 	s->config_path = path;
-	s->overrides = o;
+	s->overrides = *o;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
 	s->watchdog_ms = (long)(notify_watchdog_usec() / 2000);
-	s->nreactors = cfg->reactors;
+	s->nreactors = s->overrides.reactors = cfg->reactors;
 	signal(SIGPIPE, SIG_IGN);
 	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_threads_max,
 		 cfg->io_queue_max)) == NULL) {
