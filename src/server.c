@@ -564,9 +564,42 @@ socket_listen(const struct sockaddr *addr, socklen_t len)
 }
 
 /*
+ * 0 if a socket outside any SO_REUSEPORT group can bind addr; -1 with
+ * errno (EADDRINUSE) if not. A group's socket would instead join the
+ * group another process of the same user holds there, and take a share
+ * of its connections.
+ */
+static int
+socket_probe(const struct sockaddr *addr, socklen_t len)
+{
+	int fd, one = 1, rc, saved;
+
+	if ((fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	rc = bind(fd, addr, len);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+static int
+port_of(const struct sockaddr *addr)
+{
+	if (addr->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
+/*
  * One socket per reactor on cl, all bound to the address the first one
  * got (port 0 asks for any port once), so the kernel spreads new
- * connections over them by their addresses' hash.
+ * connections over them by their addresses' hash. listener_take() opens
+ * only addresses this process does not hold, so a port someone else
+ * holds is the probe's EADDRINUSE.
  */
 static struct listener *
 listener_open(
@@ -576,7 +609,7 @@ listener_open(
 	struct sockaddr_storage bound;
 	socklen_t boundlen = sizeof bound;
 	struct listener *l = NULL;
-	int fd, rc;
+	int fd = -1, rc;
 
 	memset(&hints, 0, sizeof hints);
 	/* "*" means every IPv4 address; "[::]" is how to ask for IPv6. */
@@ -589,7 +622,9 @@ listener_open(
 		    "listen %s:%s: %s", cl->host, cl->port, gai_strerror(rc));
 		return NULL;
 	}
-	if ((fd = socket_listen(res->ai_addr, res->ai_addrlen)) == -1 ||
+	if ((port_of(res->ai_addr) != 0 &&
+		socket_probe(res->ai_addr, res->ai_addrlen) == -1) ||
+	    (fd = socket_listen(res->ai_addr, res->ai_addrlen)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&bound, &boundlen) == -1)
 		goto fail;
 	if ((l = listener_new(s, fd, kind, cl)) == NULL) {

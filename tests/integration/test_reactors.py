@@ -11,8 +11,8 @@ import socket
 import time
 import unittest
 
-from coserve_test import (COSERVE, SLOWDOWN, WRAPPED, ServerTestCase, build_request, fetch,
-                          main, sha256, wait_for, write_file)
+from coserve_test import (COSERVE, SLOWDOWN, WRAPPED, DaemonError, Server, ServerTestCase,
+                          build_request, fetch, main, sha256, wait_for, write_file)
 
 SLOWFS = os.environ.get("SLOWFS", "")
 # clock_nanosleep, which slowfs sleeps in, by machine.
@@ -116,6 +116,25 @@ class Reactors(ServerTestCase):
             for s in socks:
                 s.close()
         wait_for(lambda: sum(reactor_connections(srv).values()) == 1, what="connections closed")
+
+    def test_second_daemon_on_the_port_fails(self):
+        # Each reactor's socket is in a SO_REUSEPORT group: a second daemon
+        # on the port must not join the first's group and take a share of
+        # its connections.
+        srv = self.start()
+        other = Server(root=self.root, config={"reactors": REACTORS,
+                                               "listen": ["127.0.0.1:%d" % srv.port]},
+                       start=False)
+        try:
+            with self.assertRaises(DaemonError):
+                other.start()
+            self.assertNotEqual(other.wait(), 0, other.stderr)
+            self.assertIn("listen 127.0.0.1:%d: Address already in use" % srv.port,
+                          other.stderr)
+        finally:
+            other.cleanup()
+        for _ in range(8):
+            self.assertEqual(fetch(srv.host, srv.port, "/a.txt").status, 200)
 
     def test_max_connections_is_exact(self):
         cap = 6
