@@ -901,7 +901,10 @@ taps_sync(struct lane *lane)
 /*
  * A lane leaves its loop when it has drained its last connection (or
  * the server stops it); reactor 0 when every lane has drained and no
- * connection is left anywhere.
+ * connection is left anywhere. A lane sets drained before it looks at
+ * s->conns, a closer frees its slot before reactor 0 looks at drained
+ * (all sequentially consistent), so one of the two sees the other and
+ * reactor 0 is woken for the last one.
  */
 static void
 lane_check_done(struct lane *lane)
@@ -920,7 +923,7 @@ lane_check_done(struct lane *lane)
 	if (!lane->drained || __atomic_load_n(&s->conns, __ATOMIC_SEQ_CST) > 0)
 		return;
 	for (i = 1; i < s->nlanes; i++)
-		if (!__atomic_load_n(&s->lanes[i]->drained, __ATOMIC_ACQUIRE))
+		if (!__atomic_load_n(&s->lanes[i]->drained, __ATOMIC_SEQ_CST))
 			return;
 	event_base_loopexit(lane->base, NULL);
 }
@@ -951,7 +954,7 @@ lane_sync(struct lane *lane)
 		generation_release(old);
 	if (draining && !lane->drained) {
 		conn_drain();
-		__atomic_store_n(&lane->drained, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&lane->drained, 1, __ATOMIC_SEQ_CST);
 	}
 	if (aborting && !lane->aborted) {
 		lane->aborted = 1;
