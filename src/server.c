@@ -19,11 +19,13 @@
  *
  * Threads. Reactor 0 runs on the main thread and does the server's own
  * work: signals, reload, drain, health, the service manager. Every
- * reactor, 0 included, is a lane: its thread accepts on its own
- * descriptor for each listening socket (a dup, so the socket stays open
- * until the last lane lets it go, and one socket's queue feeds every
- * lane: a busy or stuck lane leaves its connections to the others) and
- * serves what it accepts to the end. What the lanes share:
+ * reactor, 0 included, is a lane: its thread accepts on its own socket
+ * of each listening address's SO_REUSEPORT group (through a dup, so the
+ * socket stays open until the lane lets it go) and serves what it
+ * accepts to the end. The kernel hashes each connection to one socket:
+ * a busy or stuck lane's connections wait for it, the others cannot
+ * take them. Sockets from socket activation are one for all lanes,
+ * whose queue feeds whichever accepts first. What the lanes share:
  * - s->lock guards the listener sets (s->listeners, s->retiring and what
  *   is in them), s->gen and the flags drain, abort and stop; reactor 0
  *   changes them under it, then wakes every lane (its eventfd), which
