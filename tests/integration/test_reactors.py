@@ -348,6 +348,7 @@ class WatchdogOneReactor(ServerTestCase):
 
     @classmethod
     def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
         write_file(os.path.join(root, "SLOW.bin"), b"s" * 100)
 
     def setUp(self):
@@ -375,25 +376,27 @@ class WatchdogOneReactor(ServerTestCase):
 
     def test_one_stuck_reactor_stops_the_pings(self):
         srv = self.start_server(
-            config={"reactors": REACTORS, "io_threads": 0},
+            config={"reactors": REACTORS, "io_threads": 0, "metrics_listen": "127.0.0.1:0"},
             env={"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW",
                  "SLOWFS_DELAY_MS": str(self.DELAY_MS), "NOTIFY_SOCKET": self.notify_path,
                  "WATCHDOG_USEC": str(self.WATCHDOG_MS * 1000)})
         self.assertGreater(self.pings(2.0 * SLOWDOWN), 0, "no WATCHDOG=1 at all")
-        # A slow request stalls whichever reactor took it: until it is
-        # reactor 1 (reactor 0 stalled stops the pings trivially).
-        for attempt in range(12):
+        # The slow request goes on a connection reactor 1 took (reactor 0
+        # stalled stops the pings trivially): connections are opened until
+        # one lands there (up to 64: all on reactor 0 2 ** -64 of the time).
+        landing = Landing(srv, srv.listeners[1][1])
+        self.addCleanup(landing.close)
+        for _ in range(64):
             sock = connect(srv.host, srv.port)
             self.addCleanup(sock.close)
-            sock.sendall(build_request("GET", "/SLOW.bin", {"Connection": "close"}))
-            wait_for(lambda: sleeping_thread(srv.pid) is not None, what="the stall")
-            if sleeping_thread(srv.pid) == "coserve-r1":
+            self.assertEqual(get_on(sock, "/a.txt"), 200)
+            if landing.opened() == 1:
                 break
-            # Reactor 0 stalled: let it finish, then try another connection.
-            self.assertEqual(read_head(sock)[0], 200)
-            self.pings(0.5)
         else:
             self.fail("the kernel never gave reactor 1 a connection")
+        sock.sendall(build_request("GET", "/SLOW.bin", {"Connection": "close"}))
+        wait_for(lambda: sleeping_thread(srv.pid) is not None, what="the stall")
+        self.assertEqual(sleeping_thread(srv.pid), "coserve-r1", "stalled the wrong reactor")
         # One ping may still be under way; then none while it is stuck.
         self.pings(2 * self.WATCHDOG_MS / 2000)
         self.assertEqual(self.pings(1.0), 0, "pinged with reactor 1 stuck")
