@@ -107,11 +107,13 @@ def connect(host, port, source=None, rcvbuf=None):
 
 
 def answered(socks, want, timeout):
-    """Waits until want of socks have a response head (or timeout): the set
-    of those answered and of those the daemon closed."""
+    """Waits until want of socks have a response head, or every one has
+    one or is closed (or timeout): the set of those answered and of those
+    the daemon closed."""
     ok, closed = set(), set()
     deadline = time.monotonic() + timeout
-    while len(ok) < want and time.monotonic() < deadline:
+    while len(ok) < want and len(ok) + len(closed) < len(socks) and \
+            time.monotonic() < deadline:
         ready, _, _ = select.select([s for s in socks if s not in ok and s not in closed],
                                     [], [], max(0.0, deadline - time.monotonic()))
         for s in ready:
