@@ -1072,6 +1072,9 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 		c->reactors = reactors_auto();
 		c->reactors_auto = 1;
 	}
+	c->reactors_asked = c->reactors;
+	if (o != NULL && o->reactors > 0)
+		c->reactors = o->reactors;
 	if (c->open_file_cache_max == CONFIG_AUTO) {
 		c->open_file_cache_max = open_file_cache_auto(c);
 		c->open_file_cache_auto = 1;

@@ -87,8 +87,9 @@ struct mime_override {
 struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX];
 	size_t listen_count;
-	unsigned reactors; /* "auto" worked out at load */
-	int reactors_auto; /* it was "auto" */
+	unsigned reactors;	 /* "auto" worked out at load */
+	int reactors_auto;	 /* it was "auto" */
+	unsigned reactors_asked; /* the file's: what a restart runs */
 	unsigned io_threads;
 	unsigned io_threads_max;
 	unsigned io_queue_max;
@@ -127,12 +128,16 @@ struct config {
 	size_t site_count;
 };
 
-/* What -r and -l put over the file (or over the built-in defaults). */
+/*
+ * What -r and -l put over the file (or over the built-in defaults), and on
+ * a reload the reactors running (0: none), which only a restart changes.
+ */
 struct config_overrides {
 	const char *user;
 	const char *root;
 	const char *listen[CONFIG_LISTEN_MAX];
 	size_t listen_count;
+	unsigned reactors;
 };
 
 /*

@@ -596,7 +596,8 @@ iopool_close(struct iopool *pool, int fd)
 
 	if (fd == -1)
 		return;
-	if (ch != NULL && ch->pool == pool && pool->nthreads > 0) {
+	if (ch != NULL && ch->pool == pool &&
+	    __atomic_load_n(&pool->nthreads, __ATOMIC_RELAXED) > 0) {
 		if ((b = ch->closes) == NULL &&
 		    (b = malloc(sizeof *b)) != NULL) {
 			memset(&b->job, 0, sizeof b->job);

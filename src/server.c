@@ -19,11 +19,13 @@
  *
  * Threads. Reactor 0 runs on the main thread and does the server's own
  * work: signals, reload, drain, health, the service manager. Every
- * reactor, 0 included, is a lane: its thread accepts on its own
- * descriptor for each listening socket (a dup, so the socket stays open
- * until the last lane lets it go, and one socket's queue feeds every
- * lane: a busy or stuck lane leaves its connections to the others) and
- * serves what it accepts to the end. What the lanes share:
+ * reactor, 0 included, is a lane: its thread accepts on its own socket
+ * of each listening address's SO_REUSEPORT group (through a dup, so the
+ * socket stays open until the lane lets it go) and serves what it
+ * accepts to the end. The kernel hashes each connection to one socket:
+ * a busy or stuck lane's connections wait for it, the others cannot
+ * take them. Sockets from socket activation are one for all lanes,
+ * whose queue feeds whichever accepts first. What the lanes share:
  * - s->lock guards the listener sets (s->listeners, s->retiring and what
  *   is in them), s->gen and the flags drain, abort and stop; reactor 0
  *   changes them under it, then wakes every lane (its eventfd), which
@@ -178,7 +180,7 @@ struct server {
 	unsigned nreactors;	 /* as started; a reload does not change it */
 	struct generation *gen;	 /* for new connections; under lock */
 	const char *config_path; /* NULL: built-in defaults */
-	const struct config_overrides *overrides;
+	struct config_overrides overrides; /* with the reactors running */
 	struct listener *listeners[CONFIG_LISTEN_MAX + 1];
 	size_t nlisteners;
 	/* Removed by a reload, still accepting until their retire_at_ms. */
@@ -564,9 +566,42 @@ socket_listen(const struct sockaddr *addr, socklen_t len)
 }
 
 /*
+ * 0 if a socket outside any SO_REUSEPORT group can bind addr; -1 with
+ * errno (EADDRINUSE) if not. A group's socket would instead join the
+ * group another process of the same user holds there, and take a share
+ * of its connections.
+ */
+static int
+socket_probe(const struct sockaddr *addr, socklen_t len)
+{
+	int fd, one = 1, rc, saved;
+
+	if ((fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	rc = bind(fd, addr, len);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+static int
+port_of(const struct sockaddr *addr)
+{
+	if (addr->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
+/*
  * One socket per reactor on cl, all bound to the address the first one
  * got (port 0 asks for any port once), so the kernel spreads new
- * connections over them by their addresses' hash.
+ * connections over them by their addresses' hash. listener_take() opens
+ * only addresses this process does not hold, so a port someone else
+ * holds is the probe's EADDRINUSE.
  */
 static struct listener *
 listener_open(
@@ -576,7 +611,7 @@ listener_open(
 	struct sockaddr_storage bound;
 	socklen_t boundlen = sizeof bound;
 	struct listener *l = NULL;
-	int fd, rc;
+	int fd = -1, rc;
 
 	memset(&hints, 0, sizeof hints);
 	/* "*" means every IPv4 address; "[::]" is how to ask for IPv6. */
@@ -589,7 +624,9 @@ listener_open(
 		    "listen %s:%s: %s", cl->host, cl->port, gai_strerror(rc));
 		return NULL;
 	}
-	if ((fd = socket_listen(res->ai_addr, res->ai_addrlen)) == -1 ||
+	if ((port_of(res->ai_addr) != 0 &&
+		socket_probe(res->ai_addr, res->ai_addrlen) == -1) ||
+	    (fd = socket_listen(res->ai_addr, res->ai_addrlen)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&bound, &boundlen) == -1)
 		goto fail;
 	if ((l = listener_new(s, fd, kind, cl)) == NULL) {
@@ -866,7 +903,10 @@ taps_sync(struct lane *lane)
 /*
  * A lane leaves its loop when it has drained its last connection (or
  * the server stops it); reactor 0 when every lane has drained and no
- * connection is left anywhere.
+ * connection is left anywhere. A lane sets drained before it looks at
+ * s->conns, a closer frees its slot before reactor 0 looks at drained
+ * (all sequentially consistent), so one of the two sees the other and
+ * reactor 0 is woken for the last one.
  */
 static void
 lane_check_done(struct lane *lane)
@@ -885,7 +925,7 @@ lane_check_done(struct lane *lane)
 	if (!lane->drained || __atomic_load_n(&s->conns, __ATOMIC_SEQ_CST) > 0)
 		return;
 	for (i = 1; i < s->nlanes; i++)
-		if (!__atomic_load_n(&s->lanes[i]->drained, __ATOMIC_ACQUIRE))
+		if (!__atomic_load_n(&s->lanes[i]->drained, __ATOMIC_SEQ_CST))
 			return;
 	event_base_loopexit(lane->base, NULL);
 }
@@ -916,7 +956,7 @@ lane_sync(struct lane *lane)
 		generation_release(old);
 	if (draining && !lane->drained) {
 		conn_drain();
-		__atomic_store_n(&lane->drained, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&lane->drained, 1, __ATOMIC_SEQ_CST);
 	}
 	if (aborting && !lane->aborted) {
 		lane->aborted = 1;
@@ -1284,7 +1324,7 @@ reload_work(struct iojob *job)
 	struct config *cfg;
 
 	rj->gen = NULL;
-	if ((cfg = config_load(s->config_path, s->overrides, rj->err,
+	if ((cfg = config_load(s->config_path, &s->overrides, rj->err,
 		 sizeof rj->err)) == NULL)
 		return;
 	rj->gen = generation_create(
@@ -1331,7 +1371,7 @@ reload_done(struct iojob *job)
 	if (g->cfg->io_threads != old->cfg->io_threads ||
 	    g->cfg->io_queue_max != old->cfg->io_queue_max)
 		log_warnx("io_threads and io_queue_max change only on restart");
-	if (g->cfg->reactors != s->nreactors)
+	if (g->cfg->reactors_asked != s->nreactors)
 		log_warnx(
 		    "reactors changes only on restart: still %u", s->nreactors);
 	/*
@@ -1443,11 +1483,11 @@ server_build(
 	}
 	the_server = s;
 	s->config_path = path;
-	s->overrides = o;
+	s->overrides = *o;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
 	s->watchdog_ms = (long)(notify_watchdog_usec() / 2000);
-	s->nreactors = cfg->reactors;
+	s->nreactors = s->overrides.reactors = cfg->reactors;
 	signal(SIGPIPE, SIG_IGN);
 	if ((s->pool = iopool_create(cfg->io_threads, cfg->io_threads_max,
 		 cfg->io_queue_max)) == NULL) {

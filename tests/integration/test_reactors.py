@@ -11,8 +11,9 @@ import socket
 import time
 import unittest
 
-from coserve_test import (COSERVE, SLOWDOWN, WRAPPED, ServerTestCase, build_request, fetch,
-                          main, sha256, wait_for, write_file)
+from coserve_test import (COSERVE, SLOWDOWN, WRAPPED, DaemonError, HTTPConnection, Server,
+                          ServerTestCase, build_request, fetch, main, sha256, wait_for,
+                          write_file)
 
 SLOWFS = os.environ.get("SLOWFS", "")
 # clock_nanosleep, which slowfs sleeps in, by machine.
@@ -31,6 +32,45 @@ def reactor_connections(srv):
     r = fetch(srv.host, srv.listeners[1][1], "/metrics")
     assert r.status == 200, r
     return {int(k): int(v) for k, v in GAUGE_RE.findall(r.body.decode())}
+
+
+class Landing:
+    """Which reactor a new connection landed on: coserve_reactor_connections_open
+    scraped on a keep-alive connection of its own to the metrics listener,
+    which stays counted on one reactor, so a reactor's count going up is
+    the new connection's."""
+
+    def __init__(self, srv, metrics_port):
+        self.conn = HTTPConnection(srv.host, metrics_port)
+        self.total = 1  # the scraping connection
+        self.per = self.counts()
+
+    def counts(self):
+        """{reactor: open connections} once they add up to total (a reactor
+        may count a connection it accepted after another rendered)."""
+        per = {}
+
+        def scrape():
+            self.conn.request("GET", "/metrics")
+            r = self.conn.read_response()
+            assert r.status == 200, r
+            per.clear()
+            per.update((int(k), int(v)) for k, v in GAUGE_RE.findall(r.body.decode()))
+            return sum(per.values()) == self.total
+
+        wait_for(scrape, what="%d connections counted" % self.total)
+        return per
+
+    def opened(self):
+        """The reactor of one more connection, accepted by now."""
+        self.total += 1
+        per = self.counts()
+        [reactor] = [i for i in per if per[i] > self.per.get(i, 0)]
+        self.per = per
+        return reactor
+
+    def close(self):
+        self.conn.close()
 
 
 def read_head(sock):
@@ -67,11 +107,13 @@ def connect(host, port, source=None, rcvbuf=None):
 
 
 def answered(socks, want, timeout):
-    """Waits until want of socks have a response head (or timeout): the set
-    of those answered and of those the daemon closed."""
+    """Waits until want of socks have a response head, or every one has
+    one or is closed (or timeout): the set of those answered and of those
+    the daemon closed."""
     ok, closed = set(), set()
     deadline = time.monotonic() + timeout
-    while len(ok) < want and time.monotonic() < deadline:
+    while len(ok) < want and len(ok) + len(closed) < len(socks) and \
+            time.monotonic() < deadline:
         ready, _, _ = select.select([s for s in socks if s not in ok and s not in closed],
                                     [], [], max(0.0, deadline - time.monotonic()))
         for s in ready:
@@ -116,6 +158,25 @@ class Reactors(ServerTestCase):
             for s in socks:
                 s.close()
         wait_for(lambda: sum(reactor_connections(srv).values()) == 1, what="connections closed")
+
+    def test_second_daemon_on_the_port_fails(self):
+        # Each reactor's socket is in a SO_REUSEPORT group: a second daemon
+        # on the port must not join the first's group and take a share of
+        # its connections.
+        srv = self.start()
+        other = Server(root=self.root, config={"reactors": REACTORS,
+                                               "listen": ["127.0.0.1:%d" % srv.port]},
+                       start=False)
+        try:
+            with self.assertRaises(DaemonError):
+                other.start()
+            self.assertNotEqual(other.wait(), 0, other.stderr)
+            self.assertIn("listen 127.0.0.1:%d: Address already in use" % srv.port,
+                          other.stderr)
+        finally:
+            other.cleanup()
+        for _ in range(8):
+            self.assertEqual(fetch(srv.host, srv.port, "/a.txt").status, 200)
 
     def test_max_connections_is_exact(self):
         cap = 6
@@ -177,19 +238,28 @@ class Reactors(ServerTestCase):
             for s in socks:
                 s.close()
 
-    def big_downloads(self, srv, n=12):
-        """n connections, each with a GET of big.bin under way (head read,
-        body not), until they sit on every reactor."""
-        socks = []
-        for _ in range(n):
-            s = connect(srv.host, srv.port, rcvbuf=4096)
-            s.sendall(build_request("GET", "/big.bin", {"Connection": "close"}))
-            status, _, rest = read_head(s)
-            self.assertEqual(status, 200)
-            socks.append((s, rest))
-        per = reactor_connections(srv)
-        self.assertTrue(all(per.get(i, 0) > 0 for i in range(REACTORS)),
-                        "in flight on one reactor only: %r" % per)
+    def big_downloads(self, srv, n=12, most=64):
+        """At least n connections, each with a GET of big.bin under way
+        (head read, body not), and more until they sit on every reactor
+        (up to most: the kernel hashes them to one, 2 ** -most of the
+        time)."""
+        socks, on = [], set()
+        landing = Landing(srv, srv.listeners[1][1])
+        try:
+            while len(socks) < n or (len(on) < REACTORS and len(socks) < most):
+                s = connect(srv.host, srv.port, rcvbuf=4096)
+                s.sendall(build_request("GET", "/big.bin", {"Connection": "close"}))
+                status, _, rest = read_head(s)
+                self.assertEqual(status, 200)
+                socks.append((s, rest))
+                on.add(landing.opened())
+        except BaseException:
+            for s, _ in socks:
+                s.close()
+            raise
+        finally:
+            landing.close()
+        self.assertEqual(len(on), REACTORS, "%d connections on one reactor" % len(socks))
         return socks
 
     def finish(self, socks):
@@ -232,9 +302,9 @@ class Reactors(ServerTestCase):
         try:
             mark = len(srv.stderr_lines)
             srv.send_signal(signal.SIGTERM)
-            # The metrics request's connection may not be closed yet.
-            srv.wait_for_log(re.compile(r"SIGTERM: shutting down, 1[23] connections open"),
-                             since=mark)
+            # The scraping connection may not be closed yet.
+            srv.wait_for_log(re.compile(r"SIGTERM: shutting down, (%d|%d) connections open"
+                                        % (len(socks), len(socks) + 1)), since=mark)
             self.finish(socks)
         finally:
             for s, _ in socks:
@@ -280,6 +350,7 @@ class WatchdogOneReactor(ServerTestCase):
 
     @classmethod
     def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
         write_file(os.path.join(root, "SLOW.bin"), b"s" * 100)
 
     def setUp(self):
@@ -307,25 +378,27 @@ class WatchdogOneReactor(ServerTestCase):
 
     def test_one_stuck_reactor_stops_the_pings(self):
         srv = self.start_server(
-            config={"reactors": REACTORS, "io_threads": 0},
+            config={"reactors": REACTORS, "io_threads": 0, "metrics_listen": "127.0.0.1:0"},
             env={"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW",
                  "SLOWFS_DELAY_MS": str(self.DELAY_MS), "NOTIFY_SOCKET": self.notify_path,
                  "WATCHDOG_USEC": str(self.WATCHDOG_MS * 1000)})
         self.assertGreater(self.pings(2.0 * SLOWDOWN), 0, "no WATCHDOG=1 at all")
-        # A slow request stalls whichever reactor took it: until it is
-        # reactor 1 (reactor 0 stalled stops the pings trivially).
-        for attempt in range(12):
+        # The slow request goes on a connection reactor 1 took (reactor 0
+        # stalled stops the pings trivially): connections are opened until
+        # one lands there (up to 64: all on reactor 0 2 ** -64 of the time).
+        landing = Landing(srv, srv.listeners[1][1])
+        self.addCleanup(landing.close)
+        for _ in range(64):
             sock = connect(srv.host, srv.port)
             self.addCleanup(sock.close)
-            sock.sendall(build_request("GET", "/SLOW.bin", {"Connection": "close"}))
-            wait_for(lambda: sleeping_thread(srv.pid) is not None, what="the stall")
-            if sleeping_thread(srv.pid) == "coserve-r1":
+            self.assertEqual(get_on(sock, "/a.txt"), 200)
+            if landing.opened() == 1:
                 break
-            # Reactor 0 stalled: let it finish, then try another connection.
-            self.assertEqual(read_head(sock)[0], 200)
-            self.pings(0.5)
         else:
             self.fail("the kernel never gave reactor 1 a connection")
+        sock.sendall(build_request("GET", "/SLOW.bin", {"Connection": "close"}))
+        wait_for(lambda: sleeping_thread(srv.pid) is not None, what="the stall")
+        self.assertEqual(sleeping_thread(srv.pid), "coserve-r1", "stalled the wrong reactor")
         # One ping may still be under way; then none while it is stuck.
         self.pings(2 * self.WATCHDOG_MS / 2000)
         self.assertEqual(self.pings(1.0), 0, "pinged with reactor 1 stuck")

@@ -130,7 +130,8 @@ END_TEST
 START_TEST(overrides_win)
 {
 	char			 err[CONFIG_ERROR_MAX];
-	struct config_overrides	 o = { "www-data", "/srv/www", { "[::1]:0" }, 1 };
+	struct config_overrides	 o = { "www-data", "/srv/www", { "[::1]:0" }, 1,
+	    0 };
 	struct config		*c;
 
 	write_conf("listen = [ \"127.0.0.1:80\", \"127.0.0.2:80\" ];\n"
@@ -402,6 +403,7 @@ START_TEST(max_connections_auto)
 	char		 err[CONFIG_ERROR_MAX];
 	struct config	*c;
 	struct rlimit	 nofile;
+	struct config_overrides running = { .reactors = 2 };
 
 	/* Check runs each test in a child of its own: the limit is ours. */
 	nofile.rlim_cur = nofile.rlim_max = 20000;
@@ -432,6 +434,19 @@ START_TEST(max_connections_auto)
 	    20000 - 2 * 2 * 1250 - 2 * 1 - 64);
 	ck_assert_uint_eq(auto_connections("reactors = 2;\n"
 	    "open_file_cache_max = 1024;\n"), 20000 - 2 * 2 * 1024 - 2 * 1 - 64);
+
+	/*
+	 * A reload passes the reactors running: the file's count waits for a
+	 * restart, and "auto" is worked out with the running one.
+	 */
+	write_conf("reactors = 1;\n");
+	c = config_load(path, &running, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->reactors, 2);
+	ck_assert_uint_eq(c->reactors_asked, 1);
+	ck_assert_uint_eq(c->open_file_cache_max, 1250);
+	ck_assert_uint_eq(c->max_connections, 20000 - 2 * 2 * 1250 - 2 * 1 - 64);
+	config_free(c);
 
 	write_conf("reactors = 1;\nmax_connections = 7;\n");
 	c = config_load(path, NULL, err, sizeof err);

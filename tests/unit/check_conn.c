@@ -42,7 +42,7 @@ static int		 client = -1;	/* the test's end of the pair */
 static void
 setup(void)
 {
-	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1 };
+	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1, 0 };
 	char			 err[256], path[256];
 	FILE			*f;
 

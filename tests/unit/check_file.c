@@ -109,7 +109,7 @@ mkdir_sub(const char *name)
 static void
 setup(void)
 {
-	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1 };
+	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1, 0 };
 	char			 err[256];
 	size_t			 i;
 
