@@ -35,6 +35,7 @@ SANITIZED = bool(COSERVE) and load.sanitized(COSERVE)
 # sits in a 16 MiB quarantine (see coserve_load) and its allocator keeps
 # more per size class: its leaks are LeakSanitizer's to find at exit.
 RSS_MARGIN_KIB = 32 * 1024 if SANITIZED else 4 * 1024
+RSS_RUNS = 3  # measured runs of N at most
 
 SIZES = {"f%d.bin" % i: size for i, size in
          enumerate((0, 1, 512, 1500, 4096, 10000, 32768, 65536))}
@@ -165,23 +166,32 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(errors[:10], [])
         await load.settle(pid, port)
         fds_before = load.fd_count(pid)
-        rss_before = load.rss_kib(pid)
-        t0 = time.monotonic()
-        read, errors = await load.aborted_downloads(port, files, "big.bin", N, concurrency, rng)
-        elapsed = time.monotonic() - t0
-        rss_peak = load.rss_kib(pid)
-        conns_after, fds_after = await load.settle(pid, port, fds_before)
-        rss_after = load.rss_kib(pid)
-        print("%d aborted downloads in %.1f s (%.1f MiB read, %d errors): "
-              "connections open after: %d; fds %d -> %d; rss %.1f -> %.1f MiB "
-              "(%+d KiB, margin %d KiB%s; %.1f MiB right after the run) (seed %d)"
-              % (N, elapsed, read / 2**20, len(errors), conns_after, fds_before, fds_after,
-                 rss_before / 1024, rss_after / 1024, rss_after - rss_before,
-                 RSS_MARGIN_KIB, ", sanitizer build" if SANITIZED else "",
-                 rss_peak / 1024, SEED))
-        self.assertEqual(errors[:10], [])
-        self.assertEqual(conns_after, 0)
-        self.assertEqual(fds_after, fds_before, load.fd_targets(pid))
+        # A leak grows RSS with every run; a working set that peaks late (a
+        # pool thread started on a loaded machine, with its stack and arena;
+        # +6.9 MiB seen once in CI) grows it once. So a run that grew past
+        # the margin is followed by another, up to RSS_RUNS in all, and the
+        # last one's growth is what is asserted.
+        for run in range(1, RSS_RUNS + 1):
+            rss_before = load.rss_kib(pid)
+            t0 = time.monotonic()
+            read, errors = await load.aborted_downloads(port, files, "big.bin", N,
+                                                        concurrency, rng)
+            elapsed = time.monotonic() - t0
+            rss_peak = load.rss_kib(pid)
+            conns_after, fds_after = await load.settle(pid, port, fds_before)
+            rss_after = load.rss_kib(pid)
+            print("run %d: %d aborted downloads in %.1f s (%.1f MiB read, %d errors): "
+                  "connections open after: %d; fds %d -> %d; rss %.1f -> %.1f MiB "
+                  "(%+d KiB, margin %d KiB%s; %.1f MiB right after the run) (seed %d)"
+                  % (run, N, elapsed, read / 2**20, len(errors), conns_after, fds_before,
+                     fds_after, rss_before / 1024, rss_after / 1024, rss_after - rss_before,
+                     RSS_MARGIN_KIB, ", sanitizer build" if SANITIZED else "",
+                     rss_peak / 1024, SEED))
+            self.assertEqual(errors[:10], [])
+            self.assertEqual(conns_after, 0)
+            self.assertEqual(fds_after, fds_before, load.fd_targets(pid))
+            if WRAPPED or rss_after - rss_before <= RSS_MARGIN_KIB:
+                break
         if WRAPPED:
             print("rss margin not asserted: the daemon runs under valgrind, whose "
                   "own leak check at exit is the stricter test")
