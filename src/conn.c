@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,7 +82,7 @@ struct conn {
 	int close_after; /* no keep-alive after this response */
 	int http10_keep_alive;
 	unsigned requests;
-	long accepted_ms;
+	long accepted_ms; /* or its TLS handshake done: the head's start */
 	char peer[INET6_ADDRSTRLEN];
 	struct peer *peer_count; /* this address's connections */
 	size_t in_len;
@@ -101,30 +100,15 @@ conn_count(void)
 	return reactor_current()->nconns;
 }
 
-static int
-host_matches(const char *name, const char *host, size_t len)
-{
-	size_t namelen = strlen(name);
-
-	if (name[0] == '*' && name[1] == '.')
-		/* "*.example.com" matches any name below example.com. */
-		return len > namelen - 1 &&
-		    strncasecmp(
-			host + len - (namelen - 1), name + 1, namelen - 1) == 0;
-	return len == namelen && strncasecmp(host, name, len) == 0;
-}
-
 /*
  * Virtual hosts: the first site naming the host exactly, else the first
- * whose wildcard matches, else the default site.
+ * whose wildcard matches, else the default site (config_site_find).
  */
 static const struct docroot *
 select_root(const struct conn_env *env, struct slice host)
 {
-	const struct site_config *site;
 	const char *end;
-	size_t i, j, len = host.len;
-	int wild;
+	size_t j, len = host.len;
 
 	if (host.ptr == NULL)
 		return env->roots[0];
@@ -137,15 +121,8 @@ select_root(const struct conn_env *env, struct slice host)
 		}
 	if (len > 0 && host.ptr[len - 1] == '.')
 		len--;
-	for (wild = 0; wild < 2; wild++)
-		for (i = 1; i < env->root_count; i++) {
-			site = env->roots[i]->site;
-			for (j = 0; j < site->name_count; j++)
-				if ((site->names[j][0] == '*') == wild &&
-				    host_matches(site->names[j], host.ptr, len))
-					return env->roots[i];
-		}
-	return env->roots[0];
+	/* The generation's roots are its config's sites, in order. */
+	return env->roots[config_site_find(env->cfg, host.ptr, len)];
 }
 
 /*
@@ -405,6 +382,19 @@ static const struct exchange_ops http1_ops = {
 	.send_file = http1_send_file,
 };
 
+/* Over a transport that must see the bytes (TLS): handlers copy them. */
+static const struct exchange_ops http1_copy_ops = {
+	.send_head = http1_send_head,
+	.send_body = http1_send_body,
+};
+
+static const struct exchange_ops *
+http1_ops_for(const struct conn *c)
+{
+	return c->transport.ops->sendfile != NULL ? &http1_ops
+						  : &http1_copy_ops;
+}
+
 /*
  * The header deadline passed: a 408 for a head begun, a silent close for
  * a connection that never sent a byte (as nginx does: there is no request
@@ -570,6 +560,8 @@ log_access(struct conn *c, const struct exchange *x, long start_ms)
 	e.status = x->status;
 	e.body_bytes = x->body_bytes;
 	e.request_ms = await_now_ms() - start_ms;
+	transport_tls_info(&c->transport, &e.tls_protocol, &e.tls_cipher,
+	    &e.tls_server_name);
 	accesslog_write(c->env->access_log, &e);
 }
 
@@ -737,6 +729,57 @@ conn_linger(struct conn *c)
 	    dropped);
 }
 
+/*
+ * The TLS handshake, on the connection's coroutine before its first
+ * request, with a deadline of its own from the accept: a client trickling
+ * it is cut off like one trickling a head. 0 when it is done, -1 when the
+ * connection closes, or -400 when the client speaks plain HTTP to this
+ * port (the transport is plain now, for the answer).
+ */
+static long
+conn_handshake(struct conn *c)
+{
+	long deadline = c->accepted_ms + c->env->cfg->tls.handshake_timeout_ms;
+	long timeout;
+	int r;
+
+	for (;;) {
+		switch (transport_handshake(&c->transport)) {
+		case TRANSPORT_HANDSHAKE_DONE:
+			metrics_tls_handshake(
+			    transport_tls_resumed(&c->transport));
+			c->accepted_ms = await_now_ms();
+			return 0;
+		case TRANSPORT_HANDSHAKE_PLAIN_HTTP:
+			metrics_tls_failure(METRICS_TLS_PLAIN_HTTP);
+			log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: plain HTTP on a TLS port", c->peer);
+			return -400;
+		case TRANSPORT_HANDSHAKE_CLOSED:
+			return -1;
+		case TRANSPORT_HANDSHAKE_FAILED:
+			metrics_tls_failure(METRICS_TLS_PROTOCOL);
+			log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: TLS handshake failed", c->peer);
+			return -1;
+		case TRANSPORT_HANDSHAKE_AGAIN:
+			break;
+		}
+		if ((timeout = deadline - await_now_ms()) <= 0)
+			break;
+		/* Waiting on the client: a drain ends it at once. */
+		c->state = CONN_WAITING;
+		r = await_watch(&c->watch, c->transport.want, timeout);
+		c->state = CONN_BUSY;
+		if (r == -1)
+			break;
+	}
+	metrics_tls_failure(METRICS_TLS_TIMEOUT);
+	log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+	    "%s: TLS handshake timeout", c->peer);
+	return -1;
+}
+
 static void
 conn_main(void *arg)
 {
@@ -749,11 +792,15 @@ conn_main(void *arg)
 	if (c->state == CONN_EMPTY)
 		return;
 	for (;;) {
-		if ((head_len = read_head(c, &req)) == 0)
+		if (c->transport.handshaking &&
+		    (head_len = conn_handshake(c)) < 0) {
+			if (head_len == -1)
+				break;
+		} else if ((head_len = read_head(c, &req)) == 0)
 			break;
 		if (head_len < 0) {
 			exchange_init(
-			    &x, &http1_ops, c, NULL, c->env->roots[0]);
+			    &x, http1_ops_for(c), c, NULL, c->env->roots[0]);
 			c->close_after = 1;
 			exchange_send_error(&x, (int)-head_len);
 			metrics_request(x.status, x.body_bytes);
@@ -765,8 +812,8 @@ conn_main(void *arg)
 			break;
 		}
 		c->requests++;
-		exchange_init(
-		    &x, &http1_ops, c, &req, select_root(c->env, req.host));
+		exchange_init(&x, http1_ops_for(c), c, &req,
+		    select_root(c->env, req.host));
 		c->close_after = !req.keep_alive || c->reactor->draining ||
 		    c->retiring || c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
@@ -908,7 +955,9 @@ conn_wake(void *arg, int timed_out)
 	struct conn *c = arg;
 
 	if (timed_out) {
-		if (c->requests == 0)
+		if (c->transport.handshaking)
+			metrics_tls_failure(METRICS_TLS_TIMEOUT);
+		else if (c->requests == 0)
 			metrics_timeout(METRICS_TIMEOUT_HEADER);
 		conn_free(c);
 	} else if (conn_activate(c) == -1)
@@ -930,13 +979,19 @@ conn_park(struct conn *c, long timeout_ms)
 	return 0;
 }
 
-/* Parks a new connection whose client has sent nothing yet: 0, or -1. */
+/*
+ * Parks a new connection whose client has sent nothing yet: 0, or -1. A
+ * TLS client has tls_handshake_timeout_ms from the accept to finish its
+ * handshake, the head its header_timeout_ms.
+ */
 static int
 park_new(struct conn *c)
 {
 	if (transport_input(&c->transport) != TRANSPORT_INPUT_NONE)
 		return -1;
-	return conn_park(c, c->env->cfg->header_timeout_ms);
+	return conn_park(c,
+	    c->transport.handshaking ? c->env->cfg->tls.handshake_timeout_ms
+				     : c->env->cfg->header_timeout_ms);
 }
 
 /* The end of a coroutine: park the connection, or free it. */
@@ -955,7 +1010,7 @@ conn_finish(void *arg)
 }
 
 int
-conn_start(const struct conn_env *env, unsigned listener, int fd,
+conn_start(const struct conn_env *env, unsigned listener, int tls, int fd,
     const struct sockaddr *peer, socklen_t peerlen)
 {
 	struct conn *c;
@@ -977,7 +1032,11 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 	c->peer_count = pc;
 	if (await_watch_open(&c->watch, fd) == -1)
 		goto fail_conn;
-	transport_socket_init(&c->transport, fd);
+	if (!tls)
+		transport_socket_init(&c->transport, fd);
+	else if (env->tls == NULL ||
+	    transport_tls_init(&c->transport, fd, env->tls) == -1)
+		goto fail_watch;
 	c->env = env;
 	c->listener = listener;
 	c->retiring = env->retiring;
@@ -1009,6 +1068,8 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 		conn_refuse(c);
 	return -1;
 
+fail_watch:
+	await_watch_close(&c->watch);
 fail_conn:
 	free(c);
 fail_peer:

@@ -92,6 +92,10 @@ metrics_shard_detach(struct metrics_shard *s)
 	for (i = 0; i < METRICS_REFUSED_REASONS; i++)
 		count(&unbound.refused[i], s->refused[i]);
 	count(&unbound.accept_errors, s->accept_errors);
+	count(&unbound.tls_handshakes, s->tls_handshakes);
+	for (i = 0; i < METRICS_TLS_FAILURES; i++)
+		count(&unbound.tls_failures[i], s->tls_failures[i]);
+	count(&unbound.tls_resumed, s->tls_resumed);
 	pthread_mutex_unlock(&registry.lock);
 	if (bound == s)
 		bound = NULL;
@@ -148,6 +152,20 @@ metrics_accept_error(void)
 }
 
 void
+metrics_tls_handshake(int resumed)
+{
+	count(&shard()->tls_handshakes, 1);
+	if (resumed)
+		count(&shard()->tls_resumed, 1);
+}
+
+void
+metrics_tls_failure(enum metrics_tls_failure reason)
+{
+	count(&shard()->tls_failures[reason], 1);
+}
+
+void
 metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 {
 	const struct metrics_shard *s;
@@ -182,6 +200,10 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 		for (i = 0; i < METRICS_REFUSED_REASONS; i++)
 			snap->refused[i] += load(&s->refused[i]);
 		snap->accept_errors += load(&s->accept_errors);
+		snap->tls_handshakes += load(&s->tls_handshakes);
+		for (i = 0; i < METRICS_TLS_FAILURES; i++)
+			snap->tls_failures[i] += load(&s->tls_failures[i]);
+		snap->tls_resumed += load(&s->tls_resumed);
 		if (s->coroutines == NULL)
 			continue;
 		coroutines = __atomic_load_n(s->coroutines, __ATOMIC_RELAXED);
@@ -376,6 +398,25 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    "accept() failures for want of file descriptors or memory; "
 	    "accepting pauses briefly after each.",
 	    snap->accept_errors);
+	text_value(&t, "tls_handshakes_total", "counter",
+	    "TLS handshakes completed.", snap->tls_handshakes);
+	text_printf(&t,
+	    "# HELP coserve_tls_handshake_failures_total TLS handshakes "
+	    "that did not complete: not within tls_handshake_timeout_ms, "
+	    "not TLS or refused, or plain HTTP (answered 400).\n"
+	    "# TYPE coserve_tls_handshake_failures_total counter\n"
+	    "coserve_tls_handshake_failures_total{reason=\"timeout\"} "
+	    "%" PRIu64 "\n"
+	    "coserve_tls_handshake_failures_total{reason=\"protocol\"} "
+	    "%" PRIu64 "\n"
+	    "coserve_tls_handshake_failures_total{reason=\"plain_http\"} "
+	    "%" PRIu64 "\n",
+	    snap->tls_failures[METRICS_TLS_TIMEOUT],
+	    snap->tls_failures[METRICS_TLS_PROTOCOL],
+	    snap->tls_failures[METRICS_TLS_PLAIN_HTTP]);
+	text_value(&t, "tls_sessions_resumed_total", "counter",
+	    "TLS handshakes that resumed a session (a ticket).",
+	    snap->tls_resumed);
 	if (!snap->health_enabled)
 		return t.len;
 	text_value(&t, "healthy", "gauge",

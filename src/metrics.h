@@ -37,6 +37,14 @@ enum metrics_refused_reason {
 	METRICS_REFUSED_REASONS
 };
 
+/* Why a TLS handshake did not finish. */
+enum metrics_tls_failure {
+	METRICS_TLS_TIMEOUT,	/* tls_handshake_timeout_ms */
+	METRICS_TLS_PROTOCOL,	/* not TLS, refused, or cut short */
+	METRICS_TLS_PLAIN_HTTP, /* plain HTTP on a TLS port: answered 400 */
+	METRICS_TLS_FAILURES
+};
+
 /* Reactors with gauges of their own (CONFIG_REACTORS_MAX). */
 #define METRICS_REACTORS_MAX 64
 
@@ -66,6 +74,9 @@ struct metrics_snapshot {
 	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t refused[METRICS_REFUSED_REASONS];
 	uint64_t accept_errors;
+	uint64_t tls_handshakes;
+	uint64_t tls_failures[METRICS_TLS_FAILURES];
+	uint64_t tls_resumed;
 	/* The health state; shown only while health is served (enabled). */
 	int health_enabled;
 	uint64_t healthy;
@@ -90,6 +101,9 @@ struct metrics_shard {
 	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t refused[METRICS_REFUSED_REASONS];
 	uint64_t accept_errors;
+	uint64_t tls_handshakes;
+	uint64_t tls_failures[METRICS_TLS_FAILURES];
+	uint64_t tls_resumed;
 	/* A reactor's shard: its index and its live coroutine count. */
 	int reactor; /* -1: not a reactor's */
 	const unsigned *coroutines;
@@ -116,6 +130,9 @@ void metrics_timeout(enum metrics_timeout_kind);
 void metrics_refused(enum metrics_refused_reason);
 /* accept() failed for want of fds or memory. */
 void metrics_accept_error(void);
+/* A TLS handshake done (resumed: a session resumed), or not. */
+void metrics_tls_handshake(int resumed);
+void metrics_tls_failure(enum metrics_tls_failure);
 
 /*
  * Fills snap from every shard, coro_live() and pool (may be NULL); from

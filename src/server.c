@@ -114,6 +114,7 @@ struct listener {
 	struct server *server;
 	enum listener_kind kind;
 	struct config_listen addr; /* as configured, for reloads */
+	int tls;		   /* under s->lock: a reload may change it */
 	unsigned id;		   /* never reused */
 	int retiring;		   /* removed, open drain_delay_ms */
 	long retire_at_ms;	   /* then closed */
@@ -127,6 +128,7 @@ struct tap {
 	int fd;	     /* a dup of the listener's */
 	enum listener_kind kind;
 	int retiring; /* as last copied */
+	int tls;      /* the same */
 	struct event *ev;
 };
 
@@ -460,7 +462,7 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 		rc = conn_start(t->retiring	   ? &g->retiring_env
 			: t->kind == LISTENER_MAIN ? &g->env
 						   : &g->metrics_env,
-		    t->id, cfd, (struct sockaddr *)&ss, sslen);
+		    t->id, t->tls, cfd, (struct sockaddr *)&ss, sslen);
 		/* Refused or failed: no connection holds the slot. */
 		if (!lane->opened)
 			slot_release(s);
@@ -539,8 +541,10 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 	l->kind = kind;
 	/* Never reused: connections outlive their listener. */
 	l->id = ++s->listener_ids;
-	if (addr != NULL)
+	if (addr != NULL) {
 		l->addr = *addr;
+		l->tls = addr->tls;
+	}
 	describe(l);
 	return l;
 }
@@ -710,21 +714,27 @@ listener_take(struct server *s, const struct config_listen *cl,
 	/* At start-up, server_run() names them all. */
 	if (s->running)
 		log_info("listening on %s%s", l->name,
-		    kind == LISTENER_METRICS ? " (metrics)" : "");
+		    kind == LISTENER_METRICS ? " (metrics)"
+			: cl->tls	     ? " (tls)"
+					     : "");
 	return l;
 }
 
 /*
  * next becomes the listener set: retiring ones taken back serve again,
- * open ones not kept retire for retire_ms or close. The lanes follow.
+ * open ones not kept retire for retire_ms or close. A kept address may
+ * turn TLS or plain (tls, in next's order) for the connections it accepts
+ * next. The lanes follow.
  */
 static void
-listeners_commit(struct server *s, struct listener **next, size_t n,
-    const int *kept, const int *back, unsigned retire_ms)
+listeners_commit(struct server *s, struct listener **next, const int *tls,
+    size_t n, const int *kept, const int *back, unsigned retire_ms)
 {
 	size_t j, r;
 
 	pthread_mutex_lock(&s->lock);
+	for (j = 0; j < n; j++)
+		next[j]->tls = tls[j];
 	for (r = 0, j = 0; r < s->nretiring; r++)
 		if (back[r])
 			s->retiring[r]->retiring = 0;
@@ -777,6 +787,7 @@ listeners_apply(struct server *s, const struct config *cfg, unsigned retire_ms)
 	struct listener *next[CONFIG_LISTEN_MAX + 1];
 	const struct config_listen *want[CONFIG_LISTEN_MAX + 1];
 	enum listener_kind kinds[CONFIG_LISTEN_MAX + 1];
+	int tls[CONFIG_LISTEN_MAX + 1] = { 0 };
 	int kept[CONFIG_LISTEN_MAX + 1] = { 0 };
 	int back[CONFIG_LISTEN_MAX] = { 0 };
 	size_t nwant, n = 0, i, j;
@@ -794,9 +805,9 @@ listeners_apply(struct server *s, const struct config *cfg, unsigned retire_ms)
 			listeners_discard(s, next, n);
 			return -1;
 		}
-		n++;
+		tls[n++] = want[i]->tls;
 	}
-	listeners_commit(s, next, n, kept, back, retire_ms);
+	listeners_commit(s, next, tls, n, kept, back, retire_ms);
 	return 0;
 }
 
@@ -883,6 +894,7 @@ taps_sync(struct lane *lane)
 	for (i = 0; i < n; i++) {
 		if ((t = tap_find(lane, all[i])) == NULL)
 			continue;
+		t->tls = all[i]->tls;
 		if (t->retiring != all[i]->retiring) {
 			t->retiring = all[i]->retiring;
 			conn_listener_retiring(t->id, t->retiring);
@@ -1595,8 +1607,9 @@ server_run(struct server *s)
 	for (i = 0; i < s->nlisteners; i++)
 		log_info("listening on %s%s", s->listeners[i]->name,
 		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)"
-			: s->activated ? " (socket activation)"
-				       : "");
+			: s->activated		 ? " (socket activation)"
+			: s->listeners[i]->tls	 ? " (tls)"
+						 : "");
 	for (i = 0; i < s->gen->nroots; i++)
 		log_info("serving %s%s%s", s->gen->roots[i]->real,
 		    i == 0 ? " (default site)" : " for ",
