@@ -597,8 +597,8 @@ load_string(struct loader *ld, const struct key *k, const config_setting_t *s,
 	case KEY_PATH:
 		return set_string(ld, s, dst, resolve_path(ld->file, str));
 	case KEY_TLS_PATH:
-		return set_string(ld, s, dst,
-		    credential_path(resolve_path(ld->file, str)));
+		return set_string(
+		    ld, s, dst, credential_path(resolve_path(ld->file, str)));
 	case KEY_TLS_STRING:
 		if (has_control(str))
 			return fail(
@@ -727,8 +727,7 @@ load_listen(struct loader *ld, const config_setting_t *s, struct config *c)
 		    ld, s, "listen needs 1 to %d addresses", CONFIG_LISTEN_MAX);
 	for (i = 0; i < n; i++) {
 		str = config_setting_get_string_elem(s, i);
-		if (str == NULL ||
-		    parse_listen_entry(str, &c->listen[i]) == -1)
+		if (str == NULL || parse_listen_entry(str, &c->listen[i]) == -1)
 			return fail(ld, s,
 			    "listen: bad address \"%s\" (want "
 			    "\"1.2.3.4:80\", \"[::1]:80\" or \"*:80\", "
@@ -751,8 +750,9 @@ load_tls_files(struct loader *ld, const struct key *k,
 	if (config_setting_is_aggregate(s)) {
 		n = (size_t)config_setting_length(s);
 		if (n == 0 || n > CONFIG_TLS_PAIRS_MAX)
-			return fail(ld, s, "%s must be a path or a list of 1 to %d",
-			    k->name, CONFIG_TLS_PAIRS_MAX);
+			return fail(ld, s,
+			    "%s must be a path or a list of 1 to %d", k->name,
+			    CONFIG_TLS_PAIRS_MAX);
 	}
 	for (i = 0; i < files->count; i++)
 		free(files->paths[i]);
@@ -1106,8 +1106,8 @@ limits_check(struct loader *ld, config_t *cf, struct config *c)
 }
 
 static int
-load_file(struct config *c, const char *path,
-    const struct config_overrides *o, char *err, size_t errlen)
+load_file(struct config *c, const char *path, const struct config_overrides *o,
+    char *err, size_t errlen)
 {
 	struct loader ld = { path, err, errlen };
 	config_t cf;
@@ -1276,8 +1276,8 @@ tls_override(struct site_config *site, const struct config_overrides *o)
 	    NULL)
 		return -1;
 	cert->count = 1;
-	if ((key->paths[0] = credential_path(
-		 strdup(o->tls_certificate_key))) == NULL)
+	if ((key->paths[0] = credential_path(strdup(o->tls_certificate_key))) ==
+	    NULL)
 		return -1;
 	key->count = 1;
 	return 0;

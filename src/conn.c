@@ -560,8 +560,8 @@ log_access(struct conn *c, const struct exchange *x, long start_ms)
 	e.status = x->status;
 	e.body_bytes = x->body_bytes;
 	e.request_ms = await_now_ms() - start_ms;
-	transport_tls_info(&c->transport, &e.tls_protocol, &e.tls_cipher,
-	    &e.tls_server_name);
+	transport_tls_info(
+	    &c->transport, &e.tls_protocol, &e.tls_cipher, &e.tls_server_name);
 	accesslog_write(c->env->access_log, &e);
 }
 

@@ -1607,9 +1607,9 @@ server_run(struct server *s)
 	for (i = 0; i < s->nlisteners; i++)
 		log_info("listening on %s%s", s->listeners[i]->name,
 		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)"
-			: s->activated		 ? " (socket activation)"
-			: s->listeners[i]->tls	 ? " (tls)"
-						 : "");
+			: s->activated	       ? " (socket activation)"
+			: s->listeners[i]->tls ? " (tls)"
+					       : "");
 	for (i = 0; i < s->gen->nroots; i++)
 		log_info("serving %s%s%s", s->gen->roots[i]->real,
 		    i == 0 ? " (default site)" : " for ",

@@ -38,7 +38,7 @@
 #define TLS_GROUPS_DEFAULT "X25519:prime256v1:secp384r1"
 
 struct tls {
-	const struct config *cfg;	     /* outlives this: the generation's */
+	const struct config *cfg; /* outlives this: the generation's */
 	SSL_CTX *contexts[CONFIG_SITES_MAX]; /* NULL: the default site's */
 };
 
@@ -119,10 +119,10 @@ static SSL_CTX *
 context_new(struct tls *tls, char *err, size_t errlen)
 {
 	const struct tls_config *tc = &tls->cfg->tls;
-	const char *ciphers = tc->ciphers != NULL ? tc->ciphers
-						  : TLS_CIPHERS_DEFAULT;
-	const char *groups = tc->groups != NULL ? tc->groups
-						: TLS_GROUPS_DEFAULT;
+	const char *ciphers =
+	    tc->ciphers != NULL ? tc->ciphers : TLS_CIPHERS_DEFAULT;
+	const char *groups =
+	    tc->groups != NULL ? tc->groups : TLS_GROUPS_DEFAULT;
 	SSL_CTX *ctx;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {

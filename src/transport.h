@@ -74,7 +74,7 @@ struct transport {
 	 * read would find nothing.
 	 */
 	int drained;
-	int handshaking;     /* a handshake is still to finish */
+	int handshaking;    /* a handshake is still to finish */
 	struct ssl_st *ssl; /* TLS: the session; NULL: plain */
 };
 

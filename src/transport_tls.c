@@ -109,7 +109,8 @@ gather(char *buf, size_t size, const struct iovec *iov, int iovcnt)
 	int i;
 
 	for (i = 0; i < iovcnt && len < size; i++) {
-		take = iov[i].iov_len < size - len ? iov[i].iov_len : size - len;
+		take =
+		    iov[i].iov_len < size - len ? iov[i].iov_len : size - len;
 		memcpy(buf + len, iov[i].iov_base, take);
 		len += take;
 	}

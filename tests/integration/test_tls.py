@@ -71,7 +71,7 @@ class TLSConnection(HTTPConnection):
     """HTTPConnection over TLS: the same raw HTTP/1.1 client."""
 
     def __init__(self, host, port, ctx, server_hostname=None, timeout=IO_TIMEOUT_S,
-                 sock=None):
+                 sock=None, session=None):
         if sock is None:
             super().__init__(host, port, timeout=timeout)
         else:  # connected earlier
@@ -79,7 +79,8 @@ class TLSConnection(HTTPConnection):
             self.sock, self.host, self.port = sock, host, port
             self.buf, self.eof = bytearray(), False
         try:
-            self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname,
+                                        session=session)
         except BaseException:
             self.close()
             raise
@@ -433,6 +434,24 @@ class TLSTest(ServerTestCase):
         socket.create_connection(("127.0.0.1", self.tls_port)).close()
         self.assert_serving()
         self.assertTrue(self.server.alive())
+
+    def test_session_resumed_with_a_ticket(self):
+        before = scrape(self.metrics_port)["coserve_tls_sessions_resumed_total"]
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = client_context(self.certs.ca)
+            ctx.maximum_version = version
+            with self.tls(ctx=ctx) as c:
+                c.request("GET", "/hello.txt")
+                self.assertEqual(c.read_response().status, 200)
+                session = c.sock.session  # TLS 1.3: the ticket came by now
+                self.assertFalse(c.sock.session_reused)
+            with TLSConnection("127.0.0.1", self.tls_port, ctx, "default.test",
+                               session=session) as c:
+                self.assertTrue(c.sock.session_reused, version)
+                c.request("GET", "/hello.txt", {"Connection": "close"})
+                self.assertEqual(c.read_response().status, 200)
+        wait_for(lambda: scrape(self.metrics_port)["coserve_tls_sessions_resumed_total"]
+                 >= before + 2, what="resumed sessions counted")
 
     def test_metrics_count_handshakes(self):
         before = scrape(self.metrics_port)
