@@ -42,7 +42,7 @@ static int staple_index = -1;
 
 /* An encrypted key is refused, never prompted for. */
 static int
-no_passphrase(char *buf, int size, int rwflag, void *arg)
+nopass(char *buf, int size, int rwflag, void *arg)
 {
 	return -1;
 }
@@ -101,7 +101,7 @@ chain_load(const char *path, X509 **chain, int *n, char *err, size_t errlen)
 	*n = 0;
 	if ((bio = pem_open(path, err, errlen)) == NULL)
 		return -1;
-	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
+	while ((x = PEM_read_bio_X509(bio, NULL, nopass, NULL)) != NULL) {
 		if (*n == TLSCHECK_CHAIN_MAX) {
 			X509_free(x);
 			snprintf(err, errlen, "%s: more than %d certificates",
@@ -110,7 +110,7 @@ chain_load(const char *path, X509 **chain, int *n, char *err, size_t errlen)
 		}
 		chain[(*n)++] = x;
 	}
-	/* The end of the file reads as "no start line"; anything else is not. */
+	/* A clean end of the file reads as "no start line". */
 	e = ERR_peek_last_error();
 	if (*n == 0)
 		snprintf(err, errlen, "%s: no PEM certificate", path);
@@ -133,9 +133,9 @@ key_load(const char *path, char *err, size_t errlen)
 
 	if ((bio = pem_open(path, err, errlen)) == NULL)
 		return NULL;
-	if ((key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)) ==
-	    NULL)
-		snprintf(err, errlen, "%s: no unencrypted PEM private key", path);
+	if ((key = PEM_read_bio_PrivateKey(bio, NULL, nopass, NULL)) == NULL)
+		snprintf(
+		    err, errlen, "%s: no unencrypted PEM private key", path);
 	BIO_free(bio);
 	return key;
 }
@@ -197,8 +197,9 @@ chain_dates(const char *path, X509 **chain, int n, time_t now,
 			    "%s: %s expires on %s, in less than a day", path,
 			    label, day);
 		else
-			snprintf(warn, warnlen, "%s: %s expires on %s, in %ld %s",
-			    path, label, day, days, days == 1 ? "day" : "days");
+			snprintf(warn, warnlen,
+			    "%s: %s expires on %s, in %ld %s", path, label, day,
+			    days, days == 1 ? "day" : "days");
 	}
 	return 0;
 }
@@ -224,7 +225,8 @@ tlscheck_pair(const char *cert_path, const char *key_path, time_t now,
 	}
 	for (i = 0; i + 1 < n; i++) {
 		if (X509_check_issued(chain[i + 1], chain[i]) != X509_V_OK ||
-		    X509_verify(chain[i], X509_get0_pubkey(chain[i + 1])) != 1) {
+		    X509_verify(chain[i], X509_get0_pubkey(chain[i + 1])) !=
+			1) {
 			snprintf(err, errlen,
 			    "%s: chain out of order: certificate %d is not "
 			    "issued by certificate %d",
@@ -353,8 +355,8 @@ staple_free(struct staple *s)
 }
 
 static void
-staple_index_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
-    long argl, void *argp)
+staple_index_free(
+    void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	staple_free(ptr);
 }
@@ -381,8 +383,8 @@ certid_is(const OCSP_CERTID *id, X509 *x)
 	unsigned char hash[EVP_MAX_MD_SIZE];
 	unsigned int n;
 
-	if (OCSP_id_get0_info(&name_hash, &md_name, NULL, &serial,
-		(OCSP_CERTID *)id) != 1 ||
+	if (OCSP_id_get0_info(
+		&name_hash, &md_name, NULL, &serial, (OCSP_CERTID *)id) != 1 ||
 	    ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(x)) != 0)
 		return 0;
 	if ((md = EVP_get_digestbyobj(md_name)) == NULL ||
@@ -439,8 +441,8 @@ staple_cb(SSL *ssl, void *arg)
 }
 
 int
-tlscheck_staple(SSL_CTX *ctx, const unsigned char *der, size_t len,
-    char *err, size_t errlen)
+tlscheck_staple(SSL_CTX *ctx, const unsigned char *der, size_t len, char *err,
+    size_t errlen)
 {
 	OCSP_RESPONSE *resp;
 	OCSP_BASICRESP *basic = NULL;

@@ -21,12 +21,15 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "tlskeys.h"
 
 /* Random keys kept: the one encrypting and the two before it. */
 #define TLSKEYS_RANDOM_KEPT 3
+/* AES's block; OpenSSL's iv buffer holds EVP_MAX_IV_LENGTH. */
+#define AES_CBC_IV_BYTES 16
 
 /* nginx's 80-byte layout, field for field; only bytes, so no padding. */
 struct ticket_key {
@@ -35,13 +38,14 @@ struct ticket_key {
 	unsigned char aes[32];
 };
 
+/* keys[0] encrypts; lock guards keys, count and born. */
 struct tlskeys {
 	pthread_mutex_t lock;
-	struct ticket_key keys[TLSKEYS_FILE_MAX]; /* [0] encrypts; lock */
-	size_t count;                             /* lock */
-	time_t born;       /* when keys[0] began to encrypt; lock */
+	struct ticket_key keys[TLSKEYS_FILE_MAX];
+	size_t count;
+	time_t born;	   /* when keys[0] began to encrypt */
 	unsigned rotate_s; /* 0: never (always with a file) */
-	int refs;          /* atomic: the creator's and one per SSL_CTX */
+	int refs;	   /* atomic: the creator's and one per SSL_CTX */
 };
 
 static pthread_once_t ring_index_once = PTHREAD_ONCE_INIT;
@@ -49,8 +53,8 @@ static int ring_index = -1;
 
 /* A context's reference goes with the context. */
 static void
-ring_index_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
-    long argl, void *argp)
+ring_index_free(
+    void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	tlskeys_free(ptr);
 }
@@ -140,8 +144,8 @@ tlskeys_create(const char *file, unsigned rotate_s, char *err, size_t errlen)
 		if (keys_load(k, file, err, errlen) == -1)
 			goto fail;
 	} else {
-		if (RAND_bytes((unsigned char *)&k->keys[0],
-			sizeof k->keys[0]) != 1) {
+		if (RAND_bytes(
+			(unsigned char *)&k->keys[0], sizeof k->keys[0]) != 1) {
 			snprintf(err, errlen, "no randomness for ticket keys");
 			goto fail;
 		}
@@ -194,20 +198,19 @@ ticket_key_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 
 	if (enc) {
 		memcpy(name, key.name, sizeof key.name);
-		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) !=
-		    1)
+		if (RAND_bytes(iv, AES_CBC_IV_BYTES) != 1)
 			goto out;
 	}
 	params[0] = OSSL_PARAM_construct_octet_string(
 	    OSSL_MAC_PARAM_KEY, key.hmac, sizeof key.hmac);
-	params[1] = OSSL_PARAM_construct_utf8_string(
-	    OSSL_MAC_PARAM_DIGEST, digest, 0);
+	params[1] =
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
 	params[2] = OSSL_PARAM_construct_end();
-	if (EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), NULL, key.aes, iv,
-		enc) != 1 ||
+	if (EVP_CipherInit_ex(
+		cipher, EVP_aes_256_cbc(), NULL, key.aes, iv, enc) != 1 ||
 	    EVP_MAC_CTX_set_params(mac, params) != 1)
 		goto out;
-	rc = enc || i == 0 ? 1 : 2;
+	rc = (enc || i == 0) ? 1 : 2;
 out:
 	OPENSSL_cleanse(&key, sizeof key);
 	return rc;

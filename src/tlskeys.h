@@ -21,7 +21,8 @@
 
 /* One key in a file: 16 bytes name, 32 HMAC-SHA256, 32 AES-256 (nginx). */
 #define TLSKEYS_KEY_BYTES 80
-/* Keys a file may hold, the first encrypting (bounds what each lookup scans). */
+/* Keys a file may hold, the first encrypting (bounds what each lookup scans).
+ */
 #define TLSKEYS_FILE_MAX 16
 
 struct tlskeys;

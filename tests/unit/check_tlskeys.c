@@ -8,10 +8,10 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -364,6 +364,75 @@ START_TEST(test_key_file_directory)
 }
 END_TEST
 
+/* Connections each thread resumes while the ring rotates under them. */
+#define RACE_CONNECTIONS 40
+
+static int race_progress; /* atomic: resumptions tried, both threads */
+static int race_running;  /* atomic: threads not done */
+
+struct race {
+	SSL_CTX *ctx;
+	int resumed; /* of RACE_CONNECTIONS */
+};
+
+static void *
+race_run(void *arg)
+{
+	struct race *r = arg;
+	SSL_SESSION *s, *s2;
+	int i, resumed;
+
+	for (i = 0; i < RACE_CONNECTIONS; i++) {
+		s = tlstest_connect(r->ctx, client, NULL, &resumed, NULL, NULL);
+		s2 = tlstest_connect(r->ctx, client, s, &resumed, NULL, NULL);
+		r->resumed += resumed;
+		SSL_SESSION_free(s2);
+		SSL_SESSION_free(s);
+		__atomic_add_fetch(&race_progress, 1, __ATOMIC_RELAXED);
+	}
+	__atomic_sub_fetch(&race_running, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * Handshakes on two threads (two reactors, one per protocol version) while
+ * this one rotates the ring after every fourth resumption: every handshake
+ * completes, and tickets resume (all but any that three rotations overtook
+ * on a starved thread). The sanitizer builds see the races, if any.
+ */
+START_TEST(test_threads)
+{
+	struct tlskeys *ring = ring_random(ROTATE_S);
+	struct race races[2];
+	pthread_t threads[2];
+	time_t t0 = time(NULL);
+	int i, rotations = 0, seen = 0, progress;
+
+	race_running = 2;
+	for (i = 0; i < 2; i++) {
+		races[i].ctx = server(ring, versions[i]);
+		races[i].resumed = 0;
+		ck_assert_int_eq(
+		    pthread_create(&threads[i], NULL, race_run, &races[i]), 0);
+	}
+	while (__atomic_load_n(&race_running, __ATOMIC_ACQUIRE) > 0) {
+		progress = __atomic_load_n(&race_progress, __ATOMIC_RELAXED);
+		if (progress >= seen + 4) {
+			seen = progress;
+			tlskeys_rotate(ring, t0 + (time_t)++rotations * ROTATE_S);
+		} else
+			usleep(1000); /* a poll, bounded by the threads' work */
+	}
+	ck_assert_int_ge(rotations, 2);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(pthread_join(threads[i], NULL), 0);
+		ck_assert_int_ge(races[i].resumed, RACE_CONNECTIONS / 2);
+		SSL_CTX_free(races[i].ctx);
+	}
+	tlskeys_free(ring);
+}
+END_TEST
+
 static Suite *
 tlskeys_suite(void)
 {
@@ -379,6 +448,7 @@ tlskeys_suite(void)
 	tcase_add_loop_test(tc, test_key_file_errors, 0,
 	    sizeof bad_files / sizeof bad_files[0]);
 	tcase_add_test(tc, test_key_file_directory);
+	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
