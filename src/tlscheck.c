@@ -101,6 +101,7 @@ chain_load(const char *path, X509 **chain, int *n, char *err, size_t errlen)
 	*n = 0;
 	if ((bio = pem_open(path, err, errlen)) == NULL)
 		return -1;
+	ERR_clear_error();
 	while ((x = PEM_read_bio_X509(bio, NULL, nopass, NULL)) != NULL) {
 		if (*n == TLSCHECK_CHAIN_MAX) {
 			X509_free(x);
