@@ -7,6 +7,7 @@
  */
 #include "autoconf.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,12 +171,19 @@ pair_fails(const char *cert, const char *key, const char *message)
 	ck_assert_int_eq(t, 42);
 }
 
-static char *
-message(const char *fmt, const char *a, const char *b)
+static const char *message(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* The expected message, in a buffer the next call reuses. */
+static const char *
+message(const char *fmt, ...)
 {
 	static char buf[1024];
+	va_list ap;
 
-	snprintf(buf, sizeof buf, fmt, a, b);
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
 	return buf;
 }
 
@@ -243,18 +251,15 @@ START_TEST(test_chain_order)
 	cert = chain_write("swapped.pem", swapped);
 	pair_fails(cert, key,
 	    message("%s: chain out of order: certificate 1 is not issued by "
-		    "certificate 2%s",
-		cert, ""));
+		    "certificate 2", cert));
 	cert = chain_write("late.pem", late);
 	pair_fails(cert, key,
 	    message("%s: chain out of order: certificate 2 is not issued by "
-		    "certificate 3%s",
-		cert, ""));
+		    "certificate 3", cert));
 	cert = chain_write("forged.pem", forged);
 	pair_fails(cert, key,
 	    message("%s: chain out of order: certificate 1 is not issued by "
-		    "certificate 2%s",
-		cert, ""));
+		    "certificate 2", cert));
 	X509_free(impostor);
 	EVP_PKEY_free(impostor_key);
 }
@@ -273,10 +278,10 @@ START_TEST(test_expired)
 
 	cert = chain_write("old-leaf.pem", chain1);
 	pair_fails(cert, key,
-	    message("%s: certificate expired on 2026-11-30%s", cert, ""));
+	    message("%s: certificate expired on 2026-11-30", cert));
 	cert = chain_write("old-inter.pem", chain2);
 	pair_fails(cert, key,
-	    message("%s: certificate 2 expired on 2026-12-01%s", cert, ""));
+	    message("%s: certificate 2 expired on 2026-12-01", cert));
 	X509_free(old_inter);
 	X509_free(old_leaf);
 }
@@ -363,23 +368,23 @@ START_TEST(test_not_pem)
 	FILE *f;
 
 	cert = bytes_write("text.pem", "hello\n", 6);
-	pair_fails(cert, good_key, message("%s: no PEM certificate%s", cert, ""));
+	pair_fails(cert, good_key, message("%s: no PEM certificate", cert));
 	/* A key is no certificate. */
 	pair_fails(good_key, good_key,
-	    message("%s: no PEM certificate%s", good_key, ""));
+	    message("%s: no PEM certificate", good_key));
 	key = bytes_write("text.key", "hello\n", 6);
 	pair_fails(good_cert, key,
-	    message("%s: no unencrypted PEM private key%s", key, ""));
+	    message("%s: no unencrypted PEM private key", key));
 	/* A certificate is no key. */
 	pair_fails(good_cert, good_cert,
-	    message("%s: no unencrypted PEM private key%s", good_cert, ""));
+	    message("%s: no unencrypted PEM private key", good_cert));
 
 	/* A broken second certificate. */
 	ck_assert_ptr_nonnull(f = fopen(good_cert, "a"));
 	ck_assert_int_gt(fputs(bad_block, f), 0);
 	ck_assert_int_eq(fclose(f), 0);
 	pair_fails(good_cert, good_key,
-	    message("%s: certificate 2 is not valid PEM%s", good_cert, ""));
+	    message("%s: certificate 2 is not valid PEM", good_cert));
 
 	/* Encrypted: refused, never prompted for. */
 	key = path_of("encrypted.key");
@@ -390,7 +395,7 @@ START_TEST(test_not_pem)
 	ck_assert_int_eq(fclose(f), 0);
 	cert = chain_write("chain2.pem", chain);
 	pair_fails(cert, key,
-	    message("%s: no unencrypted PEM private key%s", key, ""));
+	    message("%s: no unencrypted PEM private key", key));
 }
 END_TEST
 
@@ -402,9 +407,9 @@ START_TEST(test_missing)
 	const char *none = path_of("none.pem");
 
 	pair_fails(none, key,
-	    message("%s: No such file or directory%s", none, ""));
+	    message("%s: No such file or directory", none));
 	pair_fails(cert, none,
-	    message("%s: No such file or directory%s", none, ""));
+	    message("%s: No such file or directory", none));
 }
 END_TEST
 
