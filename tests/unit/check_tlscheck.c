@@ -16,6 +16,7 @@
 #include <check.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "tlscheck.h"
 #include "tlstest.h"
@@ -547,6 +548,61 @@ START_TEST(test_ocsp_wrong_certificate)
 }
 END_TEST
 
+/*
+ * A site with an ECDSA and an RSA certificate, the response about the
+ * ECDSA one (loaded first, so not the context's current certificate): a
+ * client served the ECDSA certificate gets the staple, one served the RSA
+ * certificate does not.
+ */
+START_TEST(test_ocsp_two_certificates)
+{
+	EVP_PKEY *rsa_key = EVP_RSA_gen(2048);
+	X509 *rsa, *current;
+	unsigned char *der, *got;
+	char err[512] = "";
+	size_t len, got_len;
+	SSL_CTX *server, *client;
+	SSL_SESSION *s;
+	int resumed;
+
+	ck_assert_ptr_nonnull(rsa_key);
+	rsa = tlstest_cert("localhost", rsa_key, inter, inter_key,
+	    at(-100, 0), at(200, 0));
+	server = tlstest_server(leaf, leaf_key, TLS1_3_VERSION);
+	ck_assert_int_eq(SSL_CTX_use_certificate(server, rsa), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(server, rsa_key), 1);
+	ck_assert_ptr_nonnull(client = SSL_CTX_new(TLS_client_method()));
+	der = ocsp_make(leaf, inter, inter_key,
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL, &len);
+
+	current = SSL_CTX_get0_certificate(server);
+	ck_assert_msg(tlscheck_staple(server, der, len, err, sizeof err) == 0,
+	    "%s", err);
+	ck_assert_ptr_eq(SSL_CTX_get0_certificate(server), current);
+
+	ck_assert_int_eq(
+	    SSL_CTX_set1_sigalgs_list(client, "ecdsa_secp256r1_sha256"), 1);
+	s = tlstest_connect(server, client, NULL, &resumed, &got, &got_len);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(got_len, len);
+	ck_assert_int_eq(memcmp(got, der, len), 0);
+	free(got);
+	SSL_SESSION_free(s);
+
+	ck_assert_int_eq(
+	    SSL_CTX_set1_sigalgs_list(client, "rsa_pss_rsae_sha256"), 1);
+	s = tlstest_connect(server, client, NULL, &resumed, &got, &got_len);
+	ck_assert_ptr_null(got);
+	SSL_SESSION_free(s);
+
+	free(der);
+	SSL_CTX_free(client);
+	SSL_CTX_free(server);
+	X509_free(rsa);
+	EVP_PKEY_free(rsa_key);
+}
+END_TEST
+
 static Suite *
 tlscheck_suite(void)
 {
@@ -566,6 +622,7 @@ tlscheck_suite(void)
 	tcase_add_test(tc, test_ocsp_refused);
 	tcase_add_loop_test(tc, test_ocsp_staple, 0, 2);
 	tcase_add_test(tc, test_ocsp_wrong_certificate);
+	tcase_add_test(tc, test_ocsp_two_certificates);
 	suite_add_tcase(s, tc);
 	return s;
 }
