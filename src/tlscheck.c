@@ -35,6 +35,7 @@ struct staple {
 	X509 *leaf; /* the certificate the response is about; a reference */
 	unsigned char *der;
 	size_t len;
+	time_t next_update; /* 0: the response gives none */
 };
 
 static pthread_once_t staple_index_once = PTHREAD_ONCE_INIT;
@@ -395,9 +396,9 @@ certid_is(const OCSP_CERTID *id, X509 *x)
 	    memcmp(hash, ASN1_STRING_get0_data(name_hash), n) == 0;
 }
 
-/* The certificate of ctx that basic is about, or NULL. */
+/* The certificate of ctx that basic is about, or NULL; *single its answer. */
 static X509 *
-staple_leaf(SSL_CTX *ctx, OCSP_BASICRESP *basic)
+staple_leaf(SSL_CTX *ctx, OCSP_BASICRESP *basic, OCSP_SINGLERESP **single)
 {
 	X509 *current, *x, *leaf = NULL;
 	int more, i;
@@ -408,11 +409,11 @@ staple_leaf(SSL_CTX *ctx, OCSP_BASICRESP *basic)
 	     more && leaf == NULL;
 	     more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
 		x = SSL_CTX_get0_certificate(ctx);
-		for (i = 0; i < OCSP_resp_count(basic) && leaf == NULL; i++)
-			if (certid_is(OCSP_SINGLERESP_get0_id(
-					  OCSP_resp_get0(basic, i)),
-				x))
+		for (i = 0; i < OCSP_resp_count(basic) && leaf == NULL; i++) {
+			*single = OCSP_resp_get0(basic, i);
+			if (certid_is(OCSP_SINGLERESP_get0_id(*single), x))
 				leaf = x;
+		}
 	}
 	for (more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
 	     more && SSL_CTX_get0_certificate(ctx) != current;
@@ -421,7 +422,12 @@ staple_leaf(SSL_CTX *ctx, OCSP_BASICRESP *basic)
 	return leaf;
 }
 
-/* OpenSSL's status callback: the staple, if it is for the certificate sent. */
+/*
+ * OpenSSL's status callback: the staple, if it is about the certificate
+ * sent and still current. A response past its nextUpdate is left out, as
+ * if there were none, because some clients (Firefox) refuse a connection
+ * with a stale one while they accept one without.
+ */
 static int
 staple_cb(SSL *ssl, void *arg)
 {
@@ -429,7 +435,8 @@ staple_cb(SSL *ssl, void *arg)
 	unsigned char *copy;
 
 	s = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), staple_index);
-	if (s == NULL || SSL_get_certificate(ssl) != s->leaf)
+	if (s == NULL || SSL_get_certificate(ssl) != s->leaf ||
+	    (s->next_update != 0 && time(NULL) > s->next_update))
 		return SSL_TLSEXT_ERR_NOACK;
 	if ((copy = OPENSSL_malloc(s->len)) == NULL)
 		return SSL_TLSEXT_ERR_NOACK;
@@ -447,6 +454,8 @@ tlscheck_staple(SSL_CTX *ctx, const unsigned char *der, size_t len, char *err,
 {
 	OCSP_RESPONSE *resp;
 	OCSP_BASICRESP *basic = NULL;
+	OCSP_SINGLERESP *single = NULL;
+	ASN1_GENERALIZEDTIME *next_update = NULL;
 	struct staple *s = NULL, *old;
 	const unsigned char *p = der;
 	X509 *leaf;
@@ -462,7 +471,7 @@ tlscheck_staple(SSL_CTX *ctx, const unsigned char *der, size_t len, char *err,
 		snprintf(err, errlen, "not a DER OCSP response");
 		goto out;
 	}
-	if ((leaf = staple_leaf(ctx, basic)) == NULL) {
+	if ((leaf = staple_leaf(ctx, basic, &single)) == NULL) {
 		snprintf(err, errlen,
 		    "OCSP response about none of the site's certificates");
 		goto out;
@@ -474,6 +483,12 @@ tlscheck_staple(SSL_CTX *ctx, const unsigned char *der, size_t len, char *err,
 	}
 	memcpy(s->der, der, len);
 	s->len = len;
+	OCSP_single_get0_status(single, NULL, NULL, NULL, &next_update);
+	if (next_update != NULL &&
+	    asn1_time_get(next_update, &s->next_update) == -1) {
+		snprintf(err, errlen, "OCSP response with a bad nextUpdate");
+		goto out;
+	}
 	X509_up_ref(leaf);
 	s->leaf = leaf;
 	old = SSL_CTX_get_ex_data(ctx, staple_index);

@@ -40,7 +40,9 @@ int tlscheck_ocsp_load(const char *path, unsigned char **der, size_t *len,
 /*
  * Staples der (a response tlscheck_ocsp_load accepted) to each handshake
  * on ctx whose client asks for a status and is served the certificate the
- * response is about; ctx keeps its own copy until it is freed or this is
+ * response is about, until the response's nextUpdate (a stale staple
+ * fails some clients; none does not); ctx keeps its own copy until it is
+ * freed or this is
  * called again. Call it once ctx has its certificates and before it serves
  * (the callback reads the copy unlocked). 0, or -1 with err
  * set: the response is about none of ctx's certificates, or no memory.

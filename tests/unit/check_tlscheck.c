@@ -118,12 +118,13 @@ bytes_write(const char *name, const void *bytes, size_t len)
 }
 
 /*
- * A DER OCSP response: subject good, signed by its issuer; or, with status
- * other than successful, an error response without a body.
+ * A DER OCSP response: subject good at produced and for 7 days, signed by
+ * its issuer; or, with status other than successful, an error response
+ * without a body.
  */
 static unsigned char *
 ocsp_make(X509 *subject, X509 *issuer, EVP_PKEY *issuer_key, int status,
-    size_t *len)
+    time_t produced, size_t *len)
 {
 	OCSP_RESPONSE *resp;
 	OCSP_BASICRESP *basic = NULL;
@@ -136,8 +137,8 @@ ocsp_make(X509 *subject, X509 *issuer, EVP_PKEY *issuer_key, int status,
 		ck_assert_ptr_nonnull(basic = OCSP_BASICRESP_new());
 		ck_assert_ptr_nonnull(
 		    id = OCSP_cert_to_id(NULL, subject, issuer));
-		this_update = X509_time_adj_ex(NULL, 0, 0, &now);
-		next_update = X509_time_adj_ex(NULL, 7, 0, &now);
+		this_update = X509_time_adj_ex(NULL, 0, 0, &produced);
+		next_update = X509_time_adj_ex(NULL, 7, 0, &produced);
 		ck_assert_ptr_nonnull(OCSP_basic_add1_status(basic, id,
 		    V_OCSP_CERTSTATUS_GOOD, 0, NULL, this_update, next_update));
 		ck_assert_int_eq(OCSP_basic_sign(basic, issuer, issuer_key,
@@ -425,9 +426,9 @@ START_TEST(test_ocsp_refused)
 	int n;
 
 	good = ocsp_make(leaf, inter, inter_key,
-	    OCSP_RESPONSE_STATUS_SUCCESSFUL, &good_len);
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL, now, &good_len);
 	later = ocsp_make(leaf, inter, inter_key,
-	    OCSP_RESPONSE_STATUS_TRYLATER, &later_len);
+	    OCSP_RESPONSE_STATUS_TRYLATER, now, &later_len);
 	ck_assert_int_gt(n = i2d_X509(leaf, &cert_der), 0);
 	ck_assert_ptr_nonnull(padded = malloc(good_len + 1));
 	memcpy(padded, good, good_len);
@@ -488,7 +489,7 @@ START_TEST(test_ocsp_staple)
 	int resumed;
 
 	made = ocsp_make(leaf, inter, inter_key,
-	    OCSP_RESPONSE_STATUS_SUCCESSFUL, &made_len);
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL, time(NULL), &made_len);
 	path = bytes_write("leaf.der", made, made_len);
 	ck_assert_msg(tlscheck_ocsp_load(path, &der, &len, err, sizeof err) ==
 		0,
@@ -534,7 +535,7 @@ START_TEST(test_ocsp_wrong_certificate)
 	SSL_CTX *server = tlstest_server(leaf, leaf_key, TLS1_3_VERSION);
 
 	der = ocsp_make(other, inter, inter_key,
-	    OCSP_RESPONSE_STATUS_SUCCESSFUL, &len);
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL, time(NULL), &len);
 	ck_assert_int_eq(tlscheck_staple(server, der, len, err, sizeof err), -1);
 	ck_assert_str_eq(
 	    err, "OCSP response about none of the site's certificates");
@@ -573,7 +574,7 @@ START_TEST(test_ocsp_two_certificates)
 	ck_assert_int_eq(SSL_CTX_use_PrivateKey(server, rsa_key), 1);
 	ck_assert_ptr_nonnull(client = SSL_CTX_new(TLS_client_method()));
 	der = ocsp_make(leaf, inter, inter_key,
-	    OCSP_RESPONSE_STATUS_SUCCESSFUL, &len);
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL, time(NULL), &len);
 
 	current = SSL_CTX_get0_certificate(server);
 	ck_assert_msg(tlscheck_staple(server, der, len, err, sizeof err) == 0,
@@ -603,6 +604,31 @@ START_TEST(test_ocsp_two_certificates)
 }
 END_TEST
 
+/* A response past its nextUpdate is not stapled: no staple beats a stale one. */
+START_TEST(test_ocsp_stale)
+{
+	unsigned char *der, *got = NULL;
+	char err[512] = "";
+	size_t len, got_len;
+	SSL_CTX *server = tlstest_server(leaf, leaf_key, TLS1_3_VERSION);
+	SSL_CTX *client = SSL_CTX_new(TLS_client_method());
+	SSL_SESSION *s;
+	int resumed;
+
+	ck_assert_ptr_nonnull(client);
+	der = ocsp_make(leaf, inter, inter_key,
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL, time(NULL) - 8 * 86400, &len);
+	ck_assert_msg(tlscheck_staple(server, der, len, err, sizeof err) == 0,
+	    "%s", err);
+	s = tlstest_connect(server, client, NULL, &resumed, &got, &got_len);
+	ck_assert_ptr_null(got);
+	SSL_SESSION_free(s);
+	SSL_CTX_free(client);
+	SSL_CTX_free(server);
+	free(der);
+}
+END_TEST
+
 static Suite *
 tlscheck_suite(void)
 {
@@ -623,6 +649,7 @@ tlscheck_suite(void)
 	tcase_add_loop_test(tc, test_ocsp_staple, 0, 2);
 	tcase_add_test(tc, test_ocsp_wrong_certificate);
 	tcase_add_test(tc, test_ocsp_two_certificates);
+	tcase_add_test(tc, test_ocsp_stale);
 	suite_add_tcase(s, tc);
 	return s;
 }
