@@ -1150,6 +1150,8 @@ load_file(struct config *c, const char *path, const struct config_overrides *o,
 		c->tls.ciphersuites_line = config_setting_source_line(s);
 	if ((s = config_lookup(&cf, "tls_groups")) != NULL)
 		c->tls.groups_line = config_setting_source_line(s);
+	if ((s = config_lookup(&cf, "tls_ticket_key_file")) != NULL)
+		c->tls.ticket_key_file_line = config_setting_source_line(s);
 	if (c->health_path != NULL && c->metrics_path != NULL &&
 	    strcmp(c->health_path, c->metrics_path) == 0) {
 		fail(&ld, config_lookup(&cf, "health_path"),

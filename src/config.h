@@ -111,6 +111,7 @@ struct tls_config {
 	unsigned handshake_timeout_ms;
 	int session_tickets;
 	char *ticket_key_file; /* NULL: keys of our own */
+	int ticket_key_file_line;
 	unsigned ticket_key_rotate_s;
 };
 

@@ -55,8 +55,9 @@ generation_free(struct generation *g)
 }
 
 struct generation *
-generation_create(struct config *cfg, struct iopool *pool,
-    void (*opened)(void *), void (*closed)(void *), char *err, size_t errlen)
+generation_create(struct config *cfg, const struct generation *prev,
+    struct iopool *pool, void (*opened)(void *), void (*closed)(void *),
+    char *err, size_t errlen)
 {
 	const char *exts[CONFIG_MIME_MAX], *types[CONFIG_MIME_MAX];
 	struct generation *g;
@@ -88,7 +89,8 @@ generation_create(struct config *cfg, struct iopool *pool,
 	}
 	/* Certificates of the default site's make TLS listeners possible. */
 	if (cfg->sites[0].tls_certificate.count > 0 &&
-	    (g->tls = tls_create(cfg, err, errlen)) == NULL)
+	    (g->tls = tls_create(
+		 cfg, prev != NULL ? prev->tls : NULL, err, errlen)) == NULL)
 		goto fail;
 	if (cfg->access_log != NULL &&
 	    (g->access_log = accesslog_open(

@@ -36,12 +36,15 @@ struct generation {
 
 /*
  * Builds a generation for cfg, which it then owns; NULL with err set (cfg
- * freed). The environments' hooks are the caller's: opened() and closed()
- * are called with the generation itself (conn_env.arg), so a connection's
- * hooks know which generation it holds.
+ * freed). prev (NULL at start-up): the generation serving now, which must
+ * live until this returns; the new one carries on its session-ticket keys
+ * when it can (tls_create). The environments' hooks are the caller's: opened()
+ * and closed() are called with the generation itself (conn_env.arg), so a
+ * connection's hooks know which generation it holds.
  */
-struct generation *generation_create(struct config *cfg, struct iopool *pool,
-    void (*opened)(void *), void (*closed)(void *), char *err, size_t errlen);
+struct generation *generation_create(struct config *cfg,
+    const struct generation *prev, struct iopool *pool, void (*opened)(void *),
+    void (*closed)(void *), char *err, size_t errlen);
 void generation_retain(struct generation *);
 /*
  * Frees it with the last reference, on an I/O thread: the only way on the

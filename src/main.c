@@ -174,7 +174,7 @@ check_only(const struct config *cfg, const char *path)
 	}
 	if (cfg->sites[0].tls_certificate.count > 0) {
 		/* Its errors say where: "file:line: ..." or -C and -K. */
-		if ((tls = tls_create(cfg, err, sizeof err)) == NULL) {
+		if ((tls = tls_create(cfg, NULL, err, sizeof err)) == NULL) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}

@@ -78,6 +78,7 @@
 #include "resolve.h"
 #include "response.h"
 #include "server.h"
+#include "tls.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_BACKOFF_MS 100 /* after EMFILE and the like */
@@ -98,6 +99,12 @@
 #define TAPS_MAX (2 * CONFIG_LISTEN_MAX + 1)
 
 #define STATUS_INTERVAL_MS 5000
+/*
+ * How often the ticket keys are looked at: a quarter of the shortest
+ * tls_ticket_key_rotate_s, so a key is replaced within that of its due
+ * time whatever a reload sets.
+ */
+#define TICKET_CHECK_MS 15000
 #define STATUS_LINE_MAX 128
 
 enum listener_kind { LISTENER_MAIN, LISTENER_METRICS };
@@ -157,6 +164,7 @@ struct reload_job {
 	struct iojob job;
 	struct server *server;
 	struct generation *gen; /* the result, or NULL */
+	struct generation *prev; /* serving when it began: outlives the job */
 	char err[CONFIG_ERROR_MAX];
 };
 
@@ -201,6 +209,7 @@ struct server {
 	struct event *drain_ev;
 	struct event *status_ev;
 	struct event *watchdog_ev;
+	struct event *ticket_ev;
 	struct event *signal_evs[4];
 	size_t nsignals;
 	uint64_t status_requests;
@@ -1339,8 +1348,8 @@ reload_work(struct iojob *job)
 	if ((cfg = config_load(s->config_path, &s->overrides, rj->err,
 		 sizeof rj->err)) == NULL)
 		return;
-	rj->gen = generation_create(
-	    cfg, s->pool, conn_opened, conn_closed, rj->err, sizeof rj->err);
+	rj->gen = generation_create(cfg, rj->prev, s->pool, conn_opened,
+	    conn_closed, rj->err, sizeof rj->err);
 }
 
 static void
@@ -1418,6 +1427,7 @@ reload_begin(struct server *s)
 	s->reloading = 1;
 	memset(&s->reload, 0, sizeof s->reload);
 	s->reload.server = s;
+	s->reload.prev = s->gen;
 	s->reload.job.work = reload_work;
 	s->reload.job.done = reload_done;
 	s->reload.job.past_limit = 1;
@@ -1443,6 +1453,15 @@ watchdog_cb(evutil_socket_t fd, short what, void *arg)
 		    s->watchdog_ms)
 			return;
 	notify_watchdog();
+}
+
+/* Reactor 0's: the keys every reactor's handshakes use. */
+static void
+ticket_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	tls_rotate(s->gen->tls, time(NULL));
 }
 
 static void
@@ -1518,8 +1537,8 @@ server_build(
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
 			  "blocks every client while it waits");
 	/* Start-up: opening roots and logs here blocks nobody yet. */
-	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
-		 err, sizeof err)) == NULL) {
+	if ((s->gen = generation_create(cfg, NULL, s->pool, conn_opened,
+		 conn_closed, err, sizeof err)) == NULL) {
 		log_warnx("%s", err);
 		goto fail;
 	}
@@ -1547,6 +1566,8 @@ server_build(
 	if (s->watchdog_ms > 0 &&
 	    (s->watchdog_ev = timer_every(s, s->watchdog_ms, watchdog_cb)) ==
 		NULL)
+		goto fail;
+	if ((s->ticket_ev = timer_every(s, TICKET_CHECK_MS, ticket_cb)) == NULL)
 		goto fail;
 	s->status_ms = await_now_ms();
 	return s;
@@ -1662,6 +1683,8 @@ server_free(struct server *s)
 		event_free(s->status_ev);
 	if (s->watchdog_ev != NULL)
 		event_free(s->watchdog_ev);
+	if (s->ticket_ev != NULL)
+		event_free(s->ticket_ev);
 	if (s->grace_ev != NULL)
 		event_free(s->grace_ev);
 	if (s->drain_ev != NULL)

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "log.h"
 #include "tls.h"
+#include "tlskeys.h"
 
 /* Mozilla's "intermediate" profile (TLS 1.2 part), as the design says. */
 #define TLS_CIPHERS_DEFAULT                                                    \
@@ -40,6 +41,13 @@
 struct tls {
 	const struct config *cfg; /* outlives this: the generation's */
 	SSL_CTX *contexts[CONFIG_SITES_MAX]; /* NULL: the default site's */
+	/*
+	 * The ticket key ring; NULL: tls_session_tickets = false. The
+	 * contexts hold its references, so it lives as long as they do.
+	 */
+	struct tlskeys *keys;
+	int keys_random; /* made here, not read from a file */
+	unsigned keys_rotate_s;
 };
 
 static int tls_fail(const struct config *cfg, int line, char *err,
@@ -230,11 +238,44 @@ mismatch:
 	    "%s %s does not match %s %s", key_name, key, cert_name, cert);
 }
 
+/*
+ * The ring every context gets: prev's random one, or a new one, whose
+ * creator's reference the caller drops once the contexts hold theirs.
+ */
+static struct tlskeys *
+keys_get(struct tls *tls, const struct tls *prev, int *created, char *err,
+    size_t errlen)
+{
+	const struct tls_config *tc = &tls->cfg->tls;
+	char why[CONFIG_ERROR_MAX];
+	struct tlskeys *keys;
+
+	tls->keys_random = tc->ticket_key_file == NULL;
+	tls->keys_rotate_s = tc->ticket_key_rotate_s;
+	*created = 0;
+	if (prev != NULL && prev->keys != NULL && prev->keys_random &&
+	    tls->keys_random && prev->keys_rotate_s == tls->keys_rotate_s)
+		return prev->keys;
+	if ((keys = tlskeys_create(tc->ticket_key_file,
+		 tls->keys_random ? tc->ticket_key_rotate_s : 0, why,
+		 sizeof why)) == NULL) {
+		tls_fail(tls->cfg, tc->ticket_key_file_line, err, errlen,
+		    "%s%s", tls->keys_random ? "TLS: " : "tls_ticket_key_file ",
+		    why);
+		return NULL;
+	}
+	*created = 1;
+	return keys;
+}
+
 struct tls *
-tls_create(const struct config *cfg, char *err, size_t errlen)
+tls_create(
+    const struct config *cfg, const struct tls *prev, char *err, size_t errlen)
 {
 	const struct site_config *site;
+	struct tlskeys *keys = NULL;
 	struct tls *tls;
+	int created = 0;
 	size_t i, j;
 
 	if ((tls = calloc(1, sizeof *tls)) == NULL) {
@@ -242,6 +283,9 @@ tls_create(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	tls->cfg = cfg;
+	if (cfg->tls.session_tickets &&
+	    (keys = keys_get(tls, prev, &created, err, errlen)) == NULL)
+		goto fail;
 	for (i = 0; i < cfg->site_count; i++) {
 		site = &cfg->sites[i];
 		if (site->tls_certificate.count == 0)
@@ -252,14 +296,26 @@ tls_create(const struct config *cfg, char *err, size_t errlen)
 			if (pair_load(tls, tls->contexts[i], site, j, err,
 				errlen) == -1)
 				goto fail;
+		/* Every context: SNI may move a session to any of them. */
+		if (keys != NULL &&
+		    tlskeys_attach(keys, tls->contexts[i]) == -1) {
+			tls_fail(cfg, 0, err, errlen,
+			    "TLS: the ticket keys were refused");
+			goto fail;
+		}
 	}
 	if (tls->contexts[0] == NULL) {
 		snprintf(err, errlen,
 		    "TLS: no tls_certificate for the default site");
 		goto fail;
 	}
+	tls->keys = keys;
+	if (created)
+		tlskeys_free(keys);
 	return tls;
 fail:
+	if (created)
+		tlskeys_free(keys);
 	tls_free(tls);
 	return NULL;
 }
@@ -274,6 +330,13 @@ tls_free(struct tls *tls)
 	for (i = 0; i < CONFIG_SITES_MAX; i++)
 		SSL_CTX_free(tls->contexts[i]);
 	free(tls);
+}
+
+void
+tls_rotate(struct tls *tls, time_t now)
+{
+	if (tls != NULL && tls->keys != NULL)
+		tlskeys_rotate(tls->keys, now);
 }
 
 struct ssl_st *

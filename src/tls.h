@@ -13,6 +13,7 @@
 #define TLS_H
 
 #include <stddef.h>
+#include <time.h>
 
 struct config;
 struct ssl_st;
@@ -22,11 +23,19 @@ struct tls;
 /*
  * The contexts for cfg's sites, which must outlive them; NULL with err set
  * ("file:line: message" for what the file says) when a certificate or
- * key cannot be loaded, a key does not match its certificate, or a
- * cipher, suite or group list is refused.
+ * key cannot be loaded, a key does not match its certificate, a cipher,
+ * suite or group list is refused, or the ticket key file is bad. Every
+ * context gets the same ticket key ring: prev's (may be NULL; it must
+ * live until this returns) when both make their keys themselves with the
+ * same tls_ticket_key_rotate_s, so tickets issued before a reload resume
+ * after it; else a new one (a key file is read again: the operator
+ * replaces it and reloads).
  */
-struct tls *tls_create(const struct config *cfg, char *err, size_t errlen);
+struct tls *tls_create(
+    const struct config *cfg, const struct tls *prev, char *err, size_t errlen);
 void tls_free(struct tls *);
+/* Rotates the ticket keys when they are due; NULL or no ring is fine. */
+void tls_rotate(struct tls *, time_t now);
 /* A server session on the socket fd; NULL when memory is short. */
 struct ssl_st *tls_session_new(struct tls *, int fd);
 

@@ -556,6 +556,54 @@ class TLSOwnServerTest(ServerTestCase):
         finally:
             old.close()
 
+    def session_from(self, srv):
+        """A new session on srv, its ticket received (TLS 1.3 sends it after
+        the handshake: a response read means it came)."""
+        with self.tls(srv) as c:
+            c.request("GET", "/hello.txt")
+            self.assertEqual(c.read_response().status, 200)
+            self.assertFalse(c.sock.session_reused)
+            return c.sock.session
+
+    def resumes(self, srv, session):
+        with TLSConnection("127.0.0.1", srv.port, self.ctx, "default.test",
+                           session=session) as c:
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().status, 200)
+            return c.sock.session_reused
+
+    def reload(self, srv):
+        mark = len(srv.stderr_lines)
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_for_log("configuration reloaded", since=mark)
+
+    def test_ticket_resumes_after_reload(self):
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
+            "tls_certificate_key": self.first[1], "tls_ticket_key_rotate_s": 60})
+        session = self.session_from(srv)
+        self.reload(srv)
+        self.assertTrue(self.resumes(srv, session))
+
+    def test_shared_ticket_key_file(self):
+        """Two instances with one key file resume each other's sessions (as
+        behind HAProxy); a new file, reloaded, makes new keys."""
+        keys = os.path.join(self.tmp, "tickets.key")
+        write_file(keys, os.urandom(2 * 80))
+        os.chmod(keys, 0o600)
+        config = {"listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
+                  "tls_certificate_key": self.first[1], "tls_ticket_key_file": keys}
+        a = self.start_server(config=config)
+        b = self.start_server(config=dict(config))
+        session = self.session_from(a)
+        self.assertTrue(self.resumes(b, session))
+        self.reload(b)  # the same file: the same keys
+        self.assertTrue(self.resumes(b, session))
+        write_file(keys, os.urandom(80))
+        self.reload(b)
+        self.assertFalse(self.resumes(b, session))
+        self.assertTrue(self.resumes(a, session))
+
     def test_quick_use_with_C_and_K(self):
         srv = self.start_server(args=["-r", self.root, "-l", "127.0.0.1:0",
                                       "-C", self.first[0], "-K", self.first[1]],
@@ -595,6 +643,29 @@ class TLSOwnServerTest(ServerTestCase):
                         "-C", self.first[0], "-K", self.second[1]])
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("-K %s does not match -C %s" % (self.second[1], self.first[0]), p.stderr)
+
+    def check_conf(self, settings):
+        """-t on a file of settings: the result, the file, and the line of
+        each key in it."""
+        conf = os.path.join(self.tmp, "check.conf")
+        settings = dict({"listen": ["127.0.0.1:0 tls"], "root": self.root,
+                         "user": AS_ROOT and "root" or None}, **settings)
+        with open(conf, "w") as f:
+            f.write(config_text(settings))
+        keys = [k for k, v in settings.items() if v is not None]
+        return self.check(["-t", "-c", conf]), conf, {k: 1 + i for i, k in enumerate(keys)}
+
+    def test_check_bad_ticket_key_file(self):
+        keys = os.path.join(self.tmp, "short.key")
+        write_file(keys, os.urandom(79))
+        p, conf, line = self.check_conf({
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "tls_ticket_key_file": keys})
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r"%s:%d: tls_ticket_key_file %s: 79 bytes, not a whole "
+                         r"number of 80-byte keys" % (re.escape(conf),
+                                                      line["tls_ticket_key_file"],
+                                                      re.escape(keys)))
 
     def test_key_readable_by_others_warns(self):
         key = os.path.join(self.tmp, "open.key")
