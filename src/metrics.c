@@ -10,7 +10,10 @@
  * one instant, which a monotonic counter does not need. Code that counts
  * on a thread with no shard (tests, start-up) counts in a shard of its
  * own. The open-connection gauge is derived from two counters (accepted
- * minus closed) so it can never go negative.
+ * minus closed) so it can never go negative. The certificate expiry
+ * gauges belong to the generation serving, not to a shard: reactor 0
+ * replaces their text under a lock of their own, which a render holds
+ * while it copies them.
  */
 #include "autoconf.h"
 
@@ -34,6 +37,10 @@ static struct {
 	struct metrics_shard *shards;
 } registry = { PTHREAD_MUTEX_INITIALIZER, &unbound };
 static _Thread_local struct metrics_shard *bound;
+static struct {
+	pthread_mutex_t lock; /* guards text */
+	char *text;	      /* NULL: no certificate */
+} expiry = { PTHREAD_MUTEX_INITIALIZER, NULL };
 
 static struct metrics_shard *
 shard(void)
@@ -435,29 +442,71 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	return t.len;
 }
 
+static void
+text_expiry(
+    struct text *t, const char *const *sites, const time_t *not_after, size_t n)
+{
+	size_t i;
+
+	text_header(t, "tls_certificate_expiry_timestamp_seconds", "gauge",
+	    "When the first of a site's certificates lapses (Unix time).");
+	for (i = 0; i < n; i++)
+		text_printf(t,
+		    "coserve_tls_certificate_expiry_timestamp_seconds"
+		    "{site=\"%s\"} %lld\n",
+		    sites[i], (long long)not_after[i]);
+}
+
+int
+metrics_tls_expiry(const char *const *sites, const time_t *not_after, size_t n)
+{
+	struct text t = { NULL, 0, 0 };
+	char *text = NULL, *old;
+
+	if (n > 0) {
+		text_expiry(&t, sites, not_after, n);
+		if ((text = malloc(t.len + 1)) == NULL)
+			return -1;
+		t = (struct text){ text, t.len + 1, 0 };
+		text_expiry(&t, sites, not_after, n);
+	}
+	pthread_mutex_lock(&expiry.lock);
+	old = expiry.text;
+	expiry.text = text;
+	pthread_mutex_unlock(&expiry.lock);
+	free(old);
+	return 0;
+}
+
 char *
 metrics_render(struct iopool *pool, size_t *len)
 {
 	struct metrics_snapshot snap;
-	size_t size = 4096, need;
+	size_t size = 4096, need, extra;
 	char *buf, *bigger;
 
 	metrics_snapshot(&snap, pool);
 	if ((buf = malloc(size)) == NULL)
 		return NULL;
-	while ((need = metrics_format(&snap, buf, size)) >= size) {
-		if (need >= METRICS_TEXT_MAX) {
-			free(buf);
+	pthread_mutex_lock(&expiry.lock);
+	extra = expiry.text != NULL ? strlen(expiry.text) : 0;
+	while ((need = metrics_format(&snap, buf, size)) + extra >= size) {
+		if (need + extra >= METRICS_TEXT_MAX) {
 			errno = ENOMEM;
-			return NULL;
+			goto fail;
 		}
-		size = need + 1;
-		if ((bigger = realloc(buf, size)) == NULL) {
-			free(buf);
-			return NULL;
-		}
+		size = need + extra + 1;
+		if ((bigger = realloc(buf, size)) == NULL)
+			goto fail;
 		buf = bigger;
 	}
-	*len = need;
+	if (extra > 0)
+		memcpy(buf + need, expiry.text, extra + 1);
+	pthread_mutex_unlock(&expiry.lock);
+	*len = need + extra;
 	return buf;
+fail:
+	pthread_mutex_unlock(&expiry.lock);
+	free(buf);
+	return NULL;
 }

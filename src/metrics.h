@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "histogram.h"
 
@@ -145,6 +146,14 @@ void metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool);
  */
 size_t metrics_format(
     const struct metrics_snapshot *snap, char *buf, size_t size);
+/*
+ * The certificate expiry gauges, one per site (label, earliest notAfter),
+ * replacing the last set: reactor 0 sets those of the generation it
+ * serves, at start-up and on each reload; n = 0 clears them. 0, or -1
+ * (no memory: the last set stays).
+ */
+int metrics_tls_expiry(
+    const char *const *sites, const time_t *not_after, size_t n);
 /*
  * The current metrics as text, in a buffer of at most METRICS_TEXT_MAX
  * bytes that the caller frees; its length goes to *len. NULL with errno

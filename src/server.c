@@ -1336,6 +1336,23 @@ health_roots(const struct generation *g)
 	health_configure(g->cfg, paths, g->nroots);
 }
 
+/* The expiry gauges of g's certificates, by site. */
+static void
+tls_expiry_publish(const struct generation *g)
+{
+	const char *sites[CONFIG_SITES_MAX];
+	time_t not_after[CONFIG_SITES_MAX];
+	size_t i, n = 0;
+
+	for (i = 0; g->tls != NULL && i < g->cfg->site_count; i++) {
+		if ((not_after[n] = tls_not_after(g->tls, i)) == 0)
+			continue;
+		sites[n++] = i == 0 ? "default" : g->cfg->sites[i].names[0];
+	}
+	if (metrics_tls_expiry(sites, not_after, n) == -1)
+		log_warnx("certificate expiry metrics: out of memory");
+}
+
 /* Worker: everything a new configuration needs from storage. */
 static void
 reload_work(struct iojob *job)
@@ -1406,6 +1423,7 @@ reload_done(struct iojob *job)
 	/* Each lane takes the new generation (and max_connections) itself. */
 	lanes_wake(s);
 	health_roots(g);
+	tls_expiry_publish(g);
 	generation_release(old);
 	log_info("configuration reloaded");
 	ready(s);
@@ -1639,6 +1657,7 @@ server_run(struct server *s)
 	    s->nlanes == 1 ? "" : "s", cfg->reactors_auto ? " (auto)" : "",
 	    cfg->io_threads, cfg->io_threads == 1 ? "" : "s");
 	health_roots(s->gen);
+	tls_expiry_publish(s->gen);
 	ready(s);
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
@@ -1703,6 +1722,7 @@ server_free(struct server *s)
 	for (i = 1; i <= s->nthreads; i++)
 		pthread_join(s->threads[i], NULL);
 	health_shutdown();
+	metrics_tls_expiry(NULL, NULL, 0);
 	generation_free_now(s->gen);
 	lane_free(s->lanes[0]);
 	pthread_cond_destroy(&s->changed);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -27,6 +28,7 @@
 #include "config.h"
 #include "log.h"
 #include "tls.h"
+#include "tlscheck.h"
 #include "tlskeys.h"
 
 /* Mozilla's "intermediate" profile (TLS 1.2 part), as the design says. */
@@ -41,6 +43,7 @@
 struct tls {
 	const struct config *cfg; /* outlives this: the generation's */
 	SSL_CTX *contexts[CONFIG_SITES_MAX]; /* NULL: the default site's */
+	time_t not_after[CONFIG_SITES_MAX];  /* the first to lapse; 0: none */
 	/*
 	 * The ticket key ring; NULL: tls_session_tickets = false. The
 	 * contexts hold its references, so it lives as long as they do.
@@ -52,24 +55,47 @@ struct tls {
 
 static int tls_fail(const struct config *cfg, int line, char *err,
     size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void tls_warn(const struct config *cfg, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* err gets "file:line: " where the file says it, then the message. */
+/* buf gets "file:line: " where the file says it, then the message. */
+static void
+where_format(const struct config *cfg, int line, char *buf, size_t len,
+    const char *fmt, va_list ap)
+{
+	int n = 0;
+
+	if (cfg->path != NULL && line > 0)
+		n = snprintf(buf, len, "%s:%d: ", cfg->path, line);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	vsnprintf(buf + n, len - n, fmt, ap);
+}
+
 static int
 tls_fail(const struct config *cfg, int line, char *err, size_t errlen,
     const char *fmt, ...)
 {
 	va_list ap;
-	int n = 0;
 
-	if (cfg->path != NULL && line > 0)
-		n = snprintf(err, errlen, "%s:%d: ", cfg->path, line);
-	if (n < 0 || (size_t)n >= errlen)
-		return -1;
 	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
+	where_format(cfg, line, err, errlen, fmt, ap);
 	va_end(ap);
 	ERR_clear_error();
 	return -1;
+}
+
+/* Logged where the configuration is loaded: start-up, reload, -t. */
+static void
+tls_warn(const struct config *cfg, int line, const char *fmt, ...)
+{
+	char msg[CONFIG_ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	where_format(cfg, line, msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_warnx("%s", msg);
 }
 
 /* What OpenSSL's error queue says last, for a message. */
@@ -192,13 +218,19 @@ fail:
 }
 
 /*
- * One certificate chain and its key into ctx. A key readable by others is
- * loaded with a warning: refusing it would stop a running site at reload.
+ * One certificate chain and its key into ctx, once OpenSSL takes them
+ * checked for what it does not refuse: the chain's order and expiry
+ * (tlscheck). A key readable by others, or a certificate that lapses
+ * within TLSCHECK_WARN_DAYS, is loaded with a warning: refusing it would
+ * stop a running site at reload.
  */
 static int
-pair_load(struct tls *tls, SSL_CTX *ctx, const struct site_config *site,
-    size_t i, char *err, size_t errlen)
+pair_load(
+    struct tls *tls, SSL_CTX *ctx, size_t s, size_t i, char *err, size_t errlen)
 {
+	const struct site_config *site = &tls->cfg->sites[s];
+	char why[CONFIG_ERROR_MAX], warn[CONFIG_ERROR_MAX];
+	time_t not_after;
 	const char *cert = site->tls_certificate.paths[i];
 	const char *key = site->tls_certificate_key.paths[i];
 	const char *cert_name = site->tls_line > 0 ? "tls_certificate" : "-C";
@@ -232,6 +264,14 @@ pair_load(struct tls *tls, SSL_CTX *ctx, const struct site_config *site,
 	/* A key of another type than the certificate's lands beside it. */
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		goto mismatch;
+	if (tlscheck_pair(cert, key, time(NULL), why, sizeof why, warn,
+		sizeof warn, &not_after) == -1)
+		return tls_fail(tls->cfg, site->tls_line, err, errlen, "%s %s",
+		    cert_name, why);
+	if (warn[0] != '\0')
+		tls_warn(tls->cfg, site->tls_line, "%s %s", cert_name, warn);
+	if (tls->not_after[s] == 0 || not_after < tls->not_after[s])
+		tls->not_after[s] = not_after;
 	return 0;
 mismatch:
 	return tls_fail(tls->cfg, site->tls_line, err, errlen,
@@ -293,8 +333,8 @@ tls_create(
 		if ((tls->contexts[i] = context_new(tls, err, errlen)) == NULL)
 			goto fail;
 		for (j = 0; j < site->tls_certificate.count; j++)
-			if (pair_load(tls, tls->contexts[i], site, j, err,
-				errlen) == -1)
+			if (pair_load(
+				tls, tls->contexts[i], i, j, err, errlen) == -1)
 				goto fail;
 		/* Every context: SNI may move a session to any of them. */
 		if (keys != NULL &&
@@ -330,6 +370,12 @@ tls_free(struct tls *tls)
 	for (i = 0; i < CONFIG_SITES_MAX; i++)
 		SSL_CTX_free(tls->contexts[i]);
 	free(tls);
+}
+
+time_t
+tls_not_after(const struct tls *tls, size_t site)
+{
+	return tls->not_after[site];
 }
 
 void

@@ -23,7 +23,8 @@ struct tls;
 /*
  * The contexts for cfg's sites, which must outlive them; NULL with err set
  * ("file:line: message" for what the file says) when a certificate or
- * key cannot be loaded, a key does not match its certificate, a cipher,
+ * key cannot be loaded, a key does not match its certificate, a chain is
+ * out of order or a certificate expired (tlscheck), a cipher,
  * suite or group list is refused, or the ticket key file is bad. Every
  * context gets the same ticket key ring: prev's (may be NULL; it must
  * live until this returns) when both make their keys themselves with the
@@ -34,6 +35,11 @@ struct tls;
 struct tls *tls_create(
     const struct config *cfg, const struct tls *prev, char *err, size_t errlen);
 void tls_free(struct tls *);
+/*
+ * When the first of site's certificates lapses (the earliest notAfter of
+ * its chains); 0 when it has none of its own.
+ */
+time_t tls_not_after(const struct tls *, size_t site);
 /* Rotates the ticket keys when they are due; NULL or no ring is fine. */
 void tls_rotate(struct tls *, time_t now);
 /* A server session on the socket fd; NULL when memory is short. */

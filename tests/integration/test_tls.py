@@ -60,6 +60,20 @@ class Certs:
         return chain, key
 
 
+def not_after(chain):
+    """The earliest notAfter of the certificates in PEM file chain, from
+    openssl x509 -enddate, as a Unix time."""
+    with open(chain) as f:
+        pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n",
+                          f.read(), re.S)
+    times = []
+    for pem in pems:
+        p = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=pem,
+                           capture_output=True, text=True, check=True, timeout=60)
+        times.append(ssl.cert_time_to_seconds(p.stdout.strip().split("=", 1)[1]))
+    return min(times)
+
+
 def client_context(cafile, alpn=True):
     ctx = ssl.create_default_context(cafile=cafile)
     if alpn:
@@ -453,6 +467,15 @@ class TLSTest(ServerTestCase):
         wait_for(lambda: scrape(self.metrics_port)["coserve_tls_sessions_resumed_total"]
                  >= before + 2, what="resumed sessions counted")
 
+    def test_certificate_expiry_metric(self):
+        samples = scrape(self.metrics_port)
+        name = "coserve_tls_certificate_expiry_timestamp_seconds"
+        self.assertEqual(samples[name + '{site="default"}'], not_after(self.default_pair[0]))
+        self.assertEqual(samples[name + '{site="example.test"}'],
+                         not_after(self.example_pair[0]))
+        # other.test uses the default site's certificate: no gauge of its own.
+        self.assertNotIn(name + '{site="other.test"}', samples)
+
     def test_metrics_count_handshakes(self):
         before = scrape(self.metrics_port)
         for _ in range(3):
@@ -666,6 +689,57 @@ class TLSOwnServerTest(ServerTestCase):
                          r"number of 80-byte keys" % (re.escape(conf),
                                                       line["tls_ticket_key_file"],
                                                       re.escape(keys)))
+
+    def test_check_chain_out_of_order(self):
+        chain = os.path.join(self.tmp, "disordered.pem")
+        with open(chain, "wb") as out:
+            for part in ("first.crt", "second.crt", "ca.pem"):
+                with open(os.path.join(self.certs.dir, part), "rb") as f:
+                    out.write(f.read())
+        p, conf, line = self.check_conf({"tls_certificate": chain,
+                                         "tls_certificate_key": self.first[1]})
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r"%s:%d: tls_certificate %s: chain out of order: "
+                         r"certificate 1 is not issued by certificate 2" % (
+                             re.escape(conf), line["tls_certificate_key"], re.escape(chain)))
+
+    def test_expiry_warning_and_metric(self):
+        d = self.certs.dir
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", "soon.key", "-out", "soon.pem", "-days", "5",
+                "-subj", "/CN=soon", "-addext", "subjectAltName=DNS:default.test", cwd=d)
+        soon = (os.path.join(d, "soon.pem"), os.path.join(d, "soon.key"))
+        os.chmod(soon[1], 0o600)
+        warning = r"warn: %s:%d: tls_certificate %s: certificate expires on \S+, in [45] days"
+        p, conf, line = self.check_conf({"tls_certificate": soon[0],
+                                         "tls_certificate_key": soon[1]})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, warning % (re.escape(conf), line["tls_certificate_key"],
+                                              re.escape(soon[0])))
+
+        # Served: the gauge is the generation's, and a reload replaces it.
+        cert = os.path.join(self.tmp, "live.pem")
+        key = os.path.join(self.tmp, "live.key")
+        for src, dst in zip(self.first, (cert, key)):
+            with open(src, "rb") as f:
+                write_file(dst, f.read())
+        os.chmod(key, 0o600)
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "metrics_listen": "127.0.0.1:0",
+            "tls_certificate": cert, "tls_certificate_key": key})
+        gauge = 'coserve_tls_certificate_expiry_timestamp_seconds{site="default"}'
+        self.assertEqual(scrape(srv.listeners[1][1])[gauge], not_after(self.first[0]))
+        for src, dst in zip(soon, (cert, key)):
+            with open(src, "rb") as f:
+                write_file(dst, f.read())
+        mark = len(srv.stderr_lines)
+        self.reload(srv)
+        self.assertEqual(scrape(srv.listeners[1][1])[gauge], not_after(soon[0]))
+        with open(srv.config_path) as f:
+            key_line = 1 + [l.split(" ")[0] for l in f].index("tls_certificate_key")
+        self.assertTrue([l for l in srv.stderr_lines[mark:] if re.search(
+            warning % (re.escape(srv.config_path), key_line, re.escape(cert)), l)],
+            srv.stderr_lines[mark:])
 
     def test_key_readable_by_others_warns(self):
         key = os.path.join(self.tmp, "open.key")
