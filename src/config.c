@@ -992,8 +992,8 @@ find_key(const char *name)
 }
 
 /*
- * A key for each certificate, and where they are set, for the errors
- * tls.c finds when it loads them.
+ * A key for each certificate, and where they and the OCSP response are
+ * set, for the errors tls.c finds when it loads them.
  */
 static int
 tls_pairs_check(
@@ -1010,6 +1010,8 @@ tls_pairs_check(
 		    site->tls_certificate.count,
 		    site->tls_certificate_key.count);
 	site->tls_line = key != NULL ? config_setting_source_line(key) : 0;
+	if ((key = config_setting_get_member(g, "tls_ocsp_response")) != NULL)
+		site->tls_ocsp_line = config_setting_source_line(key);
 	return 0;
 }
 

@@ -98,6 +98,7 @@ struct site_config {
 	struct tls_files tls_certificate_key;
 	int tls_line;
 	char *tls_ocsp_response; /* NULL: no stapling */
+	int tls_ocsp_line;
 };
 
 /* The TLS settings every listener shares (tls.c applies them). */

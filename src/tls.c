@@ -279,6 +279,32 @@ mismatch:
 }
 
 /*
+ * The site's OCSP response, checked, stapled to the handshakes its
+ * certificate is served in. Read with the contexts, so a reload re-reads
+ * the file the operator refreshes.
+ */
+static int
+staple_load(struct tls *tls, SSL_CTX *ctx, const struct site_config *site,
+    char *err, size_t errlen)
+{
+	const char *path = site->tls_ocsp_response;
+	char why[CONFIG_ERROR_MAX];
+	unsigned char *der;
+	size_t len;
+	int rc;
+
+	if (tlscheck_ocsp_load(path, &der, &len, why, sizeof why) == -1)
+		return tls_fail(tls->cfg, site->tls_ocsp_line, err, errlen,
+		    "tls_ocsp_response %s", why);
+	rc = tlscheck_staple(ctx, der, len, why, sizeof why);
+	free(der);
+	if (rc == -1)
+		return tls_fail(tls->cfg, site->tls_ocsp_line, err, errlen,
+		    "tls_ocsp_response %s: %s", path, why);
+	return 0;
+}
+
+/*
  * The ring every context gets: prev's random one, or a new one, whose
  * creator's reference the caller drops once the contexts hold theirs.
  */
@@ -328,6 +354,13 @@ tls_create(
 		goto fail;
 	for (i = 0; i < cfg->site_count; i++) {
 		site = &cfg->sites[i];
+		if (site->tls_certificate.count == 0 &&
+		    site->tls_ocsp_response != NULL) {
+			tls_fail(cfg, site->tls_ocsp_line, err, errlen,
+			    "tls_ocsp_response: the block has no "
+			    "tls_certificate of its own to staple it to");
+			goto fail;
+		}
 		if (site->tls_certificate.count == 0)
 			continue;
 		if ((tls->contexts[i] = context_new(tls, err, errlen)) == NULL)
@@ -343,6 +376,9 @@ tls_create(
 			    "TLS: the ticket keys were refused");
 			goto fail;
 		}
+		if (site->tls_ocsp_response != NULL &&
+		    staple_load(tls, tls->contexts[i], site, err, errlen) == -1)
+			goto fail;
 	}
 	if (tls->contexts[0] == NULL) {
 		snprintf(err, errlen,

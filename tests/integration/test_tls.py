@@ -741,6 +741,64 @@ class TLSOwnServerTest(ServerTestCase):
             warning % (re.escape(srv.config_path), key_line, re.escape(cert)), l)],
             srv.stderr_lines[mark:])
 
+    def ocsp_response(self, name):
+        """A real OCSP response from the test CA saying the leaf name is
+        good, made with openssl ocsp as a responder would."""
+        d = self.certs.dir
+        p = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", name + ".crt"],
+                           cwd=d, capture_output=True, text=True, check=True, timeout=60)
+        serial = p.stdout.strip().split("=", 1)[1]
+        with open(os.path.join(d, "index.txt"), "w") as f:
+            f.write("V\t301231235959Z\t\t%s\tunknown\t/CN=%s\n" % (serial, name))
+        openssl("ocsp", "-issuer", "ca.pem", "-cert", name + ".crt", "-no_nonce",
+                "-reqout", name + ".ocsp-req.der", cwd=d)
+        openssl("ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", "ca.pem",
+                "-rkey", "ca.key", "-ndays", "1", "-reqin", name + ".ocsp-req.der",
+                "-respout", name + ".ocsp.der", cwd=d)
+        return os.path.join(d, name + ".ocsp.der")
+
+    def s_client_status(self, port):
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                            "-servername", "default.test", "-CAfile", self.certs.ca,
+                            "-status"], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60 * SLOWDOWN)
+        return p.stdout
+
+    def test_ocsp_stapling(self):
+        response = self.ocsp_response("first")
+        staple = os.path.join(self.tmp, "staple.der")
+        write_file(staple, b"")
+        # Not a response: a file:line: error, at -t as at start-up.
+        p, conf, line = self.check_conf({
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "tls_ocsp_response": staple})
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r"%s:%d: tls_ocsp_response %s: " % (
+            re.escape(conf), line["tls_ocsp_response"], re.escape(staple)))
+        with open(response, "rb") as f:
+            write_file(staple, f.read())
+        p, _, _ = self.check_conf({
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "tls_ocsp_response": staple})
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
+            "tls_certificate_key": self.first[1], "tls_ocsp_response": staple})
+        out = self.s_client_status(srv.port)
+        self.assertIn("OCSP Response Status: successful", out)
+        self.assertIn("Cert Status: good", out)
+        # Re-read on reload: a response about another certificate is refused
+        # and the running one keeps stapling.
+        with open(self.ocsp_response("second"), "rb") as f:
+            write_file(staple, f.read())
+        mark = len(srv.stderr_lines)
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_for_log("reload failed", since=mark)
+        self.assertTrue([l for l in srv.stderr_lines[mark:]
+                         if "tls_ocsp_response %s: " % staple in l], srv.stderr_lines[mark:])
+        self.assertIn("Cert Status: good", self.s_client_status(srv.port))
+
     def test_key_readable_by_others_warns(self):
         key = os.path.join(self.tmp, "open.key")
         with open(self.first[1], "rb") as f:
