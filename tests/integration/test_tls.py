@@ -33,7 +33,7 @@ class Certs:
         self.dir = d
         os.makedirs(d, exist_ok=True)
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
                 "-subj", "/CN=coserve test CA", cwd=d)
         os.chmod(os.path.join(d, "ca.key"), 0o600)
         self.ca = os.path.join(d, "ca.pem")
@@ -48,7 +48,7 @@ class Certs:
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-days", "2", "-extfile", name + ".ext",
+                "-CAcreateserial", "-days", "30", "-extfile", name + ".ext",
                 "-out", name + ".crt", cwd=d)
         key = os.path.join(d, name + ".key")
         os.chmod(key, 0o600)
