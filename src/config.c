@@ -52,7 +52,8 @@ enum key_type {
 	KEY_TLS_PATH,	   /* a KEY_PATH that may be a credential */
 	KEY_TLS_FILES,	   /* one KEY_TLS_PATH or a list of them */
 	KEY_TLS_PROTOCOLS, /* "TLSv1.2 TLSv1.3" */
-	KEY_TLS_STRING	   /* an OpenSSL list, which tls.c checks */
+	KEY_TLS_STRING,	   /* an OpenSSL list, which tls.c checks */
+	KEY_REDIRECT	   /* true (443), false or a port */
 };
 
 struct key {
@@ -137,6 +138,7 @@ static const struct key keys[] = {
 	{ "tls_certificate", KEY_TLS_FILES, S(tls_certificate), 0, 0 },
 	{ "tls_certificate_key", KEY_TLS_FILES, S(tls_certificate_key), 0, 0 },
 	{ "tls_ocsp_response", KEY_TLS_PATH, S(tls_ocsp_response), 0, 0 },
+	{ "redirect_https", KEY_REDIRECT, S(redirect_https), 1, 65535 },
 };
 
 struct loader {
@@ -853,6 +855,16 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 			return fail(ld, s, "%s must be true or false", k->name);
 		*(int *)dst = config_setting_get_bool(s);
 		return 0;
+	case KEY_REDIRECT:
+		if (config_setting_type(s) == CONFIG_TYPE_BOOL) {
+			*(unsigned *)dst = config_setting_get_bool(s) ? 443 : 0;
+			return 0;
+		}
+		if (config_setting_type(s) != CONFIG_TYPE_INT &&
+		    config_setting_type(s) != CONFIG_TYPE_INT64)
+			return fail(
+			    ld, s, "%s must be true, false or a port", k->name);
+		return load_uint(ld, k, s, dst);
 	case KEY_PATH:
 	case KEY_TLS_PATH:
 	case KEY_TLS_STRING:
@@ -934,6 +946,7 @@ site_inherit(struct site_config *dst, const struct site_config *src)
 	dst->precompressed = src->precompressed;
 	dst->dotfiles = src->dotfiles;
 	dst->symlinks = src->symlinks;
+	dst->redirect_https = src->redirect_https;
 	if ((dst->root = strdup(src->root)) == NULL ||
 	    (dst->index = strdup(src->index)) == NULL)
 		return -1;

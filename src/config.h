@@ -99,6 +99,7 @@ struct site_config {
 	int tls_line;
 	char *tls_ocsp_response; /* NULL: no stapling */
 	int tls_ocsp_line;
+	unsigned redirect_https; /* 0: no; else the https port */
 };
 
 /* The TLS settings every listener shares (tls.c applies them). */

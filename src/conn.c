@@ -9,6 +9,7 @@
  */
 #include "autoconf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -635,6 +636,94 @@ is_health(const struct conn *c, const struct path *p)
 	    !p->trailing_slash;
 }
 
+/*
+ * The host part of the Host field, if it is a plain name or address that
+ * can go into a Location as is; 0 when there is none to use.
+ */
+static size_t
+redirect_host(struct slice host, char *out, size_t size)
+{
+	size_t i, len = host.len;
+
+	if (host.ptr == NULL)
+		return 0;
+	if (len > 0 && host.ptr[0] == '[') {
+		for (i = 1; i < len && host.ptr[i] != ']'; i++)
+			if (!isxdigit((unsigned char)host.ptr[i]) &&
+			    host.ptr[i] != ':' && host.ptr[i] != '.')
+				return 0;
+		if (i == len)
+			return 0;
+		len = i + 1;
+	} else {
+		for (i = 0; i < len && host.ptr[i] != ':'; i++)
+			if (!isalnum((unsigned char)host.ptr[i]) &&
+			    host.ptr[i] != '.' && host.ptr[i] != '-')
+				return 0;
+		len = i;
+	}
+	if (len == 0 || len >= size)
+		return 0;
+	memcpy(out, host.ptr, len);
+	out[len] = '\0';
+	return len;
+}
+
+/*
+ * redirect_https on a plain connection: the same host and path over
+ * https. The host comes from the Host field only when it is a bare name
+ * or address, else from the site's first exact name; without either
+ * there is nowhere to send the client.
+ */
+static int
+send_https_redirect(struct exchange *x, const struct path *p, unsigned port)
+{
+	const struct site_config *site = x->root->site;
+	char host[256], portpart[16] = "";
+	char location[sizeof p->rel * 3 + 2];
+	char body[RESPONSE_ERROR_BODY_MAX];
+	struct response r;
+	size_t i, len;
+	long loclen;
+	int rc;
+
+	if (redirect_host(x->req->host, host, sizeof host) == 0) {
+		for (i = 0; i < site->name_count; i++)
+			if (site->names[i][0] != '*' &&
+			    strlen(site->names[i]) < sizeof host)
+				break;
+		if (i == site->name_count)
+			return exchange_send_error(x, 400);
+		strcpy(host, site->names[i]);
+	}
+	if (port != 443)
+		snprintf(portpart, sizeof portpart, ":%u", port);
+	if ((loclen = path_encode(p->rel, location, sizeof location)) == -1)
+		return exchange_send_error(x, 414);
+	if (response_begin_large(&r, 301,
+		RESPONSE_HEAD_MAX + sizeof host + loclen + p->query_len) == -1)
+		return exchange_send_error(x, 503);
+	len = response_error_body(301, body);
+	response_add(&r, "Location", "https://%s%s%s%s%.*s", host, portpart,
+	    location, p->trailing_slash && p->rel[0] != '\0' ? "/" : "",
+	    (int)p->query_len, p->query != NULL ? p->query : "");
+	response_add(&r, "Content-Type", "text/html; charset=utf-8");
+	response_add(&r, "Content-Length", "%zu", len);
+	rc = exchange_send_head(
+	    x, &r, x->req->method == HTTP_HEAD ? NULL : body, len);
+	response_free(&r);
+	return rc;
+}
+
+/* ACME http-01 answers must stay reachable over plain HTTP (RFC 8555). */
+static int
+is_acme_challenge(const struct path *p)
+{
+	static const char prefix[] = ".well-known/acme-challenge/";
+
+	return strncmp(p->rel, prefix, sizeof prefix - 1) == 0;
+}
+
 static int
 send_options(struct exchange *x)
 {
@@ -683,6 +772,10 @@ handle(struct conn *c, struct exchange *x)
 		return send_health(x, c->env->metrics_only, c->retiring);
 	if (c->env->metrics_only)
 		return exchange_send_error(x, 404);
+	if (x->root->site->redirect_https != 0 && c->transport.ssl == NULL &&
+	    !is_acme_challenge(&p))
+		return send_https_redirect(
+		    x, &p, x->root->site->redirect_https);
 	return file_serve(x, &p);
 }
 

@@ -506,6 +506,43 @@ class TLSOwnServerTest(ServerTestCase):
         return TLSConnection("127.0.0.1", srv.listeners[listener][1], self.ctx,
                              server_hostname="default.test")
 
+    def test_redirect_https(self):
+        acme = os.path.join(self.root, ".well-known", "acme-challenge")
+        write_file(os.path.join(acme, "token"), b"acme answer\n")
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls", "127.0.0.1:0"],
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "redirect_https": 8443, "health_path": "/health",
+            "servers": [{"names": ["other.test"], "redirect_https": True},
+                        {"names": ["kept.test"], "redirect_https": False}]})
+        plain = srv.listeners[1][1]
+
+        def get(target, host, method="GET"):
+            return fetch("127.0.0.1", plain, target, {"Host": host}, method=method)
+
+        r = get("/dir/a%20b?x=1&y", "default.test:8080")
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.header("Location"), "https://default.test:8443/dir/a%20b?x=1&y")
+        self.assertEqual(get("/dir/../sub/", "127.0.0.1").header("Location"),
+                         "https://127.0.0.1:8443/sub/")
+        self.assertEqual(get("/", "[::1]:80").header("Location"), "https://[::1]:8443/")
+        r = get("/hello.txt", "default.test", method="HEAD")
+        self.assertEqual((r.status, r.body), (301, b""))
+        # true is port 443, left out of the URL.
+        self.assertEqual(get("/hello.txt", "other.test").header("Location"),
+                         "https://other.test/hello.txt")
+        # Nowhere to send it: the default site has no name.
+        self.assertEqual(get("/hello.txt", "bad_host").status, 400)
+        # Served over plain HTTP: a site that turns it off, health for a
+        # balancer, ACME http-01 answers; and the same path over TLS.
+        self.assertEqual(get("/hello.txt", "kept.test").body, b"hello\n")
+        self.assertEqual(get("/health", "default.test").status, 200)
+        self.assertEqual(get("/.well-known/acme-challenge/token", "default.test").body,
+                         b"acme answer\n")
+        with self.tls(srv) as c:
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().body, b"hello\n")
+
     def test_handshake_timeout(self):
         timeout_ms = 1000 * SLOWDOWN
         srv = self.start_server(config={

@@ -554,6 +554,40 @@ START_TEST(tls_keys)
 }
 END_TEST
 
+/* redirect_https: true is 443, a number its port; blocks inherit it. */
+START_TEST(redirect_https)
+{
+	char err[CONFIG_ERROR_MAX];
+	struct config *c;
+
+	write_conf(
+	    "redirect_https = 8443;\n"
+	    "servers = ( { names = [ \"a.test\" ]; },\n"
+	    "  { names = [ \"b.test\" ]; redirect_https = true; },\n"
+	    "  { names = [ \"c.test\" ]; redirect_https = false; } );\n");
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->sites[0].redirect_https, 8443);
+	ck_assert_uint_eq(c->sites[1].redirect_https, 8443);
+	ck_assert_uint_eq(c->sites[2].redirect_https, 443);
+	ck_assert_uint_eq(c->sites[3].redirect_https, 0);
+	config_free(c);
+
+	write_conf("\nredirect_https = \"yes\";\n");
+	ck_assert_ptr_null(config_load(path, NULL, err, sizeof err));
+	ck_assert_msg(strstr(err,
+			  "coserve.conf:2: redirect_https must be "
+			  "true, false or a port") != NULL,
+	    "%s", err);
+	write_conf("redirect_https = 65536;\n");
+	ck_assert_ptr_null(config_load(path, NULL, err, sizeof err));
+	ck_assert_msg(strstr(err,
+			  "coserve.conf:1: redirect_https must be "
+			  "between 1 and 65535") != NULL,
+	    "%s", err);
+}
+END_TEST
+
 /* -C and -K: the default site's pair, and the -l listeners are TLS. */
 START_TEST(tls_overrides)
 {
@@ -695,6 +729,7 @@ main(void)
 	tcase_add_test(tc, listen_forms);
 	tcase_add_test(tc, max_connections_auto);
 	tcase_add_test(tc, tls_keys);
+	tcase_add_test(tc, redirect_https);
 	tcase_add_test(tc, tls_overrides);
 	tcase_add_test(tc, tls_credentials);
 	tcase_add_test(tc, site_find);
