@@ -231,6 +231,15 @@ line_escaped(struct line *l, struct slice s)
 	}
 }
 
+/* A text that may be missing, escaped like the request's. */
+static void
+line_optional(struct line *l, const char *s)
+{
+	struct slice text = { s, s != NULL ? strlen(s) : 0 };
+
+	line_escaped(l, text);
+}
+
 enum field {
 	F_LITERAL,
 	F_REMOTE_ADDR,
@@ -246,7 +255,10 @@ enum field {
 	F_HTTP_REFERER,
 	F_HTTP_USER_AGENT,
 	F_HOST,
-	F_REQUEST_TIME
+	F_REQUEST_TIME,
+	F_SSL_PROTOCOL,
+	F_SSL_CIPHER,
+	F_SSL_SERVER_NAME
 };
 
 static const struct {
@@ -267,6 +279,9 @@ static const struct {
 	{ "http_user_agent", F_HTTP_USER_AGENT },
 	{ "host", F_HOST },
 	{ "request_time", F_REQUEST_TIME },
+	{ "ssl_protocol", F_SSL_PROTOCOL },
+	{ "ssl_cipher", F_SSL_CIPHER },
+	{ "ssl_server_name", F_SSL_SERVER_NAME },
 };
 
 #define LOGFORMAT_ITEMS_MAX 64
@@ -407,6 +422,16 @@ logformat_render(const struct logformat *lf, const struct accesslog_entry *e,
 		case F_REQUEST_TIME:
 			line_printf(&l, "%ld.%03ld", e->request_ms / 1000,
 			    e->request_ms % 1000);
+			break;
+		case F_SSL_PROTOCOL:
+			line_optional(&l, e->tls_protocol);
+			break;
+		case F_SSL_CIPHER:
+			line_optional(&l, e->tls_cipher);
+			break;
+		case F_SSL_SERVER_NAME:
+			/* The client's own text, like Host. */
+			line_optional(&l, e->tls_server_name);
 			break;
 		}
 	}

@@ -28,6 +28,10 @@ struct accesslog_entry {
 	int status;
 	uint64_t body_bytes;
 	long request_ms; /* head received to response end */
+	/* TLS: what was negotiated, each NULL ("-") where none was. */
+	const char *tls_protocol;
+	const char *tls_cipher;
+	const char *tls_server_name; /* SNI */
 };
 
 /*

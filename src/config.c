@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <libconfig.h>
 
@@ -47,7 +48,12 @@ enum key_type {
 	KEY_HEADERS,
 	KEY_ERROR_PAGES,
 	KEY_MIME,
-	KEY_NAMES
+	KEY_NAMES,
+	KEY_TLS_PATH,	   /* a KEY_PATH that may be a credential */
+	KEY_TLS_FILES,	   /* one KEY_TLS_PATH or a list of them */
+	KEY_TLS_PROTOCOLS, /* "TLSv1.2 TLSv1.3" */
+	KEY_TLS_STRING,	   /* an OpenSSL list, which tls.c checks */
+	KEY_REDIRECT	   /* true (443), false or a port */
 };
 
 struct key {
@@ -108,6 +114,16 @@ static const struct key keys[] = {
 	{ "drain_delay_ms", KEY_UINT, G(drain_delay_ms), 0, 3600000 },
 	{ "user", KEY_FILE_NAME, G(user), 0, 0 },
 	{ "group", KEY_FILE_NAME, G(group), 0, 0 },
+	{ "tls_protocols", KEY_TLS_PROTOCOLS, G(tls.protocols), 0, 0 },
+	{ "tls_ciphers", KEY_TLS_STRING, G(tls.ciphers), 0, 0 },
+	{ "tls_ciphersuites", KEY_TLS_STRING, G(tls.ciphersuites), 0, 0 },
+	{ "tls_groups", KEY_TLS_STRING, G(tls.groups), 0, 0 },
+	{ "tls_handshake_timeout_ms", KEY_UINT, G(tls.handshake_timeout_ms), 1,
+	    3600000 },
+	{ "tls_session_tickets", KEY_BOOL, G(tls.session_tickets), 0, 0 },
+	{ "tls_ticket_key_file", KEY_TLS_PATH, G(tls.ticket_key_file), 0, 0 },
+	{ "tls_ticket_key_rotate_s", KEY_UINT, G(tls.ticket_key_rotate_s), 60,
+	    7 * 86400 },
 	{ "names", KEY_NAMES, S(names), 0, 0 },
 	{ "root", KEY_PATH, S(root), 0, 0 },
 	{ "index", KEY_FILE_NAME, S(index), 0, 0 },
@@ -119,6 +135,10 @@ static const struct key keys[] = {
 	{ "symlinks", KEY_SYMLINKS, S(symlinks), 0, 0 },
 	{ "headers", KEY_HEADERS, S(rules), 0, 0 },
 	{ "error_pages", KEY_ERROR_PAGES, S(error_pages), 0, 0 },
+	{ "tls_certificate", KEY_TLS_FILES, S(tls_certificate), 0, 0 },
+	{ "tls_certificate_key", KEY_TLS_FILES, S(tls_certificate_key), 0, 0 },
+	{ "tls_ocsp_response", KEY_TLS_PATH, S(tls_ocsp_response), 0, 0 },
+	{ "redirect_https", KEY_REDIRECT, S(redirect_https), 1, 65535 },
 };
 
 struct loader {
@@ -193,6 +213,37 @@ config_parse_listen(const char *text, struct config_listen *l)
 	return 0;
 }
 
+static int
+host_matches(const char *name, const char *host, size_t len)
+{
+	size_t namelen = strlen(name);
+
+	if (name[0] == '*' && name[1] == '.')
+		/* "*.example.com" matches any name below example.com. */
+		return len > namelen - 1 &&
+		    strncasecmp(
+			host + len - (namelen - 1), name + 1, namelen - 1) == 0;
+	return len == namelen && strncasecmp(host, name, len) == 0;
+}
+
+size_t
+config_site_find(const struct config *c, const char *host, size_t len)
+{
+	const struct site_config *site;
+	size_t i, j;
+	int wild;
+
+	for (wild = 0; wild < 2; wild++)
+		for (i = 1; i < c->site_count; i++) {
+			site = &c->sites[i];
+			for (j = 0; j < site->name_count; j++)
+				if ((site->names[j][0] == '*') == wild &&
+				    host_matches(site->names[j], host, len))
+					return i;
+		}
+	return 0;
+}
+
 /* A relative path in the file is relative to the file's own directory. */
 static char *
 resolve_path(const char *file, const char *value)
@@ -208,6 +259,31 @@ resolve_path(const char *file, const char *value)
 	if (asprintf(&out, "%.*s/%s", dirlen, file, value) == -1)
 		return NULL;
 	return out;
+}
+
+/*
+ * A secret's path: with $CREDENTIALS_DIRECTORY set (systemd's
+ * LoadCredential=), one that does not exist as given is looked up by its
+ * base name there. path is the caller's, and freed if replaced.
+ */
+static char *
+credential_path(char *path)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY"), *base;
+	char *cred;
+
+	if (path == NULL || dir == NULL || *dir == '\0' ||
+	    access(path, F_OK) == 0)
+		return path;
+	base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+	if (asprintf(&cred, "%s/%s", dir, base) == -1)
+		return path;
+	if (access(cred, F_OK) == -1) {
+		free(cred);
+		return path;
+	}
+	free(path);
+	return cred;
 }
 
 static int
@@ -522,6 +598,14 @@ load_string(struct loader *ld, const struct key *k, const config_setting_t *s,
 		/* FALLTHROUGH */
 	case KEY_PATH:
 		return set_string(ld, s, dst, resolve_path(ld->file, str));
+	case KEY_TLS_PATH:
+		return set_string(
+		    ld, s, dst, credential_path(resolve_path(ld->file, str)));
+	case KEY_TLS_STRING:
+		if (has_control(str))
+			return fail(
+			    ld, s, "%s has a control character", k->name);
+		break;
 	case KEY_FILE_NAME:
 		if (strchr(str, '/') != NULL || has_control(str))
 			return fail(ld, s,
@@ -608,6 +692,27 @@ load_choice(struct loader *ld, const struct key *k, const config_setting_t *s,
 	}
 }
 
+/* "address:port", or "address:port tls" for a TLS listener. */
+static int
+parse_listen_entry(const char *str, struct config_listen *l)
+{
+	char addr[96];
+	size_t len = strlen(str);
+
+	l->tls = 0;
+	if (len > 4 && strcmp(str + len - 4, " tls") == 0) {
+		for (len -= 4; len > 0 && str[len - 1] == ' '; len--)
+			;
+		if (len >= sizeof addr)
+			return -1;
+		memcpy(addr, str, len);
+		addr[len] = '\0';
+		l->tls = 1;
+		str = addr;
+	}
+	return config_parse_listen(str, l);
+}
+
 static int
 load_listen(struct loader *ld, const config_setting_t *s, struct config *c)
 {
@@ -624,14 +729,73 @@ load_listen(struct loader *ld, const config_setting_t *s, struct config *c)
 		    ld, s, "listen needs 1 to %d addresses", CONFIG_LISTEN_MAX);
 	for (i = 0; i < n; i++) {
 		str = config_setting_get_string_elem(s, i);
-		if (str == NULL ||
-		    config_parse_listen(str, &c->listen[i]) == -1)
+		if (str == NULL || parse_listen_entry(str, &c->listen[i]) == -1)
 			return fail(ld, s,
 			    "listen: bad address \"%s\" (want "
-			    "\"1.2.3.4:80\", \"[::1]:80\" or \"*:80\")",
+			    "\"1.2.3.4:80\", \"[::1]:80\" or \"*:80\", "
+			    "and \" tls\" after one for TLS)",
 			    str == NULL ? "?" : str);
 	}
 	c->listen_count = n;
+	return 0;
+}
+
+/* tls_certificate or tls_certificate_key: a path or a list of them. */
+static int
+load_tls_files(struct loader *ld, const struct key *k,
+    const config_setting_t *s, struct tls_files *files)
+{
+	const config_setting_t *one;
+	const char *str;
+	size_t i, n = 1;
+
+	if (config_setting_is_aggregate(s)) {
+		n = (size_t)config_setting_length(s);
+		if (n == 0 || n > CONFIG_TLS_PAIRS_MAX)
+			return fail(ld, s,
+			    "%s must be a path or a list of 1 to %d", k->name,
+			    CONFIG_TLS_PAIRS_MAX);
+	}
+	for (i = 0; i < files->count; i++)
+		free(files->paths[i]);
+	files->count = 0;
+	for (i = 0; i < n; i++) {
+		one = config_setting_is_aggregate(s)
+		    ? config_setting_get_elem(s, (unsigned)i)
+		    : s;
+		if ((str = get_string(ld, one, k->name)) == NULL)
+			return -1;
+		if ((files->paths[i] = credential_path(
+			 resolve_path(ld->file, str))) == NULL)
+			return fail(ld, s, "out of memory");
+		files->count++;
+	}
+	return 0;
+}
+
+/* tls_protocols: some of "TLSv1.2" and "TLSv1.3", by spaces. */
+static int
+load_tls_protocols(
+    struct loader *ld, const config_setting_t *s, unsigned *protocols)
+{
+	const char *str = config_setting_get_string(s), *p;
+	size_t len;
+
+	*protocols = 0;
+	for (p = str; p != NULL && *p != '\0'; p += len) {
+		p += strspn(p, " ");
+		len = strcspn(p, " ");
+		if (len == 7 && strncmp(p, "TLSv1.2", 7) == 0)
+			*protocols |= CONFIG_TLS_1_2;
+		else if (len == 7 && strncmp(p, "TLSv1.3", 7) == 0)
+			*protocols |= CONFIG_TLS_1_3;
+		else if (len > 0)
+			break;
+	}
+	if (p == NULL || *p != '\0' || *protocols == 0)
+		return fail(ld, s,
+		    "tls_protocols must name TLSv1.2, TLSv1.3 or both "
+		    "(\"TLSv1.2 TLSv1.3\"), nothing older");
 	return 0;
 }
 
@@ -691,13 +855,29 @@ load_key(struct loader *ld, const struct key *k, config_setting_t *s,
 			return fail(ld, s, "%s must be true or false", k->name);
 		*(int *)dst = config_setting_get_bool(s);
 		return 0;
+	case KEY_REDIRECT:
+		if (config_setting_type(s) == CONFIG_TYPE_BOOL) {
+			*(unsigned *)dst = config_setting_get_bool(s) ? 443 : 0;
+			return 0;
+		}
+		if (config_setting_type(s) != CONFIG_TYPE_INT &&
+		    config_setting_type(s) != CONFIG_TYPE_INT64)
+			return fail(
+			    ld, s, "%s must be true, false or a port", k->name);
+		return load_uint(ld, k, s, dst);
 	case KEY_PATH:
+	case KEY_TLS_PATH:
+	case KEY_TLS_STRING:
 	case KEY_FILE_NAME:
 	case KEY_URL_PATH:
 	case KEY_LOG_FORMAT:
 	case KEY_MEDIA_TYPE:
 	case KEY_ACCESS_LOG:
 		return load_string(ld, k, s, dst);
+	case KEY_TLS_FILES:
+		return load_tls_files(ld, k, s, dst);
+	case KEY_TLS_PROTOCOLS:
+		return load_tls_protocols(ld, s, dst);
 	case KEY_LOG_LEVEL:
 	case KEY_TOKENS:
 	case KEY_DOTFILES:
@@ -744,6 +924,11 @@ site_clear(struct site_config *site)
 	}
 	for (i = 0; i < site->error_page_count; i++)
 		free(site->error_pages[i].path);
+	for (i = 0; i < site->tls_certificate.count; i++)
+		free(site->tls_certificate.paths[i]);
+	for (i = 0; i < site->tls_certificate_key.count; i++)
+		free(site->tls_certificate_key.paths[i]);
+	free(site->tls_ocsp_response);
 	memset(site, 0, sizeof *site);
 }
 
@@ -761,6 +946,7 @@ site_inherit(struct site_config *dst, const struct site_config *src)
 	dst->precompressed = src->precompressed;
 	dst->dotfiles = src->dotfiles;
 	dst->symlinks = src->symlinks;
+	dst->redirect_https = src->redirect_https;
 	if ((dst->root = strdup(src->root)) == NULL ||
 	    (dst->index = strdup(src->index)) == NULL)
 		return -1;
@@ -793,6 +979,10 @@ set_defaults(struct config *c)
 	c->health_probe_interval_ms = 2000;
 	c->health_probe_timeout_ms = 500;
 	c->log_level = LOG_LEVEL_INFO;
+	c->tls.protocols = CONFIG_TLS_1_2 | CONFIG_TLS_1_3;
+	c->tls.handshake_timeout_ms = 10000;
+	c->tls.session_tickets = 1;
+	c->tls.ticket_key_rotate_s = 3600;
 	site->autoindex_max_entries = 100000;
 	site->precompressed = ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP;
 	site->symlinks = SYMLINKS_INSIDE_ROOT;
@@ -812,6 +1002,53 @@ find_key(const char *name)
 		if (strcmp(keys[k].name, name) == 0)
 			return &keys[k];
 	return NULL;
+}
+
+/*
+ * A key for each certificate, and where they and the OCSP response are
+ * set, for the errors tls.c finds when it loads them.
+ */
+static int
+tls_pairs_check(
+    struct loader *ld, config_setting_t *g, struct site_config *site)
+{
+	config_setting_t *cert, *key;
+
+	cert = config_setting_get_member(g, "tls_certificate");
+	key = config_setting_get_member(g, "tls_certificate_key");
+	if (site->tls_certificate.count != site->tls_certificate_key.count)
+		return fail(ld, key != NULL ? key : cert,
+		    "%zu tls_certificate and %zu tls_certificate_key: "
+		    "each certificate needs its key, in the same order",
+		    site->tls_certificate.count,
+		    site->tls_certificate_key.count);
+	site->tls_line = key != NULL ? config_setting_source_line(key) : 0;
+	if ((key = config_setting_get_member(g, "tls_ocsp_response")) != NULL)
+		site->tls_ocsp_line = config_setting_source_line(key);
+	return 0;
+}
+
+/*
+ * A TLS listener needs the default site's certificate, which a client
+ * naming no site (or none of ours) gets. -l replaces the file's
+ * listeners; -C and -K replace the default site's certificate.
+ */
+static int
+tls_listen_check(struct loader *ld, config_t *cf, const struct config *c,
+    const struct config_overrides *o)
+{
+	size_t i;
+
+	if ((o != NULL &&
+		(o->listen_count > 0 || o->tls_certificate != NULL)) ||
+	    c->sites[0].tls_certificate.count > 0)
+		return 0;
+	for (i = 0; i < c->listen_count; i++)
+		if (c->listen[i].tls)
+			return fail(ld, config_lookup(cf, "listen"),
+			    "listen: a tls listener needs tls_certificate "
+			    "and tls_certificate_key at the top level");
+	return 0;
 }
 
 static int
@@ -842,7 +1079,7 @@ load_server(struct loader *ld, config_setting_t *g, struct config *c)
 	}
 	if (site->name_count == 0)
 		return fail(ld, g, "a server block needs names");
-	return 0;
+	return tls_pairs_check(ld, g, site);
 }
 
 /*
@@ -884,7 +1121,8 @@ limits_check(struct loader *ld, config_t *cf, struct config *c)
 }
 
 static int
-load_file(struct config *c, const char *path, char *err, size_t errlen)
+load_file(struct config *c, const char *path, const struct config_overrides *o,
+    char *err, size_t errlen)
 {
 	struct loader ld = { path, err, errlen };
 	config_t cf;
@@ -918,8 +1156,17 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 		if (load_key(&ld, k, s, c, &c->sites[0]) == -1)
 			goto out;
 	}
-	if (limits_check(&ld, &cf, c) == -1)
+	if (limits_check(&ld, &cf, c) == -1 ||
+	    tls_pairs_check(&ld, top, &c->sites[0]) == -1)
 		goto out;
+	if ((s = config_lookup(&cf, "tls_ciphers")) != NULL)
+		c->tls.ciphers_line = config_setting_source_line(s);
+	if ((s = config_lookup(&cf, "tls_ciphersuites")) != NULL)
+		c->tls.ciphersuites_line = config_setting_source_line(s);
+	if ((s = config_lookup(&cf, "tls_groups")) != NULL)
+		c->tls.groups_line = config_setting_source_line(s);
+	if ((s = config_lookup(&cf, "tls_ticket_key_file")) != NULL)
+		c->tls.ticket_key_file_line = config_setting_source_line(s);
 	if (c->health_path != NULL && c->metrics_path != NULL &&
 	    strcmp(c->health_path, c->metrics_path) == 0) {
 		fail(&ld, config_lookup(&cf, "health_path"),
@@ -942,6 +1189,8 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 				config_setting_get_elem(servers, i), c) == -1)
 				goto out;
 	}
+	if (tls_listen_check(&ld, &cf, c, o) == -1)
+		goto out;
 	rc = 0;
 out:
 	config_destroy(&cf);
@@ -1026,6 +1275,31 @@ max_connections_auto(const struct config *c)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/* -C and -K: the default site's one pair, replacing the file's. */
+static int
+tls_override(struct site_config *site, const struct config_overrides *o)
+{
+	struct tls_files *cert = &site->tls_certificate;
+	struct tls_files *key = &site->tls_certificate_key;
+	size_t i;
+
+	for (i = 0; i < cert->count; i++)
+		free(cert->paths[i]);
+	for (i = 0; i < key->count; i++)
+		free(key->paths[i]);
+	cert->count = key->count = 0;
+	site->tls_line = 0;
+	if ((cert->paths[0] = credential_path(strdup(o->tls_certificate))) ==
+	    NULL)
+		return -1;
+	cert->count = 1;
+	if ((key->paths[0] = credential_path(strdup(o->tls_certificate_key))) ==
+	    NULL)
+		return -1;
+	key->count = 1;
+	return 0;
+}
+
 struct config *
 config_load(const char *path, const struct config_overrides *o, char *err,
     size_t errlen)
@@ -1041,7 +1315,9 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 	if ((c->sites = calloc(CONFIG_SITES_MAX, sizeof *c->sites)) == NULL ||
 	    set_defaults(c) == -1)
 		goto fail;
-	if (path != NULL && load_file(c, path, err, errlen) == -1)
+	if (path != NULL &&
+	    ((c->path = strdup(path)) == NULL ||
+		load_file(c, path, o, err, errlen) == -1))
 		goto fail;
 	if (o != NULL && o->user != NULL) {
 		free(c->user);
@@ -1053,6 +1329,14 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 		if ((c->sites[0].root = strdup(o->root)) == NULL)
 			goto fail;
 	}
+	if (o != NULL &&
+	    (o->tls_certificate == NULL) != (o->tls_certificate_key == NULL)) {
+		snprintf(err, errlen, "-C and -K go together");
+		goto fail;
+	}
+	if (o != NULL && o->tls_certificate != NULL &&
+	    tls_override(&c->sites[0], o) == -1)
+		goto fail;
 	if (o != NULL && o->listen_count > 0) {
 		for (i = 0; i < o->listen_count; i++) {
 			if (config_parse_listen(o->listen[i], &c->listen[i]) ==
@@ -1061,9 +1345,15 @@ config_load(const char *path, const struct config_overrides *o, char *err,
 				    "-l %s: want ADDRESS:PORT", o->listen[i]);
 				goto fail;
 			}
+			c->listen[i].tls = o->tls_certificate != NULL;
 		}
 		c->listen_count = o->listen_count;
 	}
+	/* Quick use without a file: -C and -K make the default listener TLS. */
+	for (i = 0; path == NULL && o != NULL && o->tls_certificate != NULL &&
+	     i < c->listen_count;
+	     i++)
+		c->listen[i].tls = 1;
 	/*
 	 * The reactors first, then the caches (one per site and reactor):
 	 * max_connections "auto" leaves them their room.
@@ -1109,5 +1399,10 @@ config_free(struct config *c)
 	free(c->health_path);
 	free(c->user);
 	free(c->group);
+	free(c->tls.ciphers);
+	free(c->tls.ciphersuites);
+	free(c->tls.groups);
+	free(c->tls.ticket_key_file);
+	free(c->path);
 	free(c);
 }

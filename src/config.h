@@ -33,6 +33,11 @@
 /* How a KEY_UINT_AUTO key says "auto" until config_load works it out. */
 #define CONFIG_AUTO UINT_MAX
 #define CONFIG_REACTORS_MAX 64
+/* Certificate and key pairs per site: an ECDSA and an RSA one, say. */
+#define CONFIG_TLS_PAIRS_MAX 4
+/* tls_protocols, as bits. */
+#define CONFIG_TLS_1_2 1
+#define CONFIG_TLS_1_3 2
 /*
  * Descriptors beside client sockets, caches and listeners: logs, the
  * pool's eventfd, the event base, files in flight outside the caches.
@@ -42,6 +47,13 @@
 struct config_listen {
 	char host[64]; /* numeric address, "" for any IPv4 */
 	char port[8];
+	int tls; /* "address:port tls" */
+};
+
+/* tls_certificate or tls_certificate_key: one path, or a list. */
+struct tls_files {
+	char *paths[CONFIG_TLS_PAIRS_MAX];
+	size_t count;
 };
 
 enum symlinks_policy {
@@ -77,6 +89,32 @@ struct site_config {
 	size_t rule_count;
 	struct error_page error_pages[CONFIG_ERROR_PAGES_MAX];
 	size_t error_page_count;
+	/*
+	 * Pairs in the same order, chains leaf first; none in a server block:
+	 * the default site's. tls_line: where the key is set, for errors
+	 * (0: -C and -K).
+	 */
+	struct tls_files tls_certificate;
+	struct tls_files tls_certificate_key;
+	int tls_line;
+	char *tls_ocsp_response; /* NULL: no stapling */
+	int tls_ocsp_line;
+	unsigned redirect_https; /* 0: no; else the https port */
+};
+
+/* The TLS settings every listener shares (tls.c applies them). */
+struct tls_config {
+	unsigned protocols; /* CONFIG_TLS_* bits */
+	char *ciphers;	    /* TLS 1.2; NULL: Mozilla intermediate */
+	char *ciphersuites; /* TLS 1.3; NULL: OpenSSL's */
+	char *groups;	    /* NULL: X25519:prime256v1:secp384r1 */
+	/* Their lines in the file, for errors only tls.c can find. */
+	int ciphers_line, ciphersuites_line, groups_line;
+	unsigned handshake_timeout_ms;
+	int session_tickets;
+	char *ticket_key_file; /* NULL: keys of our own */
+	int ticket_key_file_line;
+	unsigned ticket_key_rotate_s;
 };
 
 struct mime_override {
@@ -85,6 +123,7 @@ struct mime_override {
 };
 
 struct config {
+	char *path; /* the file read; NULL: built-in defaults */
 	struct config_listen listen[CONFIG_LISTEN_MAX];
 	size_t listen_count;
 	unsigned reactors;	 /* "auto" worked out at load */
@@ -124,13 +163,15 @@ struct config {
 	unsigned drain_delay_ms;   /* health 503 before the drain */
 	char *user;		   /* to become after start-up as root */
 	char *group;		   /* NULL: user's primary group */
+	struct tls_config tls;
 	struct site_config *sites; /* [0] is the default site */
 	size_t site_count;
 };
 
 /*
- * What -r and -l put over the file (or over the built-in defaults), and on
- * a reload the reactors running (0: none), which only a restart changes.
+ * What -r, -l, -C and -K put over the file (or over the built-in
+ * defaults), and on a reload the reactors running (0: none), which only a
+ * restart changes. A certificate and key make the -l listeners TLS.
  */
 struct config_overrides {
 	const char *user;
@@ -138,6 +179,8 @@ struct config_overrides {
 	const char *listen[CONFIG_LISTEN_MAX];
 	size_t listen_count;
 	unsigned reactors;
+	const char *tls_certificate;
+	const char *tls_certificate_key;
 };
 
 /*
@@ -156,5 +199,11 @@ void config_free(struct config *);
 unsigned long long config_nofile_reserved(const struct config *);
 /* Parses "host:port", "[v6]:port" or "*:port" into l; 0 or -1. */
 int config_parse_listen(const char *text, struct config_listen *l);
+/*
+ * The site whose names match host (len bytes, no port, no trailing dot,
+ * any case): the first naming it exactly, else the first whose "*.x"
+ * matches; 0, the default site, when none does.
+ */
+size_t config_site_find(const struct config *, const char *host, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "autoconf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,7 +83,7 @@ struct conn {
 	int close_after; /* no keep-alive after this response */
 	int http10_keep_alive;
 	unsigned requests;
-	long accepted_ms;
+	long accepted_ms; /* or its TLS handshake done: the head's start */
 	char peer[INET6_ADDRSTRLEN];
 	struct peer *peer_count; /* this address's connections */
 	size_t in_len;
@@ -101,30 +101,15 @@ conn_count(void)
 	return reactor_current()->nconns;
 }
 
-static int
-host_matches(const char *name, const char *host, size_t len)
-{
-	size_t namelen = strlen(name);
-
-	if (name[0] == '*' && name[1] == '.')
-		/* "*.example.com" matches any name below example.com. */
-		return len > namelen - 1 &&
-		    strncasecmp(
-			host + len - (namelen - 1), name + 1, namelen - 1) == 0;
-	return len == namelen && strncasecmp(host, name, len) == 0;
-}
-
 /*
  * Virtual hosts: the first site naming the host exactly, else the first
- * whose wildcard matches, else the default site.
+ * whose wildcard matches, else the default site (config_site_find).
  */
 static const struct docroot *
 select_root(const struct conn_env *env, struct slice host)
 {
-	const struct site_config *site;
 	const char *end;
-	size_t i, j, len = host.len;
-	int wild;
+	size_t j, len = host.len;
 
 	if (host.ptr == NULL)
 		return env->roots[0];
@@ -137,15 +122,8 @@ select_root(const struct conn_env *env, struct slice host)
 		}
 	if (len > 0 && host.ptr[len - 1] == '.')
 		len--;
-	for (wild = 0; wild < 2; wild++)
-		for (i = 1; i < env->root_count; i++) {
-			site = env->roots[i]->site;
-			for (j = 0; j < site->name_count; j++)
-				if ((site->names[j][0] == '*') == wild &&
-				    host_matches(site->names[j], host.ptr, len))
-					return env->roots[i];
-		}
-	return env->roots[0];
+	/* The generation's roots are its config's sites, in order. */
+	return env->roots[config_site_find(env->cfg, host.ptr, len)];
 }
 
 /*
@@ -405,6 +383,19 @@ static const struct exchange_ops http1_ops = {
 	.send_file = http1_send_file,
 };
 
+/* Over a transport that must see the bytes (TLS): handlers copy them. */
+static const struct exchange_ops http1_copy_ops = {
+	.send_head = http1_send_head,
+	.send_body = http1_send_body,
+};
+
+static const struct exchange_ops *
+http1_ops_for(const struct conn *c)
+{
+	return c->transport.ops->sendfile != NULL ? &http1_ops
+						  : &http1_copy_ops;
+}
+
 /*
  * The header deadline passed: a 408 for a head begun, a silent close for
  * a connection that never sent a byte (as nginx does: there is no request
@@ -570,6 +561,8 @@ log_access(struct conn *c, const struct exchange *x, long start_ms)
 	e.status = x->status;
 	e.body_bytes = x->body_bytes;
 	e.request_ms = await_now_ms() - start_ms;
+	transport_tls_info(
+	    &c->transport, &e.tls_protocol, &e.tls_cipher, &e.tls_server_name);
 	accesslog_write(c->env->access_log, &e);
 }
 
@@ -643,6 +636,94 @@ is_health(const struct conn *c, const struct path *p)
 	    !p->trailing_slash;
 }
 
+/*
+ * The host part of the Host field, if it is a plain name or address that
+ * can go into a Location as is; 0 when there is none to use.
+ */
+static size_t
+redirect_host(struct slice host, char *out, size_t size)
+{
+	size_t i, len = host.len;
+
+	if (host.ptr == NULL)
+		return 0;
+	if (len > 0 && host.ptr[0] == '[') {
+		for (i = 1; i < len && host.ptr[i] != ']'; i++)
+			if (!isxdigit((unsigned char)host.ptr[i]) &&
+			    host.ptr[i] != ':' && host.ptr[i] != '.')
+				return 0;
+		if (i == len)
+			return 0;
+		len = i + 1;
+	} else {
+		for (i = 0; i < len && host.ptr[i] != ':'; i++)
+			if (!isalnum((unsigned char)host.ptr[i]) &&
+			    host.ptr[i] != '.' && host.ptr[i] != '-')
+				return 0;
+		len = i;
+	}
+	if (len == 0 || len >= size)
+		return 0;
+	memcpy(out, host.ptr, len);
+	out[len] = '\0';
+	return len;
+}
+
+/*
+ * redirect_https on a plain connection: the same host and path over
+ * https. The host comes from the Host field only when it is a bare name
+ * or address, else from the site's first exact name; without either
+ * there is nowhere to send the client.
+ */
+static int
+send_https_redirect(struct exchange *x, const struct path *p, unsigned port)
+{
+	const struct site_config *site = x->root->site;
+	char host[256], portpart[16] = "";
+	char location[sizeof p->rel * 3 + 2];
+	char body[RESPONSE_ERROR_BODY_MAX];
+	struct response r;
+	size_t i, len;
+	long loclen;
+	int rc;
+
+	if (redirect_host(x->req->host, host, sizeof host) == 0) {
+		for (i = 0; i < site->name_count; i++)
+			if (site->names[i][0] != '*' &&
+			    strlen(site->names[i]) < sizeof host)
+				break;
+		if (i == site->name_count)
+			return exchange_send_error(x, 400);
+		strcpy(host, site->names[i]);
+	}
+	if (port != 443)
+		snprintf(portpart, sizeof portpart, ":%u", port);
+	if ((loclen = path_encode(p->rel, location, sizeof location)) == -1)
+		return exchange_send_error(x, 414);
+	if (response_begin_large(&r, 301,
+		RESPONSE_HEAD_MAX + sizeof host + loclen + p->query_len) == -1)
+		return exchange_send_error(x, 503);
+	len = response_error_body(301, body);
+	response_add(&r, "Location", "https://%s%s%s%s%.*s", host, portpart,
+	    location, p->trailing_slash && p->rel[0] != '\0' ? "/" : "",
+	    (int)p->query_len, p->query != NULL ? p->query : "");
+	response_add(&r, "Content-Type", "text/html; charset=utf-8");
+	response_add(&r, "Content-Length", "%zu", len);
+	rc = exchange_send_head(
+	    x, &r, x->req->method == HTTP_HEAD ? NULL : body, len);
+	response_free(&r);
+	return rc;
+}
+
+/* ACME http-01 answers must stay reachable over plain HTTP (RFC 8555). */
+static int
+is_acme_challenge(const struct path *p)
+{
+	static const char prefix[] = ".well-known/acme-challenge/";
+
+	return strncmp(p->rel, prefix, sizeof prefix - 1) == 0;
+}
+
 static int
 send_options(struct exchange *x)
 {
@@ -691,6 +772,10 @@ handle(struct conn *c, struct exchange *x)
 		return send_health(x, c->env->metrics_only, c->retiring);
 	if (c->env->metrics_only)
 		return exchange_send_error(x, 404);
+	if (x->root->site->redirect_https != 0 && c->transport.ssl == NULL &&
+	    !is_acme_challenge(&p))
+		return send_https_redirect(
+		    x, &p, x->root->site->redirect_https);
 	return file_serve(x, &p);
 }
 
@@ -737,6 +822,57 @@ conn_linger(struct conn *c)
 	    dropped);
 }
 
+/*
+ * The TLS handshake, on the connection's coroutine before its first
+ * request, with a deadline of its own from the accept: a client trickling
+ * it is cut off like one trickling a head. 0 when it is done, -1 when the
+ * connection closes, or -400 when the client speaks plain HTTP to this
+ * port (the transport is plain now, for the answer).
+ */
+static long
+conn_handshake(struct conn *c)
+{
+	long deadline = c->accepted_ms + c->env->cfg->tls.handshake_timeout_ms;
+	long timeout;
+	int r;
+
+	for (;;) {
+		switch (transport_handshake(&c->transport)) {
+		case TRANSPORT_HANDSHAKE_DONE:
+			metrics_tls_handshake(
+			    transport_tls_resumed(&c->transport));
+			c->accepted_ms = await_now_ms();
+			return 0;
+		case TRANSPORT_HANDSHAKE_PLAIN_HTTP:
+			metrics_tls_failure(METRICS_TLS_PLAIN_HTTP);
+			log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: plain HTTP on a TLS port", c->peer);
+			return -400;
+		case TRANSPORT_HANDSHAKE_CLOSED:
+			return -1;
+		case TRANSPORT_HANDSHAKE_FAILED:
+			metrics_tls_failure(METRICS_TLS_PROTOCOL);
+			log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: TLS handshake failed", c->peer);
+			return -1;
+		case TRANSPORT_HANDSHAKE_AGAIN:
+			break;
+		}
+		if ((timeout = deadline - await_now_ms()) <= 0)
+			break;
+		/* Waiting on the client: a drain ends it at once. */
+		c->state = CONN_WAITING;
+		r = await_watch(&c->watch, c->transport.want, timeout);
+		c->state = CONN_BUSY;
+		if (r == -1)
+			break;
+	}
+	metrics_tls_failure(METRICS_TLS_TIMEOUT);
+	log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
+	    "%s: TLS handshake timeout", c->peer);
+	return -1;
+}
+
 static void
 conn_main(void *arg)
 {
@@ -749,11 +885,15 @@ conn_main(void *arg)
 	if (c->state == CONN_EMPTY)
 		return;
 	for (;;) {
-		if ((head_len = read_head(c, &req)) == 0)
+		if (c->transport.handshaking &&
+		    (head_len = conn_handshake(c)) < 0) {
+			if (head_len == -1)
+				break;
+		} else if ((head_len = read_head(c, &req)) == 0)
 			break;
 		if (head_len < 0) {
 			exchange_init(
-			    &x, &http1_ops, c, NULL, c->env->roots[0]);
+			    &x, http1_ops_for(c), c, NULL, c->env->roots[0]);
 			c->close_after = 1;
 			exchange_send_error(&x, (int)-head_len);
 			metrics_request(x.status, x.body_bytes);
@@ -765,8 +905,8 @@ conn_main(void *arg)
 			break;
 		}
 		c->requests++;
-		exchange_init(
-		    &x, &http1_ops, c, &req, select_root(c->env, req.host));
+		exchange_init(&x, http1_ops_for(c), c, &req,
+		    select_root(c->env, req.host));
 		c->close_after = !req.keep_alive || c->reactor->draining ||
 		    c->retiring || c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
@@ -908,7 +1048,9 @@ conn_wake(void *arg, int timed_out)
 	struct conn *c = arg;
 
 	if (timed_out) {
-		if (c->requests == 0)
+		if (c->transport.handshaking)
+			metrics_tls_failure(METRICS_TLS_TIMEOUT);
+		else if (c->requests == 0)
 			metrics_timeout(METRICS_TIMEOUT_HEADER);
 		conn_free(c);
 	} else if (conn_activate(c) == -1)
@@ -930,13 +1072,19 @@ conn_park(struct conn *c, long timeout_ms)
 	return 0;
 }
 
-/* Parks a new connection whose client has sent nothing yet: 0, or -1. */
+/*
+ * Parks a new connection whose client has sent nothing yet: 0, or -1. A
+ * TLS client has tls_handshake_timeout_ms from the accept to finish its
+ * handshake, the head its header_timeout_ms.
+ */
 static int
 park_new(struct conn *c)
 {
 	if (transport_input(&c->transport) != TRANSPORT_INPUT_NONE)
 		return -1;
-	return conn_park(c, c->env->cfg->header_timeout_ms);
+	return conn_park(c,
+	    c->transport.handshaking ? c->env->cfg->tls.handshake_timeout_ms
+				     : c->env->cfg->header_timeout_ms);
 }
 
 /* The end of a coroutine: park the connection, or free it. */
@@ -955,7 +1103,7 @@ conn_finish(void *arg)
 }
 
 int
-conn_start(const struct conn_env *env, unsigned listener, int fd,
+conn_start(const struct conn_env *env, unsigned listener, int tls, int fd,
     const struct sockaddr *peer, socklen_t peerlen)
 {
 	struct conn *c;
@@ -977,7 +1125,11 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 	c->peer_count = pc;
 	if (await_watch_open(&c->watch, fd) == -1)
 		goto fail_conn;
-	transport_socket_init(&c->transport, fd);
+	if (!tls)
+		transport_socket_init(&c->transport, fd);
+	else if (env->tls == NULL ||
+	    transport_tls_init(&c->transport, fd, env->tls) == -1)
+		goto fail_watch;
 	c->env = env;
 	c->listener = listener;
 	c->retiring = env->retiring;
@@ -1009,6 +1161,8 @@ conn_start(const struct conn_env *env, unsigned listener, int fd,
 		conn_refuse(c);
 	return -1;
 
+fail_watch:
+	await_watch_close(&c->watch);
 fail_conn:
 	free(c);
 fail_peer:

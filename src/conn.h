@@ -15,6 +15,7 @@
 struct accesslog;
 struct config;
 struct docroot;
+struct tls;
 
 /* What the server lends to every connection; it outlives them all. */
 struct conn_env {
@@ -23,6 +24,7 @@ struct conn_env {
 	size_t root_count;
 	struct accesslog *access_log;
 	struct iopool *pool; /* for the metrics */
+	struct tls *tls;     /* the TLS listeners' contexts, if any */
 	int metrics_only;    /* the metrics listener */
 	int retiring;	     /* a listener a reload removed */
 	/* Called on the reactor as each connection starts and ends. */
@@ -35,11 +37,12 @@ struct conn;
 
 /*
  * Takes ownership of fd (non-blocking), accepted on the listener with
- * that id, and starts serving it. Over max_connections_per_client the fd
- * is closed at once (0). Returns -1 when memory is short: the client then
- * gets a 503, or waits parked for its request and another try.
+ * that id (a TLS one if tls), and starts serving it. Over
+ * max_connections_per_client the fd is closed at once (0). Returns -1
+ * when memory is short: the client then gets a 503, or waits parked for
+ * its request and another try.
  */
-int conn_start(const struct conn_env *, unsigned listener, int fd,
+int conn_start(const struct conn_env *, unsigned listener, int tls, int fd,
     const struct sockaddr *peer, socklen_t peerlen);
 /*
  * A reload removed that listener (1) or took it back (0): from their

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mime.h"
 #include "resolve.h"
+#include "tls.h"
 
 /* Closes the roots and the log: storage calls, so never on the reactor. */
 static void
@@ -29,10 +30,12 @@ free_work(struct iojob *job)
 	for (i = 0; i < g->nroots; i++)
 		docroot_close(g->roots[i]);
 	accesslog_close(g->access_log);
+	tls_free(g->tls);
 	mime_free(g->mime);
 	config_free(g->cfg);
 	g->nroots = 0;
 	g->access_log = NULL;
+	g->tls = NULL;
 	g->mime = NULL;
 	g->cfg = NULL;
 }
@@ -52,8 +55,9 @@ generation_free(struct generation *g)
 }
 
 struct generation *
-generation_create(struct config *cfg, struct iopool *pool,
-    void (*opened)(void *), void (*closed)(void *), char *err, size_t errlen)
+generation_create(struct config *cfg, const struct generation *prev,
+    struct iopool *pool, void (*opened)(void *), void (*closed)(void *),
+    char *err, size_t errlen)
 {
 	const char *exts[CONFIG_MIME_MAX], *types[CONFIG_MIME_MAX];
 	struct generation *g;
@@ -83,6 +87,11 @@ generation_create(struct config *cfg, struct iopool *pool,
 			goto fail;
 		g->nroots++;
 	}
+	/* Certificates of the default site's make TLS listeners possible. */
+	if (cfg->sites[0].tls_certificate.count > 0 &&
+	    (g->tls = tls_create(
+		 cfg, prev != NULL ? prev->tls : NULL, err, errlen)) == NULL)
+		goto fail;
 	if (cfg->access_log != NULL &&
 	    (g->access_log = accesslog_open(
 		 cfg->access_log, cfg->access_log_format)) == NULL) {
@@ -95,6 +104,7 @@ generation_create(struct config *cfg, struct iopool *pool,
 	g->env.root_count = g->nroots;
 	g->env.access_log = g->access_log;
 	g->env.pool = pool;
+	g->env.tls = g->tls;
 	g->env.opened = opened;
 	g->env.closed = closed;
 	g->env.arg = g;

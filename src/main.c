@@ -16,6 +16,7 @@
 #include "resolve.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/coserve/coserve.conf"
 
@@ -32,17 +33,22 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: coserve [-htV] [-c file] [-l address:port]... [-r root] "
 	    "[-u user]\n"
+	    "               [-C certfile -K keyfile]\n"
 	    "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
 	    "  -l addr  listen on address:port, e.g. 127.0.0.1:8080 or "
 	    "[::1]:8080;\n"
 	    "           may be repeated; replaces the file's listen list\n"
 	    "  -r root  serve this directory, replacing the file's root\n"
+	    "  -C cert  TLS certificate chain (PEM, leaf first) and\n"
+	    "  -K key   its key: the -l listeners speak HTTPS; replace the\n"
+	    "           file's tls_certificate and tls_certificate_key\n"
 	    "  -u user  after start-up as root, run as this user (\"root\" to\n"
 	    "           stay root); replaces the file's user\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -V       print the version and exit\n"
 	    "  -h       print this help and exit\n"
-	    "With -r or -l and no -c, no configuration file is read.\n");
+	    "With -r, -l or -C and -K, and no -c, no configuration file is "
+	    "read.\n");
 }
 
 /*
@@ -55,10 +61,16 @@ parse_options(int argc, char **argv, struct options *opt)
 	struct config_overrides *o = &opt->overrides;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:hl:r:tu:V")) != -1) {
+	while ((ch = getopt(argc, argv, "C:c:hK:l:r:tu:V")) != -1) {
 		switch (ch) {
+		case 'C':
+			o->tls_certificate = optarg;
+			break;
 		case 'c':
 			opt->path = optarg;
+			break;
+		case 'K':
+			o->tls_certificate_key = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -86,12 +98,14 @@ parse_options(int argc, char **argv, struct options *opt)
 			return 1;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc ||
+	    (o->tls_certificate == NULL) != (o->tls_certificate_key == NULL)) {
 		usage(stderr);
 		return 1;
 	}
-	/* Quick use: -r or -l alone means built-in defaults, no file. */
-	if (opt->path == NULL && o->root == NULL && o->listen_count == 0)
+	/* Quick use: -r, -l or -C alone means built-in defaults, no file. */
+	if (opt->path == NULL && o->root == NULL && o->listen_count == 0 &&
+	    o->tls_certificate == NULL)
 		opt->path = DEFAULT_CONFIG;
 	return -1;
 }
@@ -137,11 +151,15 @@ nofile_check(const struct config *cfg)
 		    (unsigned long long)nofile.rlim_cur);
 }
 
-/* -t: the configuration loads and every root opens. */
+/*
+ * -t: the configuration loads, every root opens, every certificate and
+ * key loads and each key matches its certificate.
+ */
 static int
 check_only(const struct config *cfg, const char *path)
 {
 	struct docroot *root;
+	struct tls *tls;
 	char err[CONFIG_ERROR_MAX];
 	size_t i;
 
@@ -153,6 +171,14 @@ check_only(const struct config *cfg, const char *path)
 			return 1;
 		}
 		docroot_close(root);
+	}
+	if (cfg->sites[0].tls_certificate.count > 0) {
+		/* Its errors say where: "file:line: ..." or -C and -K. */
+		if ((tls = tls_create(cfg, NULL, err, sizeof err)) == NULL) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		tls_free(tls);
 	}
 	printf("%s: configuration ok\n", path != NULL ? path : "(defaults)");
 	return 0;

@@ -10,7 +10,10 @@
  * one instant, which a monotonic counter does not need. Code that counts
  * on a thread with no shard (tests, start-up) counts in a shard of its
  * own. The open-connection gauge is derived from two counters (accepted
- * minus closed) so it can never go negative.
+ * minus closed) so it can never go negative. The certificate expiry
+ * gauges belong to the generation serving, not to a shard: reactor 0
+ * replaces their text under a lock of their own, which a render holds
+ * while it copies them.
  */
 #include "autoconf.h"
 
@@ -34,6 +37,10 @@ static struct {
 	struct metrics_shard *shards;
 } registry = { PTHREAD_MUTEX_INITIALIZER, &unbound };
 static _Thread_local struct metrics_shard *bound;
+static struct {
+	pthread_mutex_t lock; /* guards text */
+	char *text;	      /* NULL: no certificate */
+} expiry = { PTHREAD_MUTEX_INITIALIZER, NULL };
 
 static struct metrics_shard *
 shard(void)
@@ -92,6 +99,10 @@ metrics_shard_detach(struct metrics_shard *s)
 	for (i = 0; i < METRICS_REFUSED_REASONS; i++)
 		count(&unbound.refused[i], s->refused[i]);
 	count(&unbound.accept_errors, s->accept_errors);
+	count(&unbound.tls_handshakes, s->tls_handshakes);
+	for (i = 0; i < METRICS_TLS_FAILURES; i++)
+		count(&unbound.tls_failures[i], s->tls_failures[i]);
+	count(&unbound.tls_resumed, s->tls_resumed);
 	pthread_mutex_unlock(&registry.lock);
 	if (bound == s)
 		bound = NULL;
@@ -148,6 +159,20 @@ metrics_accept_error(void)
 }
 
 void
+metrics_tls_handshake(int resumed)
+{
+	count(&shard()->tls_handshakes, 1);
+	if (resumed)
+		count(&shard()->tls_resumed, 1);
+}
+
+void
+metrics_tls_failure(enum metrics_tls_failure reason)
+{
+	count(&shard()->tls_failures[reason], 1);
+}
+
+void
 metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 {
 	const struct metrics_shard *s;
@@ -182,6 +207,10 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 		for (i = 0; i < METRICS_REFUSED_REASONS; i++)
 			snap->refused[i] += load(&s->refused[i]);
 		snap->accept_errors += load(&s->accept_errors);
+		snap->tls_handshakes += load(&s->tls_handshakes);
+		for (i = 0; i < METRICS_TLS_FAILURES; i++)
+			snap->tls_failures[i] += load(&s->tls_failures[i]);
+		snap->tls_resumed += load(&s->tls_resumed);
 		if (s->coroutines == NULL)
 			continue;
 		coroutines = __atomic_load_n(s->coroutines, __ATOMIC_RELAXED);
@@ -376,6 +405,25 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    "accept() failures for want of file descriptors or memory; "
 	    "accepting pauses briefly after each.",
 	    snap->accept_errors);
+	text_value(&t, "tls_handshakes_total", "counter",
+	    "TLS handshakes completed.", snap->tls_handshakes);
+	text_printf(&t,
+	    "# HELP coserve_tls_handshake_failures_total TLS handshakes "
+	    "that did not complete: not within tls_handshake_timeout_ms, "
+	    "not TLS or refused, or plain HTTP (answered 400).\n"
+	    "# TYPE coserve_tls_handshake_failures_total counter\n"
+	    "coserve_tls_handshake_failures_total{reason=\"timeout\"} "
+	    "%" PRIu64 "\n"
+	    "coserve_tls_handshake_failures_total{reason=\"protocol\"} "
+	    "%" PRIu64 "\n"
+	    "coserve_tls_handshake_failures_total{reason=\"plain_http\"} "
+	    "%" PRIu64 "\n",
+	    snap->tls_failures[METRICS_TLS_TIMEOUT],
+	    snap->tls_failures[METRICS_TLS_PROTOCOL],
+	    snap->tls_failures[METRICS_TLS_PLAIN_HTTP]);
+	text_value(&t, "tls_sessions_resumed_total", "counter",
+	    "TLS handshakes that resumed a session (a ticket).",
+	    snap->tls_resumed);
 	if (!snap->health_enabled)
 		return t.len;
 	text_value(&t, "healthy", "gauge",
@@ -394,29 +442,71 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	return t.len;
 }
 
+static void
+text_expiry(
+    struct text *t, const char *const *sites, const time_t *not_after, size_t n)
+{
+	size_t i;
+
+	text_header(t, "tls_certificate_expiry_timestamp_seconds", "gauge",
+	    "When the first of a site's certificates lapses (Unix time).");
+	for (i = 0; i < n; i++)
+		text_printf(t,
+		    "coserve_tls_certificate_expiry_timestamp_seconds"
+		    "{site=\"%s\"} %lld\n",
+		    sites[i], (long long)not_after[i]);
+}
+
+int
+metrics_tls_expiry(const char *const *sites, const time_t *not_after, size_t n)
+{
+	struct text t = { NULL, 0, 0 };
+	char *text = NULL, *old;
+
+	if (n > 0) {
+		text_expiry(&t, sites, not_after, n);
+		if ((text = malloc(t.len + 1)) == NULL)
+			return -1;
+		t = (struct text){ text, t.len + 1, 0 };
+		text_expiry(&t, sites, not_after, n);
+	}
+	pthread_mutex_lock(&expiry.lock);
+	old = expiry.text;
+	expiry.text = text;
+	pthread_mutex_unlock(&expiry.lock);
+	free(old);
+	return 0;
+}
+
 char *
 metrics_render(struct iopool *pool, size_t *len)
 {
 	struct metrics_snapshot snap;
-	size_t size = 4096, need;
+	size_t size = 4096, need, extra;
 	char *buf, *bigger;
 
 	metrics_snapshot(&snap, pool);
 	if ((buf = malloc(size)) == NULL)
 		return NULL;
-	while ((need = metrics_format(&snap, buf, size)) >= size) {
-		if (need >= METRICS_TEXT_MAX) {
-			free(buf);
+	pthread_mutex_lock(&expiry.lock);
+	extra = expiry.text != NULL ? strlen(expiry.text) : 0;
+	while ((need = metrics_format(&snap, buf, size)) + extra >= size) {
+		if (need + extra >= METRICS_TEXT_MAX) {
 			errno = ENOMEM;
-			return NULL;
+			goto fail;
 		}
-		size = need + 1;
-		if ((bigger = realloc(buf, size)) == NULL) {
-			free(buf);
-			return NULL;
-		}
+		size = need + extra + 1;
+		if ((bigger = realloc(buf, size)) == NULL)
+			goto fail;
 		buf = bigger;
 	}
-	*len = need;
+	if (extra > 0)
+		memcpy(buf + need, expiry.text, extra + 1);
+	pthread_mutex_unlock(&expiry.lock);
+	*len = need + extra;
 	return buf;
+fail:
+	pthread_mutex_unlock(&expiry.lock);
+	free(buf);
+	return NULL;
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "histogram.h"
 
@@ -35,6 +36,14 @@ enum metrics_refused_reason {
 	METRICS_REFUSED_PER_CLIENT, /* max_connections_per_client */
 	METRICS_REFUSED_NO_MEMORY,  /* answered 503 */
 	METRICS_REFUSED_REASONS
+};
+
+/* Why a TLS handshake did not finish. */
+enum metrics_tls_failure {
+	METRICS_TLS_TIMEOUT,	/* tls_handshake_timeout_ms */
+	METRICS_TLS_PROTOCOL,	/* not TLS, refused, or cut short */
+	METRICS_TLS_PLAIN_HTTP, /* plain HTTP on a TLS port: answered 400 */
+	METRICS_TLS_FAILURES
 };
 
 /* Reactors with gauges of their own (CONFIG_REACTORS_MAX). */
@@ -66,6 +75,9 @@ struct metrics_snapshot {
 	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t refused[METRICS_REFUSED_REASONS];
 	uint64_t accept_errors;
+	uint64_t tls_handshakes;
+	uint64_t tls_failures[METRICS_TLS_FAILURES];
+	uint64_t tls_resumed;
 	/* The health state; shown only while health is served (enabled). */
 	int health_enabled;
 	uint64_t healthy;
@@ -90,6 +102,9 @@ struct metrics_shard {
 	uint64_t timeouts[METRICS_TIMEOUT_KINDS];
 	uint64_t refused[METRICS_REFUSED_REASONS];
 	uint64_t accept_errors;
+	uint64_t tls_handshakes;
+	uint64_t tls_failures[METRICS_TLS_FAILURES];
+	uint64_t tls_resumed;
 	/* A reactor's shard: its index and its live coroutine count. */
 	int reactor; /* -1: not a reactor's */
 	const unsigned *coroutines;
@@ -116,6 +131,9 @@ void metrics_timeout(enum metrics_timeout_kind);
 void metrics_refused(enum metrics_refused_reason);
 /* accept() failed for want of fds or memory. */
 void metrics_accept_error(void);
+/* A TLS handshake done (resumed: a session resumed), or not. */
+void metrics_tls_handshake(int resumed);
+void metrics_tls_failure(enum metrics_tls_failure);
 
 /*
  * Fills snap from every shard, coro_live() and pool (may be NULL); from
@@ -128,6 +146,14 @@ void metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool);
  */
 size_t metrics_format(
     const struct metrics_snapshot *snap, char *buf, size_t size);
+/*
+ * The certificate expiry gauges, one per site (label, earliest notAfter),
+ * replacing the last set: reactor 0 sets those of the generation it
+ * serves, at start-up and on each reload; n = 0 clears them. 0, or -1
+ * (no memory: the last set stays).
+ */
+int metrics_tls_expiry(
+    const char *const *sites, const time_t *not_after, size_t n);
 /*
  * The current metrics as text, in a buffer of at most METRICS_TEXT_MAX
  * bytes that the caller frees; its length goes to *len. NULL with errno

@@ -78,6 +78,7 @@
 #include "resolve.h"
 #include "response.h"
 #include "server.h"
+#include "tls.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_BACKOFF_MS 100 /* after EMFILE and the like */
@@ -98,6 +99,12 @@
 #define TAPS_MAX (2 * CONFIG_LISTEN_MAX + 1)
 
 #define STATUS_INTERVAL_MS 5000
+/*
+ * How often the ticket keys are looked at: a quarter of the shortest
+ * tls_ticket_key_rotate_s, so a key is replaced within that of its due
+ * time whatever a reload sets.
+ */
+#define TICKET_CHECK_MS 15000
 #define STATUS_LINE_MAX 128
 
 enum listener_kind { LISTENER_MAIN, LISTENER_METRICS };
@@ -114,6 +121,7 @@ struct listener {
 	struct server *server;
 	enum listener_kind kind;
 	struct config_listen addr; /* as configured, for reloads */
+	int tls;		   /* under s->lock: a reload may change it */
 	unsigned id;		   /* never reused */
 	int retiring;		   /* removed, open drain_delay_ms */
 	long retire_at_ms;	   /* then closed */
@@ -127,6 +135,7 @@ struct tap {
 	int fd;	     /* a dup of the listener's */
 	enum listener_kind kind;
 	int retiring; /* as last copied */
+	int tls;      /* the same */
 	struct event *ev;
 };
 
@@ -155,6 +164,7 @@ struct reload_job {
 	struct iojob job;
 	struct server *server;
 	struct generation *gen; /* the result, or NULL */
+	struct generation *prev; /* serving when it began: outlives the job */
 	char err[CONFIG_ERROR_MAX];
 };
 
@@ -199,6 +209,7 @@ struct server {
 	struct event *drain_ev;
 	struct event *status_ev;
 	struct event *watchdog_ev;
+	struct event *ticket_ev;
 	struct event *signal_evs[4];
 	size_t nsignals;
 	uint64_t status_requests;
@@ -460,7 +471,7 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 		rc = conn_start(t->retiring	   ? &g->retiring_env
 			: t->kind == LISTENER_MAIN ? &g->env
 						   : &g->metrics_env,
-		    t->id, cfd, (struct sockaddr *)&ss, sslen);
+		    t->id, t->tls, cfd, (struct sockaddr *)&ss, sslen);
 		/* Refused or failed: no connection holds the slot. */
 		if (!lane->opened)
 			slot_release(s);
@@ -539,8 +550,10 @@ listener_new(struct server *s, int fd, enum listener_kind kind,
 	l->kind = kind;
 	/* Never reused: connections outlive their listener. */
 	l->id = ++s->listener_ids;
-	if (addr != NULL)
+	if (addr != NULL) {
 		l->addr = *addr;
+		l->tls = addr->tls;
+	}
 	describe(l);
 	return l;
 }
@@ -710,21 +723,27 @@ listener_take(struct server *s, const struct config_listen *cl,
 	/* At start-up, server_run() names them all. */
 	if (s->running)
 		log_info("listening on %s%s", l->name,
-		    kind == LISTENER_METRICS ? " (metrics)" : "");
+		    kind == LISTENER_METRICS ? " (metrics)"
+			: cl->tls	     ? " (tls)"
+					     : "");
 	return l;
 }
 
 /*
  * next becomes the listener set: retiring ones taken back serve again,
- * open ones not kept retire for retire_ms or close. The lanes follow.
+ * open ones not kept retire for retire_ms or close. A kept address may
+ * turn TLS or plain (tls, in next's order) for the connections it accepts
+ * next. The lanes follow.
  */
 static void
-listeners_commit(struct server *s, struct listener **next, size_t n,
-    const int *kept, const int *back, unsigned retire_ms)
+listeners_commit(struct server *s, struct listener **next, const int *tls,
+    size_t n, const int *kept, const int *back, unsigned retire_ms)
 {
 	size_t j, r;
 
 	pthread_mutex_lock(&s->lock);
+	for (j = 0; j < n; j++)
+		next[j]->tls = tls[j];
 	for (r = 0, j = 0; r < s->nretiring; r++)
 		if (back[r])
 			s->retiring[r]->retiring = 0;
@@ -777,6 +796,7 @@ listeners_apply(struct server *s, const struct config *cfg, unsigned retire_ms)
 	struct listener *next[CONFIG_LISTEN_MAX + 1];
 	const struct config_listen *want[CONFIG_LISTEN_MAX + 1];
 	enum listener_kind kinds[CONFIG_LISTEN_MAX + 1];
+	int tls[CONFIG_LISTEN_MAX + 1] = { 0 };
 	int kept[CONFIG_LISTEN_MAX + 1] = { 0 };
 	int back[CONFIG_LISTEN_MAX] = { 0 };
 	size_t nwant, n = 0, i, j;
@@ -794,9 +814,9 @@ listeners_apply(struct server *s, const struct config *cfg, unsigned retire_ms)
 			listeners_discard(s, next, n);
 			return -1;
 		}
-		n++;
+		tls[n++] = want[i]->tls;
 	}
-	listeners_commit(s, next, n, kept, back, retire_ms);
+	listeners_commit(s, next, tls, n, kept, back, retire_ms);
 	return 0;
 }
 
@@ -883,6 +903,7 @@ taps_sync(struct lane *lane)
 	for (i = 0; i < n; i++) {
 		if ((t = tap_find(lane, all[i])) == NULL)
 			continue;
+		t->tls = all[i]->tls;
 		if (t->retiring != all[i]->retiring) {
 			t->retiring = all[i]->retiring;
 			conn_listener_retiring(t->id, t->retiring);
@@ -1315,6 +1336,23 @@ health_roots(const struct generation *g)
 	health_configure(g->cfg, paths, g->nroots);
 }
 
+/* The expiry gauges of g's certificates, by site. */
+static void
+tls_expiry_publish(const struct generation *g)
+{
+	const char *sites[CONFIG_SITES_MAX];
+	time_t not_after[CONFIG_SITES_MAX];
+	size_t i, n = 0;
+
+	for (i = 0; g->tls != NULL && i < g->cfg->site_count; i++) {
+		if ((not_after[n] = tls_not_after(g->tls, i)) == 0)
+			continue;
+		sites[n++] = i == 0 ? "default" : g->cfg->sites[i].names[0];
+	}
+	if (metrics_tls_expiry(sites, not_after, n) == -1)
+		log_warnx("certificate expiry metrics: out of memory");
+}
+
 /* Worker: everything a new configuration needs from storage. */
 static void
 reload_work(struct iojob *job)
@@ -1327,8 +1365,8 @@ reload_work(struct iojob *job)
 	if ((cfg = config_load(s->config_path, &s->overrides, rj->err,
 		 sizeof rj->err)) == NULL)
 		return;
-	rj->gen = generation_create(
-	    cfg, s->pool, conn_opened, conn_closed, rj->err, sizeof rj->err);
+	rj->gen = generation_create(cfg, rj->prev, s->pool, conn_opened,
+	    conn_closed, rj->err, sizeof rj->err);
 }
 
 static void
@@ -1385,6 +1423,7 @@ reload_done(struct iojob *job)
 	/* Each lane takes the new generation (and max_connections) itself. */
 	lanes_wake(s);
 	health_roots(g);
+	tls_expiry_publish(g);
 	generation_release(old);
 	log_info("configuration reloaded");
 	ready(s);
@@ -1406,6 +1445,7 @@ reload_begin(struct server *s)
 	s->reloading = 1;
 	memset(&s->reload, 0, sizeof s->reload);
 	s->reload.server = s;
+	s->reload.prev = s->gen;
 	s->reload.job.work = reload_work;
 	s->reload.job.done = reload_done;
 	s->reload.job.past_limit = 1;
@@ -1431,6 +1471,15 @@ watchdog_cb(evutil_socket_t fd, short what, void *arg)
 		    s->watchdog_ms)
 			return;
 	notify_watchdog();
+}
+
+/* Reactor 0's: the keys every reactor's handshakes use. */
+static void
+ticket_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	tls_rotate(s->gen->tls, time(NULL));
 }
 
 static void
@@ -1506,8 +1555,8 @@ server_build(
 		log_warnx("io_threads = 0: file I/O runs on the reactor and "
 			  "blocks every client while it waits");
 	/* Start-up: opening roots and logs here blocks nobody yet. */
-	if ((s->gen = generation_create(cfg, s->pool, conn_opened, conn_closed,
-		 err, sizeof err)) == NULL) {
+	if ((s->gen = generation_create(cfg, NULL, s->pool, conn_opened,
+		 conn_closed, err, sizeof err)) == NULL) {
 		log_warnx("%s", err);
 		goto fail;
 	}
@@ -1535,6 +1584,8 @@ server_build(
 	if (s->watchdog_ms > 0 &&
 	    (s->watchdog_ev = timer_every(s, s->watchdog_ms, watchdog_cb)) ==
 		NULL)
+		goto fail;
+	if ((s->ticket_ev = timer_every(s, TICKET_CHECK_MS, ticket_cb)) == NULL)
 		goto fail;
 	s->status_ms = await_now_ms();
 	return s;
@@ -1595,8 +1646,9 @@ server_run(struct server *s)
 	for (i = 0; i < s->nlisteners; i++)
 		log_info("listening on %s%s", s->listeners[i]->name,
 		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)"
-			: s->activated ? " (socket activation)"
-				       : "");
+			: s->activated	       ? " (socket activation)"
+			: s->listeners[i]->tls ? " (tls)"
+					       : "");
 	for (i = 0; i < s->gen->nroots; i++)
 		log_info("serving %s%s%s", s->gen->roots[i]->real,
 		    i == 0 ? " (default site)" : " for ",
@@ -1605,6 +1657,7 @@ server_run(struct server *s)
 	    s->nlanes == 1 ? "" : "s", cfg->reactors_auto ? " (auto)" : "",
 	    cfg->io_threads, cfg->io_threads == 1 ? "" : "s");
 	health_roots(s->gen);
+	tls_expiry_publish(s->gen);
 	ready(s);
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
@@ -1649,6 +1702,8 @@ server_free(struct server *s)
 		event_free(s->status_ev);
 	if (s->watchdog_ev != NULL)
 		event_free(s->watchdog_ev);
+	if (s->ticket_ev != NULL)
+		event_free(s->ticket_ev);
 	if (s->grace_ev != NULL)
 		event_free(s->grace_ev);
 	if (s->drain_ev != NULL)
@@ -1667,6 +1722,7 @@ server_free(struct server *s)
 	for (i = 1; i <= s->nthreads; i++)
 		pthread_join(s->threads[i], NULL);
 	health_shutdown();
+	metrics_tls_expiry(NULL, NULL, 0);
 	generation_free_now(s->gen);
 	lane_free(s->lanes[0]);
 	pthread_cond_destroy(&s->changed);

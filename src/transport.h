@@ -1,7 +1,7 @@
 /*
  * Transports: how a connection's bytes cross the wire. The HTTP code
  * reads, writes and shuts down through one of these and never calls recv
- * or send itself, so a TLS transport can go in underneath without the
+ * or send itself, so TLS goes in underneath (transport_tls.c) without the
  * protocol code or the handlers changing. A transport never waits: where
  * it would, it fails with EAGAIN and sets want to the socket readiness
  * (EV_READ or EV_WRITE) to wait for through await_watch, since a TLS write
@@ -22,6 +22,17 @@ enum transport_input {
 };
 
 struct transport;
+struct ssl_st;
+struct tls;
+
+/* What one step of a handshake came to. */
+enum transport_handshake {
+	TRANSPORT_HANDSHAKE_DONE,
+	TRANSPORT_HANDSHAKE_AGAIN,	/* wait for want, then step again */
+	TRANSPORT_HANDSHAKE_PLAIN_HTTP, /* plain HTTP: the transport is plain */
+	TRANSPORT_HANDSHAKE_CLOSED,	/* the client left before a byte */
+	TRANSPORT_HANDSHAKE_FAILED	/* not TLS, refused, or cut short */
+};
 
 struct transport_ops {
 	/* > 0 bytes, 0 at the end of the stream, -1 with errno. */
@@ -45,6 +56,12 @@ struct transport_ops {
 	enum transport_input (*input)(struct transport *);
 	/* Releases the transport and closes its socket. */
 	void (*close)(struct transport *);
+	/*
+	 * One step of the handshake, which must be done before the first
+	 * read or write (handshaking says whether it is); NULL where there
+	 * is none.
+	 */
+	enum transport_handshake (*handshake)(struct transport *);
 };
 
 struct transport {
@@ -57,10 +74,25 @@ struct transport {
 	 * read would find nothing.
 	 */
 	int drained;
+	int handshaking;    /* a handshake is still to finish */
+	struct ssl_st *ssl; /* TLS: the session; NULL: plain */
 };
 
 /* The plain socket: fd (non-blocking) is the transport's from now on. */
 void transport_socket_init(struct transport *, int fd);
+/*
+ * TLS over the plain socket fd, with tls's contexts: 0, or -1 when memory
+ * is short (fd then still the caller's). The handshake comes first.
+ */
+int transport_tls_init(struct transport *, int fd, struct tls *);
+/*
+ * What a TLS transport negotiated, for the access log (each NULL where
+ * there is nothing to say): protocol, cipher, the name the client asked
+ * for (SNI); whether the session was resumed.
+ */
+void transport_tls_info(const struct transport *, const char **protocol,
+    const char **cipher, const char **server_name);
+int transport_tls_resumed(const struct transport *);
 
 static inline ssize_t
 transport_read(struct transport *t, void *buf, size_t len)
@@ -97,6 +129,12 @@ static inline void
 transport_close(struct transport *t)
 {
 	t->ops->close(t);
+}
+
+static inline enum transport_handshake
+transport_handshake(struct transport *t)
+{
+	return t->ops->handshake(t);
 }
 
 #endif

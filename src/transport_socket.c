@@ -138,4 +138,6 @@ transport_socket_init(struct transport *t, int fd)
 	t->fd = fd;
 	t->want = 0;
 	t->drained = 0;
+	t->handshaking = 0;
+	t->ssl = NULL;
 }

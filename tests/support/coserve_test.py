@@ -67,7 +67,7 @@ SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer",
                      "ThreadSanitizer")
 LISTENING_RE = re.compile(
     r"^coserve: info: listening on (?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)"
-    r"(?: \((?P<kind>metrics)\))?\s*$"
+    r"(?: \((?P<kind>metrics|tls)\))?\s*$"
 )
 LOG_LINE_RE = re.compile(r"^coserve: (error|warn|info|debug): ")
 

@@ -80,6 +80,19 @@ START_TEST(absent_fields)
 }
 END_TEST
 
+/* What TLS negotiated; "-" on a plain connection. */
+START_TEST(tls_variables)
+{
+	ck_assert_str_eq(render("$ssl_protocol $ssl_cipher $ssl_server_name",
+	    64), "- - -");
+	entry.tls_protocol = "TLSv1.3";
+	entry.tls_cipher = "TLS_AES_128_GCM_SHA256";
+	entry.tls_server_name = "ex\"ample.test";
+	ck_assert_str_eq(render("$ssl_protocol ${ssl_cipher} $ssl_server_name",
+	    128), "TLSv1.3 TLS_AES_128_GCM_SHA256 ex\\x22ample.test");
+}
+END_TEST
+
 START_TEST(cut_to_fit)
 {
 	char	*line = render("$request_uri $request_uri $request_uri", 16);
@@ -116,6 +129,7 @@ main(void)
 	tcase_add_test(tc, combined);
 	tcase_add_test(tc, variables);
 	tcase_add_test(tc, absent_fields);
+	tcase_add_test(tc, tls_variables);
 	tcase_add_test(tc, cut_to_fit);
 	tcase_add_test(tc, bad_formats);
 	suite_add_tcase(s, tc);

@@ -3,6 +3,7 @@
 
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <check.h>
 #include <stdio.h>
@@ -131,7 +132,7 @@ START_TEST(overrides_win)
 {
 	char			 err[CONFIG_ERROR_MAX];
 	struct config_overrides	 o = { "www-data", "/srv/www", { "[::1]:0" }, 1,
-	    0 };
+	    0, NULL, NULL };
 	struct config		*c;
 
 	write_conf("listen = [ \"127.0.0.1:80\", \"127.0.0.2:80\" ];\n"
@@ -226,6 +227,32 @@ static const struct {
 	    "request_field_max (20000) must be below request_head_max" },
 	{ "server_tokens = \"on\";\n", ":1: ", "server_tokens must be" },
 	{ "keepalive_requests = -1;\n", ":1: ", "between 0 and" },
+	{ "root = \"/x\";\nlisten = [ \"127.0.0.1:443 tls\" ];\n", ":2: ",
+	    "a tls listener needs tls_certificate and tls_certificate_key" },
+	{ "servers = ( { names = [\"a\"]; tls_certificate = \"c\";\n"
+	  "  tls_certificate_key = \"k\"; } );\n"
+	  "listen = [ \"*:443 tls\" ];\n", ":3: ", "a tls listener needs" },
+	{ "listen = [ \"127.0.0.1:443 ssl\" ];\n", ":1: ", "bad address" },
+	{ "listen = [ \"127.0.0.1:443tls\" ];\n", ":1: ", "bad address" },
+	{ "metrics_listen = \"127.0.0.1:9100 tls\";\n", ":1: ", "bad address" },
+	{ "tls_protocols = \"TLSv1.1 TLSv1.2\";\n", ":1: ", "nothing older" },
+	{ "tls_protocols = \" \";\n", ":1: ", "tls_protocols must name" },
+	{ "tls_protocols = 2;\n", ":1: ", "tls_protocols must name" },
+	{ "tls_certificate = [ \"a\", \"b\" ];\ntls_certificate_key = \"k\";\n",
+	    ":2: ", "2 tls_certificate and 1 tls_certificate_key" },
+	{ "tls_certificate = [ \"a\", \"b\", \"c\", \"d\", \"e\" ];\n", ":1: ",
+	    "a path or a list of 1 to 4" },
+	{ "tls_certificate = [];\n", ":1: ", "a path or a list of 1 to 4" },
+	{ "tls_certificate_key = 5;\n", ":1: ", "must be a string" },
+	{ "tls_certificate = [ \"\" ];\n", ":1: ", "is empty" },
+	{ "servers = ( { names = [\"a\"];\n  tls_certificate = \"c\"; } );\n",
+	    ":2: ", "1 tls_certificate and 0 tls_certificate_key" },
+	{ "tls_handshake_timeout_ms = 0;\n", ":1: ", "between 1 and" },
+	{ "servers = ( { names = [\"a\"]; tls_ciphers = \"HIGH\"; } );\n",
+	    ":1: ", "cannot be set in a server block" },
+	{ "tls_ciphers = \"A\\x01B\";\n", ":1: ", "control character" },
+	{ "tls_session_tickets = \"yes\";\n", ":1: ", "true or false" },
+	{ "tls_ticket_key_rotate_s = 1;\n", ":1: ", "between 60 and" },
 };
 
 START_TEST(bad_files)
@@ -469,6 +496,190 @@ START_TEST(max_connections_auto)
 }
 END_TEST
 
+/* The TLS keys: listeners, pairs per site, the shared settings. */
+START_TEST(tls_keys)
+{
+	char		 err[CONFIG_ERROR_MAX], want[4200];
+	struct config	*c;
+
+	c = config_load(NULL, NULL, err, sizeof err);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->listen[0].tls, 0);
+	ck_assert_uint_eq(c->tls.protocols, CONFIG_TLS_1_2 | CONFIG_TLS_1_3);
+	ck_assert_uint_eq(c->tls.handshake_timeout_ms, 10000);
+	ck_assert_ptr_null(c->tls.ciphers);
+	ck_assert_int_eq(c->tls.session_tickets, 1);
+	ck_assert_uint_eq(c->sites[0].tls_certificate.count, 0);
+	config_free(c);
+
+	write_conf("listen = [ \"127.0.0.1:80\", \"[::1]:443   tls\" ];\n"
+	    "tls_certificate = [ \"ec.pem\", \"/etc/rsa.pem\" ];\n"
+	    "tls_certificate_key = [ \"ec.key\", \"/etc/rsa.key\" ];\n"
+	    "tls_protocols = \"TLSv1.3\";\n"
+	    "tls_ciphers = \"ECDHE-ECDSA-AES128-GCM-SHA256\";\n"
+	    "tls_groups = \"X25519\";\n"
+	    "tls_handshake_timeout_ms = 2500;\n"
+	    "tls_session_tickets = false;\n"
+	    "servers = (\n"
+	    "  { names = [ \"a.test\" ];\n"
+	    "    tls_certificate = \"a.pem\"; tls_certificate_key = \"a.key\"; },\n"
+	    "  { names = [ \"b.test\" ]; }\n"
+	    ");\n");
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->path, path);
+	ck_assert_int_eq(c->listen[0].tls, 0);
+	ck_assert_int_eq(c->listen[1].tls, 1);
+	ck_assert_str_eq(c->listen[1].host, "::1");
+	ck_assert_str_eq(c->listen[1].port, "443");
+	ck_assert_uint_eq(c->sites[0].tls_certificate.count, 2);
+	snprintf(want, sizeof want, "%s/ec.pem", dir);
+	ck_assert_str_eq(c->sites[0].tls_certificate.paths[0], want);
+	ck_assert_str_eq(c->sites[0].tls_certificate_key.paths[1],
+	    "/etc/rsa.key");
+	ck_assert_int_eq(c->sites[0].tls_line, 3);
+	ck_assert_uint_eq(c->tls.protocols, CONFIG_TLS_1_3);
+	ck_assert_str_eq(c->tls.ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256");
+	ck_assert_int_eq(c->tls.ciphers_line, 5);
+	ck_assert_int_eq(c->tls.groups_line, 6);
+	ck_assert_int_eq(c->tls.ciphersuites_line, 0);
+	ck_assert_uint_eq(c->tls.handshake_timeout_ms, 2500);
+	ck_assert_int_eq(c->tls.session_tickets, 0);
+	/* A block's own pair, or none: the default site's (tls.c). */
+	snprintf(want, sizeof want, "%s/a.key", dir);
+	ck_assert_str_eq(c->sites[1].tls_certificate_key.paths[0], want);
+	ck_assert_int_eq(c->sites[1].tls_line, 11);
+	ck_assert_uint_eq(c->sites[2].tls_certificate.count, 0);
+	config_free(c);
+}
+END_TEST
+
+/* redirect_https: true is 443, a number its port; blocks inherit it. */
+START_TEST(redirect_https)
+{
+	char err[CONFIG_ERROR_MAX];
+	struct config *c;
+
+	write_conf(
+	    "redirect_https = 8443;\n"
+	    "servers = ( { names = [ \"a.test\" ]; },\n"
+	    "  { names = [ \"b.test\" ]; redirect_https = true; },\n"
+	    "  { names = [ \"c.test\" ]; redirect_https = false; } );\n");
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->sites[0].redirect_https, 8443);
+	ck_assert_uint_eq(c->sites[1].redirect_https, 8443);
+	ck_assert_uint_eq(c->sites[2].redirect_https, 443);
+	ck_assert_uint_eq(c->sites[3].redirect_https, 0);
+	config_free(c);
+
+	write_conf("\nredirect_https = \"yes\";\n");
+	ck_assert_ptr_null(config_load(path, NULL, err, sizeof err));
+	ck_assert_msg(strstr(err,
+			  "coserve.conf:2: redirect_https must be "
+			  "true, false or a port") != NULL,
+	    "%s", err);
+	write_conf("redirect_https = 65536;\n");
+	ck_assert_ptr_null(config_load(path, NULL, err, sizeof err));
+	ck_assert_msg(strstr(err,
+			  "coserve.conf:1: redirect_https must be "
+			  "between 1 and 65535") != NULL,
+	    "%s", err);
+}
+END_TEST
+
+/* -C and -K: the default site's pair, and the -l listeners are TLS. */
+START_TEST(tls_overrides)
+{
+	char			 err[CONFIG_ERROR_MAX];
+	struct config_overrides	 o = { NULL, NULL, { "127.0.0.1:0", "[::1]:0" },
+	    2, 0, "c.pem", "k.pem" };
+	struct config		*c;
+
+	write_conf("listen = [ \"127.0.0.1:443 tls\", \"127.0.0.1:80\" ];\n"
+	    "tls_certificate = \"file.pem\";\ntls_certificate_key = \"f.key\";\n");
+	c = config_load(path, &o, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->listen_count, 2);
+	ck_assert_int_eq(c->listen[0].tls, 1);
+	ck_assert_int_eq(c->listen[1].tls, 1);
+	ck_assert_uint_eq(c->sites[0].tls_certificate.count, 1);
+	ck_assert_str_eq(c->sites[0].tls_certificate.paths[0], "c.pem");
+	ck_assert_str_eq(c->sites[0].tls_certificate_key.paths[0], "k.pem");
+	ck_assert_int_eq(c->sites[0].tls_line, 0);
+	config_free(c);
+
+	/* -l alone is plain, whatever the file's listeners were. */
+	o.tls_certificate = o.tls_certificate_key = NULL;
+	o.listen_count = 1;
+	c = config_load(path, &o, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->listen[0].tls, 0);
+	config_free(c);
+
+	/* No file: -C and -K make the default listener TLS. */
+	o.listen_count = 0;
+	o.tls_certificate = "c.pem";
+	o.tls_certificate_key = "k.pem";
+	c = config_load(NULL, &o, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->listen[0].tls, 1);
+	config_free(c);
+
+	o.tls_certificate_key = NULL;
+	ck_assert_ptr_null(config_load(NULL, &o, err, sizeof err));
+	ck_assert_msg(strstr(err, "-C and -K") != NULL, "%s", err);
+}
+END_TEST
+
+/* systemd's LoadCredential=: a path missing as given, by its base name. */
+START_TEST(tls_credentials)
+{
+	char		 err[CONFIG_ERROR_MAX], cred[4300], creds[4200];
+	struct config	*c;
+	FILE		*f;
+
+	snprintf(creds, sizeof creds, "%s/creds", dir);
+	ck_assert_int_eq(mkdir(creds, 0700), 0);
+	snprintf(cred, sizeof cred, "%s/site.key", creds);
+	ck_assert_ptr_nonnull(f = fopen(cred, "w"));
+	fclose(f);
+	ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
+	write_conf("tls_certificate = \"/nonexistent/site.pem\";\n"
+	    "tls_certificate_key = \"/nonexistent/site.key\";\n");
+	c = config_load(path, NULL, err, sizeof err);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(cred);
+	rmdir(creds);
+	ck_assert_msg(c != NULL, "%s", err);
+	/* Found there; not there: left as given, for tls.c's error. */
+	ck_assert_str_eq(c->sites[0].tls_certificate_key.paths[0], cred);
+	ck_assert_str_eq(c->sites[0].tls_certificate.paths[0],
+	    "/nonexistent/site.pem");
+	config_free(c);
+}
+END_TEST
+
+/* SNI and Host pick a site alike: exact names first, then wildcards. */
+START_TEST(site_find)
+{
+	char		 err[CONFIG_ERROR_MAX];
+	struct config	*c;
+
+	write_conf("servers = ( { names = [ \"*.example.com\" ]; },\n"
+	    "  { names = [ \"www.example.com\", \"b.test\" ]; } );\n");
+	c = config_load(path, NULL, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(config_site_find(c, "www.example.com", 15), 2);
+	ck_assert_uint_eq(config_site_find(c, "WWW.Example.COM", 15), 2);
+	ck_assert_uint_eq(config_site_find(c, "x.example.com", 13), 1);
+	ck_assert_uint_eq(config_site_find(c, "example.com", 11), 0);
+	ck_assert_uint_eq(config_site_find(c, "b.test:80", 6), 2);
+	ck_assert_uint_eq(config_site_find(c, "other", 5), 0);
+	config_free(c);
+}
+END_TEST
+
 /* reactors: a count, or "auto" for the CPUs this process may run on. */
 START_TEST(reactors)
 {
@@ -517,6 +728,11 @@ main(void)
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, listen_forms);
 	tcase_add_test(tc, max_connections_auto);
+	tcase_add_test(tc, tls_keys);
+	tcase_add_test(tc, redirect_https);
+	tcase_add_test(tc, tls_overrides);
+	tcase_add_test(tc, tls_credentials);
+	tcase_add_test(tc, site_find);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -42,7 +42,8 @@ static int		 client = -1;	/* the test's end of the pair */
 static void
 setup(void)
 {
-	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1, 0 };
+	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1, 0,
+	    NULL, NULL };
 	char			 err[256], path[256];
 	FILE			*f;
 
@@ -98,7 +99,7 @@ connect_pair(void)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
 	    sv), 0);
 	client = sv[0];
-	ck_assert_int_eq(conn_start(&env, 0, sv[1],
+	ck_assert_int_eq(conn_start(&env, 0, 0, sv[1],
 	    (struct sockaddr *)&peer, sizeof peer), 0);
 	ck_assert_uint_eq(conn_count(), 1);
 }

@@ -109,7 +109,8 @@ mkdir_sub(const char *name)
 static void
 setup(void)
 {
-	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1, 0 };
+	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1, 0,
+	    NULL, NULL };
 	char			 err[256];
 	size_t			 i;
 

@@ -99,7 +99,21 @@ static const char expected[] =
     "# HELP coserve_accept_errors_total accept() failures for want of file "
     "descriptors or memory; accepting pauses briefly after each.\n"
     "# TYPE coserve_accept_errors_total counter\n"
-    "coserve_accept_errors_total 15\n";
+    "coserve_accept_errors_total 15\n"
+    "# HELP coserve_tls_handshakes_total TLS handshakes completed.\n"
+    "# TYPE coserve_tls_handshakes_total counter\n"
+    "coserve_tls_handshakes_total 20\n"
+    "# HELP coserve_tls_handshake_failures_total TLS handshakes that did "
+    "not complete: not within tls_handshake_timeout_ms, not TLS or "
+    "refused, or plain HTTP (answered 400).\n"
+    "# TYPE coserve_tls_handshake_failures_total counter\n"
+    "coserve_tls_handshake_failures_total{reason=\"timeout\"} 21\n"
+    "coserve_tls_handshake_failures_total{reason=\"protocol\"} 22\n"
+    "coserve_tls_handshake_failures_total{reason=\"plain_http\"} 23\n"
+    "# HELP coserve_tls_sessions_resumed_total TLS handshakes that resumed "
+    "a session (a ticket).\n"
+    "# TYPE coserve_tls_sessions_resumed_total counter\n"
+    "coserve_tls_sessions_resumed_total 24\n";
 
 static void
 known_snapshot(struct metrics_snapshot *snap)
@@ -125,6 +139,11 @@ known_snapshot(struct metrics_snapshot *snap)
 	snap->refused[METRICS_REFUSED_PER_CLIENT] = 13;
 	snap->refused[METRICS_REFUSED_NO_MEMORY] = 14;
 	snap->accept_errors = 15;
+	snap->tls_handshakes = 20;
+	snap->tls_failures[METRICS_TLS_TIMEOUT] = 21;
+	snap->tls_failures[METRICS_TLS_PROTOCOL] = 22;
+	snap->tls_failures[METRICS_TLS_PLAIN_HTTP] = 23;
+	snap->tls_resumed = 24;
 	histogram_observe(&snap->io_latency, 50000);	  /* 50 us */
 	histogram_observe(&snap->io_latency, 100000);	  /* on 0.0001 */
 	histogram_observe(&snap->io_latency, 100001);	  /* just over */
@@ -263,6 +282,9 @@ START_TEST(registry_counts)
 	metrics_request(101, 0);
 	metrics_request(99, 7);		/* not a status: bytes still count */
 	metrics_request(600, 0);
+	metrics_tls_handshake(0);
+	metrics_tls_handshake(1);
+	metrics_tls_failure(METRICS_TLS_PLAIN_HTTP);
 	metrics_snapshot(&snap, NULL);
 	ck_assert_uint_eq(snap.requests[0], 1);
 	ck_assert_uint_eq(snap.requests[1], 2);
@@ -275,6 +297,10 @@ START_TEST(registry_counts)
 	ck_assert_uint_eq(snap.coroutines, 0);
 	ck_assert_uint_eq(snap.io_threads, 0);
 	ck_assert_uint_eq(snap.io_latency.count, 0);
+	ck_assert_uint_eq(snap.tls_handshakes, 2);
+	ck_assert_uint_eq(snap.tls_resumed, 1);
+	ck_assert_uint_eq(snap.tls_failures[METRICS_TLS_PLAIN_HTTP], 1);
+	ck_assert_uint_eq(snap.tls_failures[METRICS_TLS_TIMEOUT], 0);
 }
 END_TEST
 

@@ -62,7 +62,8 @@ open_root(void)
 static void
 setup(void)
 {
-	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1, 0 };
+	struct config_overrides	 o = { NULL, dir, { "127.0.0.1:0" }, 1, 0,
+	    NULL, NULL };
 	char			 err[256], path[300];
 	FILE			*f;
 

@@ -1,0 +1,307 @@
+/*
+ * The TLS transport: the transport ops over an OpenSSL session on the
+ * connection's non-blocking socket. OpenSSL reads and writes the socket
+ * itself; where it would wait (WANT_READ, WANT_WRITE) the op fails with
+ * EAGAIN and names the readiness to wait for, so the handshake and every
+ * record go through the same await calls as the plain socket's bytes, on
+ * the connection's coroutine. No OpenSSL call yields, so sessions on one
+ * reactor never interleave inside one; OpenSSL's error queue is per
+ * thread, and is emptied after every failure so that a connection never
+ * reads another's error.
+ *
+ * There is no sendfile: the bytes must be encrypted here (kTLS, which
+ * would let the kernel do it, is not available on the kernels we test
+ * on), so handlers copy them through their chunk buffer.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "tls.h"
+#include "transport.h"
+
+/* handshaking: what is left of the handshake. */
+#define TLS_FIRST_BYTE 1 /* nothing read: is it TLS at all? */
+#define TLS_UNDER_WAY 2
+
+/*
+ * A head and a small body go out as one record (and one segment), not
+ * one record per iovec: 16 KiB is the largest record's plaintext.
+ */
+#define TLS_GATHER_BYTES 16384
+
+/* The first byte of a TLS record carrying a handshake. */
+#define TLS_RECORD_HANDSHAKE 0x16
+
+/*
+ * After rc from an SSL call: -1 with errno EAGAIN and want set when the
+ * socket must be waited for, 0 at a clean end of the stream (reads), -1
+ * with errno otherwise. A session that failed sends nothing more, not
+ * even close_notify.
+ */
+static ssize_t
+tls_result(struct transport *t, int rc, int reading)
+{
+	int saved = errno;
+
+	switch (SSL_get_error(t->ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		t->want = EV_READ;
+		/* OpenSSL read the socket dry. */
+		if (reading)
+			t->drained = 1;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		t->want = EV_WRITE;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		/* close_notify, or an EOF (SSL_OP_IGNORE_UNEXPECTED_EOF). */
+		if (reading)
+			return 0;
+		errno = EPIPE;
+		break;
+	case SSL_ERROR_SYSCALL:
+		errno = saved != 0 ? saved : ECONNRESET;
+		break;
+	default:
+		errno = EPROTO;
+		break;
+	}
+	saved = errno;
+	SSL_set_quiet_shutdown(t->ssl, 1);
+	ERR_clear_error();
+	errno = saved;
+	return -1;
+}
+
+static ssize_t
+tls_read(struct transport *t, void *buf, size_t len)
+{
+	size_t n;
+	int rc;
+
+	errno = 0;
+	if ((rc = SSL_read_ex(t->ssl, buf, len, &n)) == 1) {
+		/*
+		 * A short read says nothing of the socket: OpenSSL returns one
+		 * record at a time, and more may be waiting behind it.
+		 */
+		t->drained = 0;
+		return (ssize_t)n;
+	}
+	return tls_result(t, rc, 1);
+}
+
+/* Copies what iov holds, from the start, into buf; how much. */
+static size_t
+gather(char *buf, size_t size, const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0, take;
+	int i;
+
+	for (i = 0; i < iovcnt && len < size; i++) {
+		take =
+		    iov[i].iov_len < size - len ? iov[i].iov_len : size - len;
+		memcpy(buf + len, iov[i].iov_base, take);
+		len += take;
+	}
+	return len;
+}
+
+/*
+ * Writes records until iov is out or the socket is full. OpenSSL wants a
+ * write that could not finish repeated with the same bytes: the caller
+ * calls again from where the count returned says, which is where that
+ * write began, so the same bytes come (gathered alike).
+ */
+static ssize_t
+tls_writev(struct transport *t, const struct iovec *iov, int iovcnt)
+{
+	char buf[TLS_GATHER_BYTES];
+	const char *p;
+	size_t total = 0, off = 0, len, n;
+	struct iovec rest[2];
+	int rc;
+
+	while (iovcnt > 0) {
+		if (iov[0].iov_len - off == 0) {
+			iov++;
+			iovcnt--;
+			off = 0;
+			continue;
+		}
+		p = (const char *)iov[0].iov_base + off;
+		len = iov[0].iov_len - off;
+		if (iovcnt > 1 && len < sizeof buf) {
+			rest[0].iov_base = (void *)p;
+			rest[0].iov_len = len;
+			rest[1] = iov[1];
+			len = gather(buf, sizeof buf, rest, 2);
+			if (len < sizeof buf && iovcnt > 2)
+				len += gather(buf + len, sizeof buf - len,
+				    iov + 2, iovcnt - 2);
+			p = buf;
+		}
+		errno = 0;
+		if ((rc = SSL_write_ex(t->ssl, p, len, &n)) != 1) {
+			if (total > 0) {
+				/* Its error comes again on the next call. */
+				ERR_clear_error();
+				return (ssize_t)total;
+			}
+			return tls_result(t, rc, 0);
+		}
+		total += n;
+		/* Past what went out, across as many iovecs as it spans. */
+		for (n += off, off = 0; iovcnt > 0 && n >= iov[0].iov_len;
+		     iovcnt--, iov++)
+			n -= iov[0].iov_len;
+		off = n;
+	}
+	return (ssize_t)total;
+}
+
+/*
+ * SHUT_WR, from the connection's own coroutine once all is answered (a
+ * lingering close), says close_notify first; a drain's SHUT_RD and an
+ * abort's SHUT_RDWR come from outside it, maybe in the middle of a
+ * record, and only shut the socket down.
+ */
+static int
+tls_shutdown(struct transport *t, int how)
+{
+	if (how == SHUT_WR && !t->handshaking) {
+		SSL_shutdown(t->ssl);
+		ERR_clear_error();
+	}
+	return shutdown(t->fd, how);
+}
+
+static enum transport_input
+tls_input(struct transport *t)
+{
+	char byte;
+	ssize_t n;
+
+	if (SSL_has_pending(t->ssl))
+		return TRANSPORT_INPUT_READY;
+	while ((n = recv(t->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n > 0)
+		return TRANSPORT_INPUT_READY;
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return TRANSPORT_INPUT_NONE;
+	return TRANSPORT_INPUT_CLOSED;
+}
+
+/*
+ * A session that ended well says close_notify (one small write that
+ * never waits: it is dropped if the socket is full), so the client can
+ * tell the end from a truncation.
+ */
+static void
+tls_close(struct transport *t)
+{
+	if (!t->handshaking && !(SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN))
+		SSL_shutdown(t->ssl);
+	ERR_clear_error();
+	SSL_free(t->ssl);
+	t->ssl = NULL;
+	close(t->fd);
+	t->fd = -1;
+}
+
+/*
+ * The first byte tells a TLS client (a handshake record) from one that
+ * speaks plain HTTP to this port (a method's capital letter): that one
+ * gets the plain transport, so the caller can answer it readably, as
+ * nginx does; anything else is refused. Then OpenSSL's handshake, step by
+ * step.
+ */
+static enum transport_handshake
+tls_handshake(struct transport *t)
+{
+	char byte;
+	ssize_t n;
+	int rc, fd;
+
+	if (t->handshaking == TLS_FIRST_BYTE) {
+		while ((n = recv(t->fd, &byte, 1, MSG_PEEK)) == -1 &&
+		    errno == EINTR)
+			;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			t->want = EV_READ;
+			return TRANSPORT_HANDSHAKE_AGAIN;
+		}
+		if (n <= 0)
+			return TRANSPORT_HANDSHAKE_CLOSED;
+		if (byte != TLS_RECORD_HANDSHAKE) {
+			if (byte < 'A' || byte > 'Z')
+				return TRANSPORT_HANDSHAKE_FAILED;
+			fd = t->fd;
+			SSL_free(t->ssl);
+			transport_socket_init(t, fd);
+			return TRANSPORT_HANDSHAKE_PLAIN_HTTP;
+		}
+		t->handshaking = TLS_UNDER_WAY;
+	}
+	errno = 0;
+	if ((rc = SSL_do_handshake(t->ssl)) == 1) {
+		t->handshaking = 0;
+		return TRANSPORT_HANDSHAKE_DONE;
+	}
+	if (tls_result(t, rc, 1) == -1 && errno == EAGAIN)
+		return TRANSPORT_HANDSHAKE_AGAIN;
+	return TRANSPORT_HANDSHAKE_FAILED;
+}
+
+static const struct transport_ops tls_ops = {
+	.read = tls_read,
+	.writev = tls_writev,
+	.sendfile = NULL,
+	.shutdown = tls_shutdown,
+	.input = tls_input,
+	.close = tls_close,
+	.handshake = tls_handshake,
+};
+
+int
+transport_tls_init(struct transport *t, int fd, struct tls *tls)
+{
+	if ((t->ssl = tls_session_new(tls, fd)) == NULL)
+		return -1;
+	t->ops = &tls_ops;
+	t->fd = fd;
+	t->want = 0;
+	t->drained = 0;
+	t->handshaking = TLS_FIRST_BYTE;
+	return 0;
+}
+
+void
+transport_tls_info(const struct transport *t, const char **protocol,
+    const char **cipher, const char **server_name)
+{
+	*protocol = *cipher = *server_name = NULL;
+	if (t->ssl == NULL || t->handshaking)
+		return;
+	*protocol = SSL_get_version(t->ssl);
+	*cipher = SSL_get_cipher_name(t->ssl);
+	*server_name = SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
+int
+transport_tls_resumed(const struct transport *t)
+{
+	return t->ssl != NULL && SSL_session_reused(t->ssl);
+}

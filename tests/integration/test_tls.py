@@ -1,0 +1,868 @@
+"""HTTPS: TLS listeners beside plain ones, a certificate per virtual host
+chosen by SNI, the handlers unchanged over TLS, bad clients survived,
+certificates reloaded without dropping a connection, and the command line's
+-C/-K and -t. Every certificate is made here with the openssl CLI (an ECDSA
+P-256 CA and a leaf per host); the clients are curl and Python's ssl."""
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import warnings
+
+from coserve_test import (AS_ROOT, COSERVE, IO_TIMEOUT_S, SLOWDOWN, WAIT_S, HTTPConnection,
+                          ServerTestCase, build_request, config_text, fetch, file_sha256,
+                          have_program, main, root_args, sha256, wait_for, write_file)
+
+BIG_BYTES = 3 * 1024 * 1024 + 12345
+SAMPLE_RE = re.compile(r'^(coserve_[a-z_]+)(\{[^}]*\})? (\S+)$')
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True,
+                   timeout=60)
+
+
+class Certs:
+    """A CA and leaf certificates signed by it, in directory d."""
+
+    def __init__(self, d):
+        self.dir = d
+        os.makedirs(d, exist_ok=True)
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+                "-subj", "/CN=coserve test CA", cwd=d)
+        os.chmod(os.path.join(d, "ca.key"), 0o600)
+        self.ca = os.path.join(d, "ca.pem")
+
+    def leaf(self, name, sans):
+        """(chain path, key path) for a leaf named name, valid for sans
+        ("DNS:x" or "IP:1.2.3.4"); the chain is the leaf, then the CA."""
+        d = self.dir
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
+                    "authorityKeyIdentifier=keyid\n" % ",".join(sans))
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "30", "-extfile", name + ".ext",
+                "-out", name + ".crt", cwd=d)
+        key = os.path.join(d, name + ".key")
+        os.chmod(key, 0o600)
+        chain = os.path.join(d, name + ".pem")
+        with open(chain, "wb") as out:
+            for part in (name + ".crt", "ca.pem"):
+                with open(os.path.join(d, part), "rb") as f:
+                    out.write(f.read())
+        return chain, key
+
+
+def not_after(chain):
+    """The earliest notAfter of the certificates in PEM file chain, from
+    openssl x509 -enddate, as a Unix time."""
+    with open(chain) as f:
+        pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n",
+                          f.read(), re.S)
+    times = []
+    for pem in pems:
+        p = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=pem,
+                           capture_output=True, text=True, check=True, timeout=60)
+        times.append(ssl.cert_time_to_seconds(p.stdout.strip().split("=", 1)[1]))
+    return min(times)
+
+
+def client_context(cafile, alpn=True):
+    ctx = ssl.create_default_context(cafile=cafile)
+    if alpn:
+        ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class TLSConnection(HTTPConnection):
+    """HTTPConnection over TLS: the same raw HTTP/1.1 client."""
+
+    def __init__(self, host, port, ctx, server_hostname=None, timeout=IO_TIMEOUT_S,
+                 sock=None, session=None):
+        if sock is None:
+            super().__init__(host, port, timeout=timeout)
+        else:  # connected earlier
+            sock.settimeout(timeout)
+            self.sock, self.host, self.port = sock, host, port
+            self.buf, self.eof = bytearray(), False
+        try:
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname,
+                                        session=session)
+        except BaseException:
+            self.close()
+            raise
+
+    def common_name(self):
+        cert = self.sock.getpeercert()
+        return dict(x[0] for x in cert["subject"])["commonName"]
+
+    def closed_by_peer(self, timeout=5.0):
+        # What OpenSSL buffered is read before the socket is looked at.
+        if self.sock.pending():
+            self.fill()
+        return super().closed_by_peer(timeout)
+
+
+def scrape(port):
+    r = fetch("127.0.0.1", port, "/metrics")
+    assert r.status == 200, r
+    samples = {}
+    for line in r.body.decode().splitlines():
+        m = SAMPLE_RE.match(line)
+        if m:
+            samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return samples
+
+
+def client_hello(server_hostname="default.test"):
+    """The bytes of a real ClientHello, for tests that send part of one."""
+    ctx = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def curl_https(url, out, cafile, resolve=None, extra=()):
+    args = ["curl", "--silent", "--show-error", "--noproxy", "*", "--max-time",
+            str(60 * SLOWDOWN), "--cacert", cafile, "-o", out,
+            "-w", "%{http_code} %{http_version}"]
+    if resolve:
+        args += ["--resolve", resolve]
+    p = subprocess.run(args + list(extra) + [url], capture_output=True, text=True,
+                       timeout=90 * SLOWDOWN)
+    return p
+
+
+class TLSTest(ServerTestCase):
+    """One daemon: a TLS listener, a plain one, metrics on a third; the
+    default site and two virtual hosts, one with a certificate of its own
+    and one using the default's."""
+
+    @classmethod
+    def make_root(cls, root):
+        cls.certs = Certs(os.path.join(cls.tmp, "certs"))
+        cls.default_pair = cls.certs.leaf("default.test", ["DNS:default.test", "IP:127.0.0.1"])
+        cls.example_pair = cls.certs.leaf("example.test", ["DNS:example.test"])
+        cls.example = os.path.join(cls.tmp, "example")
+        cls.other = os.path.join(cls.tmp, "other")
+        write_file(os.path.join(root, "index.html"), b"default index\n")
+        write_file(os.path.join(root, "hello.txt"), b"hello over tls\n")
+        write_file(os.path.join(root, "404.html"), b"<h1>custom not found</h1>\n")
+        write_file(os.path.join(root, "dir", "a.txt"), b"a\n")
+        write_file(os.path.join(root, "dir", "b.txt"), b"b\n")
+        cls.big = os.urandom(BIG_BYTES)
+        write_file(os.path.join(root, "big.bin"), cls.big)
+        write_file(os.path.join(cls.example, "index.html"), b"example index\n")
+        write_file(os.path.join(cls.other, "index.html"), b"other index\n")
+        cls.access_log = os.path.join(cls.tmp, "access.log")
+
+    @classmethod
+    def server_options(cls):
+        return {"config": {
+            "listen": ["127.0.0.1:0 tls", "127.0.0.1:0"],
+            "metrics_listen": "127.0.0.1:0",
+            # Connections opened early and used late must outlive the test.
+            "tls_handshake_timeout_ms": 600000,
+            "tls_certificate": cls.default_pair[0],
+            "tls_certificate_key": cls.default_pair[1],
+            "autoindex": True,
+            "error_pages": [{"status": 404, "path": "/404.html"}],
+            "access_log": cls.access_log,
+            "access_log_format": "$ssl_protocol $ssl_cipher $ssl_server_name "
+                                 "$request_uri $status",
+            "servers": [
+                {"names": ["example.test"], "root": cls.example,
+                 "tls_certificate": [cls.example_pair[0]],
+                 "tls_certificate_key": [cls.example_pair[1]]},
+                {"names": ["other.test"], "root": cls.other},
+            ],
+        }}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tls_port = cls.server.listeners[0][1]
+        cls.plain_port = cls.server.listeners[1][1]
+        cls.metrics_port = cls.server.listeners[2][1]
+        cls.ctx = client_context(cls.certs.ca)
+
+    def tls(self, name="default.test", ctx=None, port=None):
+        return TLSConnection("127.0.0.1", port or self.tls_port, ctx or self.ctx,
+                             server_hostname=name)
+
+    def get(self, target, name="default.test", headers=None, method="GET"):
+        with self.tls(name) as c:
+            h = {"Host": name, "Connection": "close"}
+            h.update(headers or {})
+            c.request(method, target, h)
+            return c.read_response(method)
+
+    def assert_serving(self):
+        r = self.get("/hello.txt")
+        self.assertEqual((r.status, r.body), (200, b"hello over tls\n"))
+
+    # --- certificates, SNI, ALPN, protocols ---
+
+    def test_sni_picks_each_site_certificate_with_curl(self):
+        out = os.path.join(self.tmp, "curl.out")
+        port = self.tls_port
+        cases = [
+            # (host, what curl must get); curl checks the name against
+            # the certificate, so the wrong certificate fails it.
+            ("example.test", b"example index\n"),
+            ("default.test", b"default index\n"),
+            ("other.test", None),  # no certificate of its own: the default's
+        ]
+        for host, body in cases:
+            p = curl_https("https://%s:%d/" % (host, port), out, self.certs.ca,
+                           resolve="%s:%d:127.0.0.1" % (host, port))
+            if body is None:
+                # The default certificate does not name other.test.
+                self.assertNotEqual(p.returncode, 0, p)
+                self.assertIn("SSL", p.stderr, p)
+                continue
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, "200 1.1", p)
+            with open(out, "rb") as f:
+                self.assertEqual(f.read(), body, host)
+        # No SNI (an address): the default certificate, valid for the IP.
+        p = curl_https("https://127.0.0.1:%d/" % port, out, self.certs.ca)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
+
+    def test_sni_certificate_names(self):
+        cases = [("example.test", "example.test"), ("default.test", "default.test"),
+                 ("unknown.test", "default.test"), ("other.test", "default.test"),
+                 ("EXAMPLE.test", "example.test")]
+        ctx = client_context(self.certs.ca)
+        ctx.check_hostname = False
+        for sni, cn in cases:
+            with self.tls(sni, ctx=ctx) as c:
+                self.assertEqual(c.common_name(), cn, sni)
+        with self.tls(None, ctx=ctx) as c:
+            self.assertEqual(c.common_name(), "default.test")
+        # SNI picks the certificate, Host the site, as nginx does.
+        with self.tls("other.test", ctx=ctx) as c:
+            c.request("GET", "/", {"Host": "other.test", "Connection": "close"})
+            self.assertEqual(c.read_response().body, b"other index\n")
+
+    def test_alpn_http11(self):
+        with self.tls() as c:
+            self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+        ctx = client_context(self.certs.ca, alpn=False)
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        with self.tls(ctx=ctx) as c:
+            self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+
+    def test_protocol_versions(self):
+        for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"),
+                              (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
+            ctx = client_context(self.certs.ca)
+            ctx.minimum_version = ctx.maximum_version = version
+            with self.tls(ctx=ctx) as c:
+                self.assertEqual(c.sock.version(), name)
+                c.request("GET", "/hello.txt", {"Connection": "close"})
+                self.assertEqual(c.read_response().status, 200)
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 and 1.1 are
+        for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = version
+            with self.assertRaises(ssl.SSLError) as cm:
+                self.tls(ctx=ctx).close()
+            # Refused by the server, not by a client unable to offer it.
+            self.assertIn("PROTOCOL_VERSION", str(cm.exception).upper().replace(" ", "_"))
+        self.assert_serving()
+
+    # --- the handlers over TLS ---
+
+    def test_handlers_over_tls(self):
+        with self.tls() as c:
+            c.request("GET", "/hello.txt")
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, b"hello over tls\n"))
+            etag = r.header("etag")
+            cases = [
+                # (method, target, headers, status, body or None)
+                ("HEAD", "/hello.txt", {}, 200, b""),
+                ("GET", "/hello.txt", {"Range": "bytes=6-9"}, 206, b"over"),
+                ("GET", "/hello.txt", {"If-None-Match": etag}, 304, b""),
+                ("GET", "/missing", {}, 404, b"<h1>custom not found</h1>\n"),
+                ("GET", "/dir/", {}, 200, None),
+                ("GET", "/", {"Host": "example.test"}, 200, b"example index\n"),
+            ]
+            for method, target, headers, status, body in cases:
+                c.request(method, target, headers)
+                r = c.read_response(method)
+                self.assertEqual(r.status, status, (method, target, r))
+                if body is not None:
+                    self.assertEqual(r.body, body, (method, target))
+                if target == "/dir/":
+                    self.assertIn(b"a.txt", r.body)
+                    self.assertIn(b"b.txt", r.body)
+            c.request("GET", "/hello.txt", {"Range": "bytes=0-0,6-9"})
+            r = c.read_response()
+            self.assertEqual(r.status, 206)
+            self.assertIn("multipart/byteranges", r.header("content-type"))
+            self.assertIn(b"over", r.body)
+
+    def test_large_file_byte_exact(self):
+        with self.tls() as c:
+            c.request("GET", "/big.bin")
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(len(r.body), BIG_BYTES)
+            self.assertEqual(sha256(r.body), sha256(self.big))
+            # A range deep in it, on the same connection.
+            c.request("GET", "/big.bin", {"Range": "bytes=1000000-2999999"})
+            r = c.read_response()
+            self.assertEqual(r.status, 206)
+            self.assertEqual(r.body, self.big[1000000:3000000])
+        out = os.path.join(self.tmp, "big.out")
+        p = curl_https("https://127.0.0.1:%d/big.bin" % self.tls_port, out, self.certs.ca)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
+        self.assertEqual(file_sha256(out), sha256(self.big))
+
+    def test_keepalive_many_requests(self):
+        with self.tls() as c:
+            for i in range(100):
+                c.request("GET", "/hello.txt" if i % 2 else "/dir/a.txt")
+                r = c.read_response()
+                self.assertEqual(r.status, 200, i)
+                self.assertFalse(r.closes())
+            # Pipelined: three requests in one write, three answers in order.
+            c.send(b"".join(build_request("GET", t) for t in ("/dir/a.txt", "/dir/b.txt",
+                                                               "/hello.txt")))
+            self.assertEqual([c.read_response().body for _ in range(3)],
+                             [b"a\n", b"b\n", b"hello over tls\n"])
+
+    def test_idle_connections_park_and_wake(self):
+        # New connections before a byte, and kept-alive ones after a
+        # request, hold no coroutine; each wakes and is served later.
+        def coroutines():
+            return scrape(self.metrics_port)["coserve_coroutines"]
+
+        raw = [socket.create_connection(("127.0.0.1", self.tls_port)) for _ in range(10)]
+        conns = []
+        try:
+            for _ in range(10):
+                c = self.tls()
+                conns.append(c)
+                c.request("GET", "/hello.txt")
+                self.assertEqual(c.read_response().status, 200)
+            # Only the scrape's own coroutine (the others' requests are done).
+            wait_for(lambda: coroutines() <= 1, what="idle TLS connections parked")
+            for c in conns:
+                c.request("GET", "/dir/a.txt")
+                self.assertEqual(c.read_response().body, b"a\n")
+            for s in raw:
+                c = TLSConnection("127.0.0.1", self.tls_port, self.ctx, "default.test",
+                                  sock=s)
+                conns.append(c)
+                c.request("GET", "/dir/b.txt")
+                self.assertEqual(c.read_response().body, b"b\n")
+        finally:
+            for c in conns:
+                c.close()
+            for s in raw:
+                s.close()
+
+    def test_access_log_tls_variables(self):
+        self.assertEqual(self.get("/?log", name="example.test").status, 200)
+        with self.tls() as c:
+            c.request("GET", "/dir/b.txt?log", {"Connection": "close"})
+            self.assertEqual(c.read_response().status, 200)
+        plain = fetch("127.0.0.1", self.plain_port, "/dir/a.txt?plainlog")
+        self.assertEqual(plain.status, 200)
+
+        def lines():
+            try:
+                with open(self.access_log) as f:
+                    text = f.read()
+            except FileNotFoundError:
+                return None
+            wanted = [l for l in text.splitlines() if "log" in l.split(" ")[3]]
+            return wanted if len(wanted) >= 3 else None
+
+        got = sorted(wait_for(lines, what="three access log lines"), key=lambda l: l.split()[3])
+        self.assertRegex(got[0], r"^TLSv1\.3 TLS_\S+ example\.test /\?log 200$")
+        self.assertRegex(got[1], r"^- - - /dir/a\.txt\?plainlog 200$")
+        self.assertRegex(got[2], r"^TLSv1\.3 TLS_\S+ default\.test /dir/b\.txt\?log 200$")
+
+    # --- bad clients ---
+
+    def test_plain_http_to_tls_port(self):
+        before = scrape(self.metrics_port)
+        with HTTPConnection("127.0.0.1", self.tls_port) as c:
+            c.request("GET", "/hello.txt")
+            r = c.read_response()
+            self.assertEqual(r.status, 400)
+            self.assertEqual(r.version, "HTTP/1.1")
+            self.assertTrue(r.closes())
+            self.assertTrue(c.closed_by_peer(WAIT_S))
+        key = 'coserve_tls_handshake_failures_total{reason="plain_http"}'
+        wait_for(lambda: scrape(self.metrics_port)[key] > before[key],
+                 what="plain_http failure counted")
+        self.assert_serving()
+
+    def test_garbage_and_truncated_handshakes(self):
+        hello = client_hello()
+        self.assertEqual(hello[0], 0x16)
+        cases = [
+            b"\x00\x01\x02garbage\r\n\r\n",
+            b"\x16\x03\x01\x00\x05hello-not-tls" + os.urandom(200),
+            hello[:len(hello) // 2],  # then the client closes its side
+            hello[:3],
+        ]
+        for data in cases:
+            with HTTPConnection("127.0.0.1", self.tls_port) as c:
+                c.send(data)
+                try:
+                    c.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass  # refused already, with a reset
+                # A TLS alert at most, then the close.
+                deadline = time.monotonic() + WAIT_S
+                while c.fill():
+                    self.assertLess(time.monotonic(), deadline, data[:20])
+                self.assertTrue(c.buf == b"" or c.buf[0] == 0x15, (data[:20], c.buf))
+        # Aborted with a reset half-way through, many times.
+        for _ in range(20):
+            c = HTTPConnection("127.0.0.1", self.tls_port)
+            c.send(hello[:len(hello) // 2])
+            c.reset()
+        # A TCP connection that closes without a byte.
+        socket.create_connection(("127.0.0.1", self.tls_port)).close()
+        self.assert_serving()
+        self.assertTrue(self.server.alive())
+
+    def test_session_resumed_with_a_ticket(self):
+        before = scrape(self.metrics_port)["coserve_tls_sessions_resumed_total"]
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = client_context(self.certs.ca)
+            ctx.maximum_version = version
+            with self.tls(ctx=ctx) as c:
+                c.request("GET", "/hello.txt")
+                self.assertEqual(c.read_response().status, 200)
+                session = c.sock.session  # TLS 1.3: the ticket came by now
+                self.assertFalse(c.sock.session_reused)
+            with TLSConnection("127.0.0.1", self.tls_port, ctx, "default.test",
+                               session=session) as c:
+                self.assertTrue(c.sock.session_reused, version)
+                c.request("GET", "/hello.txt", {"Connection": "close"})
+                self.assertEqual(c.read_response().status, 200)
+        wait_for(lambda: scrape(self.metrics_port)["coserve_tls_sessions_resumed_total"]
+                 >= before + 2, what="resumed sessions counted")
+
+    def test_certificate_expiry_metric(self):
+        samples = scrape(self.metrics_port)
+        name = "coserve_tls_certificate_expiry_timestamp_seconds"
+        self.assertEqual(samples[name + '{site="default"}'], not_after(self.default_pair[0]))
+        self.assertEqual(samples[name + '{site="example.test"}'],
+                         not_after(self.example_pair[0]))
+        # other.test uses the default site's certificate: no gauge of its own.
+        self.assertNotIn(name + '{site="other.test"}', samples)
+
+    def test_metrics_count_handshakes(self):
+        before = scrape(self.metrics_port)
+        for _ in range(3):
+            self.assert_serving()
+
+        def moved():
+            now = scrape(self.metrics_port)
+            return now["coserve_tls_handshakes_total"] - \
+                before["coserve_tls_handshakes_total"] >= 3
+        wait_for(moved, what="handshakes counted")
+        self.assertIn("coserve_tls_sessions_resumed_total", before)
+
+
+class TLSOwnServerTest(ServerTestCase):
+    """Tests that need a daemon of their own: timeouts, reloads, -C/-K, -t."""
+
+    shared_server = False
+
+    @classmethod
+    def make_root(cls, root):
+        cls.certs = Certs(os.path.join(cls.tmp, "certs"))
+        cls.first = cls.certs.leaf("first", ["DNS:default.test", "IP:127.0.0.1"])
+        cls.second = cls.certs.leaf("second", ["DNS:default.test", "IP:127.0.0.1"])
+        write_file(os.path.join(root, "hello.txt"), b"hello\n")
+        cls.ctx = client_context(cls.certs.ca)
+
+    def tls(self, srv, listener=0):
+        return TLSConnection("127.0.0.1", srv.listeners[listener][1], self.ctx,
+                             server_hostname="default.test")
+
+    def test_redirect_https(self):
+        acme = os.path.join(self.root, ".well-known", "acme-challenge")
+        write_file(os.path.join(acme, "token"), b"acme answer\n")
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls", "127.0.0.1:0"],
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "redirect_https": 8443, "health_path": "/health",
+            "servers": [{"names": ["other.test"], "redirect_https": True},
+                        {"names": ["kept.test"], "redirect_https": False}]})
+        plain = srv.listeners[1][1]
+
+        def get(target, host, method="GET"):
+            return fetch("127.0.0.1", plain, target, {"Host": host}, method=method)
+
+        r = get("/dir/a%20b?x=1&y", "default.test:8080")
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.header("Location"), "https://default.test:8443/dir/a%20b?x=1&y")
+        self.assertEqual(get("/dir/../sub/", "127.0.0.1").header("Location"),
+                         "https://127.0.0.1:8443/sub/")
+        self.assertEqual(get("/", "[::1]:80").header("Location"), "https://[::1]:8443/")
+        r = get("/hello.txt", "default.test", method="HEAD")
+        self.assertEqual((r.status, r.body), (301, b""))
+        # true is port 443, left out of the URL.
+        self.assertEqual(get("/hello.txt", "other.test").header("Location"),
+                         "https://other.test/hello.txt")
+        # Nowhere to send it: the default site has no name.
+        self.assertEqual(get("/hello.txt", "bad_host").status, 400)
+        # Served over plain HTTP: a site that turns it off, health for a
+        # balancer, ACME http-01 answers; and the same path over TLS.
+        self.assertEqual(get("/hello.txt", "kept.test").body, b"hello\n")
+        self.assertEqual(get("/health", "default.test").status, 200)
+        self.assertEqual(get("/.well-known/acme-challenge/token", "default.test").body,
+                         b"acme answer\n")
+        with self.tls(srv) as c:
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().body, b"hello\n")
+
+    def test_handshake_timeout(self):
+        timeout_ms = 1000 * SLOWDOWN
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "metrics_listen": "127.0.0.1:0",
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "tls_handshake_timeout_ms": timeout_ms, "header_timeout_ms": 600000})
+        hello = client_hello()
+        for data in (b"", hello[:10], hello[:-5]):
+            start = time.monotonic()
+            with HTTPConnection("127.0.0.1", srv.port) as c:
+                if data:
+                    c.send(data)
+                self.assertTrue(c.closed_by_peer(WAIT_S + timeout_ms / 1000), data)
+            # Gross bounds: not before the deadline, well before the head's.
+            self.assertGreaterEqual(time.monotonic() - start, timeout_ms / 1000 * 0.9)
+        key = 'coserve_tls_handshake_failures_total{reason="timeout"}'
+        wait_for(lambda: scrape(srv.listeners[1][1])[key] >= 3, what="timeouts counted")
+        with self.tls(srv) as c:
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().status, 200)
+
+    def test_reload_new_certificate_keeps_old_connections(self):
+        cert = os.path.join(self.tmp, "live.pem")
+        key = os.path.join(self.tmp, "live.key")
+
+        def install(pair, key_from=None):
+            with open(pair[0], "rb") as f:
+                write_file(cert, f.read())
+            with open((key_from or pair)[1], "rb") as f:
+                write_file(key, f.read())
+            os.chmod(key, 0o600)
+
+        install(self.first)
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "tls_certificate": cert,
+            "tls_certificate_key": key})
+        old = self.tls(srv)
+        try:
+            self.assertEqual(old.common_name(), "first")
+            old.request("GET", "/hello.txt")
+            self.assertEqual(old.read_response().status, 200)
+
+            install(self.second)
+            mark = len(srv.stderr_lines)
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_for_log("configuration reloaded", since=mark)
+            with self.tls(srv) as c:
+                self.assertEqual(c.common_name(), "second")
+            # The connection from before: its session, its keep-alive.
+            old.request("GET", "/hello.txt")
+            r = old.read_response()
+            self.assertEqual((r.status, r.body), (200, b"hello\n"))
+            self.assertEqual(old.common_name(), "first")
+
+            # A key that is not the certificate's: the running one stays.
+            install(self.first, key_from=self.second)
+            mark = len(srv.stderr_lines)
+            srv.send_signal(signal.SIGHUP)
+            line = srv.wait_for_log("reload failed", since=mark)
+            self.assertTrue(line)
+            errors = [l for l in srv.stderr_lines[mark:]
+                      if re.search(r"coserve\.conf:\d+: tls_certificate_key \S+ does not match "
+                                   r"tls_certificate ", l)]
+            self.assertTrue(errors, srv.stderr_lines[mark:])
+            with self.tls(srv) as c:
+                self.assertEqual(c.common_name(), "second")
+                c.request("GET", "/hello.txt", {"Connection": "close"})
+                self.assertEqual(c.read_response().status, 200)
+            old.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(old.read_response().status, 200)
+        finally:
+            old.close()
+
+    def session_from(self, srv):
+        """A new session on srv, its ticket received (TLS 1.3 sends it after
+        the handshake: a response read means it came)."""
+        with self.tls(srv) as c:
+            c.request("GET", "/hello.txt")
+            self.assertEqual(c.read_response().status, 200)
+            self.assertFalse(c.sock.session_reused)
+            return c.sock.session
+
+    def resumes(self, srv, session):
+        with TLSConnection("127.0.0.1", srv.port, self.ctx, "default.test",
+                           session=session) as c:
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().status, 200)
+            return c.sock.session_reused
+
+    def reload(self, srv):
+        mark = len(srv.stderr_lines)
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_for_log("configuration reloaded", since=mark)
+
+    def test_ticket_resumes_after_reload(self):
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
+            "tls_certificate_key": self.first[1], "tls_ticket_key_rotate_s": 60})
+        session = self.session_from(srv)
+        self.reload(srv)
+        self.assertTrue(self.resumes(srv, session))
+
+    def test_shared_ticket_key_file(self):
+        """Two instances with one key file resume each other's sessions (as
+        behind HAProxy); a new file, reloaded, makes new keys."""
+        keys = os.path.join(self.tmp, "tickets.key")
+        write_file(keys, os.urandom(2 * 80))
+        os.chmod(keys, 0o600)
+        config = {"listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
+                  "tls_certificate_key": self.first[1], "tls_ticket_key_file": keys}
+        a = self.start_server(config=config)
+        b = self.start_server(config=dict(config))
+        session = self.session_from(a)
+        self.assertTrue(self.resumes(b, session))
+        self.reload(b)  # the same file: the same keys
+        self.assertTrue(self.resumes(b, session))
+        write_file(keys, os.urandom(80))
+        self.reload(b)
+        self.assertFalse(self.resumes(b, session))
+        self.assertTrue(self.resumes(a, session))
+
+    def test_quick_use_with_C_and_K(self):
+        srv = self.start_server(args=["-r", self.root, "-l", "127.0.0.1:0",
+                                      "-C", self.first[0], "-K", self.first[1]],
+                                expect_listeners=1)
+        out = os.path.join(self.tmp, "quick.out")
+        p = curl_https("https://127.0.0.1:%d/hello.txt" % srv.port, out, self.certs.ca)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"hello\n")
+        self.assertRegex(srv.stderr, r"listening on 127\.0\.0\.1:\d+ \(tls\)")
+
+    def check(self, args):
+        return subprocess.run([COSERVE] + root_args(args), capture_output=True, text=True,
+                              timeout=60 * SLOWDOWN)
+
+    def test_check_mismatched_key(self):
+        conf = os.path.join(self.tmp, "check.conf")
+        settings = {"listen": ["127.0.0.1:0 tls"], "root": self.root,
+                    "user": AS_ROOT and "root" or None,
+                    "tls_certificate": self.first[0], "tls_certificate_key": self.second[1]}
+        with open(conf, "w") as f:
+            f.write(config_text(settings))
+        p = self.check(["-t", "-c", conf])
+        self.assertNotEqual(p.returncode, 0)
+        key_line = 1 + [k for k, v in settings.items() if v is not None].index(
+            "tls_certificate_key")
+        self.assertRegex(p.stderr, r"%s:%d: tls_certificate_key \S+ does not match "
+                         r"tls_certificate " % (re.escape(conf), key_line))
+        # The right pair passes.
+        settings["tls_certificate_key"] = self.first[1]
+        with open(conf, "w") as f:
+            f.write(config_text(settings))
+        p = self.check(["-t", "-c", conf])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # And on the command line.
+        p = self.check(["-t", "-r", self.root, "-l", "127.0.0.1:0",
+                        "-C", self.first[0], "-K", self.second[1]])
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("-K %s does not match -C %s" % (self.second[1], self.first[0]), p.stderr)
+
+    def check_conf(self, settings):
+        """-t on a file of settings: the result, the file, and the line of
+        each key in it."""
+        conf = os.path.join(self.tmp, "check.conf")
+        settings = dict({"listen": ["127.0.0.1:0 tls"], "root": self.root,
+                         "user": AS_ROOT and "root" or None}, **settings)
+        with open(conf, "w") as f:
+            f.write(config_text(settings))
+        keys = [k for k, v in settings.items() if v is not None]
+        return self.check(["-t", "-c", conf]), conf, {k: 1 + i for i, k in enumerate(keys)}
+
+    def test_check_bad_ticket_key_file(self):
+        keys = os.path.join(self.tmp, "short.key")
+        write_file(keys, os.urandom(79))
+        p, conf, line = self.check_conf({
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "tls_ticket_key_file": keys})
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r"%s:%d: tls_ticket_key_file %s: 79 bytes, not a whole "
+                         r"number of 80-byte keys" % (re.escape(conf),
+                                                      line["tls_ticket_key_file"],
+                                                      re.escape(keys)))
+
+    def test_check_chain_out_of_order(self):
+        chain = os.path.join(self.tmp, "disordered.pem")
+        with open(chain, "wb") as out:
+            for part in ("first.crt", "second.crt", "ca.pem"):
+                with open(os.path.join(self.certs.dir, part), "rb") as f:
+                    out.write(f.read())
+        p, conf, line = self.check_conf({"tls_certificate": chain,
+                                         "tls_certificate_key": self.first[1]})
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r"%s:%d: tls_certificate %s: chain out of order: "
+                         r"certificate 1 is not issued by certificate 2" % (
+                             re.escape(conf), line["tls_certificate_key"], re.escape(chain)))
+
+    def test_expiry_warning_and_metric(self):
+        d = self.certs.dir
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", "soon.key", "-out", "soon.pem", "-days", "5",
+                "-subj", "/CN=soon", "-addext", "subjectAltName=DNS:default.test", cwd=d)
+        soon = (os.path.join(d, "soon.pem"), os.path.join(d, "soon.key"))
+        os.chmod(soon[1], 0o600)
+        warning = r"warn: %s:%d: tls_certificate %s: certificate expires on \S+, in [45] days"
+        p, conf, line = self.check_conf({"tls_certificate": soon[0],
+                                         "tls_certificate_key": soon[1]})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, warning % (re.escape(conf), line["tls_certificate_key"],
+                                              re.escape(soon[0])))
+
+        # Served: the gauge is the generation's, and a reload replaces it.
+        cert = os.path.join(self.tmp, "live.pem")
+        key = os.path.join(self.tmp, "live.key")
+        for src, dst in zip(self.first, (cert, key)):
+            with open(src, "rb") as f:
+                write_file(dst, f.read())
+        os.chmod(key, 0o600)
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "metrics_listen": "127.0.0.1:0",
+            "tls_certificate": cert, "tls_certificate_key": key})
+        gauge = 'coserve_tls_certificate_expiry_timestamp_seconds{site="default"}'
+        self.assertEqual(scrape(srv.listeners[1][1])[gauge], not_after(self.first[0]))
+        for src, dst in zip(soon, (cert, key)):
+            with open(src, "rb") as f:
+                write_file(dst, f.read())
+        mark = len(srv.stderr_lines)
+        self.reload(srv)
+        self.assertEqual(scrape(srv.listeners[1][1])[gauge], not_after(soon[0]))
+        with open(srv.config_path) as f:
+            key_line = 1 + [l.split(" ")[0] for l in f].index("tls_certificate_key")
+        self.assertTrue([l for l in srv.stderr_lines[mark:] if re.search(
+            warning % (re.escape(srv.config_path), key_line, re.escape(cert)), l)],
+            srv.stderr_lines[mark:])
+
+    def ocsp_response(self, name):
+        """A real OCSP response from the test CA saying the leaf name is
+        good, made with openssl ocsp as a responder would."""
+        d = self.certs.dir
+        p = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", name + ".crt"],
+                           cwd=d, capture_output=True, text=True, check=True, timeout=60)
+        serial = p.stdout.strip().split("=", 1)[1]
+        with open(os.path.join(d, "index.txt"), "w") as f:
+            f.write("V\t301231235959Z\t\t%s\tunknown\t/CN=%s\n" % (serial, name))
+        openssl("ocsp", "-issuer", "ca.pem", "-cert", name + ".crt", "-no_nonce",
+                "-reqout", name + ".ocsp-req.der", cwd=d)
+        openssl("ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", "ca.pem",
+                "-rkey", "ca.key", "-ndays", "1", "-reqin", name + ".ocsp-req.der",
+                "-respout", name + ".ocsp.der", cwd=d)
+        return os.path.join(d, name + ".ocsp.der")
+
+    def s_client_status(self, port):
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                            "-servername", "default.test", "-CAfile", self.certs.ca,
+                            "-status"], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60 * SLOWDOWN)
+        return p.stdout
+
+    def test_ocsp_stapling(self):
+        response = self.ocsp_response("first")
+        staple = os.path.join(self.tmp, "staple.der")
+        write_file(staple, b"")
+        # Not a response: a file:line: error, at -t as at start-up.
+        p, conf, line = self.check_conf({
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "tls_ocsp_response": staple})
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r"%s:%d: tls_ocsp_response %s: " % (
+            re.escape(conf), line["tls_ocsp_response"], re.escape(staple)))
+        with open(response, "rb") as f:
+            write_file(staple, f.read())
+        p, _, _ = self.check_conf({
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "tls_ocsp_response": staple})
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
+            "tls_certificate_key": self.first[1], "tls_ocsp_response": staple})
+        out = self.s_client_status(srv.port)
+        self.assertIn("OCSP Response Status: successful", out)
+        self.assertIn("Cert Status: good", out)
+        # Re-read on reload: a response about another certificate is refused
+        # and the running one keeps stapling.
+        with open(self.ocsp_response("second"), "rb") as f:
+            write_file(staple, f.read())
+        mark = len(srv.stderr_lines)
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_for_log("reload failed", since=mark)
+        self.assertTrue([l for l in srv.stderr_lines[mark:]
+                         if "tls_ocsp_response %s: " % staple in l], srv.stderr_lines[mark:])
+        self.assertIn("Cert Status: good", self.s_client_status(srv.port))
+
+    def test_key_readable_by_others_warns(self):
+        key = os.path.join(self.tmp, "open.key")
+        with open(self.first[1], "rb") as f:
+            write_file(key, f.read())
+        os.chmod(key, 0o644)
+        p = self.check(["-t", "-r", self.root, "-C", self.first[0], "-K", key])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, r"warn: -K %s is readable by every user" % re.escape(key))
+
+    def test_credentials_directory(self):
+        creds = os.path.join(self.tmp, "creds")
+        os.makedirs(creds)
+        for src, name in ((self.first[0], "site.pem"), (self.first[1], "site.key")):
+            with open(src, "rb") as f:
+                write_file(os.path.join(creds, name), f.read())
+        os.chmod(os.path.join(creds, "site.key"), 0o600)
+        srv = self.start_server(
+            config={"listen": ["127.0.0.1:0 tls"],
+                    "tls_certificate": "/nonexistent/site.pem",
+                    "tls_certificate_key": "site.key"},
+            env={"CREDENTIALS_DIRECTORY": creds})
+        with self.tls(srv) as c:
+            self.assertEqual(c.common_name(), "first")
+
+
+if __name__ == "__main__":
+    if not have_program("openssl") or not have_program("curl"):
+        print("openssl and curl are needed; skipping")
+        raise SystemExit(77)
+    main()
