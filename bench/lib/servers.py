@@ -10,11 +10,10 @@ certificate; with tickets=False it resumes no session, so each new
 connection is a full handshake."""
 
 import collections
-import ssl
-
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -197,12 +196,15 @@ class Server:
             if self.proc.poll() is not None:
                 return False
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                try:
                     if self.tls:
                         s = client_context(self.tls).wrap_socket(s)
                     s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
                     if s.recv(12).startswith(b"HTTP/1.1 200"):
                         return True
+                finally:
+                    s.close()
             except OSError:  # ssl.SSLError included
                 pass
             time.sleep(0.02)
