@@ -131,3 +131,23 @@ def drop_caches():
     os.sync()
     with open(DROP_CACHES, "w") as f:
         f.write("3")
+
+
+def tls_certificate(workdir):
+    """The one certificate every server presents over TLS: ECDSA P-256,
+    self-signed for IP 127.0.0.1, made once with the openssl CLI into
+    WORKDIR/tls, beside the served tree (not in it). Returns (certificate,
+    key) paths."""
+    import subprocess
+    d = os.path.join(workdir, "tls")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    if os.path.exists(cert) and os.path.exists(key):
+        return cert, key
+    os.makedirs(d, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key + ".new", "-out", cert, "-days", "3650",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    os.chmod(key + ".new", 0o600)  # coserve warns about a key others can read
+    os.rename(key + ".new", key)
+    return cert, key

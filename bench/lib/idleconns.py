@@ -4,11 +4,15 @@ each and reads the whole response, then keeps them all open and idle.
 Prints "ready OK FAILED" once every connection is idle (or failed), then
 holds them until a line (or EOF) arrives on stdin, and closes them.
 
-Usage: idleconns.py PORT N PATH [TIMEOUT_S]"""
+With --tls CAFILE each connection first completes a TLS handshake
+(trusting CAFILE), then makes its request over TLS and stays idle.
+
+Usage: idleconns.py [--tls CAFILE] PORT N PATH [TIMEOUT_S]"""
 
 import errno
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -16,8 +20,14 @@ BATCH = 256  # connections in progress at once (listen backlogs are 511)
 
 
 def main():
-    port, total, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    timeout_s = float(sys.argv[4]) if len(sys.argv) > 4 else 120.0
+    argv = sys.argv[1:]
+    ctx = None
+    if argv[:1] == ["--tls"]:
+        ctx = ssl.create_default_context(cafile=argv[1])
+        ctx.check_hostname = False
+        argv = argv[2:]
+    port, total, path = int(argv[0]), int(argv[1]), argv[2]
+    timeout_s = float(argv[3]) if len(argv) > 3 else 120.0
     request = ("GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % path).encode()
     sel = selectors.DefaultSelector()
     idle, failed, started, busy = [], 0, 0, 0
@@ -31,7 +41,7 @@ def main():
         if err not in (0, errno.EINPROGRESS):
             s.close()
             return False
-        sel.register(s, selectors.EVENT_WRITE, {"buf": b"", "need": None})
+        sel.register(s, selectors.EVENT_WRITE, {"buf": b"", "need": None, "hs": False})
         started += 1
         busy += 1
         return True
@@ -44,13 +54,32 @@ def main():
         for key, events in sel.select(1.0):
             s, st = key.fileobj, key.data
             try:
-                if events & selectors.EVENT_WRITE:
+                if events & selectors.EVENT_WRITE and not st["hs"]:
                     if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
                         raise OSError("connect failed")
-                    s.send(request)
+                    if ctx:
+                        sel.unregister(s)
+                        s = ctx.wrap_socket(s, do_handshake_on_connect=False)
+                        sel.register(s, selectors.EVENT_WRITE, st)
+                    st["hs"] = True
+                if ctx and st["hs"] is True:
+                    try:
+                        s.do_handshake()
+                    except ssl.SSLWantReadError:
+                        sel.modify(s, selectors.EVENT_READ, st)
+                        continue
+                    except ssl.SSLWantWriteError:
+                        sel.modify(s, selectors.EVENT_WRITE, st)
+                        continue
+                if st["hs"] is True:
+                    st["hs"] = "done"
+                    s.send(request)  # a few bytes into an empty socket buffer
                     sel.modify(s, selectors.EVENT_READ, st)
                     continue
-                data = s.recv(65536)
+                try:
+                    data = s.recv(65536)
+                except ssl.SSLWantReadError:  # a record without data (a session ticket)
+                    continue
                 if not data:
                     raise OSError("closed")
                 st["buf"] += data

@@ -1,6 +1,6 @@
 """Turns the raw results of bench/run into the table (Markdown, printed and
-written into docs/benchmarks.md between markers), the targets of issue 13
-(ratio, met or not, or why not measured), and the PNG chart drawn by
+written into docs/benchmarks.md between markers), the targets of issues 13
+and 14 (ratio, met or not, or why not measured), and the PNG chart drawn by
 gnuplot."""
 
 import os
@@ -27,13 +27,21 @@ WORKLOADS = [
     ("slow-100", "slow storage: 100 slow files while 8 connections fetch other files", "max_ms", "max ms", False),
     ("slow-lookup", "slow storage: 100 files whose open and stat are slow (1 s per call; reads are not) "
      "while 8 connections fetch other files", "max_ms", "max ms", False),
+    ("tls-1k", "TLS: 1 KiB file, 64 keep-alive HTTPS connections", "rps", "req/s", True),
+    ("tls-64k", "TLS: 64 KiB file, 64 keep-alive HTTPS connections", "rps", "req/s", True),
+    ("tls-handshakes", "TLS: new connections, a full handshake (ECDSA P-256, TLS 1.3) and one 1 KiB "
+     "request each, 64 at a time; CPU µs/req is CPU per handshake", "rps", "handshakes/s", True),
+    ("tls-large", "TLS: 256 MiB file streamed over HTTPS (curl, one connection)", "mbps", "MB/s", True),
+    ("tls-idle", "TLS: 10,000 idle keep-alive HTTPS connections", "kib_per_conn", "KiB/conn", False),
 ]
-THROUGHPUT = ["1k", "64k", "large", "c1000", "files-warm", "files-cold", "files-truecold", "2cores"]
+THROUGHPUT = ["1k", "64k", "large", "c1000", "files-warm", "files-cold", "files-truecold", "2cores",
+              "tls-1k", "tls-64k", "tls-handshakes", "tls-large"]
 SLOW = ["slow-1", "slow-10", "slow-100", "slow-lookup"]
 SHORT = {"1k": "1 KiB", "64k": "64 KiB", "large": "256 MiB", "c1000": "1000 conns",
          "files-warm": "files warm", "files-cold": "files cold", "files-truecold": "truly cold",
          "2cores": "2 cores", "slow-1": "1 slow", "slow-10": "10 slow", "slow-100": "100 slow",
-         "slow-lookup": "slow lookups"}
+         "slow-lookup": "slow lookups", "tls-1k": "TLS 1 KiB", "tls-64k": "TLS 64 KiB",
+         "tls-handshakes": "TLS handshakes", "tls-large": "TLS 256 MiB", "idle": "HTTP", "tls-idle": "HTTPS"}
 
 
 def med(values):
@@ -109,7 +117,7 @@ def tables(agg, meta):
             note += "; " + skipped[key]
         out.append("**%s** — %s" % (title, note))
         out.append("")
-        if key == "idle":
+        if key in ("idle", "tls-idle"):
             out.append("| server | RSS before, MiB | with 10k: after 0.5 s | after 5 s | VmHWM | KiB per connection, 5 s (min–max) | ÷ coserve |")
             out.append("|---|--:|--:|--:|--:|--:|--:|")
             for name, r in rows.items():
@@ -133,7 +141,7 @@ def tables(agg, meta):
                     _lat(r["p99_us"]["median"]), _lat(r["p50_us"]["median"]),
                     _num(r["fast_rps"]["median"]), r["cut_short"],
                     _num(_ratio(mx, ref.get("max_ms")), 1)))
-        elif key == "large":
+        elif key in ("large", "tls-large"):
             out.append("| server | MB/s (min–max) | CPU ms per download | CPU s per GB | RSS MiB | MB/s ÷ coserve "
                        "| CPU ÷ coserve | CPU per GB ÷ lighttpd |")
             out.append("|---|--:|--:|--:|--:|--:|--:|--:|")
@@ -165,10 +173,10 @@ def tables(agg, meta):
     return "\n".join(out)
 
 
-def targets(agg, skipped=None):
-    """Issue 13's targets: (text, ratio, goal, verdict) for those whose
-    workloads ran; verdict is "yes", "**no**" or why it was not measured
-    (ratio None)."""
+def targets(agg, skipped=None, issue=13):
+    """Issue 13's targets (or 14's, over TLS): (text, ratio, goal, verdict)
+    for those whose workloads ran; verdict is "yes", "**no**" or why it was
+    not measured (ratio None)."""
     res = []
     skipped = skipped or {}
     peers = [n for n in NAMES if n != "coserve"]
@@ -207,6 +215,14 @@ def targets(agg, skipped=None):
         v, who = best(key, metric, highest)
         add(key, text, get(key, "coserve", metric), v, goal, highest, who, stretch)
 
+    if issue == 14:
+        vs_best("tls-1k", "TLS 1 KiB: CPU per request, coserve ÷ best peer", "cpu_us_per_req", False, 1.0)
+        vs_best("tls-64k", "TLS 64 KiB: CPU per request, coserve ÷ best peer", "cpu_us_per_req", False, 1.0)
+        vs_best("tls-large", "TLS 256 MiB: CPU per download, coserve ÷ best peer", "cpu_us_per_req", False, 1.0)
+        vs_best("tls-handshakes", "TLS handshakes per second, coserve ÷ best peer", "rps", True, 1.0)
+        add("tls-idle", "TLS idle connections: RSS per connection, coserve ÷ nginx",
+            get("tls-idle", "coserve", "kib_per_conn"), get("tls-idle", "nginx", "kib_per_conn"), 1.0, False, None)
+        return res
     vs_best("files-warm", "10,000 files warm: requests/s, coserve ÷ best peer", "rps", True, 1.0, 1.3)
     add("files-truecold", "10,000 files truly cold: requests/s, coserve ÷ nginx-aio",
         get("files-truecold", "coserve", "rps"), get("files-truecold", "nginx-aio", "rps"), 1.5, True, None)
@@ -264,7 +280,7 @@ def chart(agg, png, workdir, title):
           if agg[k][n]["cpu_us_per_req"] and agg[k]["coserve"]["cpu_us_per_req"] else None)
     table(os.path.join(dat, "slow.dat"), SLOW,
           lambda k, n: max(agg[k][n]["max_ms"]["median"], 0.01))
-    table(os.path.join(dat, "idle.dat"), ["idle"],
+    table(os.path.join(dat, "idle.dat"), ["idle", "tls-idle"],
           lambda k, n: agg[k][n]["kib_per_conn"]["median"])
     script = r"""
 set terminal pngcairo size 1800,1000 font ",11"

@@ -3,11 +3,17 @@ started in the foreground on 127.0.0.1 pinned to CPU 0 (or, with two
 workers, free to use CPUs 0 and 1), found again in /proc (CPU time and
 RSS of the whole process tree, threads included) and stopped. Every
 process started here is in a session of its own, so stop() can end the
-server and anything it forked, and nothing else."""
+server and anything it forked, and nothing else.
 
+A TLS server (tls=TLS(...)) serves the same tree over HTTPS with the bench's
+certificate; with tickets=False it resumes no session, so each new
+connection is a full handshake."""
+
+import collections
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -23,6 +29,17 @@ STOP_TIMEOUT_S = 3.0
 NAMES = ["coserve", "nginx", "nginx-aio", "lighttpd", "h2o"]
 
 _live = {}  # pid -> Server, for the exit trap
+
+# cert and key: PEM paths; tickets: resumption as the server defaults, or none
+TLS = collections.namedtuple("TLS", "cert key tickets")
+METRICS_PATH = "/.bench-metrics"  # coserve's, on its TLS listener
+
+
+def client_context(tls):
+    """A client context that trusts the bench's certificate."""
+    ctx = ssl.create_default_context(cafile=tls.cert)
+    ctx.check_hostname = False  # the certificate names IP:127.0.0.1; no SNI needed
+    return ctx
 
 
 def free_port():
@@ -61,16 +78,21 @@ def _tree(pid):
 
 
 class Server:
-    def __init__(self, name, workdir, root, coserve_bin, workers=1):
+    def __init__(self, name, workdir, root, coserve_bin, workers=1, tls=None):
         """workers: 1, pinned to CPU 0 as every row but one; more, on CPUs
-        0 and 1 with that many reactors, worker processes or threads."""
+        0 and 1 with that many reactors, worker processes or threads.
+        tls: a TLS, or None for plain HTTP."""
         self.name = name
         self.root = root
         self.coserve_bin = coserve_bin
         self.workdir = workdir
         self.workers = workers
         self.cpus = SERVER_CPU if workers == 1 else SHARED_CPUS
-        self.rundir = os.path.join(workdir, "run", name if workers == 1 else "%s-%dw" % (name, workers))
+        self.tls = tls
+        run = name if workers == 1 else "%s-%dw" % (name, workers)
+        if tls:
+            run += "-tls" if tls.tickets else "-tls-full"
+        self.rundir = os.path.join(workdir, "run", run)
         self.proc = None
         self.port = None
 
@@ -84,6 +106,7 @@ class Server:
                  # coserve: one reactor is the default, so the one-worker
                  # rows need no option a binary without reactors would reject
                  "REACTORS": "" if self.workers == 1 else "reactors = %d;" % self.workers}
+        subst.update(self._tls_subst())
         if self.name in ("coserve", "coserve-serial"):
             _render("coserve.conf.in", conf, subst)
             return [self.coserve_bin, "-c", conf]
@@ -100,6 +123,33 @@ class Server:
             _render("h2o.conf.in", conf, subst)
             return ["h2o", "-c", conf]
         raise ValueError(self.name)
+
+    def _tls_subst(self):
+        """@TLS_LISTEN@ (on the listener) and @TLS@ (beside the root) for
+        this server's template; both empty for plain HTTP."""
+        t = self.tls
+        if not t:
+            return {"TLS_LISTEN": "", "TLS": ""}
+        if self.name.startswith("coserve"):
+            return {"TLS_LISTEN": " tls", "TLS": "\n".join([
+                'tls_certificate = "%s";' % t.cert, 'tls_certificate_key = "%s";' % t.key,
+                'metrics_path = "%s";' % METRICS_PATH] +
+                ([] if t.tickets else ["tls_session_tickets = false;"]))}
+        if self.name.startswith("nginx"):
+            # nginx 1.22 offers TLS 1.3 only when told; its default session
+            # cache is "none": tickets are its only resumption
+            return {"TLS_LISTEN": " ssl", "TLS": "ssl_protocols TLSv1.2 TLSv1.3; "
+                    "ssl_certificate %s; ssl_certificate_key %s;%s" % (
+                t.cert, t.key, "" if t.tickets else " ssl_session_tickets off; ssl_session_cache off;")}
+        if self.name == "lighttpd":
+            conf = ['ssl.engine = "enable"', 'ssl.pemfile = "%s"' % t.cert, 'ssl.privkey = "%s"' % t.key]
+            if not t.tickets:
+                conf.append('ssl.openssl.ssl-conf-cmd = ( "Options" => "-SessionTicket" )')
+            return {"TLS_LISTEN": ', "mod_openssl"', "TLS": "\n".join(conf)}
+        if self.name == "h2o":
+            return {"TLS_LISTEN": "  ssl:\n    certificate-file: %s\n    key-file: %s" % (t.cert, t.key),
+                    "TLS": "" if t.tickets else "ssl-session-resumption:\n  mode: off"}
+        raise ValueError("%s: no TLS configuration" % self.name)
 
     def start(self, env_extra=None, wrapper=None):
         """Starts the server (under wrapper, e.g. strace, when given) and
@@ -124,14 +174,17 @@ class Server:
     def config_error(self):
         """None when coserve accepts this configuration (`coserve -t`),
         else its message, e.g. an option this binary does not know. Peers
-        are not asked: a peer that rejects its configuration fails start()."""
-        if not self.name.startswith("coserve"):
+        are not asked, but lighttpd over TLS (`lighttpd -tt`: mod_openssl is
+        a package of its own): a peer that rejects its configuration fails
+        start()."""
+        if not self.name.startswith("coserve") and not (self.tls and self.name == "lighttpd"):
             return None
         os.makedirs(self.rundir, exist_ok=True)
         self.port = free_port()
         conf = os.path.join(self.rundir, "server.conf")
         cmd = self._command(conf)
-        p = subprocess.run(cmd[:1] + ["-t"] + cmd[1:], capture_output=True, text=True)
+        flag = "-t" if self.name.startswith("coserve") else "-tt"
+        p = subprocess.run(cmd[:1] + [flag] + cmd[1:], capture_output=True, text=True)
         if p.returncode == 0:
             return None
         out = (p.stderr + p.stdout).strip().replace(conf, os.path.basename(conf))
@@ -143,11 +196,16 @@ class Server:
             if self.proc.poll() is not None:
                 return False
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                try:
+                    if self.tls:
+                        s = client_context(self.tls).wrap_socket(s)
                     s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
                     if s.recv(12).startswith(b"HTTP/1.1 200"):
                         return True
-            except OSError:
+                finally:
+                    s.close()
+            except OSError:  # ssl.SSLError included
                 pass
             time.sleep(0.02)
         return False
@@ -174,7 +232,23 @@ class Server:
         self.log.close()
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "%s://127.0.0.1:%d%s" % ("https" if self.tls else "http", self.port, path)
+
+    def coserve_tls_counts(self):
+        """coserve's (handshakes, resumed sessions) so far, from its metrics."""
+        import http.client
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30,
+                                           context=client_context(self.tls))
+        conn.request("GET", METRICS_PATH)
+        text = conn.getresponse().read().decode()
+        conn.close()
+        counts = {}
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in ("coserve_tls_handshakes_total",
+                                                "coserve_tls_sessions_resumed_total"):
+                counts[parts[0]] = int(float(parts[1]))
+        return counts["coserve_tls_handshakes_total"], counts["coserve_tls_sessions_resumed_total"]
 
     def pids(self):
         return _tree(self.proc.pid)
