@@ -148,24 +148,34 @@ notify(struct iopool_channel *ch)
 	while (n == -1 && errno == EINTR);
 }
 
+static void *worker_main(void *);
+
 /*
  * The daemon's signals (SIGTERM, SIGHUP...) go to the reactor that
  * handles them, never to a worker: a worker may sit in a storage call for
  * as long as the storage likes, and a handler run there (ThreadSanitizer
  * defers it to the thread's next intercepted call) would wait as long.
- * Faults (SIGSEGV and the like) stay deliverable.
+ * So a worker starts with them blocked, from its first instruction: one
+ * that blocked them itself left a window after its creation in which a
+ * SIGTERM could land on it, and under ThreadSanitizer, still setting the
+ * thread up, be lost (a daemon that never shut down, once in CI). Faults
+ * (SIGSEGV and the like) stay deliverable.
  */
-static void
-signals_block(void)
+static int
+worker_start(struct iopool *pool, pthread_t *thread)
 {
-	sigset_t set;
+	sigset_t set, old;
+	int rc;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	rc = pthread_create(thread, NULL, worker_main, pool);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 static void *
@@ -176,7 +186,6 @@ worker_main(void *arg)
 	struct iojob *job;
 	int was_empty, detached;
 
-	signals_block();
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		while (pool->todo.head == NULL && !pool->stopping) {
@@ -264,8 +273,7 @@ iopool_create(unsigned nthreads, unsigned max_threads, unsigned queue_max)
 		    calloc(pool->max_threads, sizeof *pool->threads)) == NULL)
 		goto fail_cond;
 	for (i = 0; i < nthreads; i++) {
-		if ((rc = pthread_create(
-			 &pool->threads[i], NULL, worker_main, pool)) != 0) {
+		if ((rc = worker_start(pool, &pool->threads[i])) != 0) {
 			errno = rc;
 			goto fail_threads;
 		}
@@ -365,9 +373,7 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	grow =
 	    pool->todo_count > pool->idle && pool->nthreads < pool->max_threads;
 	/* Failing to grow is not fatal: the job still waits its turn. */
-	if (grow &&
-	    pthread_create(
-		&pool->threads[pool->nthreads], NULL, worker_main, pool) == 0)
+	if (grow && worker_start(pool, &pool->threads[pool->nthreads]) == 0)
 		__atomic_store_n(
 		    &pool->nthreads, pool->nthreads + 1, __ATOMIC_RELAXED);
 	pthread_cond_signal(&pool->wake);

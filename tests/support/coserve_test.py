@@ -113,6 +113,30 @@ def wrap_argv(argv):
     return list(argv[:i]) + wrapper + list(argv[i:])
 
 
+def threads_state(pid):
+    """Each thread of a daemon that did not stop: name, state, where it
+    sleeps in the kernel, and its signals blocked and pending (so a lost
+    or stuck SIGTERM shows which thread it went to)."""
+    lines = []
+    try:
+        tids = sorted(os.listdir("/proc/%d/task" % pid), key=int)
+    except OSError as e:
+        return "(none readable: %s)" % e
+    for tid in tids:
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "status") as f:
+                fields = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+            with open(base + "wchan") as f:
+                wchan = f.read().strip()
+        except OSError:
+            continue
+        lines.append("%s %s %s wchan=%s SigBlk=%s SigPnd=%s ShdPnd=%s" % (
+            tid, fields.get("Name", "?"), fields.get("State", "?"), wchan,
+            fields.get("SigBlk"), fields.get("SigPnd"), fields.get("ShdPnd")))
+    return "\n".join(lines)
+
+
 _reported = set()  # valgrind logs already shown in a failure
 _fds_waived = set()  # logs of daemons that exited with a thread stuck
 
@@ -353,6 +377,7 @@ class Server:
         self.returncode = None
         self.expect_exit = 0
         self._timed_out = False
+        self._threads = ""
         self._stderr_lines = []
         self._stdout = []
         self._lock = threading.Lock()
@@ -518,6 +543,7 @@ class Server:
         if self.returncode is None:
             self.send_signal(signum)
             if self.wait(timeout) is None:
+                self._threads = threads_state(self.proc.pid)
                 self._kill()
                 self.returncode = self.proc.returncode
                 self._timed_out = True
@@ -540,8 +566,9 @@ class Server:
         if report is not None:
             raise DaemonError("sanitizer or valgrind report on the daemon:\n" + report)
         if self._timed_out:
-            raise DaemonError("daemon did not exit within %.0f s of SIGTERM; stderr:\n%s"
-                              % (STOP_TIMEOUT_S, self.stderr))
+            raise DaemonError("daemon did not exit within %.0f s of SIGTERM; "
+                              "its threads then:\n%s\nstderr:\n%s"
+                              % (STOP_TIMEOUT_S, self._threads, self.stderr))
         if code != expect:
             raise DaemonError("daemon exited %r, expected %r; stderr:\n%s"
                               % (code, expect, self.stderr))
