@@ -49,6 +49,17 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def fd_targets(pid):
+    """What each of the daemon's descriptors is open on, for a failure."""
+    out = []
+    for fd in sorted(os.listdir("/proc/%d/fd" % pid), key=int):
+        try:
+            out.append("%s -> %s" % (fd, os.readlink("/proc/%d/fd/%s" % (pid, fd))))
+        except OSError:
+            pass
+    return "\n".join(out)
+
+
 def fds_on(pid, path):
     """How many of the daemon's descriptors are open on path's inode."""
     ino = os.stat(path).st_ino
@@ -411,7 +422,9 @@ class DisconnectTest(ServerTestCase):
         def idle():
             gauges = self.gauges()
             return gauges if gauges["io_queue_depth"] == 0 else None
-        return wait_for(idle, SETTLE_S, "an empty I/O queue"), fd_count(self.server.pid)
+        gauges = wait_for(idle, SETTLE_S, "an empty I/O queue")
+        self.base_fds = fd_targets(self.server.pid)
+        return gauges, fd_count(self.server.pid)
 
     def assert_back_to(self, base):
         gauges, fds = base
@@ -421,7 +434,9 @@ class DisconnectTest(ServerTestCase):
             if now == (gauges, fds) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        self.assertEqual(now, (gauges, fds), "resources held after the clients left")
+        self.assertEqual(now, (gauges, fds), "resources held after the clients left; "
+                         "descriptors before:\n%s\nafter:\n%s"
+                         % (self.base_fds, fd_targets(self.server.pid)))
 
     def abort_after_head(self, clients):
         """Each client reads the head and first chunk, then waits until the
