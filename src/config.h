@@ -160,9 +160,9 @@ struct config {
 	char *health_path;  /* NULL: not on the main listeners */
 	unsigned health_probe_interval_ms;
 	unsigned health_probe_timeout_ms;
-	unsigned drain_delay_ms;   /* health 503 before the drain */
-	char *user;		   /* to become after start-up as root */
-	char *group;		   /* NULL: user's primary group */
+	unsigned drain_delay_ms; /* health 503 before the drain */
+	char *user;		 /* to become after start-up as root */
+	char *group;		 /* NULL: user's primary group */
 	struct tls_config tls;
 	struct site_config *sites; /* [0] is the default site */
 	size_t site_count;

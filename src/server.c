@@ -163,7 +163,7 @@ struct lane {
 struct reload_job {
 	struct iojob job;
 	struct server *server;
-	struct generation *gen; /* the result, or NULL */
+	struct generation *gen;	 /* the result, or NULL */
 	struct generation *prev; /* serving when it began: outlives the job */
 	char err[CONFIG_ERROR_MAX];
 };
