@@ -185,6 +185,7 @@ struct server {
 	unsigned registered;	 /* under lock: lane threads that made theirs */
 	int lanes_ready;	 /* under lock: every lane is in lanes[] */
 	unsigned loops;		 /* under lock: lane threads in their loop */
+	unsigned synced;	 /* under lock: lanes past their first sync */
 	int pool_gone;		 /* under lock: lanes may free their reactor */
 	long watchdog_ms;	 /* a lane silent this long stops the pings */
 	unsigned nreactors;	 /* as started; a reload does not change it */
@@ -1100,9 +1101,13 @@ lane_main(void *arg)
 	if (go) {
 		lane->accepting = 1;
 		lane_sync(lane);
-		if (event_base_dispatch(lane->base) == -1)
-			log_warnx("reactor %u: event loop failed", index);
 	}
+	pthread_mutex_lock(&s->lock);
+	s->synced++;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	if (go && event_base_dispatch(lane->base) == -1)
+		log_warnx("reactor %u: event loop failed", index);
 	pthread_mutex_lock(&s->lock);
 	s->loops--;
 	pthread_cond_broadcast(&s->changed);
@@ -1643,6 +1648,15 @@ server_run(struct server *s)
 		return SERVER_EXIT_FAILED;
 	s->lanes[0]->accepting = 1;
 	lane_sync(s->lanes[0]);
+	/*
+	 * "listening on" and READY=1 wait for every lane's own descriptors
+	 * (its duplicates of the listeners): whoever counts ours from then on
+	 * sees them all.
+	 */
+	pthread_mutex_lock(&s->lock);
+	while (s->synced < s->nthreads)
+		pthread_cond_wait(&s->changed, &s->lock);
+	pthread_mutex_unlock(&s->lock);
 	for (i = 0; i < s->nlisteners; i++)
 		log_info("listening on %s%s", s->listeners[i]->name,
 		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)"

@@ -1,6 +1,7 @@
 """Several reactors (`reactors = 2`): connections land on each, and what
 is global stays exact across them: max_connections, the per-client cap, a
-reload with requests in flight on both, and the drain on SIGTERM."""
+reload with requests in flight on both, and the drain on SIGTERM. Ready
+is logged only once every reactor listens."""
 
 import os
 import platform
@@ -335,6 +336,48 @@ def sleeping_thread(pid):
         if call.isdigit() and int(call) == SLEEP_SYSCALL:
             return comm
     return None
+
+
+class ReadyOrder(ServerTestCase):
+    """"listening on", which the harness (like an operator) takes as ready,
+    comes once every reactor holds its own copies of the listeners, so what
+    is counted from then on is the daemon's steady state. slowfs makes
+    reactor 1 late to take them (its dup sleeps): before the fix, a
+    descriptor count taken at ready grew by one per listener a second later,
+    and test_faults once failed on it."""
+
+    shared_server = False
+
+    def test_ready_once_every_reactor_holds_its_listeners(self):
+        if not SLOWFS or WRAPPED:
+            self.skipTest("needs slowfs.so, and a daemon not under valgrind")
+        srv = self.start_server(
+            config={"reactors": REACTORS, "metrics_listen": "127.0.0.1:0"},
+            env={"LD_PRELOAD": SLOWFS, "SLOWFS_DUP_THREAD": "coserve-r1",
+                 "SLOWFS_DELAY_MS": "1000"})
+        ready = os.listdir("/proc/%d/fd" % srv.pid)
+        # Reactor 1 is accepting: one connection lands there.
+        landing = Landing(srv, srv.listeners[1][1])
+        socks = []
+        try:
+            for _ in range(64):
+                socks.append(connect(srv.host, srv.port))
+                # A 404: no file stays open in the cache.
+                self.assertEqual(get_on(socks[-1], "/missing"), 404)
+                if landing.opened() == 1:
+                    break
+            else:
+                self.fail("the kernel never gave reactor 1 a connection")
+        finally:
+            for sock in socks:
+                sock.close()
+            landing.close()
+        wait_for(lambda: sum(reactor_connections(srv).values()) == 1,
+                 what="connections closed")
+        fds = "/proc/%d/fd" % srv.pid
+        if not wait_for(lambda: len(os.listdir(fds)) == len(ready), timeout=5 * SLOWDOWN):
+            self.fail("descriptors at ready: %s; now: %s"
+                      % (sorted(ready, key=int), sorted(os.listdir(fds), key=int)))
 
 
 class WatchdogOneReactor(ServerTestCase):

@@ -22,6 +22,10 @@
  * reads and fstat do not wait. Choose it so that it does not contain the
  * marker ("SLOW" is in "SLOWNAME"), or the file is slow to read as well.
  *
+ * SLOWFS_DUP_THREAD names a thread ("coserve-r1", as in its comm) whose
+ * fcntl(F_DUPFD_CLOEXEC) sleeps the delay first: a reactor late to take
+ * its copies of the listeners, for the start-up ordering test.
+ *
  * Threads: the daemon calls these from its reactor and its I/O workers at
  * once. The settings are read once under pthread_once and never change; the
  * real functions are looked up with dlsym(RTLD_NEXT) and published with
@@ -36,6 +40,7 @@
 #endif
 
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -86,6 +91,7 @@ static long delay_ms = 2000;
 static int notify_fd = -1;
 static int no_openat2;	/* SLOWFS_NO_OPENAT2: act as a kernel without it */
 static int slow_close;	/* SLOWFS_CLOSE: close(2) of a marked fd too */
+static char dup_thread[16]; /* SLOWFS_DUP_THREAD; "": none */
 
 /* Reads the environment once; the daemon never changes it later. */
 static void
@@ -114,6 +120,9 @@ settings_load(void)
 	}
 	no_openat2 = getenv("SLOWFS_NO_OPENAT2") != NULL;
 	slow_close = getenv("SLOWFS_CLOSE") != NULL;
+	if ((s = getenv("SLOWFS_DUP_THREAD")) != NULL &&
+	    strlen(s) < sizeof(dup_thread))
+		strcpy(dup_thread, s);
 	if ((s = getenv("SLOWFS_NOTIFY_FD")) != NULL && *s != '\0') {
 		errno = 0;
 		v = strtol(s, &end, 10);
@@ -153,7 +162,7 @@ real(void **slot, const char *name)
 static void *slot_open, *slot_open64, *slot_openat, *slot_openat64;
 static void *slot___open_2, *slot___open64_2, *slot___openat_2,
     *slot___openat64_2;
-static void *slot_syscall;
+static void *slot_syscall, *slot_fcntl;
 static void *slot_stat, *slot_stat64, *slot_lstat, *slot_lstat64;
 static void *slot_fstatat, *slot_fstatat64, *slot_statx, *slot_fstat,
     *slot_fstat64;
@@ -743,6 +752,23 @@ close(int fd)
 	if (slow_close && fd_marked(fd))
 		delay();
 	return REAL(close)(fd);
+}
+
+int
+fcntl(int fd, int cmd, ...)
+{
+	char name[16];
+	va_list ap;
+	long arg;
+
+	settings();
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	if (cmd == F_DUPFD_CLOEXEC && dup_thread[0] != '\0' &&
+	    prctl(PR_GET_NAME, name) == 0 && strcmp(name, dup_thread) == 0)
+		delay();
+	return REAL(fcntl)(fd, cmd, arg);
 }
 
 /*
