@@ -22,14 +22,18 @@
  * gets a safe completion.
  *
  * Growth: a job that finds every worker busy (more jobs waiting than
- * workers idle) starts another worker, up to max_threads. A fixed pool
- * would let as many slow storage calls as it has threads hold up every
- * other request; growing keeps the fast ones moving while fewer than
- * max_threads calls are stuck. Workers are never retired. Every reactor
- * submits, so a worker is started under the lock, which guards threads[],
- * idle, todo_count and the list of channels; nthreads is written under it
- * too and read without it (atomically) to tell the inline pool (none,
- * for good or after iopool_destroy()) from one with workers.
+ * workers idle or starting) asks for another worker, up to max_threads. A
+ * fixed pool would let as many slow storage calls as it has threads hold
+ * up every other request; growing keeps the fast ones moving while fewer
+ * than max_threads calls are stuck. Workers are never retired. The
+ * grower thread starts them: a pthread_create (a stack mapped, a clone)
+ * on the submitting reactor, a hundred in a burst of slow requests, held
+ * up its fast ones for 30 ms. The lock guards idle, todo_count, the
+ * counts of workers asked for and the list of channels; nthreads is
+ * written under it too (by the grower alone, once started) and read
+ * without it (atomically) to tell the inline pool (none, for good or
+ * after iopool_destroy()) from one with workers. threads[] past the first
+ * nthreads is the grower's; iopool_destroy() reads it after joining it.
  *
  * Statistics are per channel (ch->stats) and take no lock: only the
  * channel's reactor, in iopool_submit() and iopool_channel_reap(), writes
@@ -92,6 +96,7 @@ struct iopool_channel {
 struct iopool {
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* todo became non-empty, or stop */
+	pthread_cond_t grow; /* a worker is wanted, or stop */
 	struct jobq todo;
 	struct iopool_channel *channels;
 	unsigned queued; /* in todo or running; bounded */
@@ -101,7 +106,11 @@ struct iopool {
 	unsigned max_threads;
 	unsigned idle;	     /* workers waiting for a job */
 	unsigned todo_count; /* jobs in todo */
+	unsigned starting;   /* workers asked for, not yet taking jobs */
+	unsigned wanted;     /* of those, not yet created */
 	pthread_t *threads;
+	pthread_t grower;
+	int growing; /* the grower runs */
 };
 
 /* Where jobs submitted on this thread complete: its reactor's channel. */
@@ -149,6 +158,8 @@ notify(struct iopool_channel *ch)
 }
 
 static void *worker_main(void *);
+static void *grown_main(void *);
+static void *grower_main(void *);
 
 /*
  * The daemon's signals (SIGTERM, SIGHUP...) go to the reactor that
@@ -162,7 +173,7 @@ static void *worker_main(void *);
  * (SIGSEGV and the like) stay deliverable.
  */
 static int
-worker_start(struct iopool *pool, pthread_t *thread)
+thread_start(pthread_t *thread, void *(*main)(void *), struct iopool *pool)
 {
 	sigset_t set, old;
 	int rc;
@@ -173,20 +184,19 @@ worker_start(struct iopool *pool, pthread_t *thread)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	rc = pthread_create(thread, NULL, worker_main, pool);
+	rc = pthread_create(thread, NULL, main, pool);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
 
-static void *
-worker_main(void *arg)
+/* A worker's loop, entered and left with pool->lock held. */
+static void
+work_loop(struct iopool *pool)
 {
-	struct iopool *pool = arg;
 	struct iopool_channel *ch;
 	struct iojob *job;
 	int was_empty, detached;
 
-	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		while (pool->todo.head == NULL && !pool->stopping) {
 			pool->idle++;
@@ -217,6 +227,62 @@ worker_main(void *arg)
 		if (was_empty)
 			notify(ch);
 		pthread_mutex_unlock(&ch->lock);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct iopool *pool = arg;
+
+	pthread_mutex_lock(&pool->lock);
+	work_loop(pool);
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+/* A worker the grower started: no longer starting once it can take jobs. */
+static void *
+grown_main(void *arg)
+{
+	struct iopool *pool = arg;
+
+	pthread_mutex_lock(&pool->lock);
+	pool->starting--;
+	work_loop(pool);
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+/*
+ * Starts the workers asked for, one at a time, with the lock released
+ * around each pthread_create so that workers and reactors go on meanwhile.
+ */
+static void *
+grower_main(void *arg)
+{
+	struct iopool *pool = arg;
+	unsigned slot;
+	int rc;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (pool->wanted == 0 && !pool->stopping)
+			pthread_cond_wait(&pool->grow, &pool->lock);
+		if (pool->stopping)
+			break;
+		pool->wanted--;
+		slot = pool->nthreads;
+		pthread_mutex_unlock(&pool->lock);
+		rc = thread_start(&pool->threads[slot], grown_main, pool);
+		pthread_mutex_lock(&pool->lock);
+		/* Failing to grow is not fatal: the job still waits its turn.
+		 */
+		if (rc == 0)
+			__atomic_store_n(
+			    &pool->nthreads, slot + 1, __ATOMIC_RELAXED);
+		else
+			pool->starting--;
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
@@ -268,16 +334,27 @@ iopool_create(unsigned nthreads, unsigned max_threads, unsigned queue_max)
 		goto fail_pool;
 	if (pthread_cond_init(&pool->wake, NULL) != 0)
 		goto fail_lock;
+	if (pthread_cond_init(&pool->grow, NULL) != 0)
+		goto fail_wake;
 	if (nthreads > 0 &&
 	    (pool->threads =
 		    calloc(pool->max_threads, sizeof *pool->threads)) == NULL)
-		goto fail_cond;
+		goto fail_grow;
 	for (i = 0; i < nthreads; i++) {
-		if ((rc = worker_start(pool, &pool->threads[i])) != 0) {
+		if ((rc = thread_start(&pool->threads[i], worker_main, pool)) !=
+		    0) {
 			errno = rc;
 			goto fail_threads;
 		}
 		pool->nthreads++;
+	}
+	if (nthreads > 0 && pool->max_threads > nthreads) {
+		if ((rc = thread_start(&pool->grower, grower_main, pool)) !=
+		    0) {
+			errno = rc;
+			goto fail_threads;
+		}
+		pool->growing = 1;
 	}
 	return pool;
 
@@ -289,7 +366,9 @@ fail_threads:
 	for (i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
 	free(pool->threads);
-fail_cond:
+fail_grow:
+	pthread_cond_destroy(&pool->grow);
+fail_wake:
 	pthread_cond_destroy(&pool->wake);
 fail_lock:
 	pthread_mutex_destroy(&pool->lock);
@@ -310,7 +389,11 @@ iopool_destroy(struct iopool *pool)
 	pthread_mutex_lock(&pool->lock);
 	pool->stopping = 1;
 	pthread_cond_broadcast(&pool->wake);
+	pthread_cond_signal(&pool->grow);
 	pthread_mutex_unlock(&pool->lock);
+	/* First the grower: then nthreads no longer changes. */
+	if (pool->growing)
+		pthread_join(pool->grower, NULL);
 	for (i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
 	free(pool->threads);
@@ -331,6 +414,7 @@ iopool_destroy(struct iopool *pool)
 		closes_flush(ch);
 		ch->pool = NULL;
 	}
+	pthread_cond_destroy(&pool->grow);
 	pthread_cond_destroy(&pool->wake);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
@@ -340,7 +424,6 @@ int
 iopool_submit(struct iopool *pool, struct iojob *job)
 {
 	struct iopool_channel *ch = bound;
-	int grow;
 
 	job->submit_ns = monotime_ns();
 	job->channel = ch;
@@ -370,12 +453,12 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	pool->queued++;
 	jobq_push(&pool->todo, job);
 	pool->todo_count++;
-	grow =
-	    pool->todo_count > pool->idle && pool->nthreads < pool->max_threads;
-	/* Failing to grow is not fatal: the job still waits its turn. */
-	if (grow && worker_start(pool, &pool->threads[pool->nthreads]) == 0)
-		__atomic_store_n(
-		    &pool->nthreads, pool->nthreads + 1, __ATOMIC_RELAXED);
+	if (pool->todo_count > pool->idle + pool->starting &&
+	    pool->nthreads + pool->starting < pool->max_threads) {
+		pool->starting++;
+		pool->wanted++;
+		pthread_cond_signal(&pool->grow);
+	}
 	pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
 	return 0;

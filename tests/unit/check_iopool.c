@@ -4,7 +4,8 @@
  * submitted (and only there), the queue bound holds, a pool without
  * threads runs inline, destroy finishes every job and runs each done(),
  * the statistics count jobs, refusals and latencies per channel, and
- * closes given up on a reactor share one job per loop turn.
+ * closes given up on a reactor share one job per loop turn. The pool
+ * grows past blocked workers, up to its cap, on a thread of its own.
  */
 #include "autoconf.h"
 
@@ -41,6 +42,29 @@ static void
 done(struct iojob *job)
 {
 	((struct test_job *)job)->done_calls++;
+}
+
+/*
+ * Threads started on the test's "reactor" thread while it is watched:
+ * iopool.c's pthread_create comes here (-Wl,--wrap=pthread_create).
+ */
+int	__real_pthread_create(pthread_t *, const pthread_attr_t *,
+	    void *(*)(void *), void *);
+int	__wrap_pthread_create(pthread_t *, const pthread_attr_t *,
+	    void *(*)(void *), void *);
+
+static pthread_t	 watched;
+static int		 watching;
+static int		 started_watched;
+
+int
+__wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+    void *(*main)(void *), void *arg)
+{
+	if (__atomic_load_n(&watching, __ATOMIC_ACQUIRE) &&
+	    pthread_equal(pthread_self(), watched))
+		__atomic_add_fetch(&started_watched, 1, __ATOMIC_RELAXED);
+	return __real_pthread_create(thread, attr, main, arg);
 }
 
 /* The channel of the test's one "reactor", bound to this thread. */
@@ -361,6 +385,20 @@ START_TEST(destroy_runs_every_done)
 }
 END_TEST
 
+/*
+ * The pool's workers once it has n, or after 5 s. A worker counts once its
+ * pthread_create is back on the grower, which may be after it ran a job.
+ */
+static unsigned
+threads_reach(struct iopool *pool, unsigned n)
+{
+	int	rounds;
+
+	for (rounds = 0; iopool_threads(pool) < n && rounds < 5000; rounds++)
+		usleep(1000);
+	return iopool_threads(pool);
+}
+
 /* Workers blocked in slow jobs do not hold up the next one. */
 START_TEST(grows_past_blocked_workers)
 {
@@ -376,11 +414,41 @@ START_TEST(grows_past_blocked_workers)
 	ck_assert_int_eq(iopool_submit(pool, &fast.job), 0);
 	reap_until(pool, &fast, 1);
 	ck_assert_int_eq(fast.value, 14);
-	ck_assert_uint_ge(iopool_threads(pool), 4);
+	ck_assert_uint_ge(threads_reach(pool, 4), 4);
 	ck_assert_uint_le(iopool_threads(pool), 8);
 	for (i = 0; i < 3; i++)
 		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
 	reap_until(pool, slow, 3);
+	pool_close(pool);
+}
+END_TEST
+
+/*
+ * The submitter never starts a worker itself: a burst of slow jobs would
+ * make it pay a pthread_create each, and a reactor's fast requests wait.
+ */
+START_TEST(grows_off_the_submitter)
+{
+	struct iopool	*pool = pool_open(1, 32, 64);
+	struct test_job	 slow[16], fast;
+	int		 i;
+
+	watched = pthread_self();
+	__atomic_store_n(&watching, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 16; i++) {
+		init_job(&slow[i], i, 0);
+		ck_assert_int_eq(iopool_submit(pool, &slow[i].job), 0);
+	}
+	init_job(&fast, 7, 1);
+	ck_assert_int_eq(iopool_submit(pool, &fast.job), 0);
+	reap_until(pool, &fast, 1);
+	__atomic_store_n(&watching, 0, __ATOMIC_RELEASE);
+	ck_assert_uint_ge(threads_reach(pool, 17), 17);
+	ck_assert_int_eq(__atomic_load_n(&started_watched, __ATOMIC_RELAXED),
+	    0);
+	for (i = 0; i < 16; i++)
+		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
+	reap_until(pool, slow, 16);
 	pool_close(pool);
 }
 END_TEST
@@ -396,7 +464,7 @@ START_TEST(growth_is_capped)
 		init_job(&slow[i], i, 0);
 		ck_assert_int_eq(iopool_submit(pool, &slow[i].job), 0);
 	}
-	ck_assert_uint_eq(iopool_threads(pool), 2);
+	ck_assert_uint_eq(threads_reach(pool, 2), 2);
 	for (i = 0; i < 3; i++)
 		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
 	reap_until(pool, slow, 3);
@@ -473,6 +541,7 @@ main(void)
 	tcase_add_test(tc, completes_where_submitted);
 	tcase_add_test(tc, destroy_runs_every_done);
 	tcase_add_test(tc, grows_past_blocked_workers);
+	tcase_add_test(tc, grows_off_the_submitter);
 	tcase_add_test(tc, growth_is_capped);
 	tcase_add_test(tc, closes_share_a_job);
 	suite_add_tcase(s, tc);
