@@ -1,7 +1,8 @@
 """Real clients against the real daemon: curl (ranges, conditionals,
 --compressed), wget --mirror of the sample site, an aria2c segmented download,
 Python's http.client on one keep-alive connection, and a headless Chromium
-that loads the sample media page and seeks its video.
+that loads the sample media page and seeks its video; the sample site
+again over HTTPS, for wget and Chromium.
 
 Each class runs one daemon with an access log in a temp dir; tests give their
 client a unique User-Agent and read back the lines it left there, so what the
@@ -9,6 +10,7 @@ client says can be checked against what the server did. A test whose client
 is not installed is skipped and says which Debian package to install
 (./bootstrap installs them all)."""
 
+import base64
 import email.utils
 import gzip
 import hashlib
@@ -44,6 +46,7 @@ PACKAGES = {
     "wget": "wget",
     "aria2c": "aria2",
     "chromium": "chromium",
+    "openssl": "openssl",
 }
 
 # The media page's requests from Chromium: (target, allowed statuses, the
@@ -249,6 +252,13 @@ class ClientTestCase(ServerTestCase):
 class SampleSiteTest(ClientTestCase):
     """Serves a copy of the bundled www/."""
 
+    def site_url(self, path):
+        return self.server.url(path)
+
+    # Extra arguments that make each client trust the server: none here.
+    wget_trust = ()
+    chromium_trust = ()
+
     @classmethod
     def make_root(cls, root):
         # File by file, not copytree: www/ may be read-only (make distcheck)
@@ -262,8 +272,8 @@ class SampleSiteTest(ClientTestCase):
         agent = unique_agent("wget")
         p = run_client(["wget", "--mirror", "--no-parent", "--no-host-directories",
                         "-e", "robots=off", "--no-proxy", "--tries=1", "--timeout=20",
-                        "--user-agent", agent, "--directory-prefix", self.scratch,
-                        self.server.url("/")])
+                        "--user-agent", agent, "--directory-prefix", self.scratch]
+                       + list(self.wget_trust) + [self.site_url("/")])
         # Non-zero also means a broken link somewhere in the sample site.
         self.assertEqual(p.returncode, 0, "wget failed:\n" + tail(p.stderr))
         expected = tree_files(WWW, SIDECAR_SUFFIXES)
@@ -287,8 +297,8 @@ class SampleSiteTest(ClientTestCase):
                 "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--disable-extensions", "--mute-audio",
-                "--no-proxy-server", "--user-data-dir=" + profile, "--user-agent=" + agent,
-                self.server.url("/media.html?selftest")]
+                "--no-proxy-server", "--user-data-dir=" + profile, "--user-agent=" + agent]
+        args += list(self.chromium_trust) + [self.site_url("/media.html?selftest")]
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                     env=client_env(), start_new_session=True)
@@ -337,6 +347,47 @@ class SampleSiteTest(ClientTestCase):
                         "no video request was answered 206: %r" % video)
         probe = [e for e in entries if e.target == "/clip.webm?range-probe"]
         self.assertEqual([(e.status, e.bytes) for e in probe], [(206, 1000)], probe)
+
+
+class SampleSiteTLSTest(SampleSiteTest):
+    """The same over HTTPS: a TLS listener with a certificate made here for
+    127.0.0.1, which wget trusts as its CA and Chromium by the hash of its
+    key (--ignore-certificate-errors-spki-list), as the issue asks."""
+
+    @classmethod
+    def server_options(cls):
+        options = super().server_options()
+        d = os.path.join(cls.tmp, "tls")
+        os.mkdir(d)
+        cls.cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", key, "-out", cls.cert, "-days", "30",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
+        os.chmod(key, 0o600)
+        pub = openssl("x509", "-in", cls.cert, "-noout", "-pubkey")
+        der = openssl("pkey", "-pubin", "-outform", "DER", stdin=pub)
+        cls.spki = base64.b64encode(hashlib.sha256(der).digest()).decode()
+        options["config"].update({"listen": ["127.0.0.1:0 tls"], "tls_certificate": cls.cert,
+                                  "tls_certificate_key": key})
+        return options
+
+    def site_url(self, path):
+        return self.server.url(path).replace("http://", "https://", 1)
+
+    @property
+    def wget_trust(self):
+        return ("--ca-certificate=" + self.cert,)
+
+    @property
+    def chromium_trust(self):
+        return ("--ignore-certificate-errors-spki-list=" + self.spki,)
+
+
+def openssl(*args, stdin=None):
+    """openssl's standard output; raises if it fails."""
+    need("openssl")
+    return subprocess.run(["openssl"] + list(args), input=stdin, capture_output=True,
+                          check=True, timeout=CLIENT_TIMEOUT_S).stdout
 
 
 def kill_browser(proc, profile):
