@@ -38,14 +38,17 @@ class Certs:
         os.chmod(os.path.join(d, "ca.key"), 0o600)
         self.ca = os.path.join(d, "ca.pem")
 
-    def leaf(self, name, sans):
+    def leaf(self, name, sans, key_type="ec"):
         """(chain path, key path) for a leaf named name, valid for sans
-        ("DNS:x" or "IP:1.2.3.4"); the chain is the leaf, then the CA."""
+        ("DNS:x" or "IP:1.2.3.4"), with an ECDSA P-256 key or (key_type
+        "rsa") an RSA 2048 one; the chain is the leaf, then the CA."""
         d = self.dir
         with open(os.path.join(d, name + ".ext"), "w") as f:
             f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
                     "authorityKeyIdentifier=keyid\n" % ",".join(sans))
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        newkey = ["rsa:2048"] if key_type == "rsa" else \
+            ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        openssl("req", "-newkey", *newkey, "-nodes",
                 "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-days", "30", "-extfile", name + ".ext",
@@ -502,8 +505,8 @@ class TLSOwnServerTest(ServerTestCase):
         write_file(os.path.join(root, "hello.txt"), b"hello\n")
         cls.ctx = client_context(cls.certs.ca)
 
-    def tls(self, srv, listener=0):
-        return TLSConnection("127.0.0.1", srv.listeners[listener][1], self.ctx,
+    def tls(self, srv, listener=0, ctx=None):
+        return TLSConnection("127.0.0.1", srv.listeners[listener][1], ctx or self.ctx,
                              server_hostname="default.test")
 
     def test_redirect_https(self):
@@ -542,6 +545,53 @@ class TLSOwnServerTest(ServerTestCase):
         with self.tls(srv) as c:
             c.request("GET", "/hello.txt", {"Connection": "close"})
             self.assertEqual(c.read_response().body, b"hello\n")
+
+    def s_client_get(self, port, target, extra):
+        """GET target over openssl s_client with extra options: (the
+        subject CN of the certificate it was given, the response bytes)."""
+        request = "GET %s HTTP/1.1\r\nHost: default.test\r\nConnection: close\r\n\r\n" % target
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                            "-servername", "default.test", "-CAfile", self.certs.ca,
+                            "-verify_return_error", "-quiet"] + list(extra),
+                           input=request.encode(), capture_output=True, timeout=60 * SLOWDOWN)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = re.search(r"^depth=0 CN ?= ?(\S+)$", p.stderr.decode(), re.M)
+        self.assertTrue(m, p.stderr)
+        return m.group(1), p.stdout
+
+    def test_ecdsa_and_rsa_certificates_by_client(self):
+        """One site, an ECDSA and an RSA certificate: a client that takes
+        only RSA gets the RSA one, one that takes only ECDSA the ECDSA one,
+        in TLS 1.2 (by cipher suite) and 1.3 (by signature algorithm)."""
+        ec = self.certs.leaf("dual-ec", ["DNS:default.test", "IP:127.0.0.1"])
+        rsa = self.certs.leaf("dual-rsa", ["DNS:default.test", "IP:127.0.0.1"], "rsa")
+        data = os.urandom(200000 + 17)
+        write_file(os.path.join(self.root, "dual.bin"), data)
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "tls_certificate": [ec[0], rsa[0]],
+            "tls_certificate_key": [ec[1], rsa[1]]})
+        for cipher, cn in (("ECDHE-RSA-AES128-GCM-SHA256", "dual-rsa"),
+                           ("ECDHE-ECDSA-AES128-GCM-SHA256", "dual-ec"),
+                           ("ECDHE-RSA-AES256-GCM-SHA384", "dual-rsa"),
+                           ("ECDHE-ECDSA-CHACHA20-POLY1305", "dual-ec"),
+                           ("DHE-RSA-AES128-GCM-SHA256", "dual-rsa")):
+            ctx = client_context(self.certs.ca)
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers(cipher)
+            with self.tls(srv, ctx=ctx) as c:
+                self.assertEqual((c.sock.version(), c.sock.cipher()[0], c.common_name()),
+                                 ("TLSv1.2", cipher, cn))
+                c.request("GET", "/dual.bin", {"Connection": "close"})
+                r = c.read_response()
+                self.assertEqual((r.status, sha256(r.body)), (200, sha256(data)), cipher)
+        for sigalgs, cn in (("rsa_pss_rsae_sha256:rsa_pss_rsae_sha384", "dual-rsa"),
+                            ("ecdsa_secp256r1_sha256", "dual-ec")):
+            got, out = self.s_client_get(srv.port, "/dual.bin",
+                                         ["-tls1_3", "-sigalgs", sigalgs])
+            self.assertEqual(got, cn, sigalgs)
+            head, _, body = out.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+            self.assertEqual(sha256(body), sha256(data), sigalgs)
 
     def test_handshake_timeout(self):
         timeout_ms = 1000 * SLOWDOWN
