@@ -607,6 +607,45 @@ class TLSOwnServerTest(ServerTestCase):
             self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
             self.assertEqual(sha256(body), sha256(data), sigalgs)
 
+    def test_metrics_by_protocol_and_cipher(self):
+        """A TLS 1.2 handshake with one chosen suite and a TLS 1.3 one with
+        another are counted under their protocol and cipher labels, and
+        nothing else is (a daemon of its own: the counts are exact)."""
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "metrics_listen": "127.0.0.1:0",
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1]})
+        metrics = srv.listeners[1][1]
+        protocol = 'coserve_tls_handshakes_by_protocol_total{protocol="%s"}'
+        cipher = 'coserve_tls_handshakes_by_cipher_total{cipher="%s"}'
+        before = scrape(metrics)
+        self.assertEqual((before[protocol % "TLSv1.2"], before[protocol % "TLSv1.3"],
+                          before[cipher % "other"]), (0, 0, 0))
+        self.assertEqual([k for k in before if k.startswith("coserve_tls_handshakes_by_cipher")],
+                         [cipher % "other"])  # no suite seen yet, no slot shown
+        ctx = client_context(self.certs.ca)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+        with self.tls(srv, ctx=ctx) as c:
+            self.assertEqual(c.sock.cipher()[:2], ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLSv1.2"))
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().body, b"hello\n")
+        _, out = self.s_client_get(srv.port, "/hello.txt", [
+            "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"])
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out)
+
+        def counted():
+            now = scrape(metrics)
+            return now if now["coserve_tls_handshakes_total"] >= 2 else None
+
+        now = wait_for(counted, what="two handshakes counted")
+        self.assertEqual(now["coserve_tls_handshakes_total"], 2)
+        by_cipher = {k: v for k, v in now.items()
+                     if k.startswith("coserve_tls_handshakes_by_cipher")}
+        self.assertEqual(by_cipher, {cipher % "ECDHE-ECDSA-AES256-GCM-SHA384": 1,
+                                     cipher % "TLS_CHACHA20_POLY1305_SHA256": 1,
+                                     cipher % "other": 0})
+        self.assertEqual((now[protocol % "TLSv1.2"], now[protocol % "TLSv1.3"]), (1, 1))
+
     def resources(self, srv):
         """The daemon's open connections, coroutines and descriptors, the
         gauges read on a connection it has closed by the time this returns
