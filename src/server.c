@@ -1717,6 +1717,11 @@ server_run(struct server *s)
 	size_t i;
 
 	s->running = 1;
+	/*
+	 * Before any lane accepts: a client that scrapes the metrics once it
+	 * can connect sees the certificates' expiry.
+	 */
+	tls_expiry_publish(s->gen);
 	if (lanes_start(s, s->nreactors) == -1)
 		return SERVER_EXIT_FAILED;
 	s->lanes[0]->accepting = 1;
@@ -1741,7 +1746,6 @@ server_run(struct server *s)
 	    s->nlanes == 1 ? "" : "s", cfg->reactors_auto ? " (auto)" : "",
 	    cfg->io_threads, cfg->io_threads == 1 ? "" : "s");
 	health_roots(s->gen);
-	tls_expiry_publish(s->gen);
 	ready(s);
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");
