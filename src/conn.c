@@ -833,14 +833,18 @@ static long
 conn_handshake(struct conn *c)
 {
 	long deadline = c->accepted_ms + c->env->cfg->tls.handshake_timeout_ms;
+	const char *protocol, *cipher, *server_name;
 	long timeout;
 	int r;
 
 	for (;;) {
 		switch (transport_handshake(&c->transport)) {
 		case TRANSPORT_HANDSHAKE_DONE:
+			transport_tls_info(
+			    &c->transport, &protocol, &cipher, &server_name);
 			metrics_tls_handshake(
-			    transport_tls_resumed(&c->transport));
+			    transport_tls_resumed(&c->transport), protocol,
+			    cipher);
 			c->accepted_ms = await_now_ms();
 			return 0;
 		case TRANSPORT_HANDSHAKE_PLAIN_HTTP:

@@ -13,7 +13,11 @@
  * minus closed) so it can never go negative. The certificate expiry
  * gauges belong to the generation serving, not to a shard: reactor 0
  * replaces their text under a lock of their own, which a render holds
- * while it copies them.
+ * while it copies them. The cipher suites are counted by slot: the
+ * names of the slots are process-wide (any reactor may see a suite
+ * first), each filled once by a compare-and-swap and never emptied, so a
+ * slot names one suite for the process's life and the shards count by
+ * slot as they count everything else.
  */
 #include "autoconf.h"
 
@@ -41,6 +45,12 @@ static struct {
 	pthread_mutex_t lock; /* guards text */
 	char *text;	      /* NULL: no certificate */
 } expiry = { PTHREAD_MUTEX_INITIALIZER, NULL };
+/* Each slot's suite name, NULL until filled (atomics: see the top). */
+static const char *cipher_slots[METRICS_TLS_CIPHERS];
+static const char *const protocol_names[METRICS_TLS_PROTOCOLS] = {
+	[METRICS_TLS_1_2] = "TLSv1.2",
+	[METRICS_TLS_1_3] = "TLSv1.3",
+};
 
 static struct metrics_shard *
 shard(void)
@@ -103,6 +113,10 @@ metrics_shard_detach(struct metrics_shard *s)
 	for (i = 0; i < METRICS_TLS_FAILURES; i++)
 		count(&unbound.tls_failures[i], s->tls_failures[i]);
 	count(&unbound.tls_resumed, s->tls_resumed);
+	for (i = 0; i < METRICS_TLS_PROTOCOLS; i++)
+		count(&unbound.tls_protocols[i], s->tls_protocols[i]);
+	for (i = 0; i <= METRICS_TLS_CIPHERS; i++)
+		count(&unbound.tls_ciphers[i], s->tls_ciphers[i]);
 	pthread_mutex_unlock(&registry.lock);
 	if (bound == s)
 		bound = NULL;
@@ -158,12 +172,45 @@ metrics_accept_error(void)
 	count(&shard()->accept_errors, 1);
 }
 
-void
-metrics_tls_handshake(int resumed)
+/*
+ * The slot of the suite named name: the one that names it, else the
+ * first empty one, claimed; METRICS_TLS_CIPHERS (other) when all are
+ * taken. Two reactors seeing a new suite at once cannot both claim a
+ * slot for it: the one whose claim fails finds the winner's name there.
+ */
+static size_t
+cipher_slot(const char *name)
 {
+	const char *seen;
+	size_t i;
+
+	for (i = 0; i < METRICS_TLS_CIPHERS; i++) {
+		seen = __atomic_load_n(&cipher_slots[i], __ATOMIC_ACQUIRE);
+		if (seen == NULL &&
+		    __atomic_compare_exchange_n(&cipher_slots[i], &seen, name,
+			0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return i;
+		if (seen == name || strcmp(seen, name) == 0)
+			return i;
+	}
+	return METRICS_TLS_CIPHERS;
+}
+
+void
+metrics_tls_handshake(int resumed, const char *protocol, const char *cipher)
+{
+	size_t i;
+
 	count(&shard()->tls_handshakes, 1);
 	if (resumed)
 		count(&shard()->tls_resumed, 1);
+	for (i = 0; protocol != NULL && i < METRICS_TLS_PROTOCOLS; i++)
+		if (strcmp(protocol, protocol_names[i]) == 0) {
+			count(&shard()->tls_protocols[i], 1);
+			break;
+		}
+	if (cipher != NULL)
+		count(&shard()->tls_ciphers[cipher_slot(cipher)], 1);
 }
 
 void
@@ -190,6 +237,10 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 	snap->health_probes = hs.probes;
 	snap->health_probe_failures = hs.probe_failures;
 	snap->health_probe_ns = hs.last_probe_ns;
+	/* A slot filled after this is left out of this rendering. */
+	for (i = 0; i < METRICS_TLS_CIPHERS; i++)
+		snap->tls_cipher_names[i] =
+		    __atomic_load_n(&cipher_slots[i], __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&registry.lock);
 	for (s = registry.shards; s != NULL; s = s->next) {
 		for (i = 0; i < METRICS_STATUS_CLASSES; i++)
@@ -211,6 +262,10 @@ metrics_snapshot(struct metrics_snapshot *snap, struct iopool *pool)
 		for (i = 0; i < METRICS_TLS_FAILURES; i++)
 			snap->tls_failures[i] += load(&s->tls_failures[i]);
 		snap->tls_resumed += load(&s->tls_resumed);
+		for (i = 0; i < METRICS_TLS_PROTOCOLS; i++)
+			snap->tls_protocols[i] += load(&s->tls_protocols[i]);
+		for (i = 0; i <= METRICS_TLS_CIPHERS; i++)
+			snap->tls_ciphers[i] += load(&s->tls_ciphers[i]);
 		if (s->coroutines == NULL)
 			continue;
 		coroutines = __atomic_load_n(s->coroutines, __ATOMIC_RELAXED);
@@ -298,6 +353,37 @@ text_histogram(struct text *t, const char *name, const char *help,
 	    (uint64_t)(h->sum_ns / 1000000000u),
 	    (uint64_t)(h->sum_ns % 1000000000u));
 	text_printf(t, "coserve_%s_count %" PRIu64 "\n", name, h->count);
+}
+
+/* The handshakes by protocol, and by cipher suite for each slot filled. */
+static void
+text_tls_kinds(struct text *t, const struct metrics_snapshot *snap)
+{
+	int i;
+
+	text_header(t, "tls_handshakes_by_protocol_total", "counter",
+	    "TLS handshakes completed, by protocol version.");
+	for (i = 0; i < METRICS_TLS_PROTOCOLS; i++)
+		text_printf(t,
+		    "coserve_tls_handshakes_by_protocol_total"
+		    "{protocol=\"%s\"} %" PRIu64 "\n",
+		    protocol_names[i], snap->tls_protocols[i]);
+	text_printf(t,
+	    "# HELP coserve_tls_handshakes_by_cipher_total TLS handshakes "
+	    "completed, by cipher suite (OpenSSL's name): the first %d "
+	    "suites seen, then other.\n"
+	    "# TYPE coserve_tls_handshakes_by_cipher_total counter\n",
+	    METRICS_TLS_CIPHERS);
+	for (i = 0; i < METRICS_TLS_CIPHERS; i++)
+		if (snap->tls_cipher_names[i] != NULL)
+			text_printf(t,
+			    "coserve_tls_handshakes_by_cipher_total"
+			    "{cipher=\"%s\"} %" PRIu64 "\n",
+			    snap->tls_cipher_names[i], snap->tls_ciphers[i]);
+	text_printf(t,
+	    "coserve_tls_handshakes_by_cipher_total{cipher=\"other\"} "
+	    "%" PRIu64 "\n",
+	    snap->tls_ciphers[METRICS_TLS_CIPHERS]);
 }
 
 /* The gauges per reactor; none with no reactor attached (a test). */
@@ -407,6 +493,7 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    snap->accept_errors);
 	text_value(&t, "tls_handshakes_total", "counter",
 	    "TLS handshakes completed.", snap->tls_handshakes);
+	text_tls_kinds(&t, snap);
 	text_printf(&t,
 	    "# HELP coserve_tls_handshake_failures_total TLS handshakes "
 	    "that did not complete: not within tls_handshake_timeout_ms, "

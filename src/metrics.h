@@ -18,7 +18,7 @@
 
 struct iopool;
 
-/* Upper bound of any rendering; the fixed metric set needs about 3 KiB. */
+/* Upper bound of any rendering; the fixed metric set needs about 5 KiB. */
 #define METRICS_TEXT_MAX (64 * 1024)
 /* Response status classes 1xx .. 5xx. */
 #define METRICS_STATUS_CLASSES 5
@@ -45,6 +45,20 @@ enum metrics_tls_failure {
 	METRICS_TLS_PLAIN_HTTP, /* plain HTTP on a TLS port: answered 400 */
 	METRICS_TLS_FAILURES
 };
+
+/* The TLS versions counted by name (those tls_protocols allows). */
+enum metrics_tls_protocol {
+	METRICS_TLS_1_2, /* "TLSv1.2" */
+	METRICS_TLS_1_3, /* "TLSv1.3" */
+	METRICS_TLS_PROTOCOLS
+};
+
+/*
+ * Cipher suites counted by name, in slots filled as each is first seen;
+ * a handshake with a suite seen after they are full counts as "other",
+ * in the slot after them. Mozilla's intermediate profile has 12.
+ */
+#define METRICS_TLS_CIPHERS 16
 
 /* Reactors with gauges of their own (CONFIG_REACTORS_MAX). */
 #define METRICS_REACTORS_MAX 64
@@ -78,6 +92,10 @@ struct metrics_snapshot {
 	uint64_t tls_handshakes;
 	uint64_t tls_failures[METRICS_TLS_FAILURES];
 	uint64_t tls_resumed;
+	uint64_t tls_protocols[METRICS_TLS_PROTOCOLS];
+	/* Each slot's suite; NULL: not filled yet (nothing to show). */
+	const char *tls_cipher_names[METRICS_TLS_CIPHERS];
+	uint64_t tls_ciphers[METRICS_TLS_CIPHERS + 1]; /* by slot, then other */
 	/* The health state; shown only while health is served (enabled). */
 	int health_enabled;
 	uint64_t healthy;
@@ -105,6 +123,8 @@ struct metrics_shard {
 	uint64_t tls_handshakes;
 	uint64_t tls_failures[METRICS_TLS_FAILURES];
 	uint64_t tls_resumed;
+	uint64_t tls_protocols[METRICS_TLS_PROTOCOLS];
+	uint64_t tls_ciphers[METRICS_TLS_CIPHERS + 1]; /* by slot, then other */
 	/* A reactor's shard: its index and its live coroutine count. */
 	int reactor; /* -1: not a reactor's */
 	const unsigned *coroutines;
@@ -131,8 +151,14 @@ void metrics_timeout(enum metrics_timeout_kind);
 void metrics_refused(enum metrics_refused_reason);
 /* accept() failed for want of fds or memory. */
 void metrics_accept_error(void);
-/* A TLS handshake done (resumed: a session resumed), or not. */
-void metrics_tls_handshake(int resumed);
+/*
+ * A TLS handshake done (resumed: a session resumed), its protocol
+ * ("TLSv1.2", "TLSv1.3"; another is not counted by name) and its cipher
+ * suite by OpenSSL's name, which must live as long as the process (the
+ * names of OpenSSL's own tables do); either may be NULL.
+ */
+void metrics_tls_handshake(
+    int resumed, const char *protocol, const char *cipher);
 void metrics_tls_failure(enum metrics_tls_failure);
 
 /*

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #ifdef HAVE_SYSTEMD
@@ -92,19 +93,33 @@ notify_watchdog(void)
 }
 
 int
-notify_listen_fds(void)
+notify_listen_fds(char (*names)[NOTIFY_FDNAME_MAX], int max)
 {
 #ifdef HAVE_SYSTEMD
-	int n, i;
+	char **passed = NULL;
+	int n, i, rc;
 
-	if ((n = sd_listen_fds(1)) <= 0)
+	/* Without LISTEN_FDNAMES every name is "unknown": none given. */
+	if ((n = sd_listen_fds_with_names(1, &passed)) <= 0)
 		return 0;
-	for (i = 0; i < n; i++)
+	rc = n;
+	for (i = 0; i < n; i++) {
+		if (i < max)
+			snprintf(names[i], NOTIFY_FDNAME_MAX, "%s",
+			    passed != NULL && strcmp(passed[i], "unknown") != 0
+				? passed[i]
+				: "");
 		if (sd_is_socket(SD_LISTEN_FDS_START + i, AF_UNSPEC,
 			SOCK_STREAM, 1) <= 0)
-			return -1;
-	return n;
+			rc = -1;
+	}
+	for (i = 0; passed != NULL && i < n; i++)
+		free(passed[i]);
+	free(passed);
+	return rc;
 #else
+	(void)names;
+	(void)max;
 	return 0;
 #endif
 }

@@ -23,11 +23,15 @@ int notify_status_wanted(void);
 /* The watchdog interval in microseconds, 0 when none is asked for. */
 unsigned long long notify_watchdog_usec(void);
 void notify_watchdog(void);
+/* Room for a socket's name, NUL included; a longer one is cut short. */
+#define NOTIFY_FDNAME_MAX 32
+
 /*
  * Stream sockets passed by the service manager, numbered from 3; returns
  * how many (0 without socket activation), -1 if one is not a listening
- * stream socket.
+ * stream socket. The first max get their names in names: the unit's
+ * FileDescriptorName= (systemd-socket-activate's --fdname), "" for none.
  */
-int notify_listen_fds(void);
+int notify_listen_fds(char (*names)[NOTIFY_FDNAME_MAX], int max);
 
 #endif

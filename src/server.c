@@ -49,6 +49,7 @@
  */
 #include "autoconf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -122,6 +123,7 @@ struct listener {
 	enum listener_kind kind;
 	struct config_listen addr; /* as configured, for reloads */
 	int tls;		   /* under s->lock: a reload may change it */
+	int named_tls;		   /* activated, named https or tls */
 	unsigned id;		   /* never reused */
 	int retiring;		   /* removed, open drain_delay_ms */
 	long retire_at_ms;	   /* then closed */
@@ -784,12 +786,70 @@ listeners_discard(struct server *s, struct listener **next, size_t n)
 	}
 }
 
+/* What "listening on" says after l's name. */
+static const char *
+listener_note(const struct server *s, const struct listener *l)
+{
+	if (l->kind == LISTENER_METRICS)
+		return " (metrics)";
+	if (s->activated)
+		return l->tls ? " (tls, socket activation)"
+			      : " (socket activation)";
+	return l->tls ? " (tls)" : "";
+}
+
+/* Whether l is bound to the address cl names (its port included). */
+static int
+bound_to(const struct listener *l, const struct config_listen *cl)
+{
+	struct sockaddr_storage bound;
+	socklen_t len = sizeof bound;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&bound;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&bound;
+	unsigned long port = strtoul(cl->port, NULL, 10);
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (getsockname(l->fd, (struct sockaddr *)&bound, &len) == -1)
+		return 0;
+	if (bound.ss_family == AF_INET)
+		return ntohs(sin->sin_port) == port &&
+		    (cl->host[0] == '\0'
+			    ? sin->sin_addr.s_addr == htonl(INADDR_ANY)
+			    : inet_pton(AF_INET, cl->host, &a4) == 1 &&
+				a4.s_addr == sin->sin_addr.s_addr);
+	if (bound.ss_family == AF_INET6)
+		return ntohs(sin6->sin6_port) == port &&
+		    inet_pton(AF_INET6, cl->host, &a6) == 1 &&
+		    memcmp(&a6, &sin6->sin6_addr, sizeof a6) == 0;
+	return 0;
+}
+
+/*
+ * Whether a socket passed by the service manager speaks TLS: its name
+ * says so ("https" or "tls"), or a listen entry marked tls names its
+ * address. Under socket activation the listen list is not opened, but it
+ * still says what each passed socket speaks, and a reload may change it.
+ */
+static int
+activated_tls(const struct listener *l, const struct config *cfg)
+{
+	size_t i;
+
+	if (l->named_tls)
+		return 1;
+	for (i = 0; i < cfg->listen_count; i++)
+		if (cfg->listen[i].tls && bound_to(l, &cfg->listen[i]))
+			return 1;
+	return 0;
+}
+
 /*
  * Makes the listeners what cfg asks for: one already open on a wanted
  * address is kept (its queue of pending connections with it), others
  * are opened, the rest retired for retire_ms or closed. All or nothing:
  * on failure the running set is left as it was. Sockets from socket
- * activation are always kept.
+ * activation are always kept, TLS or plain as activated_tls() says.
  */
 static int
 listeners_apply(struct server *s, const struct config *cfg, unsigned retire_ms)
@@ -806,6 +866,16 @@ listeners_apply(struct server *s, const struct config *cfg, unsigned retire_ms)
 	/* Activated sockets first: they are not the config's to change. */
 	for (j = 0; j < s->nlisteners; j++)
 		if (s->activated && s->listeners[j]->kind == LISTENER_MAIN) {
+			tls[n] = activated_tls(s->listeners[j], cfg);
+			if (tls[n] &&
+			    cfg->sites[0].tls_certificate.count == 0) {
+				log_warnx("%s, passed by the service manager, "
+					  "is TLS: it needs tls_certificate "
+					  "and tls_certificate_key at the top "
+					  "level",
+				    s->listeners[j]->name);
+				return -1;
+			}
 			next[n++] = s->listeners[j];
 			kept[j] = 1;
 		}
@@ -825,10 +895,11 @@ listeners_apply(struct server *s, const struct config *cfg, unsigned retire_ms)
 static int
 listeners_adopt(struct server *s)
 {
+	char names[CONFIG_LISTEN_MAX][NOTIFY_FDNAME_MAX];
 	struct listener *l;
 	int n, i, flags;
 
-	if ((n = notify_listen_fds()) == -1) {
+	if ((n = notify_listen_fds(names, CONFIG_LISTEN_MAX)) == -1) {
 		log_warnx("a socket passed by the service manager is not a "
 			  "listening stream socket");
 		return -1;
@@ -844,6 +915,8 @@ listeners_adopt(struct server *s)
 		fcntl(3 + i, F_SETFD, FD_CLOEXEC);
 		if ((l = listener_new(s, 3 + i, LISTENER_MAIN, NULL)) == NULL)
 			return -1;
+		l->named_tls = strcmp(names[i], "https") == 0 ||
+		    strcmp(names[i], "tls") == 0;
 		s->listeners[s->nlisteners++] = l;
 	}
 	s->activated = n > 0;
@@ -1644,6 +1717,11 @@ server_run(struct server *s)
 	size_t i;
 
 	s->running = 1;
+	/*
+	 * Before any lane accepts: a client that scrapes the metrics once it
+	 * can connect sees the certificates' expiry.
+	 */
+	tls_expiry_publish(s->gen);
 	if (lanes_start(s, s->nreactors) == -1)
 		return SERVER_EXIT_FAILED;
 	s->lanes[0]->accepting = 1;
@@ -1659,10 +1737,7 @@ server_run(struct server *s)
 	pthread_mutex_unlock(&s->lock);
 	for (i = 0; i < s->nlisteners; i++)
 		log_info("listening on %s%s", s->listeners[i]->name,
-		    s->listeners[i]->kind == LISTENER_METRICS ? " (metrics)"
-			: s->activated	       ? " (socket activation)"
-			: s->listeners[i]->tls ? " (tls)"
-					       : "");
+		    listener_note(s, s->listeners[i]));
 	for (i = 0; i < s->gen->nroots; i++)
 		log_info("serving %s%s%s", s->gen->roots[i]->real,
 		    i == 0 ? " (default site)" : " for ",
@@ -1671,7 +1746,6 @@ server_run(struct server *s)
 	    s->nlanes == 1 ? "" : "s", cfg->reactors_auto ? " (auto)" : "",
 	    cfg->io_threads, cfg->io_threads == 1 ? "" : "s");
 	health_roots(s->gen);
-	tls_expiry_publish(s->gen);
 	ready(s);
 	if (event_base_dispatch(s->base) == -1) {
 		log_warnx("event loop failed");

@@ -261,6 +261,24 @@ class Docs(unittest.TestCase):
             rc, out = run(["mandoc", "-Tlint", "-Wwarning"] + MAN_PAGES)
             self.assertEqual((rc, out), (0, ""))
 
+    def test_every_key_documented(self):
+        """Every key config.c accepts has an entry in coserve.conf.5 (a
+        .TP paragraph; names is in VIRTUAL HOSTS) and a row in
+        docs/configuration.md's tables."""
+        with open(os.path.join(SRCDIR, "src", "config.c")) as f:
+            source = f.read()
+        table = source[source.index("static const struct key keys[] = {"):]
+        keys = re.findall(r'\{ "([a-z_0-9]+)",', table[:table.index("\n};")])
+        self.assertIn("redirect_https", keys)
+        with open(MAN_PAGES[1]) as f:
+            man = f.read()
+        entries = set(re.findall(r"^\.TP\n\.B (\S+)$", man, re.M)) | {"names"}
+        self.assertEqual([k for k in keys if k not in entries], [], MAN_PAGES[1])
+        with open(os.path.join(SRCDIR, "docs", "configuration.md")) as f:
+            md = f.read()
+        self.assertEqual([k for k in keys if "| `%s` |" % k not in md], [],
+                         "docs/configuration.md")
+
     def test_logrotate(self):
         """logrotate parses the snippet (in debug mode: nothing rotated)."""
         need(self, "logrotate")

@@ -23,6 +23,8 @@ import coserve_test
 from coserve_test import (COSERVE, READY_TIMEOUT_S, SLOWDOWN, WAIT_S, DaemonError,
                           HTTPConnection, Server, config_text, daemon_env, fetch, main, wrap_argv,
                           write_file)
+# The TLS tests' certificates (made with the openssl CLI) and client.
+from test_tls import Certs, TLSConnection, client_context
 
 AS_ROOT = os.geteuid() == 0
 NOTIFY_TIMEOUT_S = 10.0  # any one expected notify message
@@ -303,12 +305,14 @@ class ActivatedServer(Server):
     own process with the listening socket passed (LISTEN_FDS=1): start()
     returns once the port listens, and the first connection starts coserve."""
 
-    def __init__(self, tool, port, **kw):
+    def __init__(self, tool, port, fdname=None, **kw):
         super().__init__(start=False, **kw)
         self.activated_port = port
         # systemd-socket-activate passes only what -E names.
         passed = ["-E%s=%s" % (k, v) for k, v in sorted(self.env.items())
                   if k in ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS")]
+        if fdname is not None:  # the socket's name, as FileDescriptorName= gives it
+            passed.append("--fdname=" + fdname)
         self.args = [tool, "-l", "127.0.0.1:%d" % port] + passed + ["--"] + self.args
         self.listeners = [("127.0.0.1", port)]
 
@@ -350,21 +354,26 @@ class SocketActivationTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def test_systemd_socket_activate(self):
-        # The configured address cannot be bound here (TEST-NET-1): coserve
-        # starts only because the passed socket replaces the listen list.
-        config = {"listen": ["192.0.2.1:8080"]}
+    def activated(self, config, fdname=None):
+        """An ActivatedServer listening on a free port (another, should a
+        process take it first), config(port) its settings: (server, port)."""
         for attempt in range(5):
             port = free_port()
-            srv = ActivatedServer(self.tool, port, root=self.root, config=config)
+            srv = ActivatedServer(self.tool, port, fdname=fdname, root=self.root,
+                                  config=config(port))
             try:
                 srv.start()
-                break
+                return srv, port
             except DaemonError:
                 busy = "Address already in use" in srv.stderr
                 srv.cleanup()
                 if not busy or attempt == 4:
                     raise
+
+    def test_systemd_socket_activate(self):
+        # The configured address cannot be bound here (TEST-NET-1): coserve
+        # starts only because the passed socket replaces the listen list.
+        srv, port = self.activated(lambda port: {"listen": ["192.0.2.1:8080"]})
         with srv:
             # The first client, queued before coserve even runs, starts it.
             r = fetch("127.0.0.1", port, "/")
@@ -383,6 +392,60 @@ class SocketActivationTest(unittest.TestCase):
                     r = c.read_response()
                     self.assertEqual((r.status, r.body), (200, b"a" * 3000))
             srv.check_clean_exit()  # SIGTERM to coserve itself: it was exec'd
+
+    def test_socket_activated_tls(self):
+        """A passed socket speaks TLS when its name says so (--fdname=https,
+        as FileDescriptorName= in a unit), or when a listen entry marked
+        tls names its address (the list is not opened, but says what the
+        socket speaks; a reload may turn it plain). A TLS socket with no
+        certificate to serve is refused at start-up."""
+        certs = Certs(os.path.join(self.tmp, "certs"))
+        chain, key = certs.leaf("activated", ["DNS:default.test", "IP:127.0.0.1"])
+        ctx = client_context(certs.ca)
+        tls = {"tls_certificate": chain, "tls_certificate_key": key}
+        cases = [
+            # (fdname, listen for the port passed)
+            ("https", lambda port: ["192.0.2.1:8080"]),
+            ("tls", lambda port: ["127.0.0.1:%d" % port]),
+            (None, lambda port: ["192.0.2.1:8443", "127.0.0.1:%d tls" % port]),
+        ]
+        for fdname, listen in cases:
+            srv, port = self.activated(lambda port: dict(tls, listen=listen(port)), fdname)
+            with srv:
+                # The first client starts coserve: its handshake waits for it.
+                with TLSConnection("127.0.0.1", port, ctx, "default.test",
+                                   timeout=READY_TIMEOUT_S) as c:
+                    self.assertEqual(c.common_name(), "activated")
+                    c.request("GET", "/", {"Connection": "close"})
+                    r = c.read_response()
+                    self.assertEqual((r.status, r.body), (200, INDEX), fdname)
+                line = srv.wait_line("coserve: info: listening on ")
+                self.assertRegex(line, r"listening on 127\.0\.0\.1:%d "
+                                 r"\(tls, socket activation\)$" % port)
+                # Plain HTTP on it gets the TLS port's 400.
+                self.assertEqual(fetch("127.0.0.1", port, "/").status, 400)
+                if fdname is None:
+                    # The entry loses its tls: connections from then on
+                    # are plain.
+                    with open(srv.config_path) as f:
+                        text = f.read()
+                    write_config(srv.config_path, text.replace(" tls\"", "\""))
+                    start = len(srv.stderr_lines)
+                    srv.send_signal(signal.SIGHUP)
+                    self.assertIn("configuration reloaded",
+                                  srv.wait_for_log(RELOAD_RE, since=start))
+                    r = fetch("127.0.0.1", port, "/")
+                    self.assertEqual((r.status, r.body), (200, INDEX))
+        # Named https, but no certificate: coserve refuses to start.
+        srv, port = self.activated(lambda port: {"listen": ["192.0.2.1:8080"]}, "https")
+        srv.expect_exit = 1
+        with srv:
+            with HTTPConnection("127.0.0.1", port, timeout=READY_TIMEOUT_S) as c:
+                self.assertTrue(c.closed_by_peer(READY_TIMEOUT_S))
+            self.assertEqual(srv.wait(), 1)
+            self.assertTrue([l for l in srv.stderr_lines if re.search(
+                r"127\.0\.0\.1:%d, passed by the service manager, is TLS: it needs "
+                r"tls_certificate" % port, l)], srv.stderr)
 
     def test_foreign_listen_pid_ignored(self):
         """LISTEN_FDS meant for another process: the configured list is used."""

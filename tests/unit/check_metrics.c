@@ -1,8 +1,9 @@
 /*
  * Unit tests for metrics.c: the exact exposition text of a known snapshot,
  * histogram bucketing (le is inclusive) and cumulative buckets, snprintf
- * semantics on a short buffer, the registry's counters, and a rendering
- * that reads a real pool.
+ * semantics on a short buffer, the registry's counters, the cipher suite
+ * slots claimed by threads at once, and a rendering that reads a real
+ * pool.
  */
 #include "autoconf.h"
 
@@ -103,6 +104,20 @@ static const char expected[] =
     "# HELP coserve_tls_handshakes_total TLS handshakes completed.\n"
     "# TYPE coserve_tls_handshakes_total counter\n"
     "coserve_tls_handshakes_total 20\n"
+    "# HELP coserve_tls_handshakes_by_protocol_total TLS handshakes "
+    "completed, by protocol version.\n"
+    "# TYPE coserve_tls_handshakes_by_protocol_total counter\n"
+    "coserve_tls_handshakes_by_protocol_total{protocol=\"TLSv1.2\"} 25\n"
+    "coserve_tls_handshakes_by_protocol_total{protocol=\"TLSv1.3\"} 26\n"
+    "# HELP coserve_tls_handshakes_by_cipher_total TLS handshakes "
+    "completed, by cipher suite (OpenSSL's name): the first 16 suites "
+    "seen, then other.\n"
+    "# TYPE coserve_tls_handshakes_by_cipher_total counter\n"
+    "coserve_tls_handshakes_by_cipher_total"
+    "{cipher=\"TLS_AES_256_GCM_SHA384\"} 27\n"
+    "coserve_tls_handshakes_by_cipher_total"
+    "{cipher=\"ECDHE-RSA-AES128-GCM-SHA256\"} 28\n"
+    "coserve_tls_handshakes_by_cipher_total{cipher=\"other\"} 29\n"
     "# HELP coserve_tls_handshake_failures_total TLS handshakes that did "
     "not complete: not within tls_handshake_timeout_ms, not TLS or "
     "refused, or plain HTTP (answered 400).\n"
@@ -144,6 +159,14 @@ known_snapshot(struct metrics_snapshot *snap)
 	snap->tls_failures[METRICS_TLS_PROTOCOL] = 22;
 	snap->tls_failures[METRICS_TLS_PLAIN_HTTP] = 23;
 	snap->tls_resumed = 24;
+	snap->tls_protocols[METRICS_TLS_1_2] = 25;
+	snap->tls_protocols[METRICS_TLS_1_3] = 26;
+	/* Slot 1 not filled (yet): left out. */
+	snap->tls_cipher_names[0] = "TLS_AES_256_GCM_SHA384";
+	snap->tls_ciphers[0] = 27;
+	snap->tls_cipher_names[2] = "ECDHE-RSA-AES128-GCM-SHA256";
+	snap->tls_ciphers[2] = 28;
+	snap->tls_ciphers[METRICS_TLS_CIPHERS] = 29;
 	histogram_observe(&snap->io_latency, 50000);	  /* 50 us */
 	histogram_observe(&snap->io_latency, 100000);	  /* on 0.0001 */
 	histogram_observe(&snap->io_latency, 100001);	  /* just over */
@@ -282,8 +305,10 @@ START_TEST(registry_counts)
 	metrics_request(101, 0);
 	metrics_request(99, 7);		/* not a status: bytes still count */
 	metrics_request(600, 0);
-	metrics_tls_handshake(0);
-	metrics_tls_handshake(1);
+	metrics_tls_handshake(0, "TLSv1.3", "TLS_AES_256_GCM_SHA384");
+	metrics_tls_handshake(1, "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256");
+	metrics_tls_handshake(0, "TLSv1.3", "TLS_AES_256_GCM_SHA384");
+	metrics_tls_handshake(0, "SSLv3", NULL);	/* neither counted by name */
 	metrics_tls_failure(METRICS_TLS_PLAIN_HTTP);
 	metrics_snapshot(&snap, NULL);
 	ck_assert_uint_eq(snap.requests[0], 1);
@@ -297,8 +322,17 @@ START_TEST(registry_counts)
 	ck_assert_uint_eq(snap.coroutines, 0);
 	ck_assert_uint_eq(snap.io_threads, 0);
 	ck_assert_uint_eq(snap.io_latency.count, 0);
-	ck_assert_uint_eq(snap.tls_handshakes, 2);
+	ck_assert_uint_eq(snap.tls_handshakes, 4);
 	ck_assert_uint_eq(snap.tls_resumed, 1);
+	ck_assert_uint_eq(snap.tls_protocols[METRICS_TLS_1_2], 1);
+	ck_assert_uint_eq(snap.tls_protocols[METRICS_TLS_1_3], 2);
+	ck_assert_str_eq(snap.tls_cipher_names[0], "TLS_AES_256_GCM_SHA384");
+	ck_assert_uint_eq(snap.tls_ciphers[0], 2);
+	ck_assert_str_eq(snap.tls_cipher_names[1],
+	    "ECDHE-RSA-AES128-GCM-SHA256");
+	ck_assert_uint_eq(snap.tls_ciphers[1], 1);
+	ck_assert_ptr_null(snap.tls_cipher_names[2]);
+	ck_assert_uint_eq(snap.tls_ciphers[METRICS_TLS_CIPHERS], 0);
 	ck_assert_uint_eq(snap.tls_failures[METRICS_TLS_PLAIN_HTTP], 1);
 	ck_assert_uint_eq(snap.tls_failures[METRICS_TLS_TIMEOUT], 0);
 }
@@ -366,6 +400,91 @@ START_TEST(reactor_gauges)
 }
 END_TEST
 
+/*
+ * Threads, each with a shard of its own, count handshakes with more
+ * suites than there are slots, each starting at another one, and with
+ * names of their own (equal strings, not equal pointers): every suite
+ * gets one slot or none, a suite in a slot is counted there by every
+ * thread, and the rest are other.
+ */
+#define SLOT_THREADS 4
+#define SLOT_SUITES (METRICS_TLS_CIPHERS + 4)
+
+struct slot_counter {
+	struct metrics_shard	 shard;
+	int			 first;
+	char			 names[SLOT_SUITES][32];
+};
+
+static void *
+count_suites(void *arg)
+{
+	struct slot_counter *c = arg;
+	int i, k;
+
+	metrics_shard_attach(&c->shard);
+	for (i = 0; i < SLOT_SUITES; i++) {
+		k = (c->first + i) % SLOT_SUITES;
+		metrics_tls_handshake(0, "TLSv1.3", c->names[k]);
+	}
+	return NULL;
+}
+
+START_TEST(cipher_slots)
+{
+	static struct slot_counter counters[SLOT_THREADS];
+	struct metrics_snapshot	 snap;
+	pthread_t		 t[SLOT_THREADS];
+	char			 buf[METRICS_TEXT_MAX], line[128];
+	int			 i, j, k;
+
+	for (i = 0; i < SLOT_THREADS; i++) {
+		memset(&counters[i], 0, sizeof counters[i]);
+		counters[i].shard.reactor = -1;
+		counters[i].first = i * 5;
+		for (k = 0; k < SLOT_SUITES; k++)
+			snprintf(counters[i].names[k],
+			    sizeof counters[i].names[k], "SUITE-%02d", k);
+	}
+	for (i = 0; i < SLOT_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, count_suites,
+		    &counters[i]), 0);
+	for (i = 0; i < SLOT_THREADS; i++)
+		pthread_join(t[i], NULL);
+	metrics_snapshot(&snap, NULL);
+	ck_assert_uint_eq(snap.tls_handshakes, SLOT_THREADS * SLOT_SUITES);
+	for (i = 0; i < METRICS_TLS_CIPHERS; i++) {
+		ck_assert_ptr_nonnull(snap.tls_cipher_names[i]);
+		ck_assert_uint_eq(snap.tls_ciphers[i], SLOT_THREADS);
+		for (j = 0; j < i; j++)
+			ck_assert_str_ne(snap.tls_cipher_names[i],
+			    snap.tls_cipher_names[j]);
+	}
+	ck_assert_uint_eq(snap.tls_ciphers[METRICS_TLS_CIPHERS],
+	    SLOT_THREADS * (SLOT_SUITES - METRICS_TLS_CIPHERS));
+	metrics_format(&snap, buf, sizeof buf);
+	snprintf(line, sizeof line,
+	    "\ncoserve_tls_handshakes_by_cipher_total{cipher=\"%s\"} %d\n",
+	    snap.tls_cipher_names[METRICS_TLS_CIPHERS - 1], SLOT_THREADS);
+	ck_assert_ptr_nonnull(strstr(buf, line));
+	snprintf(line, sizeof line,
+	    "\ncoserve_tls_handshakes_by_cipher_total{cipher=\"other\"} %d\n",
+	    SLOT_THREADS * (SLOT_SUITES - METRICS_TLS_CIPHERS));
+	ck_assert_ptr_nonnull(strstr(buf, line));
+	snprintf(line, sizeof line,
+	    "\ncoserve_tls_handshakes_by_protocol_total{protocol=\"TLSv1.3\"} "
+	    "%d\n", SLOT_THREADS * SLOT_SUITES);
+	ck_assert_ptr_nonnull(strstr(buf, line));
+	/* Detached, the counts stay. */
+	for (i = 0; i < SLOT_THREADS; i++)
+		metrics_shard_detach(&counters[i].shard);
+	metrics_snapshot(&snap, NULL);
+	ck_assert_uint_eq(snap.tls_ciphers[0], SLOT_THREADS);
+	ck_assert_uint_eq(snap.tls_protocols[METRICS_TLS_1_3],
+	    SLOT_THREADS * SLOT_SUITES);
+}
+END_TEST
+
 static void
 nop_work(struct iojob *job)
 {
@@ -418,6 +537,7 @@ main(void)
 	tcase_add_test(tc, registry_counts);
 	tcase_add_test(tc, render_reads_pool);
 	tcase_add_test(tc, reactor_gauges);
+	tcase_add_test(tc, cipher_slots);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
