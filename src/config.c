@@ -121,6 +121,8 @@ static const struct key keys[] = {
 	{ "tls_handshake_timeout_ms", KEY_UINT, G(tls.handshake_timeout_ms), 1,
 	    3600000 },
 	{ "tls_session_tickets", KEY_BOOL, G(tls.session_tickets), 0, 0 },
+	{ "tls_prefer_server_ciphers", KEY_BOOL, G(tls.prefer_server_ciphers),
+	    0, 0 },
 	{ "tls_ticket_key_file", KEY_TLS_PATH, G(tls.ticket_key_file), 0, 0 },
 	{ "tls_ticket_key_rotate_s", KEY_UINT, G(tls.ticket_key_rotate_s), 60,
 	    7 * 86400 },
@@ -982,6 +984,7 @@ set_defaults(struct config *c)
 	c->tls.protocols = CONFIG_TLS_1_2 | CONFIG_TLS_1_3;
 	c->tls.handshake_timeout_ms = 10000;
 	c->tls.session_tickets = 1;
+	c->tls.prefer_server_ciphers = 1;
 	c->tls.ticket_key_rotate_s = 3600;
 	site->autoindex_max_entries = 100000;
 	site->precompressed = ENCODING_BR | ENCODING_ZSTD | ENCODING_GZIP;

@@ -112,6 +112,7 @@ struct tls_config {
 	int ciphers_line, ciphersuites_line, groups_line;
 	unsigned handshake_timeout_ms;
 	int session_tickets;
+	int prefer_server_ciphers;
 	char *ticket_key_file; /* NULL: keys of our own */
 	int ticket_key_file_line;
 	unsigned ticket_key_rotate_s;

@@ -176,6 +176,14 @@ context_new(struct tls *tls, char *err, size_t errlen)
 	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
 		SSL_OP_NO_COMPRESSION);
 	/*
+	 * Our order, strongest first, except that a client putting ChaCha20
+	 * first (a phone without AES instructions) gets it: what testssl.sh
+	 * asks for, at no cost to such clients.
+	 */
+	if (tc->prefer_server_ciphers)
+		SSL_CTX_set_options(ctx,
+		    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+	/*
 	 * Buffers only while a record is in flight: an idle connection holds
 	 * none. Partial writes let transport_tls.c count each record out.
 	 */

@@ -647,6 +647,35 @@ class TLSOwnServerTest(ServerTestCase):
                                      cipher % "other": 0})
         self.assertEqual((now[protocol % "TLSv1.2"], now[protocol % "TLSv1.3"]), (1, 1))
 
+    def test_cipher_order(self):
+        """TLS 1.2: the server's order of tls_ciphers wins over the client's
+        (what testssl.sh asks for), except for a client that puts ChaCha20
+        first; tls_prefer_server_ciphers = false lets the client's win."""
+        ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+                  "ECDHE-ECDSA-CHACHA20-POLY1305"
+        cases = [  # (tls_prefer_server_ciphers, the client's order, chosen)
+            (True, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256",
+             "ECDHE-ECDSA-AES128-GCM-SHA256"),
+            (True, "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256",
+             "ECDHE-ECDSA-CHACHA20-POLY1305"),
+            (False, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256",
+             "ECDHE-ECDSA-AES256-GCM-SHA384"),
+        ]
+        for prefer in (True, False):
+            srv = self.start_server(config={
+                "listen": ["127.0.0.1:0 tls"], "tls_ciphers": ciphers,
+                "tls_prefer_server_ciphers": prefer,
+                "tls_certificate": self.first[0], "tls_certificate_key": self.first[1]})
+            for _, order, chosen in [c for c in cases if c[0] == prefer]:
+                with self.subTest(prefer=prefer, client=order):
+                    ctx = client_context(self.certs.ca)
+                    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+                    ctx.set_ciphers(order)
+                    with self.tls(srv, ctx=ctx) as c:
+                        self.assertEqual(c.sock.cipher()[0], chosen)
+                        c.request("GET", "/hello.txt", {"Connection": "close"})
+                        self.assertEqual(c.read_response().body, b"hello\n")
+
     def resources(self, srv):
         """The daemon's open connections, coroutines and descriptors, the
         gauges read on a connection it has closed by the time this returns
