@@ -4,6 +4,8 @@ certificates reloaded without dropping a connection, and the command line's
 -C/-K and -t. Every certificate is made here with the openssl CLI (an ECDSA
 P-256 CA and a leaf per host); the clients are curl and Python's ssl."""
 
+import collections
+import json
 import os
 import re
 import signal
@@ -14,7 +16,7 @@ import time
 import warnings
 
 import coserve_load as load
-from coserve_test import (AS_ROOT, COSERVE, IO_TIMEOUT_S, SLOWDOWN, WAIT_S, WRAPPED,
+from coserve_test import (AS_ROOT, COSERVE, IO_TIMEOUT_S, SLOWDOWN, TSAN, WAIT_S, WRAPPED,
                           HTTPConnection, ServerTestCase, build_request, config_text, fetch,
                           file_sha256, have_program, main, root_args, sha256, wait_for,
                           write_file)
@@ -44,29 +46,31 @@ def openssl(*args, cwd):
 class Certs:
     """A CA and leaf certificates signed by it, in directory d."""
 
-    def __init__(self, d):
+    def __init__(self, d, days=30):
         self.dir = d
+        self.days = str(days)
         os.makedirs(d, exist_ok=True)
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", self.days,
                 "-subj", "/CN=coserve test CA", cwd=d)
         os.chmod(os.path.join(d, "ca.key"), 0o600)
         self.ca = os.path.join(d, "ca.pem")
 
-    def leaf(self, name, sans, key_type="ec"):
+    def leaf(self, name, sans, key_type="ec", ext=""):
         """(chain path, key path) for a leaf named name, valid for sans
         ("DNS:x" or "IP:1.2.3.4"), with an ECDSA P-256 key or (key_type
-        "rsa") an RSA 2048 one; the chain is the leaf, then the CA."""
+        "rsa") an RSA 2048 one, and ext's extension lines too; the chain
+        is the leaf, then the CA."""
         d = self.dir
         with open(os.path.join(d, name + ".ext"), "w") as f:
             f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
-                    "authorityKeyIdentifier=keyid\n" % ",".join(sans))
+                    "authorityKeyIdentifier=keyid\n%s" % (",".join(sans), ext))
         newkey = ["rsa:2048"] if key_type == "rsa" else \
             ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
         openssl("req", "-newkey", *newkey, "-nodes",
                 "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-days", "30", "-extfile", name + ".ext",
+                "-CAcreateserial", "-days", self.days, "-extfile", name + ".ext",
                 "-out", name + ".crt", cwd=d)
         key = os.path.join(d, name + ".key")
         os.chmod(key, 0o600)
@@ -1110,6 +1114,60 @@ class TLSOwnServerTest(ServerTestCase):
             env={"CREDENTIALS_DIRECTORY": creds})
         with self.tls(srv) as c:
             self.assertEqual(c.common_name(), "first")
+
+
+class TestSSLTest(ServerTestCase):
+    """testssl.sh (Debian's testssl.sh) against a TLS listener with the
+    default settings: protocols, cipher lists, forward secrecy, the
+    server's cipher order, the certificate, known vulnerabilities and
+    headers; no finding may be HIGH or CRITICAL. The certificate is one a
+    deployment would have (a year, signed by a CA testssl is told to trust,
+    an OCSP address), so what is judged is the daemon. Its client
+    simulations are left out: minutes of handshakes that judge nothing
+    the cipher checks do not."""
+
+    shared_server = False
+    CHECKS = ["-p", "-s", "-f", "-P", "-S", "-U", "-h"]
+
+    @classmethod
+    def make_root(cls, root):
+        cls.certs = Certs(os.path.join(cls.tmp, "certs"), days=365)
+        cls.pair = cls.certs.leaf(
+            "site", ["DNS:localhost", "IP:127.0.0.1"],
+            ext="authorityInfoAccess=OCSP;URI:http://127.0.0.1:9/\n"
+                "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+        write_file(os.path.join(root, "index.html"), b"<!doctype html><title>t</title>\n")
+
+    def test_no_high_or_critical_finding(self):
+        if not have_program("testssl"):
+            self.skipTest("testssl is not installed (Debian package testssl.sh)")
+        if WRAPPED or TSAN:
+            self.skipTest("minutes of handshakes under valgrind or ThreadSanitizer: the "
+                          "sanitizer build covers it")
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"],
+            "tls_certificate": self.pair[0], "tls_certificate_key": self.pair[1]})
+        report = os.path.join(self.tmp, "testssl.json")
+        p = subprocess.run(["testssl", "--color", "0", "--quiet", "--warnings", "off",
+                            "--add-ca", self.certs.ca, "--jsonfile", report] + self.CHECKS
+                           + ["127.0.0.1:%d" % srv.port], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=1200 * SLOWDOWN)
+        self.assertTrue(os.path.exists(report), "testssl wrote no report (exit %d):\n%s"
+                        % (p.returncode, p.stdout[-3000:] + p.stderr[-2000:]))
+        with open(report) as f:
+            findings = json.load(f)
+        counts = collections.Counter(f["severity"] for f in findings)
+        print("testssl %s: %s" % (" ".join(self.CHECKS), ", ".join(
+            "%d %s" % (n, sev) for sev, n in sorted(counts.items()))))
+        for f in findings:
+            if f["severity"] not in ("OK", "INFO"):
+                print("  %s %s: %s" % (f["severity"], f["id"], f["finding"]))
+        # It must have judged the daemon: the protocols and the certificate.
+        ids = {f["id"] for f in findings}
+        self.assertTrue({"TLS1_2", "TLS1_3", "cert_chain_of_trust", "cipher_order"} <= ids,
+                        sorted(ids))
+        bad = [f for f in findings if f["severity"] in ("HIGH", "CRITICAL")]
+        self.assertEqual(bad, [])
 
 
 if __name__ == "__main__":
