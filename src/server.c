@@ -440,18 +440,49 @@ lane_pause(struct lane *lane)
 	lane_resume(lane);
 }
 
+/*
+ * The server's generation, if the lane's is older; under s->lock. What
+ * it held before is returned, to be released outside the lock.
+ */
+static struct generation *
+lane_take_gen(struct lane *lane)
+{
+	struct server *s = lane->server;
+	struct generation *old = lane->gen;
+
+	if (old == s->gen)
+		return NULL;
+	generation_retain(s->gen);
+	lane->gen = s->gen;
+	return old;
+}
+
 static void
 accept_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tap *t = arg;
 	struct lane *lane = t->lane;
 	struct server *s = lane->server;
-	struct generation *g = lane->gen;
+	struct generation *g, *old;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
 	int i, cfd, rc;
 
+	/*
+	 * A reload's generation, taken here if the lane's wake has not come
+	 * yet: whoever connects once "configuration reloaded" is logged gets
+	 * the new configuration (its certificates, its limits) on any lane.
+	 * The rest of the sync (listeners) waits for the wake: it may free t.
+	 */
+	if (lane->gen != __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&s->lock);
+		old = lane_take_gen(lane);
+		pthread_mutex_unlock(&s->lock);
+		if (old != NULL)
+			generation_release(old);
+	}
+	g = lane->gen;
 	for (i = 0; i < ACCEPT_BATCH && lane->accepting; i++) {
 		/* A slot first, so that the cap holds across lanes. */
 		if (__atomic_add_fetch(&s->conns, 1, __ATOMIC_SEQ_CST) >
@@ -1030,7 +1061,7 @@ static void
 lane_sync(struct lane *lane)
 {
 	struct server *s = lane->server;
-	struct generation *old = NULL;
+	struct generation *old;
 	int draining, aborting, stopping;
 
 	pthread_mutex_lock(&s->lock);
@@ -1041,11 +1072,7 @@ lane_sync(struct lane *lane)
 		taps_close(lane);
 	else
 		taps_sync(lane);
-	if (lane->gen != s->gen) {
-		old = lane->gen;
-		generation_retain(s->gen);
-		lane->gen = s->gen;
-	}
+	old = lane_take_gen(lane);
 	pthread_mutex_unlock(&s->lock);
 	if (old != NULL)
 		generation_release(old);
@@ -1496,7 +1523,8 @@ reload_done(struct iojob *job)
 	 */
 	log_set_level(g->cfg->log_level);
 	pthread_mutex_lock(&s->lock);
-	s->gen = g;
+	/* Atomic: accept_cb looks without the lock. */
+	__atomic_store_n(&s->gen, g, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&s->lock);
 	/* Each lane takes the new generation (and max_connections) itself. */
 	lanes_wake(s);

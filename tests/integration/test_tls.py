@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import warnings
 
@@ -680,6 +681,68 @@ class TLSOwnServerTest(ServerTestCase):
                         c.request("GET", "/hello.txt", {"Connection": "close"})
                         self.assertEqual(c.read_response().body, b"hello\n")
 
+    def test_reload_under_tls_load(self):
+        """Certificates reloaded three times while four clients keep opening
+        TLS connections (three keep-alive requests each): no request fails,
+        and every connection opened once "configuration reloaded" was logged
+        has the new certificate, whichever reactor takes it."""
+        cert, key = self.install(self.first)
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "tls_certificate": cert,
+            "tls_certificate_key": key})
+        stop = threading.Event()
+        done, failures = [], []  # (opened at, certificate); what went wrong
+
+        def client():
+            while not stop.is_set():
+                opened = time.monotonic()
+                try:
+                    with self.tls(srv) as c:
+                        name = c.common_name()
+                        for _ in range(3):
+                            c.request("GET", "/hello.txt")
+                            r = c.read_response()
+                            if (r.status, r.body) != (200, b"hello\n"):
+                                failures.append((r.status, r.body[:80]))
+                    done.append((opened, name))
+                except (OSError, ssl.SSLError, ConnectionError) as e:
+                    failures.append(repr(e))
+
+        def more(n):
+            count = len(done)
+            wait_for(lambda: len(done) >= count + n, what="%d more connections" % n)
+
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        reloads = []  # (SIGHUP sent, reload logged, the new certificate)
+        try:
+            for pair, name in ((self.second, "second"), (self.first, "first"),
+                               (self.second, "second")):
+                more(20)
+                self.install(pair)
+                sent = time.monotonic()
+                self.reload(srv)
+                reloads.append((sent, time.monotonic(), name))
+            more(20)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(IO_TIMEOUT_S)
+        self.assertEqual(failures, [])
+        checked = 0
+        for opened, name in done:
+            if any(sent <= opened <= logged for sent, logged, _ in reloads):
+                continue  # either certificate is right
+            want = "first"
+            for _, logged, new in reloads:
+                if logged < opened:
+                    want = new
+            self.assertEqual(name, want, "a connection opened at %.3f; reloads %r"
+                             % (opened, reloads))
+            checked += 1
+        self.assertGreaterEqual(checked, 60)
+
     def resources(self, srv):
         """The daemon's open connections, coroutines and descriptors, the
         gauges read on a connection it has closed by the time this returns
@@ -819,18 +882,20 @@ class TLSOwnServerTest(ServerTestCase):
             c.request("GET", "/hello.txt", {"Connection": "close"})
             self.assertEqual(c.read_response().status, 200)
 
-    def test_reload_new_certificate_keeps_old_connections(self):
+    def install(self, pair, key_from=None):
+        """Puts pair's certificate and its key (or key_from's) in the two
+        files a reload re-reads; their paths, for the configuration."""
         cert = os.path.join(self.tmp, "live.pem")
         key = os.path.join(self.tmp, "live.key")
+        with open(pair[0], "rb") as f:
+            write_file(cert, f.read())
+        with open((key_from or pair)[1], "rb") as f:
+            write_file(key, f.read())
+        os.chmod(key, 0o600)
+        return cert, key
 
-        def install(pair, key_from=None):
-            with open(pair[0], "rb") as f:
-                write_file(cert, f.read())
-            with open((key_from or pair)[1], "rb") as f:
-                write_file(key, f.read())
-            os.chmod(key, 0o600)
-
-        install(self.first)
+    def test_reload_new_certificate_keeps_old_connections(self):
+        cert, key = self.install(self.first)
         srv = self.start_server(config={
             "listen": ["127.0.0.1:0 tls"], "tls_certificate": cert,
             "tls_certificate_key": key})
@@ -840,10 +905,8 @@ class TLSOwnServerTest(ServerTestCase):
             old.request("GET", "/hello.txt")
             self.assertEqual(old.read_response().status, 200)
 
-            install(self.second)
-            mark = len(srv.stderr_lines)
-            srv.send_signal(signal.SIGHUP)
-            srv.wait_for_log("configuration reloaded", since=mark)
+            self.install(self.second)
+            self.reload(srv)
             with self.tls(srv) as c:
                 self.assertEqual(c.common_name(), "second")
             # The connection from before: its session, its keep-alive.
@@ -853,7 +916,7 @@ class TLSOwnServerTest(ServerTestCase):
             self.assertEqual(old.common_name(), "first")
 
             # A key that is not the certificate's: the running one stays.
-            install(self.first, key_from=self.second)
+            self.install(self.first, key_from=self.second)
             mark = len(srv.stderr_lines)
             srv.send_signal(signal.SIGHUP)
             line = srv.wait_for_log("reload failed", since=mark)
