@@ -876,8 +876,23 @@ class TLSOwnServerTest(ServerTestCase):
                 self.assertTrue(c.closed_by_peer(WAIT_S + timeout_ms / 1000), data)
             # Gross bounds: not before the deadline, well before the head's.
             self.assertGreaterEqual(time.monotonic() - start, timeout_ms / 1000 * 0.9)
+        # A hello trickled a byte every half second: the deadline is the
+        # whole handshake's, so trickling buys nothing.
+        start = time.monotonic()
+        with HTTPConnection("127.0.0.1", srv.port) as c:
+            for sent in range(len(hello)):
+                try:
+                    c.send(hello[sent:sent + 1])
+                except OSError:  # closed while we were sending
+                    break
+                if c.closed_by_peer(0.5):
+                    break
+            else:
+                self.fail("the whole hello went in a byte at a time")
+        self.assertGreaterEqual(time.monotonic() - start, timeout_ms / 1000 * 0.9)
+        self.assertLess(sent, len(hello) // 2)
         key = 'coserve_tls_handshake_failures_total{reason="timeout"}'
-        wait_for(lambda: scrape(srv.listeners[1][1])[key] >= 3, what="timeouts counted")
+        wait_for(lambda: scrape(srv.listeners[1][1])[key] >= 4, what="timeouts counted")
         with self.tls(srv) as c:
             c.request("GET", "/hello.txt", {"Connection": "close"})
             self.assertEqual(c.read_response().status, 200)
