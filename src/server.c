@@ -457,24 +457,20 @@ lane_take_gen(struct lane *lane)
 	return old;
 }
 
-static void
-accept_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * The generation for a connection accepted now: a reload's, taken here if
+ * the lane's wake has not come yet, so that whoever connects once
+ * "configuration reloaded" is logged gets the new configuration (its
+ * certificates, its limits) on any lane. Only the generation: the rest of
+ * the sync (listeners) waits for the wake, as it may free the tap being
+ * accepted on.
+ */
+static struct generation *
+lane_current_gen(struct lane *lane)
 {
-	struct tap *t = arg;
-	struct lane *lane = t->lane;
 	struct server *s = lane->server;
-	struct generation *g, *old;
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
-	int i, cfd, rc;
+	struct generation *old;
 
-	/*
-	 * A reload's generation, taken here if the lane's wake has not come
-	 * yet: whoever connects once "configuration reloaded" is logged gets
-	 * the new configuration (its certificates, its limits) on any lane.
-	 * The rest of the sync (listeners) waits for the wake: it may free t.
-	 */
 	if (lane->gen != __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE)) {
 		pthread_mutex_lock(&s->lock);
 		old = lane_take_gen(lane);
@@ -482,8 +478,23 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 		if (old != NULL)
 			generation_release(old);
 	}
-	g = lane->gen;
+	return lane->gen;
+}
+
+static void
+accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tap *t = arg;
+	struct lane *lane = t->lane;
+	struct server *s = lane->server;
+	struct generation *g;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+	int i, cfd, rc;
+
 	for (i = 0; i < ACCEPT_BATCH && lane->accepting; i++) {
+		g = lane_current_gen(lane);
 		/* A slot first, so that the cap holds across lanes. */
 		if (__atomic_add_fetch(&s->conns, 1, __ATOMIC_SEQ_CST) >
 		    g->cfg->max_connections) {

@@ -377,7 +377,7 @@ class Server:
         self.returncode = None
         self.expect_exit = 0
         self._timed_out = False
-        self._threads = ""
+        self._stuck_threads = ""  # the daemon's threads, when it would not stop
         self._stderr_lines = []
         self._stdout = []
         self._lock = threading.Lock()
@@ -542,8 +542,20 @@ class Server:
             return None
         if self.returncode is None:
             self.send_signal(signum)
+            if TSAN and self.wait(timeout / 4) is None and not any(
+                    line.startswith("coserve: info: %s:" % signal.Signals(signum).name)
+                    for line in self.stderr_lines):
+                # ThreadSanitizer runs a signal handler at the thread's next
+                # intercepted call, and twice in CI a daemon's SIGTERM never
+                # ran at all (never under the other builds). Sent again, with
+                # the threads' signal masks printed, so that the rest of the
+                # run still looks for races; the other builds stay strict.
+                print("coserve_test: %s not taken after %.0f s under TSan; sent again. "
+                      "Threads:\n%s" % (signal.Signals(signum).name, timeout / 4,
+                                          threads_state(self.proc.pid)), file=sys.stderr)
+                self.send_signal(signum)
             if self.wait(timeout) is None:
-                self._threads = threads_state(self.proc.pid)
+                self._stuck_threads = threads_state(self.proc.pid)
                 self._kill()
                 self.returncode = self.proc.returncode
                 self._timed_out = True
@@ -568,7 +580,7 @@ class Server:
         if self._timed_out:
             raise DaemonError("daemon did not exit within %.0f s of SIGTERM; "
                               "its threads then:\n%s\nstderr:\n%s"
-                              % (STOP_TIMEOUT_S, self._threads, self.stderr))
+                              % (STOP_TIMEOUT_S, self._stuck_threads, self.stderr))
         if code != expect:
             raise DaemonError("daemon exited %r, expected %r; stderr:\n%s"
                               % (code, expect, self.stderr))
