@@ -26,9 +26,9 @@
  * fixed pool would let as many slow storage calls as it has threads hold
  * up every other request; growing keeps the fast ones moving while fewer
  * than max_threads calls are stuck. Workers are never retired. The
- * grower thread starts them: a pthread_create (a stack mapped, a clone)
- * on the submitting reactor, a hundred in a burst of slow requests, held
- * up its fast ones for 30 ms. The lock guards idle, todo_count, the
+ * grower thread starts them, so that a reactor never waits in a
+ * pthread_create (a stack mapped, a clone) while a burst of slow requests
+ * asks for a hundred workers. The lock guards idle, todo_count, the
  * counts of workers asked for and the list of channels; nthreads is
  * written under it too (by the grower alone, once started) and read
  * without it (atomically) to tell the inline pool (none, for good or
