@@ -340,7 +340,9 @@ class SampleSiteTest(ClientTestCase):
                     self.assertEqual(e.bytes, os.path.getsize(os.path.join(WWW, name)), e)
         video = [e for e in entries if e.target == "/clip.webm"]
         self.assertTrue(video, "the video was never requested: %r" % entries)
-        self.assertEqual([e for e in video if e.status not in (200, 206)], [], video)
+        # 304: Chromium may revalidate the part it holds (If-None-Match with
+        # its Range), as it did once under ThreadSanitizer.
+        self.assertEqual([e for e in video if e.status not in (200, 206, 304)], [], video)
         # Chromium asks for media with Range: bytes=0-; a 206 is what tells
         # it seeking works (against a server without ranges the seek fails).
         self.assertTrue(any(e.status == 206 for e in video),

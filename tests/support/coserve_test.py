@@ -542,18 +542,6 @@ class Server:
             return None
         if self.returncode is None:
             self.send_signal(signum)
-            if TSAN and self.wait(timeout / 4) is None and not any(
-                    line.startswith("coserve: info: %s:" % signal.Signals(signum).name)
-                    for line in self.stderr_lines):
-                # ThreadSanitizer runs a signal handler at the thread's next
-                # intercepted call, and twice in CI a daemon's SIGTERM never
-                # ran at all (never under the other builds). Sent again, with
-                # the threads' signal masks printed, so that the rest of the
-                # run still looks for races; the other builds stay strict.
-                print("coserve_test: %s not taken after %.0f s under TSan; sent again. "
-                      "Threads:\n%s" % (signal.Signals(signum).name, timeout / 4,
-                                          threads_state(self.proc.pid)), file=sys.stderr)
-                self.send_signal(signum)
             if self.wait(timeout) is None:
                 self._stuck_threads = threads_state(self.proc.pid)
                 self._kill()
