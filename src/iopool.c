@@ -162,15 +162,12 @@ static void *grown_main(void *);
 static void *grower_main(void *);
 
 /*
- * The daemon's signals (SIGTERM, SIGHUP...) go to the reactor that
- * handles them, never to a worker: a worker may sit in a storage call for
- * as long as the storage likes, and a handler run there (ThreadSanitizer
- * defers it to the thread's next intercepted call) would wait as long.
- * So a worker starts with them blocked, from its first instruction: one
- * that blocked them itself left a window after its creation in which a
- * SIGTERM could land on it, and under ThreadSanitizer, still setting the
- * thread up, be lost (a daemon that never shut down, once in CI). Faults
- * (SIGSEGV and the like) stay deliverable.
+ * The daemon's signals (SIGTERM, SIGHUP...) are blocked in every thread
+ * and read by reactor 0 from a signalfd: one left unblocked in a worker
+ * would be delivered there, with its default action (the process killed).
+ * So a worker starts with them blocked, from its first instruction,
+ * whichever thread starts it; faults (SIGSEGV and the like) stay
+ * deliverable.
  */
 static int
 thread_start(pthread_t *thread, void *(*main)(void *), struct iopool *pool)

@@ -1249,12 +1249,10 @@ signals_handled(sigset_t *set)
 static int
 lanes_start(struct server *s, unsigned n)
 {
-	sigset_t block, old;
 	unsigned i, started = 0;
 	int rc = 0;
 
-	signals_handled(&block);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
+	/* They inherit this thread's mask, the signals blocked. */
 	for (i = 1; i < n; i++) {
 		if ((errno = pthread_create(&s->threads[i], NULL, lane_main,
 			 (void *)(uintptr_t)i)) != 0) {
@@ -1264,7 +1262,6 @@ lanes_start(struct server *s, unsigned n)
 		}
 		started++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_lock(&s->lock);
 	s->nthreads = started;
 	s->loops = started;
