@@ -20,8 +20,8 @@ import time
 import unittest
 
 import coserve_load
-from coserve_test import (COSERVE, RSS_FACTOR, SLOWDOWN, WRAPPED, HTTPConnection, Server,
-                          ServerTestCase, build_request, config_text, fetch, main,
+from coserve_test import (COSERVE, RSS_FACTOR, RSS_POOL, SLOWDOWN, WRAPPED, HTTPConnection,
+                          Server, ServerTestCase, build_request, config_text, fetch, main,
                           sha256, wait_for, write_file)
 
 FAILMALLOC = os.environ.get("FAILMALLOC", "")
@@ -588,13 +588,8 @@ class SlowReaders(ServerTestCase):
 
     READERS = 40
     CHUNK = 65536
-    server_config = {"chunk_bytes": CHUNK, "send_timeout_ms": 60000}
-    if WRAPPED:
-        # valgrind fills a 1 MiB stack of its own for every thread, and
-        # its one-at-a-time threads make the queue long enough for the pool
-        # to grow to dozens (+40 to +140 MiB in all); a fixed pool keeps
-        # the figure the daemon's own.
-        server_config["io_threads_max"] = 4
+    server_config = {"chunk_bytes": CHUNK, "send_timeout_ms": 60000,
+                     **RSS_POOL}
 
     @classmethod
     def make_root(cls, root):

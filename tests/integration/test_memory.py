@@ -6,7 +6,7 @@ grows by gigabytes here); figures are printed, not asserted tightly."""
 import os
 import socket
 
-from coserve_test import RSS_FACTOR, Server, ServerTestCase, main
+from coserve_test import RSS_FACTOR, RSS_POOL, Server, ServerTestCase, main
 
 GiB = 1 << 30
 CLIENTS = 300
@@ -26,7 +26,7 @@ def rss_bytes(pid):
 
 class SlowClients(ServerTestCase):
     server_config = {"chunk_bytes": CHUNK, "max_connections": CLIENTS + 16,
-                     "send_timeout_ms": 60000}
+                     "send_timeout_ms": 60000, **RSS_POOL}
 
     @classmethod
     def make_root(cls, root):
