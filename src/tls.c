@@ -190,6 +190,12 @@ context_new(struct tls *tls, char *err, size_t errlen)
 	SSL_CTX_set_mode(ctx,
 	    SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/*
+	 * A record in one read, not its 5-byte header first and its body
+	 * in a second: what is read past it waits in OpenSSL's buffer, which
+	 * transport_tls.c asks about (SSL_has_pending) before it parks.
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
 		tls_fail(tls->cfg, tc->ciphers_line, err, errlen,
 		    "tls_ciphers: nothing usable in \"%s\"", ciphers);

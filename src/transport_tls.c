@@ -257,7 +257,9 @@ tls_handshake(struct transport *t)
 	}
 	errno = 0;
 	if ((rc = SSL_do_handshake(t->ssl)) == 1) {
+		/* The first request may be in OpenSSL's buffer already. */
 		t->handshaking = 0;
+		t->drained = 0;
 		return TRANSPORT_HANDSHAKE_DONE;
 	}
 	if (tls_result(t, rc, 1) == -1 && errno == EAGAIN)

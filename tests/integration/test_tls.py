@@ -372,6 +372,55 @@ class TLSTest(ServerTestCase):
             self.assertEqual([c.read_response().body for _ in range(3)],
                              [b"a\n", b"b\n", b"hello over tls\n"])
 
+    def test_records_arriving_together(self):
+        # Three requests, a record each, reach the server in one segment
+        # right behind the client's Finished: OpenSSL reads them together
+        # (read-ahead), and the two it holds in its buffer are answered
+        # without waiting for the socket, whose data it took.
+        raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=IO_TIMEOUT_S)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ctx.wrap_bio(incoming, outgoing, server_hostname="default.test")
+        got = bytearray()
+
+        def pump():
+            data = raw.recv(65536)
+            if data:
+                incoming.write(data)
+            else:
+                incoming.write_eof()
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    pump()
+            targets = ("/dir/a.txt", "/dir/b.txt", "/hello.txt")
+            for t in targets:
+                tls.write(build_request("GET", t, {"Host": "default.test", "Connection":
+                                                   "close" if t == targets[-1] else
+                                                   "keep-alive"}))
+            raw.sendall(outgoing.read())  # the Finished and three records
+            while True:
+                try:
+                    data = tls.read(65536)
+                except ssl.SSLWantReadError:
+                    pump()
+                    continue
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    break
+                if not data:
+                    break
+                got += data
+        finally:
+            raw.close()
+        answers = bytes(got).split(b"HTTP/1.1 ")[1:]
+        self.assertEqual(len(answers), 3, got)
+        for answer, body in zip(answers, (b"a\n", b"b\n", b"hello over tls\n")):
+            self.assertTrue(answer.startswith(b"200 "), answer)
+            self.assertTrue(answer.endswith(b"\r\n\r\n" + body), answer)
+
     def test_idle_connections_park_and_wake(self):
         # New connections before a byte, and kept-alive ones after a
         # request, hold no coroutine; each wakes and is served later.
