@@ -1046,6 +1046,38 @@ class TLSOwnServerTest(ServerTestCase):
         self.assertFalse(self.resumes(b, session))
         self.assertTrue(self.resumes(a, session))
 
+    def s_client_session(self, port, extra):
+        """GET /hello.txt over openssl s_client (session information on):
+        its stdout, which says New or Reused."""
+        request = b"GET /hello.txt HTTP/1.1\r\nHost: default.test\r\nConnection: close\r\n\r\n"
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                            "-servername", "default.test", "-CAfile", self.certs.ca,
+                            "-verify_return_error", "-ign_eof"] + extra,
+                           input=request, capture_output=True, timeout=60 * SLOWDOWN)
+        out = p.stdout.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("HTTP/1.1 200 ", out)
+        return out
+
+    def test_s_client_resumes_across_instances(self):
+        """A session saved by openssl s_client -sess_out from one instance
+        resumes with -sess_in on it and on another sharing its ticket key
+        file, in TLS 1.2 and 1.3."""
+        keys = os.path.join(self.tmp, "tickets.key")
+        write_file(keys, os.urandom(80))
+        os.chmod(keys, 0o600)
+        config = {"listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
+                  "tls_certificate_key": self.first[1], "tls_ticket_key_file": keys}
+        a = self.start_server(config=config)
+        b = self.start_server(config=dict(config))
+        for version in ("-tls1_2", "-tls1_3"):
+            saved = os.path.join(self.tmp, "session" + version)
+            out = self.s_client_session(a.port, [version, "-sess_out", saved])
+            self.assertRegex(out, r"(?m)^New, TLSv1\.[23]", version)
+            for srv in (a, b):
+                out = self.s_client_session(srv.port, [version, "-sess_in", saved])
+                self.assertRegex(out, r"(?m)^Reused, TLSv1\.[23]", (version, srv.port))
+
     def test_quick_use_with_C_and_K(self):
         srv = self.start_server(args=["-r", self.root, "-l", "127.0.0.1:0",
                                       "-C", self.first[0], "-K", self.first[1]],
