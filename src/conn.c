@@ -855,7 +855,7 @@ conn_handshake(struct conn *c)
 		case TRANSPORT_HANDSHAKE_CLOSED:
 			return -1;
 		case TRANSPORT_HANDSHAKE_FAILED:
-			metrics_tls_failure(METRICS_TLS_PROTOCOL);
+			metrics_tls_failure(c->transport.failure);
 			log_at(c->env->cfg->log_level, LOG_LEVEL_DEBUG,
 			    "%s: TLS handshake failed", c->peer);
 			return -1;

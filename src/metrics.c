@@ -47,6 +47,15 @@ static struct {
 } expiry = { PTHREAD_MUTEX_INITIALIZER, NULL };
 /* Each slot's suite name, NULL until filled (atomics: see the top). */
 static const char *cipher_slots[METRICS_TLS_CIPHERS];
+static const char *const failure_names[METRICS_TLS_FAILURES] = {
+	[METRICS_TLS_TIMEOUT] = "timeout",
+	[METRICS_TLS_PROTOCOL] = "protocol",
+	[METRICS_TLS_PLAIN_HTTP] = "plain_http",
+	[METRICS_TLS_VERSION] = "version",
+	[METRICS_TLS_CIPHER] = "cipher",
+	[METRICS_TLS_ALERT] = "alert",
+	[METRICS_TLS_CUT_SHORT] = "cut_short",
+};
 static const char *const protocol_names[METRICS_TLS_PROTOCOLS] = {
 	[METRICS_TLS_1_2] = "TLSv1.2",
 	[METRICS_TLS_1_3] = "TLSv1.3",
@@ -497,17 +506,15 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	text_printf(&t,
 	    "# HELP coserve_tls_handshake_failures_total TLS handshakes "
 	    "that did not complete: not within tls_handshake_timeout_ms, "
-	    "not TLS or refused, or plain HTTP (answered 400).\n"
-	    "# TYPE coserve_tls_handshake_failures_total counter\n"
-	    "coserve_tls_handshake_failures_total{reason=\"timeout\"} "
-	    "%" PRIu64 "\n"
-	    "coserve_tls_handshake_failures_total{reason=\"protocol\"} "
-	    "%" PRIu64 "\n"
-	    "coserve_tls_handshake_failures_total{reason=\"plain_http\"} "
-	    "%" PRIu64 "\n",
-	    snap->tls_failures[METRICS_TLS_TIMEOUT],
-	    snap->tls_failures[METRICS_TLS_PROTOCOL],
-	    snap->tls_failures[METRICS_TLS_PLAIN_HTTP]);
+	    "not TLS or malformed, plain HTTP (answered 400), no version "
+	    "or no cipher in common, ended by the client's alert (an "
+	    "untrusted certificate), or closed half-way.\n"
+	    "# TYPE coserve_tls_handshake_failures_total counter\n");
+	for (i = 0; i < METRICS_TLS_FAILURES; i++)
+		text_printf(&t,
+		    "coserve_tls_handshake_failures_total{reason=\"%s\"} "
+		    "%" PRIu64 "\n",
+		    failure_names[i], snap->tls_failures[i]);
 	text_value(&t, "tls_sessions_resumed_total", "counter",
 	    "TLS handshakes that resumed a session (a ticket).",
 	    snap->tls_resumed);

@@ -41,8 +41,12 @@ enum metrics_refused_reason {
 /* Why a TLS handshake did not finish. */
 enum metrics_tls_failure {
 	METRICS_TLS_TIMEOUT,	/* tls_handshake_timeout_ms */
-	METRICS_TLS_PROTOCOL,	/* not TLS, refused, or cut short */
+	METRICS_TLS_PROTOCOL,	/* not TLS, or malformed */
 	METRICS_TLS_PLAIN_HTTP, /* plain HTTP on a TLS port: answered 400 */
+	METRICS_TLS_VERSION,	/* no version in common (tls_protocols) */
+	METRICS_TLS_CIPHER,	/* no cipher, group or signature in common */
+	METRICS_TLS_ALERT,	/* the client's alert (distrust, often) */
+	METRICS_TLS_CUT_SHORT,	/* closed or reset half-way */
 	METRICS_TLS_FAILURES
 };
 

@@ -74,7 +74,9 @@ struct transport {
 	 * read would find nothing.
 	 */
 	int drained;
-	int handshaking;    /* a handshake is still to finish */
+	int handshaking; /* a handshake is still to finish */
+	/* After TRANSPORT_HANDSHAKE_FAILED: why (enum metrics_tls_failure). */
+	int failure;
 	struct ssl_st *ssl; /* TLS: the session; NULL: plain */
 };
 

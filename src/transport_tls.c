@@ -24,6 +24,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "metrics.h"
 #include "tls.h"
 #include "transport.h"
 
@@ -41,6 +42,39 @@
 #define TLS_RECORD_HANDSHAKE 0x16
 
 /*
+ * Why a handshake failed, from OpenSSL's error queue: what an operator
+ * can act on (tls_protocols, tls_ciphers, the certificate) apart from
+ * what a scanner or a broken client sends.
+ */
+static int
+handshake_failure(int ssl_error)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (ssl_error == SSL_ERROR_SYSCALL ||
+	    ssl_error == SSL_ERROR_ZERO_RETURN)
+		return METRICS_TLS_CUT_SHORT;
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return METRICS_TLS_PROTOCOL;
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_VERSION_TOO_LOW:
+	case SSL_R_VERSION_TOO_HIGH:
+		return METRICS_TLS_VERSION;
+	case SSL_R_NO_SHARED_CIPHER:
+	case SSL_R_NO_SHARED_GROUPS:
+	case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+	case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+	case SSL_R_NO_SUITABLE_KEY_SHARE:
+		return METRICS_TLS_CIPHER;
+	}
+	/* The reasons of alerts received are offset by SSL_AD_REASON_OFFSET. */
+	if (ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET)
+		return METRICS_TLS_ALERT;
+	return METRICS_TLS_PROTOCOL;
+}
+
+/*
  * After rc from an SSL call: -1 with errno EAGAIN and want set when the
  * socket must be waited for, 0 at a clean end of the stream (reads), -1
  * with errno otherwise. A session that failed sends nothing more, not
@@ -49,9 +83,12 @@
 static ssize_t
 tls_result(struct transport *t, int rc, int reading)
 {
-	int saved = errno;
+	int saved = errno, error = SSL_get_error(t->ssl, rc);
 
-	switch (SSL_get_error(t->ssl, rc)) {
+	if (t->handshaking && error != SSL_ERROR_WANT_READ &&
+	    error != SSL_ERROR_WANT_WRITE)
+		t->failure = handshake_failure(error);
+	switch (error) {
 	case SSL_ERROR_WANT_READ:
 		t->want = EV_READ;
 		/* OpenSSL read the socket dry. */
@@ -287,6 +324,7 @@ transport_tls_init(struct transport *t, int fd, struct tls *tls)
 	t->want = 0;
 	t->drained = 0;
 	t->handshaking = TLS_FIRST_BYTE;
+	t->failure = METRICS_TLS_PROTOCOL;
 	return 0;
 }
 

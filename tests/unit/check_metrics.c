@@ -120,11 +120,17 @@ static const char expected[] =
     "coserve_tls_handshakes_by_cipher_total{cipher=\"other\"} 29\n"
     "# HELP coserve_tls_handshake_failures_total TLS handshakes that did "
     "not complete: not within tls_handshake_timeout_ms, not TLS or "
-    "refused, or plain HTTP (answered 400).\n"
+    "malformed, plain HTTP (answered 400), no version or no cipher in "
+    "common, ended by the client's alert (an untrusted certificate), or "
+    "closed half-way.\n"
     "# TYPE coserve_tls_handshake_failures_total counter\n"
     "coserve_tls_handshake_failures_total{reason=\"timeout\"} 21\n"
     "coserve_tls_handshake_failures_total{reason=\"protocol\"} 22\n"
     "coserve_tls_handshake_failures_total{reason=\"plain_http\"} 23\n"
+    "coserve_tls_handshake_failures_total{reason=\"version\"} 30\n"
+    "coserve_tls_handshake_failures_total{reason=\"cipher\"} 31\n"
+    "coserve_tls_handshake_failures_total{reason=\"alert\"} 32\n"
+    "coserve_tls_handshake_failures_total{reason=\"cut_short\"} 33\n"
     "# HELP coserve_tls_sessions_resumed_total TLS handshakes that resumed "
     "a session (a ticket).\n"
     "# TYPE coserve_tls_sessions_resumed_total counter\n"
@@ -158,6 +164,10 @@ known_snapshot(struct metrics_snapshot *snap)
 	snap->tls_failures[METRICS_TLS_TIMEOUT] = 21;
 	snap->tls_failures[METRICS_TLS_PROTOCOL] = 22;
 	snap->tls_failures[METRICS_TLS_PLAIN_HTTP] = 23;
+	snap->tls_failures[METRICS_TLS_VERSION] = 30;
+	snap->tls_failures[METRICS_TLS_CIPHER] = 31;
+	snap->tls_failures[METRICS_TLS_ALERT] = 32;
+	snap->tls_failures[METRICS_TLS_CUT_SHORT] = 33;
 	snap->tls_resumed = 24;
 	snap->tls_protocols[METRICS_TLS_1_2] = 25;
 	snap->tls_protocols[METRICS_TLS_1_3] = 26;
