@@ -24,7 +24,7 @@ from coserve_test import (COSERVE, READY_TIMEOUT_S, SLOWDOWN, WAIT_S, DaemonErro
                           HTTPConnection, Server, config_text, daemon_env, fetch, main, wrap_argv,
                           write_file)
 # The TLS tests' certificates (made with the openssl CLI) and client.
-from test_tls import Certs, TLSConnection, client_context
+from coserve_tls import Certs, TLSConnection, client_context
 
 AS_ROOT = os.geteuid() == 0
 NOTIFY_TIMEOUT_S = 10.0  # any one expected notify message
