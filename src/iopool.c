@@ -32,8 +32,8 @@
  * counts of workers asked for and the list of channels; nthreads is
  * written under it too (by the grower alone, once started) and read
  * without it (atomically) to tell the inline pool (none, for good or
- * after iopool_destroy()) from one with workers. threads[] past the first
- * nthreads is the grower's; iopool_destroy() reads it after joining it.
+ * after iopool_destroy()) from one with workers. threads[] is the
+ * grower's while it runs; iopool_destroy() reads it after joining it.
  *
  * Statistics are per channel (ch->stats) and take no lock: only the
  * channel's reactor, in iopool_submit() and iopool_channel_reap(), writes
@@ -107,7 +107,7 @@ struct iopool {
 	unsigned idle;	     /* workers waiting for a job */
 	unsigned todo_count; /* jobs in todo */
 	unsigned starting;   /* workers asked for, not yet taking jobs */
-	unsigned wanted;     /* of those, not yet created */
+	unsigned wanted;     /* of those, not yet given a slot */
 	pthread_t *threads;
 	pthread_t grower;
 	int growing; /* the grower runs */
@@ -268,18 +268,24 @@ grower_main(void *arg)
 			pthread_cond_wait(&pool->grow, &pool->lock);
 		if (pool->stopping)
 			break;
+		/*
+		 * The slot is counted before the worker runs: it may take jobs
+		 * and stop counting as starting before pthread_create returns,
+		 * and the cap (nthreads + wanted) must still see it.
+		 */
 		pool->wanted--;
 		slot = pool->nthreads;
+		__atomic_store_n(&pool->nthreads, slot + 1, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&pool->lock);
 		rc = thread_start(&pool->threads[slot], grown_main, pool);
 		pthread_mutex_lock(&pool->lock);
 		/* Failing to grow is not fatal: the job still waits its turn.
 		 */
-		if (rc == 0)
+		if (rc != 0) {
 			__atomic_store_n(
-			    &pool->nthreads, slot + 1, __ATOMIC_RELAXED);
-		else
+			    &pool->nthreads, slot, __ATOMIC_RELAXED);
 			pool->starting--;
+		}
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
@@ -451,7 +457,7 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	jobq_push(&pool->todo, job);
 	pool->todo_count++;
 	if (pool->todo_count > pool->idle + pool->starting &&
-	    pool->nthreads + pool->starting < pool->max_threads) {
+	    pool->nthreads + pool->wanted < pool->max_threads) {
 		pool->starting++;
 		pool->wanted++;
 		pthread_cond_signal(&pool->grow);

@@ -23,6 +23,7 @@ struct test_job {
 	struct iojob	 job;
 	pthread_t	 ran_on;
 	int		 gate;		/* work() spins until set */
+	int		 running;	/* work() has begun */
 	int		 done_calls;
 	int		 value;
 };
@@ -32,6 +33,7 @@ work(struct iojob *job)
 {
 	struct test_job	*tj = (struct test_job *)job;
 
+	__atomic_store_n(&tj->running, 1, __ATOMIC_RELEASE);
 	while (!__atomic_load_n(&tj->gate, __ATOMIC_ACQUIRE))
 		usleep(1000);
 	tj->ran_on = pthread_self();
@@ -56,15 +58,21 @@ int	__wrap_pthread_create(pthread_t *, const pthread_attr_t *,
 static pthread_t	 watched;
 static int		 watching;
 static int		 started_watched;
+static int		 holding;	/* a creator waits after creating */
 
 int
 __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     void *(*main)(void *), void *arg)
 {
+	int	rc;
+
 	if (__atomic_load_n(&watching, __ATOMIC_ACQUIRE) &&
 	    pthread_equal(pthread_self(), watched))
 		__atomic_add_fetch(&started_watched, 1, __ATOMIC_RELAXED);
-	return __real_pthread_create(thread, attr, main, arg);
+	rc = __real_pthread_create(thread, attr, main, arg);
+	while (__atomic_load_n(&holding, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	return rc;
 }
 
 /* The channel of the test's one "reactor", bound to this thread. */
@@ -98,7 +106,21 @@ init_job(struct test_job *tj, int value, int gate)
 	tj->job.detached = 0;
 	tj->value = value;
 	tj->gate = gate;
+	tj->running = 0;
 	tj->done_calls = 0;
+}
+
+/* Waits until tj's work() has begun, failing after 10 s. */
+static void
+wait_running(struct test_job *tj)
+{
+	int	rounds;
+
+	for (rounds = 0; !__atomic_load_n(&tj->running, __ATOMIC_ACQUIRE);
+	    rounds++) {
+		ck_assert_int_lt(rounds, 10000);
+		usleep(1000);
+	}
 }
 
 /* Reaps until n jobs completed, failing after 10 s. */
@@ -472,6 +494,39 @@ START_TEST(growth_is_capped)
 }
 END_TEST
 
+/*
+ * The cap holds while a worker starts: one that takes a job before
+ * pthread_create has returned in the grower is counted all the same, and
+ * the next job finding every worker busy asks for none past the cap.
+ */
+START_TEST(growth_is_capped_while_a_worker_starts)
+{
+	struct iopool	*pool = pool_open(1, 2, 64);
+	struct test_job	 slow[3];
+	int		 i;
+
+	for (i = 0; i < 3; i++)
+		init_job(&slow[i], i, 0);
+	ck_assert_int_eq(iopool_submit(pool, &slow[0].job), 0);
+	wait_running(&slow[0]);
+	__atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+	ck_assert_int_eq(iopool_submit(pool, &slow[1].job), 0);
+	/* The second worker has it, its creator not yet back. */
+	wait_running(&slow[1]);
+	ck_assert_int_eq(iopool_submit(pool, &slow[2].job), 0);
+	__atomic_store_n(&holding, 0, __ATOMIC_RELEASE);
+	/* A third worker would be asked for already: the grower is awake. */
+	for (i = 0; i < 1000; i++) {
+		ck_assert_uint_le(iopool_threads(pool), 2);
+		usleep(1000);
+	}
+	for (i = 0; i < 3; i++)
+		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
+	reap_until(pool, slow, 3);
+	pool_close(pool);
+}
+END_TEST
+
 static void
 count_call(void *arg)
 {
@@ -543,6 +598,7 @@ main(void)
 	tcase_add_test(tc, grows_past_blocked_workers);
 	tcase_add_test(tc, grows_off_the_submitter);
 	tcase_add_test(tc, growth_is_capped);
+	tcase_add_test(tc, growth_is_capped_while_a_worker_starts);
 	tcase_add_test(tc, closes_share_a_job);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
