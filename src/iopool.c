@@ -427,6 +427,7 @@ int
 iopool_submit(struct iopool *pool, struct iojob *job)
 {
 	struct iopool_channel *ch = bound;
+	int grow, wake;
 
 	job->submit_ns = monotime_ns();
 	job->channel = ch;
@@ -456,14 +457,23 @@ iopool_submit(struct iopool *pool, struct iojob *job)
 	pool->queued++;
 	jobq_push(&pool->todo, job);
 	pool->todo_count++;
-	if (pool->todo_count > pool->idle + pool->starting &&
-	    pool->nthreads + pool->wanted < pool->max_threads) {
+	grow = pool->todo_count > pool->idle + pool->starting &&
+	    pool->nthreads + pool->wanted < pool->max_threads;
+	if (grow) {
 		pool->starting++;
 		pool->wanted++;
-		pthread_cond_signal(&pool->grow);
 	}
-	pthread_cond_signal(&pool->wake);
+	wake = pool->idle > 0;
 	pthread_mutex_unlock(&pool->lock);
+	/*
+	 * Signalled with the lock released: a woken thread that runs at once
+	 * (on the submitter's CPU) does not block on the lock straight away
+	 * and hand the CPU back.
+	 */
+	if (grow)
+		pthread_cond_signal(&pool->grow);
+	if (wake)
+		pthread_cond_signal(&pool->wake);
 	return 0;
 }
 
