@@ -172,13 +172,16 @@ conn_read(struct conn *c, void *buf, size_t len, long deadline)
 	}
 }
 
-/* Writes all of iov, waiting for the socket to drain as often as needed. */
+/*
+ * Writes all of iov, waiting for the socket to drain as often as needed,
+ * and whatever the transport still holds of it (TLS records).
+ */
 static int
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 {
 	ssize_t n;
 
-	while (iovcnt > 0) {
+	while (iovcnt > 0 || transport_unsent(&c->transport)) {
 		n = transport_writev(&c->transport, iov, iovcnt);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {

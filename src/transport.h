@@ -78,6 +78,15 @@ struct transport {
 	/* After TRANSPORT_HANDSHAKE_FAILED: why (enum metrics_tls_failure). */
 	int failure;
 	struct ssl_st *ssl; /* TLS: the session; NULL: plain */
+	/*
+	 * TLS: records written and not yet sent, out[sent..len) (out NULL
+	 * when there are none). A writev returns once its records are in
+	 * here, and the caller writes again (with no iovec at all at the
+	 * end) until unsent says nothing is left.
+	 */
+	char *out;
+	size_t out_sent, out_len;
+	int out_batch; /* a writev of several records is under way */
 };
 
 /* The plain socket: fd (non-blocking) is the transport's from now on. */
@@ -106,6 +115,13 @@ static inline ssize_t
 transport_writev(struct transport *t, const struct iovec *iov, int iovcnt)
 {
 	return t->ops->writev(t, iov, iovcnt);
+}
+
+/* Whether bytes a writev took are still to go out. */
+static inline int
+transport_unsent(const struct transport *t)
+{
+	return t->out_len > t->out_sent;
 }
 
 static inline ssize_t

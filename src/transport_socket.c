@@ -140,4 +140,7 @@ transport_socket_init(struct transport *t, int fd)
 	t->drained = 0;
 	t->handshaking = 0;
 	t->ssl = NULL;
+	t->out = NULL;
+	t->out_sent = t->out_len = 0;
+	t->out_batch = 0;
 }

@@ -244,6 +244,30 @@ class TLSTest(ServerTestCase):
         self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
         self.assertEqual(file_sha256(out), sha256(self.big))
 
+    def test_small_window_reader_byte_exact(self):
+        # A client with a small receive buffer, reading a little at a
+        # time: the server's gathered records meet a full socket again and
+        # again (sent in part, kept, sent on), and every byte arrives once,
+        # in order, then the next response on the connection.
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect(("127.0.0.1", self.tls_port))
+        with TLSConnection("127.0.0.1", self.tls_port, self.ctx, "default.test",
+                           sock=raw) as c:
+            c.request("GET", "/big.bin")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.sock.recv(1)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+            body = bytearray()
+            while len(body) < BIG_BYTES:
+                chunk = c.sock.recv(min(1000, BIG_BYTES - len(body)))
+                self.assertTrue(chunk, "closed after %d bytes" % len(body))
+                body += chunk
+            self.assertEqual(sha256(bytes(body)), sha256(self.big))
+            c.request("GET", "/hello.txt")
+            self.assertEqual(c.read_response().body, b"hello over tls\n")
+
     def test_keepalive_many_requests(self):
         with self.tls() as c:
             for i in range(100):
