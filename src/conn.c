@@ -30,6 +30,7 @@
 #include "conn.h"
 #include "resolve.h"
 #include "coro.h"
+#include "dispatch.h"
 #include "exchange.h"
 #include "file.h"
 #include "health.h"
@@ -99,31 +100,6 @@ unsigned
 conn_count(void)
 {
 	return reactor_current()->nconns;
-}
-
-/*
- * Virtual hosts: the first site naming the host exactly, else the first
- * whose wildcard matches, else the default site (config_site_find).
- */
-static const struct docroot *
-select_root(const struct conn_env *env, struct slice host)
-{
-	const char *end;
-	size_t j, len = host.len;
-
-	if (host.ptr == NULL)
-		return env->roots[0];
-	/* Drop the port (not inside an IPv6 literal) and a trailing dot. */
-	end = memchr(host.ptr, ']', host.len);
-	for (j = end != NULL ? (size_t)(end - host.ptr) : 0; j < host.len; j++)
-		if (host.ptr[j] == ':') {
-			len = j;
-			break;
-		}
-	if (len > 0 && host.ptr[len - 1] == '.')
-		len--;
-	/* The generation's roots are its config's sites, in order. */
-	return env->roots[config_site_find(env->cfg, host.ptr, len)];
 }
 
 /*
@@ -551,199 +527,13 @@ discard_body(struct conn *c, uint64_t len)
 	return 0;
 }
 
-static void
-log_access(struct conn *c, const struct exchange *x, long start_ms)
-{
-	struct accesslog_entry e;
-
-	if (c->env->access_log == NULL || !x->head_sent)
-		return;
-	e.peer = c->peer;
-	clock_gettime(CLOCK_REALTIME, &e.when);
-	e.req = x->req;
-	e.status = x->status;
-	e.body_bytes = x->body_bytes;
-	e.request_ms = await_now_ms() - start_ms;
-	transport_tls_info(
-	    &c->transport, &e.tls_protocol, &e.tls_cipher, &e.tls_server_name);
-	accesslog_write(c->env->access_log, &e);
-}
-
-static int
-send_metrics(struct exchange *x, struct iopool *pool)
-{
-	struct response r;
-	char *text;
-	size_t len;
-	int rc;
-
-	if ((text = metrics_render(pool, &len)) == NULL)
-		return exchange_send_error(x, 503);
-	response_begin(&r, 200);
-	response_add(&r, "Content-Type", "%s", METRICS_CONTENT_TYPE);
-	response_add(&r, "Cache-Control", "no-store");
-	response_add(&r, "Content-Length", "%zu", len);
-	rc = exchange_send_head(
-	    x, &r, x->req->method == HTTP_HEAD ? NULL : text, len);
-	free(text);
-	return rc;
-}
-
-/* The metrics path on the main listeners, or /metrics on their own. */
-static int
-is_metrics(const struct conn *c, const struct path *p)
-{
-	const char *want =
-	    c->env->metrics_only ? "/metrics" : c->env->cfg->metrics_path;
-
-	return want != NULL && strcmp(p->rel, want + 1) == 0 &&
-	    !p->trailing_slash;
-}
-
-/*
- * Health for a load balancer, from memory only: this must answer at once
- * even while every I/O thread waits on storage.
- */
-static int
-send_health(struct exchange *x, int detail, int retiring)
-{
-	struct response r;
-	char body[HEALTH_REASON_MAX + 1];
-	size_t len;
-	int status;
-
-	status = health_status(body, sizeof body - 1, detail);
-	if (retiring) {
-		/* Its listener closes soon: a balancer must stop using it. */
-		snprintf(body, sizeof body - 1, "draining");
-		status = 503;
-	}
-	len = strlen(body);
-	body[len++] = '\n';
-	response_begin(&r, status);
-	response_add(&r, "Content-Type", "text/plain; charset=utf-8");
-	response_add(&r, "Cache-Control", "no-store");
-	response_add(&r, "Content-Length", "%zu", len);
-	return exchange_send_head(
-	    x, &r, x->req->method == HTTP_HEAD ? NULL : body, len);
-}
-
-/* health_path on the main listeners, or /health on the metrics one. */
-static int
-is_health(const struct conn *c, const struct path *p)
-{
-	const char *want =
-	    c->env->metrics_only ? "/health" : c->env->cfg->health_path;
-
-	return want != NULL && strcmp(p->rel, want + 1) == 0 &&
-	    !p->trailing_slash;
-}
-
-/*
- * The host part of the Host field, if it is a plain name or address that
- * can go into a Location as is; 0 when there is none to use.
- */
-static size_t
-redirect_host(struct slice host, char *out, size_t size)
-{
-	size_t i, len = host.len;
-
-	if (host.ptr == NULL)
-		return 0;
-	if (len > 0 && host.ptr[0] == '[') {
-		for (i = 1; i < len && host.ptr[i] != ']'; i++)
-			if (!isxdigit((unsigned char)host.ptr[i]) &&
-			    host.ptr[i] != ':' && host.ptr[i] != '.')
-				return 0;
-		if (i == len)
-			return 0;
-		len = i + 1;
-	} else {
-		for (i = 0; i < len && host.ptr[i] != ':'; i++)
-			if (!isalnum((unsigned char)host.ptr[i]) &&
-			    host.ptr[i] != '.' && host.ptr[i] != '-')
-				return 0;
-		len = i;
-	}
-	if (len == 0 || len >= size)
-		return 0;
-	memcpy(out, host.ptr, len);
-	out[len] = '\0';
-	return len;
-}
-
-/*
- * redirect_https on a plain connection: the same host and path over
- * https. The host comes from the Host field only when it is a bare name
- * or address, else from the site's first exact name; without either
- * there is nowhere to send the client.
- */
-static int
-send_https_redirect(struct exchange *x, const struct path *p, unsigned port)
-{
-	const struct site_config *site = x->root->site;
-	char host[256], portpart[16] = "";
-	char location[sizeof p->rel * 3 + 2];
-	char body[RESPONSE_ERROR_BODY_MAX];
-	struct response r;
-	size_t i, len;
-	long loclen;
-	int rc;
-
-	if (redirect_host(x->req->host, host, sizeof host) == 0) {
-		for (i = 0; i < site->name_count; i++)
-			if (site->names[i][0] != '*' &&
-			    strlen(site->names[i]) < sizeof host)
-				break;
-		if (i == site->name_count)
-			return exchange_send_error(x, 400);
-		strcpy(host, site->names[i]);
-	}
-	if (port != 443)
-		snprintf(portpart, sizeof portpart, ":%u", port);
-	if ((loclen = path_encode(p->rel, location, sizeof location)) == -1)
-		return exchange_send_error(x, 414);
-	if (response_begin_large(&r, 301,
-		RESPONSE_HEAD_MAX + sizeof host + loclen + p->query_len) == -1)
-		return exchange_send_error(x, 503);
-	len = response_error_body(301, body);
-	response_add(&r, "Location", "https://%s%s%s%s%.*s", host, portpart,
-	    location, p->trailing_slash && p->rel[0] != '\0' ? "/" : "",
-	    (int)p->query_len, p->query != NULL ? p->query : "");
-	response_add(&r, "Content-Type", "text/html; charset=utf-8");
-	response_add(&r, "Content-Length", "%zu", len);
-	rc = exchange_send_head(
-	    x, &r, x->req->method == HTTP_HEAD ? NULL : body, len);
-	response_free(&r);
-	return rc;
-}
-
-/* ACME http-01 answers must stay reachable over plain HTTP (RFC 8555). */
-static int
-is_acme_challenge(const struct path *p)
-{
-	static const char prefix[] = ".well-known/acme-challenge/";
-
-	return strncmp(p->rel, prefix, sizeof prefix - 1) == 0;
-}
-
-static int
-send_options(struct exchange *x)
-{
-	struct response r;
-
-	response_begin(&r, 204);
-	response_add(&r, "Allow", EXCHANGE_ALLOW_METHODS);
-	return exchange_send_head(x, &r, NULL, 0);
-}
-
 /* Answers one parsed request; returns -1 when the connection must close. */
 static int
 handle(struct conn *c, struct exchange *x)
 {
 	const struct request *req = x->req;
-	struct path p;
-	int rc;
+	const struct dispatch_origin origin = { c->env, c->peer, &c->transport,
+		c->retiring };
 
 	if (req->transfer_encoding)
 		return exchange_send_error(x, 501), -1;
@@ -756,30 +546,7 @@ handle(struct conn *c, struct exchange *x)
 	    (req->content_length > 0 && req->expect_continue))
 		c->close_after = 1;
 
-	switch (req->method) {
-	case HTTP_GET:
-	case HTTP_HEAD:
-		break;
-	case HTTP_OPTIONS:
-		return send_options(x);
-	case HTTP_KNOWN_OTHER:
-		return exchange_send_error(x, 405);
-	case HTTP_UNKNOWN:
-		return exchange_send_error(x, 501), -1;
-	}
-	if ((rc = path_parse(&p, req->target.ptr, req->target.len)) < 0)
-		return exchange_send_error(x, -rc);
-	if (is_metrics(c, &p))
-		return send_metrics(x, c->env->pool);
-	if (is_health(c, &p))
-		return send_health(x, c->env->metrics_only, c->retiring);
-	if (c->env->metrics_only)
-		return exchange_send_error(x, 404);
-	if (x->root->site->redirect_https != 0 && c->transport.ssl == NULL &&
-	    !is_acme_challenge(&p))
-		return send_https_redirect(
-		    x, &p, x->root->site->redirect_https);
-	return file_serve(x, &p);
+	return dispatch_request(&origin, x);
 }
 
 /*
@@ -884,6 +651,7 @@ static void
 conn_main(void *arg)
 {
 	struct conn *c = arg;
+	struct dispatch_origin origin;
 	struct request req;
 	struct exchange x;
 	long head_len, start_ms;
@@ -913,7 +681,7 @@ conn_main(void *arg)
 		}
 		c->requests++;
 		exchange_init(&x, http1_ops_for(c), c, &req,
-		    select_root(c->env, req.host));
+		    dispatch_root(c->env, req.host));
 		c->close_after = !req.keep_alive || c->reactor->draining ||
 		    c->retiring || c->env->cfg->keepalive_timeout_ms == 0 ||
 		    (c->env->cfg->keepalive_requests > 0 &&
@@ -922,7 +690,9 @@ conn_main(void *arg)
 		/* The head stays in c->in until the response is logged. */
 		start_ms = await_now_ms();
 		rc = handle(c, &x);
-		log_access(c, &x, start_ms);
+		origin = (struct dispatch_origin){ c->env, c->peer,
+			&c->transport, c->retiring };
+		dispatch_log(&origin, &x, start_ms);
 		if (x.head_sent)
 			metrics_request(x.status, x.body_bytes);
 		consume(c, (size_t)head_len);

@@ -12,26 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-struct accesslog;
-struct config;
-struct docroot;
-struct tls;
-
-/* What the server lends to every connection; it outlives them all. */
-struct conn_env {
-	const struct config *cfg;
-	struct docroot **roots; /* [0] the default site */
-	size_t root_count;
-	struct accesslog *access_log;
-	struct iopool *pool; /* for the metrics */
-	struct tls *tls;     /* the TLS listeners' contexts, if any */
-	int metrics_only;    /* the metrics listener */
-	int retiring;	     /* a listener a reload removed */
-	/* Called on the reactor as each connection starts and ends. */
-	void (*opened)(void *arg);
-	void (*closed)(void *arg);
-	void *arg;
-};
+#include "dispatch.h"
 
 struct conn;
 
