@@ -355,6 +355,15 @@ logformat_free(struct logformat *lf)
 	free(lf);
 }
 
+/* The protocol as $request and $server_protocol name it. */
+static const char *
+protocol_name(const struct request *req)
+{
+	if (req->http2)
+		return "HTTP/2.0";
+	return req->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
 size_t
 logformat_render(const struct logformat *lf, const struct accesslog_entry *e,
     char *buf, size_t size)
@@ -393,7 +402,7 @@ logformat_render(const struct logformat *lf, const struct accesslog_entry *e,
 			line_escaped(&l, req->method_name);
 			line_printf(&l, " ");
 			line_escaped(&l, req->target);
-			line_printf(&l, " HTTP/1.%d", req->version_minor);
+			line_printf(&l, " %s", protocol_name(req));
 			break;
 		case F_REQUEST_METHOD:
 			line_escaped(&l, req->method_name);
@@ -402,7 +411,7 @@ logformat_render(const struct logformat *lf, const struct accesslog_entry *e,
 			line_escaped(&l, req->target);
 			break;
 		case F_SERVER_PROTOCOL:
-			line_printf(&l, "HTTP/1.%d", req->version_minor);
+			line_printf(&l, "%s", protocol_name(req));
 			break;
 		case F_STATUS:
 			line_printf(&l, "%d", e->status);

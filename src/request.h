@@ -58,6 +58,7 @@ struct request {
 	struct slice method_name;
 	struct slice target; /* as sent: origin-form or absolute-form */
 	int version_minor;   /* HTTP/1.x */
+	int http2;	     /* came on an HTTP/2 stream (h2.c): HTTP/2.0 */
 	int keep_alive;	     /* after version default and Connection */
 	struct slice host;
 	struct slice if_match;

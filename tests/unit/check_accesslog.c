@@ -73,6 +73,15 @@ START_TEST(variables)
 }
 END_TEST
 
+/* A request that came on an HTTP/2 stream says so, nginx's way. */
+START_TEST(http2_protocol)
+{
+	req.http2 = 1;
+	ck_assert_str_eq(render("\"$request\" $server_protocol", 64),
+	    "\"GET /a b?q=\\x221\\x22 HTTP/2.0\" HTTP/2.0");
+}
+END_TEST
+
 START_TEST(absent_fields)
 {
 	req.referer = (struct slice){ NULL, 0 };
@@ -128,6 +137,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, combined);
 	tcase_add_test(tc, variables);
+	tcase_add_test(tc, http2_protocol);
 	tcase_add_test(tc, absent_fields);
 	tcase_add_test(tc, tls_variables);
 	tcase_add_test(tc, cut_to_fit);
