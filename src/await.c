@@ -212,6 +212,16 @@ await_watch(struct await_watch *w, short what, long timeout_ms)
 	return 0;
 }
 
+void
+await_watch_wake(struct await_watch *w)
+{
+	if (w->waiter == NULL || w->waiting == 0)
+		return;
+	w->got = 0;
+	w->waiting = 0;
+	coro_resume(w->waiter);
+}
+
 static void
 job_done(struct iojob *job)
 {

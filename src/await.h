@@ -61,6 +61,14 @@ int await_watch_idle(struct await_watch *w, long timeout_ms,
     void (*cb)(void *arg, int timed_out), void *arg);
 /* await_fd() for a watched fd: the same results. */
 int await_watch(struct await_watch *w, short what, long timeout_ms);
+/*
+ * Ends a coroutine's await_watch() on w early, as if the fd were ready
+ * (it returns 0), for a protocol whose coroutine waits on its socket and
+ * on other coroutines at once (HTTP/2). Nothing when none waits. Only
+ * from the reactor's own stack (an event callback), never from a
+ * coroutine, which the woken one could try to resume.
+ */
+void await_watch_wake(struct await_watch *w);
 /* Sleeps without blocking the reactor; 0, or -1 with errno ENOMEM. */
 int await_sleep(long ms);
 

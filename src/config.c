@@ -78,6 +78,11 @@ static const struct key keys[] = {
 	{ "max_connections_per_client", KEY_UINT, G(max_connections_per_client),
 	    0, 1 << 20 },
 	{ "keepalive_requests", KEY_UINT, G(keepalive_requests), 0, 1 << 30 },
+	{ "h2c", KEY_BOOL, G(h2c), 0, 0 },
+	{ "h2_max_concurrent_streams", KEY_UINT, G(h2_max_concurrent_streams),
+	    1, 65536 },
+	{ "h2_max_header_list_size", KEY_UINT, G(h2_max_header_list_size), 1024,
+	    1 << 20 },
 	{ "request_line_max", KEY_UINT, G(request_limits.line_max), 256,
 	    1 << 20 },
 	{ "request_field_max", KEY_UINT, G(request_limits.field_max), 256,
@@ -969,6 +974,8 @@ set_defaults(struct config *c)
 	c->io_queue_max = 4096;
 	c->max_connections = CONFIG_AUTO;
 	c->keepalive_requests = 1000;
+	c->h2_max_concurrent_streams = 128;
+	c->h2_max_header_list_size = 16384;
 	c->request_limits = request_limits_default;
 	c->header_timeout_ms = 10000;
 	c->keepalive_timeout_ms = 15000;

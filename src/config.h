@@ -137,6 +137,9 @@ struct config {
 	int max_connections_auto;	     /* it was "auto" */
 	unsigned max_connections_per_client; /* 0: no cap */
 	unsigned keepalive_requests;	     /* 0: no limit */
+	int h2c; /* HTTP/2 by prior knowledge on plain listeners */
+	unsigned h2_max_concurrent_streams;
+	unsigned h2_max_header_list_size; /* bytes, as HTTP/2 counts them */
 	struct request_limits request_limits;
 	enum response_tokens server_tokens;
 	unsigned header_timeout_ms;

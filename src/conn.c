@@ -33,6 +33,7 @@
 #include "dispatch.h"
 #include "exchange.h"
 #include "file.h"
+#include "h2.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -44,6 +45,8 @@
 #include "transport.h"
 #include "zerocopy.h"
 
+/* read_head's answer for the HTTP/2 preface (no status is 2). */
+#define CONN_HEAD_H2C (-2)
 /* A GET body larger than this is refused instead of read and dropped. */
 #define CONN_DISCARD_MAX (64 * 1024)
 /* A lingering close reads and drops at most this much, for this long. */
@@ -87,6 +90,7 @@ struct conn {
 	long accepted_ms; /* or its TLS handshake done: the head's start */
 	char peer[INET6_ADDRSTRLEN];
 	struct peer *peer_count; /* this address's connections */
+	struct h2_conn *h2;	 /* while it speaks HTTP/2, for a drain */
 	size_t in_len;
 	/*
 	 * One request head and the start of pipelined ones behind it, while
@@ -418,6 +422,23 @@ head_end_seen(const char *buf, size_t len, size_t *scanned)
 }
 
 /*
+ * With h2c on, whether a plain connection's first bytes are the HTTP/2
+ * preface: 1 when they are, -1 while they may still be (too few bytes to
+ * tell: the HTTP/1.1 parser must not see them yet), 0 when they are not.
+ */
+static int
+h2c_preface(const struct conn *c)
+{
+	size_t n = c->in_len < H2_PREFACE_LEN ? c->in_len : H2_PREFACE_LEN;
+
+	if (!c->env->cfg->h2c || c->env->metrics_only || c->requests > 0 ||
+	    c->transport.ssl != NULL || c->in_len == 0 ||
+	    memcmp(c->in, H2_PREFACE, n) != 0)
+		return 0;
+	return n == H2_PREFACE_LEN ? 1 : -1;
+}
+
+/*
  * Reads until buf holds a whole request head. Returns its length, 0 when
  * the connection should simply close, or a negated status to answer.
  *
@@ -428,6 +449,7 @@ head_end_seen(const char *buf, size_t len, size_t *scanned)
  * request_head_max + 1 bytes have come, and otherwise only once the input
  * has doubled since the last run: linear in all, and a bad head is still
  * refused early. Answers 503 when a long head finds no memory to grow into.
+ * CONN_HEAD_H2C: the client sent the HTTP/2 preface, and h2c is on.
  */
 static long
 read_head(struct conn *c, struct request *req)
@@ -438,9 +460,12 @@ read_head(struct conn *c, struct request *req)
 	size_t parsed = 0, scanned = 0;
 	ssize_t n;
 	char *in;
+	int h2;
 
 	for (;;) {
-		if (c->in_len > 0 &&
+		if ((h2 = h2c_preface(c)) == 1)
+			return CONN_HEAD_H2C;
+		if (h2 == 0 && c->in_len > 0 &&
 		    (c->in_len >= 2 * parsed || c->in_len == room ||
 			head_end_seen(c->in, c->in_len, &scanned))) {
 			parsed = c->in_len;
@@ -647,6 +672,21 @@ conn_handshake(struct conn *c)
 	return -1;
 }
 
+/*
+ * The connection speaks HTTP/2 from here to its end (ALPN chose h2, or
+ * the h2c preface came, already read into preread), on this coroutine.
+ */
+static void
+conn_h2(struct conn *c, const void *preread, size_t len)
+{
+	const struct h2_host host = { &c->transport, &c->watch, c->env, c->peer,
+		&c->retiring, c->reactor->draining };
+
+	c->requests++;
+	c->close_after = 1;
+	h2_serve(&host, preread, len, &c->h2);
+}
+
 static void
 conn_main(void *arg)
 {
@@ -664,8 +704,16 @@ conn_main(void *arg)
 		    (head_len = conn_handshake(c)) < 0) {
 			if (head_len == -1)
 				break;
+		} else if (c->requests == 0 &&
+		    transport_tls_h2(&c->transport)) {
+			conn_h2(c, NULL, 0);
+			break;
 		} else if ((head_len = read_head(c, &req)) == 0)
 			break;
+		if (head_len == CONN_HEAD_H2C) {
+			conn_h2(c, c->in, c->in_len);
+			break;
+		}
 		if (head_len < 0) {
 			exchange_init(
 			    &x, http1_ops_for(c), c, NULL, c->env->roots[0]);
@@ -972,7 +1020,9 @@ conn_drain(void)
 	for (c = r->conns; c != NULL; c = next) {
 		next = c->next;
 		c->close_after = 1;
-		if (c->state == CONN_PARKED)
+		if (c->h2 != NULL)
+			h2_drain(c->h2); /* GOAWAY: its streams finish */
+		else if (c->state == CONN_PARKED)
 			conn_free(c); /* idle, with no coroutine to unwind */
 		else if (c->state == CONN_WAITING)
 			transport_shutdown(&c->transport, SHUT_RD);

@@ -104,6 +104,8 @@ int transport_tls_init(struct transport *, int fd, struct tls *);
 void transport_tls_info(const struct transport *, const char **protocol,
     const char **cipher, const char **server_name);
 int transport_tls_resumed(const struct transport *);
+/* Whether the handshake chose HTTP/2 by ALPN ("h2"); 0 on a plain one. */
+int transport_tls_h2(const struct transport *);
 
 static inline ssize_t
 transport_read(struct transport *t, void *buf, size_t len)

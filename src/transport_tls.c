@@ -514,3 +514,15 @@ transport_tls_resumed(const struct transport *t)
 {
 	return t->ssl != NULL && SSL_session_reused(t->ssl);
 }
+
+int
+transport_tls_h2(const struct transport *t)
+{
+	const unsigned char *proto;
+	unsigned len;
+
+	if (t->ssl == NULL)
+		return 0;
+	SSL_get0_alpn_selected(t->ssl, &proto, &len);
+	return len == 2 && memcmp(proto, "h2", 2) == 0;
+}

@@ -1,0 +1,973 @@
+/*
+ * HTTP/2 connections. The connection's coroutine (conn.c's, handed over
+ * in h2_serve) owns the nghttp2 session and the socket: it reads and feeds
+ * the session, starts a coroutine for every stream whose request head is
+ * complete, resumes the streams whose body bytes nghttp2 has taken, and
+ * writes what the session has to send. It is the only one that reads or
+ * writes the socket and the only one that runs nghttp2's receive and send
+ * paths, so every nghttp2 callback runs on it.
+ *
+ * A stream's coroutine (stream_main) parses its request, dispatches it and
+ * answers through an exchange whose ops submit the response to nghttp2
+ * (nghttp2_submit_response with a data provider) and lend it the caller's
+ * body buffer: the data provider copies from that buffer into frames as
+ * the flow-control windows allow, and the stream waits (stream_wait) until
+ * all of it is taken, so a stream holds at most one handler buffer
+ * (chunk_bytes), however large the file, and no copy of its own. Waiting
+ * on storage, a stream yields to the reactor and the connection goes on
+ * serving its other streams.
+ *
+ * Who resumes whom: the connection's coroutine resumes stream coroutines
+ * (to start them, or after nghttp2 took their bytes), never from inside an
+ * nghttp2 call; a stream never resumes the connection's coroutine, it sets
+ * h->work and, when the connection waits on its socket, activates the
+ * connection's kick event, whose callback (on the reactor's stack) wakes
+ * it. Streams call nghttp2_submit_* and nghttp2_session_resume_data, which
+ * only queue: a stream runs either resumed by the connection's coroutine
+ * (outside any nghttp2 call) or from the reactor while the connection
+ * waits on its socket.
+ *
+ * Ownership: a stream's struct lives from its first HEADERS frame until
+ * both nghttp2 has closed the stream and its coroutine has ended; the
+ * connection's coroutine returns from h2_serve only once every stream
+ * coroutine has ended (one may be waiting on an I/O job, which cannot be
+ * cancelled), so nothing a stream touches is freed under it.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include "await.h"
+#include "config.h"
+#include "coro.h"
+#include "dispatch.h"
+#include "exchange.h"
+#include "h2.h"
+#include "log.h"
+#include "metrics.h"
+#include "reactor.h"
+#include "request.h"
+#include "response.h"
+#include "transport.h"
+
+/* Bytes read from the socket at a time (a TLS record's worth). */
+#define H2_READ_BYTES 16384
+/*
+ * Frames are gathered here before a write, so many small responses go out
+ * in one call; a frame larger than this (never, with 16 KiB frames) is
+ * written from nghttp2's own buffer.
+ */
+#define H2_OUT_BYTES 32768
+
+struct h2_conn;
+
+struct h2_stream {
+	struct h2_conn *h;
+	struct h2_stream *prev, *next; /* the connection's, oldest first */
+	int32_t id;
+	struct coro *co; /* while its coroutine lives */
+	/*
+	 * The request head as it came, "name\0value\0" per field (bounded
+	 * by h2_max_header_list_size, counted HTTP/2's way in list_bytes);
+	 * then, while the coroutine lives, its HTTP/1.1 text for the parser.
+	 */
+	char *fields;
+	size_t fields_len, fields_size, list_bytes;
+	char *text;
+	int too_large; /* over the list size: 431 */
+	int ready;     /* the head is complete: start a coroutine */
+	int started;
+	int closed; /* nghttp2 closed it: free once the coroutine ends */
+	int lost;   /* the response can no longer go out */
+	int empty;  /* the coroutine must end before it begins */
+	/* The response. */
+	int submitted;
+	int no_body;	      /* HEAD, 204, 304: the HEADERS end the stream */
+	int64_t content_left; /* Content-Length not yet given; -1: unknown */
+	int body_done;	      /* no more bytes will come: EOF after pending */
+	int deferred;	      /* the data provider waits for bytes */
+	const char *pending;  /* the handler's bytes nghttp2 has not taken */
+	size_t pending_len;
+	int waiting;   /* its coroutine waits in stream_wait */
+	int timed_out; /* ... and the send timeout woke it */
+};
+
+/* What the connection's coroutine is waiting for, if anything. */
+enum h2_wait {
+	H2_WAIT_NONE,
+	H2_WAIT_SOCKET, /* readable: a kick wakes it too */
+	H2_WAIT_STREAMS /* stream coroutines to end, at teardown */
+};
+
+struct h2_conn {
+	const struct h2_host *host;
+	const struct config *cfg;
+	nghttp2_session *session;
+	struct coro *co; /* the connection's coroutine */
+	struct h2_stream *streams, *last;
+	unsigned live; /* stream coroutines alive */
+	enum h2_wait wait;
+	int work;     /* something for the connection's coroutine to do */
+	int draining; /* GOAWAY to send */
+	int goaway_sent;
+	int closing; /* tearing down: streams are lost */
+	int kick_pending;
+	_Alignas(max_align_t) unsigned char kick[REACTOR_EVENT_BYTES];
+	char *in;
+	char *out;
+	size_t out_len;
+};
+
+static const struct exchange_ops h2_ops;
+
+static void
+h2_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	h->kick_pending = 0;
+	if (h->wait == H2_WAIT_SOCKET)
+		await_watch_wake(h->host->watch);
+	else if (h->wait == H2_WAIT_STREAMS)
+		coro_resume(h->co);
+}
+
+/*
+ * Tells the connection's coroutine there is work (bytes to send, a stream
+ * ended): noted at once, and if it waits, it is woken from the reactor's
+ * stack on this loop turn.
+ */
+static void
+h2_kick(struct h2_conn *h)
+{
+	h->work = 1;
+	if (h->wait != H2_WAIT_NONE && !h->kick_pending) {
+		h->kick_pending = 1;
+		event_active((struct event *)h->kick, EV_TIMEOUT, 0);
+	}
+}
+
+static void
+stream_unlink(struct h2_stream *st)
+{
+	struct h2_conn *h = st->h;
+
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		h->streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	else
+		h->last = st->prev;
+}
+
+static void
+stream_free(struct h2_stream *st)
+{
+	stream_unlink(st);
+	free(st->fields);
+	free(st->text);
+	free(st);
+}
+
+/* Resets a stream whose answer cannot be completed, unless it is gone. */
+static void
+stream_reset(struct h2_stream *st, uint32_t code)
+{
+	st->lost = 1;
+	st->pending = NULL;
+	st->pending_len = 0;
+	if (!st->closed && !st->h->closing)
+		nghttp2_submit_rst_stream(
+		    st->h->session, NGHTTP2_FLAG_NONE, st->id, code);
+	h2_kick(st->h);
+}
+
+static void
+stream_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_stream *st = arg;
+
+	if (!st->waiting)
+		return;
+	st->waiting = 0;
+	st->timed_out = 1;
+	coro_resume(st->co);
+}
+
+/*
+ * Waits until nghttp2 has taken every pending byte of the stream, or the
+ * stream is lost: 0, or -1. A client that opens no window for
+ * send_timeout_ms loses the stream (a reset), not the connection.
+ */
+static int
+stream_wait(struct h2_stream *st)
+{
+	_Alignas(max_align_t) unsigned char storage[REACTOR_EVENT_BYTES];
+	struct event *timer = (struct event *)storage;
+	struct timeval tv;
+	long timeout_ms = st->h->cfg->send_timeout_ms;
+	size_t before;
+
+	evtimer_assign(timer, reactor_current()->base, stream_timer_cb, st);
+	while (st->pending_len > 0 && !st->lost) {
+		before = st->pending_len;
+		tv.tv_sec = timeout_ms / 1000;
+		tv.tv_usec = (timeout_ms % 1000) * 1000;
+		if (evtimer_add(timer, &tv) == -1) {
+			stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+			break;
+		}
+		st->waiting = 1;
+		st->timed_out = 0;
+		coro_yield();
+		st->waiting = 0;
+		evtimer_del(timer);
+		if (st->timed_out && st->pending_len == before && !st->lost) {
+			log_at(st->h->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: HTTP/2 stream %" PRId32 ": send timeout",
+			    st->h->host->peer, st->id);
+			metrics_timeout(METRICS_TIMEOUT_SEND);
+			stream_reset(st, NGHTTP2_CANCEL);
+		}
+	}
+	return st->lost ? -1 : 0;
+}
+
+/* Lends nghttp2 len bytes of buf for the stream's body and waits. */
+static int
+stream_give(struct h2_stream *st, const void *buf, size_t len)
+{
+	if (st->closed) {
+		st->lost = 1;
+		return -1;
+	}
+	if (len == 0)
+		return 0;
+	if (st->content_left >= 0) {
+		st->content_left -= (int64_t)len < st->content_left
+		    ? (int64_t)len
+		    : st->content_left;
+		if (st->content_left == 0)
+			st->body_done = 1;
+	}
+	st->pending = buf;
+	st->pending_len = len;
+	if (st->deferred) {
+		st->deferred = 0;
+		nghttp2_session_resume_data(st->h->session, st->id);
+	}
+	h2_kick(st->h);
+	return stream_wait(st);
+}
+
+/*
+ * The data provider: copies what the stream has lent, as much as nghttp2
+ * asks for (the windows and the frame size bound it), and ends the
+ * stream once the body is done.
+ */
+static ssize_t
+h2_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
+    uint32_t *flags, nghttp2_data_source *source, void *arg)
+{
+	struct h2_stream *st = source->ptr;
+	size_t n;
+
+	if (st->lost)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if (st->pending_len == 0 && !st->body_done) {
+		st->deferred = 1;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	n = st->pending_len < length ? st->pending_len : length;
+	memcpy(buf, st->pending, n);
+	st->pending += n;
+	st->pending_len -= n;
+	if (st->pending_len == 0) {
+		if (st->body_done)
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (st->waiting)
+			st->h->work = 1;
+	}
+	return (ssize_t)n;
+}
+
+/* Fields HTTP/2 forbids (RFC 9113 8.2.2): a header rule could add them. */
+static int
+connection_specific(const struct response_field *f)
+{
+	static const char *const names[] = { "connection", "keep-alive",
+		"proxy-connection", "transfer-encoding", "upgrade" };
+	size_t i;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (f->name_len == strlen(names[i]) &&
+		    strncasecmp(f->name, names[i], f->name_len) == 0)
+			return 1;
+	return 0;
+}
+
+/* The Content-Length field's value, or -1 when there is none. */
+static int64_t
+content_length(const struct response_field *f)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (f->name_len != 14 || strncasecmp(f->name, "content-length", 14))
+		return -1;
+	if (f->value_len == 0 || f->value_len > 18)
+		return -1;
+	for (i = 0; i < f->value_len; i++) {
+		if (f->value[i] < '0' || f->value[i] > '9')
+			return -1;
+		v = v * 10 + (f->value[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * r as an HTTP/2 response: :status and the fields with their names in
+ * lower case, submitted with a data provider unless there is no body.
+ */
+static int
+h2_send_head(
+    struct exchange *x, struct response *r, const void *body, size_t len)
+{
+	struct h2_stream *st = x->owner;
+	struct h2_conn *h = st->h;
+	struct response_field f;
+	nghttp2_data_provider provider;
+	nghttp2_nv *nv;
+	char status[4], *names;
+	size_t pos = 0, count = 1, i, off = 0;
+	int64_t length = -1;
+	int rv;
+
+	if (st->lost)
+		return -1;
+	response_add_server(r, h->cfg->server_tokens);
+	while (response_field_next(r, &pos, &f))
+		count++;
+	nv = malloc(count * sizeof *nv + r->len);
+	if (nv == NULL) {
+		stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+		return -1;
+	}
+	names = (char *)(nv + count);
+	snprintf(status, sizeof status, "%03u", (unsigned)r->status % 1000);
+	nv[0] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3,
+		NGHTTP2_NV_FLAG_NONE };
+	count = 1;
+	pos = 0;
+	while (response_field_next(r, &pos, &f)) {
+		if (connection_specific(&f))
+			continue;
+		if (content_length(&f) >= 0)
+			length = content_length(&f);
+		for (i = 0; i < f.name_len; i++)
+			names[off + i] = f.name[i] >= 'A' && f.name[i] <= 'Z'
+			    ? (char)(f.name[i] - 'A' + 'a')
+			    : f.name[i];
+		nv[count++] =
+		    (nghttp2_nv){ (uint8_t *)names + off, (uint8_t *)f.value,
+			    f.name_len, f.value_len, NGHTTP2_NV_FLAG_NONE };
+		off += f.name_len;
+	}
+	st->no_body = (x->req != NULL && x->req->method == HTTP_HEAD) ||
+	    r->status == 204 || r->status == 304 || r->status < 200 ||
+	    (length == 0 && len == 0);
+	st->content_left = st->no_body ? -1 : length;
+	provider.source.ptr = st;
+	provider.read_callback = h2_read_body;
+	rv = nghttp2_submit_response(
+	    h->session, st->id, nv, count, st->no_body ? NULL : &provider);
+	free(nv);
+	if (rv != 0) {
+		stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+		return -1;
+	}
+	st->submitted = 1;
+	h2_kick(h);
+	if (st->no_body)
+		return 0;
+	return stream_give(st, body, body != NULL ? len : 0);
+}
+
+static int
+h2_send_body(struct exchange *x, const void *buf, size_t len)
+{
+	struct h2_stream *st = x->owner;
+
+	if (st->lost)
+		return -1;
+	if (st->no_body)
+		return 0;
+	return stream_give(st, buf, len);
+}
+
+/* No send_file: the bytes go through frames, so handlers copy. */
+static const struct exchange_ops h2_ops = {
+	.send_head = h2_send_head,
+	.send_body = h2_send_body,
+};
+
+/*
+ * The stream's request head as HTTP/1.1 text, for the same strict parser
+ * HTTP/1.1 uses: "METHOD :path HTTP/1.1", Host from :authority (or the
+ * host field when there is none), then the other fields. 0, or a negated
+ * status to answer.
+ */
+static long
+stream_request(struct h2_stream *st, struct request *req)
+{
+	const char *method = NULL, *path = NULL, *authority = NULL;
+	const char *name, *value, *p, *end = st->fields + st->fields_len;
+	struct request_limits limits = st->h->cfg->request_limits;
+	size_t size = 64, len = 0;
+	long rc;
+
+	if (st->too_large)
+		return -431;
+	for (p = st->fields; p < end; p = value + strlen(value) + 1) {
+		name = p;
+		value = name + strlen(name) + 1;
+		if (strcmp(name, ":method") == 0)
+			method = value;
+		else if (strcmp(name, ":path") == 0)
+			path = value;
+		else if (strcmp(name, ":authority") == 0)
+			authority = value;
+		size += strlen(name) + strlen(value) + 4;
+	}
+	if (method == NULL || path == NULL)
+		return method != NULL && strcmp(method, "CONNECT") == 0 ? -405
+									: -400;
+	if (path[0] != '/' && strcmp(path, "*") != 0)
+		return -400;
+	if ((st->text = malloc(size)) == NULL)
+		return -503;
+	len += (size_t)snprintf(
+	    st->text, size, "%s %s HTTP/1.1\r\n", method, path);
+	if (authority != NULL)
+		len += (size_t)snprintf(
+		    st->text + len, size - len, "Host: %s\r\n", authority);
+	for (p = st->fields; p < end; p = value + strlen(value) + 1) {
+		name = p;
+		value = name + strlen(name) + 1;
+		if (name[0] == ':' ||
+		    (authority != NULL && strcmp(name, "host") == 0))
+			continue;
+		len += (size_t)snprintf(
+		    st->text + len, size - len, "%s: %s\r\n", name, value);
+	}
+	len += (size_t)snprintf(st->text + len, size - len, "\r\n");
+	free(st->fields);
+	st->fields = NULL;
+	/* The list size bounded the whole; line and field limits still hold. */
+	limits.head_max = (unsigned)len;
+	rc = request_parse_limited(req, st->text, len, &limits);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return -400;
+	req->http2 = 1;
+	req->keep_alive = 1;
+	return 0;
+}
+
+/* A stream's coroutine: one request, parsed, dispatched and logged. */
+static void
+stream_main(void *arg)
+{
+	struct h2_stream *st = arg;
+	struct h2_conn *h = st->h;
+	const struct conn_env *env = h->host->env;
+	struct dispatch_origin origin = { env, h->host->peer,
+		h->host->transport, *h->host->retiring };
+	struct request req;
+	struct exchange x;
+	long start_ms = await_now_ms(), rc;
+
+	if (st->empty)
+		return;
+	if ((rc = stream_request(st, &req)) < 0) {
+		exchange_init(&x, &h2_ops, st, NULL, env->roots[0]);
+		exchange_send_error(&x, (int)-rc);
+		log_at(h->cfg->log_level, LOG_LEVEL_DEBUG,
+		    "%s: HTTP/2 stream %" PRId32 ": bad request: %ld",
+		    h->host->peer, st->id, -rc);
+	} else {
+		exchange_init(
+		    &x, &h2_ops, st, &req, dispatch_root(env, req.host));
+		dispatch_request(&origin, &x);
+		origin.retiring = *h->host->retiring;
+		dispatch_log(&origin, &x, start_ms);
+	}
+	if (x.head_sent)
+		metrics_request(x.status, x.body_bytes);
+	if (st->lost)
+		return;
+	/* An answer cut short must not look whole: reset the stream. */
+	if (!st->submitted || st->content_left > 0) {
+		stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+		return;
+	}
+	st->body_done = 1;
+	if (st->deferred) {
+		st->deferred = 0;
+		nghttp2_session_resume_data(h->session, st->id);
+	}
+	h2_kick(h);
+}
+
+/* The end of a stream's coroutine, however it ends. */
+static void
+stream_finish(void *arg)
+{
+	struct h2_stream *st = arg;
+	struct h2_conn *h = st->h;
+
+	st->co = NULL;
+	st->pending = NULL;
+	st->pending_len = 0;
+	free(st->text);
+	st->text = NULL;
+	h->live--;
+	if (st->closed || h->closing)
+		stream_free(st);
+	h2_kick(h);
+}
+
+/* Starts the stream's coroutine: 0, or -1 when none can be had. */
+static int
+stream_start(struct h2_stream *st)
+{
+	struct coro *co;
+
+	st->started = 1;
+	if ((co = coro_create(stream_main, st)) == NULL)
+		return -1;
+	st->co = co;
+	st->h->live++;
+	if (coro_defer(co, stream_finish, st) == -1) {
+		/* Only a finished coroutine gives its stack back. */
+		st->empty = 1;
+		st->co = NULL;
+		st->h->live--;
+		coro_resume(co);
+		return -1;
+	}
+	coro_resume(co);
+	return 0;
+}
+
+/*
+ * Starts the streams whose heads are complete (oldest first, while fewer
+ * than h2_max_concurrent_streams coroutines live: a client resetting
+ * streams whose coroutines wait on storage cannot pile up more) and
+ * resumes those whose bytes nghttp2 took or which are lost.
+ */
+static void
+h2_run_streams(struct h2_conn *h)
+{
+	struct h2_stream *st, *next;
+
+	h->work = 0;
+	for (st = h->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->ready && !st->started && !h->closing) {
+			if (h->live >= h->cfg->h2_max_concurrent_streams)
+				continue;
+			if (stream_start(st) == -1) {
+				log_warnx("%s: no memory for an HTTP/2 stream",
+				    h->host->peer);
+				stream_reset(st, NGHTTP2_REFUSED_STREAM);
+			}
+		} else if (st->waiting &&
+		    (st->pending_len == 0 || st->lost || h->closing)) {
+			st->waiting = 0;
+			coro_resume(st->co);
+		}
+	}
+}
+
+static int
+h2_on_begin_headers(
+    nghttp2_session *session, const nghttp2_frame *frame, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	if ((st = calloc(1, sizeof *st)) == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	st->h = h;
+	st->id = frame->hd.stream_id;
+	st->content_left = -1;
+	st->prev = h->last;
+	if (h->last != NULL)
+		h->last->next = st;
+	else
+		h->streams = st;
+	h->last = st;
+	nghttp2_session_set_stream_user_data(session, st->id, st);
+	return 0;
+}
+
+/* Keeps one request field, within h2_max_header_list_size. */
+static int
+h2_on_header(nghttp2_session *session, const nghttp2_frame *frame,
+    const uint8_t *name, size_t namelen, const uint8_t *value, size_t valuelen,
+    uint8_t flags, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *st;
+	size_t need = namelen + valuelen + 2, size;
+	char *fields;
+
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (st == NULL || st->too_large)
+		return 0;
+	st->list_bytes += namelen + valuelen + 32;
+	if (st->list_bytes > h->cfg->h2_max_header_list_size) {
+		st->too_large = 1;
+		free(st->fields);
+		st->fields = NULL;
+		st->fields_len = st->fields_size = 0;
+		return 0;
+	}
+	if (st->fields_len + need > st->fields_size) {
+		size = st->fields_size == 0 ? 512 : st->fields_size;
+		while (size < st->fields_len + need)
+			size *= 2;
+		if ((fields = realloc(st->fields, size)) == NULL)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		st->fields = fields;
+		st->fields_size = size;
+	}
+	memcpy(st->fields + st->fields_len, name, namelen);
+	st->fields[st->fields_len + namelen] = '\0';
+	memcpy(st->fields + st->fields_len + namelen + 1, value, valuelen);
+	st->fields[st->fields_len + need - 1] = '\0';
+	st->fields_len += need;
+	return 0;
+}
+
+static int
+h2_on_frame_recv(
+    nghttp2_session *session, const nghttp2_frame *frame, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (st != NULL) {
+		st->ready = 1;
+		h->work = 1;
+	}
+	return 0;
+}
+
+static int
+h2_on_stream_close(
+    nghttp2_session *session, int32_t id, uint32_t code, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *st;
+
+	st = nghttp2_session_get_stream_user_data(session, id);
+	if (st == NULL)
+		return 0;
+	st->closed = 1;
+	if (st->co == NULL) {
+		stream_free(st);
+		return 0;
+	}
+	/* Its coroutine finds out at its next send, or now if it waits. */
+	if (!st->body_done || st->pending_len > 0) {
+		st->lost = 1;
+		st->pending = NULL;
+		st->pending_len = 0;
+	}
+	h->work = 1;
+	return 0;
+}
+
+/*
+ * transport_read, or EAGAIN without a call when the last read took all
+ * there was and no readiness came since (conn.c's conn_recv).
+ */
+static ssize_t
+h2_recv(struct h2_conn *h)
+{
+	struct transport *t = h->host->transport;
+	struct await_watch *w = h->host->watch;
+
+	if (t->drained && !(w->seen & EV_READ)) {
+		t->want = EV_READ;
+		errno = EAGAIN;
+		return -1;
+	}
+	w->seen &= ~EV_READ;
+	return transport_read(t, h->in, H2_READ_BYTES);
+}
+
+/* Writes all of buf, waiting for the socket as conn.c's conn_writev does. */
+static int
+h2_write(struct h2_conn *h, const char *buf, size_t len)
+{
+	struct transport *t = h->host->transport;
+	long deadline = await_now_ms() + h->cfg->send_timeout_ms, timeout;
+	struct iovec iov;
+	ssize_t n;
+
+	while (len > 0) {
+		iov.iov_base = (void *)buf;
+		iov.iov_len = len;
+		if ((n = transport_writev(t, &iov, 1)) > 0) {
+			buf += n;
+			len -= (size_t)n;
+			deadline = await_now_ms() + h->cfg->send_timeout_ms;
+			continue;
+		}
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if ((timeout = deadline - await_now_ms()) <= 0 ||
+		    await_watch(h->host->watch, t->want, timeout) == -1) {
+			log_at(h->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: send timeout", h->host->peer);
+			metrics_timeout(METRICS_TIMEOUT_SEND);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Everything the session has to send, gathered into the output buffer
+ * and written out: 0, or -1 when the connection is lost.
+ */
+static int
+h2_flush(struct h2_conn *h)
+{
+	const uint8_t *data;
+	ssize_t n;
+
+	for (;;) {
+		if ((n = nghttp2_session_mem_send(h->session, &data)) < 0) {
+			log_at(h->cfg->log_level, LOG_LEVEL_DEBUG,
+			    "%s: HTTP/2: %s", h->host->peer,
+			    nghttp2_strerror((int)n));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if (h->out_len + (size_t)n > H2_OUT_BYTES) {
+			if (h2_write(h, h->out, h->out_len) == -1)
+				return -1;
+			h->out_len = 0;
+		}
+		if ((size_t)n > H2_OUT_BYTES) {
+			if (h2_write(h, (const char *)data, (size_t)n) == -1)
+				return -1;
+			continue;
+		}
+		memcpy(h->out + h->out_len, data, (size_t)n);
+		h->out_len += (size_t)n;
+	}
+	if (h->out_len > 0 && h2_write(h, h->out, h->out_len) == -1)
+		return -1;
+	h->out_len = 0;
+	return 0;
+}
+
+static int
+h2_session_new(struct h2_conn *h)
+{
+	nghttp2_session_callbacks *cbs;
+	nghttp2_option *opt;
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+		    h->cfg->h2_max_concurrent_streams },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+		    h->cfg->h2_max_header_list_size },
+	};
+	int rv = -1;
+
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
+		return -1;
+	if (nghttp2_option_new(&opt) != 0)
+		goto fail_cbs;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(
+	    cbs, h2_on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(
+	    cbs, h2_on_frame_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(
+	    cbs, h2_on_stream_close);
+	if (nghttp2_session_server_new2(&h->session, cbs, h, opt) != 0)
+		goto fail_opt;
+	if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv,
+		sizeof iv / sizeof iv[0]) != 0) {
+		nghttp2_session_del(h->session);
+		goto fail_opt;
+	}
+	rv = 0;
+fail_opt:
+	nghttp2_option_del(opt);
+fail_cbs:
+	nghttp2_session_callbacks_del(cbs);
+	return rv;
+}
+
+/* The session's loop: returns when the connection is to close. */
+static void
+h2_run(struct h2_conn *h)
+{
+	struct transport *t = h->host->transport;
+	long timeout;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		h2_run_streams(h);
+		if (h->draining && !h->goaway_sent) {
+			nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
+			    nghttp2_session_get_last_proc_stream_id(h->session),
+			    NGHTTP2_NO_ERROR, NULL, 0);
+			h->goaway_sent = 1;
+		}
+		if (h2_flush(h) == -1)
+			return;
+		if (h->work)
+			continue;
+		if (!nghttp2_session_want_read(h->session) &&
+		    !nghttp2_session_want_write(h->session))
+			return;
+		if ((n = h2_recv(h)) > 0) {
+			if ((n = nghttp2_session_mem_recv(h->session,
+				 (const uint8_t *)h->in, (size_t)n)) < 0) {
+				log_at(h->cfg->log_level, LOG_LEVEL_DEBUG,
+				    "%s: HTTP/2: %s", h->host->peer,
+				    nghttp2_strerror((int)n));
+				h2_flush(h); /* its GOAWAY, if it has one */
+				return;
+			}
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return;
+		/*
+		 * With no stream in flight the connection is idle, for
+		 * keepalive_timeout_ms; else the streams' own send timeouts
+		 * bound the wait.
+		 */
+		timeout = h->live == 0 && h->streams == NULL
+		    ? (long)h->cfg->keepalive_timeout_ms
+		    : -1;
+		h->wait = H2_WAIT_SOCKET;
+		r = await_watch(h->host->watch, t->want, timeout);
+		h->wait = H2_WAIT_NONE;
+		if (r == -1 && errno == ETIMEDOUT) {
+			nghttp2_session_terminate_session(
+			    h->session, NGHTTP2_NO_ERROR);
+			h2_flush(h);
+			return;
+		}
+		if (r == -1)
+			return;
+	}
+}
+
+/*
+ * The end: every stream is lost, those waiting to send are woken to
+ * unwind, and the connection's coroutine waits for every stream
+ * coroutine to end (some may wait on I/O jobs) before anything is freed.
+ */
+static void
+h2_teardown(struct h2_conn *h)
+{
+	struct h2_stream *st;
+
+	h->closing = 1;
+	for (st = h->streams; st != NULL; st = st->next) {
+		st->lost = 1;
+		st->pending = NULL;
+		st->pending_len = 0;
+	}
+	h2_run_streams(h);
+	while (h->live > 0) {
+		h->wait = H2_WAIT_STREAMS;
+		coro_yield();
+		h->wait = H2_WAIT_NONE;
+		h2_run_streams(h);
+	}
+	nghttp2_session_del(h->session);
+	while (h->streams != NULL)
+		stream_free(h->streams);
+}
+
+void
+h2_serve(const struct h2_host *host, const void *preread, size_t len,
+    struct h2_conn **self)
+{
+	struct h2_conn h;
+	ssize_t rv;
+
+	memset(&h, 0, sizeof h);
+	h.host = host;
+	h.cfg = host->env->cfg;
+	h.co = coro_current();
+	h.draining = host->draining;
+	if ((h.in = malloc(H2_READ_BYTES)) == NULL ||
+	    (h.out = malloc(H2_OUT_BYTES)) == NULL)
+		goto fail;
+	if (h2_session_new(&h) == -1)
+		goto fail;
+	event_assign((struct event *)h.kick, reactor_current()->base, -1, 0,
+	    h2_kick_cb, &h);
+	*self = &h;
+	if (len > 0 &&
+	    (rv = nghttp2_session_mem_recv(
+		 h.session, (const uint8_t *)preread, len)) < 0)
+		log_at(h.cfg->log_level, LOG_LEVEL_DEBUG, "%s: HTTP/2: %s",
+		    host->peer, nghttp2_strerror((int)rv));
+	else
+		h2_run(&h);
+	h2_teardown(&h);
+	*self = NULL;
+	event_del((struct event *)h.kick);
+fail:
+	free(h.out);
+	free(h.in);
+}
+
+void
+h2_drain(struct h2_conn *h)
+{
+	if (h->draining)
+		return;
+	h->draining = 1;
+	h2_kick(h);
+}
