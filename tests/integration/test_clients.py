@@ -166,7 +166,8 @@ def parse_headers_dump(path):
 # --- the access log ---------------------------------------------------------
 
 LOG_RE = re.compile(
-    r'^(?P<peer>\S+) - - \[[^\]]*\] "(?P<method>\S+) (?P<target>\S+) HTTP/1\.\d" '
+    r'^(?P<peer>\S+) - - \[[^\]]*\] "(?P<method>\S+) (?P<target>\S+) '
+    r'HTTP/(?P<version>1\.\d|2\.0)" '
     r'(?P<status>\d{3}) (?P<bytes>\d+) "(?P<referer>[^"]*)" "(?P<agent>[^"]*)"$')
 
 
@@ -177,6 +178,7 @@ class LogEntry:
         self.status = int(m.group("status"))
         self.bytes = int(m.group("bytes"))
         self.agent = m.group("agent")
+        self.version = m.group("version")
 
     @property
     def path(self):
@@ -258,6 +260,8 @@ class SampleSiteTest(ClientTestCase):
     # Extra arguments that make each client trust the server: none here.
     wget_trust = ()
     chromium_trust = ()
+    # The protocol Chromium speaks to it: HTTP/2 needs TLS (ALPN h2).
+    chromium_version = "1.1"
 
     @classmethod
     def make_root(cls, root):
@@ -349,12 +353,16 @@ class SampleSiteTest(ClientTestCase):
                         "no video request was answered 206: %r" % video)
         probe = [e for e in entries if e.target == "/clip.webm?range-probe"]
         self.assertEqual([(e.status, e.bytes) for e in probe], [(206, 1000)], probe)
+        self.assertEqual({e.version for e in entries}, {self.chromium_version}, entries)
 
 
 class SampleSiteTLSTest(SampleSiteTest):
     """The same over HTTPS: a TLS listener with a certificate made here for
     127.0.0.1, which wget trusts as its CA and Chromium by the hash of its
-    key (--ignore-certificate-errors-spki-list), as the issue asks."""
+    key (--ignore-certificate-errors-spki-list), as the issue asks. Chromium
+    gets HTTP/2 by ALPN, wget HTTP/1.1."""
+
+    chromium_version = "2.0"
 
     @classmethod
     def server_options(cls):
