@@ -116,7 +116,8 @@ struct h2_conn {
 	nghttp2_session *session;
 	struct coro *co; /* the connection's coroutine */
 	struct h2_stream *streams, *last;
-	unsigned live; /* stream coroutines alive */
+	unsigned live;	   /* stream coroutines alive */
+	unsigned requests; /* request heads received */
 	enum h2_wait wait;
 	int work;     /* something for the connection's coroutine to do */
 	int draining; /* GOAWAY to send */
@@ -684,6 +685,7 @@ h2_on_frame_recv(
 	st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
 	if (st != NULL) {
 		st->ready = 1;
+		h->requests++;
 		h->work = 1;
 	}
 	return 0;
@@ -879,13 +881,16 @@ h2_run(struct h2_conn *h)
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return;
 		/*
-		 * With no stream in flight the connection is idle, for
-		 * keepalive_timeout_ms; else the streams' own send timeouts
-		 * bound the wait.
+		 * With no stream in flight the connection is idle: for
+		 * header_timeout_ms until its first request, as an HTTP/1.1
+		 * one waits for its first head, then keepalive_timeout_ms.
+		 * With streams, their own send timeouts bound the wait.
 		 */
-		timeout = h->live == 0 && h->streams == NULL
-		    ? (long)h->cfg->keepalive_timeout_ms
-		    : -1;
+		timeout = -1;
+		if (h->live == 0 && h->streams == NULL)
+			timeout = h->requests == 0
+			    ? (long)h->cfg->header_timeout_ms
+			    : (long)h->cfg->keepalive_timeout_ms;
 		h->wait = H2_WAIT_SOCKET;
 		r = await_watch(h->host->watch, t->want, timeout);
 		h->wait = H2_WAIT_NONE;

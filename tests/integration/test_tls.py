@@ -141,12 +141,12 @@ class TLSTest(ServerTestCase):
                 self.assertIn("SSL", p.stderr, p)
                 continue
             self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertEqual(p.stdout, "200 1.1", p)
+            self.assertEqual(p.stdout, "200 2", p)  # curl takes h2 by ALPN
             with open(out, "rb") as f:
                 self.assertEqual(f.read(), body, host)
         # No SNI (an address): the default certificate, valid for the IP.
         p = curl_https("https://127.0.0.1:%d/" % port, out, self.certs.ca)
-        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 2"), p.stderr)
 
     def test_sni_certificate_names(self):
         cases = [("example.test", "example.test"), ("default.test", "default.test"),
@@ -164,13 +164,16 @@ class TLSTest(ServerTestCase):
             c.request("GET", "/", {"Host": "other.test", "Connection": "close"})
             self.assertEqual(c.read_response().body, b"other index\n")
 
-    def test_alpn_http11(self):
+    def test_alpn(self):
+        """http/1.1 to a client offering only that; h2 to one offering it,
+        in either order (the server's order wins)."""
         with self.tls() as c:
             self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
-        ctx = client_context(self.certs.ca, alpn=False)
-        ctx.set_alpn_protocols(["h2", "http/1.1"])
-        with self.tls(ctx=ctx) as c:
-            self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+        for offer in (["h2", "http/1.1"], ["http/1.1", "h2"]):
+            ctx = client_context(self.certs.ca, alpn=False)
+            ctx.set_alpn_protocols(offer)
+            with self.tls(ctx=ctx) as c:
+                self.assertEqual(c.sock.selected_alpn_protocol(), "h2", offer)
 
     def test_protocol_versions(self):
         for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"),
@@ -241,7 +244,7 @@ class TLSTest(ServerTestCase):
             self.assertEqual(r.body, self.big[1000000:3000000])
         out = os.path.join(self.tmp, "big.out")
         p = curl_https("https://127.0.0.1:%d/big.bin" % self.tls_port, out, self.certs.ca)
-        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 2"), p.stderr)
         self.assertEqual(file_sha256(out), sha256(self.big))
 
     def test_small_window_reader_byte_exact(self):
@@ -1046,7 +1049,7 @@ class TLSOwnServerTest(ServerTestCase):
                                 expect_listeners=1)
         out = os.path.join(self.tmp, "quick.out")
         p = curl_https("https://127.0.0.1:%d/hello.txt" % srv.port, out, self.certs.ca)
-        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 2"), p.stderr)
         with open(out, "rb") as f:
             self.assertEqual(f.read(), b"hello\n")
         self.assertRegex(srv.stderr, r"listening on 127\.0\.0\.1:\d+ \(tls\)")
