@@ -392,6 +392,20 @@ class H2Test(ServerTestCase):
             self.assertEqual(bytes(c.streams[sid].data), self.small[n], n)
         self.assertEqual(bytes(c.streams[big].data), self.big)
 
+    def test_reset_while_waiting_for_the_window(self):
+        """A stream the client resets while it waits for window space ends
+        on the server; the connection goes on serving (and its window
+        credit is not lost)."""
+        c = self.client()
+        c.auto_ack = False
+        sid = c.request("/big.bin")
+        c.until(lambda: len(c.streams[sid].data) >= 65535 // 2, what="the first DATA")
+        c.conn.reset_stream(sid)
+        c.auto_ack = True
+        c.ack_held()
+        self.assertEqual(bytes(c.get("/f007.txt").data), self.small["f007.txt"])
+        self.assertEqual(bytes(c.get("/big.bin").data), self.big)
+
     def test_header_list_too_large(self):
         """A header list over h2_max_header_list_size is answered 431 on its
         stream; the connection serves the next one."""
@@ -503,6 +517,39 @@ class H2SlowStorageTest(ServerTestCase):
         c.until(lambda: c.streams[slow].ended is not None, timeout=WAIT_S * 2,
                 what="the slow stream")
         self.assertEqual(bytes(c.streams[slow].data), self.slow)
+
+    def test_client_leaves_while_streams_wait_on_storage(self):
+        """A stream reset while it waits on storage, then a connection
+        closed with one still waiting: the daemon serves on (a new
+        connection, byte-exact) and stops cleanly, its stream coroutines
+        ended after their storage calls came back."""
+        need_h2()
+        read_fd, write_fd = os.pipe()
+        self.addCleanup(os.close, read_fd)
+        env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW",
+               "SLOWFS_DELAY_MS": "500", "SLOWFS_NOTIFY_FD": str(write_fd)}
+        srv = self.start_server(config={"h2c": True}, env=env, pass_fds=[write_fd])
+        os.close(write_fd)
+
+        def delay_started():
+            r, _, _ = select.select([read_fd], [], [], WAIT_S)
+            self.assertTrue(r, "no slowfs delay started")
+            os.read(read_fd, 1)
+
+        c = H2Client(srv.host, srv.port)
+        self.addCleanup(c.close)
+        slow = c.request("/big-SLOW.bin")
+        delay_started()
+        c.conn.reset_stream(slow)
+        c.flush()
+        self.assertEqual(bytes(c.get("/f001.txt").data), self.small["f001.txt"])
+        c.request("/big-SLOW.bin")
+        delay_started()
+        c.close()
+        c2 = H2Client(srv.host, srv.port)
+        self.addCleanup(c2.close)
+        self.assertEqual(bytes(c2.get("/f002.txt").data), self.small["f002.txt"])
+        self.assertEqual(bytes(c2.get("/big-SLOW.bin").data), self.slow)
 
 
 if __name__ == "__main__":
