@@ -862,11 +862,15 @@ h2_run(struct h2_conn *h)
 		}
 		if (h2_flush(h) == -1)
 			return;
-		if (h->work)
-			continue;
 		if (!nghttp2_session_want_read(h->session) &&
 		    !nghttp2_session_want_write(h->session))
 			return;
+		/*
+		 * Read before going round again, even with work to do: a
+		 * download running on open windows must not keep the
+		 * connection from reading its client's next requests (the
+		 * read costs no call while nothing came since the last).
+		 */
 		if ((n = h2_recv(h)) > 0) {
 			if ((n = nghttp2_session_mem_recv(h->session,
 				 (const uint8_t *)h->in, (size_t)n)) < 0) {
@@ -880,6 +884,8 @@ h2_run(struct h2_conn *h)
 		}
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return;
+		if (h->work)
+			continue;
 		/*
 		 * With no stream in flight the connection is idle: for
 		 * header_timeout_ms until its first request, as an HTTP/1.1

@@ -31,17 +31,20 @@ try:
     import h2.config
     import h2.connection
     import h2.events
+    import h2.settings
 except ImportError:  # Debian's python3-h2, when the tests run on another python
     sys.path.append("/usr/lib/python3/dist-packages")
     try:
         import h2.config
         import h2.connection
         import h2.events
+        import h2.settings
     except ImportError:
         h2 = None
 
 IO_TIMEOUT_S = 30.0 * SLOWDOWN
 BIG_BYTES = 1024 * 1024 + 4321  # many DATA frames, past every initial window
+HUGE_BYTES = 32 * 1024 * 1024  # a download long enough to ask for more during it
 FILES = 100  # nghttp's one connection, and the slow-storage case
 SLOW_DELAY_MS = 2000
 
@@ -88,7 +91,7 @@ class H2Client:
     """One HTTP/2 connection over a blocking socket, with python3-h2
     doing the framing; what arrives is sorted into self.streams."""
 
-    def __init__(self, host, port, tls_ca=None, timeout=IO_TIMEOUT_S):
+    def __init__(self, host, port, tls_ca=None, timeout=IO_TIMEOUT_S, big_windows=False):
         sock = socket.create_connection((host, port), timeout=timeout)
         if tls_ca is not None:
             ctx = ssl.create_default_context(cafile=tls_ca)
@@ -102,6 +105,10 @@ class H2Client:
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
+        if big_windows:  # the server never waits for a WINDOW_UPDATE
+            self.conn.update_settings(
+                {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2 ** 31 - 1})
+            self.conn.increment_flow_control_window(2 ** 31 - 1 - 65535)
         self.streams = {}
         self.goaway = None  # (last stream id, error code) of a GOAWAY
         self.frames = b""  # received bytes not yet a whole frame
@@ -216,6 +223,8 @@ class H2Test(ServerTestCase):
     def make_root(cls, root):
         cls.big = os.urandom(BIG_BYTES)
         write_file(os.path.join(root, "big.bin"), cls.big)
+        cls.huge = os.urandom(1024 * 1024) * (HUGE_BYTES // (1024 * 1024))
+        write_file(os.path.join(root, "huge.bin"), cls.huge)
         cls.small = {"f%03d.txt" % i: small_body(i) for i in range(FILES)}
         for name, data in cls.small.items():
             write_file(os.path.join(root, name), data)
@@ -254,10 +263,10 @@ class H2Test(ServerTestCase):
         version, code = p.stdout.split()
         return version, int(code), body
 
-    def client(self, tls=False):
+    def client(self, tls=False, **kw):
         need_h2()
         host, port = self.server.listeners[0 if tls else 1]
-        c = H2Client(host, port, tls_ca=self.cert if tls else None)
+        c = H2Client(host, port, tls_ca=self.cert if tls else None, **kw)
         self.addCleanup(c.close)
         return c
 
@@ -405,6 +414,20 @@ class H2Test(ServerTestCase):
         c.ack_held()
         self.assertEqual(bytes(c.get("/f007.txt").data), self.small["f007.txt"])
         self.assertEqual(bytes(c.get("/big.bin").data), self.big)
+
+    def test_request_during_a_long_download(self):
+        """With windows so large that the server never needs a
+        WINDOW_UPDATE, a download still leaves the connection reading: a
+        request sent during it is answered before it ends."""
+        c = self.client(big_windows=True)
+        huge = c.request("/huge.bin")
+        c.until(lambda: len(c.streams[huge].data) >= 1024 * 1024, what="the first MiB")
+        small = c.request("/f008.txt")
+        c.until(lambda: c.streams[small].ended is not None, what="the small file")
+        self.assertIsNone(c.streams[huge].ended, "the download ended first")
+        self.assertEqual(bytes(c.streams[small].data), self.small["f008.txt"])
+        c.until(lambda: c.streams[huge].ended is not None, what="the download")
+        self.assertEqual(bytes(c.streams[huge].data), self.huge)
 
     def test_header_list_too_large(self):
         """A header list over h2_max_header_list_size is answered 431 on its
