@@ -485,6 +485,34 @@ class H2DrainTest(ServerTestCase):
             srv.cleanup()
 
 
+class H2LimitsTest(ServerTestCase):
+    """The configured limits are the ones announced and kept."""
+
+    shared_server = False
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
+
+    def test_configured_limits(self):
+        need_h2()
+        srv = self.start_server(config={"h2c": True, "h2_max_concurrent_streams": 3,
+                                        "h2_max_header_list_size": 2048})
+        c = H2Client(srv.host, srv.port)
+        self.addCleanup(c.close)
+        c.until(lambda: c.settings_seen, what="the server's SETTINGS")
+        self.assertEqual(c.conn.remote_settings.max_concurrent_streams, 3)
+        self.assertEqual(c.conn.remote_settings.max_header_list_size, 2048)
+        self.assertEqual(c.get("/a.txt", headers=[("x-big", "b" * 2100)]).headers[":status"],
+                         "431")
+        # Three at a time, as many times as it takes.
+        for _ in range(4):
+            sids = [c.request("/a.txt") for _ in range(3)]
+            c.until(lambda: all(c.streams[s].ended is not None for s in sids),
+                    what="three streams")
+            self.assertEqual([bytes(c.streams[s].data) for s in sids], [b"a\n"] * 3)
+
+
 class H2SlowStorageTest(ServerTestCase):
     """One connection, one slow file, FILES fast ones: the fast streams
     complete while the slow one waits on storage (each stream its own
