@@ -78,6 +78,7 @@ static const struct key keys[] = {
 	{ "max_connections_per_client", KEY_UINT, G(max_connections_per_client),
 	    0, 1 << 20 },
 	{ "keepalive_requests", KEY_UINT, G(keepalive_requests), 0, 1 << 30 },
+	{ "h2", KEY_BOOL, G(h2), 0, 0 },
 	{ "h2c", KEY_BOOL, G(h2c), 0, 0 },
 	{ "h2_max_concurrent_streams", KEY_UINT, G(h2_max_concurrent_streams),
 	    1, 65536 },

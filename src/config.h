@@ -137,6 +137,7 @@ struct config {
 	int max_connections_auto;	     /* it was "auto" */
 	unsigned max_connections_per_client; /* 0: no cap */
 	unsigned keepalive_requests;	     /* 0: no limit */
+	int h2;	 /* HTTP/2 by ALPN on TLS listeners */
 	int h2c; /* HTTP/2 by prior knowledge on plain listeners */
 	unsigned h2_max_concurrent_streams;
 	unsigned h2_max_header_list_size; /* bytes, as HTTP/2 counts them */

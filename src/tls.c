@@ -108,18 +108,21 @@ ssl_reason(void)
 }
 
 /*
- * h2 when the client offers it, else http/1.1 (our order wins: a client
- * listing http/1.1 first still gets HTTP/2); no ALPN answer otherwise.
+ * h2 when the client offers it and the generation has h2 on, else
+ * http/1.1 (our order wins: a client listing http/1.1 first still gets
+ * HTTP/2); no ALPN answer otherwise.
  */
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
 	static const unsigned char ours[] = "\x02h2\x08http/1.1";
+	const struct tls *tls = arg;
 	unsigned char *selected;
+	size_t skip = tls->cfg->h2 ? 0 : 3; /* past "h2" */
 
-	if (SSL_select_next_proto(&selected, outlen, ours, sizeof ours - 1, in,
-		inlen) != OPENSSL_NPN_NEGOTIATED)
+	if (SSL_select_next_proto(&selected, outlen, ours + skip,
+		sizeof ours - 1 - skip, in, inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = selected;
 	return SSL_TLSEXT_ERR_OK;
@@ -218,7 +221,7 @@ context_new(struct tls *tls, char *err, size_t errlen)
 	}
 	/* The DHE suites of the default list need parameters. */
 	SSL_CTX_set_dh_auto(ctx, 1);
-	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, tls);
 	SSL_CTX_set_tlsext_servername_callback(ctx, servername_select);
 	SSL_CTX_set_tlsext_servername_arg(ctx, tls);
 	SSL_CTX_set_session_id_context(

@@ -377,7 +377,8 @@ class SampleSiteTLSTest(SampleSiteTest):
         pub = openssl("x509", "-in", cls.cert, "-noout", "-pubkey")
         der = openssl("pkey", "-pubin", "-outform", "DER", stdin=pub)
         cls.spki = base64.b64encode(hashlib.sha256(der).digest()).decode()
-        options["config"].update({"listen": ["127.0.0.1:0 tls"], "tls_certificate": cls.cert,
+        options["config"].update({"listen": ["127.0.0.1:0 tls"], "h2": True,
+                                  "tls_certificate": cls.cert,
                                   "tls_certificate_key": key})
         return options
 

@@ -11,6 +11,7 @@ tests/support/slowfs.so making one file slow, the fast streams of the same
 connection complete while the slow one is still pending. Certificates are
 made here with the openssl CLI."""
 
+import fcntl
 import os
 import re
 import select
@@ -18,8 +19,10 @@ import signal
 import socket
 import ssl
 import statistics
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import unittest
@@ -236,7 +239,7 @@ class H2Test(ServerTestCase):
         cls.cert, key = make_cert(os.path.join(cls.tmp, "tls"))
         cls.access_log = os.path.join(cls.tmp, "access.log")
         options["config"].update({
-            "listen": ["127.0.0.1:0 tls", "127.0.0.1:0"], "h2c": True,
+            "listen": ["127.0.0.1:0 tls", "127.0.0.1:0"], "h2": True, "h2c": True,
             "tls_certificate": cls.cert, "tls_certificate_key": key,
             "access_log": cls.access_log})
         return options
@@ -428,6 +431,26 @@ class H2Test(ServerTestCase):
         self.assertEqual(bytes(c.streams[small].data), self.small["f008.txt"])
         c.until(lambda: c.streams[huge].ended is not None, what="the download")
         self.assertEqual(bytes(c.streams[huge].data), self.huge)
+
+    def test_tls_reader_that_stops_and_goes_on(self):
+        """Over TLS, with windows that never close, a client that stops
+        reading (and sends nothing) lets the server fill the socket; once
+        it reads again the whole file arrives: the records the socket did
+        not take go out as it drains, not when the client next speaks."""
+        c = self.client(tls=True, big_windows=True)
+        c.auto_ack = False
+        sid = c.request("/huge.bin")
+
+        last = [-1]
+
+        def full():  # the receive queue stopped growing: the server waits
+            n = struct.unpack("i", fcntl.ioctl(c.sock.fileno(), termios.FIONREAD,
+                                               b"\0\0\0\0"))[0]
+            steady, last[0] = n > 0 and n == last[0], n
+            return steady
+        wait_for(full, step=0.2, what="the client's socket filling")
+        c.until(lambda: c.streams[sid].ended is not None, what="the download")
+        self.assertEqual(bytes(c.streams[sid].data), self.huge)
 
     def test_header_list_too_large(self):
         """A header list over h2_max_header_list_size is answered 431 on its

@@ -80,6 +80,7 @@ class TLSTest(ServerTestCase):
         return {"config": {
             "listen": ["127.0.0.1:0 tls", "127.0.0.1:0"],
             "metrics_listen": "127.0.0.1:0",
+            "h2": True,
             # Connections opened early and used late must outlive the test.
             "tls_handshake_timeout_ms": 600000,
             "tls_certificate": cls.default_pair[0],
@@ -1043,13 +1044,29 @@ class TLSOwnServerTest(ServerTestCase):
                 out = self.s_client_session(srv.port, [version, "-sess_in", saved])
                 self.assertRegex(out, r"(?m)^Reused, TLSv1\.[23]", (version, srv.port))
 
+    def test_h2_off_by_default(self):
+        """Without h2 = true a client offering h2 first gets http/1.1, and
+        curl speaks HTTP/1.1."""
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
+            "tls_certificate_key": self.first[1]})
+        ctx = client_context(self.certs.ca, alpn=False)
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        with TLSConnection("127.0.0.1", srv.port, ctx, "default.test") as c:
+            self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().body, b"hello\n")
+        out = os.path.join(self.tmp, "h2off.out")
+        p = curl_https("https://127.0.0.1:%d/hello.txt" % srv.port, out, self.certs.ca)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
+
     def test_quick_use_with_C_and_K(self):
         srv = self.start_server(args=["-r", self.root, "-l", "127.0.0.1:0",
                                       "-C", self.first[0], "-K", self.first[1]],
                                 expect_listeners=1)
         out = os.path.join(self.tmp, "quick.out")
         p = curl_https("https://127.0.0.1:%d/hello.txt" % srv.port, out, self.certs.ca)
-        self.assertEqual((p.returncode, p.stdout), (0, "200 2"), p.stderr)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
         with open(out, "rb") as f:
             self.assertEqual(f.read(), b"hello\n")
         self.assertRegex(srv.stderr, r"listening on 127\.0\.0\.1:\d+ \(tls\)")
