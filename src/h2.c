@@ -735,7 +735,10 @@ h2_recv(struct h2_conn *h)
 	return transport_read(t, h->in, H2_READ_BYTES);
 }
 
-/* Writes all of buf, waiting for the socket as conn.c's conn_writev does. */
+/*
+ * Writes all of buf, and whatever the transport still holds of it (TLS
+ * records), waiting for the socket as conn.c's conn_writev does.
+ */
 static int
 h2_write(struct h2_conn *h, const char *buf, size_t len)
 {
@@ -744,16 +747,16 @@ h2_write(struct h2_conn *h, const char *buf, size_t len)
 	struct iovec iov;
 	ssize_t n;
 
-	while (len > 0) {
+	while (len > 0 || transport_unsent(t)) {
 		iov.iov_base = (void *)buf;
 		iov.iov_len = len;
-		if ((n = transport_writev(t, &iov, 1)) > 0) {
+		if ((n = transport_writev(t, &iov, len > 0 ? 1 : 0)) >= 0) {
 			buf += n;
 			len -= (size_t)n;
 			deadline = await_now_ms() + h->cfg->send_timeout_ms;
 			continue;
 		}
-		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
 		if ((timeout = deadline - await_now_ms()) <= 0 ||
 		    await_watch(h->host->watch, t->want, timeout) == -1) {
