@@ -737,13 +737,13 @@ h2_recv(struct h2_conn *h)
 
 /*
  * Writes all of buf, and whatever the transport still holds of it (TLS
- * records gathered), waiting for the socket as conn.c's conn_writev
- * does: each wait has the whole send_timeout_ms.
+ * records), waiting for the socket as conn.c's conn_writev does.
  */
 static int
 h2_write(struct h2_conn *h, const char *buf, size_t len)
 {
 	struct transport *t = h->host->transport;
+	long deadline = await_now_ms() + h->cfg->send_timeout_ms, timeout;
 	struct iovec iov;
 	ssize_t n;
 
@@ -753,12 +753,13 @@ h2_write(struct h2_conn *h, const char *buf, size_t len)
 		if ((n = transport_writev(t, &iov, len > 0 ? 1 : 0)) >= 0) {
 			buf += n;
 			len -= (size_t)n;
+			deadline = await_now_ms() + h->cfg->send_timeout_ms;
 			continue;
 		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
-		if (await_watch(h->host->watch, t->want,
-			h->cfg->send_timeout_ms) == -1) {
+		if ((timeout = deadline - await_now_ms()) <= 0 ||
+		    await_watch(h->host->watch, t->want, timeout) == -1) {
 			log_at(h->cfg->log_level, LOG_LEVEL_DEBUG,
 			    "%s: send timeout", h->host->peer);
 			metrics_timeout(METRICS_TIMEOUT_SEND);
