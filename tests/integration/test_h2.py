@@ -23,12 +23,11 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
 import unittest
 
-from coserve_test import (SLOWDOWN, SLOWFS, WAIT_S, Server, ServerTestCase, have_program, main,
-                          wait_for, write_file)
+from coserve_test import (SLOWDOWN, SLOWFS, WAIT_S, WRAPPED, WRAPPED_SKIP, Server, ServerTestCase,
+                          have_program, main, wait_for, write_file)
 
 try:
     import h2.config
@@ -422,6 +421,11 @@ class H2Test(ServerTestCase):
         """With windows so large that the server never needs a
         WINDOW_UPDATE, a download still leaves the connection reading: a
         request sent during it is answered before it ends."""
+        if WRAPPED:
+            # Under valgrind the rest of the 32 MiB can go out before the
+            # second stream's open and read are through: which ends first
+            # is then the pace, not the design.
+            self.skipTest(WRAPPED_SKIP)
         c = self.client(big_windows=True)
         huge = c.request("/huge.bin")
         c.until(lambda: len(c.streams[huge].data) >= 1024 * 1024, what="the first MiB")
