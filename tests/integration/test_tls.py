@@ -403,6 +403,20 @@ class TLSTest(ServerTestCase):
                  what="plain_http failure counted")
         self.assert_serving()
 
+    def send_and_see_closed(self, data):
+        """Sends data to the TLS port and half-closes: a TLS alert at
+        most comes back, then the close."""
+        with HTTPConnection("127.0.0.1", self.tls_port) as c:
+            c.send(data)
+            try:
+                c.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # refused already, with a reset
+            deadline = time.monotonic() + WAIT_S
+            while c.fill():
+                self.assertLess(time.monotonic(), deadline, data[:20])
+            self.assertTrue(c.buf == b"" or c.buf[0] == 0x15, (data[:20], c.buf))
+
     def test_garbage_and_truncated_handshakes(self):
         hello = client_hello()
         self.assertEqual(hello[0], 0x16)
@@ -413,17 +427,7 @@ class TLSTest(ServerTestCase):
             hello[:3],
         ]
         for data in cases:
-            with HTTPConnection("127.0.0.1", self.tls_port) as c:
-                c.send(data)
-                try:
-                    c.sock.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass  # refused already, with a reset
-                # A TLS alert at most, then the close.
-                deadline = time.monotonic() + WAIT_S
-                while c.fill():
-                    self.assertLess(time.monotonic(), deadline, data[:20])
-                self.assertTrue(c.buf == b"" or c.buf[0] == 0x15, (data[:20], c.buf))
+            self.send_and_see_closed(data)
         # Aborted with a reset half-way through, many times.
         for _ in range(20):
             c = HTTPConnection("127.0.0.1", self.tls_port)
@@ -454,17 +458,6 @@ class TLSTest(ServerTestCase):
             with self.assertRaises(ssl.SSLError):
                 self.tls(ctx=ctx).close()
 
-        def sends(data):
-            with HTTPConnection("127.0.0.1", self.tls_port) as c:
-                c.send(data)
-                try:
-                    c.sock.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass  # refused already, with a reset
-                deadline = time.monotonic() + WAIT_S
-                while c.fill():  # an alert at most, then the close
-                    self.assertLess(time.monotonic(), deadline, data[:20])
-
         hello = client_hello()
         warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1 is
         cases = [
@@ -473,9 +466,10 @@ class TLSTest(ServerTestCase):
             ("cipher", lambda: fails(legacy("AES128-SHA:@SECLEVEL=0", ssl.TLSVersion.TLSv1_2))),
             # The client does not trust the certificate: its alert ends it.
             ("alert", lambda: fails(client_context(Certs(os.path.join(self.tmp, "other-ca")).ca))),
-            ("cut_short", lambda: sends(hello[:len(hello) // 2])),
-            ("protocol", lambda: sends(b"\x16\x03\x01\x00\x05hello-not-tls" + bytes(200))),
-            ("protocol", lambda: sends(b"\x00\x01\x02garbage\r\n\r\n")),
+            ("cut_short", lambda: self.send_and_see_closed(hello[:len(hello) // 2])),
+            ("protocol", lambda: self.send_and_see_closed(
+                b"\x16\x03\x01\x00\x05hello-not-tls" + bytes(200))),
+            ("protocol", lambda: self.send_and_see_closed(b"\x00\x01\x02garbage\r\n\r\n")),
         ]
         for reason, make in cases:
             before = failures()
