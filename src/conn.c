@@ -685,6 +685,10 @@ conn_h2(struct conn *c, const void *preread, size_t len)
 	c->requests++;
 	c->close_after = 1;
 	h2_serve(&host, preread, len, &c->h2);
+	c->in_len = 0; /* the preface, if it came here */
+	/* A reset would drop the GOAWAY a flood or a timeout was sent. */
+	if (input_pending(c))
+		conn_linger(c);
 }
 
 static void
@@ -1006,8 +1010,11 @@ conn_listener_retiring(unsigned listener, int retiring)
 	struct conn *c;
 
 	for (c = reactor_current()->conns; c != NULL; c = c->next)
-		if (c->listener == listener)
+		if (c->listener == listener) {
 			c->retiring = retiring;
+			if (retiring && c->h2 != NULL)
+				h2_drain(c->h2); /* its streams finish */
+		}
 }
 
 void

@@ -64,6 +64,24 @@
 /* Bytes read from the socket at a time (a TLS record's worth). */
 #define H2_READ_BYTES 16384
 /*
+ * Reads in a row before the connection lets the reactor run its other
+ * connections: a client that never stops sending must not hold it.
+ */
+#define H2_READS_PER_TURN 16
+/*
+ * The flood budget (CVE-2019-9512, 9514, 9515, 9518 and their kin):
+ * frames that ask for nothing (PING, SETTINGS, WINDOW_UPDATE, PRIORITY,
+ * empty DATA, resets) cost us work and are all a flood is made of. A
+ * connection whose bytes received exceed H2_FLOOD_ALLOWANCE plus
+ * H2_FLOOD_PER_FIELD times its request fields' bytes plus a 1/64 share of
+ * what it downloaded is cut off with ENHANCE_YOUR_CALM. A browser's
+ * control frames stay far below that: its headers count, and a long
+ * download's WINDOW_UPDATEs are a few bytes per 16 KiB frame.
+ */
+#define H2_FLOOD_ALLOWANCE (1024 * 1024)
+#define H2_FLOOD_PER_FIELD 2
+#define H2_FLOOD_OUT_SHARE 64
+/*
  * Frames are gathered here before a write, so many small responses go out
  * in one call; a frame larger than this (never, with 16 KiB frames) is
  * written from nghttp2's own buffer.
@@ -91,6 +109,7 @@ struct h2_stream {
 	int closed; /* nghttp2 closed it: free once the coroutine ends */
 	int lost;   /* the response can no longer go out */
 	int empty;  /* the coroutine must end before it begins */
+	int head;   /* a HEAD request: no body, whatever the answer */
 	/* The response. */
 	int submitted;
 	int no_body;	      /* HEAD, 204, 304: the HEADERS end the stream */
@@ -110,6 +129,13 @@ enum h2_wait {
 	H2_WAIT_STREAMS /* stream coroutines to end, at teardown */
 };
 
+/* Whom the connection waits for while no stream coroutine lives. */
+enum h2_idle {
+	H2_BUSY, /* a stream coroutine lives: no idle deadline */
+	H2_OWED, /* the client owes a request or the rest of one */
+	H2_IDLE	 /* the client owes nothing */
+};
+
 struct h2_conn {
 	const struct h2_host *host;
 	const struct config *cfg;
@@ -123,6 +149,15 @@ struct h2_conn {
 	int draining; /* GOAWAY to send */
 	int goaway_sent;
 	int closing; /* tearing down: streams are lost */
+	/*
+	 * While no stream coroutine lives, the connection waits for its
+	 * client until idle_deadline_ms: header_timeout_ms while the client
+	 * owes a request's rest (or its first), keepalive_timeout_ms when it
+	 * owes nothing. Frames that ask for nothing do not move it.
+	 */
+	enum h2_idle idle;
+	long idle_deadline_ms;
+	uint64_t in_bytes, field_bytes, out_bytes; /* the flood budget */
 	int kick_pending;
 	_Alignas(max_align_t) unsigned char kick[REACTOR_EVENT_BYTES];
 	char *in;
@@ -255,15 +290,16 @@ stream_give(struct h2_stream *st, const void *buf, size_t len)
 		st->lost = 1;
 		return -1;
 	}
-	if (len == 0)
-		return 0;
 	if (st->content_left >= 0) {
-		st->content_left -= (int64_t)len < st->content_left
-		    ? (int64_t)len
-		    : st->content_left;
+		/* Never past Content-Length: the client would see an error. */
+		if ((uint64_t)len > (uint64_t)st->content_left)
+			len = (size_t)st->content_left;
+		st->content_left -= (int64_t)len;
 		if (st->content_left == 0)
 			st->body_done = 1;
 	}
+	if (len == 0)
+		return 0;
 	st->pending = buf;
 	st->pending_len = len;
 	if (st->deferred) {
@@ -387,9 +423,8 @@ h2_send_head(
 			    f.name_len, f.value_len, NGHTTP2_NV_FLAG_NONE };
 		off += f.name_len;
 	}
-	st->no_body = (x->req != NULL && x->req->method == HTTP_HEAD) ||
-	    r->status == 204 || r->status == 304 || r->status < 200 ||
-	    (length == 0 && len == 0);
+	st->no_body = st->head || r->status == 204 || r->status == 304 ||
+	    r->status < 200 || (length == 0 && len == 0);
 	st->content_left = st->no_body ? -1 : length;
 	provider.source.ptr = st;
 	provider.read_callback = h2_read_body;
@@ -435,6 +470,7 @@ static long
 stream_request(struct h2_stream *st, struct request *req)
 {
 	const char *method = NULL, *path = NULL, *authority = NULL;
+	const char *host = NULL;
 	const char *name, *value, *p, *end = st->fields + st->fields_len;
 	struct request_limits limits = st->h->cfg->request_limits;
 	size_t size = 64, len = 0;
@@ -451,12 +487,19 @@ stream_request(struct h2_stream *st, struct request *req)
 			path = value;
 		else if (strcmp(name, ":authority") == 0)
 			authority = value;
+		else if (strcmp(name, "host") == 0)
+			host = value;
 		size += strlen(name) + strlen(value) + 4;
 	}
+	st->head = method != NULL && strcmp(method, "HEAD") == 0;
 	if (method == NULL || path == NULL)
 		return method != NULL && strcmp(method, "CONNECT") == 0 ? -405
 									: -400;
 	if (path[0] != '/' && strcmp(path, "*") != 0)
+		return -400;
+	/* Two names for the target: which one would the rules see? */
+	if (authority != NULL && host != NULL &&
+	    strcasecmp(authority, host) != 0)
 		return -400;
 	if ((st->text = malloc(size)) == NULL)
 		return -503;
@@ -645,6 +688,7 @@ h2_on_header(nghttp2_session *session, const nghttp2_frame *frame,
 	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
 	st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	h->field_bytes += namelen + valuelen;
 	if (st == NULL || st->too_large)
 		return 0;
 	st->list_bytes += namelen + valuelen + 32;
@@ -753,6 +797,7 @@ h2_write(struct h2_conn *h, const char *buf, size_t len)
 		if ((n = transport_writev(t, &iov, len > 0 ? 1 : 0)) >= 0) {
 			buf += n;
 			len -= (size_t)n;
+			h->out_bytes += (uint64_t)n;
 			deadline = await_now_ms() + h->cfg->send_timeout_ms;
 			continue;
 		}
@@ -817,6 +862,8 @@ h2_session_new(struct h2_conn *h)
 		    h->cfg->h2_max_concurrent_streams },
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
 		    h->cfg->h2_max_header_list_size },
+		/* RFC 9218: nghttp2 schedules by the priority field. */
+		{ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
 	};
 	int rv = -1;
 
@@ -824,6 +871,20 @@ h2_session_new(struct h2_conn *h)
 		return -1;
 	if (nghttp2_option_new(&opt) != 0)
 		goto fail_cbs;
+	/*
+	 * The defences nghttp2 keeps itself, set here so an upgrade of the
+	 * library cannot loosen them: at most 8 CONTINUATION frames per head
+	 * (CVE-2024-27316's class; Debian's 1.52.0-1+deb12u2 has the fix),
+	 * resets at 33 a second after a burst of 1000 (rapid reset,
+	 * CVE-2023-44487), 1000 unsent PING or SETTINGS ACKs, 32 entries per
+	 * SETTINGS frame. A client without RFC 9218 still gets the minimal
+	 * RFC 7540 priorities.
+	 */
+	nghttp2_option_set_max_continuations(opt, 8);
+	nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+	nghttp2_option_set_max_outbound_ack(opt, 1000);
+	nghttp2_option_set_max_settings(opt, 32);
+	nghttp2_option_set_server_fallback_rfc7540_priorities(opt, 1);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(
 	    cbs, h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
@@ -846,17 +907,68 @@ fail_cbs:
 	return rv;
 }
 
+/*
+ * How long the connection may still wait for its client: -1 while a
+ * stream coroutine lives (its send timeout, or storage, bounds the wait),
+ * else what is left of the idle deadline, set when the connection began
+ * to wait for a request (header_timeout_ms) or for nothing
+ * (keepalive_timeout_ms), and moved only by a change between the two.
+ */
+static long
+h2_idle_left(struct h2_conn *h)
+{
+	enum h2_idle idle;
+	long now = await_now_ms();
+
+	if (h->live > 0) {
+		h->idle = H2_BUSY;
+		return -1;
+	}
+	idle = h->streams != NULL || h->requests == 0 ? H2_OWED : H2_IDLE;
+	if (idle != h->idle) {
+		h->idle = idle;
+		h->idle_deadline_ms = now +
+		    (long)(idle == H2_OWED ? h->cfg->header_timeout_ms
+					   : h->cfg->keepalive_timeout_ms);
+	}
+	return h->idle_deadline_ms > now ? h->idle_deadline_ms - now : 0;
+}
+
+/* Whether the client has sent far more than its requests explain. */
+static int
+h2_flooded(const struct h2_conn *h)
+{
+	return h->in_bytes > H2_FLOOD_ALLOWANCE +
+	    H2_FLOOD_PER_FIELD * h->field_bytes +
+	    h->out_bytes / H2_FLOOD_OUT_SHARE;
+}
+
+/* Ends the session with a GOAWAY carrying code, sent if it can be. */
+static void
+h2_terminate(struct h2_conn *h, uint32_t code, const char *why)
+{
+	if (why != NULL)
+		log_at(h->cfg->log_level, LOG_LEVEL_DEBUG, "%s: HTTP/2: %s",
+		    h->host->peer, why);
+	nghttp2_session_terminate_session(h->session, code);
+	h2_flush(h);
+}
+
 /* The session's loop: returns when the connection is to close. */
 static void
 h2_run(struct h2_conn *h)
 {
 	struct transport *t = h->host->transport;
+	unsigned reads = 0;
 	long timeout;
 	ssize_t n;
 	int r;
 
 	for (;;) {
 		h2_run_streams(h);
+		if (!h->draining && h->cfg->keepalive_requests > 0 &&
+		    h->requests >= h->cfg->keepalive_requests)
+			h->draining = 1;
 		if (h->draining && !h->goaway_sent) {
 			nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
 			    nghttp2_session_get_last_proc_stream_id(h->session),
@@ -868,6 +980,12 @@ h2_run(struct h2_conn *h)
 		if (!nghttp2_session_want_read(h->session) &&
 		    !nghttp2_session_want_write(h->session))
 			return;
+		if (reads >= H2_READS_PER_TURN) {
+			reads = 0;
+			if (await_sleep(0) == -1)
+				return;
+			continue;
+		}
 		/*
 		 * Read before going round again, even with work to do: a
 		 * download running on open windows must not keep the
@@ -875,12 +993,26 @@ h2_run(struct h2_conn *h)
 		 * read costs no call while nothing came since the last).
 		 */
 		if ((n = h2_recv(h)) > 0) {
+			reads++;
+			h->in_bytes += (uint64_t)n;
 			if ((n = nghttp2_session_mem_recv(h->session,
 				 (const uint8_t *)h->in, (size_t)n)) < 0) {
-				log_at(h->cfg->log_level, LOG_LEVEL_DEBUG,
-				    "%s: HTTP/2: %s", h->host->peer,
+				/*
+				 * nghttp2 queues a GOAWAY for a protocol
+				 * error, none for the floods it detects.
+				 */
+				h2_terminate(h,
+				    n == NGHTTP2_ERR_FLOODED ||
+					    n ==
+						NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+					? NGHTTP2_ENHANCE_YOUR_CALM
+					: NGHTTP2_PROTOCOL_ERROR,
 				    nghttp2_strerror((int)n));
-				h2_flush(h); /* its GOAWAY, if it has one */
+				return;
+			}
+			if (h2_flooded(h)) {
+				h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM,
+				    "flood: frames that ask for nothing");
 				return;
 			}
 			continue;
@@ -889,26 +1021,16 @@ h2_run(struct h2_conn *h)
 			return;
 		if (h->work)
 			continue;
-		/*
-		 * With no stream in flight the connection is idle: for
-		 * header_timeout_ms until its first request, as an HTTP/1.1
-		 * one waits for its first head, then keepalive_timeout_ms.
-		 * With streams, their own send timeouts bound the wait.
-		 */
-		timeout = -1;
-		if (h->live == 0 && h->streams == NULL)
-			timeout = h->requests == 0
-			    ? (long)h->cfg->header_timeout_ms
-			    : (long)h->cfg->keepalive_timeout_ms;
+		reads = 0;
+		if ((timeout = h2_idle_left(h)) == 0) {
+			h2_terminate(h, NGHTTP2_NO_ERROR, NULL);
+			return;
+		}
 		h->wait = H2_WAIT_SOCKET;
 		r = await_watch(h->host->watch, t->want, timeout);
 		h->wait = H2_WAIT_NONE;
-		if (r == -1 && errno == ETIMEDOUT) {
-			nghttp2_session_terminate_session(
-			    h->session, NGHTTP2_NO_ERROR);
-			h2_flush(h);
-			return;
-		}
+		if (r == -1 && errno == ETIMEDOUT)
+			continue; /* h2_idle_left says whether it is over */
 		if (r == -1)
 			return;
 	}

@@ -108,9 +108,29 @@ ssl_reason(void)
 }
 
 /*
- * h2 when the client offers it and the generation has h2 on, else
- * http/1.1 (our order wins: a client listing http/1.1 first still gets
- * HTTP/2); no ALPN answer otherwise.
+ * Whether HTTP/2 may run on the session's cipher: RFC 9113 9.2.2 forbids
+ * TLS 1.2 suites without an AEAD or an ephemeral key exchange, and a
+ * client that sees one closes with INADEQUATE_SECURITY. OpenSSL calls the
+ * ALPN callback once TLS 1.2's cipher is chosen, for that reason.
+ */
+static int
+h2_cipher_allowed(const SSL *ssl)
+{
+	const SSL_CIPHER *c;
+	int kx;
+
+	if (SSL_version(ssl) >= TLS1_3_VERSION)
+		return 1;
+	if ((c = SSL_get_pending_cipher(ssl)) == NULL || !SSL_CIPHER_is_aead(c))
+		return 0;
+	kx = SSL_CIPHER_get_kx_nid(c);
+	return kx == NID_kx_ecdhe || kx == NID_kx_dhe;
+}
+
+/*
+ * h2 when the client offers it, the generation has h2 on and the cipher
+ * allows it, else http/1.1 (our order wins: a client listing http/1.1
+ * first still gets HTTP/2); no ALPN answer otherwise.
  */
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -119,7 +139,7 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	static const unsigned char ours[] = "\x02h2\x08http/1.1";
 	const struct tls *tls = arg;
 	unsigned char *selected;
-	size_t skip = tls->cfg->h2 ? 0 : 3; /* past "h2" */
+	size_t skip = tls->cfg->h2 && h2_cipher_allowed(ssl) ? 0 : 3;
 
 	if (SSL_select_next_proto(&selected, outlen, ours + skip,
 		sizeof ours - 1 - skip, in, inlen) != OPENSSL_NPN_NEGOTIATED)

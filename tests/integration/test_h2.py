@@ -540,6 +540,356 @@ class H2LimitsTest(ServerTestCase):
             self.assertEqual([bytes(c.streams[s].data) for s in sids], [b"a\n"] * 3)
 
 
+def frame(ftype, flags, sid, payload=b""):
+    """One raw HTTP/2 frame, for what python3-h2 will not send."""
+    return (len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big")
+            + payload)
+
+
+PING = frame(6, 0, 0, b"12345678")
+SETTINGS_EMPTY = frame(4, 0, 0)
+WINDOW_UPDATE_1 = frame(8, 0, 0, (1).to_bytes(4, "big"))
+PRIORITY_1 = frame(2, 0, 1, (0).to_bytes(4, "big") + b"\x10")
+EMPTY_DATA_1 = frame(0, 0, 1)
+ENHANCE_YOUR_CALM = 11
+
+
+def wait_closed(c, timeout=WAIT_S):
+    """Reads until the server closes the connection (noting its GOAWAY);
+    False when it is still open after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([c.sock], [], [], 0.5)
+        if not r:
+            continue
+        try:
+            data = c.sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+        if not data:
+            return True
+        c.strip_goaway(data)
+    return False
+
+
+def read_frames(c, buf, data):
+    """buf + data split into whole frames, GOAWAYs noted in c.goaway:
+    (the frames as (type, flags, payload), the rest of buf)."""
+    buf += data
+    frames = []
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        length = int.from_bytes(buf[:3], "big")
+        ftype, flags, payload = buf[3], buf[4], buf[9:9 + length]
+        if ftype == 7:
+            c.goaway = (int.from_bytes(payload[:4], "big") & 0x7fffffff,
+                        int.from_bytes(payload[4:8], "big"))
+        frames.append((ftype, flags, payload))
+        buf = buf[9 + length:]
+    return frames, buf
+
+
+def flood(c, unit, max_bytes):
+    """Sends unit over and over until the server closes the connection:
+    the bytes sent by then, or None when max_bytes went out and it is
+    still open. Each 64 KiB ends with a PING whose ACK is awaited, so the
+    client is reading, not sending, when the server cuts it off, and the
+    GOAWAY is read (noted in c.goaway) rather than lost to a reset."""
+    batch = unit * (65536 // len(unit))
+    sent, buf = 0, b""
+    while sent < max_bytes:
+        marker = (sent // len(batch)).to_bytes(8, "big")
+        try:
+            c.sock.sendall(batch + frame(6, 0, 0, marker))
+        except (BrokenPipeError, ConnectionResetError):
+            wait_closed(c)
+            return sent
+        sent += len(batch)
+        acked = False
+        while not acked:
+            r, _, _ = select.select([c.sock], [], [], IO_TIMEOUT_S)
+            if not r:
+                raise AssertionError("no PING ACK within %.0f s" % IO_TIMEOUT_S)
+            try:
+                data = c.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                return sent
+            frames, buf = read_frames(c, buf, data)
+            acked = (6, 1, marker) in frames
+    return None
+
+
+class H2DefencesTest(ServerTestCase):
+    """Clients that hold a connection without asking for anything, or
+    flood it with frames that ask for nothing, are cut off; the server
+    answers everyone else meanwhile."""
+
+    shared_server = False
+    IDLE_MS = 1000
+
+    @classmethod
+    def make_root(cls, root):
+        write_file(os.path.join(root, "a.txt"), b"a\n")
+        cls.big = os.urandom(BIG_BYTES)
+        write_file(os.path.join(root, "big.bin"), cls.big)
+
+    def serve(self, **config):
+        need_h2()
+        config.setdefault("h2c", True)
+        return self.start_server(config=config)
+
+    def connect(self, srv, settings=None):
+        c = H2Client(srv.host, srv.port)
+        self.addCleanup(c.close)
+        return c
+
+    def assert_still_serving(self, srv):
+        c = self.connect(srv)
+        self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+
+    def test_pings_do_not_keep_an_idle_connection(self):
+        """keepalive_timeout_ms counts from the last answer: PINGs every
+        tenth of it (each answered) do not move it."""
+        srv = self.serve(keepalive_timeout_ms=self.IDLE_MS)
+        c = self.connect(srv)
+        self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+        deadline = time.monotonic() + WAIT_S
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            try:
+                c.sock.sendall(PING)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            closed = not c.pump(self.IDLE_MS / 10000)
+        self.assertTrue(closed, "PINGs kept the idle connection open for %.0f s" % WAIT_S)
+        self.assertEqual(c.goaway, (1, 0))
+        self.assert_still_serving(srv)
+
+    def test_unfinished_request_head_is_cut_off(self):
+        """A HEADERS frame whose head never ends (no END_HEADERS and no
+        CONTINUATION) gets header_timeout_ms, PINGs or not."""
+        srv = self.serve(header_timeout_ms=self.IDLE_MS, keepalive_timeout_ms=60000)
+        c = self.connect(srv)
+        self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+        block = c.conn.encoder.encode([(":method", "GET"), (":path", "/a.txt"),
+                                       (":scheme", "http"), (":authority", c.authority)])
+        c.sock.sendall(frame(1, 0x1, 3, block[:len(block) // 2]))  # END_STREAM only
+        deadline = time.monotonic() + WAIT_S
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            try:
+                c.sock.sendall(PING)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            closed = wait_closed(c, self.IDLE_MS / 10000)
+        self.assertTrue(closed, "an unfinished head held the connection for %.0f s" % WAIT_S)
+        self.assert_still_serving(srv)
+
+    def test_request_body_that_never_ends_is_cut_off(self):
+        """A GET whose stream the client never ends (empty DATA frames,
+        and never END_STREAM) is answered, then cut off after
+        header_timeout_ms: it is not a download in flight."""
+        srv = self.serve(header_timeout_ms=self.IDLE_MS, keepalive_timeout_ms=60000)
+        c = self.connect(srv)
+        sid = c.request("/a.txt", end_stream=False)
+        c.until(lambda: c.streams[sid].ended is not None, what="the answer")
+        self.assertEqual(bytes(c.streams[sid].data), b"a\n")
+        deadline = time.monotonic() + WAIT_S
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            try:
+                c.sock.sendall(frame(0, 0, sid))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            closed = wait_closed(c, self.IDLE_MS / 10000)
+        self.assertTrue(closed, "an endless request held the connection for %.0f s" % WAIT_S)
+
+    def test_floods_are_cut_off(self):
+        """PING, SETTINGS, WINDOW_UPDATE, PRIORITY and empty DATA floods
+        (CVE-2019-9512, 9514, 9515, 9518 and their kin), the client reading
+        every answer: GOAWAY ENHANCE_YOUR_CALM within a few MiB, while a
+        well-behaved connection is answered byte-exact."""
+        srv = self.serve(header_timeout_ms=60000)
+        good = self.connect(srv)
+        for name, unit in (("PING", PING), ("SETTINGS", SETTINGS_EMPTY),
+                           ("WINDOW_UPDATE", WINDOW_UPDATE_1), ("PRIORITY", PRIORITY_1),
+                           ("empty DATA", EMPTY_DATA_1)):
+            with self.subTest(flood=name):
+                c = self.connect(srv)
+                if unit is EMPTY_DATA_1 or unit is PRIORITY_1:
+                    c.request("/a.txt", end_stream=False)  # stream 1, left open
+                c.until(lambda: c.settings_seen, what="the server's SETTINGS")
+                sent = flood(c, unit, 16 * 1024 * 1024)
+                self.assertIsNotNone(sent, "16 MiB of %s frames and still open" % name)
+                self.assertEqual(c.goaway[1] if c.goaway else None, ENHANCE_YOUR_CALM)
+                print("\n%s flood: cut off after %.1f MiB" % (name, sent / 2 ** 20))
+                self.assertEqual(bytes(good.get("/big.bin").data), self.big)
+
+    def test_continuation_flood_is_cut_off(self):
+        """A head spread over more CONTINUATION frames than any real one
+        needs (the CVE-2024-27316 class) ends the connection with GOAWAY."""
+        srv = self.serve()
+        c = self.connect(srv)
+        c.until(lambda: c.settings_seen, what="the server's SETTINGS")
+        block = c.conn.encoder.encode([(":method", "GET"), (":path", "/a.txt"),
+                                       (":scheme", "http"), (":authority", c.authority)]
+                                      + [("x-pad-%d" % i, "p" * 40) for i in range(200)])
+        pieces = [block[i:i + 16] for i in range(0, len(block), 16)]
+        self.assertGreater(len(pieces), 100)
+        frames = frame(1, 0x1, 1, pieces[0])
+        frames += b"".join(frame(9, 0, 1, p) for p in pieces[1:-1])
+        frames += frame(9, 0x4, 1, pieces[-1])
+        try:
+            c.sock.sendall(frames)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertTrue(wait_closed(c), "a CONTINUATION flood was not cut off")
+        self.assertIsNotNone(c.goaway)
+        self.assertNotEqual(c.goaway[1], 0)
+        self.assert_still_serving(srv)
+
+    def test_rapid_reset_is_cut_off(self):
+        """Streams opened and reset at once, thousands of them
+        (CVE-2023-44487): GOAWAY, and the server serves on."""
+        srv = self.serve(keepalive_requests=0)  # the reset limit, not this one
+        c = self.connect(srv)
+        c.until(lambda: c.settings_seen, what="the server's SETTINGS")
+        sent = 0
+        try:
+            for _ in range(40):
+                for _ in range(100):
+                    sid = c.conn.get_next_available_stream_id()
+                    c.conn.send_headers(sid, [(":method", "GET"), (":path", "/big.bin"),
+                                              (":scheme", "http"),
+                                              (":authority", c.authority)],
+                                        end_stream=True)
+                    c.conn.reset_stream(sid)
+                    sent += 1
+                c.sock.sendall(c.conn.data_to_send())
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertTrue(wait_closed(c), "%d opened and reset streams: still open" % sent)
+        self.assertIsNotNone(c.goaway)
+        self.assertNotEqual(c.goaway[1], 0)
+        self.assert_still_serving(srv)
+
+    def test_keepalive_requests_ends_with_goaway(self):
+        """keepalive_requests holds for HTTP/2 too: a GOAWAY naming the
+        last request, which is answered in full, and then the close."""
+        srv = self.serve(keepalive_requests=3)
+        c = self.connect(srv)
+        for _ in range(3):
+            self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+        self.assertTrue(wait_closed(c), "open after keepalive_requests")
+        self.assertEqual(c.goaway, (5, 0))
+
+    def test_retired_listener_sends_goaway(self):
+        """A reload that removes the listener an HTTP/2 connection came
+        by: GOAWAY NO_ERROR naming its last stream, then the close, as an
+        HTTP/1.1 one gets Connection: close."""
+        ports = []
+        for _ in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        # The GOAWAY comes at the reload, not when the listener closes.
+        srv = self.serve(listen=["127.0.0.1:%d" % p for p in ports], drain_delay_ms=600000,
+                         keepalive_timeout_ms=600000)
+        c = H2Client(*srv.listeners[1])
+        self.addCleanup(c.close)
+        self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+        with open(srv.config_path) as f:
+            text = f.read()
+        text = re.sub(r"^listen = .*$", 'listen = [ "127.0.0.1:%d" ];' % ports[0], text,
+                      flags=re.M)
+        with open(srv.config_path, "w") as f:
+            f.write(text)
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_for_log("configuration reloaded")
+        c.until(lambda: c.goaway is not None, what="the GOAWAY")
+        self.assertEqual(c.goaway, (1, 0))
+        self.assertTrue(wait_closed(c), "open after its GOAWAY")
+        srv.send_signal(signal.SIGTERM)
+        srv.wait_for_log("health reports draining")
+        srv.send_signal(signal.SIGTERM)  # the second cuts drain_delay_ms short
+        self.assertIsNotNone(srv.wait(WAIT_S))
+
+    def test_authority_and_host_that_differ(self):
+        """:authority and a host field naming different hosts: 400, with
+        no body for HEAD."""
+        srv = self.serve()
+        c = self.connect(srv)
+        c.conn.config.validate_outbound_headers = False
+        s = c.get("/a.txt", headers=[("host", "elsewhere.example")])
+        self.assertEqual(s.headers[":status"], "400")
+        s = c.get("/a.txt", method="HEAD", headers=[("host", "elsewhere.example")])
+        self.assertEqual(s.headers[":status"], "400")
+        self.assertEqual(bytes(s.data), b"")
+        s = c.get("/a.txt", headers=[("host", c.authority.upper())])
+        self.assertEqual((s.headers[":status"], bytes(s.data)), ("200", b"a\n"))
+
+    def test_tls12_cipher_without_aead_gets_http11(self):
+        """RFC 9113 9.2.2: over TLS 1.2, ALPN picks h2 only with an AEAD
+        cipher; a CBC one the operator allowed gets http/1.1, which
+        answers."""
+        cert, key = make_cert(os.path.join(self.tmp, "tls-cbc"))
+        srv = self.serve(listen=["127.0.0.1:0 tls"], h2=True, h2c=False,
+                         tls_certificate=cert, tls_certificate_key=key,
+                         tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-SHA256")
+        for cipher, protocol in (("ECDHE-ECDSA-AES128-SHA256", "http/1.1"),
+                                 ("ECDHE-ECDSA-AES128-GCM-SHA256", "h2")):
+            with self.subTest(cipher=cipher):
+                ctx = ssl.create_default_context(cafile=cert)
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+                ctx.set_ciphers(cipher)
+                ctx.set_alpn_protocols(["h2", "http/1.1"])
+                with socket.create_connection((srv.host, srv.port), timeout=IO_TIMEOUT_S) as raw:
+                    with ctx.wrap_socket(raw, server_hostname=srv.host) as tls:
+                        self.assertEqual(tls.cipher()[0], cipher)
+                        self.assertEqual(tls.selected_alpn_protocol(), protocol)
+                        if protocol == "http/1.1":
+                            tls.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n"
+                                        b"Connection: close\r\n\r\n")
+                            answer = b""
+                            while (data := tls.recv(65536)):
+                                answer += data
+                            self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:80])
+                            self.assertTrue(answer.endswith(b"\r\n\r\na\n"), answer[-80:])
+
+    def test_priority_urgency_orders_the_data(self):
+        """RFC 9218: with the windows shut, two answers wait; when they
+        open, the stream of urgency 0 gets the connection's window before
+        the one of urgency 7 asked first."""
+        srv = self.serve()
+        c = H2Client.__new__(H2Client)
+        sock = socket.create_connection((srv.host, srv.port), timeout=IO_TIMEOUT_S)
+        c.sock = sock
+        self.addCleanup(c.close)
+        c.authority = "%s:%d" % (srv.host, srv.port)
+        c.scheme = "http"
+        c.conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, header_encoding="utf-8"))
+        values = dict(c.conn.local_settings.items())
+        values[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = 0
+        values[9] = 1  # SETTINGS_NO_RFC7540_PRIORITIES
+        c.conn.local_settings = h2.settings.Settings(client=True, initial_values=values)
+        c.conn.initiate_connection()
+        c.streams, c.goaway, c.frames, c.settings_seen = {}, None, b"", False
+        c.auto_ack, c.unacked = False, []
+        c.flush()
+        late = c.request("/big.bin", headers=[("priority", "u=7")])
+        urgent = c.request("/big.bin", headers=[("priority", "u=0")])
+        c.until(lambda: c.streams[late].headers and c.streams[urgent].headers,
+                what="both heads")
+        c.conn.increment_flow_control_window(BIG_BYTES, late)
+        c.conn.increment_flow_control_window(BIG_BYTES, urgent)
+        c.flush()
+        c.until(lambda: len(c.streams[late].data) + len(c.streams[urgent].data) >= 65535,
+                what="the connection's window")
+        self.assertEqual((len(c.streams[urgent].data), len(c.streams[late].data)), (65535, 0))
+
+
 class H2SlowStorageTest(ServerTestCase):
     """One connection, one slow file, FILES fast ones: the fast streams
     complete while the slow one waits on storage (each stream its own
