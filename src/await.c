@@ -146,6 +146,12 @@ await_watch_idle(struct await_watch *w, long timeout_ms,
 	return 0;
 }
 
+void
+await_watch_unpark(struct await_watch *w)
+{
+	w->waiting = 0; /* the idle timer, if armed, fires and finds none */
+}
+
 int
 await_watch_open(struct await_watch *w, int fd)
 {

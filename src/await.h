@@ -59,6 +59,8 @@ void await_watch_close(struct await_watch *w);
  */
 int await_watch_idle(struct await_watch *w, long timeout_ms,
     void (*cb)(void *arg, int timed_out), void *arg);
+/* Ends a park without its callback: the owner wakes the fd's user. */
+void await_watch_unpark(struct await_watch *w);
 /* await_fd() for a watched fd: the same results. */
 int await_watch(struct await_watch *w, short what, long timeout_ms);
 /*

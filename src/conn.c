@@ -90,7 +90,8 @@ struct conn {
 	long accepted_ms; /* or its TLS handshake done: the head's start */
 	char peer[INET6_ADDRSTRLEN];
 	struct peer *peer_count; /* this address's connections */
-	struct h2_conn *h2;	 /* while it speaks HTTP/2, for a drain */
+	struct h2_conn *h2;	 /* its HTTP/2 session, parked or not */
+	long park_ms;		 /* how long it may wait parked */
 	size_t in_len;
 	/*
 	 * One request head and the start of pipelined ones behind it, while
@@ -511,6 +512,7 @@ read_head(struct conn *c, struct request *req)
 			 * then held 34 KiB each instead of under 2.
 			 */
 			c->state = CONN_PARKING;
+			c->park_ms = cfg->keepalive_timeout_ms;
 			return 0;
 		} else if ((timeout = deadline - await_now_ms()) <= 0)
 			return head_timeout(c);
@@ -674,17 +676,29 @@ conn_handshake(struct conn *c)
 
 /*
  * The connection speaks HTTP/2 from here to its end (ALPN chose h2, or
- * the h2c preface came, already read into preread), on this coroutine.
+ * the h2c preface came, already read into preread), on this coroutine,
+ * or goes on with its parked session.
  */
 static void
 conn_h2(struct conn *c, const void *preread, size_t len)
 {
 	const struct h2_host host = { &c->transport, &c->watch, c->env, c->peer,
 		&c->retiring, c->reactor->draining };
+	long park;
 
-	c->requests++;
-	c->close_after = 1;
-	h2_serve(&host, preread, len, &c->h2);
+	if (c->h2 != NULL)
+		park = h2_resume(c->h2, &host);
+	else {
+		c->requests++;
+		c->close_after = 1;
+		park = h2_serve(&host, preread, len, &c->h2);
+	}
+	if (park >= 0) {
+		c->state = CONN_PARKING;
+		c->park_ms = park;
+		return;
+	}
+	c->h2 = NULL;
 	c->in_len = 0; /* the preface, if it came here */
 	/* A reset would drop the GOAWAY a flood or a timeout was sent. */
 	if (input_pending(c))
@@ -704,6 +718,10 @@ conn_main(void *arg)
 	if (c->state == CONN_EMPTY)
 		return;
 	for (;;) {
+		if (c->h2 != NULL) {
+			conn_h2(c, NULL, 0);
+			break;
+		}
 		if (c->transport.handshaking &&
 		    (head_len = conn_handshake(c)) < 0) {
 			if (head_len == -1)
@@ -766,6 +784,8 @@ static void conn_finish(void *);
 static void
 conn_free(struct conn *c)
 {
+	if (c->h2 != NULL)
+		h2_free(c->h2);
 	await_watch_close(&c->watch);
 	free(c->in);
 	transport_close(&c->transport);
@@ -876,7 +896,8 @@ conn_wake(void *arg, int timed_out)
 {
 	struct conn *c = arg;
 
-	if (timed_out) {
+	/* A parked HTTP/2 session wakes at its deadline too, for a GOAWAY. */
+	if (timed_out && c->h2 == NULL) {
 		if (c->transport.handshaking)
 			metrics_tls_failure(METRICS_TLS_TIMEOUT);
 		else if (c->requests == 0)
@@ -925,7 +946,7 @@ conn_finish(void *arg)
 	if (c->state == CONN_PARKING && !c->reactor->draining) {
 		free(c->in);
 		c->in = NULL;
-		if (conn_park(c, c->env->cfg->keepalive_timeout_ms) == 0)
+		if (conn_park(c, c->park_ms) == 0)
 			return;
 	}
 	conn_free(c);
@@ -1004,17 +1025,34 @@ fail:
 	return -1;
 }
 
+/*
+ * GOAWAY: its streams finish. A parked session is woken to send it, as
+ * the client will not wake it.
+ */
+static void
+conn_h2_drain(struct conn *c)
+{
+	h2_drain(c->h2);
+	if (c->state != CONN_PARKED)
+		return;
+	await_watch_unpark(&c->watch);
+	if (conn_activate(c) == -1)
+		conn_free(c);
+}
+
 void
 conn_listener_retiring(unsigned listener, int retiring)
 {
-	struct conn *c;
+	struct conn *c, *next;
 
-	for (c = reactor_current()->conns; c != NULL; c = c->next)
+	for (c = reactor_current()->conns; c != NULL; c = next) {
+		next = c->next;
 		if (c->listener == listener) {
 			c->retiring = retiring;
 			if (retiring && c->h2 != NULL)
-				h2_drain(c->h2); /* its streams finish */
+				conn_h2_drain(c);
 		}
+	}
 }
 
 void
@@ -1028,7 +1066,7 @@ conn_drain(void)
 		next = c->next;
 		c->close_after = 1;
 		if (c->h2 != NULL)
-			h2_drain(c->h2); /* GOAWAY: its streams finish */
+			conn_h2_drain(c);
 		else if (c->state == CONN_PARKED)
 			conn_free(c); /* idle, with no coroutine to unwind */
 		else if (c->state == CONN_WAITING)

@@ -954,8 +954,11 @@ h2_terminate(struct h2_conn *h, uint32_t code, const char *why)
 	h2_flush(h);
 }
 
-/* The session's loop: returns when the connection is to close. */
-static void
+/*
+ * The session's loop: -1 when the connection is to close, or the ms it
+ * may wait parked (nothing in flight, nothing to send).
+ */
+static long
 h2_run(struct h2_conn *h)
 {
 	struct transport *t = h->host->transport;
@@ -976,14 +979,14 @@ h2_run(struct h2_conn *h)
 			h->goaway_sent = 1;
 		}
 		if (h2_flush(h) == -1)
-			return;
+			return -1;
 		if (!nghttp2_session_want_read(h->session) &&
 		    !nghttp2_session_want_write(h->session))
-			return;
+			return -1;
 		if (reads >= H2_READS_PER_TURN) {
 			reads = 0;
 			if (await_sleep(0) == -1)
-				return;
+				return -1;
 			continue;
 		}
 		/*
@@ -1008,31 +1011,37 @@ h2_run(struct h2_conn *h)
 					? NGHTTP2_ENHANCE_YOUR_CALM
 					: NGHTTP2_PROTOCOL_ERROR,
 				    nghttp2_strerror((int)n));
-				return;
+				return -1;
 			}
 			if (h2_flooded(h)) {
 				h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM,
 				    "flood: frames that ask for nothing");
-				return;
+				return -1;
 			}
 			continue;
 		}
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-			return;
+			return -1;
 		if (h->work)
 			continue;
 		reads = 0;
 		if ((timeout = h2_idle_left(h)) == 0) {
 			h2_terminate(h, NGHTTP2_NO_ERROR, NULL);
-			return;
+			return -1;
 		}
+		/*
+		 * Nothing in flight and nothing to send: the connection parks,
+		 * holding no stack and no buffer, as an HTTP/1.1 one does.
+		 */
+		if (h->streams == NULL && h->live == 0)
+			return timeout;
 		h->wait = H2_WAIT_SOCKET;
 		r = await_watch(h->host->watch, t->want, timeout);
 		h->wait = H2_WAIT_NONE;
 		if (r == -1 && errno == ETIMEDOUT)
 			continue; /* h2_idle_left says whether it is over */
 		if (r == -1)
-			return;
+			return -1;
 	}
 }
 
@@ -1060,43 +1069,70 @@ h2_teardown(struct h2_conn *h)
 		h2_run_streams(h);
 	}
 	nghttp2_session_del(h->session);
+	h->session = NULL;
 	while (h->streams != NULL)
 		stream_free(h->streams);
 }
 
 void
+h2_free(struct h2_conn *h)
+{
+	nghttp2_session_del(h->session); /* none after h2_teardown */
+	event_del((struct event *)h->kick);
+	free(h->out);
+	free(h->in);
+	free(h);
+}
+
+long
 h2_serve(const struct h2_host *host, const void *preread, size_t len,
     struct h2_conn **self)
 {
-	struct h2_conn h;
+	struct h2_conn *h;
 	ssize_t rv;
 
-	memset(&h, 0, sizeof h);
-	h.host = host;
-	h.cfg = host->env->cfg;
-	h.co = coro_current();
-	h.draining = host->draining;
-	if ((h.in = malloc(H2_READ_BYTES)) == NULL ||
-	    (h.out = malloc(H2_OUT_BYTES)) == NULL)
-		goto fail;
-	if (h2_session_new(&h) == -1)
-		goto fail;
-	event_assign((struct event *)h.kick, reactor_current()->base, -1, 0,
-	    h2_kick_cb, &h);
-	*self = &h;
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return -1;
+	h->cfg = host->env->cfg;
+	if (h2_session_new(h) == -1) {
+		free(h);
+		return -1;
+	}
+	event_assign((struct event *)h->kick, reactor_current()->base, -1, 0,
+	    h2_kick_cb, h);
+	*self = h;
 	if (len > 0 &&
 	    (rv = nghttp2_session_mem_recv(
-		 h.session, (const uint8_t *)preread, len)) < 0)
-		log_at(h.cfg->log_level, LOG_LEVEL_DEBUG, "%s: HTTP/2: %s",
+		 h->session, (const uint8_t *)preread, len)) < 0) {
+		log_at(h->cfg->log_level, LOG_LEVEL_DEBUG, "%s: HTTP/2: %s",
 		    host->peer, nghttp2_strerror((int)rv));
-	else
-		h2_run(&h);
-	h2_teardown(&h);
-	*self = NULL;
-	event_del((struct event *)h.kick);
-fail:
-	free(h.out);
-	free(h.in);
+		h2_free(h);
+		return -1;
+	}
+	return h2_resume(h, host);
+}
+
+long
+h2_resume(struct h2_conn *h, const struct h2_host *host)
+{
+	long park = -1;
+
+	h->host = host;
+	h->co = coro_current();
+	if (host->draining)
+		h->draining = 1;
+	if ((h->in != NULL || (h->in = malloc(H2_READ_BYTES)) != NULL) &&
+	    (h->out != NULL || (h->out = malloc(H2_OUT_BYTES)) != NULL))
+		park = h2_run(h);
+	if (park >= 0) {
+		free(h->in);
+		free(h->out);
+		h->in = h->out = NULL;
+		return park;
+	}
+	h2_teardown(h);
+	h2_free(h);
+	return -1;
 }
 
 void

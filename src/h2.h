@@ -34,12 +34,20 @@ struct h2_host {
 /*
  * Serves HTTP/2 on the calling coroutine (the connection's) until the
  * client leaves, the connection fails or idles out, or a drain's GOAWAY
- * has let every stream finish; returns only once every stream coroutine
- * has ended. preread: bytes the connection already read (the preface, for
- * h2c). While it runs, *self points to the session for h2_drain().
+ * has let every stream finish (-1: the session is freed), or until it has
+ * nothing in flight: then it returns how many ms the connection may wait
+ * parked, with no coroutine, before h2_resume() on its next byte (or at
+ * that deadline, for its GOAWAY). It returns only once every stream
+ * coroutine has ended. preread: bytes the connection already read (the
+ * preface, for h2c). *self points to the session from the start, for
+ * h2_drain(), until -1.
  */
-void h2_serve(const struct h2_host *, const void *preread, size_t len,
+long h2_serve(const struct h2_host *, const void *preread, size_t len,
     struct h2_conn **self);
+/* The same for a parked session, on a new coroutine. */
+long h2_resume(struct h2_conn *, const struct h2_host *);
+/* Frees a parked session (the connection closes). */
+void h2_free(struct h2_conn *);
 /*
  * A drain: GOAWAY, so the client opens no new stream, and the connection
  * closes once the streams in flight are done. From the reactor's stack.

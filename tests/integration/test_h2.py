@@ -26,7 +26,7 @@ import termios
 import time
 import unittest
 
-from coserve_test import (SLOWDOWN, SLOWFS, WAIT_S, WRAPPED, WRAPPED_SKIP, Server, ServerTestCase,
+from coserve_test import (SLOWDOWN, SLOWFS, WAIT_S, WRAPPED, WRAPPED_SKIP, Server, ServerTestCase, fetch,
                           have_program, main, wait_for, write_file)
 
 try:
@@ -888,6 +888,30 @@ class H2DefencesTest(ServerTestCase):
         c.until(lambda: len(c.streams[late].data) + len(c.streams[urgent].data) >= 65535,
                 what="the connection's window")
         self.assertEqual((len(c.streams[urgent].data), len(c.streams[late].data)), (65535, 0))
+
+    def test_idle_connections_park(self):
+        """A connection with nothing in flight parks as an HTTP/1.1 one
+        does, with no coroutine (only the scrape's is left), and wakes for
+        its next request."""
+        srv = self.serve(metrics_path="/metrics")
+        clients = []
+        for _ in range(20):
+            c = H2Client(srv.host, srv.port)
+            self.addCleanup(c.close)
+            self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+            clients.append(c)
+
+        def scrape():
+            r = fetch(srv.host, srv.port, "/metrics")
+            self.assertEqual(r.status, 200)
+            return {line.split()[0]: float(line.split()[1])
+                    for line in r.body.decode().splitlines()
+                    if line.startswith("coserve_co")}
+
+        wait_for(lambda: scrape()["coserve_coroutines"] <= 1, what="the connections parked")
+        self.assertGreaterEqual(scrape()["coserve_connections_open"], 21)
+        for c in clients:
+            self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
 
 
 class H2SlowStorageTest(ServerTestCase):
