@@ -84,9 +84,11 @@
 /*
  * Frames are gathered here before a write, so many small responses go out
  * in one call; a frame larger than this (never, with 16 KiB frames) is
- * written from nghttp2's own buffer.
+ * written from nghttp2's own buffer. 64 KiB, a client's usual connection
+ * window, four TLS records: CPU per request of a page's assets over TLS
+ * 15.6 us with 32 KiB, 13.4 with this (h2load -c16 -m32, one CPU).
  */
-#define H2_OUT_BYTES 32768
+#define H2_OUT_BYTES 65536
 
 struct h2_conn;
 
