@@ -33,15 +33,22 @@ WORKLOADS = [
      "request each, 64 at a time; CPU µs/req is CPU per handshake", "rps", "handshakes/s", True),
     ("tls-large", "TLS: 256 MiB file streamed over HTTPS (curl, one connection)", "mbps", "MB/s", True),
     ("tls-idle", "TLS: 10,000 idle keep-alive HTTPS connections", "kib_per_conn", "KiB/conn", False),
+    ("h2-files", "HTTP/2: 10,000 files (512 B–8 KiB) in random order, warm, 16 connections × 32 streams "
+     "(h2load)", "rps", "req/s", True),
+    ("h2-page", "HTTP/2: a page's assets (40: 1 KiB, 16 KiB and 64 KiB files), 16 connections × 32 streams "
+     "(h2load)", "rps", "req/s", True),
+    ("h2-idle", "HTTP/2: 10,000 idle HTTPS connections, each after one stream", "kib_per_conn", "KiB/conn",
+     False),
 ]
 THROUGHPUT = ["1k", "64k", "large", "c1000", "files-warm", "files-cold", "files-truecold", "2cores",
-              "tls-1k", "tls-64k", "tls-handshakes", "tls-large"]
+              "tls-1k", "tls-64k", "tls-handshakes", "tls-large", "h2-files", "h2-page"]
 SLOW = ["slow-1", "slow-10", "slow-100", "slow-lookup"]
 SHORT = {"1k": "1 KiB", "64k": "64 KiB", "large": "256 MiB", "c1000": "1000 conns",
          "files-warm": "files warm", "files-cold": "files cold", "files-truecold": "truly cold",
          "2cores": "2 cores", "slow-1": "1 slow", "slow-10": "10 slow", "slow-100": "100 slow",
          "slow-lookup": "slow lookups", "tls-1k": "TLS 1 KiB", "tls-64k": "TLS 64 KiB",
-         "tls-handshakes": "TLS handshakes", "tls-large": "TLS 256 MiB", "idle": "HTTP", "tls-idle": "HTTPS"}
+         "tls-handshakes": "TLS handshakes", "tls-large": "TLS 256 MiB", "idle": "HTTP", "tls-idle": "HTTPS",
+         "h2-files": "h2 files", "h2-page": "h2 page", "h2-idle": "HTTP/2"}
 
 
 def med(values):
@@ -117,7 +124,7 @@ def tables(agg, meta):
             note += "; " + skipped[key]
         out.append("**%s** — %s" % (title, note))
         out.append("")
-        if key in ("idle", "tls-idle"):
+        if key in ("idle", "tls-idle", "h2-idle"):
             out.append("| server | RSS before, MiB | with 10k: after 0.5 s | after 5 s | VmHWM | KiB per connection, 5 s (min–max) | ÷ coserve |")
             out.append("|---|--:|--:|--:|--:|--:|--:|")
             for name, r in rows.items():
@@ -215,6 +222,15 @@ def targets(agg, skipped=None, issue=13):
         v, who = best(key, metric, highest)
         add(key, text, get(key, "coserve", metric), v, goal, highest, who, stretch)
 
+    if issue == 15:
+        for key, text in (("h2-files", "HTTP/2 10,000 files"), ("h2-page", "HTTP/2 page")):
+            add(key, text + ": requests/s, coserve ÷ h2o", get(key, "coserve", "rps"),
+                get(key, "h2o", "rps"), 1.0, True, None)
+            add(key, text + ": CPU per request, coserve ÷ h2o", get(key, "coserve", "cpu_us_per_req"),
+                get(key, "h2o", "cpu_us_per_req"), 1.0, False, None)
+        add("h2-idle", "HTTP/2 idle connections: RSS per connection, coserve ÷ nginx",
+            get("h2-idle", "coserve", "kib_per_conn"), get("h2-idle", "nginx", "kib_per_conn"), 1.0, False, None)
+        return res
     if issue == 14:
         vs_best("tls-1k", "TLS 1 KiB: CPU per request, coserve ÷ best peer", "cpu_us_per_req", False, 1.0)
         vs_best("tls-64k", "TLS 64 KiB: CPU per request, coserve ÷ best peer", "cpu_us_per_req", False, 1.0)
@@ -280,7 +296,7 @@ def chart(agg, png, workdir, title):
           if agg[k][n]["cpu_us_per_req"] and agg[k]["coserve"]["cpu_us_per_req"] else None)
     table(os.path.join(dat, "slow.dat"), SLOW,
           lambda k, n: max(agg[k][n]["max_ms"]["median"], 0.01))
-    table(os.path.join(dat, "idle.dat"), ["idle", "tls-idle"],
+    table(os.path.join(dat, "idle.dat"), ["idle", "tls-idle", "h2-idle"],
           lambda k, n: agg[k][n]["kib_per_conn"]["median"])
     script = r"""
 set terminal pngcairo size 1800,1000 font ",11"

@@ -30,8 +30,9 @@ NAMES = ["coserve", "nginx", "nginx-aio", "lighttpd", "h2o"]
 
 _live = {}  # pid -> Server, for the exit trap
 
-# cert and key: PEM paths; tickets: resumption as the server defaults, or none
-TLS = collections.namedtuple("TLS", "cert key tickets")
+# cert and key: PEM paths; tickets: resumption as the server defaults, or
+# none; h2: HTTP/2 by ALPN on (each server's own way), else as it defaults
+TLS = collections.namedtuple("TLS", "cert key tickets h2", defaults=(False,))
 METRICS_PATH = "/.bench-metrics"  # coserve's, on its TLS listener
 
 
@@ -92,6 +93,7 @@ class Server:
         run = name if workers == 1 else "%s-%dw" % (name, workers)
         if tls:
             run += "-tls" if tls.tickets else "-tls-full"
+            run += "-h2" if tls.h2 else ""
         self.rundir = os.path.join(workdir, "run", run)
         self.proc = None
         self.port = None
@@ -134,17 +136,20 @@ class Server:
             return {"TLS_LISTEN": " tls", "TLS": "\n".join([
                 'tls_certificate = "%s";' % t.cert, 'tls_certificate_key = "%s";' % t.key,
                 'metrics_path = "%s";' % METRICS_PATH] +
-                ([] if t.tickets else ["tls_session_tickets = false;"]))}
+                ([] if t.tickets else ["tls_session_tickets = false;"]) +
+                (["h2 = true;"] if t.h2 else []))}
         if self.name.startswith("nginx"):
             # nginx 1.22 offers TLS 1.3 only when told; its default session
             # cache is "none": tickets are its only resumption
-            return {"TLS_LISTEN": " ssl", "TLS": "ssl_protocols TLSv1.2 TLSv1.3; "
+            return {"TLS_LISTEN": " ssl http2" if t.h2 else " ssl", "TLS": "ssl_protocols TLSv1.2 TLSv1.3; "
                     "ssl_certificate %s; ssl_certificate_key %s;%s" % (
                 t.cert, t.key, "" if t.tickets else " ssl_session_tickets off; ssl_session_cache off;")}
         if self.name == "lighttpd":
             conf = ['ssl.engine = "enable"', 'ssl.pemfile = "%s"' % t.cert, 'ssl.privkey = "%s"' % t.key]
             if not t.tickets:
                 conf.append('ssl.openssl.ssl-conf-cmd = ( "Options" => "-SessionTicket" )')
+            if t.h2:
+                conf.append('server.feature-flags = ( "server.h2proto" => "enable" )')
             return {"TLS_LISTEN": ', "mod_openssl"', "TLS": "\n".join(conf)}
         if self.name == "h2o":
             return {"TLS_LISTEN": "  ssl:\n    certificate-file: %s\n    key-file: %s" % (t.cert, t.key),
