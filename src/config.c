@@ -975,6 +975,7 @@ set_defaults(struct config *c)
 	c->io_queue_max = 4096;
 	c->max_connections = CONFIG_AUTO;
 	c->keepalive_requests = 1000;
+	c->h2 = 1;
 	c->h2_max_concurrent_streams = 128;
 	c->h2_max_header_list_size = 16384;
 	c->request_limits = request_limits_default;

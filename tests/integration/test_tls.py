@@ -1038,12 +1038,12 @@ class TLSOwnServerTest(ServerTestCase):
                 out = self.s_client_session(srv.port, [version, "-sess_in", saved])
                 self.assertRegex(out, r"(?m)^Reused, TLSv1\.[23]", (version, srv.port))
 
-    def test_h2_off_by_default(self):
-        """Without h2 = true a client offering h2 first gets http/1.1, and
+    def test_h2_off(self):
+        """With h2 = false a client offering h2 first gets http/1.1, and
         curl speaks HTTP/1.1."""
         srv = self.start_server(config={
             "listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
-            "tls_certificate_key": self.first[1]})
+            "tls_certificate_key": self.first[1], "h2": False})
         ctx = client_context(self.certs.ca, alpn=False)
         ctx.set_alpn_protocols(["h2", "http/1.1"])
         with TLSConnection("127.0.0.1", srv.port, ctx, "default.test") as c:
@@ -1060,7 +1060,7 @@ class TLSOwnServerTest(ServerTestCase):
                                 expect_listeners=1)
         out = os.path.join(self.tmp, "quick.out")
         p = curl_https("https://127.0.0.1:%d/hello.txt" % srv.port, out, self.certs.ca)
-        self.assertEqual((p.returncode, p.stdout), (0, "200 1.1"), p.stderr)
+        self.assertEqual((p.returncode, p.stdout), (0, "200 2"), p.stderr)  # h2 by default
         with open(out, "rb") as f:
             self.assertEqual(f.read(), b"hello\n")
         self.assertRegex(srv.stderr, r"listening on 127\.0\.0\.1:\d+ \(tls\)")
