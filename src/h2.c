@@ -54,6 +54,7 @@
 #include "dispatch.h"
 #include "exchange.h"
 #include "h2.h"
+#include "h2req.h"
 #include "log.h"
 #include "metrics.h"
 #include "reactor.h"
@@ -463,63 +464,21 @@ static const struct exchange_ops h2_ops = {
 };
 
 /*
- * The stream's request head as HTTP/1.1 text, for the same strict parser
- * HTTP/1.1 uses: "METHOD :path HTTP/1.1", Host from :authority (or the
- * host field when there is none), then the other fields. 0, or a negated
- * status to answer.
+ * The stream's request, parsed by the HTTP/1.1 parser from its head as
+ * text (h2req.c): 0, or a negated status to answer.
  */
 static long
 stream_request(struct h2_stream *st, struct request *req)
 {
-	const char *method = NULL, *path = NULL, *authority = NULL;
-	const char *host = NULL;
-	const char *name, *value, *p, *end = st->fields + st->fields_len;
 	struct request_limits limits = st->h->cfg->request_limits;
-	size_t size = 64, len = 0;
+	size_t len;
 	long rc;
 
 	if (st->too_large)
 		return -431;
-	for (p = st->fields; p < end; p = value + strlen(value) + 1) {
-		name = p;
-		value = name + strlen(name) + 1;
-		if (strcmp(name, ":method") == 0)
-			method = value;
-		else if (strcmp(name, ":path") == 0)
-			path = value;
-		else if (strcmp(name, ":authority") == 0)
-			authority = value;
-		else if (strcmp(name, "host") == 0)
-			host = value;
-		size += strlen(name) + strlen(value) + 4;
-	}
-	st->head = method != NULL && strcmp(method, "HEAD") == 0;
-	if (method == NULL || path == NULL)
-		return method != NULL && strcmp(method, "CONNECT") == 0 ? -405
-									: -400;
-	if (path[0] != '/' && strcmp(path, "*") != 0)
-		return -400;
-	/* Two names for the target: which one would the rules see? */
-	if (authority != NULL && host != NULL &&
-	    strcasecmp(authority, host) != 0)
-		return -400;
-	if ((st->text = malloc(size)) == NULL)
-		return -503;
-	len += (size_t)snprintf(
-	    st->text, size, "%s %s HTTP/1.1\r\n", method, path);
-	if (authority != NULL)
-		len += (size_t)snprintf(
-		    st->text + len, size - len, "Host: %s\r\n", authority);
-	for (p = st->fields; p < end; p = value + strlen(value) + 1) {
-		name = p;
-		value = name + strlen(name) + 1;
-		if (name[0] == ':' ||
-		    (authority != NULL && strcmp(name, "host") == 0))
-			continue;
-		len += (size_t)snprintf(
-		    st->text + len, size - len, "%s: %s\r\n", name, value);
-	}
-	len += (size_t)snprintf(st->text + len, size - len, "\r\n");
+	rc = h2req_text(st->fields, st->fields_len, &st->text, &len, &st->head);
+	if (rc < 0)
+		return rc;
 	free(st->fields);
 	st->fields = NULL;
 	/* The list size bounded the whole; line and field limits still hold. */
