@@ -12,6 +12,7 @@ connection complete while the slow one is still pending. Certificates are
 made here with the openssl CLI."""
 
 import fcntl
+import gzip
 import os
 import re
 import select
@@ -231,6 +232,10 @@ class H2Test(ServerTestCase):
         for name, data in cls.small.items():
             write_file(os.path.join(root, name), data)
         write_file(os.path.join(root, "index.html"), b"<p>index</p>\n")
+        cls.css = b"body { color: black; }\n" * 50
+        cls.css_gz = gzip.compress(cls.css)
+        write_file(os.path.join(root, "app.css"), cls.css)
+        write_file(os.path.join(root, "app.css.gz"), cls.css_gz)  # written after: not stale
 
     @classmethod
     def server_options(cls):
@@ -384,6 +389,34 @@ class H2Test(ServerTestCase):
 
     def test_semantics_tls(self):
         self.check_cases(tls=True)
+
+    def test_multipart_ranges(self):
+        """Two ranges: 206 multipart/byteranges, each part byte-exact."""
+        c = self.client(tls=True)
+        s = c.get("/big.bin", headers=[("range", "bytes=0-9,1000-1019")])
+        self.assertEqual(s.headers[":status"], "206")
+        m = re.match(r"multipart/byteranges; boundary=(\S+)$", s.headers["content-type"])
+        self.assertTrue(m, s.headers["content-type"])
+        self.assertEqual(int(s.headers["content-length"]), len(s.data))
+        parts = bytes(s.data).split(b"--" + m.group(1).encode())
+        self.assertEqual(len(parts), 4, s.data)  # before, two parts, "--" after
+        for part, (first, last) in zip(parts[1:3], ((0, 9), (1000, 1019))):
+            head, _, body = part.partition(b"\r\n\r\n")
+            self.assertIn(b"Content-Range: bytes %d-%d/%d" % (first, last, BIG_BYTES), head)
+            self.assertEqual(body[:-2], self.big[first:last + 1])
+
+    def test_sidecar_negotiation(self):
+        """A gzip sidecar for a client that accepts gzip, the file itself
+        for one that does not, both with Vary: Accept-Encoding."""
+        c = self.client(tls=True)
+        s = c.get("/app.css", headers=[("accept-encoding", "gzip, br;q=0")])
+        self.assertEqual((s.headers[":status"], s.headers.get("content-encoding")), ("200", "gzip"))
+        self.assertEqual(bytes(s.data), self.css_gz)
+        self.assertIn("accept-encoding", s.headers["vary"].lower())
+        s = c.get("/app.css")
+        self.assertEqual((s.headers[":status"], s.headers.get("content-encoding")), ("200", None))
+        self.assertEqual(bytes(s.data), self.css)
+        self.assertIn("accept-encoding", s.headers["vary"].lower())
 
     def test_not_modified(self):
         c = self.client()
