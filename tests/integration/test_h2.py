@@ -926,7 +926,7 @@ class H2DefencesTest(ServerTestCase):
         """A connection with nothing in flight parks as an HTTP/1.1 one
         does, with no coroutine (only the scrape's is left), and wakes for
         its next request."""
-        srv = self.serve(metrics_path="/metrics")
+        srv = self.serve(metrics_path="/metrics", keepalive_timeout_ms=600000)
         clients = []
         for _ in range(20):
             c = H2Client(srv.host, srv.port)
