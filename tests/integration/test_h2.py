@@ -804,7 +804,7 @@ class H2DefencesTest(ServerTestCase):
     def test_keepalive_requests_ends_with_goaway(self):
         """keepalive_requests holds for HTTP/2 too: a GOAWAY naming the
         last request, which is answered in full, and then the close."""
-        srv = self.serve(keepalive_requests=3)
+        srv = self.serve(keepalive_requests=3, keepalive_timeout_ms=600000)
         c = self.connect(srv)
         for _ in range(3):
             self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
