@@ -10,9 +10,8 @@
  * A stream's coroutine (stream_main) parses its request, dispatches it and
  * answers through an exchange whose ops submit the response to nghttp2
  * (nghttp2_submit_response with a data provider) and lend it the caller's
- * body buffer: the data provider sizes DATA frames from that buffer as
- * the flow-control windows allow, h2_send_data copies their bytes into
- * the output buffer, and the stream waits (stream_wait) until
+ * body buffer: the data provider copies from that buffer into frames as
+ * the flow-control windows allow, and the stream waits (stream_wait) until
  * all of it is taken, so a stream holds at most one handler buffer
  * (chunk_bytes), however large the file, and no copy of its own. Waiting
  * on storage, a stream yields to the reactor and the connection goes on
@@ -65,7 +64,6 @@
 
 /* Bytes read from the socket at a time (a TLS record's worth). */
 #define H2_READ_BYTES 16384
-#define H2_FRAME_HEAD 9 /* bytes of a frame's header (RFC 9113 4.1) */
 /*
  * Reads in a row before the connection lets the reactor run its other
  * connections: a client that never stops sending must not hold it.
@@ -168,7 +166,6 @@ struct h2_conn {
 	char *in;
 	char *out;
 	size_t out_len;
-	int out_full; /* a DATA frame waits for room in out */
 };
 
 static const struct exchange_ops h2_ops;
@@ -317,11 +314,9 @@ stream_give(struct h2_stream *st, const void *buf, size_t len)
 }
 
 /*
- * The data provider: sizes the next DATA frame from what the stream has
- * lent, as much as nghttp2 asks for (the windows and the frame size bound
- * it), and ends the stream once the body is done. The bytes are copied
- * later, by h2_send_data, straight into the output buffer: nghttp2's own
- * frame buffer is skipped (NO_COPY), one copy of every body byte less.
+ * The data provider: copies what the stream has lent, as much as nghttp2
+ * asks for (the windows and the frame size bound it), and ends the
+ * stream once the body is done.
  */
 static ssize_t
 h2_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
@@ -337,43 +332,16 @@ h2_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
 		return NGHTTP2_ERR_DEFERRED;
 	}
 	n = st->pending_len < length ? st->pending_len : length;
-	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-	if (n == st->pending_len && st->body_done)
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	return (ssize_t)n;
-}
-
-/*
- * A DATA frame h2_read_body sized: its header and length lent bytes into
- * the output buffer. When they do not fit, WOULDBLOCK: h2_flush writes
- * the buffer out and nghttp2 calls again with the same frame (the stream
- * waits meanwhile, its bytes still lent, unless it is lost). Never waits
- * itself: no stream may run inside nghttp2.
- */
-static int
-h2_send_data(nghttp2_session *session, nghttp2_frame *frame,
-    const uint8_t *framehd, size_t length, nghttp2_data_source *source,
-    void *arg)
-{
-	struct h2_conn *h = arg;
-	struct h2_stream *st = source->ptr;
-
-	if (frame->data.padlen > 0)
-		return NGHTTP2_ERR_CALLBACK_FAILURE; /* we never pad */
-	if (st->lost || st->pending_len < length)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	if (h->out_len + H2_FRAME_HEAD + length > H2_OUT_BYTES) {
-		h->out_full = 1;
-		return NGHTTP2_ERR_WOULDBLOCK;
+	memcpy(buf, st->pending, n);
+	st->pending += n;
+	st->pending_len -= n;
+	if (st->pending_len == 0) {
+		if (st->body_done)
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (st->waiting)
+			st->h->work = 1;
 	}
-	memcpy(h->out + h->out_len, framehd, H2_FRAME_HEAD);
-	memcpy(h->out + h->out_len + H2_FRAME_HEAD, st->pending, length);
-	h->out_len += H2_FRAME_HEAD + length;
-	st->pending += length;
-	st->pending_len -= length;
-	if (st->pending_len == 0 && st->waiting)
-		h->work = 1;
-	return 0;
+	return (ssize_t)n;
 }
 
 /* Fields HTTP/2 forbids (RFC 9113 8.2.2): a header rule could add them. */
@@ -824,13 +792,6 @@ h2_flush(struct h2_conn *h)
 			    nghttp2_strerror((int)n));
 			return -1;
 		}
-		if (n == 0 && h->out_full) {
-			h->out_full = 0;
-			if (h2_write(h, h->out, h->out_len) == -1)
-				return -1;
-			h->out_len = 0;
-			continue;
-		}
 		if (n == 0)
 			break;
 		if (h->out_len + (size_t)n > H2_OUT_BYTES) {
@@ -892,7 +853,6 @@ h2_session_new(struct h2_conn *h)
 	    cbs, h2_on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(
 	    cbs, h2_on_stream_close);
-	nghttp2_session_callbacks_set_send_data_callback(cbs, h2_send_data);
 	if (nghttp2_session_server_new2(&h->session, cbs, h, opt) != 0)
 		goto fail_opt;
 	if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv,
