@@ -84,6 +84,8 @@ static const struct key keys[] = {
 	    1, 65536 },
 	{ "h2_max_header_list_size", KEY_UINT, G(h2_max_header_list_size), 1024,
 	    1 << 20 },
+	{ "h2_max_buffer_bytes", KEY_UINT, G(h2_max_buffer_bytes), 65536,
+	    1 << 30 },
 	{ "request_line_max", KEY_UINT, G(request_limits.line_max), 256,
 	    1 << 20 },
 	{ "request_field_max", KEY_UINT, G(request_limits.field_max), 256,
@@ -978,6 +980,7 @@ set_defaults(struct config *c)
 	c->h2 = 1;
 	c->h2_max_concurrent_streams = 128;
 	c->h2_max_header_list_size = 16384;
+	c->h2_max_buffer_bytes = 1 << 20;
 	c->request_limits = request_limits_default;
 	c->header_timeout_ms = 10000;
 	c->keepalive_timeout_ms = 15000;

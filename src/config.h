@@ -141,6 +141,7 @@ struct config {
 	int h2c; /* HTTP/2 by prior knowledge on plain listeners */
 	unsigned h2_max_concurrent_streams;
 	unsigned h2_max_header_list_size; /* bytes, as HTTP/2 counts them */
+	unsigned h2_max_buffer_bytes;	  /* body buffers per connection */
 	struct request_limits request_limits;
 	enum response_tokens server_tokens;
 	unsigned header_timeout_ms;

@@ -75,6 +75,34 @@ exchange_send_file(struct exchange *x, struct response *r, const void *buf,
 	return rc;
 }
 
+void *
+exchange_buffer(struct exchange *x, size_t want, size_t least, size_t *size)
+{
+	void *buf;
+
+	if (x->ops->reserve != NULL &&
+	    (want = x->ops->reserve(x, want, least)) == 0)
+		return NULL;
+	if ((buf = malloc(want)) == NULL) {
+		log_warnx("no memory for a %zu byte body buffer", want);
+		if (x->ops->release != NULL)
+			x->ops->release(x, want);
+		return NULL;
+	}
+	*size = want;
+	return buf;
+}
+
+void
+exchange_buffer_free(struct exchange *x, void *buf, size_t size)
+{
+	if (buf == NULL)
+		return;
+	free(buf);
+	if (x->ops->release != NULL)
+		x->ops->release(x, size);
+}
+
 int
 exchange_send_error(struct exchange *x, int status)
 {

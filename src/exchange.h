@@ -42,6 +42,15 @@ struct exchange_ops {
 	 */
 	int (*send_file)(struct exchange *, struct response *r, const void *buf,
 	    size_t len, int fd, uint64_t off, uint64_t count, int local);
+	/*
+	 * Takes between least and want bytes of body buffer from the
+	 * protocol's budget, waiting while it has not least left: the bytes
+	 * granted, or 0 when the exchange is lost. release gives them back.
+	 * NULL where buffers have no budget but their own size (HTTP/1.1's
+	 * one request at a time).
+	 */
+	size_t (*reserve)(struct exchange *, size_t want, size_t least);
+	void (*release)(struct exchange *, size_t);
 };
 
 struct exchange {
@@ -73,6 +82,14 @@ int exchange_send_body(struct exchange *, const void *buf, size_t len);
  */
 int exchange_send_file(struct exchange *, struct response *r, const void *buf,
     size_t len, int fd, uint64_t off, uint64_t count, int local);
+/*
+ * A body buffer of between least and want bytes (*size says how many),
+ * within the protocol's budget: it may wait for other exchanges to give
+ * theirs back. NULL when the exchange is lost or memory is short.
+ */
+void *exchange_buffer(
+    struct exchange *, size_t want, size_t least, size_t *size);
+void exchange_buffer_free(struct exchange *, void *buf, size_t size);
 /* Answers status with a small HTML body (none for HEAD). */
 int exchange_send_error(struct exchange *, int status);
 

@@ -51,6 +51,11 @@
  * whole file instead of a multipart response.
  */
 #define PART_HEAD_MAX 512
+/*
+ * The smallest chunk worth streaming a file with, one HTTP/2 frame's
+ * worth, when the protocol's buffer budget is short of chunk_bytes.
+ */
+#define CHUNK_LEAST_BYTES 16384
 #define BOUNDARY_MAX 48
 
 /* Warnings any client can repeat once per request: rate-limited. */
@@ -414,7 +419,7 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 	const struct docroot *root = x->root;
 	struct response *head = r;
 	char *buf;
-	size_t cap, size, fill = 0, i;
+	size_t cap, size, extra, least, fill = 0, i;
 	uint64_t off, left, copied = 0;
 	int status = 503;
 
@@ -426,11 +431,12 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 	cap = copied < root->chunk_bytes ? (size_t)copied : root->chunk_bytes;
 	if (cap == 0)
 		cap = 1;
-	size = cap + (plan->multipart ? PART_HEAD_MAX : 0);
-	if ((buf = malloc(size)) == NULL) {
-		log_warnx("no memory for a %zu byte chunk", size);
+	extra = plan->multipart ? PART_HEAD_MAX : 0;
+	least = cap < CHUNK_LEAST_BYTES ? cap : CHUNK_LEAST_BYTES;
+	if ((buf = exchange_buffer(x, cap + extra, least + extra, &size)) ==
+	    NULL)
 		return exchange_send_error(x, 503);
-	}
+	cap = size - extra;
 	/* Invariant: fill <= cap wherever a part head or the tail goes in. */
 	for (i = 0; i < plan->count; i++) {
 		if (plan->multipart)
@@ -486,11 +492,11 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 	    send_buffered(x, &head, buf, fill) == -1)
 		goto fail;
 	fj->buf = NULL;
-	free(buf);
+	exchange_buffer_free(x, buf, size);
 	return 0;
 fail:
 	fj->buf = NULL;
-	free(buf);
+	exchange_buffer_free(x, buf, size);
 	/* Nothing sent yet: the error keeps the framing, and the connection. */
 	if (head != NULL)
 		return exchange_send_error(x, status);

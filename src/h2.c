@@ -13,7 +13,8 @@
  * body buffer: the data provider copies from that buffer into frames as
  * the flow-control windows allow, and the stream waits (stream_wait) until
  * all of it is taken, so a stream holds at most one handler buffer
- * (chunk_bytes), however large the file, and no copy of its own. Waiting
+ * (chunk_bytes), however large the file, and no copy of its own; the
+ * connection's streams share h2_max_buffer_bytes of them. Waiting
  * on storage, a stream yields to the reactor and the connection goes on
  * serving its other streams.
  *
@@ -121,8 +122,9 @@ struct h2_stream {
 	int deferred;	      /* the data provider waits for bytes */
 	const char *pending;  /* the handler's bytes nghttp2 has not taken */
 	size_t pending_len;
-	int waiting;   /* its coroutine waits in stream_wait */
-	int timed_out; /* ... and the send timeout woke it */
+	int waiting;	/* its coroutine waits in stream_wait */
+	int timed_out;	/* ... and the send timeout woke it */
+	size_t starved; /* bytes of buffer it waits for in h2_reserve */
 };
 
 /* What the connection's coroutine is waiting for, if anything. */
@@ -161,6 +163,9 @@ struct h2_conn {
 	enum h2_idle idle;
 	long idle_deadline_ms;
 	uint64_t in_bytes, field_bytes, out_bytes; /* the flood budget */
+	/* Body buffers lent to streams, within h2_max_buffer_bytes. */
+	size_t buffered;
+	unsigned starved; /* streams waiting for some */
 	int kick_pending;
 	_Alignas(max_align_t) unsigned char kick[REACTOR_EVENT_BYTES];
 	char *in;
@@ -457,10 +462,63 @@ h2_send_body(struct exchange *x, const void *buf, size_t len)
 	return stream_give(st, buf, len);
 }
 
+static size_t
+h2_buffer_left(const struct h2_conn *h)
+{
+	size_t max = h->cfg->h2_max_buffer_bytes;
+
+	return h->buffered < max ? max - h->buffered : 0;
+}
+
+/*
+ * A stream's body buffer comes out of its connection's budget, so the
+ * memory a connection holds does not grow with its streams: a stream
+ * finding less than least left waits (oldest first, h2_run_streams) for
+ * others to give some back. Those hold theirs only while they stream,
+ * and send_timeout_ms bounds a client that stops taking their bytes.
+ */
+static size_t
+h2_reserve(struct exchange *x, size_t want, size_t least)
+{
+	struct h2_stream *st = x->owner;
+	struct h2_conn *h = st->h;
+	size_t left;
+
+	if (least > h->cfg->h2_max_buffer_bytes)
+		least = h->cfg->h2_max_buffer_bytes;
+	while (!st->lost && !h->closing) {
+		if ((left = h2_buffer_left(h)) >= least) {
+			if (want > left)
+				want = left;
+			h->buffered += want;
+			return want;
+		}
+		st->starved = least;
+		h->starved++;
+		coro_yield();
+		h->starved--;
+		st->starved = 0;
+	}
+	return 0;
+}
+
+static void
+h2_release(struct exchange *x, size_t size)
+{
+	struct h2_stream *st = x->owner;
+	struct h2_conn *h = st->h;
+
+	h->buffered -= size;
+	if (h->starved > 0)
+		h2_kick(h);
+}
+
 /* No send_file: the bytes go through frames, so handlers copy. */
 static const struct exchange_ops h2_ops = {
 	.send_head = h2_send_head,
 	.send_body = h2_send_body,
+	.reserve = h2_reserve,
+	.release = h2_release,
 };
 
 /*
@@ -583,7 +641,8 @@ stream_start(struct h2_stream *st)
  * Starts the streams whose heads are complete (oldest first, while fewer
  * than h2_max_concurrent_streams coroutines live: a client resetting
  * streams whose coroutines wait on storage cannot pile up more) and
- * resumes those whose bytes nghttp2 took or which are lost.
+ * resumes those whose bytes nghttp2 took, those the budget can now lend a
+ * buffer, and those lost.
  */
 static void
 h2_run_streams(struct h2_conn *h)
@@ -604,6 +663,10 @@ h2_run_streams(struct h2_conn *h)
 		} else if (st->waiting &&
 		    (st->pending_len == 0 || st->lost || h->closing)) {
 			st->waiting = 0;
+			coro_resume(st->co);
+		} else if (st->starved > 0 &&
+		    (h2_buffer_left(h) >= st->starved || st->lost ||
+			h->closing)) {
 			coro_resume(st->co);
 		}
 	}

@@ -887,6 +887,7 @@ send_listing(struct exchange *x, struct listing_job *lj)
 	struct listing_writer w;
 	struct sender s = { x, &r, 0 };
 	char *buf;
+	size_t size;
 	int rc;
 
 	response_begin(&r, 200);
@@ -900,13 +901,12 @@ send_listing(struct exchange *x, struct listing_job *lj)
 		    &r, "Listing-Truncated", "%" PRIu64, lj->listing.omitted);
 	if (x->req->method == HTTP_HEAD)
 		return exchange_send_head(x, &r, NULL, 0);
-	if ((buf = malloc(LISTING_CHUNK_BYTES)) == NULL) {
-		log_warnx("no memory for a listing chunk");
+	if ((buf = exchange_buffer(
+		 x, LISTING_CHUNK_BYTES, LISTING_CHUNK_LEAST, &size)) == NULL)
 		return exchange_send_error(x, 503);
-	}
-	listing_writer_init(&w, buf, LISTING_CHUNK_BYTES, send_chunk, &s);
+	listing_writer_init(&w, buf, size, send_chunk, &s);
 	rc = listing_render(&lj->listing, lj->rel, lj->format, &w);
-	free(buf);
+	exchange_buffer_free(x, buf, size);
 	if (rc == 0 && w.total != lj->counter.total) {
 		/* The two passes disagree: the framing is lost. */
 		log_warnx("listing /%s: %" PRIu64 " bytes, not %" PRIu64,

@@ -19,8 +19,12 @@ struct path;
 
 /* autoindex_max_entries above this is taken as this: offsets stay 32-bit. */
 #define LISTING_ENTRIES_LIMIT 10000000u
-/* The rendered body goes out in chunks of this size. */
+/*
+ * The rendered body goes out in chunks of this size, or as small as the
+ * least when the protocol's buffer budget is short.
+ */
 #define LISTING_CHUNK_BYTES (64 * 1024)
+#define LISTING_CHUNK_LEAST (16 * 1024)
 
 enum listing_type {
 	LISTING_DIR,

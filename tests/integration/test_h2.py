@@ -94,7 +94,8 @@ class H2Client:
     """One HTTP/2 connection over a blocking socket, with python3-h2
     doing the framing; what arrives is sorted into self.streams."""
 
-    def __init__(self, host, port, tls_ca=None, timeout=IO_TIMEOUT_S, big_windows=False):
+    def __init__(self, host, port, tls_ca=None, timeout=IO_TIMEOUT_S, big_windows=False,
+                 settings=None):
         sock = socket.create_connection((host, port), timeout=timeout)
         if tls_ca is not None:
             ctx = ssl.create_default_context(cafile=tls_ca)
@@ -107,6 +108,11 @@ class H2Client:
         self.scheme = "https" if tls_ca else "http"
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=True, header_encoding="utf-8"))
+        if settings:  # in the first SETTINGS frame, before any request
+            values = dict(self.conn.local_settings.items())
+            values.update(settings)
+            self.conn.local_settings = h2.settings.Settings(client=True,
+                                                            initial_values=values)
         self.conn.initiate_connection()
         if big_windows:  # the server never waits for a WINDOW_UPDATE
             self.conn.update_settings(
@@ -673,7 +679,7 @@ class H2DefencesTest(ServerTestCase):
         return self.start_server(config=config)
 
     def connect(self, srv, settings=None):
-        c = H2Client(srv.host, srv.port)
+        c = H2Client(srv.host, srv.port, settings=settings)
         self.addCleanup(c.close)
         return c
 
@@ -801,6 +807,32 @@ class H2DefencesTest(ServerTestCase):
         self.assertNotEqual(c.goaway[1], 0)
         self.assert_still_serving(srv)
 
+    def test_buffer_budget_is_shared_by_the_streams(self):
+        """h2_max_buffer_bytes bounds the body buffers of a connection's
+        streams together: while one stream holds the whole budget (its
+        window shut), the next wait for it, head and all; once it ends,
+        they go on, byte-exact."""
+        srv = self.serve(h2_max_buffer_bytes=65536, chunk_bytes=65536)
+        c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        holder = c.request("/big.bin")
+        c.until(lambda: c.streams[holder].headers, what="the first stream's head")
+        waiting = [c.request("/big.bin"), c.request("/a.txt")]
+        deadline = time.monotonic() + 1.5 * SLOWDOWN
+        while time.monotonic() < deadline:
+            c.pump(0.1)
+            self.assertEqual([c.streams[s].headers for s in waiting], [None, None],
+                             "a stream answered past the budget")
+        c.conn.increment_flow_control_window(BIG_BYTES, holder)
+        c.flush()
+        c.until(lambda: c.streams[holder].ended is not None, what="the first stream")
+        for s in waiting:  # each in turn takes the whole budget
+            c.conn.increment_flow_control_window(BIG_BYTES, s)
+        c.flush()
+        c.until(lambda: all(c.streams[s].ended is not None for s in waiting),
+                what="the waiting streams")
+        self.assertEqual([bytes(c.streams[s].data) for s in [holder] + waiting],
+                         [self.big, self.big, b"a\n"])
+
     def test_keepalive_requests_ends_with_goaway(self):
         """keepalive_requests holds for HTTP/2 too: a GOAWAY naming the
         last request, which is answered in full, and then the close."""
@@ -889,22 +921,9 @@ class H2DefencesTest(ServerTestCase):
         open, the stream of urgency 0 gets the connection's window before
         the one of urgency 7 asked first."""
         srv = self.serve()
-        c = H2Client.__new__(H2Client)
-        sock = socket.create_connection((srv.host, srv.port), timeout=IO_TIMEOUT_S)
-        c.sock = sock
-        self.addCleanup(c.close)
-        c.authority = "%s:%d" % (srv.host, srv.port)
-        c.scheme = "http"
-        c.conn = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=True, header_encoding="utf-8"))
-        values = dict(c.conn.local_settings.items())
-        values[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = 0
-        values[9] = 1  # SETTINGS_NO_RFC7540_PRIORITIES
-        c.conn.local_settings = h2.settings.Settings(client=True, initial_values=values)
-        c.conn.initiate_connection()
-        c.streams, c.goaway, c.frames, c.settings_seen = {}, None, b"", False
-        c.auto_ack, c.unacked = False, []
-        c.flush()
+        c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0,
+                                        9: 1})  # SETTINGS_NO_RFC7540_PRIORITIES
+        c.auto_ack = False
         late = c.request("/big.bin", headers=[("priority", "u=7")])
         urgent = c.request("/big.bin", headers=[("priority", "u=0")])
         c.until(lambda: c.streams[late].headers and c.streams[urgent].headers,
