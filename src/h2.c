@@ -43,8 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
@@ -91,6 +93,15 @@
  * 15.6 us with 32 KiB, 13.4 with this (h2load -c16 -m32, one CPU).
  */
 #define H2_OUT_BYTES 65536
+/*
+ * nghttp2 keeps a frame buffer of 16 KiB and some for a session's life,
+ * rewritten for every frame and holding nothing between them. It gets
+ * pages of its own (the first block this large the session asks for),
+ * handed back to the kernel (MADV_DONTNEED) while the connection parks,
+ * to be found zeroed when it wakes: an idle
+ * connection costs its session's state, not the last frames it sent.
+ */
+#define H2_PAGED_BYTES 16384
 
 struct h2_conn;
 
@@ -171,6 +182,8 @@ struct h2_conn {
 	char *in;
 	char *out;
 	size_t out_len;
+	void *paged; /* nghttp2's frame buffer, in pages of its own */
+	size_t paged_size;
 };
 
 static const struct exchange_ops h2_ops;
@@ -876,9 +889,58 @@ h2_flush(struct h2_conn *h)
 	return 0;
 }
 
+/*
+ * The frame buffer is page-aligned and whole pages, so that giving its
+ * pages back touches nothing of malloc's (its headers lie outside them);
+ * from the heap, so that 10,000 sessions are not 10,000 mappings.
+ */
+static void *
+h2_mem_realloc(void *p, size_t size, void *arg)
+{
+	struct h2_conn *h = arg;
+	size_t page;
+
+	if (p == NULL && size >= H2_PAGED_BYTES && h->paged == NULL) {
+		page = (size_t)sysconf(_SC_PAGESIZE);
+		size = (size + page - 1) / page * page;
+		if ((p = aligned_alloc(page, size)) != NULL) {
+			h->paged = p;
+			h->paged_size = size;
+		}
+		return p;
+	}
+	if (p != NULL && p == h->paged)
+		h->paged = NULL; /* grown (never, with 16 KiB frames) */
+	return realloc(p, size);
+}
+
+static void *
+h2_mem_malloc(size_t size, void *arg)
+{
+	return h2_mem_realloc(NULL, size, arg);
+}
+
+static void *
+h2_mem_calloc(size_t n, size_t size, void *arg)
+{
+	return calloc(n, size);
+}
+
+static void
+h2_mem_free(void *p, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	if (p != NULL && p == h->paged)
+		h->paged = NULL;
+	free(p);
+}
+
 static int
 h2_session_new(struct h2_conn *h)
 {
+	nghttp2_mem mem = { h, h2_mem_malloc, h2_mem_free, h2_mem_calloc,
+		h2_mem_realloc };
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt;
 	nghttp2_settings_entry iv[] = {
@@ -916,7 +978,7 @@ h2_session_new(struct h2_conn *h)
 	    cbs, h2_on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(
 	    cbs, h2_on_stream_close);
-	if (nghttp2_session_server_new2(&h->session, cbs, h, opt) != 0)
+	if (nghttp2_session_server_new3(&h->session, cbs, h, opt, &mem) != 0)
 		goto fail_opt;
 	if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv,
 		sizeof iv / sizeof iv[0]) != 0) {
@@ -1152,6 +1214,8 @@ h2_resume(struct h2_conn *h, const struct h2_host *host)
 		free(h->in);
 		free(h->out);
 		h->in = h->out = NULL;
+		if (h->paged != NULL)
+			(void)madvise(h->paged, h->paged_size, MADV_DONTNEED);
 		return park;
 	}
 	h2_teardown(h);

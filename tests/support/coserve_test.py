@@ -37,10 +37,10 @@ WRAPPER = shlex.split(os.environ.get("COSERVE_WRAPPER", ""))
 WRAPPED = bool(WRAPPER)
 
 
-def _tsan_build():
+def _built_with(symbol):
     try:
         with open(COSERVE, "rb") as f:
-            return b"__tsan_init" in f.read()
+            return symbol in f.read()
     except OSError:
         return False
 
@@ -49,7 +49,10 @@ def _tsan_build():
 # touches several times over, so bounds on its RSS stretch by RSS_FACTOR;
 # and it is slower (3,000 parked connections closing at once kept both
 # reactors busy for 48 s), so timeouts stretch by SLOWDOWN.
-TSAN = bool(COSERVE) and _tsan_build()
+TSAN = bool(COSERVE) and _built_with(b"__tsan_init")
+# AddressSanitizer keeps freed memory in quarantine, so RSS per connection
+# says more about it than about the daemon.
+ASAN = bool(COSERVE) and _built_with(b"__asan_init")
 RSS_FACTOR = 4 if TSAN else 1
 # valgrind fills a 1 MiB stack of its own for every thread, and its
 # one-at-a-time threads make the I/O queue long enough for the pool to grow
