@@ -94,14 +94,17 @@
  */
 #define H2_OUT_BYTES 65536
 /*
- * nghttp2 keeps a frame buffer of 16 KiB and some for a session's life,
- * rewritten for every frame and holding nothing between them. It gets
- * pages of its own (the first block this large the session asks for),
- * handed back to the kernel (MADV_DONTNEED) while the connection parks,
- * to be found zeroed when it wakes: an idle
- * connection costs its session's state, not the last frames it sent.
+ * Two blocks nghttp2 keeps for a session's life get pages of their own,
+ * handed back to the kernel (MADV_DONTNEED) while the connection parks:
+ * its frame buffer (the first block of 16 KiB or more it asks for),
+ * rewritten for every frame and holding nothing between them; and its
+ * stream map (the zeroed blocks of 4 KiB or more), all zeros when no
+ * stream is left, which is checked. Both are found zeroed when the
+ * connection wakes: an idle connection costs its session's state, not
+ * the last frames it sent.
  */
-#define H2_PAGED_BYTES 16384
+#define H2_FRAMES_BYTES 16384
+#define H2_ZEROED_BYTES 4096
 
 struct h2_conn;
 
@@ -152,6 +155,12 @@ enum h2_idle {
 	H2_IDLE	 /* the client owes nothing */
 };
 
+/* A block of nghttp2's in whole pages of its own (H2_FRAMES_BYTES). */
+struct h2_paged {
+	void *p;
+	size_t size;
+};
+
 struct h2_conn {
 	const struct h2_host *host;
 	const struct config *cfg;
@@ -182,8 +191,8 @@ struct h2_conn {
 	char *in;
 	char *out;
 	size_t out_len;
-	void *paged; /* nghttp2's frame buffer, in pages of its own */
-	size_t paged_size;
+	struct h2_paged frames; /* nghttp2's frame buffer */
+	struct h2_paged map;	/* its stream map's table */
 };
 
 static const struct exchange_ops h2_ops;
@@ -890,27 +899,52 @@ h2_flush(struct h2_conn *h)
 }
 
 /*
- * The frame buffer is page-aligned and whole pages, so that giving its
- * pages back touches nothing of malloc's (its headers lie outside them);
- * from the heap, so that 10,000 sessions are not 10,000 mappings.
+ * Page-aligned whole pages, so that giving them back touches nothing of
+ * malloc's (its headers lie outside them); from the heap, so that 10,000
+ * sessions are not 10,000 mappings.
  */
+static void *
+paged_alloc(struct h2_paged *pg, size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	size = (size + page - 1) / page * page;
+	if ((pg->p = aligned_alloc(page, size)) != NULL)
+		pg->size = size;
+	return pg->p;
+}
+
+static int
+all_zero(const void *p, size_t size)
+{
+	const unsigned long *w = p;
+	size_t i;
+
+	for (i = 0; i < size / sizeof *w; i++)
+		if (w[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* While the connection parks. */
+static void
+h2_give_back(struct h2_conn *h)
+{
+	if (h->frames.p != NULL)
+		(void)madvise(h->frames.p, h->frames.size, MADV_DONTNEED);
+	if (h->map.p != NULL && all_zero(h->map.p, h->map.size))
+		(void)madvise(h->map.p, h->map.size, MADV_DONTNEED);
+}
+
 static void *
 h2_mem_realloc(void *p, size_t size, void *arg)
 {
 	struct h2_conn *h = arg;
-	size_t page;
 
-	if (p == NULL && size >= H2_PAGED_BYTES && h->paged == NULL) {
-		page = (size_t)sysconf(_SC_PAGESIZE);
-		size = (size + page - 1) / page * page;
-		if ((p = aligned_alloc(page, size)) != NULL) {
-			h->paged = p;
-			h->paged_size = size;
-		}
-		return p;
-	}
-	if (p != NULL && p == h->paged)
-		h->paged = NULL; /* grown (never, with 16 KiB frames) */
+	if (p == NULL && size >= H2_FRAMES_BYTES && h->frames.p == NULL)
+		return paged_alloc(&h->frames, size);
+	if (p != NULL && p == h->frames.p)
+		h->frames.p = NULL; /* grown (never, with 16 KiB frames) */
 	return realloc(p, size);
 }
 
@@ -920,10 +954,18 @@ h2_mem_malloc(size_t size, void *arg)
 	return h2_mem_realloc(NULL, size, arg);
 }
 
+/* The stream map's table, whenever it grows: the old one is then freed. */
 static void *
 h2_mem_calloc(size_t n, size_t size, void *arg)
 {
-	return calloc(n, size);
+	struct h2_conn *h = arg;
+	void *p;
+
+	if (size == 0 || n > SIZE_MAX / size || n * size < H2_ZEROED_BYTES)
+		return calloc(n, size);
+	if ((p = paged_alloc(&h->map, n * size)) != NULL)
+		memset(p, 0, h->map.size);
+	return p;
 }
 
 static void
@@ -931,8 +973,10 @@ h2_mem_free(void *p, void *arg)
 {
 	struct h2_conn *h = arg;
 
-	if (p != NULL && p == h->paged)
-		h->paged = NULL;
+	if (p != NULL && p == h->frames.p)
+		h->frames.p = NULL;
+	if (p != NULL && p == h->map.p)
+		h->map.p = NULL;
 	free(p);
 }
 
@@ -1214,8 +1258,7 @@ h2_resume(struct h2_conn *h, const struct h2_host *host)
 		free(h->in);
 		free(h->out);
 		h->in = h->out = NULL;
-		if (h->paged != NULL)
-			(void)madvise(h->paged, h->paged_size, MADV_DONTNEED);
+		h2_give_back(h);
 		return park;
 	}
 	h2_teardown(h);
