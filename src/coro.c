@@ -148,6 +148,13 @@ static _Thread_local size_t coro_stack_bytes; /* usable, without the guard */
 static _Thread_local char **coro_pool; /* free stacks, pool_max at most */
 static _Thread_local unsigned coro_pool_len;
 static _Thread_local unsigned coro_pool_max;
+/*
+ * The pool lends from its top, so its bottom coro_pool_low stacks have
+ * not been lent since the last trim; the bottom coro_pool_cold have no
+ * pages of their own (given back, or never touched since).
+ */
+static _Thread_local unsigned coro_pool_low;
+static _Thread_local unsigned coro_pool_cold;
 
 static _Thread_local unsigned coro_live_count;
 static _Thread_local struct coro *coro_live_head;
@@ -346,9 +353,13 @@ coro_stack_get(void)
 	char *map;
 	int saved_errno;
 
-	if (coro_pool_len > 0)
+	if (coro_pool_len > 0) {
 		map = coro_pool[--coro_pool_len];
-	else {
+		if (coro_pool_low > coro_pool_len)
+			coro_pool_low = coro_pool_len;
+		if (coro_pool_cold > coro_pool_len)
+			coro_pool_cold = coro_pool_len;
+	} else {
 		map = mmap(NULL, coro_page_bytes + coro_stack_bytes,
 		    PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -374,6 +385,25 @@ coro_stack_put(char *map)
 		coro_stack_unmap(map);
 }
 
+/*
+ * A burst leaves the pool full of stacks holding the pages its coroutines
+ * touched (tens of KiB each): those not lent since the last trim go back
+ * to the kernel. The mappings stay, so lending one again costs page
+ * faults, not a system call.
+ */
+void
+coro_pool_trim(void)
+{
+	unsigned i;
+
+	for (i = coro_pool_cold; i < coro_pool_low; i++)
+		(void)madvise(coro_pool[i] + coro_page_bytes, coro_stack_bytes,
+		    MADV_DONTNEED);
+	if (coro_pool_cold < coro_pool_low)
+		coro_pool_cold = coro_pool_low;
+	coro_pool_low = coro_pool_len;
+}
+
 static void
 coro_pool_drain(void)
 {
@@ -381,7 +411,7 @@ coro_pool_drain(void)
 		coro_stack_unmap(coro_pool[--coro_pool_len]);
 	free(coro_pool);
 	coro_pool = NULL;
-	coro_pool_max = 0;
+	coro_pool_max = coro_pool_low = coro_pool_cold = 0;
 }
 
 /*
@@ -486,7 +516,7 @@ done:
 	coro_stack_bytes = bytes;
 	coro_pool = pool;
 	coro_pool_max = pool_max;
-	coro_pool_len = 0;
+	coro_pool_len = coro_pool_low = coro_pool_cold = 0;
 	return 0;
 
 fail_altstack:

@@ -48,5 +48,10 @@ unsigned coro_live(void);
  */
 const unsigned *coro_live_counter(void);
 unsigned coro_pooled(void);
+/*
+ * Gives back to the kernel the pages of the pooled stacks not lent since
+ * the last call: for a timer of the thread's, every second or so.
+ */
+void coro_pool_trim(void);
 
 #endif

@@ -70,6 +70,7 @@
 #include "await.h"
 #include "config.h"
 #include "conn.h"
+#include "coro.h"
 #include "generation.h"
 #include "health.h"
 #include "iopool.h"
@@ -96,6 +97,8 @@
 #define CORO_STACK_BYTES (128 * 1024)
 #endif
 #define CORO_POOL_MAX 256
+/* Pooled stacks idle this long give their pages back. */
+#define CORO_TRIM_MS 1000
 
 /* A lane's listener descriptors: the listeners and the retiring ones. */
 #define TAPS_MAX (2 * CONFIG_LISTEN_MAX + 1)
@@ -161,6 +164,7 @@ struct lane {
 	struct event *wake_ev;
 	struct event *backoff_ev;
 	struct event *heartbeat_ev;
+	struct event *trim_ev; /* coro_pool_trim, every CORO_TRIM_MS */
 };
 
 struct reload_job {
@@ -1122,6 +1126,12 @@ heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	coro_pool_trim();
+}
+
+static void
 lane_free(struct lane *lane)
 {
 	if (lane == NULL)
@@ -1133,6 +1143,8 @@ lane_free(struct lane *lane)
 		event_free(lane->backoff_ev);
 	if (lane->heartbeat_ev != NULL)
 		event_free(lane->heartbeat_ev);
+	if (lane->trim_ev != NULL)
+		event_free(lane->trim_ev);
 	if (lane->wake_fd != -1)
 		close(lane->wake_fd);
 	if (lane->gen != NULL)
@@ -1165,6 +1177,12 @@ lane_create(struct server *s, unsigned index)
 	    event_add(lane->wake_ev, NULL) == -1 ||
 	    (lane->backoff_ev = evtimer_new(lane->base, backoff_cb, lane)) ==
 		NULL)
+		goto fail;
+	tv.tv_sec = CORO_TRIM_MS / 1000;
+	tv.tv_usec = CORO_TRIM_MS % 1000 * 1000;
+	if ((lane->trim_ev = event_new(
+		 lane->base, -1, EV_PERSIST, trim_cb, NULL)) == NULL ||
+	    event_add(lane->trim_ev, &tv) == -1)
 		goto fail;
 	lane->heartbeat_ms = await_now_ms();
 	if (s->watchdog_ms > 0) {

@@ -378,6 +378,10 @@ SOAK_FILES = {"empty.txt": 0, "small.txt": 1000, "mid.bin": 100 * 1024,
 
 # The daemon's settings for a soak: short head and send deadlines so that
 # tricklers and stalled readers meet them within a short run.
+# Seconds for an idle daemon's RSS to settle after a load: two of the
+# reactors' one-second stack trims, and some.
+IDLE_TRIM_S = 5.0
+
 SOAK_CONFIG = {"metrics_path": METRICS_PATH, "header_timeout_ms": 4000,
                "keepalive_timeout_ms": 15000, "send_timeout_ms": 6000}
 
@@ -662,6 +666,14 @@ async def soak(pid, port, files, seconds, seed, rss_margin_kib, out=print):
     elapsed = time.monotonic() - t0
     conns, fds = await settle(pid, port, start["fds"])
     end = await sample(pid, port)
+    # The load's coroutine stacks stay pooled with the pages they touched
+    # until a second passes without their being lent (coro_pool_trim, every
+    # second): idle RSS is what is left a few seconds after the load.
+    deadline = time.monotonic() + IDLE_TRIM_S * SLOWDOWN
+    while (end["rss_kib"] - start["rss_kib"] > rss_margin_kib and
+           time.monotonic() < deadline):
+        await asyncio.sleep(0.25)
+        end = await sample(pid, port)
     report = {
         "seconds": elapsed, "counts": s.counts, "errors": s.errors, "start": start,
         "end": end, "rss_max_kib": max([x["rss_kib"] for x in samples] or [0]),

@@ -237,6 +237,71 @@ START_TEST(test_stack_pool)
 }
 END_TEST
 
+#define TOUCH_BYTES (16 * 1024)
+
+/* Where each run of touch_fn wrote, a page inside its stack. */
+static uintptr_t touched[2 * TEST_POOL_MAX + 1];
+static size_t ntouched;
+
+static void
+touch_fn(void *arg)
+{
+	volatile char buf[TOUCH_BYTES];
+	long page = sysconf(_SC_PAGESIZE);
+
+	memset((char *)buf, 1, sizeof buf);
+	touched[ntouched++] =
+	    ((uintptr_t)buf + sizeof buf / 2) & ~((uintptr_t)page - 1);
+}
+
+static int
+resident(uintptr_t page)
+{
+	unsigned char vec;
+
+	ck_assert_int_eq(mincore((void *)page, 1, &vec), 0);
+	return vec & 1;
+}
+
+/*
+ * A trim gives back the pages of the pooled stacks not lent since the
+ * one before; a stack lent in between keeps them.
+ */
+START_TEST(test_stack_pool_trim)
+{
+	struct coro *cos[TEST_POOL_MAX];
+	size_t i, n = 0;
+
+	ntouched = 0;
+	for (i = 0; i < TEST_POOL_MAX; i++)
+		ck_assert_ptr_nonnull(cos[i] = coro_create(touch_fn, NULL));
+	for (i = 0; i < TEST_POOL_MAX; i++)
+		ck_assert_int_eq(coro_resume(cos[i]), 0);
+	ck_assert_uint_eq(coro_pooled(), TEST_POOL_MAX);
+	for (i = 0; i < TEST_POOL_MAX; i++)
+		ck_assert_int_eq(resident(touched[i]), 1);
+
+	coro_pool_trim(); /* all were lent since the start */
+	for (i = 0; i < TEST_POOL_MAX; i++)
+		ck_assert_int_eq(resident(touched[i]), 1);
+	ck_assert_int_eq(coro_resume(coro_create(touch_fn, NULL)), 0);
+	coro_pool_trim(); /* all but the one lent again go back */
+
+	for (i = 0; i < TEST_POOL_MAX; i++)
+		n += (size_t)resident(touched[i]);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(resident(touched[TEST_POOL_MAX]), 1);
+	ck_assert_uint_eq(coro_pooled(), TEST_POOL_MAX);
+
+	/* A stack given back runs again, on fresh pages. */
+	for (i = 0; i < TEST_POOL_MAX; i++)
+		ck_assert_ptr_nonnull(cos[i] = coro_create(touch_fn, NULL));
+	for (i = 0; i < TEST_POOL_MAX; i++)
+		ck_assert_int_eq(coro_resume(cos[i]), 0);
+	ck_assert_uint_eq(coro_pooled(), TEST_POOL_MAX);
+}
+END_TEST
+
 #define MANY 10000
 #define MANY_ROUNDS 3
 
@@ -650,6 +715,7 @@ coro_suite(void)
 	tcase_add_test(tc, test_arg);
 	tcase_add_test(tc, test_defer_lifo_once);
 	tcase_add_test(tc, test_stack_pool);
+	tcase_add_test(tc, test_stack_pool_trim);
 	tcase_add_test(tc, test_many_suspended);
 	tcase_add_test(tc, test_fp_values);
 #if defined(FE_UPWARD) && defined(FE_DOWNWARD)
