@@ -1075,6 +1075,16 @@ conn_drain(void)
 }
 
 void
+conn_trim(void)
+{
+	struct conn *c;
+
+	for (c = reactor_current()->conns; c != NULL; c = c->next)
+		if (c->state == CONN_PARKED && c->h2 != NULL)
+			h2_trim(c->h2);
+}
+
+void
 conn_abort_all(void)
 {
 	struct conn *c, *next;

@@ -37,5 +37,10 @@ unsigned conn_count(void);
 void conn_drain(void);
 /* Fail every connection's pending socket I/O so its coroutine unwinds. */
 void conn_abort_all(void);
+/*
+ * Every second, from the calling reactor's timer: its parked HTTP/2
+ * connections give their idle buffers back (h2_trim).
+ */
+void conn_trim(void);
 
 #endif

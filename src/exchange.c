@@ -104,6 +104,17 @@ exchange_buffer_free(struct exchange *x, void *buf, size_t size)
 }
 
 int
+exchange_buffer_share(
+    struct exchange *x, void **buf, size_t want, size_t least, size_t *size)
+{
+	if (x->ops->contended == NULL || !x->ops->contended(x))
+		return 0;
+	exchange_buffer_free(x, *buf, *size);
+	*buf = exchange_buffer(x, want, least, size);
+	return *buf != NULL ? 0 : -1;
+}
+
+int
 exchange_send_error(struct exchange *x, int status)
 {
 	struct response r;

@@ -51,6 +51,8 @@ struct exchange_ops {
 	 */
 	size_t (*reserve)(struct exchange *, size_t want, size_t least);
 	void (*release)(struct exchange *, size_t);
+	/* Whether others wait for the budget (NULL: never). */
+	int (*contended)(struct exchange *);
 };
 
 struct exchange {
@@ -90,6 +92,13 @@ int exchange_send_file(struct exchange *, struct response *r, const void *buf,
 void *exchange_buffer(
     struct exchange *, size_t want, size_t least, size_t *size);
 void exchange_buffer_free(struct exchange *, void *buf, size_t size);
+/*
+ * Between chunks: when others wait for the budget, gives the buffer back
+ * and waits its turn for another (between least and want bytes again).
+ * 0, or -1 when the exchange is lost or memory is short (*buf is NULL).
+ */
+int exchange_buffer_share(
+    struct exchange *, void **buf, size_t want, size_t least, size_t *size);
 /* Answers status with a small HTML body (none for HEAD). */
 int exchange_send_error(struct exchange *, int status);
 

@@ -419,7 +419,7 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 	const struct docroot *root = x->root;
 	struct response *head = r;
 	char *buf;
-	size_t cap, size, extra, least, fill = 0, i;
+	size_t cap, size, extra, want, least, fill = 0, i;
 	uint64_t off, left, copied = 0;
 	int status = 503;
 
@@ -432,10 +432,11 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 	if (cap == 0)
 		cap = 1;
 	extra = plan->multipart ? PART_HEAD_MAX : 0;
-	least = cap < CHUNK_LEAST_BYTES ? cap : CHUNK_LEAST_BYTES;
-	if ((buf = exchange_buffer(x, cap + extra, least + extra, &size)) ==
-	    NULL)
-		return exchange_send_error(x, 503);
+	want = cap + extra;
+	least = (cap < CHUNK_LEAST_BYTES ? cap : CHUNK_LEAST_BYTES) + extra;
+	/* ECANCELED: the stream was reset while it waited for the budget. */
+	if ((buf = exchange_buffer(x, want, least, &size)) == NULL)
+		return errno == ECANCELED ? -1 : exchange_send_error(x, 503);
 	cap = size - extra;
 	/* Invariant: fill <= cap wherever a part head or the tail goes in. */
 	for (i = 0; i < plan->count; i++) {
@@ -456,6 +457,10 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 				if (send_buffered(x, &head, buf, fill) == -1)
 					goto fail;
 				fill = 0;
+				if (exchange_buffer_share(x, (void **)&buf,
+					want, least, &size) == -1)
+					goto fail;
+				cap = size - extra;
 			}
 			fj->buf = buf + fill;
 			fj->len = left < cap - fill ? (size_t)left : cap - fill;

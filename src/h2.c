@@ -95,7 +95,9 @@
 #define H2_OUT_BYTES 65536
 /*
  * Two blocks nghttp2 keeps for a session's life get pages of their own,
- * handed back to the kernel (MADV_DONTNEED) while the connection parks:
+ * handed back to the kernel (MADV_DONTNEED) once the connection has been
+ * parked a whole second (h2_trim; not at every park, which a client
+ * asking for one thing at a time would pay on every request):
  * its frame buffer (the first block of 16 KiB or more it asks for),
  * rewritten for every frame and holding nothing between them; and its
  * stream map (the zeroed blocks of 4 KiB or more), all zeros when no
@@ -136,9 +138,11 @@ struct h2_stream {
 	int deferred;	      /* the data provider waits for bytes */
 	const char *pending;  /* the handler's bytes nghttp2 has not taken */
 	size_t pending_len;
-	int waiting;	/* its coroutine waits in stream_wait */
-	int timed_out;	/* ... and the send timeout woke it */
-	size_t starved; /* bytes of buffer it waits for in h2_reserve */
+	int waiting;   /* its coroutine waits in stream_wait */
+	int timed_out; /* ... and the send timeout woke it */
+	/* Waiting in h2_reserve for starved bytes, in h->starving's queue. */
+	size_t starved;
+	struct h2_stream *starving_next;
 };
 
 /* What the connection's coroutine is waiting for, if anything. */
@@ -185,7 +189,8 @@ struct h2_conn {
 	uint64_t in_bytes, field_bytes, out_bytes; /* the flood budget */
 	/* Body buffers lent to streams, within h2_max_buffer_bytes. */
 	size_t buffered;
-	unsigned starved; /* streams waiting for some */
+	/* Streams waiting for some, in the order they began to. */
+	struct h2_stream *starving, *starving_last;
 	int kick_pending;
 	_Alignas(max_align_t) unsigned char kick[REACTOR_EVENT_BYTES];
 	char *in;
@@ -193,6 +198,8 @@ struct h2_conn {
 	size_t out_len;
 	struct h2_paged frames; /* nghttp2's frame buffer */
 	struct h2_paged map;	/* its stream map's table */
+	int frames_taken;	/* the frame buffer had its pages (once) */
+	unsigned parked_ticks;	/* h2_trim calls since it parked */
 };
 
 static const struct exchange_ops h2_ops;
@@ -495,9 +502,12 @@ h2_buffer_left(const struct h2_conn *h)
 /*
  * A stream's body buffer comes out of its connection's budget, so the
  * memory a connection holds does not grow with its streams: a stream
- * finding less than least left waits (oldest first, h2_run_streams) for
- * others to give some back. Those hold theirs only while they stream,
- * and send_timeout_ms bounds a client that stops taking their bytes.
+ * finding less than least left, or others waiting already, waits its
+ * turn (h2_run_streams serves the queue in order). Holders stream one
+ * chunk at a time and, with others waiting, give their buffer back
+ * between chunks and queue again (h2_contended), so a long download does
+ * not hold the budget from a later stream's small answer; a client that
+ * stops taking a holder's bytes is cut off by send_timeout_ms.
  */
 static size_t
 h2_reserve(struct exchange *x, size_t want, size_t least)
@@ -505,22 +515,28 @@ h2_reserve(struct exchange *x, size_t want, size_t least)
 	struct h2_stream *st = x->owner;
 	struct h2_conn *h = st->h;
 	size_t left;
+	int turn = h->starving == NULL;
 
 	if (least > h->cfg->h2_max_buffer_bytes)
 		least = h->cfg->h2_max_buffer_bytes;
 	while (!st->lost && !h->closing) {
-		if ((left = h2_buffer_left(h)) >= least) {
+		if (turn && (left = h2_buffer_left(h)) >= least) {
 			if (want > left)
 				want = left;
 			h->buffered += want;
 			return want;
 		}
 		st->starved = least;
-		h->starved++;
-		coro_yield();
-		h->starved--;
-		st->starved = 0;
+		st->starving_next = NULL;
+		if (h->starving_last != NULL)
+			h->starving_last->starving_next = st;
+		else
+			h->starving = st;
+		h->starving_last = st;
+		coro_yield(); /* h2_run_streams took it off the queue */
+		turn = 1;
 	}
+	errno = ECANCELED;
 	return 0;
 }
 
@@ -531,8 +547,35 @@ h2_release(struct exchange *x, size_t size)
 	struct h2_conn *h = st->h;
 
 	h->buffered -= size;
-	if (h->starved > 0)
+	if (h->starving != NULL)
 		h2_kick(h);
+}
+
+static int
+h2_contended(struct exchange *x)
+{
+	struct h2_stream *st = x->owner;
+
+	return st->h->starving != NULL;
+}
+
+/*
+ * Resumes the streams waiting for a buffer, in the order they began to,
+ * while the budget has what the first of them needs (all of them when
+ * the connection ends). Each takes its share as it is resumed.
+ */
+static void
+h2_feed_starving(struct h2_conn *h)
+{
+	struct h2_stream *st;
+
+	while ((st = h->starving) != NULL &&
+	    (h->closing || st->lost || h2_buffer_left(h) >= st->starved)) {
+		if ((h->starving = st->starving_next) == NULL)
+			h->starving_last = NULL;
+		st->starved = 0;
+		coro_resume(st->co);
+	}
 }
 
 /* No send_file: the bytes go through frames, so handlers copy. */
@@ -541,6 +584,7 @@ static const struct exchange_ops h2_ops = {
 	.send_body = h2_send_body,
 	.reserve = h2_reserve,
 	.release = h2_release,
+	.contended = h2_contended,
 };
 
 /*
@@ -663,8 +707,8 @@ stream_start(struct h2_stream *st)
  * Starts the streams whose heads are complete (oldest first, while fewer
  * than h2_max_concurrent_streams coroutines live: a client resetting
  * streams whose coroutines wait on storage cannot pile up more) and
- * resumes those whose bytes nghttp2 took, those the budget can now lend a
- * buffer, and those lost.
+ * resumes those whose bytes nghttp2 took and those lost; then those the
+ * budget can now lend a buffer.
  */
 static void
 h2_run_streams(struct h2_conn *h)
@@ -686,12 +730,9 @@ h2_run_streams(struct h2_conn *h)
 		    (st->pending_len == 0 || st->lost || h->closing)) {
 			st->waiting = 0;
 			coro_resume(st->co);
-		} else if (st->starved > 0 &&
-		    (h2_buffer_left(h) >= st->starved || st->lost ||
-			h->closing)) {
-			coro_resume(st->co);
 		}
 	}
+	h2_feed_starving(h);
 }
 
 static int
@@ -926,7 +967,6 @@ all_zero(const void *p, size_t size)
 	return 1;
 }
 
-/* While the connection parks. */
 static void
 h2_give_back(struct h2_conn *h)
 {
@@ -941,10 +981,12 @@ h2_mem_realloc(void *p, size_t size, void *arg)
 {
 	struct h2_conn *h = arg;
 
-	if (p == NULL && size >= H2_FRAMES_BYTES && h->frames.p == NULL)
+	if (p == NULL && size >= H2_FRAMES_BYTES && !h->frames_taken) {
+		h->frames_taken = 1;
 		return paged_alloc(&h->frames, size);
+	}
 	if (p != NULL && p == h->frames.p)
-		h->frames.p = NULL; /* grown (never, with 16 KiB frames) */
+		h->frames.p = NULL; /* not nghttp2's way, but then no more */
 	return realloc(p, size);
 }
 
@@ -1258,12 +1300,19 @@ h2_resume(struct h2_conn *h, const struct h2_host *host)
 		free(h->in);
 		free(h->out);
 		h->in = h->out = NULL;
-		h2_give_back(h);
+		h->parked_ticks = 0;
 		return park;
 	}
 	h2_teardown(h);
 	h2_free(h);
 	return -1;
+}
+
+void
+h2_trim(struct h2_conn *h)
+{
+	if (h->parked_ticks++ == 1)
+		h2_give_back(h);
 }
 
 void

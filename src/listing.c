@@ -903,7 +903,7 @@ send_listing(struct exchange *x, struct listing_job *lj)
 		return exchange_send_head(x, &r, NULL, 0);
 	if ((buf = exchange_buffer(
 		 x, LISTING_CHUNK_BYTES, LISTING_CHUNK_LEAST, &size)) == NULL)
-		return exchange_send_error(x, 503);
+		return errno == ECANCELED ? -1 : exchange_send_error(x, 503);
 	listing_writer_init(&w, buf, size, send_chunk, &s);
 	rc = listing_render(&lj->listing, lj->rel, lj->format, &w);
 	exchange_buffer_free(x, buf, size);

@@ -97,7 +97,10 @@
 #define CORO_STACK_BYTES (128 * 1024)
 #endif
 #define CORO_POOL_MAX 256
-/* Pooled stacks idle this long give their pages back. */
+/*
+ * Pooled stacks idle this long give their pages back, and HTTP/2
+ * connections parked between one and two of these give nghttp2's.
+ */
 #define CORO_TRIM_MS 1000
 
 /* A lane's listener descriptors: the listeners and the retiring ones. */
@@ -164,7 +167,8 @@ struct lane {
 	struct event *wake_ev;
 	struct event *backoff_ev;
 	struct event *heartbeat_ev;
-	struct event *trim_ev; /* coro_pool_trim, every CORO_TRIM_MS */
+	struct event
+	    *trim_ev; /* coro_pool_trim, conn_trim: every CORO_TRIM_MS */
 };
 
 struct reload_job {
@@ -1129,6 +1133,7 @@ static void
 trim_cb(evutil_socket_t fd, short what, void *arg)
 {
 	coro_pool_trim();
+	conn_trim();
 }
 
 static void

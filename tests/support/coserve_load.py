@@ -376,12 +376,12 @@ SOAK_FILES = {"empty.txt": 0, "small.txt": 1000, "mid.bin": 100 * 1024,
               # for stalled readers only: more than socket buffers hold
               "huge.bin": 32 * 1024 * 1024}
 
-# The daemon's settings for a soak: short head and send deadlines so that
-# tricklers and stalled readers meet them within a short run.
 # Seconds for an idle daemon's RSS to settle after a load: two of the
 # reactors' one-second stack trims, and some.
 IDLE_TRIM_S = 5.0
 
+# The daemon's settings for a soak: short head and send deadlines so that
+# tricklers and stalled readers meet them within a short run.
 SOAK_CONFIG = {"metrics_path": METRICS_PATH, "header_timeout_ms": 4000,
                "keepalive_timeout_ms": 15000, "send_timeout_ms": 6000}
 
