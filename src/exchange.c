@@ -103,15 +103,14 @@ exchange_buffer_free(struct exchange *x, void *buf, size_t size)
 		x->ops->release(x, size);
 }
 
-int
+void *
 exchange_buffer_share(
-    struct exchange *x, void **buf, size_t want, size_t least, size_t *size)
+    struct exchange *x, void *buf, size_t want, size_t least, size_t *size)
 {
 	if (x->ops->contended == NULL || !x->ops->contended(x))
-		return 0;
-	exchange_buffer_free(x, *buf, *size);
-	*buf = exchange_buffer(x, want, least, size);
-	return *buf != NULL ? 0 : -1;
+		return buf;
+	exchange_buffer_free(x, buf, *size);
+	return exchange_buffer(x, want, least, size);
 }
 
 int

@@ -93,12 +93,12 @@ void *exchange_buffer(
     struct exchange *, size_t want, size_t least, size_t *size);
 void exchange_buffer_free(struct exchange *, void *buf, size_t size);
 /*
- * Between chunks: when others wait for the budget, gives the buffer back
- * and waits its turn for another (between least and want bytes again).
- * 0, or -1 when the exchange is lost or memory is short (*buf is NULL).
+ * Between chunks: when others wait for the budget, gives buf back and
+ * waits its turn for another (between least and want bytes again, *size
+ * says how many). buf, the new buffer, or NULL as exchange_buffer().
  */
-int exchange_buffer_share(
-    struct exchange *, void **buf, size_t want, size_t least, size_t *size);
+void *exchange_buffer_share(
+    struct exchange *, void *buf, size_t want, size_t least, size_t *size);
 /* Answers status with a small HTML body (none for HEAD). */
 int exchange_send_error(struct exchange *, int status);
 

@@ -457,8 +457,8 @@ send_body(struct exchange *x, struct file_job *fj, struct response *r,
 				if (send_buffered(x, &head, buf, fill) == -1)
 					goto fail;
 				fill = 0;
-				if (exchange_buffer_share(x, (void **)&buf,
-					want, least, &size) == -1)
+				if ((buf = exchange_buffer_share(
+					 x, buf, want, least, &size)) == NULL)
 					goto fail;
 				cap = size - extra;
 			}

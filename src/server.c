@@ -167,8 +167,7 @@ struct lane {
 	struct event *wake_ev;
 	struct event *backoff_ev;
 	struct event *heartbeat_ev;
-	struct event
-	    *trim_ev; /* coro_pool_trim, conn_trim: every CORO_TRIM_MS */
+	struct event *trim_ev; /* the trims, every CORO_TRIM_MS */
 };
 
 struct reload_job {
