@@ -68,10 +68,13 @@
 /* Bytes read from the socket at a time (a TLS record's worth). */
 #define H2_READ_BYTES 16384
 /*
- * Reads in a row before the connection lets the reactor run its other
- * connections: a client that never stops sending must not hold it.
+ * Rounds (a read, or a flush with more work behind it) in a row before the
+ * connection lets the reactor run: a client that never stops sending, or
+ * a download from the page cache to a client that never stops reading,
+ * must hold neither the reactor's other connections nor this one's own
+ * next frames, which the reactor alone sees arrive.
  */
-#define H2_READS_PER_TURN 16
+#define H2_ROUNDS_PER_TURN 16
 /*
  * The flood budget (CVE-2019-9512, 9514, 9515, 9518 and their kin):
  * frames that ask for nothing (PING, SETTINGS, WINDOW_UPDATE, PRIORITY,
@@ -1134,7 +1137,7 @@ static long
 h2_run(struct h2_conn *h)
 {
 	struct transport *t = h->host->transport;
-	unsigned reads = 0;
+	unsigned rounds = 0;
 	long timeout;
 	ssize_t n;
 	int r;
@@ -1155,8 +1158,8 @@ h2_run(struct h2_conn *h)
 		if (!nghttp2_session_want_read(h->session) &&
 		    !nghttp2_session_want_write(h->session))
 			return -1;
-		if (reads >= H2_READS_PER_TURN) {
-			reads = 0;
+		if (rounds >= H2_ROUNDS_PER_TURN) {
+			rounds = 0;
 			if (await_sleep(0) == -1)
 				return -1;
 			continue;
@@ -1168,7 +1171,7 @@ h2_run(struct h2_conn *h)
 		 * read costs no call while nothing came since the last).
 		 */
 		if ((n = h2_recv(h)) > 0) {
-			reads++;
+			rounds++;
 			h->in_bytes += (uint64_t)n;
 			if ((n = nghttp2_session_mem_recv(h->session,
 				 (const uint8_t *)h->in, (size_t)n)) < 0) {
@@ -1194,9 +1197,11 @@ h2_run(struct h2_conn *h)
 		}
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return -1;
-		if (h->work)
+		if (h->work) {
+			rounds++;
 			continue;
-		reads = 0;
+		}
+		rounds = 0;
 		if ((timeout = h2_idle_left(h)) == 0) {
 			h2_terminate(h, NGHTTP2_NO_ERROR, NULL);
 			return -1;
