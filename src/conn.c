@@ -118,13 +118,18 @@ conn_count(void)
 static ssize_t
 conn_recv(struct conn *c, void *buf, size_t len)
 {
-	if (c->transport.drained && !(c->watch.seen & EV_READ)) {
+	int reported = c->watch.seen & EV_READ;
+	ssize_t n;
+
+	if (c->transport.drained && !reported) {
 		c->transport.want = EV_READ;
 		errno = EAGAIN;
 		return -1;
 	}
 	c->watch.seen &= ~EV_READ;
-	return transport_read(&c->transport, buf, len);
+	if ((n = transport_read(&c->transport, buf, len)) > 0 && !reported)
+		reactor_read_unreported(c->reactor);
+	return n;
 }
 
 /*

@@ -28,6 +28,7 @@ struct filecache_entry {
 	int cached;	  /* still in the table */
 	int revalidating; /* past its TTL, one request resolving it again */
 	long resolved_ms;
+	unsigned long checked; /* the turn of its last still_valid() */
 	struct filecache_file file;
 	char key[];
 };
@@ -145,8 +146,8 @@ still_valid(const struct filecache_entry *e)
 }
 
 struct filecache_entry *
-filecache_lookup(
-    struct filecache *fc, const char *key, struct filecache_file *file)
+filecache_lookup(struct filecache *fc, const char *key, unsigned long turn,
+    struct filecache_file *file)
 {
 	struct filecache_entry *e;
 
@@ -158,11 +159,12 @@ filecache_lookup(
 			break;
 	if (e == NULL)
 		return NULL;
-	if (!still_valid(e)) {
-		/* Resolved again by the caller, then inserted afresh. */
+	/* Resolved again by the caller, then inserted afresh. */
+	if ((turn == 0 || e->checked != turn) && !still_valid(e)) {
 		evict(fc, e);
 		return NULL;
 	}
+	e->checked = turn;
 	/*
 	 * Past its TTL, the first request resolves the path again (a miss),
 	 * and the others keep using the entry, which is still the file it

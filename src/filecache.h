@@ -2,10 +2,11 @@
  * The open-file cache: descriptors and stat results of recently served
  * files, so a hot file costs no open, fstat or close at all. Bounded
  * (LRU), owned by one site's docroot, used on the reactor thread only.
- * An entry is trusted for ttl_ms after the path was last resolved, and on
- * every use its attributes are re-read from the open descriptor with
- * statx(AT_STATX_DONT_SYNC), which never waits for storage: a file
- * rewritten in place, or unlinked or renamed over, is noticed at once.
+ * An entry is trusted for ttl_ms after the path was last resolved, and at
+ * its first use in each reactor turn its attributes are re-read from the
+ * open descriptor with statx(AT_STATX_DONT_SYNC), which never waits for
+ * storage: a file rewritten in place, or unlinked or renamed over, is
+ * noticed by the first request that arrives after the change.
  * Past the TTL one request resolves the path again while the others go on
  * using the entry.
  */
@@ -48,9 +49,12 @@ void filecache_free(struct filecache *);
  * NULL on a miss. file->fd is the entry's, good while the reference is.
  * A miss may be the one that revalidates an entry past its TTL: the
  * caller then inserts what it resolved, or calls filecache_forget().
+ * turn is the caller's reactor's (reactor.h), or 0 for none: an entry
+ * checked at the same turn is not checked again, since every request
+ * served at that turn had arrived before the check.
  */
-struct filecache_entry *filecache_lookup(
-    struct filecache *, const char *key, struct filecache_file *file);
+struct filecache_entry *filecache_lookup(struct filecache *, const char *key,
+    unsigned long turn, struct filecache_file *file);
 /*
  * Takes over file->fd and returns the entry, referenced. NULL when it
  * could not be cached: file->fd stays the caller's.

@@ -860,13 +860,18 @@ h2_recv(struct h2_conn *h)
 	struct transport *t = h->host->transport;
 	struct await_watch *w = h->host->watch;
 
-	if (t->drained && !(w->seen & EV_READ)) {
+	int reported = w->seen & EV_READ;
+	ssize_t n;
+
+	if (t->drained && !reported) {
 		t->want = EV_READ;
 		errno = EAGAIN;
 		return -1;
 	}
 	w->seen &= ~EV_READ;
-	return transport_read(t, h->in, H2_READ_BYTES);
+	if ((n = transport_read(t, h->in, H2_READ_BYTES)) > 0 && !reported)
+		reactor_read_unreported(reactor_current());
+	return n;
 }
 
 /*

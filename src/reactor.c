@@ -123,6 +123,21 @@ reactor_free(struct reactor *r)
 	free(r);
 }
 
+int
+reactor_run(struct reactor *r)
+{
+	int rc;
+
+	for (;;) {
+		r->turn++;
+		if ((rc = event_base_loop(r->base, EVLOOP_ONCE)) != 0)
+			return rc == -1 ? -1 : 0;
+		if (event_base_got_exit(r->base) ||
+		    event_base_got_break(r->base))
+			return 0;
+	}
+}
+
 struct reactor *
 reactor_current(void)
 {

@@ -44,7 +44,14 @@ struct reactor {
 	/* Its connections: conn.c links, counts and drains them. */
 	struct conn *conns;
 	unsigned nconns;
-	int draining;		      /* no keep-alive, no parking */
+	int draining; /* no keep-alive, no parking */
+	/*
+	 * Counts the loop's turns from 1, and the reads that found bytes
+	 * nobody reported (reactor_read_unreported): a request served at
+	 * a turn arrived before it began, so what was checked at that turn
+	 * holds for it (the open-file cache's statx, once a turn per file).
+	 */
+	unsigned long turn;
 	struct metrics_shard metrics; /* summed at render */
 };
 
@@ -61,6 +68,20 @@ struct reactor *reactor_create(struct iopool *pool, unsigned index,
  * submitted has completed; no connection or coroutine may be left.
  */
 void reactor_free(struct reactor *);
+/*
+ * Runs r's loop until it is told to exit or has nothing left to wait
+ * for, counting its turns: 0, or -1 if the loop failed.
+ */
+int reactor_run(struct reactor *r);
+/*
+ * A read found bytes that no readiness reported this turn: they may have
+ * come after it began, so it is a new turn from here on.
+ */
+static inline void
+reactor_read_unreported(struct reactor *r)
+{
+	r->turn++;
+}
 /* The calling thread's reactor, or NULL on a thread without one. */
 struct reactor *reactor_current(void);
 

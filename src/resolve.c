@@ -518,11 +518,12 @@ resolve_init(struct resolution *res, const struct docroot *root,
 struct filecache_entry *
 resolve_cache_lookup(struct resolution *res, const char *key)
 {
+	struct reactor *r = reactor_current();
 	struct filecache_file file;
 	struct filecache_entry *e;
 
-	if ((e = filecache_lookup(docroot_cache(res->root), key, &file)) ==
-	    NULL)
+	if ((e = filecache_lookup(docroot_cache(res->root), key,
+		 r != NULL ? r->turn : 0, &file)) == NULL)
 		return NULL;
 	res->result = RESOLVE_FILE;
 	res->fd = file.fd;

@@ -1240,7 +1240,7 @@ lane_main(void *arg)
 	s->synced++;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
-	if (go && event_base_dispatch(lane->base) == -1)
+	if (go && reactor_run(lane->reactor) == -1)
 		log_warnx("reactor %u: event loop failed", index);
 	pthread_mutex_lock(&s->lock);
 	s->loops--;
@@ -1822,7 +1822,7 @@ server_run(struct server *s)
 	    cfg->io_threads, cfg->io_threads == 1 ? "" : "s");
 	health_roots(s->gen);
 	ready(s);
-	if (event_base_dispatch(s->base) == -1) {
+	if (reactor_run(s->reactor) == -1) {
 		log_warnx("event loop failed");
 		return SERVER_EXIT_FAILED;
 	}

@@ -1,7 +1,7 @@
 /*
  * Unit tests for filecache.c: hits, the bound, and every way an entry
  * must stop being trusted (TTL, rewrite in place, truncation, a new mtime,
- * unlink, rename over).
+ * unlink, rename over), checked once a reactor turn.
  */
 #include "autoconf.h"
 
@@ -19,6 +19,7 @@
 
 static char		 dir[] = "/tmp/check_filecache.XXXXXX";
 static struct iopool	*pool;
+static unsigned long	 turn; /* a reactor's: each lookup its own unless said */
 
 static void
 setup(void)
@@ -82,11 +83,11 @@ START_TEST(hit_after_insert)
 	ck_assert_ptr_nonnull(e = filecache_insert(fc, "a.txt|000", &res));
 	filecache_release(fc, e);
 	memset(&again, 0, sizeof again);
-	ck_assert_ptr_nonnull(hit = filecache_lookup(fc, "a.txt|000", &again));
+	ck_assert_ptr_nonnull(hit = filecache_lookup(fc, "a.txt|000", ++turn, &again));
 	ck_assert_int_eq(again.fd, res.fd);
 	ck_assert_int_eq(again.st.st_size, 5);
 	ck_assert_str_eq(again.name, "a.txt");
-	ck_assert_ptr_null(filecache_lookup(fc, "a.txt|100", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "a.txt|100", ++turn, &again));
 	filecache_release(fc, hit);
 	ck_assert(fd_open(res.fd));
 	filecache_free(fc);
@@ -107,7 +108,7 @@ changed_misses(void (*change)(void))
 	ck_assert_ptr_nonnull(e = filecache_insert(fc, "b|000", &res));
 	filecache_release(fc, e);
 	change();
-	ck_assert_ptr_null(filecache_lookup(fc, "b|000", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "b|000", ++turn, &again));
 	/* Evicted and unused: its descriptor is closed. */
 	ck_assert(!fd_open(res.fd));
 	filecache_free(fc);
@@ -202,7 +203,7 @@ START_TEST(truncated_in_use)
 	resolved(&res, "b.txt");
 	ck_assert_ptr_nonnull(held = filecache_insert(fc, "b|000", &res));
 	truncate_keep_mtime();
-	ck_assert_ptr_null(filecache_lookup(fc, "b|000", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "b|000", ++turn, &again));
 	ck_assert(fd_open(res.fd));
 	ck_assert_int_eq(pread(res.fd, buf, sizeof buf, 0), 2);
 	ck_assert_int_eq(pread(res.fd, buf, sizeof buf, 2), 0);
@@ -230,6 +231,40 @@ START_TEST(renamed_over)
 }
 END_TEST
 
+START_TEST(checked_once_a_turn)
+{
+	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache_entry	*e;
+	struct filecache_file	 res, again;
+	unsigned long		 now = ++turn;
+
+	file("b.txt", "before");
+	resolved(&res, "b.txt");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "b|000", &res));
+	filecache_release(fc, e);
+	/* Inserted is not checked: the resolution may predate the turn. */
+	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "b|000", now, &again));
+	filecache_release(fc, e);
+	rewrite_in_place();
+	/* Checked at this turn already: the same file for its requests. */
+	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "b|000", now, &again));
+	ck_assert_int_eq(again.fd, res.fd);
+	filecache_release(fc, e);
+	/* The next turn sees the change. */
+	ck_assert_ptr_null(filecache_lookup(fc, "b|000", ++turn, &again));
+	ck_assert(!fd_open(res.fd));
+	/* Turn 0 (no reactor) checks at every lookup. */
+	resolved(&res, "b.txt");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "b|000", &res));
+	filecache_release(fc, e);
+	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "b|000", 0, &again));
+	filecache_release(fc, e);
+	file("b.txt", "after, longer still");
+	ck_assert_ptr_null(filecache_lookup(fc, "b|000", 0, &again));
+	filecache_free(fc);
+}
+END_TEST
+
 START_TEST(ttl_expires)
 {
 	struct filecache	*fc = filecache_create(8, 0, pool);
@@ -241,7 +276,7 @@ START_TEST(ttl_expires)
 	ck_assert_ptr_nonnull(e = filecache_insert(fc, "c|000", &res));
 	filecache_release(fc, e);
 	usleep(5000);
-	ck_assert_ptr_null(filecache_lookup(fc, "c|000", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "c|000", ++turn, &again));
 	filecache_free(fc);
 }
 END_TEST
@@ -261,8 +296,8 @@ START_TEST(ttl_revalidates_once)
 	ck_assert_ptr_nonnull(e = filecache_insert(fc, "c|000", &res));
 	filecache_release(fc, e);
 	usleep(5000);
-	ck_assert_ptr_null(filecache_lookup(fc, "c|000", &again));
-	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "c|000", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "c|000", ++turn, &again));
+	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "c|000", ++turn, &again));
 	ck_assert_int_eq(again.fd, res.fd);
 	filecache_release(fc, e);
 	/* The revalidation's insert replaces it. */
@@ -273,9 +308,9 @@ START_TEST(ttl_revalidates_once)
 	/* A forget after a revalidation drops the entry; otherwise not. */
 	filecache_forget(fc, "c|000");
 	usleep(5000);
-	ck_assert_ptr_null(filecache_lookup(fc, "c|000", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "c|000", ++turn, &again));
 	filecache_forget(fc, "c|000");
-	ck_assert_ptr_null(filecache_lookup(fc, "c|000", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "c|000", ++turn, &again));
 	ck_assert(!fd_open(fresh.fd));
 	filecache_free(fc);
 }
@@ -301,13 +336,13 @@ START_TEST(bounded_and_in_use_survives)
 			filecache_release(fc, e);
 	}
 	/* Two entries at most; the oldest went, but f0 is still open. */
-	ck_assert_ptr_null(filecache_lookup(fc, "f0|000", &again));
-	ck_assert_ptr_null(filecache_lookup(fc, "f1|000", &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "f0|000", ++turn, &again));
+	ck_assert_ptr_null(filecache_lookup(fc, "f1|000", ++turn, &again));
 	ck_assert(fd_open(res[0].fd));
 	ck_assert(!fd_open(res[1].fd));
 	filecache_release(fc, held);
 	ck_assert(!fd_open(res[0].fd));
-	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "f3|000", &again));
+	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "f3|000", ++turn, &again));
 	filecache_release(fc, e);
 	filecache_free(fc);
 }
@@ -338,7 +373,7 @@ START_TEST(one_entry_per_key)
 	ck_assert(!fd_open(res[0].fd));
 	ck_assert(!fd_open(res[1].fd));
 	ck_assert(fd_open(res[2].fd));
-	ck_assert_ptr_nonnull(hit = filecache_lookup(fc, "d|000", &again));
+	ck_assert_ptr_nonnull(hit = filecache_lookup(fc, "d|000", ++turn, &again));
 	ck_assert_int_eq(again.fd, res[2].fd);
 	filecache_release(fc, hit);
 	filecache_free(fc);
@@ -375,6 +410,7 @@ main(void)
 	tcase_add_test(tc, truncated);
 	tcase_add_test(tc, touched);
 	tcase_add_test(tc, truncated_in_use);
+	tcase_add_test(tc, checked_once_a_turn);
 	tcase_add_test(tc, ttl_expires);
 	tcase_add_test(tc, ttl_revalidates_once);
 	tcase_add_test(tc, bounded_and_in_use_survives);
