@@ -841,6 +841,35 @@ class H2DefencesTest(ServerTestCase):
         self.assertEqual([bytes(c.streams[s].data) for s in [holder] + waiting],
                          [self.big, self.big, b"a\n"])
 
+    def test_buffer_budget_waiter_that_is_reset(self):
+        """A stream reset while it waits in the budget's queue leaves the
+        queue: when the holder ends, the budget goes to the waiter behind
+        it, and the connection serves on."""
+        srv = self.serve(h2_max_buffer_bytes=65536, chunk_bytes=65536)
+        c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        holder = c.request("/big.bin")
+        c.until(lambda: c.streams[holder].headers, what="the first stream's head")
+        gone, behind = c.request("/big.bin"), c.request("/a.txt")
+        deadline = time.monotonic() + 1.0 * SLOWDOWN
+        while time.monotonic() < deadline:  # time for both to join the queue
+            c.pump(0.1)
+            self.assertEqual([c.streams[s].headers for s in (gone, behind)], [None, None],
+                             "a stream answered past the budget")
+        c.conn.reset_stream(gone)
+        for s in (holder, behind):
+            c.conn.increment_flow_control_window(BIG_BYTES, s)
+        c.flush()
+        c.until(lambda: all(c.streams[s].ended is not None for s in (holder, behind)),
+                what="the holder and the stream behind the reset one")
+        self.assertEqual([bytes(c.streams[s].data) for s in (holder, behind)],
+                         [self.big, b"a\n"])
+        self.assertIsNone(c.streams[gone].headers)
+        again = c.request("/a.txt")
+        c.conn.increment_flow_control_window(BIG_BYTES, again)
+        c.flush()
+        c.until(lambda: c.streams[again].ended is not None, what="a stream after them")
+        self.assertEqual(bytes(c.streams[again].data), b"a\n")
+
     def test_buffer_budget_goes_round_between_chunks(self):
         """With the whole budget taken by a long download, a later small
         answer waits for one of its chunks, not for its end."""
