@@ -31,15 +31,8 @@
 #include "accesslog.h"
 #include "config.h"
 #include "encoding.h"
+#include "fuzz.h"
 #include "log.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
 
 static int
 no_control(const char *s)

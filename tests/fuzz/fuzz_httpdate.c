@@ -21,15 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuzz.h"
 #include "httpdate.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
 
 #define MAX_SECONDS INT64_C(253402300799) /* 9999-12-31 23:59:59 */
 

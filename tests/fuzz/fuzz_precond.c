@@ -25,17 +25,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuzz.h"
 #include "httpdate.h"
 #include "precond.h"
 #include "request.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
 
 #define BASE_TIME 784111777 /* Sun, 06 Nov 1994 08:49:37 GMT */
 

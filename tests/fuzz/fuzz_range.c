@@ -20,15 +20,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz.h"
 #include "range.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
 
 /* Longest element re-parsed on its own; longer ones are skipped. */
 #define ELEMENT_MAX 256

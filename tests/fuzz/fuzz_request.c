@@ -16,18 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuzz.h"
 #include "httpdate.h"
 #include "path.h"
 #include "range.h"
 #include "request.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
 
 static void
 check_slice(struct slice s, const char *head, size_t head_len)
