@@ -171,7 +171,8 @@ enum h2_idle {
 struct h2_gather {
 	struct iovec iov[H2_OUT_IOVS];
 	int iovcnt;
-	int full; /* a DATA frame waits for the write to make room */
+	size_t copied; /* bytes of h->out in use */
+	int full;      /* a DATA frame waits for the write to make room */
 };
 
 /* A block of nghttp2's in whole pages of its own (H2_FRAMES_BYTES). */
@@ -211,11 +212,10 @@ struct h2_conn {
 	char *in;
 	char *out;
 	struct h2_gather *gather; /* while h2_flush runs */
-	size_t out_len;
-	struct h2_paged frames; /* nghttp2's frame buffer */
-	struct h2_paged map;	/* its stream map's table */
-	int frames_taken;	/* the frame buffer had its pages (once) */
-	unsigned parked_ticks;	/* h2_trim calls since it parked */
+	struct h2_paged frames;	  /* nghttp2's frame buffer */
+	struct h2_paged map;	  /* its stream map's table */
+	int frames_taken;	  /* the frame buffer had its pages (once) */
+	unsigned parked_ticks;	  /* h2_trim calls since it parked */
 };
 
 static const struct exchange_ops h2_ops;
@@ -398,7 +398,7 @@ h2_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
 static int
 gather_room(const struct h2_conn *h, size_t len, int iovecs)
 {
-	return h->out_len + len <= H2_OUT_BYTES &&
+	return h->gather->copied + len <= H2_OUT_BYTES &&
 	    h->gather->iovcnt + iovecs <= H2_OUT_IOVS;
 }
 
@@ -408,10 +408,10 @@ gather_copy(struct h2_conn *h, const void *data, size_t len)
 {
 	struct h2_gather *g = h->gather;
 	struct iovec *last = g->iovcnt > 0 ? &g->iov[g->iovcnt - 1] : NULL;
-	char *to = h->out + h->out_len;
+	char *to = h->out + g->copied;
 
 	memcpy(to, data, len);
-	h->out_len += len;
+	g->copied += len;
 	if (last != NULL && (char *)last->iov_base + last->iov_len == to)
 		last->iov_len += len;
 	else
@@ -990,8 +990,8 @@ gather_reset(struct h2_conn *h)
 	struct h2_stream *st;
 
 	h->gather->iovcnt = 0;
+	h->gather->copied = 0;
 	h->gather->full = 0;
-	h->out_len = 0;
 	for (st = h->streams; st != NULL; st = st->next)
 		st->unsent = 0;
 }
@@ -1022,7 +1022,6 @@ h2_flush(struct h2_conn *h)
 	int rc = -1;
 
 	h->gather = &g;
-	h->out_len = 0;
 	for (;;) {
 		if ((n = nghttp2_session_mem_send(h->session, &data)) < 0) {
 			log_at(h->cfg->log_level, LOG_LEVEL_DEBUG,
