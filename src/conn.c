@@ -53,6 +53,14 @@
 #define CONN_LINGER_BYTES (256 * 1024)
 #define CONN_LINGER_MS 2000
 /*
+ * What a connection may send in one turn of its reactor's loop. A client
+ * that reads as fast as the server writes (a warm file, a fast link)
+ * never fills the socket, so no write waits: without a limit, one
+ * response would hold the reactor and every other connection on it until
+ * its last byte. nginx gives up its turn after sendfile_max_chunk, 2 MiB.
+ */
+#define CONN_TURN_BYTES (2 * 1024 * 1024)
+/*
  * A connection's input buffer starts this small, from malloc's per-thread
  * cache, and grows to request_head_max + 1 for a head that needs it. At
  * full speed nearly every keep-alive request parks its connection (freeing
@@ -88,6 +96,8 @@ struct conn {
 	int http10_keep_alive;
 	unsigned requests;
 	long accepted_ms; /* or its TLS handshake done: the head's start */
+	unsigned long sent_turn; /* the reactor's turn of sent_bytes */
+	size_t sent_bytes;
 	char peer[INET6_ADDRSTRLEN];
 	struct peer *peer_count; /* this address's connections */
 	struct h2_conn *h2;	 /* its HTTP/2 session, parked or not */
@@ -158,6 +168,19 @@ conn_read(struct conn *c, void *buf, size_t len, long deadline)
 	}
 }
 
+/* n bytes went out without a wait: past the turn's share, a turn passes. */
+static void
+conn_sent(struct conn *c, size_t n)
+{
+	if (c->sent_turn != c->reactor->turn)
+		c->sent_bytes = 0;
+	if ((c->sent_bytes += n) >= CONN_TURN_BYTES) {
+		(void)await_sleep(0);
+		c->sent_bytes = 0;
+	}
+	c->sent_turn = c->reactor->turn;
+}
+
 /*
  * Writes all of iov, waiting for the socket to drain as often as needed,
  * and whatever the transport still holds of it (TLS records).
@@ -184,6 +207,7 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 			}
 			continue;
 		}
+		conn_sent(c, (size_t)n);
 		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
 			n -= iov->iov_len;
 			iov++;
@@ -343,6 +367,7 @@ http1_send_file(struct exchange *x, struct response *r, const void *buf,
 			goto lost;
 		}
 		sent = 1;
+		conn_sent(c, (size_t)n);
 		/* Counted as they go: a cut-off download logs its bytes. */
 		x->body_bytes += (uint64_t)n -
 		    ((size_t)n < head_left ? (size_t)n : head_left);

@@ -1,8 +1,9 @@
 """Zero-copy bodies: files and ranges of sendfile_min_bytes or more go out
 with sendfile, byte-exact, and the metrics show it (coserve_file_sends_total
 moves, coserve_file_reads_total does not); smaller ones keep the copy path.
-A stalled client holds up no other, the send timeout still cuts it off, the
-access log counts exact bytes, and sendfile_min_bytes = 0 turns it off."""
+A stalled client holds up no other, and neither does one that reads as fast
+as the daemon writes; the send timeout still cuts a client off, the access
+log counts exact bytes, and sendfile_min_bytes = 0 turns it off."""
 
 import os
 import re
@@ -10,8 +11,9 @@ import socket
 import struct
 import threading
 import time
+import unittest
 
-from coserve_test import (ServerTestCase, fetch, main, sha256, wait_for, write_file)
+from coserve_test import (SLOWFS, ServerTestCase, fetch, main, sha256, wait_for, write_file)
 
 MiB = 1 << 20
 MIN = 16384  # the default sendfile_min_bytes
@@ -281,6 +283,91 @@ class SendfileOffTest(ServerTestCase):
         m = scrape(self.server)
         self.assertEqual(m[SENDS] + m[SENDS_POOL], 0)
         self.assertGreaterEqual(m[READS] + m[READS_POOL], 2)
+
+
+class FastClientTest(ServerTestCase):
+    """A client that empties its socket between any two of the daemon's
+    writes (slowfs makes every write slow, as a fast link or a sanitizer
+    build does) never makes a write wait, so nothing but the daemon's own
+    share per turn lets the reactor serve anyone else meanwhile. One
+    reactor: both clients are on it."""
+
+    SIZE = 32 * MiB
+    SEND_US = 10000  # per write: 512 KiB sendfile steps, about 0.6 s in all
+    CONFIG = {"reactors": 1}
+
+    @classmethod
+    def make_root(cls, root):
+        cls.data = os.urandom(cls.SIZE)
+        write_file(os.path.join(root, "long.bin"), cls.data)
+        write_file(os.path.join(root, "a.txt"), b"a\n")
+
+    @classmethod
+    def setUpClass(cls):
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            raise unittest.SkipTest("SLOWFS is not set to the built slowfs.so")
+        super().setUpClass()
+
+    @classmethod
+    def server_options(cls):
+        cls.access_log = os.path.join(cls.tmp, "access.log")
+        return {"config": dict(cls.CONFIG, access_log=cls.access_log),
+                "env": {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "NO-FILE-HOLDS-THIS",
+                        "SLOWFS_SEND_US": str(cls.SEND_US)}}
+
+    def test_fast_download_holds_up_no_other(self):
+        small = self.conn()
+        self.addCleanup(small.close)
+        big = self.conn()
+        self.addCleanup(big.close)
+        got = bytearray()
+
+        def body_len():
+            end = got.find(b"\r\n\r\n")
+            return -1 if end == -1 else len(got) - end - 4
+
+        # Keep-alive: the access log line of a closing connection would
+        # wait for the client's close.
+        def drain():
+            while body_len() < self.SIZE:
+                try:
+                    chunk = big.sock.recv(1 << 20)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                got.extend(chunk)
+
+        big.request("GET", "/long.bin")
+        reader = threading.Thread(target=drain)
+        reader.start()
+        self.addCleanup(reader.join, 60)
+        wait_for(lambda: len(got) >= MiB, what="the first MiB")
+        small.request("GET", "/a.txt")
+        r = small.read_response()
+        self.assertEqual((r.status, r.body), (200, b"a\n"))
+        reader.join(120)
+        self.assertFalse(reader.is_alive(), "the download did not end")
+        self.assertEqual(body_len(), self.SIZE)
+        self.assertEqual(sha256(bytes(got[got.index(b"\r\n\r\n") + 4:])), sha256(self.data))
+
+        # The reactor logs each request as it ends; the client's own
+        # reading may lag its server by the socket buffers' megabytes.
+        def lines():
+            with open(self.access_log, encoding="utf-8", errors="replace") as f:
+                return [l.split('"')[1] for l in f]
+
+        wait_for(lambda: len(lines()) == 2, what="two access log lines")
+        self.assertEqual(lines(), ["GET /a.txt HTTP/1.1", "GET /long.bin HTTP/1.1"],
+                         "the download ended first")
+
+
+class FastClientCopyTest(FastClientTest):
+    """The same on the copy path: 64 KiB chunks, each a write."""
+
+    SIZE = 16 * MiB
+    SEND_US = 4000
+    CONFIG = {"reactors": 1, "sendfile_min_bytes": 0}
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@
  * reads and fstat do not wait. Choose it so that it does not contain the
  * marker ("SLOW" is in "SLOWNAME"), or the file is slow to read as well.
  *
+ * SLOWFS_SEND_US (unset: 0) makes every sendmsg, send and sendfile sleep
+ * that many microseconds first: a server slower than its client, which
+ * then empties the socket between two writes, so no write finds it full
+ * (a fast client on a fast link, or a sanitizer build's pace).
+ *
  * SLOWFS_DUP_THREAD names a thread ("coserve-r1", as in its comm) whose
  * fcntl(F_DUPFD_CLOEXEC) sleeps the delay first: a reactor late to take
  * its copies of the listeners, for the start-up ordering test.
@@ -42,6 +47,7 @@
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -88,6 +94,7 @@ static char marker[MARKER_MAX] = "SLOW";
 static char dir_marker[MARKER_MAX];
 static char lookup_marker[MARKER_MAX];	/* "": none */
 static long delay_ms = 2000;
+static long send_us;	/* SLOWFS_SEND_US */
 static int notify_fd = -1;
 static int no_openat2;	/* SLOWFS_NO_OPENAT2: act as a kernel without it */
 static int slow_close;	/* SLOWFS_CLOSE: close(2) of a marked fd too */
@@ -117,6 +124,12 @@ settings_load(void)
 		v = strtol(s, &end, 10);
 		if (errno == 0 && *end == '\0' && v >= 0)
 			delay_ms = v;
+	}
+	if ((s = getenv("SLOWFS_SEND_US")) != NULL && *s != '\0') {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno == 0 && *end == '\0' && v >= 0)
+			send_us = v;
 	}
 	no_openat2 = getenv("SLOWFS_NO_OPENAT2") != NULL;
 	slow_close = getenv("SLOWFS_CLOSE") != NULL;
@@ -168,7 +181,7 @@ static void *slot_fstatat, *slot_fstatat64, *slot_statx, *slot_fstat,
     *slot_fstat64;
 static void *slot_read, *slot_pread, *slot_pread64, *slot_preadv,
     *slot_preadv2;
-static void *slot_sendfile, *slot_sendfile64;
+static void *slot_sendfile, *slot_sendfile64, *slot_sendmsg, *slot_send;
 static void *slot_close;
 static void *slot_readdir, *slot_readdir64;
 
@@ -314,6 +327,23 @@ delay(void)
 	}
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) ==
 	    EINTR)
+		continue;
+	errno = saved_errno;
+}
+
+static void
+send_pause(void)
+{
+	struct timespec pause;
+	int saved_errno;
+
+	settings();
+	if (send_us == 0)
+		return;
+	saved_errno = errno;
+	pause.tv_sec = send_us / 1000000;
+	pause.tv_nsec = send_us % 1000000 * 1000;
+	while (nanosleep(&pause, &pause) == -1 && errno == EINTR)
 		continue;
 	errno = saved_errno;
 }
@@ -780,6 +810,7 @@ sendfile(int out_fd, int in_fd, off_t *off, size_t len)
 {
 	long long allowed;
 
+	send_pause();
 	if (fd_marked(in_fd))
 		delay();
 	if ((allowed = eio_allow(in_fd, off != NULL ? *off : -1, len)) == -1)
@@ -792,11 +823,26 @@ sendfile64(int out_fd, int in_fd, off64_t *off, size_t len)
 {
 	long long allowed;
 
+	send_pause();
 	if (fd_marked(in_fd))
 		delay();
 	if ((allowed = eio_allow(in_fd, off != NULL ? *off : -1, len)) == -1)
 		return -1;
 	return REAL(sendfile64)(out_fd, in_fd, off, (size_t)allowed);
+}
+
+ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	send_pause();
+	return REAL(sendmsg)(fd, msg, flags);
+}
+
+ssize_t
+send(int fd, const void *buf, size_t len, int flags)
+{
+	send_pause();
+	return REAL(send)(fd, buf, len, flags);
 }
 
 /*
