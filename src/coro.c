@@ -138,6 +138,9 @@ struct coro {
 #endif
 };
 
+/* What a request's frames touch of its stack, about (a multiple of pages). */
+#define CORO_WARM_BYTES (48 * 1024)
+
 /* What the struct takes at the top of the mapping, alignment kept. */
 #define CORO_HEADER_BYTES ((sizeof(struct coro) + 63) & ~(size_t)63)
 
@@ -347,6 +350,27 @@ coro_stack_unmap(char *map)
 	munmap(map, coro_page_bytes + coro_stack_bytes);
 }
 
+/*
+ * A stack with no pages gets those a request's frames touch in one
+ * madvise, not in a page fault each: in a virtual machine each fault is a
+ * trap, and a burst of new requests (a hundred at once, each on a stack of
+ * its own) spent a quarter of the reactor's time in them.
+ */
+static void
+coro_stack_warm(char *map)
+{
+#ifdef MADV_POPULATE_WRITE
+	size_t len = coro_stack_bytes < CORO_WARM_BYTES ? coro_stack_bytes
+							: CORO_WARM_BYTES;
+
+	/* EINVAL before Linux 5.14: the faults then come one by one. */
+	(void)madvise(map + coro_page_bytes + coro_stack_bytes - len, len,
+	    MADV_POPULATE_WRITE);
+#else
+	(void)map;
+#endif
+}
+
 static char *
 coro_stack_get(void)
 {
@@ -357,8 +381,10 @@ coro_stack_get(void)
 		map = coro_pool[--coro_pool_len];
 		if (coro_pool_low > coro_pool_len)
 			coro_pool_low = coro_pool_len;
-		if (coro_pool_cold > coro_pool_len)
+		if (coro_pool_cold > coro_pool_len) {
 			coro_pool_cold = coro_pool_len;
+			coro_stack_warm(map);
+		}
 	} else {
 		map = mmap(NULL, coro_page_bytes + coro_stack_bytes,
 		    PROT_READ | PROT_WRITE,
@@ -371,6 +397,7 @@ coro_stack_get(void)
 			errno = saved_errno;
 			return NULL;
 		}
+		coro_stack_warm(map);
 	}
 	coro_san_unpoison(map + coro_page_bytes, coro_stack_bytes);
 	return map;

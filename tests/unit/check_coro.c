@@ -303,6 +303,41 @@ START_TEST(test_stack_pool_trim)
 }
 END_TEST
 
+/* Whether the pages 40 KiB and 56 KiB below the frame were resident. */
+static int warm_near, warm_far;
+
+__attribute__((no_sanitize_address)) static void
+warm_fn(void *arg)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+
+	warm_near = resident((frame - 40 * 1024) & ~((uintptr_t)page - 1));
+	warm_far = resident((frame - 56 * 1024) & ~((uintptr_t)page - 1));
+}
+
+/*
+ * A stack with no pages, new or given back by a trim, gets the top 48 KiB
+ * before its coroutine runs (one madvise, not a fault a page); the rest
+ * is left to faults.
+ */
+START_TEST(test_stack_warm)
+{
+#ifdef MADV_POPULATE_WRITE
+	warm_near = warm_far = -1;
+	ck_assert_int_eq(coro_resume(coro_create(warm_fn, NULL)), 0);
+	ck_assert_int_eq(warm_near, 1);
+	ck_assert_int_eq(warm_far, 0);
+	coro_pool_trim(); /* lent since the start: kept */
+	coro_pool_trim(); /* not lent since: given back */
+	warm_near = warm_far = -1;
+	ck_assert_int_eq(coro_resume(coro_create(warm_fn, NULL)), 0);
+	ck_assert_int_eq(warm_near, 1);
+	ck_assert_int_eq(warm_far, 0);
+#endif
+}
+END_TEST
+
 #define MANY 10000
 #define MANY_ROUNDS 3
 
@@ -717,6 +752,7 @@ coro_suite(void)
 	tcase_add_test(tc, test_defer_lifo_once);
 	tcase_add_test(tc, test_stack_pool);
 	tcase_add_test(tc, test_stack_pool_trim);
+	tcase_add_test(tc, test_stack_warm);
 	tcase_add_test(tc, test_many_suspended);
 	tcase_add_test(tc, test_fp_values);
 #if defined(FE_UPWARD) && defined(FE_DOWNWARD)
