@@ -270,7 +270,8 @@ http1_send_head(
 	struct iovec iov[2];
 	char *text;
 
-	if (ends_connection(r->status))
+	/* A health answer may just have found its listener retiring. */
+	if (ends_connection(r->status) || c->retiring)
 		c->close_after = 1;
 	/* The connection's own generation: a reload does not change it. */
 	response_add_server(r, c->env->cfg->server_tokens);
@@ -590,7 +591,7 @@ handle(struct conn *c, struct exchange *x)
 {
 	const struct request *req = x->req;
 	const struct dispatch_origin origin = { c->env, c->peer, &c->transport,
-		c->retiring };
+		c->listener, &c->retiring };
 
 	if (req->transfer_encoding)
 		return exchange_send_error(x, 501), -1;
@@ -713,7 +714,7 @@ static void
 conn_h2(struct conn *c, const void *preread, size_t len)
 {
 	const struct h2_host host = { &c->transport, &c->watch, c->env, c->peer,
-		&c->retiring, c->reactor->draining };
+		c->listener, &c->retiring, c->reactor->draining };
 	long park;
 
 	if (c->h2 != NULL)
@@ -791,7 +792,7 @@ conn_main(void *arg)
 		start_ms = await_now_ms();
 		rc = handle(c, &x);
 		origin = (struct dispatch_origin){ c->env, c->peer,
-			&c->transport, c->retiring };
+			&c->transport, c->listener, &c->retiring };
 		dispatch_log(&origin, &x, start_ms);
 		if (x.head_sent)
 			metrics_request(x.status, x.body_bytes);

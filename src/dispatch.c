@@ -104,7 +104,7 @@ is_metrics(const struct conn_env *env, const struct path *p)
  * even while every I/O thread waits on storage.
  */
 static int
-send_health(struct exchange *x, int detail, int retiring)
+send_health(struct exchange *x, const struct dispatch_origin *o, int detail)
 {
 	struct response r;
 	char body[HEALTH_REASON_MAX + 1];
@@ -112,7 +112,11 @@ send_health(struct exchange *x, int detail, int retiring)
 	int status;
 
 	status = health_status(body, sizeof body - 1, detail);
-	if (retiring) {
+	/*
+	 * Asked now, not copied when the connection's reactor takes the
+	 * reload in: once a reload is logged, its answer holds everywhere.
+	 */
+	if ((*o->retiring = health_retiring(o->listener))) {
 		/* Its listener closes soon: a balancer must stop using it. */
 		snprintf(body, sizeof body - 1, "draining");
 		status = 503;
@@ -260,7 +264,7 @@ dispatch_request(const struct dispatch_origin *o, struct exchange *x)
 	if (is_metrics(env, &p))
 		return send_metrics(x, env->pool);
 	if (is_health(env, &p))
-		return send_health(x, env->metrics_only, o->retiring);
+		return send_health(x, o, env->metrics_only);
 	if (env->metrics_only)
 		return exchange_send_error(x, 404);
 	if (x->root->site->redirect_https != 0 && o->transport->ssl == NULL &&

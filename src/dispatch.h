@@ -42,7 +42,8 @@ struct dispatch_origin {
 	const struct conn_env *env;
 	const char *peer;		   /* the client's address, as text */
 	const struct transport *transport; /* TLS or plain, for the log */
-	int retiring;			   /* its listener is going away */
+	unsigned listener;		   /* the id it was accepted on */
+	int *retiring; /* its listener is going away: a health answer renews */
 };
 
 /*

@@ -695,8 +695,8 @@ stream_main(void *arg)
 	struct h2_stream *st = arg;
 	struct h2_conn *h = st->h;
 	const struct conn_env *env = h->host->env;
-	struct dispatch_origin origin = { env, h->host->peer,
-		h->host->transport, *h->host->retiring };
+	const struct dispatch_origin origin = { env, h->host->peer,
+		h->host->transport, h->host->listener, h->host->retiring };
 	struct request req;
 	struct exchange x;
 	long start_ms = await_now_ms(), rc;
@@ -713,7 +713,6 @@ stream_main(void *arg)
 		exchange_init(
 		    &x, &h2_ops, st, &req, dispatch_root(env, req.host));
 		dispatch_request(&origin, &x);
-		origin.retiring = *h->host->retiring;
 		dispatch_log(&origin, &x, start_ms);
 	}
 	if (x.head_sent)

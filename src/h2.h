@@ -26,9 +26,10 @@ struct h2_host {
 	struct transport *transport;
 	struct await_watch *watch; /* the transport's socket */
 	const struct conn_env *env;
-	const char *peer;    /* the client's address, as text */
-	const int *retiring; /* its listener is going away (may change) */
-	int draining;	     /* the server drains already: GOAWAY at once */
+	const char *peer;  /* the client's address, as text */
+	unsigned listener; /* the id it was accepted on */
+	int *retiring;	   /* its listener is going away (may change) */
+	int draining;	   /* the server drains already: GOAWAY at once */
 };
 
 /*

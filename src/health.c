@@ -40,6 +40,9 @@
 #include "log.h"
 #include "monotime.h"
 
+/* Listeners open at once: the main ones and the metrics one. */
+#define HEALTH_LISTENERS_MAX (CONFIG_LISTEN_MAX + 1)
+
 struct probe {
 	struct iojob job;
 	uint64_t start_ns;
@@ -63,6 +66,13 @@ static struct {
 	unsigned timeout_ms;
 	int enabled;
 	int draining;
+	/*
+	 * The listeners open and not retiring, once the server has said:
+	 * a connection from any other answers 503 "draining".
+	 */
+	unsigned listeners[HEALTH_LISTENERS_MAX];
+	size_t nlisteners;
+	int listeners_known;
 	/* The roots to probe: npaths NUL-terminated strings in a row. */
 	char *paths;
 	size_t paths_len;
@@ -307,6 +317,35 @@ health_drain(void)
 	pthread_mutex_unlock(&health.lock);
 	if (health.tick_ev != NULL)
 		event_del(health.tick_ev);
+}
+
+void
+health_listeners(const unsigned *ids, size_t n)
+{
+	if (n > HEALTH_LISTENERS_MAX)
+		n = HEALTH_LISTENERS_MAX;
+	pthread_mutex_lock(&health.lock);
+	memcpy(health.listeners, ids, n * sizeof ids[0]);
+	health.nlisteners = n;
+	health.listeners_known = 1;
+	pthread_mutex_unlock(&health.lock);
+}
+
+int
+health_retiring(unsigned listener)
+{
+	size_t i;
+	int retiring;
+
+	if (listener == 0)
+		return 0;
+	pthread_mutex_lock(&health.lock);
+	retiring = health.listeners_known;
+	for (i = 0; retiring && i < health.nlisteners; i++)
+		if (health.listeners[i] == listener)
+			retiring = 0;
+	pthread_mutex_unlock(&health.lock);
+	return retiring;
 }
 
 int

@@ -40,6 +40,18 @@ int health_init(struct event_base *, struct iopool *);
  */
 void health_configure(
     const struct config *, const char *const *roots, size_t nroots);
+/*
+ * The ids of the listeners open and not retiring (server.c, on every
+ * change): a connection accepted on any other is on its way out.
+ */
+void health_listeners(const unsigned *ids, size_t n);
+/*
+ * Whether listener's connections answer 503 "draining": a reload removed
+ * it, and it closes or has closed. Read when a health request is
+ * answered, so a reactor that has not yet taken the reload in answers as
+ * the reload says. 0 for listener 0 (none: tests).
+ */
+int health_retiring(unsigned listener);
 /* From now on 503 "draining", and no more probes. */
 void health_drain(void);
 /*

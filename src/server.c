@@ -783,6 +783,21 @@ listener_take(struct server *s, const struct config_listen *cl,
 }
 
 /*
+ * Health answers retiring for a connection whose listener is not among
+ * these from now on, on every lane, whether or not it has synced yet.
+ */
+static void
+health_publish(struct server *s)
+{
+	unsigned ids[CONFIG_LISTEN_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < s->nlisteners; i++)
+		ids[i] = s->listeners[i]->id;
+	health_listeners(ids, s->nlisteners);
+}
+
+/*
  * next becomes the listener set: retiring ones taken back serve again,
  * open ones not kept retire for retire_ms or close. A kept address may
  * turn TLS or plain (tls, in next's order) for the connections it accepts
@@ -815,6 +830,7 @@ listeners_commit(struct server *s, struct listener **next, const int *tls,
 	s->nlisteners = n;
 	pthread_mutex_unlock(&s->lock);
 	retire_arm(s);
+	health_publish(s);
 	lanes_wake(s);
 }
 
