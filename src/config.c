@@ -1259,17 +1259,18 @@ nofile_limit(void)
 }
 
 /*
- * open_file_cache_max "auto": an eighth of the descriptors shared by each
- * site's caches (one per reactor), a quarter for all of them, since a
- * reload holds two generations': room for a real tree's files (65,536 with
- * a limit of 512 Ki and one reactor) that leaves three quarters of the
- * limit to clients. An entry is memory only while a file is in it.
+ * open_file_cache_max "auto": a fifth of the descriptors shared by each
+ * site's caches (one per reactor), two fifths for all of them, since a
+ * reload holds two generations'; clients get the rest. An eighth (8,192
+ * entries under a limit of 64 Ki) missed a tree of 10,000 hot files one
+ * request in five, each miss an open and a close more. An entry is
+ * memory only while a file is in it.
  */
 static unsigned
 open_file_cache_auto(const struct config *c)
 {
 	unsigned long long n =
-	    nofile_limit() / (8ULL * c->site_count * c->reactors);
+	    nofile_limit() / (5ULL * c->site_count * c->reactors);
 
 	return n < CONFIG_FILE_CACHE_AUTO_MAX ? (unsigned)n
 					      : CONFIG_FILE_CACHE_AUTO_MAX;

@@ -862,9 +862,9 @@ class DefaultConnectionCeiling(unittest.TestCase):
 
     CLIENTS = 3000
     # What the daemon keeps beside its clients with one site and one
-    # listener (two open-file caches of an eighth of the limit each, the
+    # listener (two open-file caches of a fifth of the limit each, the
     # listener, 64 more), and a margin for our own descriptors.
-    NOFILE = (CLIENTS + 1 + 64 + 256) * 4 // 3 + 1
+    NOFILE = (CLIENTS + 1 + 64 + 256) * 5 // 3 + 1
 
     def test_3000_idle_connections(self):
         # The daemon inherits our limits: raise ours for both of us.
