@@ -1259,7 +1259,7 @@ nofile_limit(void)
 }
 
 /*
- * open_file_cache_max "auto": a fifth of the descriptors shared by each
+ * open_file_cache_max "auto": a fifth of the descriptors shared by every
  * site's caches (one per reactor), two fifths for all of them, since a
  * reload holds two generations'; clients get the rest. An eighth (8,192
  * entries under a limit of 64 Ki) missed a tree of 10,000 hot files one

@@ -785,6 +785,7 @@ listener_take(struct server *s, const struct config_listen *cl,
 /*
  * Health answers retiring for a connection whose listener is not among
  * these from now on, on every lane, whether or not it has synced yet.
+ * Under s->lock (health never takes it).
  */
 static void
 health_publish(struct server *s)
@@ -828,9 +829,10 @@ listeners_commit(struct server *s, struct listener **next, const int *tls,
 		}
 	memcpy(s->listeners, next, n * sizeof next[0]);
 	s->nlisteners = n;
+	/* Before any lane (woken for anything) can accept on a new one. */
+	health_publish(s);
 	pthread_mutex_unlock(&s->lock);
 	retire_arm(s);
-	health_publish(s);
 	lanes_wake(s);
 }
 
