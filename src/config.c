@@ -106,6 +106,8 @@ static const struct key keys[] = {
 	    1 << 20 },
 	{ "open_file_cache_ttl_ms", KEY_UINT, G(open_file_cache_ttl_ms), 0,
 	    3600000 },
+	{ "open_file_cache_bytes", KEY_UINT, G(open_file_cache_bytes), 0,
+	    1 << 30 },
 	{ "log_level", KEY_LOG_LEVEL, G(log_level), 0, 0 },
 	{ "access_log", KEY_ACCESS_LOG, G(access_log), 0, 0 },
 	{ "access_log_format", KEY_LOG_FORMAT, G(access_log_format), 0, 0 },
@@ -990,6 +992,7 @@ set_defaults(struct config *c)
 	c->sendfile_min_bytes = 16384;
 	c->open_file_cache_max = CONFIG_AUTO;
 	c->open_file_cache_ttl_ms = 2000;
+	c->open_file_cache_bytes = 64 << 20;
 	c->health_probe_interval_ms = 2000;
 	c->health_probe_timeout_ms = 500;
 	c->log_level = LOG_LEVEL_INFO;

@@ -153,6 +153,7 @@ struct config {
 	unsigned open_file_cache_max; /* 0: no cache; "auto" worked out */
 	int open_file_cache_auto;     /* it was "auto" */
 	unsigned open_file_cache_ttl_ms;
+	unsigned open_file_cache_bytes; /* small files' bytes, all caches */
 	enum log_level log_level;
 	char *access_log;	 /* NULL: off */
 	char *access_log_format; /* NULL: combined */

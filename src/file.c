@@ -67,6 +67,7 @@ struct representation {
 	const struct resolution *res; /* the file, its site and encoding */
 	const char *type;	      /* Content-Type */
 	uint64_t size;
+	const void *body; /* the whole file, kept by the cache; or NULL */
 	char etag[PRECOND_ETAG_MAX];
 	char last_modified[HTTPDATE_LEN + 1];
 };
@@ -651,6 +652,21 @@ decide(const struct request *req, const struct representation *rep,
 	return status;
 }
 
+/* A cached file's bytes kept in memory, or read now to be kept. */
+static const void *
+kept_body(const struct exchange *x, struct filecache_entry *cached)
+{
+	const void *body;
+	int read = 0;
+
+	if (cached == NULL || x->req->method == HTTP_HEAD)
+		return NULL;
+	body = filecache_body(docroot_cache(x->root), cached, &read);
+	if (read)
+		metrics_cached_read(1);
+	return body;
+}
+
 /* Frame: the head of a 200 or 206 as plan says, then its bytes. */
 static int
 send_file(struct exchange *x, struct file_job *fj, int status,
@@ -675,6 +691,11 @@ send_file(struct exchange *x, struct file_job *fj, int status,
 		    plan->parts[0].first, plan->parts[0].last, rep->size);
 	if (x->req->method == HTTP_HEAD)
 		return exchange_send_head(x, &r, NULL, 0);
+	/* Kept bytes: the head and the body in one write, and no read. */
+	if (rep->body != NULL && !plan->multipart && plan->count == 1)
+		return exchange_send_head(x, &r,
+		    (const char *)rep->body + plan->parts[0].first,
+		    (size_t)plan->length);
 	return send_body(x, fj, &r, plan, rep);
 }
 
@@ -709,6 +730,7 @@ file_serve(struct exchange *x, const struct path *p)
 	rep.res = &res;
 	rep.type = res.type;
 	rep.size = (uint64_t)res.st.st_size;
+	rep.body = NULL;
 	memcpy(rep.etag, res.etag, sizeof rep.etag);
 	memcpy(rep.last_modified, res.last_modified, sizeof rep.last_modified);
 	switch (rc = decide(x->req, &rep, &plan)) {
@@ -723,6 +745,7 @@ file_serve(struct exchange *x, const struct path *p)
 		rc = send_unsatisfiable(x, rep.size, &r);
 		break;
 	default:
+		rep.body = kept_body(x, cached);
 		rc = send_file(x, &fj, rc, &plan, &rep);
 		break;
 	}

@@ -4,7 +4,8 @@
  * streaming from it; pread with explicit offsets lets requests share the
  * descriptor. Eviction unlinks the entry and drops the table's reference;
  * the last reference closes the descriptor, as an I/O pool job, since a
- * close may wait for storage.
+ * close may wait for storage. Kept bodies are counted in one total for
+ * the process, since each reactor has caches of its own for each site.
  */
 #include "autoconf.h"
 
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filecache.h"
@@ -29,6 +32,7 @@ struct filecache_entry {
 	int revalidating; /* past its TTL, one request resolving it again */
 	long resolved_ms;
 	unsigned long checked; /* the turn of its last still_valid() */
+	void *body;	       /* the file's st_size bytes, or NULL */
 	struct filecache_file file;
 	char key[];
 };
@@ -40,8 +44,12 @@ struct filecache {
 	unsigned count;
 	unsigned max_entries;
 	unsigned ttl_ms;
+	size_t body_max;     /* the bound on body_total */
 	struct iopool *pool; /* closes descriptors */
 };
+
+/* Bytes kept by every cache, whichever reactor's: atomics. */
+static size_t body_total;
 
 /* FNV-1a: short keys, no adversary who can pick them cheaply. */
 static size_t
@@ -55,7 +63,8 @@ hash(const char *key)
 }
 
 struct filecache *
-filecache_create(unsigned max_entries, unsigned ttl_ms, struct iopool *pool)
+filecache_create(unsigned max_entries, unsigned ttl_ms, size_t body_bytes,
+    struct iopool *pool)
 {
 	struct filecache *fc;
 	size_t n = 16;
@@ -72,6 +81,7 @@ filecache_create(unsigned max_entries, unsigned ttl_ms, struct iopool *pool)
 	fc->nbuckets = n;
 	fc->max_entries = max_entries;
 	fc->ttl_ms = ttl_ms;
+	fc->body_max = body_bytes;
 	fc->pool = pool;
 	return fc;
 }
@@ -103,12 +113,23 @@ lru_push(struct filecache *fc, struct filecache_entry *e)
 }
 
 static void
+entry_free(struct filecache_entry *e)
+{
+	if (e->body != NULL) {
+		free(e->body);
+		__atomic_sub_fetch(
+		    &body_total, (size_t)e->file.st.st_size, __ATOMIC_RELAXED);
+	}
+	free(e);
+}
+
+static void
 entry_unref(struct filecache *fc, struct filecache_entry *e)
 {
 	if (--e->refs > 0)
 		return;
 	iopool_close(fc->pool, e->file.fd);
-	free(e);
+	entry_free(e);
 }
 
 /* Takes e out of the table; requests still using it keep it alive. */
@@ -128,9 +149,11 @@ evict(struct filecache *fc, struct filecache_entry *e)
 }
 
 /*
- * Whether the open file is still what was resolved: same size and mtime,
- * still linked. AT_STATX_DONT_SYNC answers from the attributes in memory,
- * so this never waits for storage, even on a network filesystem.
+ * Whether the open file is still what was resolved: same size, mtime and
+ * ctime (which every write and every utimensat sets to now, so a change
+ * with the old mtime put back is seen too), still linked.
+ * AT_STATX_DONT_SYNC answers from the attributes in memory, so this never
+ * waits for storage, even on a network filesystem.
  */
 static int
 still_valid(const struct filecache_entry *e)
@@ -138,11 +161,14 @@ still_valid(const struct filecache_entry *e)
 	struct statx sx;
 
 	if (statx(e->file.fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
-		STATX_SIZE | STATX_MTIME | STATX_NLINK, &sx) == -1)
+		STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_NLINK,
+		&sx) == -1)
 		return 0;
 	return sx.stx_nlink > 0 && (off_t)sx.stx_size == e->file.st.st_size &&
 	    sx.stx_mtime.tv_sec == e->file.st.st_mtim.tv_sec &&
-	    sx.stx_mtime.tv_nsec == (unsigned)e->file.st.st_mtim.tv_nsec;
+	    sx.stx_mtime.tv_nsec == (unsigned)e->file.st.st_mtim.tv_nsec &&
+	    sx.stx_ctime.tv_sec == e->file.st.st_ctim.tv_sec &&
+	    sx.stx_ctime.tv_nsec == (unsigned)e->file.st.st_ctim.tv_nsec;
 }
 
 struct filecache_entry *
@@ -231,6 +257,48 @@ filecache_forget(struct filecache *fc, const char *key)
 		evict(fc, e);
 }
 
+const void *
+filecache_body(struct filecache *fc, struct filecache_entry *e, int *read)
+{
+	size_t len = (size_t)e->file.st.st_size;
+	struct timespec now;
+	struct iovec iov;
+	ssize_t n;
+
+	if (e->body != NULL || !e->cached)
+		return e->body;
+	if (len == 0 || len > FILECACHE_BODY_MAX ||
+	    clock_gettime(CLOCK_REALTIME_COARSE, &now) == -1 ||
+	    now.tv_sec - e->file.st.st_ctim.tv_sec < 2)
+		return NULL;
+	if (__atomic_add_fetch(&body_total, len, __ATOMIC_RELAXED) >
+	    fc->body_max)
+		goto unreserve;
+	if ((iov.iov_base = malloc(len)) == NULL)
+		goto unreserve;
+	iov.iov_len = len;
+#if defined(HAVE_PREADV2) && defined(RWF_NOWAIT)
+	n = preadv2(e->file.fd, &iov, 1, 0, RWF_NOWAIT);
+#else
+	n = -1; /* a read that may wait for storage is not the reactor's */
+#endif
+	if (n != (ssize_t)len) {
+		free(iov.iov_base);
+		goto unreserve;
+	}
+	*read = 1;
+	return e->body = iov.iov_base;
+unreserve:
+	__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+size_t
+filecache_body_total(void)
+{
+	return __atomic_load_n(&body_total, __ATOMIC_RELAXED);
+}
+
 void
 filecache_release(struct filecache *fc, struct filecache_entry *e)
 {
@@ -250,7 +318,7 @@ filecache_free(struct filecache *fc)
 	for (e = fc->lru_head; e != NULL; e = next) {
 		next = e->lru_next;
 		close(e->file.fd);
-		free(e);
+		entry_free(e);
 	}
 	free(fc->buckets);
 	free(fc);

@@ -3,12 +3,16 @@
  * files, so a hot file costs no open, fstat or close at all. Bounded
  * (LRU), owned by one site's docroot, used on the reactor thread only.
  * An entry is trusted for ttl_ms after the path was last resolved, and at
- * its first use in each reactor turn its attributes are re-read from the
- * open descriptor with statx(AT_STATX_DONT_SYNC), which never waits for
+ * its first use in each reactor turn its attributes (size, mtime, ctime,
+ * link count) are re-read from the open descriptor with
+ * statx(AT_STATX_DONT_SYNC), which never waits for
  * storage: a file rewritten in place, or unlinked or renamed over, is
  * noticed by the first request that arrives after the change.
  * Past the TTL one request resolves the path again while the others go on
  * using the entry.
+ * A small file's bytes can be kept with its entry, so a hit costs no read
+ * either; they are as fresh as the attributes checked, since a file whose
+ * ctime could still be its last write's is never kept (filecache_body).
  */
 #ifndef FILECACHE_H
 #define FILECACHE_H
@@ -24,6 +28,9 @@ struct filecache;
 struct filecache_entry;
 struct iopool;
 
+/* The largest file whose bytes an entry keeps. */
+#define FILECACHE_BODY_MAX 16384
+
 /* What an entry keeps of an open regular file, and gives back on a hit. */
 struct filecache_file {
 	int fd;
@@ -37,10 +44,11 @@ struct filecache_file {
 
 /*
  * NULL with max_entries 0 (no cache) or on ENOMEM. Descriptors it lets go
- * are closed by jobs on pool.
+ * are closed by jobs on pool. body_bytes bounds the bytes every cache of
+ * the process keeps together (0: none), counted in one shared total.
  */
-struct filecache *filecache_create(
-    unsigned max_entries, unsigned ttl_ms, struct iopool *pool);
+struct filecache *filecache_create(unsigned max_entries, unsigned ttl_ms,
+    size_t body_bytes, struct iopool *pool);
 /* Closes every descriptor: no entry may be in use. Storage calls. */
 void filecache_free(struct filecache *);
 
@@ -67,6 +75,19 @@ struct filecache_entry *filecache_insert(
  * using it. Any other entry stays.
  */
 void filecache_forget(struct filecache *, const char *key);
+/*
+ * The whole file's bytes, good while the reference is: kept ones, or read
+ * now with preadv2(RWF_NOWAIT) and kept (*read set to 1). NULL when the
+ * file is empty or larger than FILECACHE_BODY_MAX, the bytes are not all
+ * in the page cache, the budget is spent, or the ctime is within two
+ * seconds of now: a write in the same timestamp tick as the last change
+ * would leave it as it is, and the check at the next turn could not see
+ * that the bytes are stale.
+ */
+const void *filecache_body(
+    struct filecache *, struct filecache_entry *, int *read);
+/* The bytes every cache keeps, for the metrics. */
+size_t filecache_body_total(void);
 /* Drops a reference; an evicted entry's descriptor is closed on the pool. */
 void filecache_release(struct filecache *, struct filecache_entry *);
 /* Builds the key for a path and the encodings a client takes. */

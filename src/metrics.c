@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "coro.h"
+#include "filecache.h"
 #include "health.h"
 #include "histogram.h"
 #include "iopool.h"
@@ -459,6 +460,9 @@ metrics_format(const struct metrics_snapshot *snap, char *buf, size_t size)
 	    "coserve_file_reads_total{source=\"page_cache\"} %" PRIu64 "\n"
 	    "coserve_file_reads_total{source=\"pool\"} %" PRIu64 "\n",
 	    snap->reads_cached, snap->reads_pool);
+	text_value(&t, "file_cache_body_bytes", "gauge",
+	    "Bytes of small files kept in memory by the open-file caches.",
+	    filecache_body_total());
 	text_printf(&t,
 	    "# HELP coserve_file_sends_total File sendfile calls: "
 	    "on the reactor with the pages resident, or by the I/O pool.\n"

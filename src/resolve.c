@@ -676,8 +676,8 @@ docroot_cache(const struct docroot *root)
 	if (root->caches == NULL || i >= CONFIG_REACTORS_MAX)
 		return NULL;
 	if (root->caches[i] == NULL)
-		root->caches[i] = filecache_create(
-		    root->cache_max, root->cache_ttl_ms, root->pool);
+		root->caches[i] = filecache_create(root->cache_max,
+		    root->cache_ttl_ms, root->cache_body_bytes, root->pool);
 	return root->caches[i];
 }
 
@@ -717,6 +717,7 @@ docroot_open(const struct config *cfg, const struct site_config *site,
 		}
 		root->cache_max = cfg->open_file_cache_max;
 		root->cache_ttl_ms = cfg->open_file_cache_ttl_ms;
+		root->cache_body_bytes = cfg->open_file_cache_bytes;
 		root->pool = pool;
 	}
 	return root;

@@ -45,6 +45,7 @@ struct docroot {
 	struct filecache **caches;
 	unsigned cache_max;
 	unsigned cache_ttl_ms;
+	size_t cache_body_bytes;
 	struct iopool *pool;
 };
 

@@ -7,14 +7,15 @@ import datetime
 import email.utils
 import hashlib
 import os
+import re
 import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
 
-from coserve_test import (SLOWFS, ServerTestCase, curl, file_sha256, have_program, main, sha256, wget,
-                          write_file)
+from coserve_test import (SLOWFS, WAIT_S, ServerTestCase, curl, fetch, file_sha256, have_program, main,
+                          sha256, wait_for, wget, write_file)
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -475,6 +476,84 @@ class FilesTest(ServerTestCase):
             t.join(120)
         failures = [(i, r) for i, r in enumerate(results) if r != "ok"]
         self.assertEqual(failures, [], "%d of %d clients failed" % (len(failures), n))
+
+
+class KeptBodyTest(ServerTestCase):
+    """A small file's bytes are kept in memory with its open-file cache
+    entry: later requests, whole or ranged, are answered with no read at
+    all (coserve_file_reads_total stays put), byte-exact, and a rewrite in
+    place is seen by the next request, even with the old mtime put back.
+    A file changed within the last two seconds is read each time: another
+    write in the same timestamp tick could not be told from it."""
+
+    server_config = {"metrics_listen": "127.0.0.1:0"}
+    OLD = time.time() - 86400
+    DATA = os.urandom(3000)
+
+    @classmethod
+    def make_root(cls, root):
+        cls.path = os.path.join(root, "small.bin")
+        write_file(cls.path, cls.DATA)
+        os.utime(cls.path, (cls.OLD, cls.OLD))
+
+    def metrics(self):
+        r = fetch("127.0.0.1", self.server.listeners[1][1], "/metrics")
+        self.assertEqual(r.status, 200, r)
+        return {m.group(1) + (m.group(2) or ""): float(m.group(3))
+                for m in re.finditer(r'^(coserve_[a-z_]+)(\{[^}]*\})? (\S+)$', r.body.decode(), re.M)}
+
+    def reads(self):
+        m = self.metrics()
+        return (m['coserve_file_reads_total{source="page_cache"}'] +
+                m['coserve_file_reads_total{source="pool"}'])
+
+    def test_kept_then_rewritten(self):
+        def kept():
+            r = self.get("/small.bin")
+            self.assertEqual((r.status, r.body), (200, self.DATA))
+            return self.metrics()["coserve_file_cache_body_bytes"] >= len(self.DATA)
+
+        # Kept once its ctime (set by make_root's utime) is two seconds old.
+        wait_for(kept, WAIT_S, "small.bin kept")
+        before = self.reads()
+        with self.server.connect() as c:
+            for _ in range(5):
+                c.request("GET", "/small.bin")
+                r = c.read_response()
+                self.assertEqual((r.status, r.body), (200, self.DATA))
+            c.request("GET", "/small.bin", {"Range": "bytes=100-199"})
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (206, self.DATA[100:200]))
+            self.assertEqual(r.header("content-range"), "bytes 100-199/3000")
+            c.request("HEAD", "/small.bin")
+            r = c.read_response("HEAD")
+            self.assertEqual((r.status, r.header("content-length"), r.body), (200, "3000", b""))
+        # With two reactors the connection may have been another's: its
+        # first request filled that reactor's cache.
+        self.assertLessEqual(self.reads() - before, 1, "a kept body was read again")
+        # Same size, new bytes, and the same old mtime put back: only the
+        # ctime tells.
+        new = os.urandom(len(self.DATA))
+        write_file(self.path, new)
+        os.utime(self.path, (self.OLD, self.OLD))
+        for _ in range(3):
+            r = self.get("/small.bin")
+            self.assertEqual((r.status, r.body), (200, new))
+
+    def test_just_written_is_read_each_time(self):
+        path = os.path.join(self.root, "fresh.bin")
+        data = os.urandom(2000)
+        write_file(path, data)
+        try:
+            before = self.reads()
+            for _ in range(3):
+                r = self.get("/fresh.bin")
+                self.assertEqual((r.status, r.body), (200, data))
+            # A slow machine may reach the two seconds before the last one:
+            # it then fills the body with a read, counted too.
+            self.assertGreaterEqual(self.reads() - before, 3)
+        finally:
+            os.unlink(path)
 
 
 @unittest.skipUnless(SLOWFS and os.path.exists(SLOWFS), "SLOWFS is not set to the built slowfs.so")

@@ -73,9 +73,10 @@ class MetricsTest(ServerTestCase):
         self.assertGreaterEqual(delta("coserve_connections_accepted_total"), 5)
         # The missing file, a name the kernel has never looked up, needs a
         # resolve job; a.txt, once open in the open-file cache and in the
-        # page cache, needs none.
+        # page cache, needs none. Its bytes are read at least once: then
+        # kept in memory, if it was written two seconds before.
         self.assertGreaterEqual(delta("coserve_io_jobs_total"), 1)
-        self.assertGreaterEqual(delta("coserve_file_reads_total", '{source="page_cache"}'), 3)
+        self.assertGreaterEqual(delta("coserve_file_reads_total", '{source="page_cache"}'), 1)
         self.assertEqual(after[("coserve_io_threads", "")], 4)
         # The scrape's own connection is open while it is rendered.
         self.assertGreaterEqual(after[("coserve_connections_open", "")], 1)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filecache.h"
@@ -74,7 +75,7 @@ fd_open(int fd)
 
 START_TEST(hit_after_insert)
 {
-	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache	*fc = filecache_create(8, 60000, 0, pool);
 	struct filecache_entry	*e, *hit;
 	struct filecache_file	 res, again;
 
@@ -99,7 +100,7 @@ END_TEST
 static void
 changed_misses(void (*change)(void))
 {
-	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache	*fc = filecache_create(8, 60000, 0, pool);
 	struct filecache_entry	*e;
 	struct filecache_file	 res, again;
 
@@ -194,7 +195,7 @@ END_TEST
  */
 START_TEST(truncated_in_use)
 {
-	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache	*fc = filecache_create(8, 60000, 0, pool);
 	struct filecache_entry	*held;
 	struct filecache_file	 res, again;
 	char			 buf[16];
@@ -233,7 +234,7 @@ END_TEST
 
 START_TEST(checked_once_a_turn)
 {
-	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache	*fc = filecache_create(8, 60000, 0, pool);
 	struct filecache_entry	*e;
 	struct filecache_file	 res, again;
 	unsigned long		 now = ++turn;
@@ -267,7 +268,7 @@ END_TEST
 
 START_TEST(ttl_expires)
 {
-	struct filecache	*fc = filecache_create(8, 0, pool);
+	struct filecache	*fc = filecache_create(8, 0, 0, pool);
 	struct filecache_entry	*e;
 	struct filecache_file	 res, again;
 
@@ -287,7 +288,7 @@ END_TEST
  */
 START_TEST(ttl_revalidates_once)
 {
-	struct filecache	*fc = filecache_create(8, 0, pool);
+	struct filecache	*fc = filecache_create(8, 0, 0, pool);
 	struct filecache_entry	*e;
 	struct filecache_file	 res, again, fresh;
 
@@ -318,7 +319,7 @@ END_TEST
 
 START_TEST(bounded_and_in_use_survives)
 {
-	struct filecache	*fc = filecache_create(2, 60000, pool);
+	struct filecache	*fc = filecache_create(2, 60000, 0, pool);
 	struct filecache_entry	*held = NULL, *e;
 	struct filecache_file	 res[4], again;
 	char			 name[16], key[16];
@@ -354,7 +355,7 @@ END_TEST
  */
 START_TEST(one_entry_per_key)
 {
-	struct filecache	*fc = filecache_create(8, 60000, pool);
+	struct filecache	*fc = filecache_create(8, 60000, 0, pool);
 	struct filecache_entry	*e[3], *hit;
 	struct filecache_file	 res[3], again;
 	int			 i;
@@ -381,6 +382,137 @@ START_TEST(one_entry_per_key)
 }
 END_TEST
 
+/*
+ * Waits (bounded) until name's ctime is two seconds old, so its bytes may
+ * be kept: until then a write in the same tick could go unseen.
+ */
+static void
+settle(const char *name)
+{
+	char		 path[256];
+	struct stat	 st;
+	struct timespec	 now, nap = { 0, 50 * 1000 * 1000 };
+	int		 i;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	ck_assert_int_eq(stat(path, &st), 0);
+	for (i = 0; i < 200; i++) {
+		ck_assert_int_eq(clock_gettime(CLOCK_REALTIME_COARSE, &now), 0);
+		if (now.tv_sec - st.st_ctim.tv_sec >= 2)
+			return;
+		nanosleep(&nap, NULL);
+	}
+	ck_abort_msg("%s: ctime never two seconds old", name);
+}
+
+static struct filecache_entry *
+inserted(struct filecache *fc, const char *key, const char *name,
+    struct filecache_file *res)
+{
+	struct filecache_entry *e;
+
+	resolved(res, name);
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, key, res));
+	return e;
+}
+
+/*
+ * A small file's bytes are read once and kept while the entry is valid;
+ * a rewrite drops them with the entry, even with its old mtime put back
+ * (the ctime gives it away), and the new entry keeps the new bytes; the
+ * total follows what is kept.
+ */
+START_TEST(body_kept)
+{
+	struct filecache	*fc = filecache_create(8, 60000, 1 << 20, pool);
+	struct filecache_entry	*e, *hit;
+	struct filecache_file	 res, again;
+	const void		*body;
+	size_t			 before = filecache_body_total();
+	int			 read = 0;
+	char			 path[256];
+	struct stat		 st;
+	struct timespec		 times[2];
+
+	file("k.txt", "kept bytes");
+	settle("k.txt");
+	e = inserted(fc, "k|000", "k.txt", &res);
+	ck_assert_ptr_nonnull(body = filecache_body(fc, e, &read));
+	ck_assert_int_eq(read, 1);
+	ck_assert_mem_eq(body, "kept bytes", 10);
+	ck_assert_uint_eq(filecache_body_total(), before + 10);
+	filecache_release(fc, e);
+	/* The next request: the same bytes, no read. */
+	read = 0;
+	ck_assert_ptr_nonnull(hit = filecache_lookup(fc, "k|000", ++turn, &again));
+	ck_assert_ptr_eq(filecache_body(fc, hit, &read), body);
+	ck_assert_int_eq(read, 0);
+	filecache_release(fc, hit);
+	/* Rewritten in place: same size, and the old mtime put back. */
+	snprintf(path, sizeof path, "%s/k.txt", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	file("k.txt", "new bytes!");
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+	ck_assert_ptr_null(filecache_lookup(fc, "k|000", ++turn, &again));
+	ck_assert_uint_eq(filecache_body_total(), before);
+	settle("k.txt");
+	e = inserted(fc, "k|000", "k.txt", &res);
+	ck_assert_ptr_nonnull(body = filecache_body(fc, e, &read));
+	ck_assert_mem_eq(body, "new bytes!", 10);
+	filecache_release(fc, e);
+	filecache_free(fc);
+	ck_assert_uint_eq(filecache_body_total(), before);
+}
+END_TEST
+
+/*
+ * Not kept: a file changed within the last two seconds (another write in
+ * the same timestamp tick would go unseen), an empty one, one larger than
+ * FILECACHE_BODY_MAX, one over the budget; each still has its entry.
+ */
+START_TEST(body_not_kept)
+{
+	struct filecache	*fc = filecache_create(8, 60000, 100, pool);
+	struct filecache_entry	*e[5];
+	struct filecache_file	 res;
+	char			*large;
+	int			 read = 0;
+	size_t			 before = filecache_body_total(), i;
+
+	ck_assert_ptr_nonnull(large = malloc(FILECACHE_BODY_MAX + 2));
+	memset(large, 'x', FILECACHE_BODY_MAX + 1);
+	large[FILECACHE_BODY_MAX + 1] = '\0';
+	file("c.txt", large);
+	memset(large, 'y', 90);
+	large[90] = '\0';
+	file("b.txt", "");
+	file("d.txt", large);
+	file("e.txt", large);
+	settle("e.txt");
+	file("a.txt", "just written");
+	e[0] = inserted(fc, "a|000", "a.txt", &res);
+	e[1] = inserted(fc, "b|000", "b.txt", &res);
+	e[2] = inserted(fc, "c|000", "c.txt", &res);
+	e[3] = inserted(fc, "d|000", "d.txt", &res);
+	e[4] = inserted(fc, "e|000", "e.txt", &res);
+	ck_assert_ptr_null(filecache_body(fc, e[0], &read));
+	ck_assert_ptr_null(filecache_body(fc, e[1], &read));
+	ck_assert_ptr_null(filecache_body(fc, e[2], &read));
+	ck_assert_int_eq(read, 0);
+	/* 90 bytes fit a budget of 100; 90 more do not. */
+	ck_assert_ptr_nonnull(filecache_body(fc, e[3], &read));
+	ck_assert_ptr_null(filecache_body(fc, e[4], &read));
+	ck_assert_uint_eq(filecache_body_total(), before + 90);
+	for (i = 0; i < 5; i++)
+		filecache_release(fc, e[i]);
+	filecache_free(fc);
+	ck_assert_uint_eq(filecache_body_total(), before);
+	free(large);
+}
+END_TEST
+
 START_TEST(keys)
 {
 	static const unsigned	 accept[] = { 4, 1 };
@@ -390,7 +522,7 @@ START_TEST(keys)
 	ck_assert_str_eq(key, "a/b.css|410");
 	filecache_key(key, sizeof key, "docs", 1, NULL, 0);
 	ck_assert_str_eq(key, "docs/|000");
-	ck_assert_ptr_null(filecache_create(0, 1000, pool));
+	ck_assert_ptr_null(filecache_create(0, 1000, 0, pool));
 }
 END_TEST
 
@@ -415,6 +547,8 @@ main(void)
 	tcase_add_test(tc, ttl_revalidates_once);
 	tcase_add_test(tc, bounded_and_in_use_survives);
 	tcase_add_test(tc, one_entry_per_key);
+	tcase_add_test(tc, body_kept);
+	tcase_add_test(tc, body_not_kept);
 	tcase_add_test(tc, keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
