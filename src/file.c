@@ -654,12 +654,14 @@ decide(const struct request *req, const struct representation *rep,
 
 /* A cached file's bytes kept in memory, or read now to be kept. */
 static const void *
-kept_body(const struct exchange *x, struct filecache_entry *cached)
+kept_body(
+    const struct exchange *x, struct filecache_entry *cached, uint64_t size)
 {
 	const void *body;
 	int read = 0;
 
-	if (cached == NULL || x->req->method == HTTP_HEAD)
+	/* Bodies sendfile sends are not the copy path's to keep. */
+	if (cached == NULL || x->req->method == HTTP_HEAD || zerocopy(x, size))
 		return NULL;
 	body = filecache_body(docroot_cache(x->root), cached, &read);
 	if (read)
@@ -745,7 +747,7 @@ file_serve(struct exchange *x, const struct path *p)
 		rc = send_unsatisfiable(x, rep.size, &r);
 		break;
 	default:
-		rep.body = kept_body(x, cached);
+		rep.body = kept_body(x, cached, rep.size);
 		rc = send_file(x, &fj, rc, &plan, &rep);
 		break;
 	}

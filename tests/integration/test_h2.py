@@ -823,7 +823,8 @@ class H2DefencesTest(ServerTestCase):
         streams together: while one stream holds the whole budget (its
         window shut), the next wait for it, head and all; once the windows
         open, the three take turns with it and end byte-exact."""
-        srv = self.serve(h2_max_buffer_bytes=65536, chunk_bytes=65536)
+        # a.txt read through a buffer: kept in memory, it would need none.
+        srv = self.serve(h2_max_buffer_bytes=65536, chunk_bytes=65536, open_file_cache_bytes=0)
         c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
         holder = c.request("/big.bin")
         c.until(lambda: c.streams[holder].headers, what="the first stream's head")
@@ -845,7 +846,7 @@ class H2DefencesTest(ServerTestCase):
         """A stream reset while it waits in the budget's queue leaves the
         queue: when the holder ends, the budget goes to the waiter behind
         it, and the connection serves on."""
-        srv = self.serve(h2_max_buffer_bytes=65536, chunk_bytes=65536)
+        srv = self.serve(h2_max_buffer_bytes=65536, chunk_bytes=65536, open_file_cache_bytes=0)
         c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
         holder = c.request("/big.bin")
         c.until(lambda: c.streams[holder].headers, what="the first stream's head")
