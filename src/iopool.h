@@ -56,6 +56,13 @@ struct iopool_channel;
  * in iopool_submit(): it blocks the caller and exists to measure what the
  * threads buy.
  */
+/*
+ * Once the process's credentials are final (after the privilege drop):
+ * the grower starts workers at nice 19 from now on, each raising its own
+ * priority back before it takes a job, if the process may let it;
+ * otherwise nothing changes.
+ */
+void iopool_nice_grower(struct iopool *);
 struct iopool *iopool_create(
     unsigned nthreads, unsigned max_threads, unsigned queue_max);
 /*

@@ -1810,6 +1810,8 @@ server_run(struct server *s)
 	size_t i;
 
 	s->running = 1;
+	/* After the privilege drop: whether workers may renice is known. */
+	iopool_nice_grower(s->pool);
 	/*
 	 * Before any lane accepts: a client that scrapes the metrics once it
 	 * can connect sees the certificates' expiry.

@@ -10,11 +10,15 @@
 #include "autoconf.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "iopool.h"
@@ -475,6 +479,105 @@ START_TEST(grows_off_the_submitter)
 }
 END_TEST
 
+/* work() that records the nice it ran at, then waits for its gate. */
+static void
+nice_work(struct iojob *job)
+{
+	struct test_job	*tj = (struct test_job *)job;
+
+	errno = 0;
+	tj->value = getpriority(PRIO_PROCESS, 0);
+	if (errno != 0)
+		tj->value = -100;
+	__atomic_store_n(&tj->running, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&tj->gate, __ATOMIC_ACQUIRE))
+		usleep(1000);
+}
+
+/* Whether a thread here may go to nice 19 and back: tried on one. */
+static void *
+probe_renice(void *arg)
+{
+	int	*may = arg, base = *may;
+
+	*may = base < 19 && setpriority(PRIO_PROCESS, 0, 19) == 0 &&
+	    setpriority(PRIO_PROCESS, 0, base) == 0;
+	return NULL;
+}
+
+/* The threads of this process at nice 19. */
+static int
+threads_at_19(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[300], buf[512], *p;
+	int		 n = 0, field;
+	FILE		*f;
+
+	ck_assert_ptr_nonnull(d = opendir("/proc/self/task"));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/stat",
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof buf, f) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL) {
+			/* After the comm: field 3 on; the nice is field 19. */
+			for (field = 2; field < 19 && p != NULL; field++)
+				p = strchr(p + 1, ' ');
+			if (p != NULL && atoi(p + 1) == 19)
+				n++;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Once niced, the grower starts workers at nice 19, where the CPU they
+ * take to start waits behind every other thread; each worker is back at
+ * the pool's nice before it runs a job. Where the process may not renice
+ * back, nothing is niced at all.
+ */
+START_TEST(grower_niced_workers_not)
+{
+	struct iopool	*pool = pool_open(1, 4, 64);
+	struct test_job	 slow[3];
+	pthread_t	 t;
+	int		 base, may, rounds, i;
+
+	errno = 0;
+	base = may = getpriority(PRIO_PROCESS, 0);
+	ck_assert_int_eq(errno, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, probe_renice, &may), 0);
+	pthread_join(t, NULL);
+	iopool_nice_grower(pool);
+	for (rounds = 0; may && threads_at_19() != 1 && rounds < 5000; rounds++)
+		usleep(1000);
+	ck_assert_int_eq(threads_at_19(), may ? 1 : 0);
+	for (i = 0; i < 3; i++) {
+		init_job(&slow[i], 0, 0);
+		slow[i].job.work = nice_work;
+		ck_assert_int_eq(iopool_submit(pool, &slow[i].job), 0);
+	}
+	/* Three blocked jobs on one worker: two were grown for them. */
+	for (i = 0; i < 3; i++)
+		wait_running(&slow[i]);
+	ck_assert_uint_ge(iopool_threads(pool), 3);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(slow[i].value, base);
+	ck_assert_int_eq(threads_at_19(), may ? 1 : 0);
+	for (i = 0; i < 3; i++)
+		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
+	reap_until(pool, slow, 3);
+	pool_close(pool);
+}
+END_TEST
+
 /* The cap holds: with every worker blocked, a job waits its turn. */
 START_TEST(growth_is_capped)
 {
@@ -598,6 +701,7 @@ main(void)
 	tcase_add_test(tc, grows_past_blocked_workers);
 	tcase_add_test(tc, grows_off_the_submitter);
 	tcase_add_test(tc, growth_is_capped);
+	tcase_add_test(tc, grower_niced_workers_not);
 	tcase_add_test(tc, growth_is_capped_while_a_worker_starts);
 	tcase_add_test(tc, closes_share_a_job);
 	suite_add_tcase(s, tc);
