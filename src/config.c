@@ -1215,18 +1215,26 @@ out:
 	return rc;
 }
 
+/* The hard descriptor limit (main raises the soft one to it), bounded. */
+static unsigned long long
+nofile_limit(void)
+{
+	struct rlimit nofile;
+	unsigned long long limit = CONFIG_CONNECTIONS_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < limit)
+		limit = nofile.rlim_max;
+	return limit;
+}
+
 unsigned long long
 config_nofile_reserved(const struct config *c)
 {
-	unsigned caches = c->open_file_cache_max > 0 ? c->site_count : 0;
 	unsigned reactors = c->reactors != CONFIG_AUTO ? c->reactors : 1;
 
-	/*
-	 * A reload keeps the old generation's caches until it is freed; each
-	 * reactor has its own cache per site and its own copy of each
-	 * listening socket.
-	 */
-	return 2ULL * reactors * caches * c->open_file_cache_max +
+	/* Each reactor has its own copy of each listening socket. */
+	return nofile_limit() / 4 +
 	    (unsigned long long)reactors *
 	    (c->listen_count + c->metrics_listen_set) +
 	    CONFIG_NOFILE_MARGIN;
@@ -1248,32 +1256,19 @@ reactors_auto(void)
 	return n < CONFIG_REACTORS_MAX ? (unsigned)n : CONFIG_REACTORS_MAX;
 }
 
-/* The hard descriptor limit (main raises the soft one to it), bounded. */
-static unsigned long long
-nofile_limit(void)
-{
-	struct rlimit nofile;
-	unsigned long long limit = CONFIG_CONNECTIONS_MAX;
-
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-	    nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < limit)
-		limit = nofile.rlim_max;
-	return limit;
-}
-
 /*
- * open_file_cache_max "auto": a fifth of the descriptors shared by every
- * site's caches (one per reactor), two fifths for all of them, since a
- * reload holds two generations'; clients get the rest. An eighth (8,192
- * entries under a limit of 64 Ki) missed a tree of 10,000 hot files one
- * request in five, each miss an open and a close more. An entry is
+ * open_file_cache_max "auto": half the descriptors, shared by every site's
+ * caches (one per reactor). They may hold more than the clients leave
+ * them, since they give descriptors back when the process runs short
+ * (filecache_short); the fifth they had before missed a tree of 10,000
+ * hot files one request in two under a limit of 20,000. An entry is
  * memory only while a file is in it.
  */
 static unsigned
 open_file_cache_auto(const struct config *c)
 {
 	unsigned long long n =
-	    nofile_limit() / (5ULL * c->site_count * c->reactors);
+	    nofile_limit() / (2ULL * c->site_count * c->reactors);
 
 	return n < CONFIG_FILE_CACHE_AUTO_MAX ? (unsigned)n
 					      : CONFIG_FILE_CACHE_AUTO_MAX;

@@ -199,8 +199,9 @@ struct config *config_load(const char *path, const struct config_overrides *,
     char *err, size_t errlen);
 void config_free(struct config *);
 /*
- * Descriptors held beside client connections: two generations' open-file
- * caches (one per site each), the listeners, and CONFIG_NOFILE_MARGIN.
+ * Descriptors kept from client connections: a quarter of the hard limit
+ * for the files being served and what the open-file caches keep when
+ * clients take the rest, the listeners, and CONFIG_NOFILE_MARGIN.
  * max_connections "auto" is the hard RLIMIT_NOFILE less this.
  */
 unsigned long long config_nofile_reserved(const struct config *);

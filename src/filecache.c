@@ -43,6 +43,9 @@ struct filecache {
 	struct filecache_entry *lru_head, *lru_tail;
 	unsigned count;
 	unsigned max_entries;
+	unsigned cap;		 /* max_entries, less after a shortage */
+	unsigned long shortages; /* the last one it answered */
+	long shed_ms;		 /* when it did */
 	unsigned ttl_ms;
 	size_t body_max;     /* the bound on body_total */
 	struct iopool *pool; /* closes descriptors */
@@ -50,6 +53,8 @@ struct filecache {
 
 /* Bytes kept by every cache, whichever reactor's: atomics. */
 static size_t body_total;
+/* Descriptor shortages met by any thread (filecache_short): atomic. */
+static unsigned long shortages;
 
 /* FNV-1a: short keys, no adversary who can pick them cheaply. */
 static size_t
@@ -79,7 +84,8 @@ filecache_create(unsigned max_entries, unsigned ttl_ms, size_t body_bytes,
 		return NULL;
 	}
 	fc->nbuckets = n;
-	fc->max_entries = max_entries;
+	fc->max_entries = fc->cap = max_entries;
+	fc->shortages = __atomic_load_n(&shortages, __ATOMIC_RELAXED);
 	fc->ttl_ms = ttl_ms;
 	fc->body_max = body_bytes;
 	fc->pool = pool;
@@ -148,6 +154,33 @@ evict(struct filecache *fc, struct filecache_entry *e)
 	entry_unref(fc, e);
 }
 
+void
+filecache_short(void)
+{
+	__atomic_add_fetch(&shortages, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * After a shortage the cache halves, and grows back by one entry per miss
+ * once FILECACHE_CALM_MS have passed without another: a load that keeps
+ * the process short keeps the cache small, and the closes go in batches.
+ */
+void
+filecache_shed(struct filecache *fc)
+{
+	unsigned long n;
+
+	if (fc == NULL ||
+	    (n = __atomic_load_n(&shortages, __ATOMIC_RELAXED)) ==
+		fc->shortages)
+		return;
+	fc->shortages = n;
+	fc->cap = fc->count / 2;
+	fc->shed_ms = monotime_ms();
+	while (fc->count > fc->cap)
+		evict(fc, fc->lru_tail);
+}
+
 /*
  * Whether the open file is still what was resolved: same size, mtime and
  * ctime (which every write and every utimensat sets to now, so a change
@@ -179,6 +212,7 @@ filecache_lookup(struct filecache *fc, const char *key, unsigned long turn,
 
 	if (fc == NULL || *key == '\0')
 		return NULL;
+	filecache_shed(fc);
 	for (e = fc->buckets[hash(key) & (fc->nbuckets - 1)]; e != NULL;
 	     e = e->hash_next)
 		if (strcmp(e->key, key) == 0)
@@ -229,6 +263,9 @@ filecache_insert(
 		bucket = &(*bucket)->hash_next;
 	if (*bucket != NULL)
 		evict(fc, *bucket);
+	if (fc->count >= fc->cap && fc->cap < fc->max_entries &&
+	    monotime_ms() - fc->shed_ms >= FILECACHE_CALM_MS)
+		fc->cap++;
 	memcpy(e->key, key, keylen + 1);
 	e->file = *file;
 	e->resolved_ms = monotime_ms();
@@ -303,7 +340,8 @@ void
 filecache_release(struct filecache *fc, struct filecache_entry *e)
 {
 	/* Bound the table on the way out, where closing is deferred anyway. */
-	while (fc->count > fc->max_entries)
+	filecache_shed(fc);
+	while (fc->count > fc->cap)
 		evict(fc, fc->lru_tail);
 	entry_unref(fc, e);
 }

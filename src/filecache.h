@@ -9,7 +9,9 @@
  * storage: a file rewritten in place, or unlinked or renamed over, is
  * noticed by the first request that arrives after the change.
  * Past the TTL one request resolves the path again while the others go on
- * using the entry.
+ * using the entry. Bounded twice: by its size (LRU), and by the
+ * process's descriptors, half of which it gives back whenever they run
+ * short (filecache_short).
  * A small file's bytes can be kept with its entry, so a hit costs no read
  * either; they are as fresh as the attributes checked, since a file whose
  * ctime could still be its last write's is never kept (filecache_body).
@@ -30,6 +32,8 @@ struct iopool;
 
 /* The largest file whose bytes an entry keeps. */
 #define FILECACHE_BODY_MAX 16384
+/* How long after a descriptor shortage a cache stays at what it shed to. */
+#define FILECACHE_CALM_MS 1000
 
 /* What an entry keeps of an open regular file, and gives back on a hit. */
 struct filecache_file {
@@ -88,6 +92,16 @@ const void *filecache_body(
     struct filecache *, struct filecache_entry *, int *read);
 /* The bytes every cache keeps, for the metrics. */
 size_t filecache_body_total(void);
+/*
+ * The process ran out of descriptors (EMFILE or ENFILE): any thread may
+ * say so. Every cache then gives back half its entries at its next use,
+ * and grows again only once FILECACHE_CALM_MS pass without another
+ * shortage, so the caches may hold descriptors the clients are not using
+ * and still never keep a client out for long.
+ */
+void filecache_short(void);
+/* Gives back what a shortage since its last use asks (NULL: nothing). */
+void filecache_shed(struct filecache *);
 /* Drops a reference; an evicted entry's descriptor is closed on the pool. */
 void filecache_release(struct filecache *, struct filecache_entry *);
 /* Builds the key for a path and the encodings a client takes. */

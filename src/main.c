@@ -142,12 +142,11 @@ nofile_check(const struct config *cfg)
 		log_info("max_connections auto: %u", cfg->max_connections);
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
 	    nofile.rlim_cur != RLIM_INFINITY && need > nofile.rlim_cur)
-		log_warnx(
-		    "max_connections %u and open_file_cache_max %u for "
-		    "%zu site%s need about %llu descriptors, but the limit is "
-		    "%llu: raise the hard limit (LimitNOFILE=, ulimit -Hn)",
-		    cfg->max_connections, cfg->open_file_cache_max,
-		    cfg->site_count, cfg->site_count == 1 ? "" : "s", need,
+		log_warnx("max_connections %u and the files they are served "
+			  "need about %llu descriptors, but the limit is "
+			  "%llu: raise the hard limit (LimitNOFILE=, ulimit "
+			  "-Hn)",
+		    cfg->max_connections, need,
 		    (unsigned long long)nofile.rlim_cur);
 }
 

@@ -348,6 +348,8 @@ walk_error(struct walk *w, const char *rel, int error)
 		errno = error;
 		log_warn_limited(&rl, "/%s: cannot open", rel);
 	}
+	if (error == EMFILE || error == ENFILE)
+		filecache_short();
 	walk_failed(w, status);
 }
 
@@ -679,6 +681,16 @@ docroot_cache(const struct docroot *root)
 		root->caches[i] = filecache_create(root->cache_max,
 		    root->cache_ttl_ms, root->cache_body_bytes, root->pool);
 	return root->caches[i];
+}
+
+void
+docroot_shed(const struct docroot *root)
+{
+	struct reactor *r = reactor_current();
+	unsigned i = r != NULL ? r->index : 0;
+
+	if (root->caches != NULL && i < CONFIG_REACTORS_MAX)
+		filecache_shed(root->caches[i]);
 }
 
 struct docroot *

@@ -54,6 +54,8 @@ struct docroot {
  * with no cache (or no memory for one: files are then opened each time).
  */
 struct filecache *docroot_cache(const struct docroot *);
+/* The calling reactor's cache for root answers a shortage (filecache_shed). */
+void docroot_shed(const struct docroot *);
 
 /*
  * Whether the reactor may sendfile st's file from the page cache: only

@@ -71,6 +71,7 @@
 #include "config.h"
 #include "conn.h"
 #include "coro.h"
+#include "filecache.h"
 #include "generation.h"
 #include "health.h"
 #include "iopool.h"
@@ -323,10 +324,23 @@ listeners_close(struct server *s)
  * logged at most once per LOG_RATELIMIT_MS with the count since.
  */
 static void
-accept_backoff(struct lane *lane)
+accept_backoff(struct lane *lane, int error)
 {
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+	struct generation *g = lane->gen;
+	size_t i;
 
+	/*
+	 * Out of descriptors: the open-file caches give some back, this
+	 * reactor's at once (its clients may all be idle, asking nothing of
+	 * them), the others' at their next use.
+	 */
+	if (error == EMFILE || error == ENFILE) {
+		filecache_short();
+		for (i = 0; i < g->nroots; i++)
+			docroot_shed(g->roots[i]);
+	}
+	errno = error;
 	log_warn_limited(&accept_log, "accept");
 	metrics_accept_error();
 	taps_enable(lane, 0);
@@ -517,7 +531,7 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 			slot_release(s);
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM)
-				accept_backoff(lane);
+				accept_backoff(lane, errno);
 			return;
 		}
 		lane->opened = 0;

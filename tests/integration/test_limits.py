@@ -55,6 +55,17 @@ def closed_or_reset(sock, timeout=5.0):
     return False
 
 
+def socket_count(pid):
+    """How many of pid's descriptors are sockets."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except FileNotFoundError:
+            pass  # closed while listed
+    return n
+
+
 def cpu_seconds(pid):
     """utime + stime of pid, in seconds."""
     with open("/proc/%d/stat" % pid) as f:
@@ -703,6 +714,55 @@ class OutOfFds(unittest.TestCase):
             self.assertGreater(m["coserve_accept_errors_total"], 0)
 
 
+class CacheGivesWay(unittest.TestCase):
+    """The open-file caches may hold descriptors clients are not using: when
+    accept() runs out, they give them back. The daemon has FILES files
+    cached and SPARE descriptors free when CLIENTS silent clients connect,
+    more than SPARE: each is accepted (it had waited in the backlog for good
+    before) and answered from a file still cached."""
+
+    FILES = 200
+    SPARE = 40
+    CLIENTS = 150
+
+    def test_idle_clients_take_cached_descriptors(self):
+        tmp = tempfile.mkdtemp(prefix="coserve-givesway-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for i in range(self.FILES):
+            write_file(os.path.join(tmp, "f%d.txt" % i), b"%d\n" % i)
+        # Silent clients must outlive the opening of the others.
+        with Server(root=tmp, config={"header_timeout_ms": 600000,
+                                      "keepalive_timeout_ms": 600000}) as srv:
+            for i in range(self.FILES):
+                self.assertEqual(fetch(srv.host, srv.port, "/f%d.txt" % i).body,
+                                 b"%d\n" % i)
+            # The fetches' connections are closed: wait for their descriptors.
+            wait_for(lambda: coserve_load.fd_count(srv.pid) < self.FILES + 100,
+                     10 * SLOWDOWN, "the fetches' connections closed")
+            held = coserve_load.fd_count(srv.pid)
+            self.assertGreaterEqual(held, self.FILES, "the files are cached")
+            sockets = socket_count(srv.pid)
+            hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)[1]
+            resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (held + self.SPARE, hard))
+            conns = []
+            try:
+                for _ in range(self.CLIENTS):
+                    conns.append(HTTPConnection(srv.host, srv.port, timeout=30 * SLOWDOWN))
+                wait_for(lambda: socket_count(srv.pid) - sockets >= self.CLIENTS,
+                         20 * SLOWDOWN, "%d clients accepted" % self.CLIENTS)
+                last = "/f%d.txt" % (self.FILES - 1)
+                for c in conns:
+                    c.send(build_request("GET", last))
+                for i, c in enumerate(conns):
+                    resp = c.read_response()
+                    self.assertEqual((resp.status, resp.body),
+                                     (200, b"%d\n" % (self.FILES - 1)), i)
+            finally:
+                for c in conns:
+                    c.close()
+            srv.wait_for_log("accept: Too many open files")
+
+
 @unittest.skipUnless(FAILMALLOC and os.path.exists(FAILMALLOC),
                      "FAILMALLOC is not set to the built failmalloc.so")
 class OutOfMemory(unittest.TestCase):
@@ -861,10 +921,10 @@ class DefaultConnectionCeiling(unittest.TestCase):
     tenth of them is answered."""
 
     CLIENTS = 3000
-    # What the daemon keeps beside its clients with one site and one
-    # listener (two open-file caches of a fifth of the limit each, the
-    # listener, 64 more), and a margin for our own descriptors.
-    NOFILE = (CLIENTS + 1 + 64 + 256) * 5 // 3 + 1
+    # What the daemon keeps from its clients with one listener (a quarter
+    # of the limit, the listener, 64 more), and a margin for our own
+    # descriptors.
+    NOFILE = (CLIENTS + 1 + 64 + 256) * 4 // 3 + 1
 
     def test_3000_idle_connections(self):
         # The daemon inherits our limits: raise ours for both of us.

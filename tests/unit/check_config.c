@@ -420,10 +420,11 @@ auto_connections(const char *text)
 }
 
 /*
- * "auto" is the hard RLIMIT_NOFILE less two generations' open-file caches
- * (one per site), the listeners and a margin of 64; at least half the
- * limit goes to clients. The caches' "auto" (the default) is a fifth of
- * the limit per site, shared by its reactors' caches.
+ * "auto" is the hard RLIMIT_NOFILE less a quarter (files in flight, what
+ * the caches keep when clients take the rest), the listeners and a margin
+ * of 64, whatever the caches' size: they give descriptors back when the
+ * process runs short. Their "auto" (the default) is half the limit, shared
+ * by every site's caches on every reactor.
  */
 START_TEST(max_connections_auto)
 {
@@ -440,27 +441,20 @@ START_TEST(max_connections_auto)
 		return;
 	}
 
-	ck_assert_uint_eq(auto_connections(""), 20000 - 2 * 4000 - 1 - 64);
+	ck_assert_uint_eq(auto_connections(""), 20000 - 5000 - 1 - 64);
 	ck_assert_uint_eq(auto_connections("max_connections = \"auto\";\n"
 	    "listen = [ \"127.0.0.1:1\", \"127.0.0.1:2\" ];\n"
 	    "metrics_listen = \"127.0.0.1:3\";\n"),
-	    20000 - 2 * 4000 - 3 - 64);
+	    20000 - 5000 - 3 - 64);
 	ck_assert_uint_eq(auto_connections("servers = ( { names = [\"a\"]; },\n"
-	    "  { names = [\"b\"]; } );\n"), 20000 - 3 * 2 * 1333 - 1 - 64);
-	ck_assert_uint_eq(auto_connections("open_file_cache_max = 1024;\n"),
-	    20000 - 2 * 1024 - 1 - 64);
+	    "  { names = [\"b\"]; } );\n"), 20000 - 5000 - 1 - 64);
 	ck_assert_uint_eq(auto_connections("open_file_cache_max = 0;\n"),
-	    20000 - 1 - 64);
-	ck_assert_uint_eq(auto_connections("open_file_cache_max = 5000;\n"),
-	    10000);
-	/*
-	 * Each reactor has its own caches, which share the site's fifth, and
-	 * its own listener descriptors.
-	 */
+	    20000 - 5000 - 1 - 64);
+	ck_assert_uint_eq(auto_connections("open_file_cache_max = 50000;\n"),
+	    20000 - 5000 - 1 - 64);
+	/* Each reactor has its own listener descriptors. */
 	ck_assert_uint_eq(auto_connections("reactors = 2;\n"),
-	    20000 - 2 * 2 * 2000 - 2 * 1 - 64);
-	ck_assert_uint_eq(auto_connections("reactors = 2;\n"
-	    "open_file_cache_max = 1024;\n"), 20000 - 2 * 2 * 1024 - 2 * 1 - 64);
+	    20000 - 5000 - 2 * 1 - 64);
 
 	/*
 	 * A reload passes the reactors running: the file's count waits for a
@@ -471,8 +465,8 @@ START_TEST(max_connections_auto)
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_uint_eq(c->reactors, 2);
 	ck_assert_uint_eq(c->reactors_asked, 1);
-	ck_assert_uint_eq(c->open_file_cache_max, 2000);
-	ck_assert_uint_eq(c->max_connections, 20000 - 2 * 2 * 2000 - 2 * 1 - 64);
+	ck_assert_uint_eq(c->open_file_cache_max, 5000);
+	ck_assert_uint_eq(c->max_connections, 20000 - 5000 - 2 * 1 - 64);
 	config_free(c);
 
 	write_conf("reactors = 1;\nmax_connections = 7;\n");
@@ -480,7 +474,7 @@ START_TEST(max_connections_auto)
 	ck_assert_ptr_nonnull(c);
 	ck_assert_uint_eq(c->max_connections, 7);
 	ck_assert_int_eq(c->max_connections_auto, 0);
-	ck_assert_uint_eq(c->open_file_cache_max, 4000);
+	ck_assert_uint_eq(c->open_file_cache_max, 10000);
 	ck_assert_int_eq(c->open_file_cache_auto, 1);
 	config_free(c);
 

@@ -350,6 +350,68 @@ START_TEST(bounded_and_in_use_survives)
 END_TEST
 
 /*
+ * A descriptor shortage anywhere halves every cache at its next use, the
+ * least recently used going first, and keeps it there until a calm
+ * second has passed; then each miss grows it by one entry again.
+ */
+START_TEST(short_sheds_half)
+{
+	struct filecache	*fc = filecache_create(8, 60000, 0, pool);
+	struct filecache	*later;
+	struct filecache_entry	*e;
+	struct filecache_file	 res[10], again;
+	struct timespec		 nap = { 0, 50 * 1000 * 1000 }, t0, now;
+	char			 name[16], key[16];
+	int			 i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		file(name, name);
+	}
+	for (i = 0; i < 8; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		snprintf(key, sizeof key, "f%d|000", i);
+		resolved(&res[i], name);
+		ck_assert_ptr_nonnull(e = filecache_insert(fc, key, &res[i]));
+		filecache_release(fc, e);
+	}
+	filecache_short();
+	/* Made after the shortage: nothing to answer. */
+	ck_assert_ptr_nonnull(later = filecache_create(8, 60000, 0, pool));
+	ck_assert_ptr_nonnull(e = filecache_lookup(fc, "f7|000", ++turn, &again));
+	filecache_release(fc, e);
+	for (i = 0; i < 8; i++)
+		ck_assert_msg(fd_open(res[i].fd) == (i >= 4), "f%d", i);
+	/* Not calm yet: a miss takes the place of the oldest. */
+	resolved(&res[8], "f8");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "f8|000", &res[8]));
+	filecache_release(fc, e);
+	ck_assert(!fd_open(res[4].fd));
+	ck_assert(fd_open(res[5].fd));
+	/* Calm once FILECACHE_CALM_MS have passed: the next miss adds one. */
+	ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+	do {
+		nanosleep(&nap, NULL);
+		ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &now), 0);
+	} while ((now.tv_sec - t0.tv_sec) * 1000 +
+		(now.tv_nsec - t0.tv_nsec) / 1000000 <=
+	    FILECACHE_CALM_MS);
+	resolved(&res[9], "f9");
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "f9|000", &res[9]));
+	filecache_release(fc, e);
+	for (i = 5; i < 10; i++)
+		ck_assert_msg(fd_open(res[i].fd), "f%d", i);
+	/* Another shortage halves it again: 5 become 2. */
+	filecache_short();
+	filecache_shed(fc);
+	for (i = 5; i < 10; i++)
+		ck_assert_msg(fd_open(res[i].fd) == (i >= 8), "f%d", i);
+	filecache_free(later);
+	filecache_free(fc);
+}
+END_TEST
+
+/*
  * Requests that miss together each resolve and insert: one entry per key
  * remains, the newest, and the older descriptors close once unused.
  */
@@ -544,6 +606,7 @@ main(void)
 	tcase_add_test(tc, truncated_in_use);
 	tcase_add_test(tc, checked_once_a_turn);
 	tcase_add_test(tc, ttl_expires);
+	tcase_add_test(tc, short_sheds_half);
 	tcase_add_test(tc, ttl_revalidates_once);
 	tcase_add_test(tc, bounded_and_in_use_survives);
 	tcase_add_test(tc, one_entry_per_key);
