@@ -181,6 +181,16 @@ filecache_shed(struct filecache *fc)
 		evict(fc, fc->lru_tail);
 }
 
+void
+filecache_retire(struct filecache *fc)
+{
+	if (fc == NULL)
+		return;
+	fc->max_entries = fc->cap = 0;
+	while (fc->lru_tail != NULL)
+		evict(fc, fc->lru_tail);
+}
+
 /*
  * Whether the open file is still what was resolved: same size, mtime and
  * ctime (which every write and every utimensat sets to now, so a change

@@ -102,6 +102,11 @@ size_t filecache_body_total(void);
 void filecache_short(void);
 /* Gives back what a shortage since its last use asks (NULL: nothing). */
 void filecache_shed(struct filecache *);
+/*
+ * For a configuration a reload replaced, whose connections still finish:
+ * every entry goes now (those in use when released), and none is kept.
+ */
+void filecache_retire(struct filecache *);
 /* Drops a reference; an evicted entry's descriptor is closed on the pool. */
 void filecache_release(struct filecache *, struct filecache_entry *);
 /* Builds the key for a path and the encodings a client takes. */

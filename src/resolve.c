@@ -684,12 +684,16 @@ docroot_cache(const struct docroot *root)
 }
 
 void
-docroot_shed(const struct docroot *root)
+docroot_shed(const struct docroot *root, int retire)
 {
 	struct reactor *r = reactor_current();
 	unsigned i = r != NULL ? r->index : 0;
 
-	if (root->caches != NULL && i < CONFIG_REACTORS_MAX)
+	if (root->caches == NULL || i >= CONFIG_REACTORS_MAX)
+		return;
+	if (retire)
+		filecache_retire(root->caches[i]);
+	else
 		filecache_shed(root->caches[i]);
 }
 

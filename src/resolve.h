@@ -54,8 +54,12 @@ struct docroot {
  * with no cache (or no memory for one: files are then opened each time).
  */
 struct filecache *docroot_cache(const struct docroot *);
-/* The calling reactor's cache for root answers a shortage (filecache_shed). */
-void docroot_shed(const struct docroot *);
+/*
+ * The calling reactor's cache for root answers a shortage now
+ * (filecache_shed), or with retire, once a reload has replaced root,
+ * gives back every descriptor and keeps no more (filecache_retire).
+ */
+void docroot_shed(const struct docroot *, int retire);
 
 /*
  * Whether the reactor may sendfile st's file from the page cache: only

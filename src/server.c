@@ -317,6 +317,16 @@ listeners_close(struct server *s)
 		evtimer_del(s->retire_ev);
 }
 
+/* This reactor's open-file caches of g: see docroot_shed(). */
+static void
+lane_shed(const struct generation *g, int retire)
+{
+	size_t i;
+
+	for (i = 0; i < g->nroots; i++)
+		docroot_shed(g->roots[i], retire);
+}
+
 /*
  * Out of fds or memory: pending connections wait in the listen queue while
  * accepting pauses for ACCEPT_BACKOFF_MS (a level-triggered listener
@@ -326,19 +336,21 @@ listeners_close(struct server *s)
 static void
 accept_backoff(struct lane *lane, int error)
 {
+	struct server *s = lane->server;
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
-	struct generation *g = lane->gen;
-	size_t i;
+	unsigned i;
 
 	/*
 	 * Out of descriptors: the open-file caches give some back, this
-	 * reactor's at once (its clients may all be idle, asking nothing of
-	 * them), the others' at their next use.
+	 * reactor's now and the others' when woken (their clients may all be
+	 * idle, asking nothing of the caches).
 	 */
 	if (error == EMFILE || error == ENFILE) {
 		filecache_short();
-		for (i = 0; i < g->nroots; i++)
-			docroot_shed(g->roots[i]);
+		lane_shed(lane->gen, 0);
+		for (i = 0; i < s->nlanes; i++)
+			if (s->lanes[i] != lane)
+				lane_wake(s->lanes[i]);
 	}
 	errno = error;
 	log_warn_limited(&accept_log, "accept");
@@ -480,6 +492,19 @@ lane_take_gen(struct lane *lane)
 }
 
 /*
+ * The generation a lane held before lane_take_gen(): the connections it
+ * still serves finish with it, but its caches keep no descriptors.
+ */
+static void
+lane_drop_gen(struct generation *old)
+{
+	if (old == NULL)
+		return;
+	lane_shed(old, 1);
+	generation_release(old);
+}
+
+/*
  * The generation for a connection accepted now: a reload's, taken here if
  * the lane's wake has not come yet, so that whoever connects once
  * "configuration reloaded" is logged gets the new configuration (its
@@ -497,8 +522,7 @@ lane_current_gen(struct lane *lane)
 		pthread_mutex_lock(&s->lock);
 		old = lane_take_gen(lane);
 		pthread_mutex_unlock(&s->lock);
-		if (old != NULL)
-			generation_release(old);
+		lane_drop_gen(old);
 	}
 	return lane->gen;
 }
@@ -1125,8 +1149,8 @@ lane_sync(struct lane *lane)
 		taps_sync(lane);
 	old = lane_take_gen(lane);
 	pthread_mutex_unlock(&s->lock);
-	if (old != NULL)
-		generation_release(old);
+	lane_drop_gen(old);
+	lane_shed(lane->gen, 0);
 	if (draining && !lane->drained) {
 		conn_drain();
 		__atomic_store_n(&lane->drained, 1, __ATOMIC_SEQ_CST);

@@ -22,7 +22,7 @@ import unittest
 import coserve_load
 from coserve_test import (COSERVE, RSS_FACTOR, RSS_POOL, SLOWDOWN, WRAPPED, HTTPConnection,
                           Server, ServerTestCase, build_request, config_text, fetch, main,
-                          sha256, wait_for, write_file)
+                          sha256, stop_checked, wait_for, write_file)
 
 FAILMALLOC = os.environ.get("FAILMALLOC", "")
 SAMPLE_RE = re.compile(r'^(coserve_[a-z_]+)(\{[^}]*\})? (\S+)$')
@@ -715,52 +715,71 @@ class OutOfFds(unittest.TestCase):
 
 
 class CacheGivesWay(unittest.TestCase):
-    """The open-file caches may hold descriptors clients are not using: when
-    accept() runs out, they give them back. The daemon has FILES files
-    cached and SPARE descriptors free when CLIENTS silent clients connect,
-    more than SPARE: each is accepted (it had waited in the backlog for good
-    before) and answered from a file still cached."""
+    """The open-file caches may hold descriptors clients are not using, and
+    give them back: to clients when accept() runs out, and at once when a
+    reload replaces the configuration they belong to."""
 
     FILES = 200
     SPARE = 40
     CLIENTS = 150
 
-    def test_idle_clients_take_cached_descriptors(self):
+    def cached_server(self):
+        """A server with FILES files, each fetched (so cached) on a
+        connection of its own, and those connections closed."""
         tmp = tempfile.mkdtemp(prefix="coserve-givesway-")
         self.addCleanup(shutil.rmtree, tmp, True)
         for i in range(self.FILES):
             write_file(os.path.join(tmp, "f%d.txt" % i), b"%d\n" % i)
         # Silent clients must outlive the opening of the others.
-        with Server(root=tmp, config={"header_timeout_ms": 600000,
-                                      "keepalive_timeout_ms": 600000}) as srv:
-            for i in range(self.FILES):
-                self.assertEqual(fetch(srv.host, srv.port, "/f%d.txt" % i).body,
-                                 b"%d\n" % i)
-            # The fetches' connections are closed: wait for their descriptors.
-            wait_for(lambda: coserve_load.fd_count(srv.pid) < self.FILES + 100,
-                     10 * SLOWDOWN, "the fetches' connections closed")
-            held = coserve_load.fd_count(srv.pid)
-            self.assertGreaterEqual(held, self.FILES, "the files are cached")
-            sockets = socket_count(srv.pid)
-            hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)[1]
-            resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (held + self.SPARE, hard))
-            conns = []
-            try:
-                for _ in range(self.CLIENTS):
-                    conns.append(HTTPConnection(srv.host, srv.port, timeout=30 * SLOWDOWN))
-                wait_for(lambda: socket_count(srv.pid) - sockets >= self.CLIENTS,
-                         20 * SLOWDOWN, "%d clients accepted" % self.CLIENTS)
-                last = "/f%d.txt" % (self.FILES - 1)
-                for c in conns:
-                    c.send(build_request("GET", last))
-                for i, c in enumerate(conns):
-                    resp = c.read_response()
-                    self.assertEqual((resp.status, resp.body),
-                                     (200, b"%d\n" % (self.FILES - 1)), i)
-            finally:
-                for c in conns:
-                    c.close()
-            srv.wait_for_log("accept: Too many open files")
+        srv = Server(root=tmp, config={"header_timeout_ms": 600000,
+                                       "keepalive_timeout_ms": 600000})
+        self.addCleanup(stop_checked, srv)
+        listeners = socket_count(srv.pid)
+        for i in range(self.FILES):
+            self.assertEqual(fetch(srv.host, srv.port, "/f%d.txt" % i).body, b"%d\n" % i)
+        wait_for(lambda: socket_count(srv.pid) == listeners, 10 * SLOWDOWN,
+                 "the fetches' connections closed")
+        self.assertGreaterEqual(coserve_load.fd_count(srv.pid), self.FILES, "cached")
+        return srv, listeners
+
+    def test_idle_clients_take_cached_descriptors(self):
+        # SPARE descriptors free, CLIENTS silent clients: without the caches
+        # giving way the rest wait in the backlog for good.
+        srv, listeners = self.cached_server()
+        hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)[1]
+        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE,
+                         (coserve_load.fd_count(srv.pid) + self.SPARE, hard))
+        conns = []
+        try:
+            for _ in range(self.CLIENTS):
+                conns.append(HTTPConnection(srv.host, srv.port, timeout=30 * SLOWDOWN))
+            wait_for(lambda: socket_count(srv.pid) - listeners >= self.CLIENTS,
+                     20 * SLOWDOWN, "%d clients accepted" % self.CLIENTS)
+            # Answered too; a missing file needs no descriptor of its own.
+            for c in conns:
+                c.send(build_request("GET", "/missing.txt"))
+            for i, c in enumerate(conns):
+                self.assertEqual(c.read_response().status, 404, i)
+        finally:
+            for c in conns:
+                c.close()
+        srv.wait_for_log("accept: Too many open files")
+
+    def test_reload_frees_the_old_caches(self):
+        # A keep-alive connection holds the old configuration past the
+        # reload; its caches' descriptors go back all the same.
+        srv, _ = self.cached_server()
+        before = coserve_load.fd_count(srv.pid)
+        with HTTPConnection(srv.host, srv.port) as c:
+            c.send(build_request("GET", "/f0.txt"))
+            self.assertEqual(c.read_response().body, b"0\n")
+            reload(srv, {"server_tokens": "off"})
+            wait_for(lambda: coserve_load.fd_count(srv.pid) < before - self.FILES // 2,
+                     10 * SLOWDOWN, "the old caches' descriptors closed")
+            # The old configuration still serves it, without a cache.
+            for _ in range(2):
+                c.send(build_request("GET", "/f1.txt"))
+                self.assertEqual(c.read_response().body, b"1\n")
 
 
 @unittest.skipUnless(FAILMALLOC and os.path.exists(FAILMALLOC),
