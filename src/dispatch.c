@@ -181,7 +181,7 @@ redirect_host(struct slice host, char *out, size_t size)
  * or address, else from the site's first exact name; without either
  * there is nowhere to send the client.
  */
-static int
+static __attribute__((noinline)) int
 send_https_redirect(struct exchange *x, const struct path *p, unsigned port)
 {
 	const struct site_config *site = x->root->site;

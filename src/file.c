@@ -202,7 +202,7 @@ describe(struct resolution *res, const struct docroot *root)
  * The Location is built from the resolved path, never from the client's
  * bytes: "//host/.." must not become a redirect to another site.
  */
-static int
+static __attribute__((noinline)) int
 send_redirect(struct exchange *x, const struct path *p, struct response *r)
 {
 	char location[sizeof p->rel * 3 + 2];
@@ -577,7 +577,11 @@ open_target(const struct exchange *x, const struct path *p,
 {
 	const struct docroot *root = x->root;
 	struct filecache_entry *cached;
-	char key[sizeof p->rel + 16];
+	/*
+	 * Longer paths go uncached: a key as long as any path would be a
+	 * page more of stack for every request to fault in (file_serve()).
+	 */
+	char key[FILECACHE_KEY_MAX];
 
 	*queued = 0;
 	resolve_init(res, root, p, x->req->accept_encoding.ptr,

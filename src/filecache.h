@@ -109,7 +109,12 @@ void filecache_shed(struct filecache *);
 void filecache_retire(struct filecache *);
 /* Drops a reference; an evicted entry's descriptor is closed on the pool. */
 void filecache_release(struct filecache *, struct filecache_entry *);
-/* Builds the key for a path and the encodings a client takes. */
+/* The longest key, NUL included, that a caller need make room for. */
+#define FILECACHE_KEY_MAX 1024
+/*
+ * Builds the key for a path and the encodings a client takes; "" (not
+ * cached) when it would not fit size bytes.
+ */
 size_t filecache_key(char *buf, size_t size, const char *rel,
     int trailing_slash, const unsigned *accept, size_t accept_count);
 

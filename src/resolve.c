@@ -374,7 +374,7 @@ set_name(struct resolution *res, const char *rel)
  * even as missing) gives the whole resolution up: which file is served
  * must not depend on where it was resolved.
  */
-static void
+static __attribute__((noinline)) void
 walk_sidecar(struct walk *w, const char *rel)
 {
 	struct resolution *res = w->res;
@@ -408,14 +408,81 @@ walk_sidecar(struct walk *w, const char *rel)
 	}
 }
 
+/*
+ * What rel opened: a regular file is the resolution, with the sidecar the
+ * client takes best; name gives its media type.
+ */
+static void
+walk_file(struct walk *w, const char *rel, const char *name)
+{
+	struct resolution *res = w->res;
+
+	if (!S_ISREG(res->st.st_mode)) {
+		walk_failed(w, 403);
+		return;
+	}
+	set_name(res, name);
+	res->result = RESOLVE_FILE;
+	if (res->accept_count > 0)
+		walk_sidecar(w, rel);
+	if (w->gave_up) {
+		walk_close(w, res->fd);
+		res->fd = -1;
+	}
+}
+
+/*
+ * A directory named with its '/': its index, or the directory to list.
+ * Not inlined, as walk_sidecar() is not: a path's worth of stack each,
+ * which a plain file's walk would otherwise fault in on every new
+ * coroutine stack (stack-clash probes touch a whole frame).
+ */
+static __attribute__((noinline)) void
+walk_index(struct walk *w, int dirfd)
+{
+	struct resolution *res = w->res;
+	const struct path *p = res->path;
+	char index_rel[sizeof p->rel + NAME_MAX + 2];
+	int error;
+
+	if ((size_t)snprintf(index_rel, sizeof index_rel, "%s%s%s", p->rel,
+		p->rel[0] != '\0' ? "/" : "",
+		res->root->index) >= sizeof index_rel) {
+		walk_close(w, dirfd);
+		walk_failed(w, 404);
+		return;
+	}
+	if ((res->fd = walk_open(w, index_rel)) == -1) {
+		error = errno;
+		if (!w->gave_up && error == ENOENT &&
+		    res->root->site->autoindex) {
+			/* No index: the directory itself is listed. */
+			res->fd = dirfd;
+			res->result = RESOLVE_LISTING;
+			return;
+		}
+		walk_close(w, dirfd);
+		if (!w->gave_up && error == ENOENT)
+			walk_failed(w, 403);
+		else
+			walk_error(w, index_rel, error);
+		return;
+	}
+	walk_close(w, dirfd);
+	if (walk_stat(w, res->fd, &res->st) == -1) {
+		walk_error(w, index_rel, errno);
+		return;
+	}
+	walk_file(w, index_rel, res->root->index);
+}
+
 /* Open, stat, and for a directory its index, wherever w says. */
 static void
 walk_resolve(struct walk *w)
 {
 	struct resolution *res = w->res;
 	const struct path *p = res->path;
-	char index_rel[sizeof p->rel + NAME_MAX + 2];
-	int dirfd, error;
+	int dirfd;
 
 	if (!res->root->site->dotfiles && path_is_hidden(p->rel)) {
 		walk_failed(w, 404);
@@ -434,50 +501,15 @@ walk_resolve(struct walk *w)
 			res->result = RESOLVE_REDIRECT;
 			return;
 		}
-		if ((size_t)snprintf(index_rel, sizeof index_rel, "%s%s%s",
-			p->rel, p->rel[0] != '\0' ? "/" : "",
-			res->root->index) >= sizeof index_rel) {
-			walk_close(w, dirfd);
-			walk_failed(w, 404);
-			return;
-		}
-		if ((res->fd = walk_open(w, index_rel)) == -1) {
-			error = errno;
-			if (!w->gave_up && error == ENOENT &&
-			    res->root->site->autoindex) {
-				/* No index: the directory itself is listed. */
-				res->fd = dirfd;
-				res->result = RESOLVE_LISTING;
-				return;
-			}
-			walk_close(w, dirfd);
-			if (!w->gave_up && error == ENOENT)
-				walk_failed(w, 403);
-			else
-				walk_error(w, index_rel, error);
-			return;
-		}
-		walk_close(w, dirfd);
-		if (walk_stat(w, res->fd, &res->st) == -1) {
-			walk_error(w, index_rel, errno);
-			return;
-		}
-	} else if (p->trailing_slash) {
+		walk_index(w, dirfd);
+		return;
+	}
+	if (p->trailing_slash) {
 		/* "/file/" names a directory that is not there. */
 		walk_failed(w, 404);
 		return;
 	}
-	if (!S_ISREG(res->st.st_mode)) {
-		walk_failed(w, 403);
-		return;
-	}
-	set_name(res, p->trailing_slash ? res->root->index : p->rel);
-	res->result = RESOLVE_FILE;
-	walk_sidecar(w, p->trailing_slash ? index_rel : p->rel);
-	if (w->gave_up) {
-		walk_close(w, res->fd);
-		res->fd = -1;
-	}
+	walk_file(w, p->rel, p->rel);
 }
 
 /* Worker: the walk that may block. */
