@@ -1170,6 +1170,7 @@ h2_session_new(struct h2_conn *h)
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
 	nghttp2_option_set_server_fallback_rfc7540_priorities(opt, 1);
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(
 	    cbs, h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);

@@ -288,6 +288,16 @@ class H2Test(ServerTestCase):
         self.addCleanup(c.close)
         return c
 
+    def test_responses_index_no_fields(self):
+        """coserve's HPACK encoder keeps no dynamic table, as nginx's:
+        each response's fields are literal or from the static table, so a
+        parked connection holds no field entries (and a response allocates
+        none)."""
+        c = self.client()
+        for name in sorted(self.small)[:3]:
+            self.assertEqual(c.get("/" + name).data, self.small[name])
+        self.assertEqual(len(c.conn.decoder.header_table.dynamic_entries), 0)
+
     # --- curl ------------------------------------------------------------
 
     def test_curl_http2_over_tls(self):
