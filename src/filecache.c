@@ -154,6 +154,14 @@ evict(struct filecache *fc, struct filecache_entry *e)
 	entry_unref(fc, e);
 }
 
+/* Down to the cap, the least recently used first. */
+static void
+trim(struct filecache *fc)
+{
+	while (fc->count > fc->cap)
+		evict(fc, fc->lru_tail);
+}
+
 void
 filecache_short(void)
 {
@@ -177,8 +185,7 @@ filecache_shed(struct filecache *fc)
 	fc->shortages = n;
 	fc->cap = fc->count / 2;
 	fc->shed_ms = monotime_ms();
-	while (fc->count > fc->cap)
-		evict(fc, fc->lru_tail);
+	trim(fc);
 }
 
 void
@@ -187,8 +194,7 @@ filecache_retire(struct filecache *fc)
 	if (fc == NULL)
 		return;
 	fc->max_entries = fc->cap = 0;
-	while (fc->lru_tail != NULL)
-		evict(fc, fc->lru_tail);
+	trim(fc);
 }
 
 /*
@@ -351,8 +357,7 @@ filecache_release(struct filecache *fc, struct filecache_entry *e)
 {
 	/* Bound the table on the way out, where closing is deferred anyway. */
 	filecache_shed(fc);
-	while (fc->count > fc->cap)
-		evict(fc, fc->lru_tail);
+	trim(fc);
 	entry_unref(fc, e);
 }
 

@@ -701,32 +701,42 @@ docroot_probe(struct docroot *root, char *err, size_t errlen)
 	return 0;
 }
 
-struct filecache *
-docroot_cache(const struct docroot *root)
+/* Where the calling reactor's cache for root is kept; NULL with none. */
+static struct filecache **
+cache_slot(const struct docroot *root)
 {
 	struct reactor *r = reactor_current();
 	unsigned i = r != NULL ? r->index : 0;
 
 	if (root->caches == NULL || i >= CONFIG_REACTORS_MAX)
 		return NULL;
-	if (root->caches[i] == NULL)
-		root->caches[i] = filecache_create(root->cache_max,
-		    root->cache_ttl_ms, root->cache_body_bytes, root->pool);
-	return root->caches[i];
+	return &root->caches[i];
+}
+
+struct filecache *
+docroot_cache(const struct docroot *root)
+{
+	struct filecache **slot = cache_slot(root);
+
+	if (slot == NULL)
+		return NULL;
+	if (*slot == NULL)
+		*slot = filecache_create(root->cache_max, root->cache_ttl_ms,
+		    root->cache_body_bytes, root->pool);
+	return *slot;
 }
 
 void
 docroot_shed(const struct docroot *root, int retire)
 {
-	struct reactor *r = reactor_current();
-	unsigned i = r != NULL ? r->index : 0;
+	struct filecache **slot = cache_slot(root);
 
-	if (root->caches == NULL || i >= CONFIG_REACTORS_MAX)
+	if (slot == NULL)
 		return;
 	if (retire)
-		filecache_retire(root->caches[i]);
+		filecache_retire(*slot);
 	else
-		filecache_shed(root->caches[i]);
+		filecache_shed(*slot);
 }
 
 struct docroot *

@@ -243,6 +243,17 @@ lane_wake(struct lane *lane)
 	(void)write(lane->wake_fd, &one, sizeof one);
 }
 
+/* Every lane but self syncs (lane_sync). */
+static void
+lanes_wake_others(struct server *s, const struct lane *self)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nlanes; i++)
+		if (s->lanes[i] != self)
+			lane_wake(s->lanes[i]);
+}
+
 /* After a change under s->lock: every lane copies it (lane_sync). */
 static void
 lanes_wake(struct server *s)
@@ -336,9 +347,7 @@ lane_shed(const struct generation *g, int retire)
 static void
 accept_backoff(struct lane *lane, int error)
 {
-	struct server *s = lane->server;
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
-	unsigned i;
 
 	/*
 	 * Out of descriptors: the open-file caches give some back, this
@@ -348,9 +357,7 @@ accept_backoff(struct lane *lane, int error)
 	if (error == EMFILE || error == ENFILE) {
 		filecache_short();
 		lane_shed(lane->gen, 0);
-		for (i = 0; i < s->nlanes; i++)
-			if (s->lanes[i] != lane)
-				lane_wake(s->lanes[i]);
+		lanes_wake_others(lane->server, lane);
 	}
 	errno = error;
 	log_warn_limited(&accept_log, "accept");
@@ -436,14 +443,9 @@ listener_retire(struct server *s, struct listener *l, unsigned ms)
 static void
 slot_release(struct server *s)
 {
-	unsigned i;
-
 	__atomic_sub_fetch(&s->conns, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->npaused, __ATOMIC_SEQ_CST) == 0)
-		return;
-	for (i = 0; i < s->nlanes; i++)
-		if (s->lanes[i] != this_lane)
-			lane_wake(s->lanes[i]);
+	if (__atomic_load_n(&s->npaused, __ATOMIC_SEQ_CST) != 0)
+		lanes_wake_others(s, this_lane);
 }
 
 /* Watches the taps again if a slot is free. */
