@@ -588,6 +588,12 @@ open_target(const struct exchange *x, const struct path *p,
 	    x->req->accept_encoding.len);
 	filecache_key(key, sizeof key, p->rel, p->trailing_slash, res->accept,
 	    res->accept_count);
+	/* The bytes kept_body() would keep, read with a miss's open. */
+	if (x->req->method != HTTP_HEAD && root->cache_body_bytes > 0 &&
+	    key[0] != '\0')
+		res->read_max = zerocopy(x, FILECACHE_BODY_MAX)
+		    ? root->sendfile_min_bytes - 1
+		    : FILECACHE_BODY_MAX;
 	/* A hot file: no open, no fstat, no close; nothing for the pool. */
 	if ((cached = resolve_cache_lookup(res, key)) != NULL)
 		return cached;
@@ -601,8 +607,15 @@ open_target(const struct exchange *x, const struct path *p,
 		describe(res, root);
 		cached = resolve_cache_insert(res, key);
 	}
-	if (cached == NULL)
+	if (res->body != NULL)
+		metrics_cached_read(0); /* a read, by the pool */
+	if (cached != NULL)
+		filecache_keep(docroot_cache(root), cached, res->body);
+	else {
+		free(res->body);
 		resolve_cache_forget(res, key);
+	}
+	res->body = NULL;
 	return cached;
 }
 

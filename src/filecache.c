@@ -310,23 +310,42 @@ filecache_forget(struct filecache *fc, const char *key)
 		evict(fc, e);
 }
 
+/*
+ * Whether a file's bytes may be kept: small, and changed long enough ago
+ * that a write in the same timestamp tick could not go unseen.
+ */
+static int
+keepable(const struct stat *st)
+{
+	struct timespec now;
+
+	return st->st_size > 0 && st->st_size <= FILECACHE_BODY_MAX &&
+	    clock_gettime(CLOCK_REALTIME_COARSE, &now) == 0 &&
+	    now.tv_sec - st->st_ctim.tv_sec >= 2;
+}
+
+/* Counts len bytes against the process's bound: -1 when over it. */
+static int
+reserve(const struct filecache *fc, size_t len)
+{
+	if (__atomic_add_fetch(&body_total, len, __ATOMIC_RELAXED) <=
+	    fc->body_max)
+		return 0;
+	__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
+	return -1;
+}
+
 const void *
 filecache_body(struct filecache *fc, struct filecache_entry *e, int *read)
 {
 	size_t len = (size_t)e->file.st.st_size;
-	struct timespec now;
 	struct iovec iov;
 	ssize_t n;
 
 	if (e->body != NULL || !e->cached)
 		return e->body;
-	if (len == 0 || len > FILECACHE_BODY_MAX ||
-	    clock_gettime(CLOCK_REALTIME_COARSE, &now) == -1 ||
-	    now.tv_sec - e->file.st.st_ctim.tv_sec < 2)
+	if (!keepable(&e->file.st) || reserve(fc, len) == -1)
 		return NULL;
-	if (__atomic_add_fetch(&body_total, len, __ATOMIC_RELAXED) >
-	    fc->body_max)
-		goto unreserve;
 	if ((iov.iov_base = malloc(len)) == NULL)
 		goto unreserve;
 	iov.iov_len = len;
@@ -344,6 +363,38 @@ filecache_body(struct filecache *fc, struct filecache_entry *e, int *read)
 unreserve:
 	__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
 	return NULL;
+}
+
+void *
+filecache_read(int fd, const struct stat *st, size_t max)
+{
+	size_t len = (size_t)st->st_size;
+	void *buf;
+	ssize_t n;
+
+	if (len > max || !keepable(st) || (buf = malloc(len)) == NULL)
+		return NULL;
+	do
+		n = pread(fd, buf, len, 0);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)len) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+void
+filecache_keep(struct filecache *fc, struct filecache_entry *e, void *bytes)
+{
+	if (bytes == NULL)
+		return;
+	if (e->body == NULL && e->cached && keepable(&e->file.st) &&
+	    reserve(fc, (size_t)e->file.st.st_size) == 0) {
+		e->body = bytes;
+		return;
+	}
+	free(bytes);
 }
 
 size_t

@@ -516,9 +516,12 @@ walk_resolve(struct walk *w)
 static void
 resolve_work(struct iojob *job)
 {
-	struct walk w = { (struct resolution *)job, 0, 0 };
+	struct resolution *res = (struct resolution *)job;
+	struct walk w = { res, 0, 0 };
 
 	walk_resolve(&w);
+	if (res->result == RESOLVE_FILE && res->read_max > 0)
+		res->body = filecache_read(res->fd, &res->st, res->read_max);
 }
 
 int

@@ -99,9 +99,16 @@ struct resolution {
 	char last_modified[HTTPDATE_LEN + 1];
 	const char *type;  /* Content-Type */
 	unsigned encoding; /* a sidecar's ENCODING_*, or 0 */
+	/*
+	 * A small file's bytes, read by the job that opened it (malloc'd,
+	 * the caller's), so a miss costs one job and not two. NULL when
+	 * read_max was 0 or the file is larger, or no job was needed.
+	 */
+	void *body;
 	/* Input: sidecar encodings the client takes, best first. */
 	unsigned accept[ENCODING_COUNT];
 	size_t accept_count;
+	size_t read_max; /* the largest file whose bytes the job reads */
 };
 
 /*

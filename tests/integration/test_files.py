@@ -557,6 +557,40 @@ class KeptBodyTest(ServerTestCase):
 
 
 @unittest.skipUnless(SLOWFS and os.path.exists(SLOWFS), "SLOWFS is not set to the built slowfs.so")
+class KeptBodyFromStorageTest(ServerTestCase):
+    """A small file that is not in memory (slowfs: its name misses the
+    dentry cache and a read that may not wait gets EAGAIN) costs one I/O
+    pool job on its first request, which opens it and reads its bytes for
+    the cache to keep, and no job after that."""
+
+    server_config = {"metrics_listen": "127.0.0.1:0"}
+    server_env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW", "SLOWFS_DELAY_MS": "20"}
+    DATA = os.urandom(5000)
+    metrics = KeptBodyTest.metrics
+
+    @classmethod
+    def make_root(cls, root):
+        if "SLOW" in root:
+            raise unittest.SkipTest("the temp dir name holds the marker: %s" % root)
+        cls.path = os.path.join(root, "SLOW-small.bin")
+        write_file(cls.path, cls.DATA)
+
+    def test_one_job_then_none(self):
+        # Kept only once its ctime is two seconds old (KeptBodyTest).
+        wait_for(lambda: time.time() - os.stat(self.path).st_ctime >= 2.5, WAIT_S,
+                 "SLOW-small.bin two seconds old")
+        jobs = []
+        with self.server.connect() as c:  # one reactor, one cache
+            for _ in range(4):
+                before = self.metrics()["coserve_io_jobs_total"]
+                c.request("GET", "/SLOW-small.bin")
+                r = c.read_response()
+                self.assertEqual((r.status, r.body), (200, self.DATA))
+                jobs.append(self.metrics()["coserve_io_jobs_total"] - before)
+        self.assertEqual(jobs, [1, 0, 0, 0], "I/O pool jobs per request")
+
+
+@unittest.skipUnless(SLOWFS and os.path.exists(SLOWFS), "SLOWFS is not set to the built slowfs.so")
 class FilesWithoutOpenat2(FilesTest):
     """Every test above again on the fallback for kernels without openat2:
     slowfs.so makes the syscall fail with ENOSYS, so paths are confined by
