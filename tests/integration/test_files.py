@@ -563,7 +563,9 @@ class KeptBodyFromStorageTest(ServerTestCase):
     pool job on its first request, which opens it and reads its bytes for
     the cache to keep, and no job after that."""
 
-    server_config = {"metrics_listen": "127.0.0.1:0"}
+    # No storage probe, and no revalidation by TTL: jobs of their own.
+    server_config = {"metrics_listen": "127.0.0.1:0", "health_probe_interval_ms": 3600000,
+                     "open_file_cache_ttl_ms": 600000}
     server_env = {"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": "SLOW", "SLOWFS_DELAY_MS": "20"}
     DATA = os.urandom(5000)
     metrics = KeptBodyTest.metrics
