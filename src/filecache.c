@@ -154,6 +154,56 @@ evict(struct filecache *fc, struct filecache_entry *e)
 	entry_unref(fc, e);
 }
 
+/*
+ * Whether a file's bytes may be kept: small, and changed long enough ago
+ * that a write in the same timestamp tick could not go unseen.
+ */
+static int
+keepable(const struct stat *st)
+{
+	struct timespec now;
+
+	return st->st_size > 0 && st->st_size <= FILECACHE_BODY_MAX &&
+	    clock_gettime(CLOCK_REALTIME_COARSE, &now) == 0 &&
+	    now.tv_sec - st->st_ctim.tv_sec >= 2;
+}
+
+/* Counts len bytes against the process's bound: -1 when over it. */
+static int
+reserve(const struct filecache *fc, size_t len)
+{
+	if (__atomic_add_fetch(&body_total, len, __ATOMIC_RELAXED) <=
+	    fc->body_max)
+		return 0;
+	__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
+	return -1;
+}
+
+/*
+ * A revalidation that found the file as it was: the bytes the entry it
+ * replaces kept stay kept, copied since requests may still send them.
+ */
+static void
+inherit_body(struct filecache *fc, struct filecache_entry *e,
+    const struct filecache_entry *old)
+{
+	const struct stat *a = &e->file.st, *b = &old->file.st;
+	size_t len = (size_t)a->st_size;
+
+	if (old->body == NULL || a->st_dev != b->st_dev ||
+	    a->st_ino != b->st_ino || a->st_size != b->st_size ||
+	    a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+	    a->st_mtim.tv_nsec != b->st_mtim.tv_nsec ||
+	    a->st_ctim.tv_sec != b->st_ctim.tv_sec ||
+	    a->st_ctim.tv_nsec != b->st_ctim.tv_nsec || reserve(fc, len) == -1)
+		return;
+	if ((e->body = malloc(len)) == NULL) {
+		__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
+		return;
+	}
+	memcpy(e->body, old->body, len);
+}
+
 /* Down to the cap, the least recently used first. */
 static void
 trim(struct filecache *fc)
@@ -274,16 +324,18 @@ filecache_insert(
 	 * resolution replaces the entry, or each would hold a descriptor of
 	 * the same file and push other files out until LRU reached it.
 	 */
+	e->file = *file;
 	bucket = &fc->buckets[hash(key) & (fc->nbuckets - 1)];
 	while (*bucket != NULL && strcmp((*bucket)->key, key) != 0)
 		bucket = &(*bucket)->hash_next;
-	if (*bucket != NULL)
+	if (*bucket != NULL) {
+		inherit_body(fc, e, *bucket);
 		evict(fc, *bucket);
+	}
 	if (fc->count >= fc->cap && fc->cap < fc->max_entries &&
 	    monotime_ms() - fc->shed_ms >= FILECACHE_CALM_MS)
 		fc->cap++;
 	memcpy(e->key, key, keylen + 1);
-	e->file = *file;
 	e->resolved_ms = monotime_ms();
 	e->refs = 2; /* the table's and the caller's */
 	e->cached = 1;
@@ -308,31 +360,6 @@ filecache_forget(struct filecache *fc, const char *key)
 			break;
 	if (e != NULL && e->revalidating)
 		evict(fc, e);
-}
-
-/*
- * Whether a file's bytes may be kept: small, and changed long enough ago
- * that a write in the same timestamp tick could not go unseen.
- */
-static int
-keepable(const struct stat *st)
-{
-	struct timespec now;
-
-	return st->st_size > 0 && st->st_size <= FILECACHE_BODY_MAX &&
-	    clock_gettime(CLOCK_REALTIME_COARSE, &now) == 0 &&
-	    now.tv_sec - st->st_ctim.tv_sec >= 2;
-}
-
-/* Counts len bytes against the process's bound: -1 when over it. */
-static int
-reserve(const struct filecache *fc, size_t len)
-{
-	if (__atomic_add_fetch(&body_total, len, __ATOMIC_RELAXED) <=
-	    fc->body_max)
-		return 0;
-	__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
-	return -1;
 }
 
 const void *

@@ -575,6 +575,86 @@ START_TEST(body_not_kept)
 }
 END_TEST
 
+/*
+ * A revalidation that resolves the file as it was keeps its bytes: the
+ * new entry has a copy (the old one's may still be going out), no read;
+ * one that finds it changed keeps none of the old bytes.
+ */
+START_TEST(body_outlives_revalidation)
+{
+	struct filecache	*fc = filecache_create(8, 60000, 1 << 20, pool);
+	struct filecache_entry	*old, *e;
+	struct filecache_file	 res;
+	const void		*body, *again;
+	size_t			 before = filecache_body_total();
+	int			 read = 0;
+
+	file("r.txt", "same bytes");
+	settle("r.txt");
+	old = inserted(fc, "r|000", "r.txt", &res);
+	ck_assert_ptr_nonnull(body = filecache_body(fc, old, &read));
+	/* Resolved again while a request still sends the old bytes. */
+	read = 0;
+	e = inserted(fc, "r|000", "r.txt", &res);
+	ck_assert_ptr_nonnull(again = filecache_body(fc, e, &read));
+	ck_assert_int_eq(read, 0);
+	ck_assert_ptr_ne(again, body);
+	ck_assert_mem_eq(again, "same bytes", 10);
+	ck_assert_mem_eq(body, "same bytes", 10);
+	ck_assert_uint_eq(filecache_body_total(), before + 20);
+	filecache_release(fc, old);
+	ck_assert_uint_eq(filecache_body_total(), before + 10);
+	filecache_release(fc, e);
+	/* Changed since: the next entry reads the new bytes. */
+	file("r.txt", "new  bytes");
+	settle("r.txt");
+	e = inserted(fc, "r|000", "r.txt", &res);
+	ck_assert_uint_eq(filecache_body_total(), before);
+	ck_assert_ptr_nonnull(body = filecache_body(fc, e, &read));
+	ck_assert_int_eq(read, 1);
+	ck_assert_mem_eq(body, "new  bytes", 10);
+	filecache_release(fc, e);
+	filecache_free(fc);
+	ck_assert_uint_eq(filecache_body_total(), before);
+}
+END_TEST
+
+/*
+ * A worker's read (filecache_read) of what the cache would keep, handed
+ * to the entry (filecache_keep): kept, no read on the reactor. More than
+ * max, or just written, it reads nothing.
+ */
+START_TEST(body_read_with_open)
+{
+	struct filecache	*fc = filecache_create(8, 60000, 1 << 20, pool);
+	struct filecache_entry	*e;
+	struct filecache_file	 res;
+	const void		*body;
+	void			*bytes;
+	size_t			 before = filecache_body_total();
+	int			 read = 0;
+
+	file("w.txt", "read by a worker");
+	settle("w.txt");
+	resolved(&res, "w.txt");
+	ck_assert_ptr_null(filecache_read(res.fd, &res.st, 15));
+	ck_assert_ptr_nonnull(bytes = filecache_read(res.fd, &res.st, 16));
+	ck_assert_ptr_nonnull(e = filecache_insert(fc, "w|000", &res));
+	filecache_keep(fc, e, bytes);
+	ck_assert_ptr_eq(body = filecache_body(fc, e, &read), bytes);
+	ck_assert_int_eq(read, 0);
+	ck_assert_mem_eq(body, "read by a worker", 16);
+	ck_assert_uint_eq(filecache_body_total(), before + 16);
+	filecache_release(fc, e);
+	file("x.txt", "just written");
+	resolved(&res, "x.txt");
+	ck_assert_ptr_null(filecache_read(res.fd, &res.st, 1024));
+	close(res.fd);
+	filecache_free(fc);
+	ck_assert_uint_eq(filecache_body_total(), before);
+}
+END_TEST
+
 START_TEST(keys)
 {
 	static const unsigned	 accept[] = { 4, 1 };
@@ -612,6 +692,8 @@ main(void)
 	tcase_add_test(tc, one_entry_per_key);
 	tcase_add_test(tc, body_kept);
 	tcase_add_test(tc, body_not_kept);
+	tcase_add_test(tc, body_outlives_revalidation);
+	tcase_add_test(tc, body_read_with_open);
 	tcase_add_test(tc, keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
