@@ -588,7 +588,7 @@ open_target(const struct exchange *x, const struct path *p,
 	    x->req->accept_encoding.len);
 	filecache_key(key, sizeof key, p->rel, p->trailing_slash, res->accept,
 	    res->accept_count);
-	/* The bytes kept_body() would keep, read with a miss's open. */
+	/* A miss's job reads what the copy path would read in one chunk. */
 	if (x->req->method != HTTP_HEAD && root->cache_body_bytes > 0 &&
 	    key[0] != '\0')
 		res->read_max = zerocopy(x, FILECACHE_BODY_MAX)
@@ -609,13 +609,8 @@ open_target(const struct exchange *x, const struct path *p,
 	}
 	if (res->body != NULL)
 		metrics_cached_read(0); /* a read, by the pool */
-	if (cached != NULL)
-		filecache_keep(docroot_cache(root), cached, res->body);
-	else {
-		free(res->body);
+	if (cached == NULL)
 		resolve_cache_forget(res, key);
-	}
-	res->body = NULL;
 	return cached;
 }
 
@@ -764,10 +759,17 @@ file_serve(struct exchange *x, const struct path *p)
 		rc = send_unsatisfiable(x, rep.size, &r);
 		break;
 	default:
-		rep.body = kept_body(x, cached, rep.size);
+		/*
+		 * The bytes the open brought are this answer's only: a
+		 * file asked for once is not worth a page of memory kept,
+		 * and its next request finds them in the page cache.
+		 */
+		rep.body = res.body != NULL ? res.body
+					    : kept_body(x, cached, rep.size);
 		rc = send_file(x, &fj, rc, &plan, &rep);
 		break;
 	}
+	free(res.body);
 	if (cached != NULL)
 		filecache_release(docroot_cache(root), cached);
 	else

@@ -392,38 +392,6 @@ unreserve:
 	return NULL;
 }
 
-void *
-filecache_read(int fd, const struct stat *st, size_t max)
-{
-	size_t len = (size_t)st->st_size;
-	void *buf;
-	ssize_t n;
-
-	if (len > max || !keepable(st) || (buf = malloc(len)) == NULL)
-		return NULL;
-	do
-		n = pread(fd, buf, len, 0);
-	while (n == -1 && errno == EINTR);
-	if (n != (ssize_t)len) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-void
-filecache_keep(struct filecache *fc, struct filecache_entry *e, void *bytes)
-{
-	if (bytes == NULL)
-		return;
-	if (e->body == NULL && e->cached && keepable(&e->file.st) &&
-	    reserve(fc, (size_t)e->file.st.st_size) == 0) {
-		e->body = bytes;
-		return;
-	}
-	free(bytes);
-}
-
 size_t
 filecache_body_total(void)
 {

@@ -90,18 +90,6 @@ void filecache_forget(struct filecache *, const char *key);
  */
 const void *filecache_body(
     struct filecache *, struct filecache_entry *, int *read);
-/*
- * On a worker, after the open: the whole file's bytes, read now for
- * filecache_keep(), when it is at most max bytes and filecache_body()
- * would keep it (malloc'd, the caller's); else NULL.
- */
-void *filecache_read(int fd, const struct stat *st, size_t max);
-/*
- * Takes over bytes, the file's as filecache_read() gave them (NULL:
- * nothing): kept with the entry as filecache_body() would keep them, or
- * freed. Either way a miss's one job brings the bytes with the open.
- */
-void filecache_keep(struct filecache *, struct filecache_entry *, void *bytes);
 /* The bytes every cache keeps, for the metrics. */
 size_t filecache_body_total(void);
 /*

@@ -512,6 +512,26 @@ walk_resolve(struct walk *w)
 	walk_file(w, p->rel, p->rel);
 }
 
+/* Worker: the whole of a file of at most read_max bytes, or nothing. */
+static void
+read_body(struct resolution *res)
+{
+	size_t len = (size_t)res->st.st_size;
+	ssize_t n;
+
+	if (len == 0 || len > res->read_max ||
+	    (res->body = malloc(len)) == NULL)
+		return;
+	do
+		n = pread(res->fd, res->body, len, 0);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)len) {
+		/* The copy path reads again, and says what went wrong. */
+		free(res->body);
+		res->body = NULL;
+	}
+}
+
 /* Worker: the walk that may block. */
 static void
 resolve_work(struct iojob *job)
@@ -521,7 +541,7 @@ resolve_work(struct iojob *job)
 
 	walk_resolve(&w);
 	if (res->result == RESOLVE_FILE && res->read_max > 0)
-		res->body = filecache_read(res->fd, &res->st, res->read_max);
+		read_body(res);
 }
 
 int

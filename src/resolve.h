@@ -100,9 +100,10 @@ struct resolution {
 	const char *type;  /* Content-Type */
 	unsigned encoding; /* a sidecar's ENCODING_*, or 0 */
 	/*
-	 * A small file's bytes, read by the job that opened it (malloc'd,
-	 * the caller's), so a miss costs one job and not two. NULL when
-	 * read_max was 0 or the file is larger, or no job was needed.
+	 * A small file's bytes, read by the job that opened it so that its
+	 * answer needs no second job: malloc'd, the caller's, at most
+	 * read_max bytes for each request in flight. NULL when read_max was
+	 * 0 or the file is larger, or no job was needed.
 	 */
 	void *body;
 	/* Input: sidecar encodings the client takes, best first. */

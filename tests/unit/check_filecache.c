@@ -619,42 +619,6 @@ START_TEST(body_outlives_revalidation)
 }
 END_TEST
 
-/*
- * A worker's read (filecache_read) of what the cache would keep, handed
- * to the entry (filecache_keep): kept, no read on the reactor. More than
- * max, or just written, it reads nothing.
- */
-START_TEST(body_read_with_open)
-{
-	struct filecache	*fc = filecache_create(8, 60000, 1 << 20, pool);
-	struct filecache_entry	*e;
-	struct filecache_file	 res;
-	const void		*body;
-	void			*bytes;
-	size_t			 before = filecache_body_total();
-	int			 read = 0;
-
-	file("w.txt", "read by a worker");
-	settle("w.txt");
-	resolved(&res, "w.txt");
-	ck_assert_ptr_null(filecache_read(res.fd, &res.st, 15));
-	ck_assert_ptr_nonnull(bytes = filecache_read(res.fd, &res.st, 16));
-	ck_assert_ptr_nonnull(e = filecache_insert(fc, "w|000", &res));
-	filecache_keep(fc, e, bytes);
-	ck_assert_ptr_eq(body = filecache_body(fc, e, &read), bytes);
-	ck_assert_int_eq(read, 0);
-	ck_assert_mem_eq(body, "read by a worker", 16);
-	ck_assert_uint_eq(filecache_body_total(), before + 16);
-	filecache_release(fc, e);
-	file("x.txt", "just written");
-	resolved(&res, "x.txt");
-	ck_assert_ptr_null(filecache_read(res.fd, &res.st, 1024));
-	close(res.fd);
-	filecache_free(fc);
-	ck_assert_uint_eq(filecache_body_total(), before);
-}
-END_TEST
-
 START_TEST(keys)
 {
 	static const unsigned	 accept[] = { 4, 1 };
@@ -693,7 +657,6 @@ main(void)
 	tcase_add_test(tc, body_kept);
 	tcase_add_test(tc, body_not_kept);
 	tcase_add_test(tc, body_outlives_revalidation);
-	tcase_add_test(tc, body_read_with_open);
 	tcase_add_test(tc, keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
