@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -578,6 +579,68 @@ START_TEST(grower_niced_workers_not)
 }
 END_TEST
 
+/*
+ * A niced grower beside a busy "reactor" on the same CPU gets almost none
+ * of it, and the jobs behind blocked workers would wait for most of a
+ * second: once the oldest has waited GROWER_PATIENCE_NS the grower runs
+ * at the workers' nice until the workers it starts have caught up.
+ */
+START_TEST(grower_hurries_for_a_waiting_job)
+{
+	enum { N = 24 };
+	struct iopool	*pool;
+	struct test_job	 slow[N];
+	pthread_t	 t;
+	cpu_set_t	 one, all;
+	int		 base, may, hurried = 0, i, running;
+	struct timespec	 start, now;
+
+	errno = 0;
+	base = may = getpriority(PRIO_PROCESS, 0);
+	ck_assert_int_eq(errno, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, probe_renice, &may), 0);
+	pthread_join(t, NULL);
+	if (!may)
+		return; /* nothing is niced here: grower_niced_workers_not */
+	/* One CPU for the pool's threads and this one, which keeps it busy. */
+	ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+	CPU_ZERO(&one);
+	for (i = 0; !CPU_ISSET(i, &all); i++)
+		continue;
+	CPU_SET(i, &one);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	pool = pool_open(1, N + 1, 64);
+	iopool_nice_grower(pool);
+	for (i = 0; threads_at_19() != 1 && i < 5000; i++)
+		usleep(1000);
+	ck_assert_int_eq(threads_at_19(), 1);
+	for (i = 0; i < N; i++) {
+		init_job(&slow[i], 0, 0);
+		slow[i].job.work = nice_work;
+		ck_assert_int_eq(iopool_submit(pool, &slow[i].job), 0);
+	}
+	/* Busy, as a reactor is, and watching the grower's nice. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		for (running = 0, i = 0; i < N; i++)
+			running += __atomic_load_n(&slow[i].running,
+			    __ATOMIC_ACQUIRE);
+		if (threads_at_19() == 0)
+			hurried = 1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ck_assert_int_lt(now.tv_sec - start.tv_sec, 30);
+	} while (running < N);
+	ck_assert_msg(hurried, "the grower stayed at nice 19 throughout");
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(slow[i].value, base);
+	for (i = 0; i < N; i++)
+		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
+	reap_until(pool, slow, N);
+	pool_close(pool);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof all, &all), 0);
+}
+END_TEST
+
 /* The cap holds: with every worker blocked, a job waits its turn. */
 START_TEST(growth_is_capped)
 {
@@ -702,6 +765,7 @@ main(void)
 	tcase_add_test(tc, grows_off_the_submitter);
 	tcase_add_test(tc, growth_is_capped);
 	tcase_add_test(tc, grower_niced_workers_not);
+	tcase_add_test(tc, grower_hurries_for_a_waiting_job);
 	tcase_add_test(tc, growth_is_capped_while_a_worker_starts);
 	tcase_add_test(tc, closes_share_a_job);
 	suite_add_tcase(s, tc);
