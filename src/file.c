@@ -588,9 +588,15 @@ open_target(const struct exchange *x, const struct path *p,
 	    x->req->accept_encoding.len);
 	filecache_key(key, sizeof key, p->rel, p->trailing_slash, res->accept,
 	    res->accept_count);
-	/* A miss's job reads what the copy path would read in one chunk. */
-	if (x->req->method != HTTP_HEAD && root->cache_body_bytes > 0 &&
-	    key[0] != '\0')
+	/*
+	 * A miss's job reads what the copy path would read in one chunk: for
+	 * a GET likely to be answered whole (no validator, no Range), where
+	 * buffers have no budget to take from (HTTP/1.1: not a stream's).
+	 */
+	if (x->req->method == HTTP_GET && x->ops->reserve == NULL &&
+	    x->req->if_none_match.len == 0 &&
+	    x->req->if_modified_since.len == 0 && x->req->range.len == 0 &&
+	    root->cache_body_bytes > 0 && key[0] != '\0')
 		res->read_max = zerocopy(x, FILECACHE_BODY_MAX)
 		    ? root->sendfile_min_bytes - 1
 		    : FILECACHE_BODY_MAX;

@@ -175,6 +175,13 @@ notify(struct iopool_channel *ch)
 static void *worker_main(void *);
 /* Starting threads waits its turn behind any work of the reactors'. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define IOPOOL_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define IOPOOL_SANITIZED 1
+#endif
+#endif
+#ifdef IOPOOL_SANITIZED
 #define WORKER_STACK_BYTES (2 * 1024 * 1024) /* instrumented frames */
 #else
 #define WORKER_STACK_BYTES (256 * 1024)
@@ -299,21 +306,27 @@ grown_main(void *arg)
 }
 
 /*
- * The grower's nice, under the lock: GROWER_NICE while the oldest job is
- * young, the workers' own once it has waited GROWER_PATIENCE_NS.
+ * The grower's nice, called with the lock held and busy when it is about
+ * to start a worker: GROWER_NICE while the oldest job is young or nothing
+ * is to be started, the workers' own once a job has waited
+ * GROWER_PATIENCE_NS. The renice is made with the lock released: a
+ * thread going to nice 19 may lose its CPU at once, and must not hold
+ * what the reactors submit under.
  */
 static void
-grower_pace(struct iopool *pool)
+grower_pace(struct iopool *pool, int busy)
 {
-	int hurry = pool->todo.head != NULL &&
+	int hurry = busy && pool->todo.head != NULL &&
 	    monotime_ns() - pool->todo.head->submit_ns > GROWER_PATIENCE_NS;
 
 	if (!__atomic_load_n(&pool->niced, __ATOMIC_ACQUIRE) ||
 	    hurry == pool->hurried)
 		return;
+	pthread_mutex_unlock(&pool->lock);
 	if (setpriority(
 		PRIO_PROCESS, 0, hurry ? pool->base_nice : GROWER_NICE) == 0)
-		pool->hurried = hurry;
+		pool->hurried = hurry; /* the grower's alone */
+	pthread_mutex_lock(&pool->lock);
 }
 
 /*
@@ -332,13 +345,14 @@ grower_main(void *arg)
 	if (pool->niced && setpriority(PRIO_PROCESS, 0, GROWER_NICE) == -1)
 		__atomic_store_n(&pool->niced, 0, __ATOMIC_RELAXED);
 	for (;;) {
-		while (pool->wanted == 0 && !pool->stopping) {
-			grower_pace(pool);
+		if (pool->wanted == 0)
+			grower_pace(pool, 0);
+		while (pool->wanted == 0 && !pool->stopping)
 			pthread_cond_wait(&pool->grow, &pool->lock);
-		}
+		/* Only this thread takes from wanted: still there after. */
+		grower_pace(pool, 1);
 		if (pool->stopping)
 			break;
-		grower_pace(pool);
 		/*
 		 * The slot is counted before the worker runs: it may take jobs
 		 * and stop counting as starting before pthread_create returns,

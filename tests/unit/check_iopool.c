@@ -571,6 +571,9 @@ START_TEST(grower_niced_workers_not)
 	ck_assert_uint_ge(iopool_threads(pool), 3);
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(slow[i].value, base);
+	/* A grower hurried by a job that waited is back at 19 once idle. */
+	for (rounds = 0; may && threads_at_19() != 1 && rounds < 5000; rounds++)
+		usleep(1000);
 	ck_assert_int_eq(threads_at_19(), may ? 1 : 0);
 	for (i = 0; i < 3; i++)
 		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
@@ -633,6 +636,10 @@ START_TEST(grower_hurries_for_a_waiting_job)
 	ck_assert_msg(hurried, "the grower stayed at nice 19 throughout");
 	for (i = 0; i < N; i++)
 		ck_assert_int_eq(slow[i].value, base);
+	/* Nothing left to start: it gives way again. */
+	for (i = 0; threads_at_19() != 1 && i < 5000; i++)
+		usleep(1000);
+	ck_assert_int_eq(threads_at_19(), 1);
 	for (i = 0; i < N; i++)
 		__atomic_store_n(&slow[i].gate, 1, __ATOMIC_RELEASE);
 	reap_until(pool, slow, N);
