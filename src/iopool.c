@@ -709,6 +709,17 @@ iopool_pending(struct iopool *pool)
 	return n;
 }
 
+pid_t
+iopool__grower(struct iopool *pool)
+{
+	pid_t tid;
+
+	pthread_mutex_lock(&pool->lock);
+	tid = pool->grower_tid;
+	pthread_mutex_unlock(&pool->lock);
+	return tid;
+}
+
 unsigned
 iopool_threads(const struct iopool *pool)
 {

@@ -83,6 +83,8 @@ int iopool_submit(struct iopool *, struct iojob *job);
 /* Jobs queued or running, for status and tests. */
 unsigned iopool_pending(struct iopool *);
 unsigned iopool_threads(const struct iopool *);
+/* For tests: the grower's thread id, 0 until it runs (or with none). */
+pid_t iopool__grower(struct iopool *);
 /* Every channel's statistics added up; safe from any thread. */
 void iopool_stats(struct iopool *, struct iopool_stats *sum);
 
