@@ -118,13 +118,19 @@ lru_push(struct filecache *fc, struct filecache_entry *e)
 		fc->lru_tail = e;
 }
 
+/* Gives back what reserve() counted. */
+static void
+unreserve(size_t len)
+{
+	__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
+}
+
 static void
 entry_free(struct filecache_entry *e)
 {
 	if (e->body != NULL) {
 		free(e->body);
-		__atomic_sub_fetch(
-		    &body_total, (size_t)e->file.st.st_size, __ATOMIC_RELAXED);
+		unreserve((size_t)e->file.st.st_size);
 	}
 	free(e);
 }
@@ -175,7 +181,7 @@ reserve(const struct filecache *fc, size_t len)
 	if (__atomic_add_fetch(&body_total, len, __ATOMIC_RELAXED) <=
 	    fc->body_max)
 		return 0;
-	__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
+	unreserve(len);
 	return -1;
 }
 
@@ -198,7 +204,7 @@ inherit_body(struct filecache *fc, struct filecache_entry *e,
 	    a->st_ctim.tv_nsec != b->st_ctim.tv_nsec || reserve(fc, len) == -1)
 		return;
 	if ((e->body = malloc(len)) == NULL) {
-		__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
+		unreserve(len);
 		return;
 	}
 	memcpy(e->body, old->body, len);
@@ -374,7 +380,7 @@ filecache_body(struct filecache *fc, struct filecache_entry *e, int *read)
 	if (!keepable(&e->file.st) || reserve(fc, len) == -1)
 		return NULL;
 	if ((iov.iov_base = malloc(len)) == NULL)
-		goto unreserve;
+		goto fail;
 	iov.iov_len = len;
 #if defined(HAVE_PREADV2) && defined(RWF_NOWAIT)
 	n = preadv2(e->file.fd, &iov, 1, 0, RWF_NOWAIT);
@@ -383,12 +389,12 @@ filecache_body(struct filecache *fc, struct filecache_entry *e, int *read)
 #endif
 	if (n != (ssize_t)len) {
 		free(iov.iov_base);
-		goto unreserve;
+		goto fail;
 	}
 	*read = 1;
 	return e->body = iov.iov_base;
-unreserve:
-	__atomic_sub_fetch(&body_total, len, __ATOMIC_RELAXED);
+fail:
+	unreserve(len);
 	return NULL;
 }
 

@@ -29,8 +29,8 @@
  * grower thread starts them, so that a reactor never waits in a
  * pthread_create (a stack mapped, a clone) while a burst of slow requests
  * asks for a hundred workers. Nor does a reactor wait for the CPU
- * those starts take (about 110 µs each here: half a CPU for the first
- * 45 ms of a burst of a hundred): once the credentials are final
+ * those starts take (60-80 µs each here with 256 KiB stacks, twice that
+ * with glibc's 8 MiB): once the credentials are final
  * (iopool_nice_grower), the grower runs at nice 19 (but at the workers'
  * nice while the oldest job has waited GROWER_PATIENCE_NS: grower_pace),
  * and each worker it starts goes back to the pool's own nice before it
@@ -173,19 +173,12 @@ notify(struct iopool_channel *ch)
 }
 
 static void *worker_main(void *);
-/* Starting threads waits its turn behind any work of the reactors'. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define IOPOOL_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define IOPOOL_SANITIZED 1
-#endif
-#endif
-#ifdef IOPOOL_SANITIZED
+#ifdef CORO_SANITIZERS
 #define WORKER_STACK_BYTES (2 * 1024 * 1024) /* instrumented frames */
 #else
 #define WORKER_STACK_BYTES (256 * 1024)
 #endif
+/* Starting threads waits its turn behind any work of the reactors'. */
 #define GROWER_NICE 19
 /*
  * How long the oldest job may wait for a worker before the grower stops
