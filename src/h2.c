@@ -101,19 +101,33 @@
 #define H2_OUT_BYTES 65536
 #define H2_OUT_IOVS 128
 /*
- * Two blocks nghttp2 keeps for a session's life get pages of their own,
+ * Three blocks nghttp2 keeps for a session's life get pages of their own,
  * handed back to the kernel (MADV_DONTNEED) once the connection has been
  * parked a whole second (h2_trim; not at every park, which a client
  * asking for one thing at a time would pay on every request):
  * its frame buffer (the first block of 16 KiB or more it asks for),
- * rewritten for every frame and holding nothing between them; and its
+ * rewritten for every frame and holding nothing between them; its
  * stream map (the zeroed blocks of 4 KiB or more), all zeros when no
- * stream is left, which is checked. Both are found zeroed when the
- * connection wakes: an idle connection costs its session's state, not
- * the last frames it sent.
+ * stream is left, which is checked; and the ring of its response header
+ * table, which it sizes for the default 4,096-byte table whatever the
+ * size set and fills only when a field is indexed: with no table for
+ * responses (as nginx keeps none), never (the session's first block of
+ * 1 KiB: nghttp2 1.52 builds the deflater before anything else of that
+ * size; were it another, it would only cost its page, given back only
+ * while all zeros). All are found zeroed when the connection wakes: an
+ * idle connection costs its session's state, not the last frames it
+ * sent. Their first pages are one allocation (a slab): each aligned
+ * block leaves malloc a hole before it, and 10,000 sessions' holes cost
+ * more than the ring's kilobyte.
  */
 #define H2_FRAMES_BYTES 16384
 #define H2_ZEROED_BYTES 4096
+#define H2_RING_BYTES 1024
+/* The slab, in pages: the ring's, the map's, the frame buffer's. */
+#define H2_SLAB_RING 0
+#define H2_SLAB_MAP 1
+#define H2_SLAB_FRAMES 2
+#define H2_SLAB_PAGES (H2_SLAB_FRAMES + H2_FRAMES_BYTES / 4096 + 1)
 
 struct h2_conn;
 
@@ -175,10 +189,11 @@ struct h2_gather {
 	int full;      /* a DATA frame waits for the write to make room */
 };
 
-/* A block of nghttp2's in whole pages of its own (H2_FRAMES_BYTES). */
+/* A block of nghttp2's in whole pages of its own. */
 struct h2_paged {
 	void *p;
 	size_t size;
+	int taken; /* it had its pages (once) */
 };
 
 struct h2_conn {
@@ -212,9 +227,10 @@ struct h2_conn {
 	char *in;
 	char *out;
 	struct h2_gather *gather; /* while h2_flush runs */
+	unsigned char *slab;	  /* the first pages of these three */
 	struct h2_paged frames;	  /* nghttp2's frame buffer */
 	struct h2_paged map;	  /* its stream map's table */
-	int frames_taken;	  /* the frame buffer had its pages (once) */
+	struct h2_paged ring;	  /* its response header table's ring */
 	unsigned parked_ticks;	  /* h2_trim calls since it parked */
 };
 
@@ -1052,20 +1068,56 @@ h2_flush(struct h2_conn *h)
 	return rc;
 }
 
+static size_t
+page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static int
+in_slab(const struct h2_conn *h, const void *p)
+{
+	const unsigned char *c = p;
+
+	return c >= h->slab && c < h->slab + H2_SLAB_PAGES * page_size();
+}
+
 /*
- * Page-aligned whole pages, so that giving them back touches nothing of
- * malloc's (its headers lie outside them); from the heap, so that 10,000
- * sessions are not 10,000 mappings.
+ * Whole pages for pg: the slab's from page first on when they are free
+ * and enough, else page-aligned ones of its own, so that giving them back
+ * touches nothing of malloc's (its headers lie outside them); from the
+ * heap, so that 10,000 sessions are not 10,000 mappings.
  */
 static void *
-paged_alloc(struct h2_paged *pg, size_t size)
+paged_alloc(struct h2_conn *h, struct h2_paged *pg, size_t first, size_t pages,
+    size_t size)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = page_size();
 
 	size = (size + page - 1) / page * page;
-	if ((pg->p = aligned_alloc(page, size)) != NULL)
+	if (!pg->taken && size <= pages * page)
+		pg->p = h->slab + first * page;
+	else
+		pg->p = aligned_alloc(page, size);
+	pg->taken = 1;
+	if (pg->p != NULL)
 		pg->size = size;
 	return pg->p;
+}
+
+/* Forgets p if it is one of the paged blocks: the size it had, or 0. */
+static size_t
+paged_forget(struct h2_conn *h, const void *p)
+{
+	struct h2_paged *pg[] = { &h->frames, &h->map, &h->ring };
+	size_t i;
+
+	for (i = 0; i < sizeof pg / sizeof pg[0]; i++)
+		if (p != NULL && p == pg[i]->p) {
+			pg[i]->p = NULL;
+			return pg[i]->size;
+		}
+	return 0;
 }
 
 static int
@@ -1087,20 +1139,33 @@ h2_give_back(struct h2_conn *h)
 		(void)madvise(h->frames.p, h->frames.size, MADV_DONTNEED);
 	if (h->map.p != NULL && all_zero(h->map.p, h->map.size))
 		(void)madvise(h->map.p, h->map.size, MADV_DONTNEED);
+	if (h->ring.p != NULL && all_zero(h->ring.p, h->ring.size))
+		(void)madvise(h->ring.p, h->ring.size, MADV_DONTNEED);
 }
 
 static void *
 h2_mem_realloc(void *p, size_t size, void *arg)
 {
 	struct h2_conn *h = arg;
+	size_t old;
+	void *q;
 
-	if (p == NULL && size >= H2_FRAMES_BYTES && !h->frames_taken) {
-		h->frames_taken = 1;
-		return paged_alloc(&h->frames, size);
+	if (p == NULL && size >= H2_FRAMES_BYTES && !h->frames.taken)
+		return paged_alloc(h, &h->frames, H2_SLAB_FRAMES,
+		    H2_SLAB_PAGES - H2_SLAB_FRAMES, size);
+	if (p == NULL && size == H2_RING_BYTES && !h->ring.taken) {
+		if ((p = paged_alloc(h, &h->ring, H2_SLAB_RING, 1, size)) !=
+		    NULL)
+			memset(p, 0, h->ring.size);
+		return p;
 	}
-	if (p != NULL && p == h->frames.p)
-		h->frames.p = NULL; /* not nghttp2's way, but then no more */
-	return realloc(p, size);
+	/* Not nghttp2's way with these, but then they are no longer paged. */
+	old = paged_forget(h, p);
+	if (p == NULL || !in_slab(h, p))
+		return realloc(p, size);
+	if ((q = malloc(size)) != NULL)
+		memcpy(q, p, old < size ? old : size);
+	return q;
 }
 
 static void *
@@ -1118,7 +1183,7 @@ h2_mem_calloc(size_t n, size_t size, void *arg)
 
 	if (size == 0 || n > SIZE_MAX / size || n * size < H2_ZEROED_BYTES)
 		return calloc(n, size);
-	if ((p = paged_alloc(&h->map, n * size)) != NULL)
+	if ((p = paged_alloc(h, &h->map, H2_SLAB_MAP, 1, n * size)) != NULL)
 		memset(p, 0, h->map.size);
 	return p;
 }
@@ -1128,11 +1193,9 @@ h2_mem_free(void *p, void *arg)
 {
 	struct h2_conn *h = arg;
 
-	if (p != NULL && p == h->frames.p)
-		h->frames.p = NULL;
-	if (p != NULL && p == h->map.p)
-		h->map.p = NULL;
-	free(p);
+	(void)paged_forget(h, p);
+	if (!in_slab(h, p))
+		free(p);
 }
 
 static int
@@ -1152,8 +1215,11 @@ h2_session_new(struct h2_conn *h)
 	};
 	int rv = -1;
 
-	if (nghttp2_session_callbacks_new(&cbs) != 0)
+	if ((h->slab = aligned_alloc(
+		 page_size(), H2_SLAB_PAGES * page_size())) == NULL)
 		return -1;
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
+		goto fail_slab;
 	if (nghttp2_option_new(&opt) != 0)
 		goto fail_cbs;
 	/*
@@ -1184,6 +1250,7 @@ h2_session_new(struct h2_conn *h)
 	if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv,
 		sizeof iv / sizeof iv[0]) != 0) {
 		nghttp2_session_del(h->session);
+		h->session = NULL;
 		goto fail_opt;
 	}
 	rv = 0;
@@ -1191,6 +1258,9 @@ fail_opt:
 	nghttp2_option_del(opt);
 fail_cbs:
 	nghttp2_session_callbacks_del(cbs);
+fail_slab:
+	if (rv == -1)
+		free(h->slab);
 	return rv;
 }
 
@@ -1368,6 +1438,7 @@ h2_free(struct h2_conn *h)
 {
 	nghttp2_session_del(h->session); /* none after h2_teardown */
 	event_del((struct event *)h->kick);
+	free(h->slab);
 	free(h->out);
 	free(h->in);
 	free(h);
