@@ -105,29 +105,28 @@
  * handed back to the kernel (MADV_DONTNEED) once the connection has been
  * parked a whole second (h2_trim; not at every park, which a client
  * asking for one thing at a time would pay on every request):
- * its frame buffer (the first block of 16 KiB or more it asks for),
- * rewritten for every frame and holding nothing between them; its
- * stream map (the zeroed blocks of 4 KiB or more), all zeros when no
- * stream is left, which is checked; and the ring of its response header
- * table, which it sizes for the default 4,096-byte table whatever the
- * size set and fills only when a field is indexed: with no table for
- * responses (as nginx keeps none), never (the session's first block of
- * 1 KiB: nghttp2 1.52 builds the deflater before anything else of that
- * size; were it another, it would only cost its page, given back only
- * while all zeros). All are found zeroed when the connection wakes: an
- * idle connection costs its session's state, not the last frames it
- * sent. Their first pages are one allocation (a slab): each aligned
- * block leaves malloc a hole before it, and 10,000 sessions' holes cost
- * more than the ring's kilobyte.
+ * its frame buffer (the first block of 16 KiB or more it asks for: 16,394
+ * bytes, a frame's header, padding length and payload), rewritten for
+ * every frame and holding nothing between them; its stream map (the
+ * zeroed blocks of 4 KiB or more), all zeros when no stream is left,
+ * which is checked; and the ring of its response header table, which it
+ * sizes for the default 4,096-byte table (128 pointers) whatever size is
+ * set, and fills only when a field is indexed: with no table for
+ * responses (h2_session_new sets its size to 0, as nginx keeps none),
+ * never. That ring is the session's first block of 1 KiB (nghttp2 1.52
+ * builds the deflater before anything else of that size); were it
+ * another, it would only cost its page, given back only while all zeros.
+ * All are found zeroed when the connection wakes: an idle connection
+ * costs its session's state, not the last frames it sent. The first
+ * block of each kind is carved from one allocation (the slab: the ring's
+ * page, the map's, then the frame buffer's), since each page-aligned
+ * allocation leaves malloc a hole before it, and three holes a session
+ * cost more than the ring's kilobyte.
  */
 #define H2_FRAMES_BYTES 16384
 #define H2_ZEROED_BYTES 4096
 #define H2_RING_BYTES 1024
-/* The slab, in pages: the ring's, the map's, the frame buffer's. */
-#define H2_SLAB_RING 0
-#define H2_SLAB_MAP 1
-#define H2_SLAB_FRAMES 2
-#define H2_SLAB_PAGES (H2_SLAB_FRAMES + H2_FRAMES_BYTES / 4096 + 1)
+#define H2_FRAMES_ASKED (H2_FRAMES_BYTES + 10)
 
 struct h2_conn;
 
@@ -193,7 +192,7 @@ struct h2_gather {
 struct h2_paged {
 	void *p;
 	size_t size;
-	int taken; /* it had its pages (once) */
+	int taken; /* its slab part was offered (once), taken or not */
 };
 
 struct h2_conn {
@@ -227,11 +226,12 @@ struct h2_conn {
 	char *in;
 	char *out;
 	struct h2_gather *gather; /* while h2_flush runs */
-	unsigned char *slab;	  /* the first pages of these three */
-	struct h2_paged frames;	  /* nghttp2's frame buffer */
-	struct h2_paged map;	  /* its stream map's table */
-	struct h2_paged ring;	  /* its response header table's ring */
-	unsigned parked_ticks;	  /* h2_trim calls since it parked */
+	unsigned char *slab;	  /* where the first of these three lie */
+	uintptr_t slab_end;
+	struct h2_paged frames; /* nghttp2's frame buffer */
+	struct h2_paged map;	/* its stream map's table */
+	struct h2_paged ring;	/* its response header table's ring */
+	unsigned parked_ticks;	/* h2_trim calls since it parked */
 };
 
 static const struct exchange_ops h2_ops;
@@ -1074,28 +1074,37 @@ page_size(void)
 	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* The slab's parts, from its start: the ring's page, the map's, the rest. */
+static size_t
+slab_bytes(size_t page)
+{
+	return 2 * page + (H2_FRAMES_ASKED + page - 1) / page * page;
+}
+
 static int
 in_slab(const struct h2_conn *h, const void *p)
 {
-	const unsigned char *c = p;
+	uintptr_t u = (uintptr_t)p;
 
-	return c >= h->slab && c < h->slab + H2_SLAB_PAGES * page_size();
+	return u >= (uintptr_t)h->slab && u < h->slab_end;
 }
 
 /*
- * Whole pages for pg: the slab's from page first on when they are free
- * and enough, else page-aligned ones of its own, so that giving them back
- * touches nothing of malloc's (its headers lie outside them); from the
- * heap, so that 10,000 sessions are not 10,000 mappings.
+ * Whole pages for pg: the slab's from page first on (to its end when
+ * last) when not offered yet and enough, else page-aligned ones of its
+ * own, so that giving them back touches nothing of malloc's (its headers
+ * lie outside them); from the heap, so that 10,000 sessions are not
+ * 10,000 mappings.
  */
 static void *
-paged_alloc(struct h2_conn *h, struct h2_paged *pg, size_t first, size_t pages,
-    size_t size)
+paged_alloc(
+    struct h2_conn *h, struct h2_paged *pg, size_t first, int last, size_t size)
 {
 	size_t page = page_size();
+	uintptr_t part = (uintptr_t)h->slab + first * page;
 
 	size = (size + page - 1) / page * page;
-	if (!pg->taken && size <= pages * page)
+	if (!pg->taken && size <= (last ? h->slab_end - part : page))
 		pg->p = h->slab + first * page;
 	else
 		pg->p = aligned_alloc(page, size);
@@ -1105,19 +1114,16 @@ paged_alloc(struct h2_conn *h, struct h2_paged *pg, size_t first, size_t pages,
 	return pg->p;
 }
 
-/* Forgets p if it is one of the paged blocks: the size it had, or 0. */
-static size_t
+/* Forgets p if it is one of the paged blocks. */
+static void
 paged_forget(struct h2_conn *h, const void *p)
 {
 	struct h2_paged *pg[] = { &h->frames, &h->map, &h->ring };
 	size_t i;
 
 	for (i = 0; i < sizeof pg / sizeof pg[0]; i++)
-		if (p != NULL && p == pg[i]->p) {
+		if (p != NULL && p == pg[i]->p)
 			pg[i]->p = NULL;
-			return pg[i]->size;
-		}
-	return 0;
 }
 
 static int
@@ -1147,22 +1153,24 @@ static void *
 h2_mem_realloc(void *p, size_t size, void *arg)
 {
 	struct h2_conn *h = arg;
-	size_t old;
+	size_t page = page_size(), old;
 	void *q;
 
 	if (p == NULL && size >= H2_FRAMES_BYTES && !h->frames.taken)
-		return paged_alloc(h, &h->frames, H2_SLAB_FRAMES,
-		    H2_SLAB_PAGES - H2_SLAB_FRAMES, size);
+		return paged_alloc(h, &h->frames, 2, 1, size);
 	if (p == NULL && size == H2_RING_BYTES && !h->ring.taken) {
-		if ((p = paged_alloc(h, &h->ring, H2_SLAB_RING, 1, size)) !=
-		    NULL)
+		if ((p = paged_alloc(h, &h->ring, 0, 0, size)) != NULL)
 			memset(p, 0, h->ring.size);
 		return p;
 	}
 	/* Not nghttp2's way with these, but then they are no longer paged. */
-	old = paged_forget(h, p);
+	paged_forget(h, p);
 	if (p == NULL || !in_slab(h, p))
 		return realloc(p, size);
+	/* A slab part: a page, or the rest of the slab from the third. */
+	old = (uintptr_t)p - (uintptr_t)h->slab < 2 * page
+	    ? page
+	    : h->slab_end - (uintptr_t)p;
 	if ((q = malloc(size)) != NULL)
 		memcpy(q, p, old < size ? old : size);
 	return q;
@@ -1183,7 +1191,7 @@ h2_mem_calloc(size_t n, size_t size, void *arg)
 
 	if (size == 0 || n > SIZE_MAX / size || n * size < H2_ZEROED_BYTES)
 		return calloc(n, size);
-	if ((p = paged_alloc(h, &h->map, H2_SLAB_MAP, 1, n * size)) != NULL)
+	if ((p = paged_alloc(h, &h->map, 1, 0, n * size)) != NULL)
 		memset(p, 0, h->map.size);
 	return p;
 }
@@ -1193,7 +1201,7 @@ h2_mem_free(void *p, void *arg)
 {
 	struct h2_conn *h = arg;
 
-	(void)paged_forget(h, p);
+	paged_forget(h, p);
 	if (!in_slab(h, p))
 		free(p);
 }
@@ -1215,9 +1223,10 @@ h2_session_new(struct h2_conn *h)
 	};
 	int rv = -1;
 
-	if ((h->slab = aligned_alloc(
-		 page_size(), H2_SLAB_PAGES * page_size())) == NULL)
+	if ((h->slab = aligned_alloc(page_size(), slab_bytes(page_size()))) ==
+	    NULL)
 		return -1;
+	h->slab_end = (uintptr_t)h->slab + slab_bytes(page_size());
 	if (nghttp2_session_callbacks_new(&cbs) != 0)
 		goto fail_slab;
 	if (nghttp2_option_new(&opt) != 0)
@@ -1259,8 +1268,12 @@ fail_opt:
 fail_cbs:
 	nghttp2_session_callbacks_del(cbs);
 fail_slab:
-	if (rv == -1)
+	/* The ladder runs on success too: only a failure frees the slab. */
+	if (rv == -1) {
 		free(h->slab);
+		h->slab = NULL;
+		h->slab_end = 0;
+	}
 	return rv;
 }
 
