@@ -1105,7 +1105,7 @@ paged_alloc(
 
 	size = (size + page - 1) / page * page;
 	if (!pg->taken && size <= (last ? h->slab_end - part : page))
-		pg->p = h->slab + first * page;
+		pg->p = (void *)part;
 	else
 		pg->p = aligned_alloc(page, size);
 	pg->taken = 1;
@@ -1153,7 +1153,7 @@ static void *
 h2_mem_realloc(void *p, size_t size, void *arg)
 {
 	struct h2_conn *h = arg;
-	size_t page = page_size(), old;
+	size_t old;
 	void *q;
 
 	if (p == NULL && size >= H2_FRAMES_BYTES && !h->frames.taken)
@@ -1168,8 +1168,8 @@ h2_mem_realloc(void *p, size_t size, void *arg)
 	if (p == NULL || !in_slab(h, p))
 		return realloc(p, size);
 	/* A slab part: a page, or the rest of the slab from the third. */
-	old = (uintptr_t)p - (uintptr_t)h->slab < 2 * page
-	    ? page
+	old = (uintptr_t)p - (uintptr_t)h->slab < 2 * page_size()
+	    ? page_size()
 	    : h->slab_end - (uintptr_t)p;
 	if ((q = malloc(size)) != NULL)
 		memcpy(q, p, old < size ? old : size);
@@ -1221,12 +1221,12 @@ h2_session_new(struct h2_conn *h)
 		/* RFC 9218: nghttp2 schedules by the priority field. */
 		{ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
 	};
+	size_t slab = slab_bytes(page_size());
 	int rv = -1;
 
-	if ((h->slab = aligned_alloc(page_size(), slab_bytes(page_size()))) ==
-	    NULL)
+	if ((h->slab = aligned_alloc(page_size(), slab)) == NULL)
 		return -1;
-	h->slab_end = (uintptr_t)h->slab + slab_bytes(page_size());
+	h->slab_end = (uintptr_t)h->slab + slab;
 	if (nghttp2_session_callbacks_new(&cbs) != 0)
 		goto fail_slab;
 	if (nghttp2_option_new(&opt) != 0)
