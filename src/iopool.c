@@ -7,7 +7,8 @@
  * the channel's lock and an eventfd. iopool_submit() records in the job
  * the channel bound to the submitting thread (as libuv's work requests
  * record their loop) and appends it to todo; a worker takes the head of
- * todo, runs work() with no lock held, appends the job to its channel's
+ * todo (or, while it is congested, every other time its tail: todo_take),
+ * runs work() with no lock held, appends the job to its channel's
  * done queue and, when that was empty, writes the channel's eventfd once,
  * so a burst of completions costs one wake-up. The reactor, in
  * iopool_channel_reap(), swaps its whole done queue out under the
@@ -31,12 +32,12 @@
  * asks for a hundred workers. Nor does a reactor wait for the CPU
  * those starts take (60-80 µs each here with 256 KiB stacks, twice that
  * with glibc's 8 MiB): once the credentials are final
- * (iopool_nice_grower), the grower runs at nice 19 (but at the workers'
- * nice while the oldest job has waited GROWER_PATIENCE_NS: grower_pace),
- * and each worker it starts goes back to the pool's own nice before it
- * takes a job, where
- * the process may (CAP_SYS_NICE, or an RLIMIT_NICE such as the unit's
- * LimitNICE=+0); else nothing changes. The lock guards idle, todo_count, the
+ * (iopool_nice_grower), the grower runs at nice 19 (but halfway to the
+ * workers' nice while the oldest job has waited GROWER_PATIENCE_NS:
+ * grower_pace), and each worker it starts goes back to the pool's own
+ * nice before it takes a job, where the process may (CAP_SYS_NICE, or an
+ * RLIMIT_NICE such as the unit's LimitNICE=+0); else nothing changes.
+ * The lock guards idle, todo_count, takes, the
  * counts of workers asked for and the list of channels; nthreads is
  * written under it too (by the grower alone, once started) and read
  * without it (atomically) to tell the inline pool (none, for good or
@@ -117,6 +118,7 @@ struct iopool {
 	unsigned max_threads;
 	unsigned idle;	     /* workers waiting for a job */
 	unsigned todo_count; /* jobs in todo */
+	unsigned takes;	     /* jobs taken while congested (todo_take) */
 	unsigned starting;   /* workers asked for, not yet taking jobs */
 	unsigned wanted;     /* of those, not yet given a slot */
 	pthread_t *threads;
@@ -124,7 +126,7 @@ struct iopool {
 	int growing;   /* the grower runs */
 	int base_nice; /* the nice workers run at */
 	int niced;     /* the grower runs at GROWER_NICE */
-	int hurried;   /* ... but at base_nice for now (grower_pace) */
+	int hurried;   /* ... but nearer base_nice for now (grower_pace) */
 	pid_t grower_tid;
 };
 
@@ -153,11 +155,25 @@ static void
 jobq_push(struct jobq *q, struct iojob *job)
 {
 	job->next = NULL;
+	job->prev = q->tail;
 	if (q->tail != NULL)
 		q->tail->next = job;
 	else
 		q->head = job;
 	q->tail = job;
+}
+
+static void
+jobq_unlink(struct jobq *q, struct iojob *job)
+{
+	if (job->prev != NULL)
+		job->prev->next = job->next;
+	else
+		q->head = job->next;
+	if (job->next != NULL)
+		job->next->prev = job->prev;
+	else
+		q->tail = job->prev;
 }
 
 static void
@@ -180,6 +196,20 @@ static void *worker_main(void *);
 #endif
 /* Starting threads waits its turn behind any work of the reactors'. */
 #define GROWER_NICE 19
+/*
+ * A hurried grower's nice: halfway from the workers' to GROWER_NICE. At
+ * the workers' own, it and the threads it had just started kept a
+ * reactor serving from memory off its CPU for 8.5 ms straight when a
+ * hundred slow calls came at once (perf sched timehist, one CPU); nine
+ * steps up it still gets about a tenth of a busy CPU, and the scheduler
+ * lets it run ahead of the reactor for a tenth as long.
+ */
+static int
+hurry_nice(int base)
+{
+	return base + (GROWER_NICE - base) / 2;
+}
+
 /*
  * How long the oldest job may wait for a worker before the grower stops
  * giving way: at nice 19 beside a busy reactor it gets about 1.5 % of
@@ -229,6 +259,30 @@ thread_start(pthread_t *thread, void *(*main)(void *), struct iopool *pool)
 	return rc;
 }
 
+/*
+ * The job a worker takes: the oldest, but while the oldest has waited
+ * GROWER_PATIENCE_NS (every worker busy, most likely with calls that
+ * take long) every other one is the newest. A burst of slow calls queued
+ * ahead would otherwise keep a job for a file in memory waiting until
+ * the pool had grown a worker for each of them: a slow disk must delay
+ * only the requests that touch it. Taking the oldest in turn keeps every
+ * job moving. (Facebook's servers answer overload with the same
+ * "adaptive LIFO".)
+ */
+static struct iojob *
+todo_take(struct iopool *pool)
+{
+	struct iojob *job = pool->todo.head;
+
+	if (job != NULL && job != pool->todo.tail &&
+	    monotime_ns() - job->submit_ns > GROWER_PATIENCE_NS &&
+	    pool->takes++ % 2 == 0)
+		job = pool->todo.tail;
+	if (job != NULL)
+		jobq_unlink(&pool->todo, job);
+	return job;
+}
+
 /* A worker's loop, entered and left with pool->lock held. */
 static void
 work_loop(struct iopool *pool)
@@ -243,10 +297,8 @@ work_loop(struct iopool *pool)
 			pthread_cond_wait(&pool->wake, &pool->lock);
 			pool->idle--;
 		}
-		if ((job = pool->todo.head) == NULL)
+		if ((job = todo_take(pool)) == NULL)
 			break;
-		if ((pool->todo.head = job->next) == NULL)
-			pool->todo.tail = NULL;
 		pool->todo_count--;
 		pthread_mutex_unlock(&pool->lock);
 
@@ -301,7 +353,7 @@ grown_main(void *arg)
 /*
  * The grower's nice, called with the lock held and busy when it is about
  * to start a worker: GROWER_NICE while the oldest job is young or nothing
- * is to be started, the workers' own once a job has waited
+ * is to be started, hurry_nice() once a job has waited
  * GROWER_PATIENCE_NS. The renice is made with the lock released: a
  * thread going to nice 19 may lose its CPU at once, and must not hold
  * what the reactors submit under.
@@ -316,8 +368,8 @@ grower_pace(struct iopool *pool, int busy)
 	    hurry == pool->hurried)
 		return;
 	pthread_mutex_unlock(&pool->lock);
-	if (setpriority(
-		PRIO_PROCESS, 0, hurry ? pool->base_nice : GROWER_NICE) == 0)
+	if (setpriority(PRIO_PROCESS, 0,
+		hurry ? hurry_nice(pool->base_nice) : GROWER_NICE) == 0)
 		pool->hurried = hurry; /* the grower's alone */
 	pthread_mutex_lock(&pool->lock);
 }

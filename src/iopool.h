@@ -30,6 +30,7 @@ struct iojob {
 	 */
 	int detached;
 	struct iojob *next; /* owned by the pool */
+	struct iojob *prev; /* owned by the pool */
 	uint64_t submit_ns; /* owned by the pool */
 	/* The submitting thread's channel, where done() runs. */
 	struct iopool_channel *channel; /* owned by the pool */

@@ -5,7 +5,8 @@
  * threads runs inline, destroy finishes every job and runs each done(),
  * the statistics count jobs, refusals and latencies per channel, and
  * closes given up on a reactor share one job per loop turn. The pool
- * grows past blocked workers, up to its cap, on a thread of its own.
+ * grows past blocked workers, up to its cap, on a thread of its own; a
+ * job queued behind a backlog is not left for last.
  */
 #include "autoconf.h"
 
@@ -652,7 +653,7 @@ START_TEST(grower_hurries_for_a_waiting_job)
 			running += __atomic_load_n(&slow[i].running,
 			    __ATOMIC_ACQUIRE);
 		/* Workers it started at 19 may still be there, starved. */
-		if (nice_of(grower) == base)
+		if (nice_of(grower) == base + (19 - base) / 2)
 			hurried = 1;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		ck_assert_int_lt(now.tv_sec - start.tv_sec, 30);
@@ -669,6 +670,55 @@ START_TEST(grower_hurries_for_a_waiting_job)
 	reap_until(pool, slow, N);
 	pool_close(pool);
 	ck_assert_int_eq(sched_setaffinity(0, sizeof all, &all), 0);
+}
+END_TEST
+
+static unsigned	 ran_seq;
+
+static void
+order_work(struct iojob *job)
+{
+	struct test_job	*tj = (struct test_job *)job;
+
+	work(job);
+	tj->value = (int)__atomic_add_fetch(&ran_seq, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Behind a backlog that has waited for a worker past the grower's
+ * patience (2 ms), a new job is not last: the next free worker takes it.
+ */
+START_TEST(congested_takes_the_newest_in_turn)
+{
+	enum { N = 5 };
+	struct iopool	*pool = pool_open(1, 1, 64);
+	struct test_job	 blocker, old[N], fresh;
+	int		 i;
+
+	ran_seq = 0;
+	init_job(&blocker, 0, 0);
+	blocker.job.work = order_work;
+	ck_assert_int_eq(iopool_submit(pool, &blocker.job), 0);
+	wait_running(&blocker);
+	for (i = 0; i < N; i++) {
+		init_job(&old[i], 0, 1);
+		old[i].job.work = order_work;
+		ck_assert_int_eq(iopool_submit(pool, &old[i].job), 0);
+	}
+	usleep(10 * 1000); /* an age, not an event: a lower bound is enough */
+	init_job(&fresh, 0, 1);
+	fresh.job.work = order_work;
+	ck_assert_int_eq(iopool_submit(pool, &fresh.job), 0);
+	__atomic_store_n(&blocker.gate, 1, __ATOMIC_RELEASE);
+	reap_until(pool, old, N);
+	reap_until(pool, &fresh, 1);
+	ck_assert_int_eq(blocker.value, 1);
+	ck_assert_int_eq(fresh.value, 2);
+	/* Then the oldest, and the rest in turn: none left behind. */
+	ck_assert_int_eq(old[0].value, 3);
+	for (i = 0; i < N; i++)
+		ck_assert_int_gt(old[i].value, 2);
+	pool_close(pool);
 }
 END_TEST
 
@@ -799,6 +849,7 @@ main(void)
 	tcase_add_test(tc, grower_hurries_for_a_waiting_job);
 	tcase_add_test(tc, growth_is_capped_while_a_worker_starts);
 	tcase_add_test(tc, closes_share_a_job);
+	tcase_add_test(tc, congested_takes_the_newest_in_turn);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
