@@ -12,7 +12,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -990,7 +989,6 @@ conn_start(const struct conn_env *env, unsigned listener, int tls, int fd,
 	struct conn *c;
 	struct peer *pc;
 	struct transport t;
-	int one = 1;
 
 	if ((pc = peers_acquire(peer, env->cfg->max_connections_per_client)) ==
 	    NULL) {
@@ -1016,7 +1014,6 @@ conn_start(const struct conn_env *env, unsigned listener, int tls, int fd,
 	c->retiring = env->retiring;
 	c->accepted_ms = await_now_ms();
 	peer_text(peer, c->peer, sizeof c->peer);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->reactor = reactor_current();
 	c->next = c->reactor->conns;
 	if (c->next != NULL)

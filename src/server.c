@@ -54,6 +54,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1037,6 +1038,7 @@ tap_find(struct lane *lane, const struct listener *l)
 {
 	struct tap *t;
 	size_t i;
+	int one = 1;
 
 	for (i = 0; i < lane->ntaps; i++)
 		if (lane->taps[i]->id == l->id)
@@ -1059,6 +1061,12 @@ tap_find(struct lane *lane, const struct listener *l)
 		tap_free(t);
 		return NULL;
 	}
+	/*
+	 * A socket accept() returns has its listener's options (Linux
+	 * copies the listening socket): one setsockopt here, not one per
+	 * connection. The dup shares the socket, passed or our own.
+	 */
+	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (lane->accepting)
 		event_add(t->ev, NULL);
 	lane->taps[lane->ntaps++] = t;

@@ -2,6 +2,7 @@
 codes for good and bad request heads, connection persistence, pipelining,
 and that the server keeps serving after every bad request."""
 
+import ctypes
 import email.utils
 import os
 import re
@@ -23,6 +24,38 @@ def head(request_line, *fields):
 
 
 H = "Host: t"
+
+
+def daemon_socket(pid, client):
+    """A descriptor for the daemon's end of client's connection, taken
+    with pidfd_getfd (Linux 5.6; a parent may take a child's)."""
+    cport, sport = client.getsockname()[1], client.getpeername()[1]
+    want = ":%04X" % sport, ":%04X" % cport
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want[0]) and fields[2].endswith(want[1]):
+                inode = fields[9]
+    assert inode is not None, "no socket from port %d to %d" % (sport, cport)
+    for name in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except FileNotFoundError:
+            continue
+        if target == "socket:[%s]" % inode:
+            break
+    else:
+        raise AssertionError("the daemon holds no socket:[%s]" % inode)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        fd = libc.syscall(438, pidfd, int(name), 0)  # SYS_pidfd_getfd
+    finally:
+        os.close(pidfd)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    return fd
 
 # name, raw request bytes, allowed statuses, connection closes afterwards
 # (True / False / None = either), method to read the response as.
@@ -289,6 +322,24 @@ class HTTPTest(ServerTestCase):
             r = c.read_response()
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, SMALL_FILES["f10.txt"])
+
+    def test_daemons_end_has_nodelay(self):
+        """The daemon's end of a connection has TCP_NODELAY, which it sets
+        once on its listening sockets for every accepted one to inherit:
+        pidfd_getfd lends this test the daemon's own socket to ask."""
+        with self.conn() as c:
+            c.send(head("GET /f01.txt HTTP/1.1", H))
+            self.assertEqual(c.read_response().status, 200)
+            fd = daemon_socket(self.server.pid, c.sock)
+            try:
+                s = socket.socket(fileno=fd)
+            except OSError:
+                os.close(fd)
+                raise
+            try:
+                self.assertEqual(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
+            finally:
+                s.close()
 
     def test_bad_request_after_good_ones_on_one_connection(self):
         with self.conn() as c:
