@@ -303,7 +303,7 @@ START_TEST(test_stack_pool_trim)
 }
 END_TEST
 
-/* Whether the pages 40 KiB and 56 KiB below the frame were resident. */
+/* Whether the pages 8 KiB and 24 KiB below the frame were resident. */
 static int warm_near, warm_far;
 
 __attribute__((no_sanitize_address)) static void
@@ -312,12 +312,12 @@ warm_fn(void *arg)
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
 
-	warm_near = resident((frame - 40 * 1024) & ~((uintptr_t)page - 1));
-	warm_far = resident((frame - 56 * 1024) & ~((uintptr_t)page - 1));
+	warm_near = resident((frame - 8 * 1024) & ~((uintptr_t)page - 1));
+	warm_far = resident((frame - 24 * 1024) & ~((uintptr_t)page - 1));
 }
 
 /*
- * A stack with no pages, new or given back by a trim, gets the top 48 KiB
+ * A stack with no pages, new or given back by a trim, gets the top 16 KiB
  * before its coroutine runs (one madvise, not a fault a page); the rest
  * is left to faults.
  */
