@@ -512,8 +512,9 @@ h2_send_head(
 	struct response_field f;
 	nghttp2_data_provider provider;
 	nghttp2_nv *nv;
-	char status[4], *names;
+	char status[3], *names;
 	size_t pos = 0, count = 1, i, off = 0;
+	unsigned code;
 	int64_t length = -1;
 	int rv;
 
@@ -528,7 +529,10 @@ h2_send_head(
 		return -1;
 	}
 	names = (char *)(nv + count);
-	snprintf(status, sizeof status, "%03u", (unsigned)r->status % 1000);
+	code = (unsigned)r->status;
+	status[0] = (char)('0' + code / 100 % 10);
+	status[1] = (char)('0' + code / 10 % 10);
+	status[2] = (char)('0' + code % 10);
 	nv[0] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3,
 		NGHTTP2_NV_FLAG_NONE };
 	count = 1;

@@ -1,11 +1,25 @@
 #include "autoconf.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "h2req.h"
+
+/*
+ * Appends a then b at out + at, where the caller counted room for both:
+ * no formatting per field, which a request of a dozen fields paid for
+ * (vfprintf was 2 % of an HTTP/2 page's CPU).
+ */
+static size_t
+put(char *out, size_t at, const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+
+	memcpy(out + at, a, na);
+	memcpy(out + at + na, b, nb);
+	return at + na + nb;
+}
 
 long
 h2req_text(
@@ -44,20 +58,23 @@ h2req_text(
 		return -400;
 	if ((out = malloc(size)) == NULL)
 		return -503;
-	n += (size_t)snprintf(out, size, "%s %s HTTP/1.1\r\n", method, path);
-	if (authority != NULL)
-		n += (size_t)snprintf(
-		    out + n, size - n, "Host: %s\r\n", authority);
+	n = put(out, n, method, " ");
+	n = put(out, n, path, " HTTP/1.1\r\n");
+	if (authority != NULL) {
+		n = put(out, n, "Host: ", authority);
+		n = put(out, n, "\r\n", "");
+	}
 	for (p = fields; p < end; p = value + strlen(value) + 1) {
 		name = p;
 		value = name + strlen(name) + 1;
 		if (name[0] == ':' ||
 		    (authority != NULL && strcmp(name, "host") == 0))
 			continue;
-		n += (size_t)snprintf(
-		    out + n, size - n, "%s: %s\r\n", name, value);
+		n = put(out, n, name, ": ");
+		n = put(out, n, value, "\r\n");
 	}
-	n += (size_t)snprintf(out + n, size - n, "\r\n");
+	n = put(out, n, "\r\n", "");
+	out[n] = '\0';
 	*text = out;
 	*len = n;
 	return 0;
