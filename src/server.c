@@ -540,7 +540,7 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
-	int i, cfd, rc;
+	int i, cfd, rc, one = 1;
 
 	for (i = 0; i < ACCEPT_BATCH && lane->accepting; i++) {
 		g = lane_current_gen(lane);
@@ -561,6 +561,14 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 				accept_backoff(lane, errno);
 			return;
 		}
+		/*
+		 * A passed socket is not ours to have set before its first
+		 * connections completed (the one that started us among them):
+		 * its connections get TCP_NODELAY one by one.
+		 */
+		if (s->activated)
+			setsockopt(
+			    cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		lane->opened = 0;
 		rc = conn_start(t->retiring	   ? &g->retiring_env
 			: t->kind == LISTENER_MAIN ? &g->env
@@ -662,6 +670,12 @@ socket_listen(const struct sockaddr *addr, socklen_t len)
 		 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	/*
+	 * A connection gets its listener's options when its handshake
+	 * completes (Linux copies the listening socket): set before listen(),
+	 * TCP_NODELAY costs no system call per connection.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (addr->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1 ||
@@ -1038,7 +1052,6 @@ tap_find(struct lane *lane, const struct listener *l)
 {
 	struct tap *t;
 	size_t i;
-	int one = 1;
 
 	for (i = 0; i < lane->ntaps; i++)
 		if (lane->taps[i]->id == l->id)
@@ -1061,12 +1074,6 @@ tap_find(struct lane *lane, const struct listener *l)
 		tap_free(t);
 		return NULL;
 	}
-	/*
-	 * A socket accept() returns has its listener's options (Linux
-	 * copies the listening socket): one setsockopt here, not one per
-	 * connection. The dup shares the socket, passed or our own.
-	 */
-	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (lane->accepting)
 		event_add(t->ev, NULL);
 	lane->taps[lane->ntaps++] = t;

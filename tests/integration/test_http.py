@@ -2,13 +2,12 @@
 codes for good and bad request heads, connection persistence, pipelining,
 and that the server keeps serving after every bad request."""
 
-import ctypes
 import email.utils
 import os
 import re
 import socket
 
-from coserve_test import ServerTestCase, main, write_file
+from coserve_test import ServerTestCase, daemon_nodelay, main, write_file
 
 INDEX = b"<!doctype html><title>coserve</title><p>index\n"
 SMALL_FILES = {"f%02d.txt" % i: (b"file %02d " % i) * (i + 1) for i in range(20)}
@@ -25,37 +24,6 @@ def head(request_line, *fields):
 
 H = "Host: t"
 
-
-def daemon_socket(pid, client):
-    """A descriptor for the daemon's end of client's connection, taken
-    with pidfd_getfd (Linux 5.6; a parent may take a child's)."""
-    cport, sport = client.getsockname()[1], client.getpeername()[1]
-    want = ":%04X" % sport, ":%04X" % cport
-    inode = None
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[1].endswith(want[0]) and fields[2].endswith(want[1]):
-                inode = fields[9]
-    assert inode is not None, "no socket from port %d to %d" % (sport, cport)
-    for name in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, name))
-        except FileNotFoundError:
-            continue
-        if target == "socket:[%s]" % inode:
-            break
-    else:
-        raise AssertionError("the daemon holds no socket:[%s]" % inode)
-    libc = ctypes.CDLL(None, use_errno=True)
-    pidfd = os.pidfd_open(pid)
-    try:
-        fd = libc.syscall(438, pidfd, int(name), 0)  # SYS_pidfd_getfd
-    finally:
-        os.close(pidfd)
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "pidfd_getfd")
-    return fd
 
 # name, raw request bytes, allowed statuses, connection closes afterwards
 # (True / False / None = either), method to read the response as.
@@ -330,16 +298,7 @@ class HTTPTest(ServerTestCase):
         with self.conn() as c:
             c.send(head("GET /f01.txt HTTP/1.1", H))
             self.assertEqual(c.read_response().status, 200)
-            fd = daemon_socket(self.server.pid, c.sock)
-            try:
-                s = socket.socket(fileno=fd)
-            except OSError:
-                os.close(fd)
-                raise
-            try:
-                self.assertEqual(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
-            finally:
-                s.close()
+            self.assertEqual(daemon_nodelay(self.server.pid, c.sock), 1)
 
     def test_bad_request_after_good_ones_on_one_connection(self):
         with self.conn() as c:

@@ -21,8 +21,8 @@ import unittest
 
 import coserve_test
 from coserve_test import (COSERVE, READY_TIMEOUT_S, SLOWDOWN, WAIT_S, DaemonError,
-                          HTTPConnection, Server, config_text, daemon_env, fetch, main, wrap_argv,
-                          write_file)
+                          HTTPConnection, Server, config_text, daemon_env, daemon_nodelay, fetch,
+                          main, wrap_argv, write_file)
 # The TLS tests' certificates (made with the openssl CLI) and client.
 from coserve_tls import Certs, TLSConnection, client_context
 
@@ -391,6 +391,8 @@ class SocketActivationTest(unittest.TestCase):
                     c.request("GET", "/a.txt")
                     r = c.read_response()
                     self.assertEqual((r.status, r.body), (200, b"a" * 3000))
+                # Set on each connection: the passed socket was not ours.
+                self.assertEqual(daemon_nodelay(srv.pid, c.sock), 1)
             srv.check_clean_exit()  # SIGTERM to coserve itself: it was exec'd
 
     def test_socket_activated_tls(self):

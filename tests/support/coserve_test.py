@@ -11,6 +11,8 @@ unittest result onto automake's exit codes (0 pass, 1 fail, 77 skip).
 """
 
 import atexit
+import ctypes
+import errno
 import hashlib
 import os
 import re
@@ -206,6 +208,54 @@ def daemon_env(extra=None):
         if "verify_asan_link_order" not in opts:
             env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
     return env
+
+
+def _daemon_socket(pid, client):
+    """A descriptor for the daemon's end of client's connection, taken
+    with pidfd_getfd (Linux 5.6; a parent may take a child's)."""
+    cport, sport = client.getsockname()[1], client.getpeername()[1]
+    want = ":%04X" % sport, ":%04X" % cport
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want[0]) and fields[2].endswith(want[1]):
+                inode = fields[9]
+    assert inode is not None, "no socket from port %d to %d" % (sport, cport)
+    for name in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except FileNotFoundError:
+            continue
+        if target == "socket:[%s]" % inode:
+            break
+    else:
+        raise AssertionError("the daemon holds no socket:[%s]" % inode)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        fd = libc.syscall(438, pidfd, int(name), 0)  # SYS_pidfd_getfd
+    finally:
+        os.close(pidfd)
+    if fd < 0:
+        if ctypes.get_errno() == errno.EPERM:
+            raise unittest.SkipTest("pidfd_getfd refused (Yama ptrace_scope 2 or 3?)")
+        raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    return fd
+
+
+def daemon_nodelay(pid, client):
+    """TCP_NODELAY on the daemon's end of client's connection."""
+    fd = _daemon_socket(pid, client)
+    try:
+        s = socket.socket(fileno=fd)
+    except OSError:
+        os.close(fd)
+        raise
+    try:
+        return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        s.close()
 
 
 def wait_for(predicate, timeout=WAIT_S, what=None, step=0.02):
