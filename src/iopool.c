@@ -1,16 +1,17 @@
 /*
  * The I/O thread pool.
  *
- * Ownership and locking: the pool owns one FIFO queue of jobs to do,
- * "todo", guarded by pool->lock, and is shared by every reactor. Each
- * reactor has a completion channel of its own: a "done" queue guarded by
- * the channel's lock and an eventfd. iopool_submit() records in the job
- * the channel bound to the submitting thread (as libuv's work requests
- * record their loop) and appends it to todo; a worker takes the head of
- * todo (or, while it is congested, every other time its tail: todo_take),
- * runs work() with no lock held, appends the job to its channel's
- * done queue and, when that was empty, writes the channel's eventfd once,
- * so a burst of completions costs one wake-up. The reactor, in
+ * Ownership and locking: the pool owns one queue of jobs to do, "todo"
+ * (first in, first out, but see todo_take), guarded by pool->lock, and
+ * is shared by every reactor. Each reactor has a completion channel of
+ * its own: a "done" queue guarded by the channel's lock and an eventfd.
+ * iopool_submit() records in the job the channel bound to the submitting
+ * thread (as libuv's work requests record their loop) and appends it to
+ * todo; a worker takes the head of todo (or, while it is congested, every
+ * other time its tail: todo_take), runs work() with no lock held, appends
+ * the job to its channel's done queue and, when that was empty, writes
+ * the channel's eventfd once, so a burst of completions costs one
+ * wake-up. The reactor, in
  * iopool_channel_reap(), swaps its whole done queue out under the
  * channel's lock, clears the eventfd, and calls done() for each job
  * outside the lock: done() always runs on the thread that submitted the

@@ -608,7 +608,8 @@ END_TEST
  * A niced grower beside a busy "reactor" on the same CPU gets almost none
  * of it, and the jobs behind blocked workers would wait for most of a
  * second: once the oldest has waited GROWER_PATIENCE_NS the grower runs
- * at the workers' nice until the workers it starts have caught up.
+ * halfway between the workers' nice and 19 until the workers it starts
+ * have caught up.
  */
 START_TEST(grower_hurries_for_a_waiting_job)
 {
