@@ -307,34 +307,47 @@ work_loop(struct iopool *pool)
 		detached = job->detached;
 		job->work(job);
 
-		/* Not pending once it can be reaped: the lock order is pool,
-		 * ch. */
+		/*
+		 * Not pending once it can be reaped. Counted idle from here:
+		 * the reactor woken below may run at once and submit its next
+		 * job, which this thread will take, not a new one. Neither
+		 * lock is held across the wake-up, so the woken reactor does
+		 * not block on one and hand the CPU straight back.
+		 */
 		pthread_mutex_lock(&pool->lock);
 		pool->queued--;
-		if (detached)
-			continue;
-		ch = job->channel;
-		pthread_mutex_lock(&ch->lock);
-		was_empty = ch->done.head == NULL;
-		jobq_push(&ch->done, job);
-		if (was_empty)
-			notify(ch);
-		pthread_mutex_unlock(&ch->lock);
+		pool->idle++;
+		pthread_mutex_unlock(&pool->lock);
+		if (!detached) {
+			ch = job->channel;
+			pthread_mutex_lock(&ch->lock);
+			was_empty = ch->done.head == NULL;
+			jobq_push(&ch->done, job);
+			pthread_mutex_unlock(&ch->lock);
+			/* A reap between the push and this write finds the job
+			 * early; the wake-up it then gets finds nothing. */
+			if (was_empty)
+				notify(ch);
+		}
+		pthread_mutex_lock(&pool->lock);
+		pool->idle--;
 	}
 }
 
+/* A worker: no longer starting once it can take jobs. */
 static void *
 worker_main(void *arg)
 {
 	struct iopool *pool = arg;
 
 	pthread_mutex_lock(&pool->lock);
+	pool->starting--;
 	work_loop(pool);
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
 }
 
-/* A worker the grower started: no longer starting once it can take jobs. */
+/* A worker the grower started, at the grower's nice until here. */
 static void *
 grown_main(void *arg)
 {
@@ -344,11 +357,7 @@ grown_main(void *arg)
 	if (__atomic_load_n(&pool->niced, __ATOMIC_ACQUIRE) &&
 	    setpriority(PRIO_PROCESS, 0, pool->base_nice) == -1)
 		log_warn("I/O worker: back to nice %d", pool->base_nice);
-	pthread_mutex_lock(&pool->lock);
-	pool->starting--;
-	work_loop(pool);
-	pthread_mutex_unlock(&pool->lock);
-	return NULL;
+	return worker_main(pool);
 }
 
 /*
@@ -516,6 +525,8 @@ iopool_create(unsigned nthreads, unsigned max_threads, unsigned queue_max)
 	    (pool->threads =
 		    calloc(pool->max_threads, sizeof *pool->threads)) == NULL)
 		goto fail_grow;
+	/* Jobs submitted before the first workers wait ask for no more. */
+	pool->starting = nthreads;
 	for (i = 0; i < nthreads; i++) {
 		if ((rc = thread_start(&pool->threads[i], worker_main, pool)) !=
 		    0) {

@@ -775,6 +775,39 @@ START_TEST(growth_is_capped_while_a_worker_starts)
 }
 END_TEST
 
+/*
+ * A reactor that submits its next job as soon as the last one completes
+ * (a file streamed job by job) keeps the one worker: the worker that
+ * woke it is about to take a job, not busy. On one CPU the woken thread
+ * runs before the waker is back at the queue, which is where a pool that
+ * counted only waiting workers as idle would ask for another.
+ */
+START_TEST(back_to_back_jobs_keep_one_worker)
+{
+	struct iopool	*pool;
+	struct test_job	 tj;
+	cpu_set_t	 all, one;
+	int		 i;
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+	CPU_ZERO(&one);
+	for (i = 0; !CPU_ISSET(i, &all); i++)
+		continue;
+	CPU_SET(i, &one);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	pool = pool_open(1, 8, 64);
+	for (i = 0; i < 2000; i++) {
+		init_job(&tj, i, 1);
+		ck_assert_int_eq(iopool_submit(pool, &tj.job), 0);
+		reap_until(pool, &tj, 1);
+		ck_assert_int_eq(tj.value, 2 * i);
+	}
+	ck_assert_uint_eq(iopool_threads(pool), 1);
+	pool_close(pool);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof all, &all), 0);
+}
+END_TEST
+
 static void
 count_call(void *arg)
 {
@@ -851,6 +884,7 @@ main(void)
 	tcase_add_test(tc, growth_is_capped_while_a_worker_starts);
 	tcase_add_test(tc, closes_share_a_job);
 	tcase_add_test(tc, congested_takes_the_newest_in_turn);
+	tcase_add_test(tc, back_to_back_jobs_keep_one_worker);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
