@@ -11,11 +11,13 @@
  * other time its tail: todo_take), runs work() with no lock held, appends
  * the job to its channel's done queue and, when that was empty, writes
  * the channel's eventfd once, so a burst of completions costs one
- * wake-up. The reactor, in
+ * wake-up; it holds no lock by then, so the reactor it wakes does not
+ * block at once on one. A channel outlives the workers (its reactor
+ * frees it after iopool_destroy()). The reactor, in
  * iopool_channel_reap(), swaps its whole done queue out under the
  * channel's lock, clears the eventfd, and calls done() for each job
  * outside the lock: done() always runs on the thread that submitted the
- * job. A worker holding both locks takes pool->lock first. A job's memory
+ * job. No thread holds both locks at once. A job's memory
  * belongs to its submitter throughout; the pool only links it. A detached
  * job is the exception: nothing comes back for it, and its
  * work() owns it (a batch of closes frees itself). There is no
@@ -117,7 +119,7 @@ struct iopool {
 	int stopping;
 	unsigned nthreads;
 	unsigned max_threads;
-	unsigned idle;	     /* workers waiting for a job */
+	unsigned idle;	     /* workers waiting for a job, or about to look */
 	unsigned todo_count; /* jobs in todo */
 	unsigned takes;	     /* jobs taken while congested (todo_take) */
 	unsigned starting;   /* workers asked for, not yet taking jobs */
@@ -308,11 +310,13 @@ work_loop(struct iopool *pool)
 		job->work(job);
 
 		/*
-		 * Not pending once it can be reaped. Counted idle from here:
-		 * the reactor woken below may run at once and submit its next
-		 * job, which this thread will take, not a new one. Neither
-		 * lock is held across the wake-up, so the woken reactor does
-		 * not block on one and hand the CPU straight back.
+		 * Not pending once it can be reaped (a gauge read before the
+		 * push below misses it for that moment). Counted idle from
+		 * here: the reactor woken below may run at once and submit its
+		 * next job, which this thread will take, not a new one.
+		 * Neither lock is held across the wake-up, so the woken
+		 * reactor does not block on one and hand the CPU straight
+		 * back.
 		 */
 		pthread_mutex_lock(&pool->lock);
 		pool->queued--;
@@ -695,6 +699,10 @@ iopool_channel_free(struct iopool_channel *ch)
 		return;
 	if (bound == ch)
 		bound = NULL;
+	if (ch->pool != NULL &&
+	    __atomic_load_n(&ch->pool->nthreads, __ATOMIC_RELAXED) > 0 &&
+	    __atomic_load_n(&ch->stats.jobs, __ATOMIC_RELAXED) > 0)
+		fatalx("an I/O channel freed while workers may wake it");
 	if (ch->pool != NULL) {
 		pthread_mutex_lock(&ch->pool->lock);
 		for (pp = &ch->pool->channels; *pp != NULL; pp = &(*pp)->next)

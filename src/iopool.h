@@ -92,7 +92,9 @@ void iopool_stats(struct iopool *, struct iopool_stats *sum);
 /*
  * A reactor's completion channel: its own done queue and eventfd, so the
  * completions of one reactor's jobs wake that reactor alone. Freed by its
- * owner, before or after iopool_destroy(); NULL when it cannot be had.
+ * owner after iopool_destroy() (a worker may still be waking it after its
+ * last job was reaped), or before it if no job was ever submitted on it;
+ * NULL when it cannot be had.
  */
 struct iopool_channel *iopool_channel_create(struct iopool *);
 void iopool_channel_free(struct iopool_channel *);

@@ -64,8 +64,8 @@ struct reactor {
 struct reactor *reactor_create(struct iopool *pool, unsigned index,
     size_t stack_bytes, unsigned stack_pool_max);
 /*
- * Frees it on its thread, after iopool_destroy() or once every job it
- * submitted has completed; no connection or coroutine may be left.
+ * Frees it on its thread, after iopool_destroy() (or before, if it never
+ * submitted a job); no connection or coroutine may be left.
  */
 void reactor_free(struct reactor *);
 /*
