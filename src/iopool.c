@@ -740,8 +740,12 @@ iopool_channel_reap(struct iopool_channel *ch)
 	pthread_mutex_lock(&ch->lock);
 	job = ch->done.head;
 	ch->done.head = ch->done.tail = NULL;
-	/* Cleared under the lock: a worker finding done empty writes again. */
-	while (read(ch->notify_rfd, drain, sizeof drain) > 0)
+	/*
+	 * Cleared under the lock: a worker finding done empty writes again.
+	 * One read empties an eventfd; a pipe is read until it is empty.
+	 */
+	while (read(ch->notify_rfd, drain, sizeof drain) > 0 &&
+	    ch->notify_rfd != ch->notify_wfd)
 		continue;
 	pthread_mutex_unlock(&ch->lock);
 
