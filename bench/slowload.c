@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #define HEAD_MAX 8192
+#define BUF_BYTES 262144 /* one recv's worth */
 
 struct conn {
 	int fd;
@@ -281,7 +282,7 @@ main(int argc, char **argv)
 		die("epoll_create1");
 	nconns = nslow + fast_conns;
 	if ((conns = calloc(nconns, sizeof *conns)) == NULL ||
-	    (buf = malloc(262144)) == NULL)
+	    (buf = malloc(BUF_BYTES)) == NULL)
 		die("calloc");
 	for (i = 0; i < nslow; i++) {
 		conns[i].paths = &slow[i];
@@ -297,7 +298,7 @@ main(int argc, char **argv)
 		for (j = (size_t)k; j < nfast; j += fast_conns)
 			c->paths[c->npaths++] = fast[j];
 	}
-	warm(fast, nfast, buf, 262144);
+	warm(fast, nfast, buf, BUF_BYTES);
 	for (i = 0; i < nconns; i++)
 		conn_connect(&conns[i]);
 	for (i = 0; i < nconns; i++)
@@ -308,7 +309,7 @@ main(int argc, char **argv)
 		if (n == -1 && errno != EINTR)
 			die("epoll_wait");
 		for (k = 0; k < n; k++)
-			conn_read(evs[k].data.ptr, buf, 262144, &slow_done);
+			conn_read(evs[k].data.ptr, buf, BUF_BYTES, &slow_done);
 	}
 	/*
 	 * Every fast connection has one request outstanding at the end; those

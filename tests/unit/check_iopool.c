@@ -605,6 +605,24 @@ START_TEST(grower_niced_workers_not)
 END_TEST
 
 /*
+ * Pins this thread, and so the threads it starts, to the first CPU it may
+ * use; *all gets what it had, for sched_setaffinity() after.
+ */
+static void
+pin_to_one_cpu(cpu_set_t *all)
+{
+	cpu_set_t	one;
+	int		i;
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof *all, all), 0);
+	CPU_ZERO(&one);
+	for (i = 0; !CPU_ISSET(i, all); i++)
+		continue;
+	CPU_SET(i, &one);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+}
+
+/*
  * A niced grower beside a busy "reactor" on the same CPU gets almost none
  * of it, and the jobs behind blocked workers would wait for most of a
  * second: once the oldest has waited GROWER_PATIENCE_NS the grower runs
@@ -617,7 +635,7 @@ START_TEST(grower_hurries_for_a_waiting_job)
 	struct iopool	*pool;
 	struct test_job	 slow[N];
 	pthread_t	 t;
-	cpu_set_t	 one, all;
+	cpu_set_t	 all;
 	int		 base, may, hurried = 0, i, running;
 	pid_t		 grower = 0;
 	struct timespec	 start, now;
@@ -630,12 +648,7 @@ START_TEST(grower_hurries_for_a_waiting_job)
 	if (!may)
 		return; /* nothing is niced here: grower_niced_workers_not */
 	/* One CPU for the pool's threads and this one, which keeps it busy. */
-	ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
-	CPU_ZERO(&one);
-	for (i = 0; !CPU_ISSET(i, &all); i++)
-		continue;
-	CPU_SET(i, &one);
-	ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	pin_to_one_cpu(&all);
 	pool = pool_open(1, N + 1, 64);
 	iopool_nice_grower(pool);
 	for (i = 0; ((grower = iopool__grower(pool)) == 0 ||
@@ -786,15 +799,10 @@ START_TEST(back_to_back_jobs_keep_one_worker)
 {
 	struct iopool	*pool;
 	struct test_job	 tj;
-	cpu_set_t	 all, one;
+	cpu_set_t	 all;
 	int		 i;
 
-	ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
-	CPU_ZERO(&one);
-	for (i = 0; !CPU_ISSET(i, &all); i++)
-		continue;
-	CPU_SET(i, &one);
-	ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	pin_to_one_cpu(&all);
 	pool = pool_open(1, 8, 64);
 	for (i = 0; i < 2000; i++) {
 		init_job(&tj, i, 1);
