@@ -99,13 +99,13 @@ socket_shutdown(struct transport *t, int how)
 	return shutdown(t->fd, how);
 }
 
-static enum transport_input
-socket_input(struct transport *t)
+enum transport_input
+transport_socket_peek(int fd)
 {
 	char byte;
 	ssize_t n;
 
-	while ((n = recv(t->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT)) == -1 &&
+	while ((n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT)) == -1 &&
 	    errno == EINTR)
 		;
 	if (n > 0)
@@ -113,6 +113,12 @@ socket_input(struct transport *t)
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return TRANSPORT_INPUT_NONE;
 	return TRANSPORT_INPUT_CLOSED;
+}
+
+static enum transport_input
+socket_input(struct transport *t)
+{
+	return transport_socket_peek(t->fd);
 }
 
 static void

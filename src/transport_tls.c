@@ -378,19 +378,9 @@ tls_shutdown(struct transport *t, int how)
 static enum transport_input
 tls_input(struct transport *t)
 {
-	char byte;
-	ssize_t n;
-
 	if (SSL_has_pending(t->ssl))
 		return TRANSPORT_INPUT_READY;
-	while ((n = recv(t->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT)) == -1 &&
-	    errno == EINTR)
-		;
-	if (n > 0)
-		return TRANSPORT_INPUT_READY;
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return TRANSPORT_INPUT_NONE;
-	return TRANSPORT_INPUT_CLOSED;
+	return transport_socket_peek(t->fd);
 }
 
 /*
