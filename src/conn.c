@@ -1084,6 +1084,18 @@ conn_listener_retiring(unsigned listener, int retiring)
 }
 
 void
+conn_generation_taken(const struct config *cfg)
+{
+	struct conn *c, *next;
+
+	for (c = reactor_current()->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->h2 != NULL && c->env->cfg != cfg)
+			conn_h2_drain(c);
+	}
+}
+
+void
 conn_drain(void)
 {
 	struct reactor *r = reactor_current();

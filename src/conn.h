@@ -32,6 +32,13 @@ int conn_start(const struct conn_env *, unsigned listener, int tls, int fd,
  * conn_env.retiring, decided here from then on.
  */
 void conn_listener_retiring(unsigned listener, int retiring);
+/*
+ * The calling reactor took a reload's generation (configuration cfg):
+ * its HTTP/2 connections from before get a GOAWAY, their streams in
+ * flight finish, and the client opens its next ones on a new connection,
+ * under cfg. An HTTP/1.1 connection keeps its generation until it closes.
+ */
+void conn_generation_taken(const struct config *cfg);
 unsigned conn_count(void);
 /* Finish in-flight responses, close idle connections, keep-alive no more. */
 void conn_drain(void);

@@ -499,12 +499,13 @@ lane_take_gen(struct lane *lane)
  * still serves finish with it, but its caches keep no descriptors.
  */
 static void
-lane_drop_gen(struct generation *old)
+lane_drop_gen(struct lane *lane, struct generation *old)
 {
 	if (old == NULL)
 		return;
 	lane_shed(old, 1);
 	generation_release(old);
+	conn_generation_taken(lane->gen->cfg);
 }
 
 /*
@@ -525,7 +526,7 @@ lane_current_gen(struct lane *lane)
 		pthread_mutex_lock(&s->lock);
 		old = lane_take_gen(lane);
 		pthread_mutex_unlock(&s->lock);
-		lane_drop_gen(old);
+		lane_drop_gen(lane, old);
 	}
 	return lane->gen;
 }
@@ -1166,7 +1167,7 @@ lane_sync(struct lane *lane)
 		taps_sync(lane);
 	old = lane_take_gen(lane);
 	pthread_mutex_unlock(&s->lock);
-	lane_drop_gen(old);
+	lane_drop_gen(lane, old);
 	lane_shed(lane->gen, 0);
 	if (draining && !lane->drained) {
 		conn_drain();
