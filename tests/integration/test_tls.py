@@ -8,6 +8,7 @@ import collections
 import json
 import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -17,10 +18,10 @@ import time
 import warnings
 
 import coserve_load as load
-from coserve_test import (AS_ROOT, COSERVE, IO_TIMEOUT_S, SLOWDOWN, TSAN, WAIT_S, WRAPPED,
-                          HTTPConnection, ServerTestCase, build_request, config_text, fetch,
-                          file_sha256, have_program, main, root_args, sha256, wait_for,
-                          write_file)
+from coserve_test import (AS_ROOT, COSERVE, IO_TIMEOUT_S, SLOWDOWN, SLOWFS, TSAN, WAIT_S,
+                          WRAPPED, WRAPPED_SKIP, HTTPConnection, ServerTestCase, build_request,
+                          config_text, fetch, file_sha256, have_program, main, root_args,
+                          sha256, wait_for, write_file)
 from coserve_tls import (Certs, TLSConnection, client_context, client_hello, curl_https,
                          not_after, openssl)
 
@@ -38,18 +39,40 @@ SANITIZED = bool(COSERVE) and load.sanitized(COSERVE)
 # object, its buffers, the connection: tens of KiB) would be tens of MiB.
 ABORT_RSS_MARGIN_KIB = 6 * 1024
 ABORT_RSS_RUNS = 3  # measured runs of ABORTS at most
+# Bad clients repeated, each kind this many times a run (plain HTTP to the
+# TLS port; bytes that are not a handshake, or a ClientHello cut short),
+# at most BAD_AT_ONCE in flight; and TRICKLED hellos sent a byte at a time,
+# all at once, each cut off by a handshake deadline of TRICKLE_TIMEOUT_MS.
+BAD_CLIENTS = 40 if WRAPPED else 200
+BAD_AT_ONCE = 50
+TRICKLED = 10 if WRAPPED else 50
+TRICKLE_TIMEOUT_MS = 1000 * SLOWDOWN
+# A reload whose certificate files are slow (slowfs): each slowed call of
+# it sleeps RELOAD_DELAY_MS; a request slower than RELOAD_STALL_S waited
+# for it. Names holding RELOAD_MARKER are the slow ones (uppercase: no
+# temporary directory's name holds it).
+RELOAD_MARKER = "SLOWCERT"
+RELOAD_DELAY_MS = 4000 * SLOWDOWN
+RELOAD_STALL_S = 1.0 * SLOWDOWN
+RELOAD_PROBES = 10  # requests on the old connection, and new connections
 SAMPLE_RE = re.compile(r'^(coserve_[a-z_]+)(\{[^}]*\})? (\S+)$')
+NEXT_UPDATE_RE = re.compile(r"^\s*Next Update: (.+)$", re.M)
+
+
+def samples_of(text):
+    """A metrics page's samples: name{labels} -> value."""
+    samples = {}
+    for line in text.splitlines():
+        m = SAMPLE_RE.match(line)
+        if m:
+            samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return samples
 
 
 def scrape(port):
     r = fetch("127.0.0.1", port, "/metrics")
     assert r.status == 200, r
-    samples = {}
-    for line in r.body.decode().splitlines():
-        m = SAMPLE_RE.match(line)
-        if m:
-            samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
-    return samples
+    return samples_of(r.body.decode())
 
 
 class TLSTest(ServerTestCase):
@@ -71,6 +94,15 @@ class TLSTest(ServerTestCase):
         write_file(os.path.join(root, "dir", "b.txt"), b"b\n")
         cls.big = os.urandom(BIG_BYTES)
         write_file(os.path.join(root, "big.bin"), cls.big)
+        # A stylesheet and its sidecars (served as they are, never
+        # decoded), as new as it to the nanosecond: not stale.
+        cls.css = b"body { color: black }\n" * 40
+        cls.css_sidecars = {"gzip": os.urandom(301), "br": os.urandom(257)}
+        css = write_file(os.path.join(root, "app.css"), cls.css)
+        st = os.stat(css)
+        for coding, suffix in (("gzip", ".gz"), ("br", ".br")):
+            write_file(css + suffix, cls.css_sidecars[coding])
+            os.utime(css + suffix, ns=(st.st_atime_ns, st.st_mtime_ns))
         write_file(os.path.join(cls.example, "index.html"), b"example index\n")
         write_file(os.path.join(cls.other, "index.html"), b"other index\n")
         cls.access_log = os.path.join(cls.tmp, "access.log")
@@ -80,6 +112,9 @@ class TLSTest(ServerTestCase):
         return {"config": {
             "listen": ["127.0.0.1:0 tls", "127.0.0.1:0"],
             "metrics_listen": "127.0.0.1:0",
+            # Health and metrics on the main listeners too, TLS included.
+            "health_path": "/healthz",
+            "metrics_path": "/.well-known/metrics",
             "h2": True,
             # Connections opened early and used late must outlive the test.
             "tls_handshake_timeout_ms": 600000,
@@ -230,6 +265,57 @@ class TLSTest(ServerTestCase):
             self.assertEqual(r.status, 206)
             self.assertIn("multipart/byteranges", r.header("content-type"))
             self.assertIn(b"over", r.body)
+
+    def test_health_metrics_and_sidecars_over_tls(self):
+        """HTTPS with HTTP/1.1, one keep-alive connection: the health
+        path answers; the metrics path answers with the TLS counters,
+        this connection's handshake counted in them; a precompressed
+        sidecar is chosen by Accept-Encoding, with Vary."""
+        before = scrape(self.metrics_port)["coserve_tls_handshakes_total"]
+        with self.tls() as c:
+            self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+            c.request("GET", "/healthz")
+            r = c.read_response()
+            self.assertEqual((r.version, r.status, r.body), ("HTTP/1.1", 200, b"ok\n"))
+            self.assertEqual(r.header("cache-control"), "no-store")
+            self.assertFalse(r.closes())
+            c.request("HEAD", "/healthz")
+            r = c.read_response("HEAD")
+            self.assertEqual((r.status, r.body, r.header("content-length")), (200, b"", "3"))
+
+            c.request("GET", "/.well-known/metrics")
+            r = c.read_response()
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("text/plain", r.header("content-type"))
+            samples = samples_of(r.body.decode())
+            # Counted when the handshake ended, before this request.
+            self.assertGreaterEqual(samples["coserve_tls_handshakes_total"], before + 1)
+            self.assertGreaterEqual(
+                samples['coserve_tls_handshakes_by_protocol_total{protocol="TLSv1.3"}'], 1)
+            for reason in ("plain_http", "timeout", "protocol", "cut_short"):
+                self.assertIn('coserve_tls_handshake_failures_total{reason="%s"}' % reason,
+                              samples)
+            self.assertIn("coserve_tls_sessions_resumed_total", samples)
+            self.assertEqual(
+                samples['coserve_tls_certificate_expiry_timestamp_seconds{site="default"}'],
+                not_after(self.default_pair[0]))
+
+            cases = [
+                # (Accept-Encoding, Content-Encoding, body)
+                ("gzip", "gzip", self.css_sidecars["gzip"]),
+                ("gzip, br", "br", self.css_sidecars["br"]),  # a tie: br first
+                ("br;q=0.5, gzip", "gzip", self.css_sidecars["gzip"]),
+                ("br;q=0, gzip;q=0", None, self.css),
+                (None, None, self.css),
+            ]
+            for accept, encoding, body in cases:
+                c.request("GET", "/app.css", {"Accept-Encoding": accept} if accept else {})
+                r = c.read_response()
+                self.assertEqual((r.status, r.header("content-encoding"), r.body),
+                                 (200, encoding, body), accept)
+                self.assertEqual(r.header("content-length"), str(len(body)), accept)
+                self.assertTrue(r.header("content-type").startswith("text/css"), r)
+                self.assertIn("accept-encoding", r.header("vary", "").lower(), accept)
 
     def test_large_file_byte_exact(self):
         with self.tls() as c:
@@ -818,7 +904,33 @@ class TLSOwnServerTest(ServerTestCase):
         with self.tls(srv) as c:
             c.request("GET", "/hello.txt")
             self.assertEqual(c.read_response().status, 200)
-        self.abort_handshakes(srv.port, ABORTS, ABORTS_AT_ONCE, hello)
+        before, run = self.assert_leaves_nothing(
+            srv, lambda: self.abort_handshakes(srv.port, ABORTS, ABORTS_AT_ONCE, hello),
+            "%d aborted handshakes, %d at once" % (ABORTS, ABORTS_AT_ONCE))
+        after = scrape(srv.listeners[1][1])
+        # None finished, none timed out; those that sent bytes failed.
+        failures = 'coserve_tls_handshake_failures_total{reason="%s"}'
+        self.assertEqual(after["coserve_tls_handshakes_total"],
+                         before["coserve_tls_handshakes_total"])
+        self.assertEqual(after[failures % "timeout"], before[failures % "timeout"])
+        failed = sum(after[failures % r] - before[failures % r] for r in ("cut_short", "protocol"))
+        self.assertGreater(failed, 0)
+        self.assertLessEqual(failed, run * ABORTS)
+        with self.tls(srv) as c:
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, b"hello\n"))
+
+    def assert_leaves_nothing(self, srv, one_round, what):
+        """Runs one_round() (clients that come and go) to warm up, so the
+        pools, caches and malloc arenas it needs are grown before the
+        baseline; then again, up to ABORT_RSS_RUNS times: after each run
+        the open connections, coroutines, queued jobs and descriptors come
+        back to the baseline, and RSS ends within ABORT_RSS_MARGIN_KIB of
+        where the run began (not judged under valgrind or a sanitizer).
+        Returns the metrics at the baseline and the number of runs. The
+        metrics listener is srv's second."""
+        one_round()
 
         def idle():
             now = self.resources(srv)
@@ -842,34 +954,148 @@ class TLSOwnServerTest(ServerTestCase):
         for run in range(1, ABORT_RSS_RUNS + 1):
             rss_before = load.rss_kib(srv.pid)
             start = time.monotonic()
-            self.abort_handshakes(srv.port, ABORTS, ABORTS_AT_ONCE, hello)
+            one_round()
             now = None
             wait_for(settled)
             self.assertEqual(now, base, "held after the clients left; descriptors before:\n"
                              "%s\nafter:\n%s" % (base_fds, load.fd_targets(srv.pid)))
             rss_after = load.rss_kib(srv.pid)
-            print("run %d: %d aborted handshakes, %d at once, settled in %.1f s; connections, "
-                  "coroutines, fds %s; rss %.1f -> %.1f MiB (%+d KiB, margin %d KiB)" % (
-                      run, ABORTS, ABORTS_AT_ONCE, time.monotonic() - start, now,
-                      rss_before / 1024, rss_after / 1024, rss_after - rss_before,
-                      ABORT_RSS_MARGIN_KIB))
+            print("run %d: %s, settled in %.1f s; connections, coroutines, fds %s; "
+                  "rss %.1f -> %.1f MiB (%+d KiB, margin %d KiB)" % (
+                      run, what, time.monotonic() - start, now, rss_before / 1024,
+                      rss_after / 1024, rss_after - rss_before, ABORT_RSS_MARGIN_KIB))
             if WRAPPED or SANITIZED or rss_after - rss_before <= ABORT_RSS_MARGIN_KIB:
                 break
-        after = scrape(srv.listeners[1][1])
-        # None finished, none timed out; those that sent bytes failed.
-        failures = 'coserve_tls_handshake_failures_total{reason="%s"}'
-        self.assertEqual(after["coserve_tls_handshakes_total"],
-                         before["coserve_tls_handshakes_total"])
-        self.assertEqual(after[failures % "timeout"], before[failures % "timeout"])
-        failed = sum(after[failures % r] - before[failures % r] for r in ("cut_short", "protocol"))
-        self.assertGreater(failed, 0)
-        self.assertLessEqual(failed, run * ABORTS)
         if WRAPPED or SANITIZED:
             print("rss margin not asserted: the daemon runs under %s" % (
                 "valgrind" if WRAPPED else "a sanitizer"))
         else:
             self.assertLessEqual(rss_after - rss_before, ABORT_RSS_MARGIN_KIB)
         self.assertTrue(srv.alive())
+        return before, run
+
+    def plain_http_requests(self, port, count, at_once):
+        """count plain HTTP requests to the TLS port, at_once at a time:
+        each is answered 400 in plain HTTP/1.1, then closed."""
+        done = 0
+        while done < count:
+            batch = []
+            try:
+                for _ in range(min(at_once, count - done)):
+                    batch.append(HTTPConnection("127.0.0.1", port))
+                for c in batch:
+                    c.request("GET", "/hello.txt")
+                for c in batch:
+                    r = c.read_response()
+                    self.assertEqual((r.status, r.version, r.closes()), (400, "HTTP/1.1", True))
+                    self.assertTrue(c.closed_by_peer(WAIT_S))
+            finally:
+                for c in batch:
+                    c.close()
+            done += len(batch)
+
+    def garbage_handshakes(self, port, count, at_once, hello):
+        """count connections to the TLS port that send what is not a
+        handshake and half-close, at_once at a time, each closed with a
+        TLS alert at most: a half not TLS at all (protocol failures), a
+        half a ClientHello cut short (cut_short ones)."""
+        cases = [b"\x00\x01\x02garbage\r\n\r\n",
+                 b"\x16\x03\x01\x00\x05hello-not-tls" + bytes(200),
+                 hello[:len(hello) // 2], hello[:3]]
+        done = 0
+        while done < count:
+            batch = []
+            try:
+                for i in range(done, min(count, done + at_once)):
+                    batch.append((cases[i % len(cases)], HTTPConnection("127.0.0.1", port)))
+                for data, c in batch:
+                    c.send(data)
+                    try:
+                        c.sock.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass  # refused already, with a reset
+                for data, c in batch:
+                    deadline = time.monotonic() + WAIT_S
+                    while c.fill():
+                        self.assertLess(time.monotonic(), deadline, data[:20])
+                    self.assertTrue(c.buf == b"" or c.buf[0] == 0x15, (data[:20], c.buf))
+            finally:
+                for _, c in batch:
+                    c.close()
+            done += len(batch)
+
+    def trickle_handshakes(self, port, count, timeout_s, hello):
+        """count ClientHellos at once, each sent a byte at a time (a byte
+        on every connection each fifth of the handshake deadline,
+        timeout_s): the deadline closes each, not before it, with no byte
+        sent back and less than half the hello sent."""
+        step = timeout_s / 5
+        start = time.monotonic()
+        conns = []
+        try:
+            for _ in range(count):
+                conns.append(HTTPConnection("127.0.0.1", port))
+            sent = 0
+            waiting = list(conns)
+            while waiting:
+                self.assertLess(sent, len(hello) // 2, "%d trickled hellos not cut off"
+                                % len(waiting))
+                for c in waiting:
+                    try:
+                        c.send(hello[sent:sent + 1])
+                    except OSError:  # closed while we were sending
+                        c.eof = True
+                sent += 1
+                # The pace of the trickle; a close ends the wait early.
+                pace = time.monotonic() + step
+                while True:
+                    waiting = [c for c in waiting if not c.eof]
+                    left = pace - time.monotonic()
+                    if not waiting or left <= 0:
+                        break
+                    ready, _, _ = select.select([c.sock for c in waiting], [], [], left)
+                    for c in waiting:
+                        if c.sock in ready:
+                            self.assertFalse(c.fill(), bytes(c.buf[:40]))  # only a close
+            # Gross bound: the first connect came after start.
+            self.assertGreaterEqual(time.monotonic() - start, timeout_s * 0.9)
+        finally:
+            for c in conns:
+                c.close()
+
+    def test_bad_clients_leave_nothing(self):
+        """Plain HTTP to the TLS port, bytes that are not a handshake or a
+        hello cut short, and hellos trickled a byte at a time, hundreds a
+        run: each answered or closed as test_plain_http_to_tls_port,
+        test_garbage_and_truncated_handshakes and test_handshake_timeout
+        see one, each counted under its failure reason, and the open
+        connections, coroutines, descriptors and RSS come back to where
+        they were."""
+        srv = self.start_server(config={
+            "listen": ["127.0.0.1:0 tls"], "metrics_listen": "127.0.0.1:0",
+            "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+            "tls_handshake_timeout_ms": TRICKLE_TIMEOUT_MS, "header_timeout_ms": 600000},
+            env=load.daemon_env(COSERVE))
+        hello = client_hello()
+
+        def one_round():
+            self.plain_http_requests(srv.port, BAD_CLIENTS, BAD_AT_ONCE)
+            self.garbage_handshakes(srv.port, BAD_CLIENTS, BAD_AT_ONCE, hello)
+            self.trickle_handshakes(srv.port, TRICKLED, TRICKLE_TIMEOUT_MS / 1000, hello)
+
+        before, runs = self.assert_leaves_nothing(
+            srv, one_round, "%d plain HTTP, %d garbage, %d trickled, %d at once" % (
+                BAD_CLIENTS, BAD_CLIENTS, TRICKLED, BAD_AT_ONCE))
+        after = scrape(srv.listeners[1][1])
+        failures = "coserve_tls_handshake_failures_total{"
+        moved = {k.split('"')[1]: after[k] - before[k] for k in after
+                 if k.startswith(failures) and after[k] != before[k]}
+        self.assertEqual(moved, {"plain_http": runs * BAD_CLIENTS,
+                                 "protocol": runs * BAD_CLIENTS // 2,
+                                 "cut_short": runs * BAD_CLIENTS // 2,
+                                 "timeout": runs * TRICKLED})
+        self.assertEqual(after["coserve_tls_handshakes_total"],
+                         before["coserve_tls_handshakes_total"])
         with self.tls(srv) as c:
             c.request("GET", "/hello.txt", {"Connection": "close"})
             r = c.read_response()
@@ -962,6 +1188,117 @@ class TLSOwnServerTest(ServerTestCase):
             self.assertEqual(old.read_response().status, 200)
         finally:
             old.close()
+
+    def slow_reload(self, io_threads=None):
+        """A daemon with one reactor (where a reload done inline would
+        stall every connection) serving the first certificate, preloaded
+        with slowfs; a connection to it, served; then a reload to the
+        second certificate from files whose names hold RELOAD_MARKER, so
+        slowfs delays the reload's calls on them (start-up named other
+        files, and was fast). Of those calls slowfs sees only the stat of
+        the key (OpenSSL reads both files through fopen, and glibc's fopen
+        and fread do not call the open and read it wraps): one delay, in
+        the middle of loading the pair. Returns (the daemon, the
+        connection, the stderr mark before SIGHUP, when the delay began)
+        once it has begun. The connection is closed when the test ends."""
+        if not SLOWFS or not os.path.exists(SLOWFS):
+            self.skipTest("SLOWFS is not set to the built slowfs.so")
+        read_fd, write_fd = os.pipe()  # slowfs writes "s" as each delay begins
+        self.addCleanup(os.close, read_fd)
+        try:
+            srv = self.start_server(config={
+                "listen": ["127.0.0.1:0 tls"], "reactors": 1, "io_threads": io_threads,
+                "tls_certificate": self.first[0], "tls_certificate_key": self.first[1],
+                "keepalive_timeout_ms": 600000},  # the connection outlives the delay
+                env={"LD_PRELOAD": SLOWFS, "SLOWFS_MARKER": RELOAD_MARKER,
+                     "SLOWFS_DELAY_MS": str(RELOAD_DELAY_MS),
+                     "SLOWFS_NOTIFY_FD": str(write_fd)}, pass_fds=[write_fd])
+        finally:
+            os.close(write_fd)  # the daemon holds the only write end now
+        self.assertNotIn(RELOAD_MARKER, srv.config_path + self.root + self.first[0] +
+                         self.first[1])
+        old = self.tls(srv)
+        self.addCleanup(old.close)
+        self.assertEqual(old.common_name(), "first")
+        old.request("GET", "/hello.txt")
+        self.assertEqual(old.read_response().status, 200)
+        paths = {}
+        for setting, src in (("tls_certificate", self.second[0]),
+                             ("tls_certificate_key", self.second[1])):
+            with open(src, "rb") as f:
+                paths[setting] = write_file(os.path.join(
+                    self.tmp, "%s-%s" % (RELOAD_MARKER, os.path.basename(src))), f.read())
+        os.chmod(paths["tls_certificate_key"], 0o600)
+        with open(srv.config_path, "w") as f:
+            f.write(config_text(dict(srv.settings, **paths)))
+        self.assertEqual(select.select([read_fd], [], [], 0)[0], [], "slow before the reload")
+        mark = len(srv.stderr_lines)
+        srv.send_signal(signal.SIGHUP)
+        ready, _, _ = select.select([read_fd], [], [], WAIT_S)
+        self.assertTrue(ready, "no slowfs delay began within %.0f s of SIGHUP: is slowfs.so "
+                        "intercepting the reload's calls on %s?" % (WAIT_S, paths))
+        self.assertEqual(os.read(read_fd, 1), b"s")
+        return srv, old, mark, time.monotonic()
+
+    def timed_requests(self, srv, old):
+        """RELOAD_PROBES requests on the connection old, each followed by
+        one on a new connection: [(which, seconds, certificate)]."""
+        timings = []
+        for _ in range(RELOAD_PROBES):
+            start = time.monotonic()
+            old.request("GET", "/hello.txt")
+            r = old.read_response()
+            self.assertEqual((r.status, r.body), (200, b"hello\n"))
+            timings.append(("kept", time.monotonic() - start, old.common_name()))
+            start = time.monotonic()
+            with self.tls(srv) as c:
+                name = c.common_name()
+                c.request("GET", "/hello.txt", {"Connection": "close"})
+                r = c.read_response()
+                self.assertEqual((r.status, r.body), (200, b"hello\n"))
+            timings.append(("new", time.monotonic() - start, name))
+        return timings
+
+    def test_slow_certificate_reload_leaves_the_reactor_serving(self):
+        """Certificates are read by an I/O pool job on reload: while the
+        reload's calls on a slow certificate file sleep, HTTPS requests on
+        a connection from before and on new ones (which still get the
+        running certificate) are served in well under the delay; after
+        it, new connections get the new certificate, and the old one
+        goes on with its own."""
+        srv, old, mark, began = self.slow_reload()
+        timings = self.timed_requests(srv, old)
+        # Measured while the reload still slept (or none of this says anything).
+        self.assertLess(time.monotonic() - began, RELOAD_DELAY_MS / 1000,
+                        "the requests outlasted the delay: %r" % timings)
+        print("while the reload slept: slowest of %d requests %.0f ms (bound %.0f ms, "
+              "delay %d ms)" % (len(timings), max(t for _, t, _ in timings) * 1000,
+                                RELOAD_STALL_S * 1000, RELOAD_DELAY_MS))
+        self.assertEqual([t for t in timings if t[1] >= RELOAD_STALL_S or t[2] != "first"], [])
+        srv.wait_for_log("configuration reloaded", since=mark,
+                         timeout=WAIT_S + 4 * RELOAD_DELAY_MS / 1000)
+        self.assertGreaterEqual(time.monotonic() - began, RELOAD_DELAY_MS / 1000 * 0.9)
+        with self.tls(srv) as c:
+            self.assertEqual(c.common_name(), "second")
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().body, b"hello\n")
+        old.request("GET", "/hello.txt", {"Connection": "close"})
+        self.assertEqual(old.read_response().body, b"hello\n")
+        self.assertEqual(old.common_name(), "first")
+
+    def test_slow_certificate_reload_inline_stalls(self):
+        """The measurement above can fail: with io_threads = 0 the same
+        reload runs on the reactor, and a request made while it sleeps
+        waits for it."""
+        if WRAPPED:
+            self.skipTest(WRAPPED_SKIP)
+        srv, old, mark, began = self.slow_reload(io_threads=0)
+        timings = self.timed_requests(srv, old)
+        print("inline reload: first request %.0f ms (bound %.0f ms, delay %d ms)" % (
+            timings[0][1] * 1000, RELOAD_STALL_S * 1000, RELOAD_DELAY_MS))
+        self.assertGreaterEqual(timings[0][1], RELOAD_STALL_S)
+        srv.wait_for_log("configuration reloaded", since=mark)
+        self.assertEqual(timings[1][2], "second")  # accepted once the reload was done
 
     def session_from(self, srv):
         """A new session on srv, its ticket received (TLS 1.3 sends it after
@@ -1173,9 +1510,10 @@ class TLSOwnServerTest(ServerTestCase):
             warning % (re.escape(srv.config_path), key_line, re.escape(cert)), l)],
             srv.stderr_lines[mark:])
 
-    def ocsp_response(self, name):
+    def ocsp_response(self, name, days=1):
         """A real OCSP response from the test CA saying the leaf name is
-        good, made with openssl ocsp as a responder would."""
+        good, its next update days away, made with openssl ocsp as a
+        responder would."""
         d = self.certs.dir
         p = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", name + ".crt"],
                            cwd=d, capture_output=True, text=True, check=True, timeout=60)
@@ -1185,7 +1523,7 @@ class TLSOwnServerTest(ServerTestCase):
         openssl("ocsp", "-issuer", "ca.pem", "-cert", name + ".crt", "-no_nonce",
                 "-reqout", name + ".ocsp-req.der", cwd=d)
         openssl("ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", "ca.pem",
-                "-rkey", "ca.key", "-ndays", "1", "-reqin", name + ".ocsp-req.der",
+                "-rkey", "ca.key", "-ndays", str(days), "-reqin", name + ".ocsp-req.der",
                 "-respout", name + ".ocsp.der", cwd=d)
         return os.path.join(d, name + ".ocsp.der")
 
@@ -1195,6 +1533,18 @@ class TLSOwnServerTest(ServerTestCase):
                             "-status"], stdin=subprocess.DEVNULL, capture_output=True,
                            text=True, timeout=60 * SLOWDOWN)
         return p.stdout
+
+    def next_update(self, text):
+        """The Next Update time in openssl's text of an OCSP response."""
+        m = NEXT_UPDATE_RE.search(text)
+        self.assertTrue(m, text)
+        return m.group(1).strip()
+
+    def ocsp_next_update(self, der):
+        """The Next Update time of the OCSP response in file der."""
+        p = subprocess.run(["openssl", "ocsp", "-respin", der, "-resp_text", "-noverify"],
+                           capture_output=True, text=True, check=True, timeout=60)
+        return self.next_update(p.stdout)
 
     def test_ocsp_stapling(self):
         response = self.ocsp_response("first")
@@ -1207,6 +1557,7 @@ class TLSOwnServerTest(ServerTestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertRegex(p.stderr, r"%s:%d: tls_ocsp_response %s: " % (
             re.escape(conf), line["tls_ocsp_response"], re.escape(staple)))
+        first_update = self.ocsp_next_update(response)
         with open(response, "rb") as f:
             write_file(staple, f.read())
         p, _, _ = self.check_conf({
@@ -1216,10 +1567,12 @@ class TLSOwnServerTest(ServerTestCase):
 
         srv = self.start_server(config={
             "listen": ["127.0.0.1:0 tls"], "tls_certificate": self.first[0],
-            "tls_certificate_key": self.first[1], "tls_ocsp_response": staple})
+            "tls_certificate_key": self.first[1], "tls_ocsp_response": staple,
+            "keepalive_timeout_ms": 600000})  # a connection kept across a reload
         out = self.s_client_status(srv.port)
         self.assertIn("OCSP Response Status: successful", out)
         self.assertIn("Cert Status: good", out)
+        self.assertEqual(self.next_update(out), first_update)
         # Re-read on reload: a response about another certificate is refused
         # and the running one keeps stapling.
         with open(self.ocsp_response("second"), "rb") as f:
@@ -1229,7 +1582,32 @@ class TLSOwnServerTest(ServerTestCase):
         srv.wait_for_log("reload failed", since=mark)
         self.assertTrue([l for l in srv.stderr_lines[mark:]
                          if "tls_ocsp_response %s: " % staple in l], srv.stderr_lines[mark:])
-        self.assertIn("Cert Status: good", self.s_client_status(srv.port))
+        out = self.s_client_status(srv.port)
+        self.assertIn("Cert Status: good", out)
+        self.assertEqual(self.next_update(out), first_update)
+        # The operator's refresh: a new response for the certificate (its
+        # next update two days away, not one, so it differs from the first
+        # whenever it is made). A reload staples it to new connections; a
+        # connection from before goes on being served.
+        with self.tls(srv) as old:
+            old.request("GET", "/hello.txt")
+            self.assertEqual(old.read_response().status, 200)
+            fresh = self.ocsp_response("first", days=2)
+            fresh_update = self.ocsp_next_update(fresh)
+            self.assertNotEqual(fresh_update, first_update)
+            with open(fresh, "rb") as f:
+                write_file(staple, f.read())
+            self.reload(srv)
+            out = self.s_client_status(srv.port)
+            self.assertIn("OCSP Response Status: successful", out)
+            self.assertIn("Cert Status: good", out)
+            self.assertEqual(self.next_update(out), fresh_update)
+            old.request("GET", "/hello.txt", {"Connection": "close"})
+            r = old.read_response()
+            self.assertEqual((r.status, r.body), (200, b"hello\n"))
+        with self.tls(srv) as c:
+            c.request("GET", "/hello.txt", {"Connection": "close"})
+            self.assertEqual(c.read_response().body, b"hello\n")
 
     def test_key_readable_by_others_warns(self):
         key = os.path.join(self.tmp, "open.key")
