@@ -12,6 +12,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -707,6 +708,44 @@ class PrivilegeTest(unittest.TestCase):
             self.assertEqual(fetch(srv.host, srv.port, "/").body, INDEX)
             with socket.socket() as s:  # nothing was left bound
                 s.bind(("127.0.0.1", port))
+            self.assertEqual(proc_status(srv.pid)["Uid"], [str(self.nobody.pw_uid)] * 4)
+
+    def test_root_only_tls_key_read_before_drop(self):
+        """A TLS key only root can read (root's, mode 0600) is loaded
+        before the drop: the daemon runs as nobody and serves HTTPS with
+        it, with no warning about the key's mode. A reload reads keys as
+        nobody (docs/configuration.md, "Reading keys"): it fails on this
+        one, and the running certificate goes on serving."""
+        certs = Certs(os.path.join(self.tmp, "certs"))
+        chain, key = certs.leaf("default.test", ["DNS:default.test", "IP:127.0.0.1"])
+        os.chmod(os.path.dirname(key), 0o755)  # only the key's own mode keeps nobody out
+        st = os.stat(key)
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (0, 0o600))
+        self.assertNotEqual(self.nobody.pw_uid, 0)
+        # A plain listener first: assert_dropped fetches over plain HTTP.
+        srv = self.nobody_server(config={"listen": ["127.0.0.1:0", "127.0.0.1:0 tls"],
+                                         "tls_certificate": chain, "tls_certificate_key": key})
+        with srv:
+            srv.start()
+            self.assert_dropped(srv)
+            self.assertFalse([l for l in srv.stderr_lines if "readable by every user" in l],
+                             srv.stderr)
+            with TLSConnection("127.0.0.1", srv.listeners[1][1], client_context(certs.ca),
+                               "default.test") as c:
+                self.assertEqual(c.common_name(), "default.test")
+                c.request("GET", "/", {"Connection": "close"})
+                r = c.read_response()
+                self.assertEqual((r.status, r.body), (200, INDEX))
+            start = len(srv.stderr_lines)
+            srv.send_signal(signal.SIGHUP)
+            self.assertIn("reload failed", srv.wait_for_log(RELOAD_RE, since=start))
+            self.assertTrue([l for l in srv.stderr_lines[start:] if re.search(
+                r"coserve\.conf:\d+: tls_certificate_key %s: Permission denied$"
+                % re.escape(key), l)], srv.stderr)
+            with TLSConnection("127.0.0.1", srv.listeners[1][1], client_context(certs.ca),
+                               "default.test") as c:
+                c.request("GET", "/a.txt", {"Connection": "close"})
+                self.assertEqual(c.read_response().body, b"a" * 3000)
             self.assertEqual(proc_status(srv.pid)["Uid"], [str(self.nobody.pw_uid)] * 4)
 
     def test_refuses_root_without_user(self):
