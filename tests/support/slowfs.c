@@ -183,6 +183,7 @@ static void *slot_read, *slot_pread, *slot_pread64, *slot_preadv,
     *slot_preadv2;
 static void *slot_sendfile, *slot_sendfile64, *slot_sendmsg, *slot_send;
 static void *slot_close;
+static void *slot_fopen, *slot_fopen64;
 static void *slot_readdir, *slot_readdir64;
 
 static long
@@ -412,6 +413,26 @@ openat64(int dirfd, const char *path, int flags, ...)
 	if (at_marked(dirfd, path))
 		delay();
 	return REAL(openat64)(dirfd, path, flags, mode);
+}
+
+/*
+ * stdio opens through glibc's own open, not the one above: OpenSSL
+ * reading a certificate or a key (BIO_new_file) comes here.
+ */
+FILE *
+fopen(const char *path, const char *mode)
+{
+	if (path_marked(path))
+		delay();
+	return REAL(fopen)(path, mode);
+}
+
+FILE *
+fopen64(const char *path, const char *mode)
+{
+	if (path_marked(path))
+		delay();
+	return REAL(fopen64)(path, mode);
 }
 
 int
