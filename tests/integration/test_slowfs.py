@@ -50,9 +50,14 @@ CHUNK_BYTES = 131072
 SLOW_NAME = "big-SLOW.bin"
 SLOW_DATA = os.urandom(200 * 1024 + 7)  # two chunks: two slowed reads
 # Case A2: open while storage is fast, then sent while it is slow, in
-# several sendfile steps (512 KiB each).
+# several sendfile steps (512 KiB each). Each round of fast requests runs
+# during one slowed call: a reactor that made that call would hold them
+# for most of it, so they must end within a quarter of it, and the slow
+# download must still be going when they have (as for slow lookups).
 SEND_NAME = "send-SLOW.bin"
 SEND_DATA = os.urandom(2 * 1024 * 1024 + 5)
+SEND_DELAY_MS = 2000 * min(SLOWDOWN, 2)
+SEND_STALL_S = SEND_DELAY_MS / 4 / 1000
 FAST = {"fast%d.bin" % i: os.urandom(16 * 1024 + i) for i in range(10)}
 CLIENTS = 10
 REQUESTS_PER_CLIENT = 10
@@ -263,7 +268,7 @@ class SlowFsTest(ServerTestCase):
         switch = os.path.join(self.tmp, "slow-switch")
         rounds = []
         try:
-            with self.start(4, DELAY_MS, pipe, env={"SLOWFS_SWITCH": switch},
+            with self.start(4, SEND_DELAY_MS, pipe, env={"SLOWFS_SWITCH": switch},
                             config={"metrics_listen": "127.0.0.1:0"}) as srv:
                 r = fetch(srv.host, srv.port, "/" + SEND_NAME)
                 self.assertEqual((r.status, sha256(r.body)), (200, sha256(SEND_DATA)))
@@ -275,7 +280,7 @@ class SlowFsTest(ServerTestCase):
                 slow_thread.start()
                 for _ in range(2):
                     pipe.wait()
-                    rounds.append(self.fast_requests(srv))
+                    rounds.append(self.fast_requests(srv) + (slow_thread.is_alive(),))
                 slow_thread.join(120)
                 r = fetch(srv.listeners[1][0], srv.listeners[1][1], "/metrics")
         finally:
@@ -283,11 +288,12 @@ class SlowFsTest(ServerTestCase):
                 os.unlink(switch)
             pipe.close()
         self.assertEqual(slow.get("sha"), sha256(SEND_DATA), slow)
-        for latencies, failures in rounds:
+        for latencies, failures, pending in rounds:
             self.assertEqual(failures, [])
             if not WRAPPED:
-                self.assertLess(max(latencies), STALL_S,
+                self.assertLess(max(latencies), SEND_STALL_S,
                                 "a fast request waited behind the slow sendfile")
+            self.assertTrue(pending, "the slow download ended before the fast requests did")
         sends = dict(re.findall(r'^coserve_file_sends_total\{source="(\w+)"\} (\d+)$',
                                 r.body.decode(), re.M))
         # Every fast file went by sendfile on the reactor, the slow one on
