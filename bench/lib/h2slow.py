@@ -6,7 +6,11 @@ h2), one stream asks for a slow file (made slow by slowfs in the server); once i
 the FAST_LIST files are asked for on other streams of the same connection,
 as many at once as the server's SETTINGS_MAX_CONCURRENT_STREAMS leaves
 room for. For at most DURATION_S seconds; then prints one JSON line with
-the fast streams' latencies (from each stream's request). A fast stream
+the fast streams' latencies: from when the client wanted each, which for
+those sent with the server's first SETTINGS is when the slow stream went
+out (a server that reads that stream's request and waits on its file
+before it sends its SETTINGS holds them as surely as one that reads them
+too), and for the others their own request. A fast stream
 still open when time is up counts with the time it has waited (a lower
 bound), so a server whose streams all wait behind the slow one shows the
 whole run. Raw frames (static HPACK for the requests; responses are only
@@ -49,6 +53,7 @@ def run(port, ctx, fast, slow_path, duration_s):
     buf, max_streams, started = b"", None, {}
     slow_sid, next_sid, next_fast = 1, 3, 0
     lat_us, errors, slow_done, goaway = [], 0, slow_path is None, False
+    wanted = time.monotonic()
     if slow_path is not None:
         sock.sendall(get(slow_sid, slow_path))
     end = time.monotonic() + duration_s
@@ -58,12 +63,13 @@ def run(port, ctx, fast, slow_path, duration_s):
             out = b""
             while room > 0 and next_fast < len(fast):
                 out += get(next_sid, fast[next_fast])
-                started[next_sid] = time.monotonic()
+                started[next_sid] = wanted if wanted is not None else time.monotonic()
                 next_sid += 2
                 next_fast += 1
                 room -= 1
             if out:
                 sock.sendall(out)
+            wanted = None  # from now on, each stream's own request
         if not sock.pending():
             r, _, _ = select.select([sock], [], [], max(0.0, end - time.monotonic()))
             if not r:
