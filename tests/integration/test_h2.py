@@ -9,10 +9,19 @@ announces, the access log's protocol, a graceful GOAWAY on SIGTERM that
 lets a stream in flight finish, and the point of the design: with
 tests/support/slowfs.so making one file slow, the fast streams of the same
 connection complete while the slow one is still pending. Certificates are
-made here with the openssl CLI."""
+made here with the openssl CLI.
+
+Over HTTP/2 too: what a site does beyond files (listings, header rules,
+error pages, health, metrics, virtual hosts by :authority), the
+connection limits and the send timeout, and the defences: rapid reset,
+CONTINUATION floods and the 2019 family (CVE-2019-9511 to 9518), with the
+frames python3-h2 will not send written byte by byte. A test marked
+expectedFailure asks for what the server does not do yet and says why;
+once it does, the test's unexpected success fails the run."""
 
 import fcntl
 import gzip
+import json
 import os
 import re
 import select
@@ -52,6 +61,19 @@ FILES = 100  # nghttp's one connection, and the slow-storage case
 SLOW_DELAY_MS = 2000
 IDLE_CLIENTS = 500  # parked connections whose memory is measured
 LONG_BYTES = 8 * 1024 * 1024  # a download of 128 chunks of 64 KiB
+SEND_TIMEOUT_MS = 1000  # short enough to wait for, long enough for a loaded machine
+OTHER = "127.0.0.2"  # a second client address (loopback answers all of 127/8)
+CAP = 3  # max_connections_per_client
+# WINDOW_UPDATEs per round trip of the data dribble: one, as the attack
+# goes; a few where the daemon's pace (TSan, valgrind) would make the
+# 40,000 round trips to its cut-off take minutes.
+DRIBBLE_STEP = 1 if SLOWDOWN == 1 else 8
+# Growth of the daemon's peak RSS that a flood may cause (it causes none:
+# 0-200 KiB), and 128 streams stalled on one connection (about 3 MiB:
+# their coroutines and h2_max_buffer_bytes; a buffer each would be 8 MiB
+# more).
+FLOOD_RSS_KIB = 4096
+STALL_RSS_KIB = 8192
 
 
 def need(program):
@@ -97,8 +119,9 @@ class H2Client:
     doing the framing; what arrives is sorted into self.streams."""
 
     def __init__(self, host, port, tls_ca=None, timeout=IO_TIMEOUT_S, big_windows=False,
-                 settings=None):
-        sock = socket.create_connection((host, port), timeout=timeout)
+                 settings=None, source=None):
+        sock = socket.create_connection((host, port), timeout=timeout,
+                                        source_address=(source, 0) if source else None)
         # As browsers do: a request after a WINDOW_UPDATE must not wait
         # for the server's delayed ACK (40 ms).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -142,12 +165,15 @@ class H2Client:
         if data:
             self.sock.sendall(data)
 
-    def request(self, path, method="GET", headers=(), end_stream=True):
+    def request(self, path, method="GET", headers=(), end_stream=True, authority=None):
+        """A new stream's request; authority is its :authority (by
+        default the address connected to; "" sends none)."""
         sid = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(sid, [(":method", method), (":path", path),
-                                     (":scheme", self.scheme),
-                                     (":authority", self.authority)] + list(headers),
-                               end_stream=end_stream)
+        authority = self.authority if authority is None else authority
+        fields = [(":method", method), (":path", path), (":scheme", self.scheme)]
+        if authority:
+            fields.append((":authority", authority))
+        self.conn.send_headers(sid, fields + list(headers), end_stream=end_stream)
         self.streams[sid] = Stream()
         self.flush()
         return sid
@@ -224,8 +250,8 @@ class H2Client:
             if not self.pump(min(left, 0.5)) and not predicate():
                 raise AssertionError("%s: the server closed the connection" % what)
 
-    def get(self, path, method="GET", headers=()):
-        sid = self.request(path, method, headers)
+    def get(self, path, method="GET", headers=(), authority=None):
+        sid = self.request(path, method, headers, authority=authority)
         self.until(lambda: self.streams[sid].ended is not None, what=path)
         return self.streams[sid]
 
@@ -533,6 +559,201 @@ class H2Test(ServerTestCase):
                       lines[0])
 
 
+SAMPLE_RE = re.compile(r'^(coserve_[a-z_]+)(\{[^}]*\})? (\S+)$')
+
+
+def exposition(text):
+    """{name + labels: value} of a metrics scrape, checking every line
+    is HELP, TYPE or a sample."""
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            continue
+        m = SAMPLE_RE.match(line)
+        if not m:
+            raise AssertionError("not exposition format: %r" % line)
+        samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return samples
+
+
+class H2SitesTest(ServerTestCase):
+    """What a site does beyond files, over HTTP/2: listings, header
+    rules, an error page, health and metrics at their paths, and the site
+    chosen by :authority as HTTP/1.1 chooses it by Host."""
+
+    LISTED = ["one.txt", "two words.txt", "a&b.txt"]
+
+    @classmethod
+    def make_root(cls, root):
+        cls.example = os.path.join(cls.tmp, "example")
+        for site_root, who in ((root, b"default"), (cls.example, b"example")):
+            write_file(os.path.join(site_root, "index.html"), who + b" index\n")
+            write_file(os.path.join(site_root, "page.html"), who + b" page\n")
+        write_file(os.path.join(root, "404.html"), b"<h1>custom not found</h1>\n")
+        write_file(os.path.join(root, "assets", "app.css"), b"body{}\n")
+        for name in cls.LISTED:
+            write_file(os.path.join(root, "d", name), name.encode() * 3)
+        os.makedirs(os.path.join(root, "d", "sub"))
+
+    @classmethod
+    def server_options(cls):
+        options = super().server_options()
+        options["config"].update({
+            "h2c": True, "autoindex": True, "keepalive_timeout_ms": 600000,
+            "health_path": "/health", "metrics_path": "/metrics",
+            "headers": [
+                {"match": "/assets/", "cache_control": "public, max-age=31536000, immutable"},
+                # Keep-Alive is connection-specific: HTTP/2 forbids it
+                # (RFC 9113 8.2.2), and python3-h2 refuses a response with it.
+                {"match": "*.html", "cache_control": "no-cache",
+                 "add": ["X-Frame-Options: DENY", "Keep-Alive: timeout=5"]},
+            ],
+            "error_pages": [{"status": 404, "path": "/404.html"}],
+            # headers and error_pages are not inherited: the example site has none.
+            "servers": [{"names": ["example.test", "www.example.test"], "root": cls.example}],
+        })
+        return options
+
+    def client(self):
+        need_h2()
+        c = H2Client(self.server.host, self.server.port)
+        self.addCleanup(c.close)
+        return c
+
+    def test_listing(self):
+        """A directory without an index is listed (HTML and JSON), each
+        link serving its entry; HEAD gets GET's head; without the slash,
+        a redirect to it."""
+        c = self.client()
+        s = c.get("/d/")
+        self.assertEqual(s.headers[":status"], "200")
+        self.assertEqual(s.headers["content-type"], "text/html; charset=utf-8")
+        self.assertEqual(s.headers["cache-control"], "no-cache")
+        self.assertEqual(int(s.headers["content-length"]), len(s.data))
+        listing = bytes(s.data)
+        hrefs = re.findall(r'href="([^"]*)"', listing.decode())
+        self.assertEqual(sorted(h for h in hrefs if h != "../"),
+                         sorted(["sub/", "one.txt", "two%20words.txt", "a%26b.txt"]))
+        self.assertIn(b"a&amp;b.txt", s.data)
+        for href in hrefs:
+            if not href.endswith("/"):
+                name = href.replace("%20", " ").replace("%26", "&")
+                self.assertEqual(bytes(c.get("/d/" + href).data), name.encode() * 3, href)
+        s = c.get("/d/?format=json")
+        self.assertEqual((s.headers[":status"], s.headers["content-type"]),
+                         ("200", "application/json"))
+        self.assertEqual(sorted(e["name"] for e in json.loads(bytes(s.data))),
+                         sorted(self.LISTED + ["sub"]))
+        head = c.get("/d/", method="HEAD")
+        self.assertEqual((head.headers[":status"], bytes(head.data)), ("200", b""))
+        self.assertEqual(head.headers["content-length"], str(len(listing)))
+        s = c.get("/d?x=1")
+        self.assertEqual((s.headers[":status"], s.headers["location"]), ("301", "/d/?x=1"))
+
+    def test_header_rules(self):
+        """A 200 and a 304 get the fields of the rules that match them,
+        names in lower case and never a connection-specific one; other
+        paths, the example site and the error page get none."""
+        c = self.client()
+        s = c.get("/assets/app.css")
+        self.assertEqual(s.headers["cache-control"], "public, max-age=31536000, immutable")
+        s = c.get("/page.html")
+        self.assertEqual((s.headers[":status"], bytes(s.data)), ("200", b"default page\n"))
+        self.assertEqual((s.headers["cache-control"], s.headers["x-frame-options"]),
+                         ("no-cache", "DENY"))
+        self.assertNotIn("keep-alive", s.headers)
+        s = c.get("/page.html", headers=[("if-none-match", s.headers["etag"])])
+        self.assertEqual(s.headers[":status"], "304")
+        self.assertEqual((s.headers["cache-control"], s.headers["x-frame-options"]),
+                         ("no-cache", "DENY"))
+        self.assertNotIn("cache-control", c.get("/d/one.txt").headers)
+        s = c.get("/page.html", authority="example.test")
+        self.assertEqual(bytes(s.data), b"example page\n")
+        self.assertNotIn("cache-control", s.headers)
+        s = c.get("/missing.html")
+        self.assertEqual(s.headers[":status"], "404")
+        self.assertNotIn("x-frame-options", s.headers)
+
+    def test_error_page(self):
+        """The site's page for 404, whole, with HEAD getting its head; a
+        site without one gets the built-in page."""
+        page = b"<h1>custom not found</h1>\n"
+        c = self.client()
+        s = c.get("/missing")
+        self.assertEqual((s.headers[":status"], bytes(s.data)), ("404", page))
+        self.assertEqual(s.headers["content-type"], "text/html; charset=utf-8")
+        s = c.get("/missing", method="HEAD")
+        self.assertEqual((s.headers[":status"], bytes(s.data)), ("404", b""))
+        self.assertEqual(s.headers["content-length"], str(len(page)))
+        s = c.get("/missing", authority="example.test")
+        self.assertEqual(s.headers[":status"], "404")
+        self.assertIn(b"404 Not Found", s.data)
+
+    def test_health(self):
+        """The health path answers from memory, on every site, exact path
+        only."""
+        c = self.client()
+        for authority in (None, "example.test"):
+            s = c.get("/health", authority=authority)
+            self.assertEqual((s.headers[":status"], bytes(s.data)), ("200", b"ok\n"))
+            self.assertEqual(s.headers["cache-control"], "no-store")
+            self.assertEqual(s.headers["content-type"], "text/plain; charset=utf-8")
+        s = c.get("/health", method="HEAD")
+        self.assertEqual((s.headers[":status"], bytes(s.data), s.headers["content-length"]),
+                         ("200", b"", "3"))
+        self.assertEqual(c.get("/health/").headers[":status"], "404")
+
+    def test_metrics(self):
+        """The metrics path scraped over HTTP/2, in the exposition format;
+        the requests of HTTP/2 streams are counted."""
+        c = self.client()
+
+        def scrape():
+            s = c.get("/metrics")
+            self.assertEqual(s.headers[":status"], "200")
+            self.assertEqual(s.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8")
+            return exposition(bytes(s.data).decode())
+
+        before = scrape()
+        for _ in range(3):
+            self.assertEqual(c.get("/page.html").headers[":status"], "200")
+        self.assertEqual(c.get("/missing").headers[":status"], "404")
+        scrapes = []
+
+        def delta(name):
+            return scrapes[-1][name] - before.get(name, 0)
+
+        def counted():
+            # A request is counted once its answer is out.
+            scrapes.append(scrape())
+            return (delta('coserve_requests_total{class="4xx"}') == 1 and
+                    delta('coserve_requests_total{class="2xx"}') >= 3 + 1)
+
+        wait_for(counted, what="the HTTP/2 requests counted")
+        # The pages, the first scrape, and at most the later scrapes.
+        self.assertLessEqual(delta('coserve_requests_total{class="2xx"}'), 3 + len(scrapes))
+
+    VHOSTS = [
+        # (:authority, host field or None, the body of "/")
+        ("example.test", None, b"example index\n"),
+        ("EXAMPLE.test:8443", None, b"example index\n"),
+        ("www.example.test.", None, b"example index\n"),
+        ("other.test", None, b"default index\n"),
+        (None, None, b"default index\n"),  # the address connected to
+        ("", "example.test", b"example index\n"),  # no :authority: the host field
+    ]
+
+    def test_virtual_hosts_by_authority(self):
+        c = self.client()
+        for authority, host, body in self.VHOSTS:
+            with self.subTest(authority=authority, host=host):
+                s = c.get("/", headers=[("host", host)] if host else [], authority=authority)
+                self.assertEqual((s.headers[":status"], bytes(s.data)), ("200", body))
+        # Each site its own files: the example site has no d/.
+        self.assertEqual(c.get("/d/one.txt", authority="example.test").headers[":status"],
+                         "404")
+
+
 class H2DrainTest(ServerTestCase):
     """SIGTERM: GOAWAY, and the stream in flight still finishes."""
 
@@ -574,6 +795,8 @@ class H2LimitsTest(ServerTestCase):
     @classmethod
     def make_root(cls, root):
         write_file(os.path.join(root, "a.txt"), b"a\n")
+        cls.big = os.urandom(BIG_BYTES)
+        write_file(os.path.join(root, "big.bin"), cls.big)
 
     def test_configured_limits(self):
         need_h2()
@@ -592,6 +815,150 @@ class H2LimitsTest(ServerTestCase):
             c.until(lambda: all(c.streams[s].ended is not None for s in sids),
                     what="three streams")
             self.assertEqual([bytes(c.streams[s].data) for s in sids], [b"a\n"] * 3)
+
+    def test_send_timeout_resets_the_stream(self):
+        """A stream whose client opens no window for send_timeout_ms (its
+        own shut from the start, or the connection's spent) is reset
+        CANCEL, not before, and counted as a send timeout; the connection
+        goes on serving."""
+        need_h2()
+        srv = self.start_server(config={"h2c": True, "send_timeout_ms": SEND_TIMEOUT_MS,
+                                        "metrics_path": "/metrics"})
+        name = 'coserve_timeouts_total{kind="send"}'
+
+        def send_timeouts():
+            r = fetch(srv.host, srv.port, "/metrics")
+            self.assertEqual(r.status, 200)
+            return exposition(r.body.decode()).get(name, 0)
+
+        for case, settings, got in (
+                ("stream window shut", {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0}, 0),
+                ("connection window spent", None, 65535)):
+            with self.subTest(case):
+                before = send_timeouts()
+                c = H2Client(srv.host, srv.port, settings=settings)
+                self.addCleanup(c.close)
+                c.auto_ack = False
+                sent = time.monotonic()
+                sid = c.request("/big.bin")
+                c.until(lambda: c.streams[sid].reset is not None, what="the stream's reset")
+                self.assertGreaterEqual(c.streams[sid].ended - sent, SEND_TIMEOUT_MS / 1000 * 0.95)
+                self.assertEqual(c.streams[sid].reset, 8)  # CANCEL
+                self.assertEqual(c.streams[sid].headers[":status"], "200")
+                self.assertEqual(bytes(c.streams[sid].data), self.big[:got])
+                c.ack_held()
+                again = c.request("/a.txt")
+                c.conn.increment_flow_control_window(1024, again)
+                c.flush()
+                c.until(lambda: c.streams[again].ended is not None, what="the next stream")
+                self.assertEqual((c.streams[again].reset, bytes(c.streams[again].data)),
+                                 (None, b"a\n"))
+                wait_for(lambda: send_timeouts() > before, what="the send timeout counted")
+                self.assertEqual(send_timeouts() - before, 1)
+
+    def test_max_connections(self):
+        """HTTP/2 connections count against max_connections as HTTP/1.1
+        ones do, parked or not: with two of each open, a fifth gets no
+        answer, not even the server's SETTINGS, until an HTTP/2 one
+        closes; then it is served, and the others were left alone."""
+        need_h2()
+        srv = self.start_server(config={"h2c": True, "max_connections": 4,
+                                        "keepalive_timeout_ms": 60000,
+                                        "header_timeout_ms": 60000})
+        h2s, h1s = [], []
+        try:
+            for _ in range(2):
+                h2s.append(H2Client(srv.host, srv.port))
+                self.assertEqual(bytes(h2s[-1].get("/a.txt").data), b"a\n")
+                h1s.append(srv.connect())
+                h1s[-1].request("GET", "/a.txt")
+                self.assertEqual(h1s[-1].read_response().body, b"a\n")
+            fifth = H2Client(srv.host, srv.port)
+            h2s.append(fifth)
+            sid = fifth.request("/a.txt")
+            r, _, _ = select.select([fifth.sock], [], [], 1.0)
+            self.assertFalse(r, "a 5th connection was answered (or dropped) while 4 were open")
+            h2s.pop(0).close()
+            fifth.until(lambda: fifth.streams[sid].ended is not None, what="the 5th's answer")
+            self.assertEqual(bytes(fifth.streams[sid].data), b"a\n")
+            for c in h2s:
+                self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+            for c in h1s:
+                c.request("GET", "/a.txt")
+                self.assertEqual(c.read_response().body, b"a\n")
+        finally:
+            for c in h2s + h1s:
+                c.close()
+
+    def test_per_client_cap(self):
+        """max_connections_per_client holds for HTTP/2: over the cap a
+        connection is closed at once, before a single frame, while
+        another address is served; a place freed lets the next one in."""
+        need_h2()
+        try:
+            socket.create_connection(("127.0.0.1", 9), timeout=IO_TIMEOUT_S,
+                                     source_address=(OTHER, 0)).close()
+        except ConnectionRefusedError:
+            pass
+        except OSError as e:
+            raise unittest.SkipTest("cannot use %s as a source: %s" % (OTHER, e))
+        srv = self.start_server(config={"h2c": True, "max_connections_per_client": CAP,
+                                        "metrics_path": "/metrics",
+                                        "keepalive_timeout_ms": 600000})
+
+        def refused():
+            try:
+                c = H2Client(srv.host, srv.port, source=OTHER)
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            try:
+                c.request("/a.txt")
+                r, _, _ = select.select([c.sock], [], [], WAIT_S)
+                if not r:
+                    return False
+                try:
+                    data = c.sock.recv(65536)
+                except ConnectionResetError:
+                    return True
+                self.assertEqual(data, b"", "the connection over the cap got frames")
+                return True
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            finally:
+                c.close()
+
+        def admitted():  # a closed connection's place is freed on the server's time
+            try:
+                c = H2Client(srv.host, srv.port, source=OTHER)
+            except (ConnectionResetError, BrokenPipeError):
+                return False
+            try:
+                body = bytes(c.get("/a.txt").data)
+            except (AssertionError, ConnectionResetError, BrokenPipeError):  # closed
+                c.close()
+                return False
+            held.append(c)
+            return body == b"a\n"
+
+        held = []
+        try:
+            for _ in range(CAP):
+                held.append(H2Client(srv.host, srv.port, source=OTHER))
+                self.assertEqual(bytes(held[-1].get("/a.txt").data), b"a\n")
+            self.assertTrue(refused(), "a connection over the cap was kept")
+            other = H2Client(srv.host, srv.port)
+            held.append(other)
+            self.assertEqual(bytes(other.get("/a.txt").data), b"a\n")
+            held.pop(0).close()
+            wait_for(admitted, what="a place freed by a close")
+            self.assertTrue(refused(), "a connection over the cap was kept")
+            for c in held:
+                self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+            m = exposition(bytes(other.get("/metrics").data).decode())
+            self.assertGreaterEqual(m['coserve_connections_refused_total{reason="per_client"}'], 2)
+        finally:
+            for c in held:
+                c.close()
 
 
 def frame(ftype, flags, sid, payload=b""):
@@ -642,16 +1009,21 @@ def read_frames(c, buf, data):
     return frames, buf
 
 
-def flood(c, unit, max_bytes):
+def flood(c, unit, max_bytes, meanwhile=None, counts=None):
     """Sends unit over and over until the server closes the connection:
     the bytes sent by then, or None when max_bytes went out and it is
     still open. Each 64 KiB ends with a PING whose ACK is awaited, so the
     client is reading, not sending, when the server cuts it off, and the
-    GOAWAY is read (noted in c.goaway) rather than lost to a reset."""
-    batch = unit * (65536 // len(unit))
-    sent, buf = 0, b""
+    GOAWAY is read (noted in c.goaway) rather than lost to a reset.
+    unit may be a function instead, giving round i's frames (when each
+    must be new: a stream each); meanwhile() is called after each round
+    while the connection is open; counts, a dict, counts the frames the
+    server sent by type."""
+    sent, buf, i = 0, b"", 0
     while sent < max_bytes:
-        marker = (sent // len(batch)).to_bytes(8, "big")
+        batch = unit(i) if callable(unit) else unit * (65536 // len(unit))
+        marker = i.to_bytes(8, "big")
+        i += 1
         try:
             c.sock.sendall(batch + frame(6, 0, 0, marker))
         except (BrokenPipeError, ConnectionResetError):
@@ -670,8 +1042,79 @@ def flood(c, unit, max_bytes):
             if not data:
                 return sent
             frames, buf = read_frames(c, buf, data)
+            for ftype, _, _ in frames if counts is not None else ():
+                counts[ftype] = counts.get(ftype, 0) + 1
             acked = (6, 1, marker) in frames
+        if meanwhile is not None:
+            meanwhile()
     return None
+
+
+def dribble(c, sid, max_bytes, step=1, meanwhile=None):
+    """CVE-2019-9511's data dribble: opens stream sid's window and the
+    connection's a byte at a time, step WINDOW_UPDATEs of each per round,
+    each round awaiting the DATA they let out, until the server closes
+    the connection: (the bytes sent by then, the DATA frames received),
+    a GOAWAY noted in c.goaway; None when max_bytes went out and it is
+    still open. meanwhile() is called after every 256 KiB sent."""
+    unit = (frame(8, 0, sid, (1).to_bytes(4, "big"))
+            + frame(8, 0, 0, (1).to_bytes(4, "big"))) * step
+    sent, frames, granted, received, buf, check = 0, 0, 0, 0, b"", 1 << 18
+    while sent < max_bytes:
+        try:
+            c.sock.sendall(unit)
+        except (BrokenPipeError, ConnectionResetError):
+            wait_closed(c)
+            return sent, frames
+        sent += len(unit)
+        granted += step
+        while received < granted:
+            r, _, _ = select.select([c.sock], [], [], IO_TIMEOUT_S)
+            if not r:
+                raise AssertionError("no DATA within %.0f s of a WINDOW_UPDATE" % IO_TIMEOUT_S)
+            try:
+                data = c.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                return sent, frames
+            new, buf = read_frames(c, buf, data)
+            for ftype, _, payload in new:
+                if ftype == 0:
+                    frames += 1
+                    received += len(payload)
+        if meanwhile is not None and sent >= check:
+            check += 1 << 18
+            meanwhile()
+    return None
+
+
+def literal(name, value):
+    """An HPACK field line, literal and not indexed: the same bytes may be
+    sent again and again, as neither side's dynamic table changes."""
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def request_block(authority, path=b"/a.txt"):
+    """A GET's pseudo-header fields in HPACK, indexing nothing: :method
+    and :scheme from the static table, :path and :authority literal."""
+    return (b"\x82\x86" + b"\x04" + bytes([len(path)]) + path
+            + b"\x01" + bytes([len(authority)]) + authority)
+
+
+def priority_update(sid, value):
+    """A PRIORITY_UPDATE frame (RFC 9218 7.1, type 0x10), which python3-h2
+    cannot send: on stream 0, naming the stream it is about."""
+    return frame(0x10, 0, 0, sid.to_bytes(4, "big") + value)
+
+
+def rss_kib(pid, field="VmRSS"):
+    """pid's resident memory in KiB (field "VmHWM": its peak so far)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for %d" % (field, pid))
 
 
 class H2DefencesTest(ServerTestCase):
@@ -697,8 +1140,8 @@ class H2DefencesTest(ServerTestCase):
         config.setdefault("h2c", True)
         return self.start_server(config=config)
 
-    def connect(self, srv, settings=None):
-        c = H2Client(srv.host, srv.port, settings=settings)
+    def connect(self, srv, settings=None, **kw):
+        c = H2Client(srv.host, srv.port, settings=settings, **kw)
         self.addCleanup(c.close)
         return c
 
@@ -725,6 +1168,30 @@ class H2DefencesTest(ServerTestCase):
         self.assertTrue(closed, "PINGs kept the idle connection open for %.0f s" % WAIT_S)
         self.assertEqual(c.goaway, (1, 0))
         self.assert_still_serving(srv)
+
+    @unittest.expectedFailure  # the deadline is set once: see below
+    def test_requests_keep_a_connection(self):
+        """keepalive_timeout_ms is the wait for the next request: a client
+        asking for something every quarter of it keeps its connection for
+        three times it, as over HTTP/1.1.
+
+        Expected to fail: the deadline moves only when h2_idle_left finds
+        the connection's state changed, and it never sees a stream
+        coroutine alive when the answer came from memory within the same
+        turn; such a connection gets GOAWAY keepalive_timeout_ms after its
+        first answer, however many came since."""
+        srv = self.serve(keepalive_timeout_ms=self.IDLE_MS)
+        c = self.connect(srv)
+        answers = 0
+        deadline = time.monotonic() + 3 * self.IDLE_MS / 1000
+        while time.monotonic() < deadline:
+            self.assertEqual(bytes(c.get("/a.txt").data), b"a\n",
+                             "closed after %d answers" % answers)
+            answers += 1
+            pause = time.monotonic() + self.IDLE_MS / 4000
+            while time.monotonic() < pause:
+                self.assertTrue(c.pump(0.05), "closed after %d answers, %d ms apart"
+                                % (answers, self.IDLE_MS / 4))
 
     def test_unfinished_request_head_is_cut_off(self):
         """A HEADERS frame whose head never ends (no END_HEADERS, then
@@ -827,6 +1294,204 @@ class H2DefencesTest(ServerTestCase):
         self.assertIsNotNone(c.goaway)
         self.assertNotEqual(c.goaway[1], 0)
         self.assert_still_serving(srv)
+
+    # --- the 2019 family, beyond the floods of frames that ask for nothing
+
+    def served(self, good):
+        """A check for flood()'s meanwhile: good's next GET is answered."""
+        return lambda: self.assertEqual(bytes(good.get("/a.txt").data), b"a\n")
+
+    def assert_memory_flat(self, srv, before_kib, limit_kib, what):
+        """The daemon's peak RSS grew less than limit_kib since it was
+        before_kib; printed, and not held against a sanitizer's or
+        valgrind's daemon, whose memory says more about them."""
+        grown = rss_kib(srv.pid, "VmHWM") - before_kib
+        print("\n%s: the daemon's peak RSS grew %d KiB" % (what, grown))
+        if not (WRAPPED or ASAN or TSAN):
+            self.assertLess(grown, limit_kib, what)
+
+    def test_data_dribble_is_cut_off(self):
+        """CVE-2019-9511: a stream on an 8 MiB file whose windows (its
+        own, shut from the start, and the connection's) the client opens
+        a byte at a time, each pair of WINDOW_UPDATEs awaiting the
+        one-byte DATA frame it lets out: GOAWAY ENHANCE_YOUR_CALM within
+        4 MiB of them (they count against the flood budget), the daemon's
+        memory flat, another connection served all along."""
+        srv = self.serve()
+        good = self.connect(srv)
+        c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        sid = c.request("/long.bin")
+        c.until(lambda: c.streams[sid].headers, what="the head")
+        before = rss_kib(srv.pid)
+        got = dribble(c, sid, 4 * 1024 * 1024, DRIBBLE_STEP, meanwhile=self.served(good))
+        self.assertIsNotNone(got, "4 MiB of WINDOW_UPDATEs dribbling DATA out, still open")
+        self.assertEqual(c.goaway and c.goaway[1], ENHANCE_YOUR_CALM)
+        print("\ndata dribble: cut off after %.2f MiB of WINDOW_UPDATEs, %d DATA frames"
+              % (got[0] / 2 ** 20, got[1]))
+        self.assert_memory_flat(srv, before, FLOOD_RSS_KIB, "data dribble")
+        self.served(good)()
+
+    @unittest.expectedFailure  # coserve does not cut this abuser off: see below
+    def test_reset_flood_is_cut_off(self):
+        """CVE-2019-9514: streams opened with requests HTTP/2 forbids (a
+        connection-specific field after the pseudo-header fields), which
+        nghttp2 answers with RST_STREAM PROTOCOL_ERROR, 100 per PING round
+        trip (below the stream limit) and every answer read: GOAWAY
+        ENHANCE_YOUR_CALM within 4 MiB, the daemon's memory flat, another
+        connection served all along.
+
+        Expected to fail. nghttp2's reset limit counts the resets a client
+        sends, not those it provokes, and the flood budget grants twice
+        each head's field bytes, which for such heads is more than they
+        take on the wire. What ends such a connection is header_timeout_ms
+        (it never completes a request; set to a minute here, as for the
+        floods above: at its default of 10 s, 4.5 million RST_STREAMs went
+        out first), or keepalive_requests for one that mixes real requests
+        in."""
+        srv = self.serve(header_timeout_ms=60000)
+        good = self.connect(srv)
+        c = self.connect(srv)
+        c.until(lambda: c.settings_seen, what="the server's SETTINGS")
+        block = request_block(c.authority.encode()) + literal(b"connection", b"keep-alive")
+
+        def streams(i):
+            return b"".join(frame(1, 0x5, 1 + 2 * (100 * i + k), block) for k in range(100))
+
+        before = rss_kib(srv.pid)
+        counts = {}
+        sent = flood(c, streams, 4 * 1024 * 1024, self.served(good), counts)
+        print("\nreset flood: %d RST_STREAM, %s" % (
+            counts.get(3, 0), "still open after 4 MiB" if sent is None
+            else "cut off after %.2f MiB" % (sent / 2 ** 20)))
+        self.assert_memory_flat(srv, before, FLOOD_RSS_KIB, "reset flood")
+        self.assertIsNotNone(sent, "4 MiB of requests answered RST_STREAM, still open")
+        self.assertEqual(c.goaway and c.goaway[1], ENHANCE_YOUR_CALM)
+
+    def test_empty_header_flood_is_cut_off(self):
+        """CVE-2019-9516: request heads of a thousand fields with an empty
+        name and value each (nghttp2 resets the stream at the first;
+        the rest are decoded all the same), twenty to a PING round trip:
+        GOAWAY ENHANCE_YOUR_CALM within 4 MiB, the daemon's memory flat,
+        another connection served all along."""
+        srv = self.serve(header_timeout_ms=60000)  # the budget's cut, not the timeout's
+        good = self.connect(srv)
+        c = self.connect(srv)
+        c.until(lambda: c.settings_seen, what="the server's SETTINGS")
+        block = request_block(c.authority.encode()) + literal(b"", b"") * 1000
+
+        def streams(i):
+            return b"".join(frame(1, 0x5, 1 + 2 * (20 * i + k), block) for k in range(20))
+
+        before = rss_kib(srv.pid)
+        counts = {}
+        sent = flood(c, streams, 4 * 1024 * 1024, self.served(good), counts)
+        self.assertIsNotNone(sent, "4 MiB of empty header fields, still open")
+        self.assertEqual(c.goaway and c.goaway[1], ENHANCE_YOUR_CALM)
+        print("\nempty header flood: cut off after %.2f MiB, %d RST_STREAM"
+              % (sent / 2 ** 20, counts.get(3, 0)))
+        self.assert_memory_flat(srv, before, FLOOD_RSS_KIB, "empty header flood")
+        self.served(good)()
+
+    def test_stalled_reader_is_cut_off(self):
+        """CVE-2019-9517, internal data buffering: windows wide open, 128
+        streams on an 8 MiB file, and the socket never read. The streams
+        hold at most h2_max_buffer_bytes between them (memory flat), the
+        connection is closed send_timeout_ms after its socket stops
+        taking bytes, having queued no more than the socket buffers hold,
+        and another connection is served meanwhile."""
+        srv = self.serve(send_timeout_ms=SEND_TIMEOUT_MS, metrics_path="/metrics")
+        good = self.connect(srv)
+        c = self.connect(srv, big_windows=True)
+        for client in (good, c):
+            client.until(lambda: client.settings_seen, what="the server's SETTINGS")
+
+        def open_connections():  # good's, and the scrape's own
+            r = fetch(srv.host, srv.port, "/metrics")
+            self.assertEqual(r.status, 200)
+            return exposition(r.body.decode())["coserve_connections_open"]
+
+        self.assertEqual(open_connections(), 3)
+        before = rss_kib(srv.pid)
+        sent = time.monotonic()
+        for _ in range(128):
+            c.request("/long.bin")
+        self.served(good)()
+        wait_for(lambda: open_connections() <= 2, what="the stalled reader cut off")
+        self.assertGreaterEqual(time.monotonic() - sent, SEND_TIMEOUT_MS / 1000)
+        self.assert_memory_flat(srv, before, STALL_RSS_KIB, "stalled reader")
+        queued = 0
+        while True:  # what the kernel still had for it, then the close
+            r, _, _ = select.select([c.sock], [], [], IO_TIMEOUT_S)
+            self.assertTrue(r, "neither bytes nor a close within %.0f s" % IO_TIMEOUT_S)
+            try:
+                data = c.sock.recv(1 << 20)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            queued += len(data)
+        print("\nstalled reader: %.1f MiB queued when it was cut off" % (queued / 2 ** 20))
+        self.assertLess(queued, 64 * 1024 * 1024)
+        self.served(good)()
+
+    def zero_window_streams(self, c):
+        """128 streams on an 8 MiB file on c, whose windows are shut."""
+        c.until(lambda: c.settings_seen, what="the server's SETTINGS")
+        return [c.request("/long.bin") for _ in range(128)]
+
+    def test_zero_window_streams_are_cancelled(self):
+        """CVE-2019-9517's shape with flow control: 128 streams on an 8 MiB
+        file, their windows shut and never opened. They hold at most
+        h2_max_buffer_bytes between them (memory flat); those that have
+        sent their heads are reset CANCEL send_timeout_ms later, not
+        before; another connection is served meanwhile."""
+        srv = self.serve(send_timeout_ms=SEND_TIMEOUT_MS)
+        good = self.connect(srv)
+        c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        before = rss_kib(srv.pid)
+        sent = time.monotonic()
+        sids = self.zero_window_streams(c)
+        c.until(lambda: sum(1 for s in sids if c.streams[s].headers) >= 2, what="heads")
+        self.served(good)()
+        c.until(lambda: any(c.streams[s].reset is not None for s in sids),
+                what="the first reset")
+        self.assertGreaterEqual(time.monotonic() - sent, SEND_TIMEOUT_MS / 1000 * 0.95)
+        self.assertEqual({c.streams[s].reset for s in sids if c.streams[s].reset is not None},
+                         {8})  # CANCEL
+        self.assertEqual(sum(len(c.streams[s].data) for s in sids), 0)
+        self.assert_memory_flat(srv, before, STALL_RSS_KIB, "zero window")
+        self.served(good)()
+
+    @unittest.expectedFailure  # coserve resets the streams, not the connection: see below
+    def test_zero_window_abuser_is_cut_off(self):
+        """CVE-2019-9517 with flow control, as an abuser plays it: 128
+        streams on an 8 MiB file, windows never opened, each stream reset
+        replaced at once by a new one. The connection is cut off (GOAWAY
+        or closed) within three send timeouts.
+
+        Expected to fail: a stream whose window stays shut is reset CANCEL
+        after send_timeout_ms (docs/configuration.md says so), never the
+        connection, so the abuser holds h2_max_buffer_bytes and 128 stream
+        coroutines until keepalive_requests (1000 by default: at 16 streams
+        a send timeout, 30 s each, half an hour; never with 0) ends it."""
+        srv = self.serve(send_timeout_ms=SEND_TIMEOUT_MS)
+        c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        sids = self.zero_window_streams(c)
+        replaced, closed = 0, False
+        deadline = time.monotonic() + 3 * SEND_TIMEOUT_MS / 1000
+        while not closed and c.goaway is None and time.monotonic() < deadline:
+            closed = not c.pump(0.1)
+            for s in [s for s in sids if c.streams[s].reset is not None]:
+                sids.remove(s)
+                try:
+                    sids.append(c.request("/long.bin"))
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                replaced += 1
+        print("\nzero window: %d streams reset and replaced, %s" % (
+            replaced, "cut off" if closed or c.goaway else "still open"))
+        self.assertTrue(closed or c.goaway is not None,
+                        "open after three send timeouts of shut windows")
 
     def test_buffer_budget_is_shared_by_the_streams(self):
         """h2_max_buffer_bytes bounds the body buffers of a connection's
@@ -991,6 +1656,36 @@ class H2DefencesTest(ServerTestCase):
         c.auto_ack = False
         late = c.request("/big.bin", headers=[("priority", "u=7")])
         urgent = c.request("/big.bin", headers=[("priority", "u=0")])
+        c.until(lambda: c.streams[late].headers and c.streams[urgent].headers,
+                what="both heads")
+        c.conn.increment_flow_control_window(BIG_BYTES, late)
+        c.conn.increment_flow_control_window(BIG_BYTES, urgent)
+        c.flush()
+        c.until(lambda: len(c.streams[late].data) + len(c.streams[urgent].data) >= 65535,
+                what="the connection's window")
+        self.assertEqual((len(c.streams[urgent].data), len(c.streams[late].data)), (65535, 0))
+
+    @unittest.expectedFailure  # coserve's nghttp2 session drops PRIORITY_UPDATE: see below
+    def test_priority_update_orders_the_data(self):
+        """RFC 9218 7.1: PRIORITY_UPDATE frames (written here: python3-h2
+        sends none) reprioritize two streams asked without a priority
+        field, one open, one not yet (its update comes before its
+        HEADERS, as the RFC allows): with the windows opened as in the
+        test above, the one moved to urgency 0 gets the connection's
+        window before the one moved to 7, asked first.
+
+        Expected to fail: h2_session_new does not call
+        nghttp2_option_set_builtin_recv_extension_type(opt,
+        NGHTTP2_PRIORITY_UPDATE), without which nghttp2 drops the frame
+        unread; a build with that one call passes this test."""
+        srv = self.serve()
+        c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0,
+                                        9: 1})  # SETTINGS_NO_RFC7540_PRIORITIES
+        c.auto_ack = False
+        late = c.request("/big.bin")
+        c.sock.sendall(priority_update(late, b"u=7") + priority_update(late + 2, b"u=0"))
+        urgent = c.request("/big.bin")
+        self.assertEqual(urgent, late + 2)
         c.until(lambda: c.streams[late].headers and c.streams[urgent].headers,
                 what="both heads")
         c.conn.increment_flow_control_window(BIG_BYTES, late)
