@@ -765,6 +765,8 @@ stream_finish(void *arg)
 	free(st->text);
 	st->text = NULL;
 	h->live--;
+	/* Answered: the idle deadline runs from now (h2_idle_left). */
+	h->idle = H2_BUSY;
 	if (st->closed || h->closing)
 		stream_free(st);
 	h2_kick(h);
@@ -1242,13 +1244,16 @@ h2_session_new(struct h2_conn *h)
 	 * resets at 33 a second after a burst of 1000 (rapid reset,
 	 * CVE-2023-44487), 1000 unsent PING or SETTINGS ACKs, 32 entries per
 	 * SETTINGS frame. A client without RFC 9218 still gets the minimal
-	 * RFC 7540 priorities.
+	 * RFC 7540 priorities; PRIORITY_UPDATE, an extension frame, is
+	 * dropped unread unless asked for.
 	 */
 	nghttp2_option_set_max_continuations(opt, 8);
 	nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
 	nghttp2_option_set_server_fallback_rfc7540_priorities(opt, 1);
+	nghttp2_option_set_builtin_recv_extension_type(
+	    opt, NGHTTP2_PRIORITY_UPDATE);
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(
 	    cbs, h2_on_begin_headers);
@@ -1286,7 +1291,9 @@ fail_slab:
  * stream coroutine lives (its send timeout, or storage, bounds the wait),
  * else what is left of the idle deadline, set when the connection began
  * to wait for a request (header_timeout_ms) or for nothing
- * (keepalive_timeout_ms), and moved only by a change between the two.
+ * (keepalive_timeout_ms), and moved only by a change between the two or
+ * by a stream's end (a request answered within one loop turn never
+ * showed as a live coroutine here).
  */
 static long
 h2_idle_left(struct h2_conn *h)

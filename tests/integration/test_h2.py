@@ -1169,7 +1169,6 @@ class H2DefencesTest(ServerTestCase):
         self.assertEqual(c.goaway, (1, 0))
         self.assert_still_serving(srv)
 
-    @unittest.expectedFailure  # the deadline is set once: see below
     def test_requests_keep_a_connection(self):
         """keepalive_timeout_ms is the wait for the next request: a client
         asking for something every quarter of it keeps its connection for
@@ -1665,7 +1664,6 @@ class H2DefencesTest(ServerTestCase):
                 what="the connection's window")
         self.assertEqual((len(c.streams[urgent].data), len(c.streams[late].data)), (65535, 0))
 
-    @unittest.expectedFailure  # coserve's nghttp2 session drops PRIORITY_UPDATE: see below
     def test_priority_update_orders_the_data(self):
         """RFC 9218 7.1: PRIORITY_UPDATE frames (written here: python3-h2
         sends none) reprioritize two streams asked without a priority
