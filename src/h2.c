@@ -80,14 +80,25 @@
  * frames that ask for nothing (PING, SETTINGS, WINDOW_UPDATE, PRIORITY,
  * empty DATA, resets) cost us work and are all a flood is made of. A
  * connection whose bytes received exceed H2_FLOOD_ALLOWANCE plus
- * H2_FLOOD_PER_FIELD times its request fields' bytes plus a 1/64 share of
- * what it downloaded is cut off with ENHANCE_YOUR_CALM. A browser's
- * control frames stay far below that: its headers count, and a long
- * download's WINDOW_UPDATEs are a few bytes per 16 KiB frame.
+ * H2_FLOOD_PER_FIELD times its requests' bytes plus a 1/64 share of
+ * what it downloaded is cut off with ENHANCE_YOUR_CALM. A request counts
+ * once nghttp2 has taken it whole, as the lesser of its fields' bytes
+ * and its header block's on the wire: a head nghttp2 resets (9514: a
+ * field HTTP/2 forbids, answered RST_STREAM) earns nothing, nor do
+ * HPACK references to a large table entry earn more than they cost to
+ * send. A browser's control frames stay far below that: its headers
+ * count, and a long download's WINDOW_UPDATEs are a few bytes per 16 KiB
+ * frame.
  */
 #define H2_FLOOD_ALLOWANCE (1024 * 1024)
 #define H2_FLOOD_PER_FIELD 2
 #define H2_FLOOD_OUT_SHARE 64
+/*
+ * Streams reset for a window left shut send_timeout_ms (CVE-2019-9517):
+ * past this many on one connection, its client is cut off with
+ * ENHANCE_YOUR_CALM instead of opening the next.
+ */
+#define H2_SEND_CANCELS_MAX 16
 /*
  * What goes out is gathered before a write, so many small responses go
  * out in one call: the frames nghttp2 serializes are copied into h->out,
@@ -142,6 +153,7 @@ struct h2_stream {
 	 */
 	char *fields;
 	size_t fields_len, fields_size, list_bytes;
+	uint64_t field_bytes; /* its fields' bytes, for the flood budget */
 	char *text;
 	int too_large; /* over the list size: 431 */
 	int ready;     /* the head is complete: start a coroutine */
@@ -217,6 +229,8 @@ struct h2_conn {
 	enum h2_idle idle;
 	long idle_deadline_ms;
 	uint64_t in_bytes, field_bytes, out_bytes; /* the flood budget */
+	uint64_t head_wire;    /* the header block coming in, on the wire */
+	unsigned send_cancels; /* streams reset for a shut window */
 	/* Body buffers lent to streams, within h2_max_buffer_bytes. */
 	size_t buffered;
 	/* Streams waiting for some, in the order they began to. */
@@ -350,6 +364,8 @@ stream_wait(struct h2_stream *st)
 			    st->h->host->peer, st->id);
 			metrics_timeout(METRICS_TIMEOUT_SEND);
 			stream_reset(st, NGHTTP2_CANCEL);
+			if (++st->h->send_cancels > H2_SEND_CANCELS_MAX)
+				h2_kick(st->h);
 		}
 	}
 	return st->lost ? -1 : 0;
@@ -867,8 +883,10 @@ h2_on_header(nghttp2_session *session, const nghttp2_frame *frame,
 	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
 	st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-	h->field_bytes += namelen + valuelen;
-	if (st == NULL || st->too_large)
+	if (st == NULL)
+		return 0;
+	st->field_bytes += namelen + valuelen;
+	if (st->too_large)
 		return 0;
 	st->list_bytes += namelen + valuelen + 32;
 	if (st->list_bytes > h->cfg->h2_max_header_list_size) {
@@ -910,7 +928,24 @@ h2_on_frame_recv(
 		st->ready = 1;
 		h->requests++;
 		h->work = 1;
+		h->field_bytes += st->field_bytes < h->head_wire
+		    ? st->field_bytes
+		    : h->head_wire;
 	}
+	return 0;
+}
+
+/* A header block's size on the wire: its HEADERS and CONTINUATIONs. */
+static int
+h2_on_begin_frame(
+    nghttp2_session *session, const nghttp2_frame_hd *hd, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	if (hd->type == NGHTTP2_HEADERS)
+		h->head_wire = hd->length;
+	else if (hd->type == NGHTTP2_CONTINUATION)
+		h->head_wire += hd->length;
 	return 0;
 }
 
@@ -1258,6 +1293,8 @@ h2_session_new(struct h2_conn *h)
 	nghttp2_session_callbacks_set_on_begin_headers_callback(
 	    cbs, h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
+	nghttp2_session_callbacks_set_on_begin_frame_callback(
+	    cbs, h2_on_begin_frame);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(
 	    cbs, h2_on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(
@@ -1350,6 +1387,11 @@ h2_run(struct h2_conn *h)
 
 	for (;;) {
 		h2_run_streams(h);
+		if (h->send_cancels > H2_SEND_CANCELS_MAX) {
+			h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM,
+			    "streams left with shut windows");
+			return -1;
+		}
 		if (!h->draining && h->cfg->keepalive_requests > 0 &&
 		    h->requests >= h->cfg->keepalive_requests)
 			h->draining = 1;
