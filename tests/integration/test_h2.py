@@ -787,6 +787,46 @@ class H2DrainTest(ServerTestCase):
             srv.cleanup()
 
 
+    def test_reload_sends_goaway_and_the_stream_finishes(self):
+        """SIGHUP: a connection from before the reload gets a GOAWAY
+        naming its stream in flight, which finishes byte-exact; the
+        connection then closes, and a new one is served under the new
+        configuration (its Server field gone)."""
+        need_h2()
+        srv = Server(root=self.root, config={"h2c": True, "server_tokens": "full"})
+        try:
+            c = H2Client(srv.host, srv.port)
+            c.auto_ack = False  # the windows close: the stream stalls
+            sid = c.request("/big.bin")
+            c.until(lambda: len(c.streams[sid].data) >= 65535 // 2, what="the first DATA")
+            self.assertRegex(c.streams[sid].headers.get("server", ""), r"^coserve/\d")
+            with open(srv.config_path) as f:
+                text = f.read()
+            with open(srv.config_path, "w") as f:
+                f.write(text.replace('server_tokens = "full"', 'server_tokens = "off"'))
+            mark = len(srv.stderr_lines)
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_for_log("configuration reloaded", since=mark)
+            c.until(lambda: c.goaway is not None, what="the GOAWAY")
+            self.assertEqual(c.goaway, (sid, 0))  # NO_ERROR
+            c.auto_ack = True
+            c.ack_held()
+            c.until(lambda: c.streams[sid].ended is not None, what="the rest of the stream")
+            self.assertIsNone(c.streams[sid].reset)
+            self.assertEqual(bytes(c.streams[sid].data), self.big)
+            self.assertTrue(wait_closed(c), "open after its GOAWAY")
+            n = H2Client(srv.host, srv.port)
+            s = n.get("/big.bin")
+            self.assertEqual((s.headers[":status"], bytes(s.data)), ("200", self.big))
+            self.assertNotIn("server", s.headers)
+            n.close()
+            srv.send_signal(signal.SIGTERM)
+            srv.wait()
+            srv.check_clean_exit()
+        finally:
+            srv.cleanup()
+
+
 class H2LimitsTest(ServerTestCase):
     """The configured limits are the ones announced and kept."""
 
