@@ -1049,6 +1049,22 @@ def read_frames(c, buf, data):
     return frames, buf
 
 
+def next_frames(c, buf, what):
+    """The frames of c's next read, awaited up to IO_TIMEOUT_S, and what
+    is left of buf after them; None for the frames once the server has
+    closed the connection."""
+    r, _, _ = select.select([c.sock], [], [], IO_TIMEOUT_S)
+    if not r:
+        raise AssertionError("no %s within %.0f s" % (what, IO_TIMEOUT_S))
+    try:
+        data = c.sock.recv(65536)
+    except ConnectionResetError:
+        data = b""
+    if not data:
+        return None, buf
+    return read_frames(c, buf, data)
+
+
 def flood(c, unit, max_bytes, meanwhile=None, counts=None):
     """Sends unit over and over until the server closes the connection:
     the bytes sent by then, or None when max_bytes went out and it is
@@ -1072,16 +1088,9 @@ def flood(c, unit, max_bytes, meanwhile=None, counts=None):
         sent += len(batch)
         acked = False
         while not acked:
-            r, _, _ = select.select([c.sock], [], [], IO_TIMEOUT_S)
-            if not r:
-                raise AssertionError("no PING ACK within %.0f s" % IO_TIMEOUT_S)
-            try:
-                data = c.sock.recv(65536)
-            except ConnectionResetError:
-                data = b""
-            if not data:
+            frames, buf = next_frames(c, buf, "PING ACK")
+            if frames is None:
                 return sent
-            frames, buf = read_frames(c, buf, data)
             for ftype, _, _ in frames if counts is not None else ():
                 counts[ftype] = counts.get(ftype, 0) + 1
             acked = (6, 1, marker) in frames
@@ -1109,16 +1118,9 @@ def dribble(c, sid, max_bytes, step=1, meanwhile=None):
         sent += len(unit)
         granted += step
         while received < granted:
-            r, _, _ = select.select([c.sock], [], [], IO_TIMEOUT_S)
-            if not r:
-                raise AssertionError("no DATA within %.0f s of a WINDOW_UPDATE" % IO_TIMEOUT_S)
-            try:
-                data = c.sock.recv(65536)
-            except ConnectionResetError:
-                data = b""
-            if not data:
+            new, buf = next_frames(c, buf, "DATA after a WINDOW_UPDATE")
+            if new is None:
                 return sent, frames
-            new, buf = read_frames(c, buf, data)
             for ftype, _, payload in new:
                 if ftype == 0:
                     frames += 1
