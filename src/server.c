@@ -1873,6 +1873,8 @@ server_run(struct server *s)
 	 * can connect sees the certificates' expiry.
 	 */
 	tls_expiry_publish(s->gen);
+	/* So its state too (a lane may serve a scrape before we go on). */
+	health_roots(s->gen);
 	if (lanes_start(s, s->nreactors) == -1)
 		return SERVER_EXIT_FAILED;
 	s->lanes[0]->accepting = 1;
@@ -1896,7 +1898,6 @@ server_run(struct server *s)
 	log_info("%u reactor%s%s, %u I/O thread%s", s->nlanes,
 	    s->nlanes == 1 ? "" : "s", cfg->reactors_auto ? " (auto)" : "",
 	    cfg->io_threads, cfg->io_threads == 1 ? "" : "s");
-	health_roots(s->gen);
 	ready(s);
 	if (reactor_run(s->reactor) == -1) {
 		log_warnx("event loop failed");
