@@ -95,8 +95,9 @@
 #define H2_FLOOD_OUT_SHARE 64
 /*
  * Streams reset for a window left shut send_timeout_ms (CVE-2019-9517):
- * past this many on one connection, its client is cut off with
- * ENHANCE_YOUR_CALM instead of opening the next.
+ * past this many on one connection within two send timeouts, its client
+ * is cut off with ENHANCE_YOUR_CALM instead of opening the next. A
+ * browser holding back a paused video now and then stays well under.
  */
 #define H2_SEND_CANCELS_MAX 16
 /*
@@ -230,7 +231,8 @@ struct h2_conn {
 	long idle_deadline_ms;
 	uint64_t in_bytes, field_bytes, out_bytes; /* the flood budget */
 	uint64_t head_wire;    /* the header block coming in, on the wire */
-	unsigned send_cancels; /* streams reset for a shut window */
+	unsigned send_cancels; /* streams reset for a shut window, since */
+	long send_cancels_ms;  /* ... the first of them in its window */
 	/* Body buffers lent to streams, within h2_max_buffer_bytes. */
 	size_t buffered;
 	/* Streams waiting for some, in the order they began to. */
@@ -326,6 +328,20 @@ stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 	coro_resume(st->co);
 }
 
+/* Counts a stream reset for its shut window, within its window. */
+static void
+stream_cancelled(struct h2_conn *h)
+{
+	long now = await_now_ms();
+
+	if (h->send_cancels == 0 ||
+	    now - h->send_cancels_ms > 2 * h->cfg->send_timeout_ms) {
+		h->send_cancels = 0;
+		h->send_cancels_ms = now;
+	}
+	h->send_cancels++;
+}
+
 /*
  * Waits until nghttp2 has taken every pending byte of the stream and the
  * write that carries them is over, or the stream is lost: 0, or -1. A
@@ -363,9 +379,8 @@ stream_wait(struct h2_stream *st)
 			    "%s: HTTP/2 stream %" PRId32 ": send timeout",
 			    st->h->host->peer, st->id);
 			metrics_timeout(METRICS_TIMEOUT_SEND);
+			stream_cancelled(st->h);
 			stream_reset(st, NGHTTP2_CANCEL);
-			if (++st->h->send_cancels > H2_SEND_CANCELS_MAX)
-				h2_kick(st->h);
 		}
 	}
 	return st->lost ? -1 : 0;
@@ -1386,12 +1401,12 @@ h2_run(struct h2_conn *h)
 	int r;
 
 	for (;;) {
-		h2_run_streams(h);
 		if (h->send_cancels > H2_SEND_CANCELS_MAX) {
 			h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM,
 			    "streams left with shut windows");
 			return -1;
 		}
+		h2_run_streams(h);
 		if (!h->draining && h->cfg->keepalive_requests > 0 &&
 		    h->requests >= h->cfg->keepalive_requests)
 			h->draining = 1;

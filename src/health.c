@@ -261,6 +261,16 @@ health_init(struct event_base *base, struct iopool *pool)
 }
 
 void
+health_enable(const struct config *cfg)
+{
+	pthread_mutex_lock(&health.lock);
+	health.enabled = cfg->health_path != NULL || cfg->metrics_listen_set;
+	if (!health.enabled || health.draining)
+		health.healthy = 1;
+	pthread_mutex_unlock(&health.lock);
+}
+
+void
 health_configure(
     const struct config *cfg, const char *const *roots, size_t nroots)
 {
@@ -292,11 +302,7 @@ health_configure(
 	health.npaths = n;
 	health.interval_ms = cfg->health_probe_interval_ms;
 	health.timeout_ms = cfg->health_probe_timeout_ms;
-	pthread_mutex_lock(&health.lock);
-	health.enabled = cfg->health_path != NULL || cfg->metrics_listen_set;
-	if (!health.enabled || health.draining)
-		health.healthy = 1;
-	pthread_mutex_unlock(&health.lock);
+	health_enable(cfg);
 	if (health.tick_ev == NULL)
 		return;
 	event_del(health.tick_ev);

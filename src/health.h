@@ -41,6 +41,12 @@ int health_init(struct event_base *, struct iopool *);
 void health_configure(
     const struct config *, const char *const *roots, size_t nroots);
 /*
+ * Whether health is served, from cfg, before the first probe: at
+ * start-up, so that a metrics scrape a reactor answers before
+ * health_configure() already has the health lines.
+ */
+void health_enable(const struct config *);
+/*
  * The ids of the listeners open and not retiring (server.c, on every
  * change): a connection accepted on any other is on its way out.
  */

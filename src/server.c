@@ -14,8 +14,8 @@
  * new generation's roots and log (storage calls, so not on the reactor);
  * back on the reactor, listeners are matched by address (kept, opened or
  * closed) and the new generation replaces the old for new connections.
- * Connections accepted earlier keep theirs until they close. Any failure
- * leaves the running configuration untouched.
+ * Connections accepted earlier keep theirs until they close (HTTP/2 ones
+ * get a GOAWAY). Any failure leaves the running configuration untouched.
  *
  * Threads. Reactor 0 runs on the main thread and does the server's own
  * work: signals, reload, drain, health, the service manager. Every
@@ -496,7 +496,8 @@ lane_take_gen(struct lane *lane)
 
 /*
  * The generation a lane held before lane_take_gen(): the connections it
- * still serves finish with it, but its caches keep no descriptors.
+ * still serves finish with it (HTTP/2 ones told so by a GOAWAY), but its
+ * caches keep no descriptors.
  */
 static void
 lane_drop_gen(struct lane *lane, struct generation *old)
@@ -1873,8 +1874,11 @@ server_run(struct server *s)
 	 * can connect sees the certificates' expiry.
 	 */
 	tls_expiry_publish(s->gen);
-	/* So its state too (a lane may serve a scrape before we go on). */
-	health_roots(s->gen);
+	/*
+	 * And whether health is served; its first probe waits for the loop
+	 * (its deadline counts from its submission, to the reap).
+	 */
+	health_enable(cfg);
 	if (lanes_start(s, s->nreactors) == -1)
 		return SERVER_EXIT_FAILED;
 	s->lanes[0]->accepting = 1;
@@ -1898,6 +1902,7 @@ server_run(struct server *s)
 	log_info("%u reactor%s%s, %u I/O thread%s", s->nlanes,
 	    s->nlanes == 1 ? "" : "s", cfg->reactors_auto ? " (auto)" : "",
 	    cfg->io_threads, cfg->io_threads == 1 ? "" : "s");
+	health_roots(s->gen);
 	ready(s);
 	if (reactor_run(s->reactor) == -1) {
 		log_warnx("event loop failed");
