@@ -92,7 +92,7 @@ struct transport {
 /* The plain socket: fd (non-blocking) is the transport's from now on. */
 void transport_socket_init(struct transport *, int fd);
 /* What the socket fd holds unread, looked at without consuming it. */
-enum transport_input transport_socket_peek(int fd);
+enum transport_input transport__socket_peek(int fd);
 /*
  * TLS over the plain socket fd, with tls's contexts: 0, or -1 when memory
  * is short (fd then still the caller's). The handshake comes first.

@@ -100,7 +100,7 @@ socket_shutdown(struct transport *t, int how)
 }
 
 enum transport_input
-transport_socket_peek(int fd)
+transport__socket_peek(int fd)
 {
 	char byte;
 	ssize_t n;
@@ -118,7 +118,7 @@ transport_socket_peek(int fd)
 static enum transport_input
 socket_input(struct transport *t)
 {
-	return transport_socket_peek(t->fd);
+	return transport__socket_peek(t->fd);
 }
 
 static void

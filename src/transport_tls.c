@@ -380,7 +380,7 @@ tls_input(struct transport *t)
 {
 	if (SSL_has_pending(t->ssl))
 		return TRANSPORT_INPUT_READY;
-	return transport_socket_peek(t->fd);
+	return transport__socket_peek(t->fd);
 }
 
 /*
