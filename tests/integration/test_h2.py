@@ -15,9 +15,7 @@ Over HTTP/2 too: what a site does beyond files (listings, header rules,
 error pages, health, metrics, virtual hosts by :authority), the
 connection limits and the send timeout, and the defences: rapid reset,
 CONTINUATION floods and the 2019 family (CVE-2019-9511 to 9518), with the
-frames python3-h2 will not send written byte by byte. A test marked
-expectedFailure asks for what the server does not do yet and says why;
-once it does, the test's unexpected success fails the run."""
+frames python3-h2 will not send written byte by byte."""
 
 import fcntl
 import gzip
@@ -1216,11 +1214,9 @@ class H2DefencesTest(ServerTestCase):
         asking for something every quarter of it keeps its connection for
         three times it, as over HTTP/1.1.
 
-        Expected to fail: the deadline moves only when h2_idle_left finds
-        the connection's state changed, and it never sees a stream
-        coroutine alive when the answer came from memory within the same
-        turn; such a connection gets GOAWAY keepalive_timeout_ms after its
-        first answer, however many came since."""
+        An answer from memory within one turn never shows as a live stream
+        coroutine, so a stream's end restarts the deadline; without that
+        the client got GOAWAY keepalive_timeout_ms after its first answer."""
         srv = self.serve(keepalive_timeout_ms=self.IDLE_MS)
         c = self.connect(srv)
         answers = 0
@@ -1404,14 +1400,11 @@ class H2DefencesTest(ServerTestCase):
         ENHANCE_YOUR_CALM within 4 MiB, the daemon's memory flat, another
         connection served all along.
 
-        Expected to fail. nghttp2's reset limit counts the resets a client
-        sends, not those it provokes, and the flood budget grants twice
-        each head's field bytes, which for such heads is more than they
-        take on the wire. What ends such a connection is header_timeout_ms
-        (it never completes a request; set to a minute here, as for the
-        floods above: at its default of 10 s, 4.5 million RST_STREAMs went
-        out first), or keepalive_requests for one that mixes real requests
-        in."""
+        nghttp2's reset limit counts the resets a client sends, not those
+        it provokes; the flood budget counts only requests taken whole, so
+        these earn nothing (before, 4 MiB drew 71,100 resets and the
+        connection stayed open until header_timeout_ms, set to a minute
+        here as for the floods above)."""
         srv = self.serve(header_timeout_ms=60000)
         good = self.connect(srv)
         c = self.connect(srv)
@@ -1532,11 +1525,9 @@ class H2DefencesTest(ServerTestCase):
         replaced at once by a new one. The connection is cut off (GOAWAY
         or closed) within three send timeouts.
 
-        Expected to fail: a stream whose window stays shut is reset CANCEL
-        after send_timeout_ms (docs/configuration.md says so), never the
-        connection, so the abuser holds h2_max_buffer_bytes and 128 stream
-        coroutines until keepalive_requests (1000 by default: at 16 streams
-        a send timeout, 30 s each, half an hour; never with 0) ends it."""
+        Each stream is reset CANCEL after send_timeout_ms; past 16 such
+        resets within two send timeouts the connection goes (before, only
+        keepalive_requests ended it, half an hour at the defaults)."""
         srv = self.serve(send_timeout_ms=SEND_TIMEOUT_MS)
         c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
         sids = self.zero_window_streams(c)
@@ -1719,6 +1710,11 @@ class H2DefencesTest(ServerTestCase):
         c.auto_ack = False
         late = c.request("/big.bin", headers=[("priority", "u=7")])
         urgent = c.request("/big.bin", headers=[("priority", "u=0")])
+        self.assert_urgent_first(c, late, urgent)
+
+    def assert_urgent_first(self, c, late, urgent):
+        """Once both heads came and both windows open, the connection's
+        window goes to urgent alone."""
         c.until(lambda: c.streams[late].headers and c.streams[urgent].headers,
                 what="both heads")
         c.conn.increment_flow_control_window(BIG_BYTES, late)
@@ -1734,12 +1730,8 @@ class H2DefencesTest(ServerTestCase):
         field, one open, one not yet (its update comes before its
         HEADERS, as the RFC allows): with the windows opened as in the
         test above, the one moved to urgency 0 gets the connection's
-        window before the one moved to 7, asked first.
-
-        Expected to fail: h2_session_new does not call
-        nghttp2_option_set_builtin_recv_extension_type(opt,
-        NGHTTP2_PRIORITY_UPDATE), without which nghttp2 drops the frame
-        unread; a build with that one call passes this test."""
+        window before the one moved to 7, asked first (nghttp2 drops the
+        frame unread unless h2_session_new asks for it)."""
         srv = self.serve()
         c = self.connect(srv, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0,
                                         9: 1})  # SETTINGS_NO_RFC7540_PRIORITIES
@@ -1748,14 +1740,7 @@ class H2DefencesTest(ServerTestCase):
         c.sock.sendall(priority_update(late, b"u=7") + priority_update(late + 2, b"u=0"))
         urgent = c.request("/big.bin")
         self.assertEqual(urgent, late + 2)
-        c.until(lambda: c.streams[late].headers and c.streams[urgent].headers,
-                what="both heads")
-        c.conn.increment_flow_control_window(BIG_BYTES, late)
-        c.conn.increment_flow_control_window(BIG_BYTES, urgent)
-        c.flush()
-        c.until(lambda: len(c.streams[late].data) + len(c.streams[urgent].data) >= 65535,
-                what="the connection's window")
-        self.assertEqual((len(c.streams[urgent].data), len(c.streams[late].data)), (65535, 0))
+        self.assert_urgent_first(c, late, urgent)
 
     def test_idle_connections_park(self):
         """A connection with nothing in flight parks as an HTTP/1.1 one
