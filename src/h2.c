@@ -122,12 +122,12 @@
  * every frame and holding nothing between them; its stream map (the
  * zeroed blocks of 4 KiB or more), all zeros when no stream is left,
  * which is checked; and the ring of its response header table, which it
- * sizes for the default 4,096-byte table (128 pointers) whatever size is
- * set, and fills only when a field is indexed: with no table for
- * responses (h2_session_new sets its size to 0, as nginx keeps none),
- * never. That ring is the session's first block of 1 KiB (nghttp2 1.52
- * builds the deflater before anything else of that size); were it
- * another, it would only cost its page, given back only while all zeros.
+ * sizes for the default 4,096-byte table (128 pointers) and fills only
+ * when a field is indexed: never on a connection that asked for one
+ * thing (h2_send_head). That ring is the session's first block of 1 KiB
+ * (nghttp2 1.52 builds the deflater before anything else of that size);
+ * were it another, it would only cost its page, given back only while
+ * all zeros.
  * All are found zeroed when the connection wakes: an idle connection
  * costs its session's state, not the last frames it sent. The first
  * block of each kind is carved from one allocation (the slab: the ring's
@@ -547,6 +547,7 @@ h2_send_head(
 	size_t pos = 0, count = 1, i, off = 0;
 	unsigned code;
 	int64_t length = -1;
+	uint8_t flags;
 	int rv;
 
 	if (st->lost)
@@ -554,6 +555,16 @@ h2_send_head(
 	response_add_server(r, h->cfg->server_tokens);
 	while (response_field_next(r, &pos, &f))
 		count++;
+	/*
+	 * Response fields go into HPACK's table (4,096 bytes, the default)
+	 * once a connection has asked for a second thing: a page's assets
+	 * then cost the client 34 bytes of head to decode instead of 125,
+	 * and a connection asking for one thing and going idle keeps no
+	 * table (nginx keeps none on any). Never indexed is the only way
+	 * nghttp2 lets a field stay out.
+	 */
+	flags =
+	    h->requests > 1 ? NGHTTP2_NV_FLAG_NONE : NGHTTP2_NV_FLAG_NO_INDEX;
 	nv = malloc(count * sizeof *nv + r->len);
 	if (nv == NULL) {
 		stream_reset(st, NGHTTP2_INTERNAL_ERROR);
@@ -565,7 +576,7 @@ h2_send_head(
 	status[1] = (char)('0' + code / 10 % 10);
 	status[2] = (char)('0' + code % 10);
 	nv[0] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3,
-		NGHTTP2_NV_FLAG_NONE };
+		flags };
 	count = 1;
 	pos = 0;
 	while (response_field_next(r, &pos, &f)) {
@@ -577,9 +588,8 @@ h2_send_head(
 			names[off + i] = f.name[i] >= 'A' && f.name[i] <= 'Z'
 			    ? (char)(f.name[i] - 'A' + 'a')
 			    : f.name[i];
-		nv[count++] =
-		    (nghttp2_nv){ (uint8_t *)names + off, (uint8_t *)f.value,
-			    f.name_len, f.value_len, NGHTTP2_NV_FLAG_NONE };
+		nv[count++] = (nghttp2_nv){ (uint8_t *)names + off,
+			(uint8_t *)f.value, f.name_len, f.value_len, flags };
 		off += f.name_len;
 	}
 	st->no_body = st->head || r->status == 204 || r->status == 304 ||
@@ -1304,7 +1314,6 @@ h2_session_new(struct h2_conn *h)
 	nghttp2_option_set_server_fallback_rfc7540_priorities(opt, 1);
 	nghttp2_option_set_builtin_recv_extension_type(
 	    opt, NGHTTP2_PRIORITY_UPDATE);
-	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(
 	    cbs, h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
