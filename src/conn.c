@@ -973,7 +973,9 @@ conn_finish(void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->state == CONN_PARKING && !c->reactor->draining) {
+	/* A draining one only while its HTTP/2 client has the notice. */
+	if (c->state == CONN_PARKING &&
+	    (!c->reactor->draining || c->h2 != NULL)) {
 		free(c->in);
 		c->in = NULL;
 		if (conn_park(c, c->park_ms) == 0)

@@ -101,6 +101,15 @@
  */
 #define H2_SEND_CANCELS_MAX 16
 /*
+ * A drain or reload first tells the client that no new stream will be
+ * taken (a GOAWAY naming the highest stream id, RFC 9113 6.8) and sends a
+ * PING with it; the GOAWAY naming the last stream taken follows when the
+ * PING comes back, or after H2_NOTICE_MS if it does not: requests already
+ * on their way when the notice went out are answered, not refused.
+ */
+#define H2_NOTICE_MS 1000
+static const uint8_t h2_notice_ping[8] = "coserve";
+/*
  * What goes out is gathered before a write, so many small responses go
  * out in one call: the frames nghttp2 serializes are copied into h->out,
  * H2_OUT_BYTES (a frame larger than that, never with 16 KiB frames, is
@@ -217,8 +226,10 @@ struct h2_conn {
 	unsigned live;	   /* stream coroutines alive */
 	unsigned requests; /* request heads received */
 	enum h2_wait wait;
-	int work;     /* something for the connection's coroutine to do */
-	int draining; /* GOAWAY to send */
+	int work;	/* something for the connection's coroutine to do */
+	int draining;	/* GOAWAY to send */
+	int noticed;	/* the notice went out (or needs none), */
+	long goaway_ms; /* ... and the GOAWAY is due then */
 	int goaway_sent;
 	int closing; /* tearing down: streams are lost */
 	/*
@@ -945,6 +956,12 @@ h2_on_frame_recv(
 	struct h2_conn *h = arg;
 	struct h2_stream *st;
 
+	if (frame->hd.type == NGHTTP2_PING &&
+	    (frame->hd.flags & NGHTTP2_FLAG_ACK) && h->noticed &&
+	    memcmp(frame->ping.opaque_data, h2_notice_ping, 8) == 0) {
+		h->goaway_ms = 0;
+		return 0;
+	}
 	if (frame->hd.type != NGHTTP2_HEADERS ||
 	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
@@ -1385,6 +1402,50 @@ h2_flooded(const struct h2_conn *h)
 	    h->out_bytes / H2_FLOOD_OUT_SHARE;
 }
 
+/*
+ * The GOAWAYs of a drain: the notice, then, once it is due, the one that
+ * names the last stream taken; a connection at keepalive_requests gets
+ * that one at once, its client having sent what it was allowed.
+ */
+static void
+h2_goaway(struct h2_conn *h)
+{
+	long now;
+
+	if (!h->draining && h->cfg->keepalive_requests > 0 &&
+	    h->requests >= h->cfg->keepalive_requests)
+		h->draining = h->noticed = 1;
+	if (!h->draining || h->goaway_sent)
+		return;
+	now = await_now_ms();
+	if (!h->noticed) {
+		h->noticed = 1;
+		h->goaway_ms = now + H2_NOTICE_MS;
+		if (nghttp2_submit_shutdown_notice(h->session) != 0 ||
+		    nghttp2_submit_ping(
+			h->session, NGHTTP2_FLAG_NONE, h2_notice_ping) != 0)
+			h->goaway_ms = 0;
+	}
+	if (now < h->goaway_ms)
+		return;
+	nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
+	    nghttp2_session_get_last_proc_stream_id(h->session),
+	    NGHTTP2_NO_ERROR, NULL, 0);
+	h->goaway_sent = 1;
+}
+
+/* The ms until the notice's GOAWAY is due, or -1 when none is awaited. */
+static long
+h2_notice_left(const struct h2_conn *h)
+{
+	long now;
+
+	if (!h->noticed || h->goaway_sent)
+		return -1;
+	now = await_now_ms();
+	return h->goaway_ms > now ? h->goaway_ms - now : 0;
+}
+
 /* Ends the session with a GOAWAY carrying code, sent if it can be. */
 static void
 h2_terminate(struct h2_conn *h, uint32_t code, const char *why)
@@ -1405,7 +1466,7 @@ h2_run(struct h2_conn *h)
 {
 	struct transport *t = h->host->transport;
 	unsigned rounds = 0;
-	long timeout;
+	long timeout, notice;
 	ssize_t n;
 	int r;
 
@@ -1416,15 +1477,7 @@ h2_run(struct h2_conn *h)
 			return -1;
 		}
 		h2_run_streams(h);
-		if (!h->draining && h->cfg->keepalive_requests > 0 &&
-		    h->requests >= h->cfg->keepalive_requests)
-			h->draining = 1;
-		if (h->draining && !h->goaway_sent) {
-			nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
-			    nghttp2_session_get_last_proc_stream_id(h->session),
-			    NGHTTP2_NO_ERROR, NULL, 0);
-			h->goaway_sent = 1;
-		}
+		h2_goaway(h);
 		if (h2_flush(h) == -1)
 			return -1;
 		if (!nghttp2_session_want_read(h->session) &&
@@ -1478,9 +1531,14 @@ h2_run(struct h2_conn *h)
 			h2_terminate(h, NGHTTP2_NO_ERROR, NULL);
 			return -1;
 		}
+		if ((notice = h2_notice_left(h)) == 0)
+			continue;
+		if (notice > 0 && (timeout < 0 || notice < timeout))
+			timeout = notice;
 		/*
 		 * Nothing in flight and nothing to send: the connection parks,
-		 * holding no stack and no buffer, as an HTTP/1.1 one does.
+		 * holding no stack and no buffer, as an HTTP/1.1 one does (a
+		 * drain's too, while its client has the notice).
 		 */
 		if (h->streams == NULL && h->live == 0)
 			return timeout;
@@ -1488,7 +1546,7 @@ h2_run(struct h2_conn *h)
 		r = await_watch(h->host->watch, t->want, timeout);
 		h->wait = H2_WAIT_NONE;
 		if (r == -1 && errno == ETIMEDOUT)
-			continue; /* h2_idle_left says whether it is over */
+			continue; /* h2_idle_left or h2_goaway takes it */
 		if (r == -1)
 			return -1;
 	}

@@ -112,6 +112,15 @@ class Stream:
         self.reset = None  # the error code of a RST_STREAM
 
 
+# The last stream id of a drain's first GOAWAY, the notice: none refused.
+NOTICE = 2 ** 31 - 1
+
+
+def final_goaway(c):
+    """Whether c has had a GOAWAY other than a notice."""
+    return c.goaway is not None and c.goaway[0] != NOTICE
+
+
 class H2Client:
     """One HTTP/2 connection over a blocking socket, with python3-h2
     doing the framing; what arrives is sorted into self.streams."""
@@ -145,7 +154,10 @@ class H2Client:
                 {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2 ** 31 - 1})
             self.conn.increment_flow_control_window(2 ** 31 - 1 - 65535)
         self.streams = {}
-        self.goaway = None  # (last stream id, error code) of a GOAWAY
+        self.goaway = None  # (last stream id, error code) of the last GOAWAY
+        self.goaways = []  # ... and of each
+        self.hold = False  # True: what python3-h2 queues is not sent
+        self.pings = 0  # PINGs received (python3-h2 queues their ACKs)
         self.frames = b""  # received bytes not yet a whole frame
         self.settings_seen = False
         self.auto_ack = True
@@ -159,6 +171,8 @@ class H2Client:
             pass
 
     def flush(self):
+        if self.hold:
+            return
         data = self.conn.data_to_send()
         if data:
             self.sock.sendall(data)
@@ -216,6 +230,7 @@ class H2Client:
             if frame[3] == 7:  # GOAWAY
                 self.goaway = (int.from_bytes(frame[9:13], "big") & 0x7fffffff,
                                int.from_bytes(frame[13:17], "big"))
+                self.goaways.append(self.goaway)
             else:
                 out += frame
         return out
@@ -238,6 +253,8 @@ class H2Client:
                 self.streams[ev.stream_id].ended = now
         elif isinstance(ev, h2.events.RemoteSettingsChanged):
             self.settings_seen = True
+        elif isinstance(ev, h2.events.PingReceived):
+            self.pings += 1
 
     def until(self, predicate, timeout=IO_TIMEOUT_S, what="the awaited frames"):
         deadline = time.monotonic() + timeout
@@ -770,6 +787,7 @@ class H2DrainTest(ServerTestCase):
     def make_root(cls, root):
         cls.big = os.urandom(BIG_BYTES)
         write_file(os.path.join(root, "big.bin"), cls.big)
+        write_file(os.path.join(root, "a.txt"), b"a\n")
 
     def test_goaway_lets_the_stream_finish(self):
         need_h2()
@@ -780,8 +798,8 @@ class H2DrainTest(ServerTestCase):
             sid = c.request("/big.bin")
             c.until(lambda: len(c.streams[sid].data) >= 65535 // 2, what="the first DATA")
             srv.send_signal(signal.SIGTERM)
-            c.until(lambda: c.goaway is not None, what="the GOAWAY")
-            self.assertEqual(c.goaway, (sid, 0))  # NO_ERROR
+            c.until(lambda: final_goaway(c), what="the GOAWAY")
+            self.assertEqual(c.goaways, [(NOTICE, 0), (sid, 0)])  # NO_ERROR
             c.auto_ack = True
             c.ack_held()
             c.until(lambda: c.streams[sid].ended is not None, what="the rest of the stream")
@@ -814,8 +832,8 @@ class H2DrainTest(ServerTestCase):
             mark = len(srv.stderr_lines)
             srv.send_signal(signal.SIGHUP)
             srv.wait_for_log("configuration reloaded", since=mark)
-            c.until(lambda: c.goaway is not None, what="the GOAWAY")
-            self.assertEqual(c.goaway, (sid, 0))  # NO_ERROR
+            c.until(lambda: final_goaway(c), what="the GOAWAY")
+            self.assertEqual(c.goaways, [(NOTICE, 0), (sid, 0)])  # NO_ERROR
             c.auto_ack = True
             c.ack_held()
             c.until(lambda: c.streams[sid].ended is not None, what="the rest of the stream")
@@ -828,6 +846,94 @@ class H2DrainTest(ServerTestCase):
             self.assertNotIn("server", s.headers)
             n.close()
             srv.send_signal(signal.SIGTERM)
+            srv.wait()
+            srv.check_clean_exit()
+        finally:
+            srv.cleanup()
+
+
+    def test_request_on_its_way_at_the_notice_is_answered(self):
+        """A reload's first GOAWAY is a notice (the highest stream id)
+        with a PING; a request the client sent before it answered the
+        PING is served, and the GOAWAY that follows names it."""
+        need_h2()
+        srv = Server(root=self.root, config={"h2c": True})
+        try:
+            c = H2Client(srv.host, srv.port)
+            self.assertEqual(bytes(c.get("/big.bin").data), self.big)
+            c.hold = True  # the PING's answer waits
+            mark = len(srv.stderr_lines)
+            srv.send_signal(signal.SIGHUP)
+            # Answered within the notice's second, measured by the server.
+            c.until(lambda: c.goaway is not None and c.pings == 1, what="the notice")
+            self.assertEqual(c.goaways, [(NOTICE, 0)])
+            held = c.conn.data_to_send()
+            self.assertTrue(held, "no PING came with the notice")
+            sid = c.request("/big.bin")
+            c.sock.sendall(c.conn.data_to_send() + held)  # the request first
+            c.hold = False
+            c.until(lambda: c.streams[sid].ended is not None, what="the request")
+            self.assertEqual(c.streams[sid].headers[":status"], "200")
+            self.assertEqual(bytes(c.streams[sid].data), self.big)
+            c.until(lambda: final_goaway(c), what="the GOAWAY")
+            self.assertEqual(c.goaways, [(NOTICE, 0), (sid, 0)])
+            self.assertTrue(wait_closed(c), "open after its GOAWAY")
+            c.close()
+            srv.wait_for_log("configuration reloaded", since=mark)
+            srv.send_signal(signal.SIGTERM)
+            srv.wait()
+            srv.check_clean_exit()
+        finally:
+            srv.cleanup()
+
+    def test_connections_park_while_their_notice_is_out(self):
+        """A reload's notice leaves idle connections parked (no coroutine,
+        no buffers) while their clients have it: 50 that do not answer
+        its PING are still open a moment later, and the daemon runs one
+        coroutine, the scrape's. Then each gets its GOAWAY and closes."""
+        need_h2()
+        if WRAPPED:
+            self.skipTest("the scrape must come within the notice's second")
+        srv = Server(root=self.root, config={"h2c": True, "metrics_path": "/metrics",
+                                             "keepalive_timeout_ms": 600000})
+        try:
+            clients = []
+            for _ in range(50):
+                c = H2Client(srv.host, srv.port)
+                self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
+                c.hold = True  # the PING's answer never goes
+                clients.append(c)
+            srv.send_signal(signal.SIGHUP)
+            for c in clients:
+                c.until(lambda: c.goaway is not None, what="the notice")
+            m = exposition(fetch(srv.host, srv.port, "/metrics").body.decode())
+            self.assertGreaterEqual(m["coserve_connections_open"], 50)
+            self.assertEqual(m["coserve_coroutines"], 1)
+            for c in clients:
+                c.until(lambda: final_goaway(c), what="the GOAWAY")
+                self.assertEqual(c.goaways, [(NOTICE, 0), (1, 0)])
+                self.assertTrue(wait_closed(c), "open after its GOAWAY")
+                c.close()
+            srv.send_signal(signal.SIGTERM)
+            srv.wait()
+            srv.check_clean_exit()
+        finally:
+            srv.cleanup()
+
+    def test_unanswered_notice_ends_in_a_goaway(self):
+        """A client that never answers the notice's PING still gets the
+        GOAWAY naming its last stream (a second later), and the close."""
+        need_h2()
+        srv = Server(root=self.root, config={"h2c": True})
+        try:
+            c = H2Client(srv.host, srv.port)
+            self.assertEqual(bytes(c.get("/big.bin").data), self.big)
+            c.hold = True  # nothing goes out any more
+            srv.send_signal(signal.SIGTERM)
+            c.until(lambda: final_goaway(c), what="the GOAWAY")
+            self.assertEqual(c.goaways, [(NOTICE, 0), (1, 0)])
+            self.assertTrue(wait_closed(c), "open after its GOAWAY")
+            c.close()
             srv.wait()
             srv.check_clean_exit()
         finally:
@@ -1051,6 +1157,7 @@ def read_frames(c, buf, data):
         if ftype == 7:
             c.goaway = (int.from_bytes(payload[:4], "big") & 0x7fffffff,
                         int.from_bytes(payload[4:8], "big"))
+            c.goaways.append(c.goaway)
         frames.append((ftype, flags, payload))
         buf = buf[9 + length:]
     return frames, buf
@@ -1634,7 +1741,7 @@ class H2DefencesTest(ServerTestCase):
         for _ in range(3):
             self.assertEqual(bytes(c.get("/a.txt").data), b"a\n")
         self.assertTrue(wait_closed(c), "open after keepalive_requests")
-        self.assertEqual(c.goaway, (5, 0))
+        self.assertEqual(c.goaways, [(5, 0)])  # no notice: it asked for no more
 
     def test_retired_listener_sends_goaway(self):
         """A reload that removes the listener an HTTP/2 connection came
@@ -1659,8 +1766,8 @@ class H2DefencesTest(ServerTestCase):
             f.write(text)
         srv.send_signal(signal.SIGHUP)
         srv.wait_for_log("configuration reloaded")
-        c.until(lambda: c.goaway is not None, what="the GOAWAY")
-        self.assertEqual(c.goaway, (1, 0))
+        c.until(lambda: final_goaway(c), what="the GOAWAY")
+        self.assertEqual(c.goaways, [(NOTICE, 0), (1, 0)])
         self.assertTrue(wait_closed(c), "open after its GOAWAY")
         srv.send_signal(signal.SIGTERM)
         srv.wait_for_log("health reports draining")
