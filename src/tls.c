@@ -289,8 +289,9 @@ pair_load(
 		return tls_fail(tls->cfg, site->tls_line, err, errlen,
 		    "%s %s: %s", key_name, key, strerror(errno));
 	if (stat(key, &st) == 0 && (st.st_mode & S_IROTH))
-		log_warnx("%s %s is readable by every user: chmod o-r it, "
-			  "or pass it with LoadCredential=",
+		tls_warn(tls->cfg, site->tls_line,
+		    "%s %s is readable by every user: chmod o-r it, "
+		    "or pass it with LoadCredential=",
 		    key_name, key);
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		e = ERR_peek_last_error();

@@ -1618,6 +1618,13 @@ class TLSOwnServerTest(ServerTestCase):
         p = self.check(["-t", "-r", self.root, "-C", self.first[0], "-K", key])
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertRegex(p.stderr, r"warn: -K %s is readable by every user" % re.escape(key))
+        # From a file: where it is named.
+        p, conf, line = self.check_conf({"tls_certificate": self.first[0],
+                                         "tls_certificate_key": key})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, r"warn: %s:%d: tls_certificate_key %s is readable by every "
+                         r"user" % (re.escape(conf), line["tls_certificate_key"],
+                                    re.escape(key)))
 
     def test_credentials_directory(self):
         creds = os.path.join(self.tmp, "creds")
