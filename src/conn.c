@@ -941,6 +941,8 @@ conn_refuse(struct conn *c)
  */
 #define CONN_WAKES_PER_TURN 64
 
+static const struct timeval conn_next_turn = { 0, 0 };
+
 static void
 conn_h2_wake(struct conn *c)
 {
@@ -953,7 +955,6 @@ conn_h2_wake(struct conn *c)
 static void
 conn_wake_turn(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct timeval now = { 0, 0 };
 	struct reactor *r = arg;
 	struct conn *c, *next;
 	unsigned woken = 0;
@@ -965,7 +966,7 @@ conn_wake_turn(evutil_socket_t fd, short what, void *arg)
 		if (!c->wake_due)
 			continue;
 		if (woken++ == CONN_WAKES_PER_TURN) {
-			evtimer_add(r->wake_ev, &now);
+			evtimer_add(r->wake_ev, &conn_next_turn);
 			return;
 		}
 		conn_h2_wake(c);
@@ -975,7 +976,6 @@ conn_wake_turn(evutil_socket_t fd, short what, void *arg)
 static void
 conn_wake_soon(struct conn *c)
 {
-	static const struct timeval now = { 0, 0 };
 	struct reactor *r = c->reactor;
 
 	if (c->wake_due)
@@ -987,7 +987,7 @@ conn_wake_soon(struct conn *c)
 	}
 	c->wake_due = 1;
 	if (r->wakes_due++ == 0)
-		evtimer_add(r->wake_ev, &now);
+		evtimer_add(r->wake_ev, &conn_next_turn);
 }
 
 static void
