@@ -91,7 +91,9 @@ struct conn {
 	struct reactor *reactor;  /* the thread it lives on */
 	struct conn *prev, *next; /* the reactor's list */
 	enum conn_state state;
-	int wake_due;	 /* parked, its session owed a wake (conn_wake_soon) */
+	/* Parked, owed paced work (CONN_DUE_*), in the reactor's queue. */
+	unsigned due;
+	struct conn *due_prev, *due_next;
 	int close_after; /* no keep-alive after this response */
 	int http10_keep_alive;
 	unsigned requests;
@@ -813,18 +815,28 @@ conn_main(void *arg)
 static void conn_finish(void *);
 
 static void
-wake_due_clear(struct conn *c)
+due_clear(struct conn *c)
 {
-	if (c->wake_due) {
-		c->wake_due = 0;
-		c->reactor->wakes_due--;
-	}
+	struct reactor *r = c->reactor;
+
+	if (c->due == 0)
+		return;
+	c->due = 0;
+	if (c->due_prev != NULL)
+		c->due_prev->due_next = c->due_next;
+	else
+		r->due = c->due_next;
+	if (c->due_next != NULL)
+		c->due_next->due_prev = c->due_prev;
+	else
+		r->due_tail = c->due_prev;
+	c->due_prev = c->due_next = NULL;
 }
 
 static void
 conn_free(struct conn *c)
 {
-	wake_due_clear(c);
+	due_clear(c);
 	if (c->h2 != NULL)
 		h2_free(c->h2);
 	await_watch_close(&c->watch);
@@ -933,61 +945,82 @@ conn_refuse(struct conn *c)
 }
 
 /*
- * Parked HTTP/2 sessions that are to wake by themselves (a reload's or a
- * drain's GOAWAY, a deadline) wake CONN_WAKES_PER_TURN at a time, a loop
- * turn apart: a wake costs a coroutine and a few frames (about 35 us over
- * TLS), and a reload that woke 10,000 idle connections at once held every
- * other request 345 ms; their notices' deadlines, a second later, 172.
+ * Work owed to parked HTTP/2 sessions is done CONN_DUE_PER_TURN at a
+ * time, a loop turn apart, first come first served: the wakes of those
+ * that wake by themselves (a reload's or a drain's GOAWAY, a deadline),
+ * about 35 us each over TLS, and the give-backs of those parked a second
+ * (h2_trim), three madvise calls each. A reload that woke 10,000 idle
+ * connections at once held every other request 345 ms, their notices'
+ * deadlines a second later 172; giving back the buffers of as many that
+ * had gone idle together, in one tick of the trim timer, 253.
  */
-#define CONN_WAKES_PER_TURN 64
+#define CONN_DUE_PER_TURN 64
+#define CONN_DUE_WAKE 1 /* wake its session */
+#define CONN_DUE_TRIM 2 /* give its session's idle buffers back */
 
 static const struct timeval conn_next_turn = { 0, 0 };
 
 static void
 conn_h2_wake(struct conn *c)
 {
-	wake_due_clear(c);
+	due_clear(c);
 	await_watch_unpark(&c->watch);
 	if (conn_activate(c) == -1)
 		conn_free(c);
 }
 
 static void
-conn_wake_turn(evutil_socket_t fd, short what, void *arg)
+conn_due_run(struct conn *c, unsigned due)
+{
+	if (due & CONN_DUE_WAKE)
+		conn_h2_wake(c);
+	else
+		h2_give_back(c->h2);
+}
+
+static void
+conn_due_turn(evutil_socket_t fd, short what, void *arg)
 {
 	struct reactor *r = arg;
-	struct conn *c, *next;
-	unsigned woken = 0;
+	struct conn *c;
+	unsigned done, due;
 
 	(void)fd;
 	(void)what;
-	for (c = r->conns; c != NULL && r->wakes_due > 0; c = next) {
-		next = c->next;
-		if (!c->wake_due)
-			continue;
-		if (woken++ == CONN_WAKES_PER_TURN) {
-			evtimer_add(r->wake_ev, &conn_next_turn);
+	for (done = 0; (c = r->due) != NULL; done++) {
+		if (done == CONN_DUE_PER_TURN) {
+			evtimer_add(r->due_ev, &conn_next_turn);
 			return;
 		}
-		conn_h2_wake(c);
+		due = c->due;
+		due_clear(c);
+		conn_due_run(c, due);
 	}
 }
 
 static void
-conn_wake_soon(struct conn *c)
+conn_due_add(struct conn *c, unsigned due)
 {
 	struct reactor *r = c->reactor;
 
-	if (c->wake_due)
-		return;
-	if (r->wake_ev == NULL &&
-	    (r->wake_ev = evtimer_new(r->base, conn_wake_turn, r)) == NULL) {
-		conn_h2_wake(c);
+	if (c->due != 0) {
+		c->due |= due;
 		return;
 	}
-	c->wake_due = 1;
-	if (r->wakes_due++ == 0)
-		evtimer_add(r->wake_ev, &conn_next_turn);
+	if (r->due_ev == NULL &&
+	    (r->due_ev = evtimer_new(r->base, conn_due_turn, r)) == NULL) {
+		conn_due_run(c, due);
+		return;
+	}
+	c->due = due;
+	c->due_prev = r->due_tail;
+	if (r->due_tail != NULL)
+		r->due_tail->due_next = c;
+	else {
+		r->due = c;
+		evtimer_add(r->due_ev, &conn_next_turn);
+	}
+	r->due_tail = c;
 }
 
 static void
@@ -995,9 +1028,9 @@ conn_wake(void *arg, int timed_out)
 {
 	struct conn *c = arg;
 
-	wake_due_clear(c); /* its client came first */
+	due_clear(c); /* its client came first */
 	if (timed_out && c->h2 != NULL)
-		conn_wake_soon(c); /* for a GOAWAY */
+		conn_due_add(c, CONN_DUE_WAKE); /* for a GOAWAY */
 	else if (timed_out) {
 		if (c->transport.handshaking)
 			metrics_tls_failure(METRICS_TLS_TIMEOUT);
@@ -1135,7 +1168,7 @@ conn_h2_drain(struct conn *c)
 {
 	h2_drain(c->h2);
 	if (c->state == CONN_PARKED)
-		conn_wake_soon(c);
+		conn_due_add(c, CONN_DUE_WAKE);
 }
 
 void
@@ -1190,8 +1223,8 @@ conn_trim(void)
 	struct conn *c;
 
 	for (c = reactor_current()->conns; c != NULL; c = c->next)
-		if (c->state == CONN_PARKED && c->h2 != NULL)
-			h2_trim(c->h2);
+		if (c->state == CONN_PARKED && c->h2 != NULL && h2_trim(c->h2))
+			conn_due_add(c, CONN_DUE_TRIM);
 }
 
 void

@@ -45,8 +45,9 @@ void conn_drain(void);
 /* Fail every connection's pending socket I/O so its coroutine unwinds. */
 void conn_abort_all(void);
 /*
- * Every second, from the calling reactor's timer: its parked HTTP/2
- * connections give their idle buffers back (h2_trim).
+ * Every second, from the calling reactor's timer: its HTTP/2
+ * connections parked a second give their idle buffers back (h2_trim),
+ * a batch a loop turn.
  */
 void conn_trim(void);
 

@@ -1221,7 +1221,7 @@ all_zero(const void *p, size_t size)
 	return 1;
 }
 
-static void
+void
 h2_give_back(struct h2_conn *h)
 {
 	if (h->frames.p != NULL)
@@ -1644,11 +1644,10 @@ h2_resume(struct h2_conn *h, const struct h2_host *host)
 	return -1;
 }
 
-void
+int
 h2_trim(struct h2_conn *h)
 {
-	if (h->parked_ticks++ == 1)
-		h2_give_back(h);
+	return h->parked_ticks++ == 1;
 }
 
 void

@@ -50,10 +50,12 @@ long h2_resume(struct h2_conn *, const struct h2_host *);
 /* Frees a parked session (the connection closes). */
 void h2_free(struct h2_conn *);
 /*
- * For a parked session, every second: the second call since it parked
- * gives nghttp2's idle buffers back to the kernel.
+ * For a parked session, every second: 1 at the second call since it
+ * parked, when nghttp2's idle buffers are to go back to the kernel.
  */
-void h2_trim(struct h2_conn *);
+int h2_trim(struct h2_conn *);
+/* Gives them back, for a session still parked. */
+void h2_give_back(struct h2_conn *);
 /*
  * A drain: GOAWAY, so the client opens no new stream, and the connection
  * closes once the streams in flight are done. From the reactor's stack.

@@ -116,8 +116,8 @@ reactor_free(struct reactor *r)
 	coro_shutdown();
 	/* Closes still gathered are made here: the reactor is done. */
 	iopool_channel_on_closes(r->completions, NULL, NULL);
-	if (r->wake_ev != NULL)
-		event_free(r->wake_ev);
+	if (r->due_ev != NULL)
+		event_free(r->due_ev);
 	event_free(r->flush_ev);
 	event_free(r->completion_ev);
 	iopool_channel_free(r->completions);

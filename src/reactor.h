@@ -45,9 +45,9 @@ struct reactor {
 	struct conn *conns;
 	unsigned nconns;
 	int draining; /* no keep-alive, no parking */
-	/* Parked HTTP/2 sessions to wake, a batch a turn (conn.c). */
-	unsigned wakes_due;
-	struct event *wake_ev;
+	/* Parked HTTP/2 sessions owed work, a batch a turn (conn.c). */
+	struct conn *due, *due_tail;
+	struct event *due_ev;
 	/*
 	 * Counts the loop's turns from 1, and the reads that found bytes
 	 * nobody reported (reactor_read_unreported): a request served at
