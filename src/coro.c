@@ -164,6 +164,8 @@ static _Thread_local unsigned coro_pool_max;
  */
 static _Thread_local unsigned coro_pool_low;
 static _Thread_local unsigned coro_pool_cold;
+/* The last trim found those below idle: coro_pool_give_back()'s end. */
+static _Thread_local unsigned coro_pool_idle;
 
 static _Thread_local unsigned coro_live_count;
 static _Thread_local struct coro *coro_live_head;
@@ -387,6 +389,8 @@ coro_stack_get(void)
 		map = coro_pool[--coro_pool_len];
 		if (coro_pool_low > coro_pool_len)
 			coro_pool_low = coro_pool_len;
+		if (coro_pool_idle > coro_pool_len)
+			coro_pool_idle = coro_pool_len;
 		if (coro_pool_cold > coro_pool_len) {
 			coro_pool_cold = coro_pool_len;
 			coro_stack_warm(map);
@@ -427,14 +431,17 @@ coro_stack_put(char *map)
 void
 coro_pool_trim(void)
 {
-	unsigned i;
-
-	for (i = coro_pool_cold; i < coro_pool_low; i++)
-		(void)madvise(coro_pool[i] + coro_page_bytes, coro_stack_bytes,
-		    MADV_DONTNEED);
-	if (coro_pool_cold < coro_pool_low)
-		coro_pool_cold = coro_pool_low;
+	coro_pool_idle = coro_pool_low;
 	coro_pool_low = coro_pool_len;
+}
+
+int
+coro_pool_give_back(unsigned max)
+{
+	for (; coro_pool_cold < coro_pool_idle && max > 0; max--)
+		(void)madvise(coro_pool[coro_pool_cold++] + coro_page_bytes,
+		    coro_stack_bytes, MADV_DONTNEED);
+	return coro_pool_cold < coro_pool_idle;
 }
 
 static void
@@ -444,7 +451,7 @@ coro_pool_drain(void)
 		coro_stack_unmap(coro_pool[--coro_pool_len]);
 	free(coro_pool);
 	coro_pool = NULL;
-	coro_pool_max = coro_pool_low = coro_pool_cold = 0;
+	coro_pool_max = coro_pool_low = coro_pool_cold = coro_pool_idle = 0;
 }
 
 /*
@@ -549,7 +556,7 @@ done:
 	coro_stack_bytes = bytes;
 	coro_pool = pool;
 	coro_pool_max = pool_max;
-	coro_pool_len = coro_pool_low = coro_pool_cold = 0;
+	coro_pool_len = coro_pool_low = coro_pool_cold = coro_pool_idle = 0;
 	return 0;
 
 fail_altstack:

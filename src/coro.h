@@ -49,9 +49,12 @@ unsigned coro_live(void);
 const unsigned *coro_live_counter(void);
 unsigned coro_pooled(void);
 /*
- * Gives back to the kernel the pages of the pooled stacks not lent since
- * the last call: for a timer of the thread's, every second or so.
+ * Finds the pooled stacks not lent since the last call, whose pages are
+ * to go back to the kernel: for a timer of the thread's, every second or
+ * so. coro_pool_give_back() gives back up to max of them, 1 while some
+ * are left.
  */
 void coro_pool_trim(void);
+int coro_pool_give_back(unsigned max);
 
 #endif

@@ -265,8 +265,9 @@ resident(uintptr_t page)
 }
 
 /*
- * A trim gives back the pages of the pooled stacks not lent since the
- * one before; a stack lent in between keeps them.
+ * A trim finds the pooled stacks not lent since the one before, whose
+ * pages then go back a batch at a time; a stack lent in between keeps
+ * them.
  */
 START_TEST(test_stack_pool_trim)
 {
@@ -283,12 +284,19 @@ START_TEST(test_stack_pool_trim)
 		ck_assert_int_eq(resident(touched[i]), 1);
 
 	coro_pool_trim(); /* all were lent since the start */
+	ck_assert_int_eq(coro_pool_give_back(TEST_POOL_MAX), 0);
 	for (i = 0; i < TEST_POOL_MAX; i++)
 		ck_assert_int_eq(resident(touched[i]), 1);
 	ck_assert_int_eq(coro_resume(coro_create(touch_fn, NULL)), 0);
-	coro_pool_trim(); /* all but the one lent again go back */
+	coro_pool_trim(); /* all but the one lent again are idle */
 
+	ck_assert_int_eq(coro_pool_give_back(1), 1);
 	for (i = 0; i < TEST_POOL_MAX; i++)
+		n += (size_t)resident(touched[i]);
+	ck_assert_uint_eq(n, TEST_POOL_MAX - 1);
+	while (coro_pool_give_back(1))
+		;
+	for (i = 0, n = 0; i < TEST_POOL_MAX; i++)
 		n += (size_t)resident(touched[i]);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(resident(touched[TEST_POOL_MAX]), 1);
@@ -330,6 +338,7 @@ START_TEST(test_stack_warm)
 	ck_assert_int_eq(warm_far, 0);
 	coro_pool_trim(); /* lent since the start: kept */
 	coro_pool_trim(); /* not lent since: given back */
+	ck_assert_int_eq(coro_pool_give_back(1), 0);
 	warm_near = warm_far = -1;
 	ck_assert_int_eq(coro_resume(coro_create(warm_fn, NULL)), 0);
 	ck_assert_int_eq(warm_near, 1);
