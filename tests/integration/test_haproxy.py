@@ -48,7 +48,7 @@ HAPROXY = shutil.which("haproxy") or next(
 
 # coserve's side: probe often, judge fast, drain long enough for HAProxy.
 PROBE_INTERVAL_MS = 200
-PROBE_TIMEOUT_MS = 1000 if WRAPPED else 300  # valgrind: a fast probe can take 400 ms
+PROBE_TIMEOUT_MS = 3000 if WRAPPED else 300  # valgrind: a fast probe took 611 ms in CI
 # >= inter * fall + inter below, with room for a loaded machine, where
 # HAProxy's checks and our polls of its state come late.
 DRAIN_DELAY_MS = 3000
@@ -57,8 +57,10 @@ CHECK_INTER_MS = 200
 CHECK_FALL = 2
 CHECK_RISE = 2
 # Each slowed storage call on instance b: well past how soon b's health
-# must turn (SLOW_TURN_MS), so a probe that waited the call out shows.
-SLOW_DELAY_MS = 4000
+# must turn (SLOW_TURN_MS: 3.0 s, under valgrind 5.7 s), so a probe that
+# waited the call out shows. A request makes two such calls: 16 s under
+# valgrind, within HAProxy's 30 s server timeout and the direct GET's 60 s.
+SLOW_DELAY_MS = 8000 if WRAPPED else 4000
 SLOW_TURN_MS = PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 2500
 
 CLIENTS = 8

@@ -13,7 +13,8 @@ import threading
 import time
 import unittest
 
-from coserve_test import (SLOWFS, ServerTestCase, fetch, main, sha256, wait_for, write_file)
+from coserve_test import (SLOWDOWN, SLOWFS, ServerTestCase, fetch, main, sha256, wait_for,
+                          write_file)
 
 MiB = 1 << 20
 MIN = 16384  # the default sendfile_min_bytes
@@ -296,7 +297,10 @@ class FastClientTest(ServerTestCase):
     reactor: both clients are on it."""
 
     SIZE = 32 * MiB
-    SEND_US = 10000  # per write: 512 KiB sendfile steps, about 0.6 s in all
+    # Per write: 512 KiB sendfile steps, about 0.6 s in all. Stretched
+    # with the daemon's pace, so that the small request, sent after the
+    # first MiB, meets the download still under way under valgrind too.
+    SEND_US = 10000 * SLOWDOWN
     CONFIG = {"reactors": 1}
 
     @classmethod
@@ -369,7 +373,7 @@ class FastClientCopyTest(FastClientTest):
     """The same on the copy path: 64 KiB chunks, each a write."""
 
     SIZE = 16 * MiB
-    SEND_US = 4000
+    SEND_US = 4000 * SLOWDOWN  # 256 chunks: about 1 s in all
     CONFIG = {"reactors": 1, "sendfile_min_bytes": 0}
 
 

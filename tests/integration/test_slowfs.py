@@ -84,8 +84,12 @@ LIST_STALL_S = 2.0 * SLOWDOWN
 # gross (on a loaded 2-core machine the slowest fast request took 43 ms;
 # 0.27 s under TSan and 0.09 s under valgrind, where both stretch), and
 # every fast request must end while the slow one is still in flight.
-# At most twice as long under valgrind or TSan: that bound is still seven
-# times their slowest, and the index case waits two delays.
+# At most twice as long under valgrind or TSan: under TSan that bound is
+# still seven times their slowest, and the index case waits two delays.
+# Under valgrind, which runs one thread at a time, the bound is not
+# asserted (as in cases A and A2), only that the slow request is still in
+# flight when the fast ones have ended: 8 s of delay, against ten fast
+# requests in a row per client of 0.09 s at most each.
 LOOKUP_DELAY_MS = 4000 * min(SLOWDOWN, 2)
 LOOKUP_STALL_S = LOOKUP_DELAY_MS / 4 / 1000
 LOOKUP_MARKER = "LAZYNAME"
@@ -476,8 +480,12 @@ class SlowFsTest(ServerTestCase):
 
     def assert_lookup_off_reactor(self, marker, target, headers, want):
         ms, pending = self.measure_lookup(4, marker, target, headers, want)
-        self.assertLess(ms[-1], LOOKUP_STALL_S * 1000,
-                        "a fast request waited behind a slow lookup: the reactor stalled")
+        if WRAPPED:
+            print("not asserting the %.0f ms stall bound: %s"
+                  % (LOOKUP_STALL_S * 1000, WRAPPED_SKIP))
+        else:
+            self.assertLess(ms[-1], LOOKUP_STALL_S * 1000,
+                            "a fast request waited behind a slow lookup: the reactor stalled")
         self.assertTrue(pending, "the slow-lookup request ended before the fast ones did: "
                         "they waited for its lookup")
 
