@@ -963,10 +963,22 @@ static const struct timeval conn_next_turn = { 0, 0 };
 static void
 conn_h2_wake(struct conn *c)
 {
-	due_clear(c);
 	await_watch_unpark(&c->watch);
 	if (conn_activate(c) == -1)
 		conn_free(c);
+}
+
+/*
+ * Arms the next turn's batch for a queue with work in it. An add that
+ * fails (libevent's timer heap could not grow) is tried again at the
+ * next conn_due_add() or trim tick, so the queue cannot stall for good.
+ */
+static void
+due_arm(struct reactor *r)
+{
+	if (r->due != NULL && r->due_ev != NULL &&
+	    !evtimer_pending(r->due_ev, NULL))
+		(void)evtimer_add(r->due_ev, &conn_next_turn);
 }
 
 static void
@@ -988,10 +1000,10 @@ conn_due_turn(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (done = 0; (c = r->due) != NULL; done++) {
-		if (done == CONN_DUE_PER_TURN) {
-			evtimer_add(r->due_ev, &conn_next_turn);
+		/* Without the next turn's timer, all of it in this one. */
+		if (done >= CONN_DUE_PER_TURN &&
+		    evtimer_add(r->due_ev, &conn_next_turn) == 0)
 			return;
-		}
 		due = c->due;
 		due_clear(c);
 		conn_due_run(c, due);
@@ -1016,11 +1028,10 @@ conn_due_add(struct conn *c, unsigned due)
 	c->due_prev = r->due_tail;
 	if (r->due_tail != NULL)
 		r->due_tail->due_next = c;
-	else {
+	else
 		r->due = c;
-		evtimer_add(r->due_ev, &conn_next_turn);
-	}
 	r->due_tail = c;
+	due_arm(r);
 }
 
 static void
@@ -1220,11 +1231,13 @@ conn_drain(void)
 void
 conn_trim(void)
 {
+	struct reactor *r = reactor_current();
 	struct conn *c;
 
-	for (c = reactor_current()->conns; c != NULL; c = c->next)
+	for (c = r->conns; c != NULL; c = c->next)
 		if (c->state == CONN_PARKED && c->h2 != NULL && h2_trim(c->h2))
 			conn_due_add(c, CONN_DUE_TRIM);
+	due_arm(r);
 }
 
 void

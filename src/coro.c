@@ -424,9 +424,10 @@ coro_stack_put(char *map)
 
 /*
  * A burst leaves the pool full of stacks holding the pages its coroutines
- * touched (tens of KiB each): those not lent since the last trim go back
- * to the kernel. The mappings stay, so lending one again costs page
- * faults, not a system call.
+ * touched (tens of KiB each): those not lent since the last trim are
+ * found here, and coro_pool_give_back() returns their pages to the
+ * kernel a batch at a time. The mappings stay, so lending one again costs
+ * page faults, not a system call.
  */
 void
 coro_pool_trim(void)
