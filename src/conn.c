@@ -976,8 +976,8 @@ conn_h2_wake(struct conn *c)
 static void
 due_arm(struct reactor *r)
 {
-	if (r->due != NULL && r->due_ev != NULL &&
-	    !evtimer_pending(r->due_ev, NULL))
+	/* Entries are queued only once due_ev exists. */
+	if (r->due != NULL && !evtimer_pending(r->due_ev, NULL))
 		(void)evtimer_add(r->due_ev, &conn_next_turn);
 }
 
